@@ -1,0 +1,363 @@
+//! The command line: argument parsing, report printing and exit codes. The only module that
+//! prints, reads the wall clock (for throughput figures) or exits the process.
+
+mod bench;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use gosim::lua::LuaLimits;
+use gosim::runtime::{Config, Outcome, TraceFormat, ms_to_nanos, render};
+use gosim::scenario::{self, ExploreOptions, RunOptions};
+
+/// Exit code of a run that hit a limit (0 pass, 1 fail, 2 usage or load error).
+const EXIT_LIMIT: u8 = 3;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gosim",
+    version,
+    about = "Deterministic simulation of Go-style concurrency in Lua scenarios",
+    long_about = "Runs Lua scenarios that use the `goroutine` module on a seeded single-threaded \
+                  scheduler with a virtual clock: the same seed gives the same trace, on any machine.\n\n\
+                  Exit codes: 0 pass, 1 fail (error, assertion, deadlock, leak), 2 bad usage or a \
+                  scenario that does not load, 3 a limit was hit."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a scenario once under one seed and print its trace and outcome.
+    Run(RunArgs),
+    /// Run a scenario under many seeds in parallel and summarise the failures.
+    Explore(ExploreArgs),
+    /// Run a scenario twice per seed and report the first event where the runs differ.
+    CheckDeterminism(CheckArgs),
+    /// Measure the scheduler's speed against raw Lua coroutines (prints a table).
+    Bench(bench::BenchArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum TraceArg {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per line.
+    Jsonl,
+    /// No trace, only the outcome.
+    None,
+}
+
+/// Limits and clock settings shared by every subcommand that runs scenarios.
+#[derive(Args, Debug, Clone)]
+struct LimitArgs {
+    /// Scheduling steps before the run ends with a limit.
+    #[arg(long, value_name = "N", default_value_t = 100_000_000)]
+    max_steps: u64,
+    /// Virtual-time horizon in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 86_400_000.0)]
+    max_time: f64,
+    /// How long (virtual ms) the other goroutines may run after main returned before they count as leaked.
+    #[arg(long, value_name = "MS", default_value_t = 60_000.0)]
+    drain_time: f64,
+    /// Goroutines alive at once.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    max_goroutines: usize,
+    /// Lua heap limit in megabytes.
+    #[arg(long, value_name = "MB", default_value_t = 2048)]
+    max_memory: usize,
+    /// Lua instructions a goroutine may run without a scheduling point.
+    #[arg(long, value_name = "N", default_value_t = 100_000_000)]
+    max_instructions: u64,
+    /// Spin guard: after N steps without the clock moving while a timer is pending, jump to it (0: off).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    spin_steps: u64,
+    /// Virtual milliseconds added by every scheduling step.
+    #[arg(long, value_name = "MS", default_value_t = 0.0)]
+    step_cost: f64,
+    /// Draw each step's cost uniformly in [0, --step-cost] from the seed.
+    #[arg(long)]
+    step_cost_random: bool,
+}
+
+impl LimitArgs {
+    fn options(&self, seed: u64, trace: bool) -> RunOptions {
+        RunOptions {
+            config: Config {
+                seed,
+                max_steps: self.max_steps,
+                max_time: ms_to_nanos(self.max_time),
+                drain_time: ms_to_nanos(self.drain_time),
+                max_goroutines: self.max_goroutines,
+                spin_steps: self.spin_steps,
+                step_cost: ms_to_nanos(self.step_cost),
+                step_cost_random: self.step_cost_random,
+                trace,
+            },
+            lua: LuaLimits { max_memory: self.max_memory.saturating_mul(1024 * 1024), max_instructions: self.max_instructions },
+        }
+    }
+
+    /// The flags that differ from the defaults, for the reproduce line.
+    fn non_default_flags(&self) -> String {
+        let d = Config::default();
+        let dl = LuaLimits::default();
+        let mut out = String::new();
+        let mut add = |cond: bool, text: String| {
+            if cond {
+                out.push(' ');
+                out.push_str(&text);
+            }
+        };
+        add(self.max_steps != d.max_steps, format!("--max-steps {}", self.max_steps));
+        add(ms_to_nanos(self.max_time) != d.max_time, format!("--max-time {}", self.max_time));
+        add(ms_to_nanos(self.drain_time) != d.drain_time, format!("--drain-time {}", self.drain_time));
+        add(self.max_goroutines != d.max_goroutines, format!("--max-goroutines {}", self.max_goroutines));
+        add(self.max_memory * 1024 * 1024 != dl.max_memory, format!("--max-memory {}", self.max_memory));
+        add(self.max_instructions != dl.max_instructions, format!("--max-instructions {}", self.max_instructions));
+        add(self.spin_steps != d.spin_steps, format!("--spin-steps {}", self.spin_steps));
+        add(self.step_cost != 0.0, format!("--step-cost {}", self.step_cost));
+        add(self.step_cost_random, "--step-cost-random".to_string());
+        out
+    }
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// The scenario (a Lua file).
+    scenario: PathBuf,
+    /// The seed of every scheduling choice and random draw.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Trace format.
+    #[arg(long, value_enum, default_value_t = TraceArg::Text)]
+    trace: TraceArg,
+    /// Write the trace to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    trace_out: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+#[derive(Args, Debug)]
+struct ExploreArgs {
+    /// The scenario (a Lua file).
+    scenario: PathBuf,
+    /// A seed range, inclusive: `1..10000`.
+    #[arg(long, value_name = "A..B", conflicts_with = "runs")]
+    seeds: Option<String>,
+    /// Run seeds 1..=N.
+    #[arg(long, value_name = "N")]
+    runs: Option<u64>,
+    /// Worker threads (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// The scenario (a Lua file).
+    scenario: PathBuf,
+    /// The seeds to check, inclusive: `1..20`.
+    #[arg(long, value_name = "A..B", default_value = "1..10")]
+    seeds: String,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Entry point: parse, dispatch, map outcomes to exit codes.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Command::Run(a) => run(a),
+        Command::Explore(a) => explore(a),
+        Command::CheckDeterminism(a) => check(a),
+        Command::Bench(a) => bench::run(a),
+    }
+}
+
+fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("gosim: {msg}");
+    ExitCode::from(2)
+}
+
+fn parse_seed_range(text: &str) -> Result<Vec<u64>, String> {
+    let (a, b) = text.split_once("..").ok_or_else(|| format!("seed range must look like A..B (got {text:?})"))?;
+    let b = b.strip_prefix('=').unwrap_or(b);
+    let a: u64 = a.trim().parse().map_err(|_| format!("bad start of seed range: {a:?}"))?;
+    let b: u64 = b.trim().parse().map_err(|_| format!("bad end of seed range: {b:?}"))?;
+    if a > b {
+        return Err(format!("empty seed range {a}..{b}"));
+    }
+    if b - a >= 100_000_000 {
+        return Err("seed range too large (at most 100,000,000 seeds)".to_string());
+    }
+    Ok((a..=b).collect())
+}
+
+fn run(a: RunArgs) -> ExitCode {
+    let options = a.limits.options(a.seed, a.trace != TraceArg::None);
+    let report = match scenario::run_file(&a.scenario, &options) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    if a.trace != TraceArg::None {
+        let format = if a.trace == TraceArg::Jsonl { TraceFormat::Jsonl } else { TraceFormat::Text };
+        let text = render(&report.events, format);
+        match &a.trace_out {
+            Some(path) => {
+                if let Err(e) = std::fs::write(path, text) {
+                    return usage_error(format!("cannot write trace to {}: {e}", path.display()));
+                }
+            }
+            None => {
+                let mut out = std::io::stdout().lock();
+                if out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_err() {
+                    // A closed pipe (`| head`) is not an error of the run.
+                }
+            }
+        }
+    }
+    let repro = format!("gosim run {} --seed {}{}", a.scenario.display(), a.seed, a.limits.non_default_flags());
+    report_outcome(&report.outcome, &repro, report.stats.steps, report.stats.end_time)
+}
+
+fn report_outcome(outcome: &Outcome, repro: &str, steps: u64, end: u64) -> ExitCode {
+    let when = gosim::runtime::format_ms(end);
+    match outcome {
+        Outcome::Pass => {
+            eprintln!("PASS ({steps} steps, virtual time {when})");
+            ExitCode::SUCCESS
+        }
+        Outcome::Fail(f) => {
+            eprintln!("{f}");
+            eprintln!("reproduce: {repro}");
+            ExitCode::from(1)
+        }
+        Outcome::Limit(l) => {
+            eprintln!("{l}");
+            eprintln!("reproduce: {repro}");
+            ExitCode::from(EXIT_LIMIT)
+        }
+    }
+}
+
+fn explore(a: ExploreArgs) -> ExitCode {
+    let seeds = match (&a.seeds, a.runs) {
+        (Some(r), _) => match parse_seed_range(r) {
+            Ok(s) => s,
+            Err(e) => return usage_error(e),
+        },
+        (None, Some(0)) => return usage_error("--runs must be at least 1"),
+        (None, Some(n)) => (1..=n).collect(),
+        (None, None) => (1..=1000).collect(),
+    };
+    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let source = match scenario::read_scenario(&a.scenario) {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
+    let options = ExploreOptions { seeds, jobs, run: a.limits.options(0, false) };
+    let bar = progress_bar(options.seeds.len() as u64);
+    // Wall clock for the throughput figure only; no verdict depends on it.
+    let start = std::time::Instant::now();
+    let name = a.scenario.display().to_string();
+    let result = scenario::explore(&name, &source, &options, &mut |done, _| {
+        if let Some(b) = &bar {
+            b.set_position(done as u64);
+        }
+    });
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
+    let secs = start.elapsed().as_secs_f64().max(1e-9);
+    println!(
+        "explored {} runs in {:.2}s ({:.0} runs/s, {} jobs): {} passed, {} failed, {} hit a limit",
+        summary.runs,
+        secs,
+        summary.runs as f64 / secs,
+        jobs,
+        summary.passed,
+        summary.failed(),
+        summary.limited()
+    );
+    if !summary.groups.is_empty() {
+        println!("distinct outcomes other than pass: {}", summary.groups.len());
+    }
+    for g in &summary.groups {
+        let loc = g.location.as_deref().unwrap_or("unknown location");
+        println!("  {} ({}) at {}: {} runs, smallest seed {}", g.verdict, g.kind, loc, g.count, g.smallest_seed);
+        println!("    {}", g.message);
+        println!(
+            "    reproduce: gosim run {} --seed {}{}",
+            a.scenario.display(),
+            g.smallest_seed,
+            a.limits.non_default_flags()
+        );
+    }
+    for s in &summary.never_true {
+        println!("  sim.assert_sometimes never true: {s:?}");
+    }
+    if summary.failed() > 0 {
+        ExitCode::from(1)
+    } else if summary.limited() > 0 {
+        ExitCode::from(EXIT_LIMIT)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() || total < 2 {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds ({per_sec}, eta {eta})") {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
+fn check(a: CheckArgs) -> ExitCode {
+    let seeds = match parse_seed_range(&a.seeds) {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
+    let source = match scenario::read_scenario(&a.scenario) {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
+    let n = seeds.len();
+    let name = a.scenario.display().to_string();
+    match scenario::check_determinism(&name, &source, seeds, &a.limits.options(0, true)) {
+        Err(e) => usage_error(e),
+        Ok(None) => {
+            println!("deterministic: {n} seeds, each run twice, identical traces and outcomes");
+            ExitCode::SUCCESS
+        }
+        Ok(Some(d)) => {
+            println!("NOT deterministic: seed {} differs at event {}", d.seed, d.event);
+            println!("  first run:  {}", d.first);
+            println!("  second run: {}", d.second);
+            ExitCode::from(1)
+        }
+    }
+}
+

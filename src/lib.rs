@@ -1,0 +1,32 @@
+//! # gosim
+//!
+//! A deterministic simulation and testing harness for Go-style concurrency. Scenarios (Lua
+//! scripts using the `goroutine` module, or Rust code) run on a single-threaded scheduler with a
+//! virtual clock: every scheduling choice and random draw comes from the run's seed, so the same
+//! seed gives a byte-identical trace on any machine.
+//!
+//! The crate is layered; each layer uses only the layers below it:
+//!
+//! - [`scenario`]: load a Lua scenario, run it under a seed, explore many seeds;
+//! - [`lua`]: the `goroutine`, `log` and `sim` Lua modules (bindings only);
+//! - [`sync`]: channels, select, locks, wait groups, contexts, timers;
+//! - [`runtime`]: the scheduler core, virtual clock, RNG, trace and outcomes.
+//!
+//! ```
+//! let report = gosim::scenario::run_source(
+//!     "hello.lua",
+//!     r#"
+//!         local ch = goroutine.channel()
+//!         goroutine.spawn(function() ch:send("hi") end)
+//!         local v = ch:receive()
+//!         assert(v == "hi")
+//!     "#,
+//!     &gosim::scenario::RunOptions::with_seed(7),
+//! );
+//! assert!(report.outcome.is_pass());
+//! ```
+
+pub mod lua;
+pub mod runtime;
+pub mod scenario;
+pub mod sync;

@@ -1,0 +1,387 @@
+//! The Lua layer: the `goroutine`, `log` and `sim` modules on top of `crate::sync`, and Lua
+//! coroutines as goroutines.
+//!
+//! How a blocking call works: the Lua shim (in `prelude.lua`) calls a Rust function, which does
+//! the operation through `crate::sync`. If it completes, Rust takes the scheduling point at once
+//! (`Runtime::schedule_point`) and, when the current goroutine may keep running, returns the
+//! results directly: no coroutine switch at all. Otherwise Rust stores how to produce the results
+//! (`Resume`) in the `Host` and returns the private PARK value; the shim yields the private TOKEN
+//! to the scheduler, which resumes the coroutine later with those results. mlua cannot yield from
+//! a Rust callback, and its async bridge costs several times more, hence this protocol.
+//!
+//! Nothing here schedules or decides: the bindings check arguments, call `crate::sync`, and
+//! shape results (`value, ok` / `ok, err`, integers for counts).
+
+mod api;
+mod objects;
+mod value;
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Thread, Value, VmState};
+
+pub use objects::Dir;
+pub use value::{LuaValue, describe};
+
+use crate::runtime::{LimitKind, Runtime, TaskBody, TaskId, TaskStep};
+use crate::sync::{RecvSlot, SelectWait, SendSlot, SendState};
+
+/// The chunk name of the prelude; its frames are skipped when finding the user's line.
+const PRELUDE_NAME: &str = "=[gosim]";
+
+/// How often (in Lua instructions) the budget hook runs.
+const HOOK_EVERY: u32 = 1_000;
+
+/// Limits that belong to the Lua layer.
+#[derive(Debug, Clone)]
+pub struct LuaLimits {
+    /// Lua heap limit in bytes.
+    pub max_memory: usize,
+    /// Instructions a goroutine may run without a scheduling point.
+    pub max_instructions: u64,
+}
+
+impl Default for LuaLimits {
+    fn default() -> LuaLimits {
+        LuaLimits { max_memory: 2048 * 1024 * 1024, max_instructions: 100_000_000 }
+    }
+}
+
+/// How a parked goroutine's results are produced when it resumes.
+pub(crate) enum Resume {
+    /// First run: the entry function's arguments.
+    Start(MultiValue),
+    /// The operation completed before the switch: these two values.
+    Two(Value, Value),
+    /// A receive: `v, true` or `nil, false`.
+    Recv(RecvSlot<LuaValue>),
+    /// A send: `true` or `false, "send on closed channel"`.
+    Send(SendSlot<LuaValue>),
+    /// A select: `index, value, ok` (index into the user's case array).
+    Select(SelectWait<LuaValue>, Vec<usize>),
+    /// Woken to try again (a barged mutex).
+    Retry,
+    /// Nothing to return (a sleep, a granted lock, a wait group).
+    Nothing,
+    /// One value.
+    One(Value),
+    /// Three values (a select that completed before the switch).
+    Three(Value, Value, Value),
+}
+
+/// State shared by every binding of one Lua state: the runtime, the sentinels, the resume slot
+/// of the running goroutine, and the Lua-side limits.
+pub(crate) struct Host {
+    pub(crate) rt: Runtime,
+    resume: RefCell<Option<Resume>>,
+    pub(crate) park: Value,
+    pub(crate) misuse: Value,
+    pub(crate) retry: Value,
+    failed: Value,
+    pub(crate) closed_msg: Value,
+    pub(crate) entry: RefCell<Option<Function>>,
+    instructions: Cell<u64>,
+    limits: LuaLimits,
+    pub(crate) sometimes: RefCell<BTreeMap<String, bool>>,
+    pub(crate) weak_lua: mlua::WeakLua,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host").finish_non_exhaustive()
+    }
+}
+
+impl Host {
+    /// Takes the scheduling point after a completed operation: returns its results if the
+    /// goroutine keeps running, or PARK with the results kept for the resume.
+    pub(crate) fn finish(&self, a: Value, b: Value) -> (Value, Value) {
+        self.instructions.set(0);
+        if self.rt.schedule_point() {
+            (a, b)
+        } else {
+            self.park_with(Resume::Two(a, b))
+        }
+    }
+
+    /// `finish` for operations with three results (select).
+    pub(crate) fn finish3(&self, a: Value, b: Value, c: Value) -> (Value, Value, Value) {
+        self.instructions.set(0);
+        if self.rt.schedule_point() {
+            (a, b, c)
+        } else {
+            let (p, _) = self.park_with(Resume::Three(a, b, c));
+            (p, Value::Nil, Value::Nil)
+        }
+    }
+
+    /// Parks the current goroutine (it has blocked, or was switched away) until it resumes
+    /// with `resume`'s results.
+    pub(crate) fn park_with(&self, resume: Resume) -> (Value, Value) {
+        let previous = self.resume.borrow_mut().replace(resume);
+        debug_assert!(previous.is_none(), "one pending resume per goroutine");
+        (self.park.clone(), Value::Nil)
+    }
+
+    /// A misuse error, raised by the shim at the user's line.
+    pub(crate) fn misuse(&self, lua: &Lua, msg: String) -> (Value, Value) {
+        let msg = lua.create_string(msg).map(Value::String).unwrap_or(Value::Nil);
+        (self.misuse.clone(), msg)
+    }
+
+    /// Creates a goroutine running `f(args...)`.
+    pub(crate) fn spawn(
+        self: &Rc<Self>,
+        lua: &Lua,
+        f: Function,
+        name: Option<&str>,
+        daemon: bool,
+        args: MultiValue,
+    ) -> mlua::Result<Option<TaskId>> {
+        let entry = self.entry.borrow().clone().expect("the prelude sets the goroutine entry");
+        let thread = lua.create_thread(entry)?;
+        let mut start = MultiValue::with_capacity(args.len() + 1);
+        start.push_back(Value::Function(f));
+        start.extend(args);
+        let body = LuaTask { host: self.clone(), thread, pending: Some(Resume::Start(start)) };
+        Ok(self.rt.spawn(name, daemon, Box::new(body)))
+    }
+}
+
+/// The source line of the innermost user frame (skipping Rust and prelude frames).
+pub(crate) fn caller_location(lua: &Lua) -> Option<Rc<str>> {
+    for level in 1..24 {
+        let found = lua.inspect_stack(level, |d| {
+            let src = d.source();
+            if src.what == "C" || src.source.as_deref() == Some(PRELUDE_NAME) {
+                return None;
+            }
+            let line = d.current_line()?;
+            Some(format!("{}:{line}", src.short_src.as_deref().unwrap_or("?")))
+        });
+        match found {
+            None => return None,
+            Some(None) => continue,
+            Some(Some(loc)) => return Some(Rc::from(loc)),
+        }
+    }
+    None
+}
+
+/// A goroutine whose body is a Lua coroutine.
+struct LuaTask {
+    host: Rc<Host>,
+    thread: Thread,
+    pending: Option<Resume>,
+}
+
+impl LuaTask {
+    fn resume_values(&mut self) -> MultiValue {
+        let host = &self.host;
+        let two = |a, b| MultiValue::from_vec(vec![a, b]);
+        match self.pending.take().expect("a parked goroutine knows how to resume") {
+            Resume::Start(args) => args,
+            Resume::Two(a, b) => two(a, b),
+            Resume::One(v) => MultiValue::from_vec(vec![v]),
+            Resume::Three(a, b, c) => MultiValue::from_vec(vec![a, b, c]),
+            Resume::Nothing => MultiValue::new(),
+            Resume::Retry => MultiValue::from_vec(vec![host.retry.clone()]),
+            Resume::Recv(slot) => match slot.borrow_mut().take().expect("a woken receiver has a result") {
+                Some(v) => two(v.0, Value::Boolean(true)),
+                None => two(Value::Nil, Value::Boolean(false)),
+            },
+            Resume::Send(slot) => match std::mem::replace(&mut *slot.borrow_mut(), SendState::Sent) {
+                SendState::Sent => two(Value::Boolean(true), Value::Nil),
+                SendState::Closed => two(Value::Boolean(false), host.closed_msg.clone()),
+                SendState::Pending(_) => unreachable!("a woken sender is not pending"),
+            },
+            Resume::Select(wait, map) => api::select_values(host, wait.finish(), &map),
+        }
+    }
+}
+
+impl TaskBody for LuaTask {
+    fn run(&mut self, rt: &Runtime) -> TaskStep {
+        let args = self.resume_values();
+        self.host.instructions.set(0);
+        let result = self.thread.resume::<MultiValue>(args);
+        match result {
+            Ok(values) => {
+                if self.thread.is_resumable() {
+                    match self.host.resume.borrow_mut().take() {
+                        Some(r) => {
+                            self.pending = Some(r);
+                            TaskStep::Parked
+                        }
+                        None => TaskStep::Failed(
+                            "coroutine.yield called outside a coroutine: a goroutine gives up control only \
+                             through goroutine.* calls (use goroutine.yield())"
+                                .to_string(),
+                        ),
+                    }
+                } else {
+                    match values.front() {
+                        Some(v) if *v == self.host.failed => {
+                            let msg = values.get(1).map(describe_error_value).unwrap_or_default();
+                            TaskStep::Failed(msg)
+                        }
+                        _ => TaskStep::Finished,
+                    }
+                }
+            }
+            Err(e) => {
+                if matches!(e, mlua::Error::MemoryError(_)) {
+                    rt.hit_limit(LimitKind::Memory, memory_message(&self.host), None);
+                }
+                TaskStep::Failed(e.to_string())
+            }
+        }
+    }
+}
+
+fn describe_error_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.to_string_lossy(),
+        other => describe(other),
+    }
+}
+
+fn memory_message(host: &Host) -> String {
+    format!("the Lua heap reached its limit of {} MB", host.limits.max_memory / (1024 * 1024))
+}
+
+/// Why a scenario could not be loaded.
+#[derive(Debug, Clone)]
+pub struct LoadError(pub String);
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// One Lua state wired to one runtime.
+#[derive(Debug)]
+pub struct LuaWorld {
+    lua: Lua,
+    host: Rc<Host>,
+}
+
+impl LuaWorld {
+    /// A fresh Lua state with the `goroutine`, `log` and `sim` modules installed on `rt`.
+    pub fn new(rt: &Runtime, limits: LuaLimits) -> Result<LuaWorld, LoadError> {
+        build(rt, limits).map_err(|e| LoadError(format!("gosim: cannot set up Lua: {e}")))
+    }
+
+    /// The Lua state (for embedding and tests).
+    pub fn lua(&self) -> &Lua {
+        &self.lua
+    }
+
+    /// Compiles `source` (named `chunk_name`, e.g. the file path) and spawns it as the main
+    /// goroutine. A syntax error is returned with its `file:line`.
+    pub fn spawn_main(&self, chunk_name: &str, source: &str) -> Result<TaskId, LoadError> {
+        let f = self
+            .lua
+            .load(source)
+            .set_name(format!("@{chunk_name}"))
+            .into_function()
+            .map_err(|e| LoadError(syntax_message(&e)))?;
+        match self.host.spawn(&self.lua, f, Some("main"), false, MultiValue::new()) {
+            Ok(Some(id)) => Ok(id),
+            Ok(None) => Err(LoadError("gosim: cannot start main".to_string())),
+            Err(e) => Err(LoadError(format!("gosim: cannot start main: {e}"))),
+        }
+    }
+
+    /// `sim.assert_sometimes` results: for each message, whether it was ever true.
+    pub fn sometimes(&self) -> BTreeMap<String, bool> {
+        self.host.sometimes.borrow().clone()
+    }
+}
+
+fn syntax_message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::SyntaxError { message, .. } => format!("syntax error: {message}"),
+        other => other.to_string(),
+    }
+}
+
+fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
+    let libs = StdLib::COROUTINE | StdLib::TABLE | StdLib::STRING | StdLib::UTF8 | StdLib::MATH | StdLib::OS | StdLib::PACKAGE;
+    let lua = Lua::new_with(libs, LuaOptions::new())?;
+    let sentinel = |name: &str| -> mlua::Result<Value> {
+        let t = lua.create_table()?;
+        let mt = lua.create_table()?;
+        mt.set("__name", format!("gosim.{name}"))?;
+        mt.set("__metatable", false)?;
+        t.set_metatable(Some(mt))?;
+        Ok(Value::Table(t))
+    };
+    let host = Rc::new(Host {
+        rt: rt.clone(),
+        resume: RefCell::new(None),
+        park: sentinel("park")?,
+        misuse: sentinel("misuse")?,
+        retry: sentinel("retry")?,
+        failed: sentinel("failed")?,
+        closed_msg: Value::String(lua.create_string("send on closed channel")?),
+        entry: RefCell::new(None),
+        instructions: Cell::new(0),
+        limits: limits.clone(),
+        sometimes: RefCell::new(BTreeMap::new()),
+        weak_lua: lua.weak(),
+    });
+    let token = sentinel("token")?;
+
+    let methods = lua.create_table()?;
+    for kind in objects::KINDS {
+        let t = lua.create_table()?;
+        lua.set_named_registry_value(&objects::methods_key(kind), &t)?;
+        methods.set(*kind, t)?;
+    }
+    let raw = api::raw_table(&lua, &host)?;
+    api::install_stdlib_overrides(&lua, &host)?;
+
+    let prelude = lua.load(include_str!("prelude.lua")).set_name(PRELUDE_NAME);
+    let (goroutine, log, sim): (Table, Table, Table) = prelude.call((
+        raw,
+        token,
+        host.park.clone(),
+        host.misuse.clone(),
+        host.retry.clone(),
+        host.failed.clone(),
+        methods,
+    ))?;
+    let globals = lua.globals();
+    globals.set("goroutine", &goroutine)?;
+    globals.set("log", &log)?;
+    globals.set("sim", &sim)?;
+    let loaded: Table = globals.get::<Table>("package")?.get("loaded")?;
+    loaded.set("goroutine", goroutine)?;
+    loaded.set("log", log)?;
+    loaded.set("sim", sim)?;
+
+    lua.set_memory_limit(limits.max_memory)?;
+    let hook_host = Rc::downgrade(&host);
+    lua.set_global_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |lua, _| {
+        let Some(host) = hook_host.upgrade() else { return Ok(VmState::Continue) };
+        let n = host.instructions.get() + HOOK_EVERY as u64;
+        host.instructions.set(n);
+        if n > host.limits.max_instructions {
+            let location = caller_location(lua).map(|l| l.to_string());
+            host.rt.hit_limit(
+                LimitKind::Instructions,
+                format!("more than {} Lua instructions without a scheduling point", host.limits.max_instructions),
+                location,
+            );
+            return Err(mlua::Error::runtime("gosim: instruction limit reached"));
+        }
+        Ok(VmState::Continue)
+    })?;
+    Ok(LuaWorld { lua, host })
+}

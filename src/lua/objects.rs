@@ -1,0 +1,132 @@
+//! The userdata behind Lua handles: each wraps one `crate::sync` primitive. Methods live in Lua
+//! tables (written in the prelude) reached through `__index`, and `tostring` prints the
+//! resource's stable identity (`channel#3`), never an address.
+
+use std::cell::{Cell, RefCell};
+
+use mlua::{UserData, UserDataFields, UserDataMethods, Value};
+
+use super::value::LuaValue;
+use crate::runtime::ResourceRef;
+use crate::sync::{Channel, Cond, Context, Mutex, Once, RwMutex, Semaphore, Timer, WaitGroup};
+
+/// Which way a channel handle may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    /// Send and receive.
+    Both,
+    /// Send only.
+    Send,
+    /// Receive only.
+    Receive,
+}
+
+/// A channel handle.
+#[derive(Debug)]
+pub struct LuaChannel {
+    pub(crate) ch: Channel<LuaValue>,
+    pub(crate) dir: Dir,
+}
+
+/// A mutex handle.
+#[derive(Debug)]
+pub struct LuaMutex(pub(crate) Mutex);
+/// An rwmutex handle.
+#[derive(Debug)]
+pub struct LuaRwMutex(pub(crate) RwMutex);
+/// A semaphore handle.
+#[derive(Debug)]
+pub struct LuaSemaphore(pub(crate) Semaphore);
+/// A wait group handle.
+#[derive(Debug)]
+pub struct LuaWaitGroup(pub(crate) WaitGroup);
+/// A once handle.
+#[derive(Debug)]
+pub struct LuaOnce(pub(crate) Once);
+
+/// An atomic integer: plain data, since only one goroutine runs at a time, but every operation
+/// is a scheduling point so interleavings around it are explored.
+#[derive(Debug)]
+pub struct LuaAtomic {
+    pub(crate) value: Cell<i64>,
+    pub(crate) res: ResourceRef,
+}
+
+/// A cond handle and its locker (any Lua object with lock/unlock).
+#[derive(Debug)]
+pub struct LuaCond {
+    pub(crate) cond: Cond,
+    pub(crate) locker: RefCell<Value>,
+}
+
+/// A context handle; `done` is created on first use.
+#[derive(Debug)]
+pub struct LuaContext {
+    pub(crate) ctx: Context,
+    pub(crate) done: RefCell<Option<Channel<LuaValue>>>,
+}
+
+/// A timer, ticker or after_func handle.
+#[derive(Debug)]
+pub struct LuaTimer {
+    pub(crate) timer: Timer,
+    pub(crate) chan: Option<Channel<LuaValue>>,
+    pub(crate) periodic: bool,
+}
+
+/// The registry key of a kind's methods table.
+pub(crate) fn methods_key(kind: &str) -> String {
+    format!("gosim.methods.{kind}")
+}
+
+macro_rules! handle {
+    ($ty:ty, $kind:literal, |$this:ident| $res:expr) => {
+        impl UserData for $ty {
+            fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
+                fields.add_meta_field_with("__index", |lua| lua.named_registry_value::<mlua::Table>(&methods_key($kind)));
+                fields.add_meta_field("__name", $kind);
+            }
+
+            fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+                methods.add_meta_method("__tostring", |_, $this, ()| Ok($res.to_string()));
+            }
+        }
+    };
+}
+
+handle!(LuaChannel, "channel", |this| this.ch.resource());
+handle!(LuaMutex, "mutex", |this| this.0.resource());
+handle!(LuaRwMutex, "rwmutex", |this| this.0.resource());
+handle!(LuaSemaphore, "semaphore", |this| this.0.resource());
+handle!(LuaWaitGroup, "waitgroup", |this| this.0.resource());
+handle!(LuaOnce, "once", |this| this.0.resource());
+handle!(LuaAtomic, "atomic", |this| this.res);
+handle!(LuaCond, "cond", |this| this.cond.resource());
+handle!(LuaContext, "context", |this| this.ctx.resource());
+handle!(LuaTimer, "timer", |this| this.timer.resource());
+
+/// The kinds that have a methods table.
+pub(crate) const KINDS: &[&str] =
+    &["channel", "mutex", "rwmutex", "semaphore", "waitgroup", "once", "atomic", "cond", "context", "timer"];
+
+/// The resource behind one of our handles (for traces: `channel#3`, never an address).
+pub(crate) fn resource_of(ud: &mlua::AnyUserData) -> Option<ResourceRef> {
+    macro_rules! try_kind {
+        ($ty:ty, |$this:ident| $res:expr) => {
+            if let Ok($this) = ud.borrow::<$ty>() {
+                return Some($res.clone());
+            }
+        };
+    }
+    try_kind!(LuaChannel, |this| this.ch.resource());
+    try_kind!(LuaMutex, |this| this.0.resource());
+    try_kind!(LuaRwMutex, |this| this.0.resource());
+    try_kind!(LuaSemaphore, |this| this.0.resource());
+    try_kind!(LuaWaitGroup, |this| this.0.resource());
+    try_kind!(LuaOnce, |this| this.0.resource());
+    try_kind!(LuaAtomic, |this| this.res);
+    try_kind!(LuaCond, |this| this.cond.resource());
+    try_kind!(LuaContext, |this| this.ctx.resource());
+    try_kind!(LuaTimer, |this| this.timer.resource());
+    None
+}

@@ -1,0 +1,690 @@
+-- gosim prelude: the Lua half of the `goroutine`, `log` and `sim` modules.
+--
+-- Rust keeps the data (channels, queues, timers, the RNG); this file holds what must be Lua:
+--  * the yield shims: a blocking call asks Rust to do the operation; if Rust answers PARK, the
+--    goroutine yields TOKEN to the scheduler, which resumes it with the operation's results;
+--  * every combinator that calls user functions that may block (select handlers, pools,
+--    pipelines, async/await, once, range), because a coroutine cannot yield through Rust;
+--  * misuse errors: Rust answers MISUSE, msg and the shim raises `error(msg, 2)`, so the message
+--    points at the user's line.
+-- Chunk arguments: raw (Rust functions), TOKEN, PARK, MISUSE, RETRY, FAILED, methods (tables).
+
+local raw, TOKEN, PARK, MISUSE, RETRY, FAILED, methods = ...
+
+local yield = coroutine.yield
+local raw_resume = coroutine.resume
+local raw_create = coroutine.create
+local raw_status = coroutine.status
+local pack, unpack = table.pack, table.unpack
+local type, error, pcall, xpcall, select_n, tostring = type, error, pcall, xpcall, select, tostring
+local setmetatable, rawequal, ipairs, pairs = setmetatable, rawequal, ipairs, pairs
+
+-- The module tables (also reachable through require).
+local goroutine = {}
+local log = {}
+local sim = {}
+
+-- Every Rust op returns two values: results, or PARK (yield and take the results from the
+-- resume), or MISUSE, message. `level` is where a misuse error points.
+local function op2(a, b)
+  if a == PARK then return yield(TOKEN) end
+  if a == MISUSE then error(b, 3) end
+  return a, b
+end
+
+-- Ops whose blocked form must try again when woken (a mutex lock can be barged).
+local function retry_loop(f, obj)
+  local a, b = f(obj, false)
+  if a == PARK then a = yield(TOKEN) end
+  if a == MISUSE then error(b, 3) end
+  while a == RETRY do
+    a, b = f(obj, true)
+    if a == PARK then a = yield(TOKEN) end
+  end
+  return a
+end
+
+local function check(a, ...)
+  if a == MISUSE then error((...), 3) end
+  return a, ...
+end
+
+local function is_callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return mt ~= nil and type(mt) == "table" and mt.__call ~= nil
+end
+
+local function argcheck(cond, fname, msg, got)
+  if not cond then
+    error(fname .. ": " .. msg .. " (got " .. (got == nil and "nil" or (type(got) == "string" and string.format("%q", got) or tostring(got))) .. ")", 3)
+  end
+end
+
+---------------------------------------------------------------------------------------------
+-- Nested coroutines: a blocking call made inside a user's coroutine travels up to the
+-- scheduler and back, so user generators can use channels and sleeps.
+---------------------------------------------------------------------------------------------
+local function pass_through(co, r)
+  while r[1] and r[2] == TOKEN and raw_status(co) == "suspended" do
+    r = pack(raw_resume(co, yield(TOKEN)))
+  end
+  return r
+end
+
+coroutine.resume = function(co, ...)
+  local r = pass_through(co, pack(raw_resume(co, ...)))
+  return unpack(r, 1, r.n)
+end
+
+coroutine.wrap = function(f)
+  local co = raw_create(f)
+  return function(...)
+    local r = pass_through(co, pack(raw_resume(co, ...)))
+    if r[1] then return unpack(r, 2, r.n) end
+    error(r[2], 0)
+  end
+end
+
+---------------------------------------------------------------------------------------------
+-- Errors: describe any error value without addresses, with a traceback.
+---------------------------------------------------------------------------------------------
+local function describe_error(e)
+  local t = type(e)
+  if t == "string" then return e end
+  if t == "table" then
+    local mt = getmetatable(e)
+    if mt and mt.__tostring then return tostring(e) end
+    local keys = {}
+    for k in pairs(e) do keys[#keys + 1] = k end
+    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+    local parts = {}
+    for _, k in ipairs(keys) do
+      local v = e[k]
+      local vs = type(v) == "string" and string.format("%q", v) or
+        ((type(v) == "number" or type(v) == "boolean") and tostring(v) or type(v))
+      parts[#parts + 1] = tostring(k) .. "=" .. vs
+    end
+    return "error object {" .. table.concat(parts, ", ") .. "}"
+  end
+  if t == "nil" then return "nil" end
+  if t == "userdata" then return tostring(e) end
+  if t == "number" or t == "boolean" then return tostring(e) end
+  return "error object (" .. t .. ")"
+end
+
+local function on_error(e)
+  if e == "not enough memory" then raw.memory_error() end
+  return raw.traceback(describe_error(e), 2)
+end
+
+-- The body of every goroutine (main included).
+local function run_goroutine(fn, ...)
+  local r = pack(xpcall(fn, on_error, ...))
+  if not r[1] then return FAILED, r[2] end
+end
+raw.set_entry(run_goroutine)
+
+-- `assert` failures are classified as assertion failures (not plain errors) in reports, and
+-- point at the line of the assert. Non-string messages (tables) are raised unchanged.
+assert = function(cond, msg, ...)
+  if cond then return cond, msg, ... end
+  if msg == nil then error("assertion failed!", 2) end
+  if type(msg) == "string" or type(msg) == "number" then error("assertion failed: " .. msg, 2) end
+  error(msg, 2)
+end
+
+---------------------------------------------------------------------------------------------
+-- Goroutines and time
+---------------------------------------------------------------------------------------------
+function goroutine.spawn(f, ...)
+  if type(f) == "table" and not is_callable(f) then
+    local spec = f
+    argcheck(is_callable(spec.fn), "goroutine.spawn", "table form needs fn = function", spec.fn)
+    argcheck(spec.name == nil or type(spec.name) == "string", "goroutine.spawn", "name must be a string", spec.name)
+    argcheck(spec.args == nil or type(spec.args) == "table", "goroutine.spawn", "args must be a table", spec.args)
+    local args = spec.args or {}
+    return (op2(raw.spawn(spec.fn, spec.name, spec.daemon and true or false, unpack(args, 1, args.n or #args))))
+  end
+  argcheck(is_callable(f), "goroutine.spawn", "expects a function", f)
+  return (op2(raw.spawn(f, nil, false, ...)))
+end
+
+function goroutine.spawn_many(n, f)
+  argcheck(math.type(n) == "integer" or (type(n) == "number" and n == math.floor(n)), "goroutine.spawn_many", "count must be an integer", n)
+  argcheck(n >= 0, "goroutine.spawn_many", "count must be non-negative", n)
+  argcheck(is_callable(f), "goroutine.spawn_many", "expects a function", f)
+  for i = 1, math.tointeger(n) do
+    check(raw.spawn_quiet(f, i))
+  end
+  op2(raw.yield())
+end
+
+function goroutine.sleep(ms) op2(raw.sleep(ms)) end
+function goroutine.yield() op2(raw.yield()) end
+goroutine.now = raw.now
+goroutine.id = raw.id
+function goroutine.name(new) return check(raw.name(new)) end
+
+---------------------------------------------------------------------------------------------
+-- Channels
+---------------------------------------------------------------------------------------------
+local ch_send, ch_recv, ch_try_send, ch_try_recv = raw.ch_send, raw.ch_recv, raw.ch_try_send, raw.ch_try_recv
+local ch_close = raw.ch_close
+
+function goroutine.channel(cap, dir) return check(raw.channel(cap, dir)) end
+
+local C = methods.channel
+function C.send(ch, v) return op2(ch_send(ch, v)) end
+function C.receive(ch) return op2(ch_recv(ch)) end
+function C.try_send(ch, v) return op2(ch_try_send(ch, v)) end
+function C.try_receive(ch) return op2(ch_try_recv(ch)) end
+function C.close(ch) return op2(ch_close(ch)) end
+function C.len(ch) return check(raw.ch_len(ch)) end
+function C.cap(ch) return check(raw.ch_cap(ch)) end
+function C.is_closed(ch) return check(raw.ch_is_closed(ch)) end
+function C.range(ch, f)
+  argcheck(is_callable(f), "channel:range", "expects a function", f)
+  check(raw.ch_check_recv(ch, "channel:range"))
+  while true do
+    local v, ok = op2(ch_recv(ch))
+    if not ok then return end
+    if f(v) == false then return end
+  end
+end
+
+local function need_channel(fname, ch)
+  argcheck(raw.is_channel(ch), fname, "expects a channel", ch)
+end
+function goroutine.channel_send(ch, v) need_channel("goroutine.channel_send", ch) return op2(ch_send(ch, v)) end
+function goroutine.channel_receive(ch) need_channel("goroutine.channel_receive", ch) return op2(ch_recv(ch)) end
+function goroutine.channel_close(ch) need_channel("goroutine.channel_close", ch) return op2(ch_close(ch)) end
+function goroutine.channel_len(ch) need_channel("goroutine.channel_len", ch) return check(raw.ch_len(ch)) end
+function goroutine.channel_cap(ch) need_channel("goroutine.channel_cap", ch) return check(raw.ch_cap(ch)) end
+
+---------------------------------------------------------------------------------------------
+-- Select: Rust commits exactly one case; its handler then runs here (it may block).
+---------------------------------------------------------------------------------------------
+local NIL = setmetatable({}, { __name = "goroutine.NIL", __tostring = function() return "goroutine.NIL" end })
+goroutine.NIL = NIL
+
+local ch_select = raw.select
+local function run_select(fname, cases, level)
+  argcheck(type(cases) == "table", fname, "expects an array of cases", cases)
+  local idx, v, ok = ch_select(cases, fname, NIL)
+  if idx == PARK then idx, v, ok = yield(TOKEN) end
+  if idx == MISUSE then error(v, level) end
+  return idx, v, ok
+end
+
+local function call_handler(case, v, ok)
+  local h = case.handler
+  if h == nil then return end
+  return h(v, ok)
+end
+
+function goroutine.select(cases)
+  local idx, v, ok = run_select("goroutine.select", cases, 4)
+  return call_handler(cases[idx], v, ok)
+end
+
+function goroutine.select_timeout(ms, cases)
+  argcheck(type(ms) == "number", "goroutine.select_timeout", "timeout must be a number of milliseconds", ms)
+  argcheck(type(cases) == "table", "goroutine.select_timeout", "expects an array of cases", cases)
+  for i, c in ipairs(cases) do
+    if type(c) == "table" and c.default then
+      error("goroutine.select_timeout: case " .. i .. " is a default case, which select_timeout does not take", 2)
+    end
+  end
+  local all = { n = #cases + 1 }
+  for i = 1, #cases do all[i] = cases[i] end
+  all[#cases + 1] = { channel = goroutine.after(ms), receive = true }
+  local idx, v, ok = run_select("goroutine.select_timeout", all, 4)
+  if idx == #cases + 1 then return true, nil end
+  local r = pack(pcall(call_handler, cases[idx], v, ok))
+  if not r[1] then return false, describe_error(r[2]) end
+  return false, idx - 1
+end
+
+---------------------------------------------------------------------------------------------
+-- Synchronisation
+---------------------------------------------------------------------------------------------
+function goroutine.mutex() return check(raw.mutex()) end
+local M = methods.mutex
+local mutex_lock = raw.mutex_lock
+function M.lock(m) retry_loop(mutex_lock, m) end
+function M.unlock(m) op2(raw.mutex_unlock(m)) end
+function M.try_lock(m) return (op2(raw.mutex_try_lock(m))) end
+
+function goroutine.rwmutex() return check(raw.rwmutex()) end
+local RW = methods.rwmutex
+function RW.lock(m) op2(raw.rw_lock(m)) end
+function RW.unlock(m) op2(raw.rw_unlock(m)) end
+function RW.rlock(m) op2(raw.rw_rlock(m)) end
+function RW.runlock(m) op2(raw.rw_runlock(m)) end
+function RW.try_lock(m) return (op2(raw.rw_try_lock(m))) end
+function RW.try_rlock(m) return (op2(raw.rw_try_rlock(m))) end
+local rlocker_mt = { __index = {}, __name = "rlocker" }
+function rlocker_mt.__index.lock(l) op2(raw.rw_rlock(l.rw)) end
+function rlocker_mt.__index.unlock(l) op2(raw.rw_runlock(l.rw)) end
+function rlocker_mt.__tostring(l) return "rlocker(" .. tostring(l.rw) .. ")" end
+function RW.rlocker(m)
+  check(raw.rw_check(m))
+  return setmetatable({ rw = m }, rlocker_mt)
+end
+
+function goroutine.semaphore(n) return check(raw.semaphore(n)) end
+local S = methods.semaphore
+function S.acquire(s) op2(raw.sem_acquire(s)) end
+function S.release(s) op2(raw.sem_release(s)) end
+function S.try_acquire(s) return (op2(raw.sem_try_acquire(s))) end
+function S.available(s) return check(raw.sem_available(s)) end
+function S.capacity(s) return check(raw.sem_capacity(s)) end
+
+function goroutine.wait_group() return check(raw.wait_group()) end
+local WG = methods.waitgroup
+function WG.add(wg, delta) op2(raw.wg_add(wg, delta)) end
+function WG.done(wg) op2(raw.wg_add(wg, -1)) end
+function WG.wait(wg) op2(raw.wg_wait(wg)) end
+
+function goroutine.atomic_int(init) return check(raw.atomic_int(init)) end
+local A = methods.atomic
+function A.add(a, d) return (op2(raw.atomic_op(a, "add", d))) end
+function A.load(a) return (op2(raw.atomic_op(a, "load"))) end
+function A.store(a, v) op2(raw.atomic_op(a, "store", v)) end
+function A.swap(a, v) return (op2(raw.atomic_op(a, "swap", v))) end
+function A.compare_and_swap(a, old, new) return (op2(raw.atomic_op(a, "compare_and_swap", old, new))) end
+
+function goroutine.once() return check(raw.once()) end
+local O = methods.once
+function O.call(o, f)
+  argcheck(is_callable(f), "once:call", "expects a function", f)
+  local first = op2(raw.once_begin(o))
+  if not first then return end
+  local r = pack(pcall(f))
+  raw.once_finish(o)
+  if not r[1] then error(r[2], 0) end
+  op2(raw.yield())
+end
+
+local function is_locker(l)
+  local ok, lock = pcall(function() return l.lock end)
+  local ok2, unlock = pcall(function() return l.unlock end)
+  return ok and ok2 and is_callable(lock) and is_callable(unlock)
+end
+
+function goroutine.cond(locker)
+  if locker == nil then locker = goroutine.mutex() end
+  argcheck(is_locker(locker), "goroutine.cond", "expects a locker (a mutex, an rwmutex or an rlocker)", locker)
+  local c = check(raw.cond())
+  raw.cond_set_locker(c, locker)
+  return c
+end
+local CO = methods.cond
+function CO.wait(c)
+  local locker = raw.cond_locker(c)
+  local ticket = raw.cond_ticket(c)
+  locker:unlock()
+  op2(raw.cond_wait(c, ticket))
+  locker:lock()
+end
+function CO.signal(c) op2(raw.cond_signal(c)) end
+function CO.broadcast(c) op2(raw.cond_broadcast(c)) end
+function CO.get_mutex(c) return raw.cond_locker(c) end
+
+---------------------------------------------------------------------------------------------
+-- Context
+---------------------------------------------------------------------------------------------
+local X = methods.context
+function goroutine.context()
+  local ctx = check(raw.context())
+  return ctx, function() op2(raw.ctx_cancel(ctx)) end
+end
+function X.with_cancel(ctx)
+  local c = check(raw.ctx_child(ctx, "with_cancel"))
+  return c, function() op2(raw.ctx_cancel(c)) end
+end
+function X.with_timeout(ctx, ms)
+  local c = check(raw.ctx_child(ctx, "with_timeout", ms))
+  return c, function() op2(raw.ctx_cancel(c)) end
+end
+function X.with_deadline(ctx, ms)
+  local c = check(raw.ctx_child(ctx, "with_deadline", ms))
+  return c, function() op2(raw.ctx_cancel(c)) end
+end
+function X.cancel(ctx) op2(raw.ctx_cancel(ctx)) end
+function X.is_cancelled(ctx) return (op2(raw.ctx_is_cancelled(ctx))) end
+function X.err(ctx) return (check(raw.ctx_err(ctx))) end
+function X.deadline(ctx) return check(raw.ctx_deadline(ctx)) end
+function X.done(ctx) return check(raw.ctx_done(ctx)) end
+
+---------------------------------------------------------------------------------------------
+-- Timers
+---------------------------------------------------------------------------------------------
+function goroutine.after(ms) return check(raw.after(ms)) end
+function goroutine.timer(ms) return check(raw.timer(ms, "timer")) end
+function goroutine.ticker(ms) return check(raw.timer(ms, "ticker")) end
+function goroutine.after_func(ms, f)
+  argcheck(is_callable(f), "goroutine.after_func", "expects a function", f)
+  return check(raw.timer(ms, "after_func", f))
+end
+local T = methods.timer
+function T.channel(t) return check(raw.timer_channel(t)) end
+function T.stop(t) return (op2(raw.timer_stop(t))) end
+function T.reset(t, ms) return (op2(raw.timer_reset(t, ms))) end
+
+---------------------------------------------------------------------------------------------
+-- async / await / timeout
+---------------------------------------------------------------------------------------------
+local handle_mt = { __name = "async handle" }
+handle_mt.__index = handle_mt
+function handle_mt.__tostring(h) return "async(" .. tostring(h.id) .. ")" end
+
+local function start_async(fname, f, ...)
+  argcheck(is_callable(f), fname, "expects a function", f)
+  local h = setmetatable({ done = goroutine.channel(0), finished = false }, handle_mt)
+  raw.name_channel(h.done, "await")
+  local args = pack(...)
+  h.id = check(raw.spawn_quiet(function()
+    local r = pack(xpcall(f, on_error, unpack(args, 1, args.n)))
+    h.result = r
+    h.finished = true
+    ch_close(h.done)
+  end, nil))
+  return h
+end
+
+function goroutine.async(f, ...)
+  local h = start_async("goroutine.async", f, ...)
+  op2(raw.yield())
+  return h
+end
+
+local function await_handle(h)
+  if not h.finished then C.receive(h.done) end
+  local r = h.result
+  if r[1] then return true, unpack(r, 2, r.n) end
+  return false, r[2]
+end
+
+function goroutine.await(h)
+  argcheck(getmetatable(h) == handle_mt, "goroutine.await", "expects a handle from goroutine.async", h)
+  return await_handle(h)
+end
+
+function goroutine.await_all(hs)
+  argcheck(type(hs) == "table", "goroutine.await_all", "expects an array of handles", hs)
+  local out = {}
+  for _, h in ipairs(hs) do
+    if getmetatable(h) == handle_mt then
+      local r = pack(await_handle(h))
+      if r[1] then
+        out[#out + 1] = { success = true, values = { unpack(r, 2, r.n) } }
+      else
+        out[#out + 1] = { success = false, error = r[2] }
+      end
+    end
+  end
+  return out
+end
+
+function goroutine.timeout(ms, f)
+  argcheck(type(ms) == "number", "goroutine.timeout", "timeout must be a number of milliseconds", ms)
+  local h = start_async("goroutine.timeout", f)
+  local timer = goroutine.after(ms)
+  local idx = run_select("goroutine.timeout", {
+    { channel = h.done, receive = true },
+    { channel = timer, receive = true },
+  }, 3)
+  if idx == 2 and not h.finished then return false, "timeout exceeded" end
+  return await_handle(h)
+end
+
+---------------------------------------------------------------------------------------------
+-- Named worker pools (the original module's pool_*): workers are goroutines reading a queue
+-- channel of workers*2 tasks; submit never blocks.
+---------------------------------------------------------------------------------------------
+local pools = {}
+
+local function pool_worker(p)
+  while true do
+    local task, ok = C.receive(p.queue)
+    if not ok then break end
+    if p.cancelled then
+      p.dropped = p.dropped + 1
+    else
+      p.active = p.active + 1
+      local r = pack(xpcall(task.fn, on_error, unpack(task.args, 1, task.args.n)))
+      p.active = p.active - 1
+      if r[1] then
+        p.completed = p.completed + 1
+      else
+        p.failed = p.failed + 1
+        raw.note("pool task failed", p.name .. ": " .. tostring(r[2]):match("[^\n]*"))
+      end
+    end
+  end
+  WG.done(p.wg)
+end
+
+local function close_pool(p)
+  p.closed = true
+  if not C.is_closed(p.queue) then C.close(p.queue) end
+end
+
+function goroutine.pool_create(name, opts)
+  argcheck(type(name) == "string", "goroutine.pool_create", "name must be a string", name)
+  argcheck(opts == nil or type(opts) == "table", "goroutine.pool_create", "options must be a table", opts)
+  local workers = (opts and opts.workers) or 4
+  argcheck(math.type(workers) == "integer" and workers > 0, "goroutine.pool_create", "workers must be a positive integer", workers)
+  local old = pools[name]
+  if old then
+    old.cancelled = true
+    close_pool(old)
+  end
+  local p = {
+    name = name, workers = workers, active = 0, completed = 0, failed = 0, dropped = 0,
+    next_id = 0, closed = false, cancelled = false,
+    queue = goroutine.channel(workers * 2), wg = goroutine.wait_group(),
+  }
+  raw.name_channel(p.queue, "pool " .. name)
+  pools[name] = p
+  WG.add(p.wg, workers)
+  for i = 1, workers do
+    check(raw.spawn_quiet(pool_worker, name .. "-worker-" .. i, p))
+  end
+  op2(raw.yield())
+  return true
+end
+
+function goroutine.pool_submit(name, f, ...)
+  argcheck(type(name) == "string", "goroutine.pool_submit", "name must be a string", name)
+  argcheck(is_callable(f), "goroutine.pool_submit", "expects a function", f)
+  local p = pools[name]
+  if not p then return nil, "pool not found: " .. name end
+  if p.closed then return nil, "pool is closed" end
+  p.next_id = p.next_id + 1
+  local ok = C.try_send(p.queue, { fn = f, args = pack(...) })
+  if not ok then
+    p.next_id = p.next_id - 1
+    return nil, "pool queue is full"
+  end
+  return name .. "-" .. p.next_id
+end
+
+function goroutine.pool_wait(name)
+  argcheck(type(name) == "string", "goroutine.pool_wait", "name must be a string", name)
+  local p = pools[name]
+  if not p then return false, "pool not found: " .. name end
+  close_pool(p)
+  WG.wait(p.wg)
+  return true
+end
+
+function goroutine.pool_close(name)
+  argcheck(type(name) == "string", "goroutine.pool_close", "name must be a string", name)
+  local p = pools[name]
+  if not p then return false end
+  p.cancelled = true
+  close_pool(p)
+  pools[name] = nil
+  op2(raw.yield())
+  return true
+end
+
+function goroutine.pool_stats(name)
+  argcheck(type(name) == "string", "goroutine.pool_stats", "name must be a string", name)
+  local p = pools[name]
+  if not p then return nil end
+  return {
+    name = p.name, workers = p.workers, active = p.active, completed = p.completed,
+    failed = p.failed, queued = C.len(p.queue),
+  }
+end
+
+---------------------------------------------------------------------------------------------
+-- pipeline, fan_out, fan_in
+---------------------------------------------------------------------------------------------
+function goroutine.pipeline(input, stages)
+  need_channel("goroutine.pipeline", input)
+  argcheck(type(stages) == "table", "goroutine.pipeline", "stages must be an array", stages)
+  for i, st in ipairs(stages) do
+    argcheck(type(st) == "table" and is_callable(st.fn), "goroutine.pipeline", "stage " .. i .. " needs fn = function", st)
+    local w = st.workers or 1
+    argcheck(math.type(w) == "integer" and w > 0, "goroutine.pipeline", "stage " .. i .. " workers must be a positive integer", w)
+  end
+  local current = input
+  for i, st in ipairs(stages) do
+    local out = goroutine.channel(10)
+    raw.name_channel(out, "pipeline stage " .. i)
+    local src = current
+    local remaining = st.workers or 1
+    for w = 1, remaining do
+      check(raw.spawn_quiet(function()
+        while true do
+          local v, ok = C.receive(src)
+          if not ok then break end
+          local r = pack(pcall(st.fn, v))
+          if r[1] then
+            C.send(out, r[2])
+          else
+            raw.note("pipeline stage error", "stage " .. i .. ": " .. describe_error(r[2]))
+          end
+        end
+        remaining = remaining - 1
+        if remaining == 0 then C.close(out) end
+      end, "pipeline-" .. i .. "-" .. w))
+    end
+    current = out
+  end
+  op2(raw.yield())
+  return current
+end
+
+function goroutine.fan_out(input, n)
+  need_channel("goroutine.fan_out", input)
+  argcheck(math.type(n) == "integer" and n > 0, "goroutine.fan_out", "count must be a positive integer", n)
+  local outs = {}
+  for i = 1, n do
+    outs[i] = goroutine.channel(10)
+    raw.name_channel(outs[i], "fan_out " .. i)
+  end
+  check(raw.spawn_quiet(function()
+    while true do
+      local v, ok = C.receive(input)
+      if not ok then break end
+      for i = 1, n do C.send(outs[i], v) end
+    end
+    for i = 1, n do C.close(outs[i]) end
+  end, "fan_out"))
+  op2(raw.yield())
+  return outs
+end
+
+function goroutine.fan_in(inputs)
+  argcheck(type(inputs) == "table", "goroutine.fan_in", "expects an array of channels", inputs)
+  local chans = {}
+  for _, ch in ipairs(inputs) do
+    if raw.is_channel(ch) then chans[#chans + 1] = ch end
+  end
+  if #chans == 0 then error("goroutine.fan_in: at least one input channel required", 2) end
+  local out = goroutine.channel(10)
+  raw.name_channel(out, "fan_in")
+  local remaining = #chans
+  for i, ch in ipairs(chans) do
+    check(raw.spawn_quiet(function()
+      while true do
+        local v, ok = C.receive(ch)
+        if not ok then break end
+        C.send(out, v)
+      end
+      remaining = remaining - 1
+      if remaining == 0 then C.close(out) end
+    end, "fan_in-" .. i))
+  end
+  op2(raw.yield())
+  return out
+end
+
+---------------------------------------------------------------------------------------------
+-- log and sim
+---------------------------------------------------------------------------------------------
+local function log_fn(level)
+  return function(msg)
+    local t = type(msg)
+    if t ~= "string" and t ~= "number" then
+      error("log." .. level .. ": expects a string (got " .. t .. ")", 2)
+    end
+    raw.log(level, tostring(msg))
+  end
+end
+log.info, log.warn, log.error, log.debug, log.print = log_fn("info"), log_fn("warn"), log_fn("error"), log_fn("debug"), log_fn("print")
+
+local function dump(v, indent, seen, out)
+  if type(v) ~= "table" then
+    out[#out + 1] = type(v) == "string" and string.format("%q", v) or (type(v) == "number" or type(v) == "boolean" or v == nil) and tostring(v) or type(v)
+    return
+  end
+  if seen[v] then out[#out + 1] = "<cycle>" return end
+  seen[v] = true
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b)
+    local ta, tb = type(a), type(b)
+    if ta ~= tb then return ta < tb end
+    if ta == "number" or ta == "string" then return a < b end
+    return false
+  end)
+  out[#out + 1] = "{\n"
+  for _, k in ipairs(keys) do
+    out[#out + 1] = indent .. "  " .. (type(k) == "string" and k or "[" .. tostring(k) .. "]") .. " = "
+    dump(v[k], indent .. "  ", seen, out)
+    out[#out + 1] = ",\n"
+  end
+  out[#out + 1] = indent .. "}"
+  seen[v] = nil
+end
+
+function log.table(t, title)
+  local out = {}
+  if title ~= nil then out[1] = tostring(title) .. ": " end
+  dump(t, "", {}, out)
+  raw.log("table", table.concat(out))
+end
+
+sim.seed = raw.seed
+sim.is_simulated = raw.is_simulated
+sim.random = math.random
+function sim.buggify(p) return check(raw.buggify(p)) end
+function sim.assert_always(cond, msg)
+  if not cond then
+    raw.assert_event("always", msg == nil and "assertion" or tostring(msg), false)
+    error("assertion failed: " .. (msg == nil and "sim.assert_always" or tostring(msg)), 2)
+  end
+end
+function sim.assert_sometimes(cond, msg)
+  argcheck(msg ~= nil, "sim.assert_sometimes", "needs a message naming the assertion", msg)
+  raw.assert_event("sometimes", tostring(msg), cond and true or false)
+end
+
+return goroutine, log, sim, run_goroutine, describe_error

@@ -1,0 +1,47 @@
+//! Lua values as channel payloads.
+
+use mlua::Value;
+
+use crate::sync::Describe;
+
+/// A Lua value carried by a channel. Tables travel by reference (like pointers in Go).
+#[derive(Debug, Clone)]
+pub struct LuaValue(pub Value);
+
+impl Describe for LuaValue {
+    /// Short and stable: never an address (`tostring(table)` would print one).
+    fn describe(&self) -> String {
+        describe(&self.0)
+    }
+}
+
+/// A stable rendering of a Lua value for traces.
+pub fn describe(v: &Value) -> String {
+    match v {
+        Value::Nil => "nil".to_string(),
+        Value::Boolean(b) => b.to_string(),
+        Value::Integer(i) => i.to_string(),
+        Value::Number(n) => {
+            if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e15 {
+                format!("{n:.1}")
+            } else {
+                format!("{n}")
+            }
+        }
+        Value::String(s) => {
+            let text = s.to_string_lossy();
+            let mut short: String = text.chars().take(40).collect();
+            if short.len() < text.len() {
+                short.push('…');
+            }
+            format!("{short:?}")
+        }
+        Value::Table(_) => "table".to_string(),
+        Value::Function(_) => "function".to_string(),
+        Value::Thread(_) => "thread".to_string(),
+        Value::UserData(ud) => super::objects::resource_of(ud).map(|r| r.to_string()).unwrap_or_else(|| "userdata".to_string()),
+        Value::LightUserData(_) => "lightuserdata".to_string(),
+        Value::Error(_) => "error".to_string(),
+        _ => "value".to_string(),
+    }
+}

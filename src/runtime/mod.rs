@@ -1,0 +1,835 @@
+//! The deterministic core: a single-threaded scheduler of goroutines over a backend clock.
+//!
+//! It owns the goroutine table, the runnable set, the timer queue, the seeded RNG, the trace, the
+//! limits and the outcome. It knows nothing of Lua, of channels or of patterns: primitives in
+//! `crate::sync` call `block`, `wake`, `schedule_point` and the timer functions, and task bodies
+//! (Lua coroutines) are opaque `TaskBody` values.
+//!
+//! Invariants:
+//! - exactly one task is `Running` while a body runs, and none between steps;
+//! - a task is in `runnable` if and only if its state is `Runnable`;
+//! - `Blocked -> Runnable` happens only through `wake` (or a timer's `Wake`);
+//! - every choice among runnable tasks comes from `sched_rng`; time only from the backend;
+//! - the core is never borrowed while a body or a timer callback runs.
+
+mod backend;
+mod outcome;
+mod resource;
+mod rng;
+mod task;
+mod timer;
+mod trace;
+
+use std::cell::{Ref, RefCell, RefMut};
+use std::rc::Rc;
+
+pub use backend::{Backend, NANOS_PER_MS, Nanos, SimulatedClock, format_ms, ms_to_nanos, nanos_to_ms_f64};
+pub use outcome::{Failure, FailureKind, LimitHit, LimitKind, Outcome, StuckTask};
+pub use resource::{Resource, ResourceRef};
+pub use rng::SimRng;
+pub use task::{TaskBody, TaskId, TaskState, TaskStep, Wait};
+pub use timer::{TimerCallback, TimerKey};
+pub use trace::{Event, Subject, TraceFormat, TraceHash, render};
+
+use task::{Task, label};
+use timer::{TimerAction, Timers};
+
+/// The knobs of one run. Every limit has a default that a normal scenario never reaches.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The seed: every scheduling choice and random draw derives from it.
+    pub seed: u64,
+    /// Scheduling steps before the run ends with a limit.
+    pub max_steps: u64,
+    /// The virtual-time horizon.
+    pub max_time: Nanos,
+    /// How long, after main returned, the others may take to finish.
+    pub drain_time: Nanos,
+    /// Goroutines alive at once.
+    pub max_goroutines: usize,
+    /// Spin guard: after this many steps without the clock moving while a timer is pending, the
+    /// clock jumps to that timer (0 disables it).
+    pub spin_steps: u64,
+    /// Virtual time added by every scheduling step.
+    pub step_cost: Nanos,
+    /// Draw each step's cost uniformly in `[0, step_cost]` instead.
+    pub step_cost_random: bool,
+    /// Keep the trace events (off for fast sweeps).
+    pub trace: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            seed: 0,
+            max_steps: 100_000_000,
+            max_time: 86_400_000 * NANOS_PER_MS,
+            drain_time: 60_000 * NANOS_PER_MS,
+            max_goroutines: 1_000_000,
+            spin_steps: 10_000,
+            step_cost: 0,
+            step_cost_random: false,
+            trace: true,
+        }
+    }
+}
+
+/// Figures about a finished run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunStats {
+    /// Scheduling steps taken.
+    pub steps: u64,
+    /// Goroutines spawned, main included.
+    pub spawned: u64,
+    /// The run's time at the end.
+    pub end_time: Nanos,
+}
+
+struct Core {
+    config: Config,
+    clock: Box<dyn Backend>,
+    sched_rng: SimRng,
+    data_rng: SimRng,
+    /// Indexed by `id - 1`; `None` once the task is done and dropped.
+    tasks: Vec<Option<Box<Task>>>,
+    runnable: Vec<TaskId>,
+    /// A task chosen at a scheduling point, to run next.
+    next_pick: Option<TaskId>,
+    current: Option<TaskId>,
+    timers: Timers,
+    events: Vec<Event>,
+    steps: u64,
+    /// `steps` when the clock last moved (spin guard).
+    steps_at_advance: u64,
+    /// Set by `schedule_point` when the spin guard or a due timer needs the main loop.
+    need_timers: bool,
+    n_live: usize,
+    n_live_non_daemon: usize,
+    main_done_at: Option<Nanos>,
+    outcome: Option<Outcome>,
+    next_resource_id: u64,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("seed", &self.config.seed)
+            .field("now", &self.clock.now())
+            .field("live", &self.n_live)
+            .field("runnable", &self.runnable)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A handle to one run's scheduler. Cheap to clone; all clones are the same run.
+#[derive(Clone, Debug)]
+pub struct Runtime {
+    core: Rc<RefCell<Core>>,
+}
+
+impl Runtime {
+    /// A runtime with this configuration and time source.
+    pub fn new(config: Config, clock: Box<dyn Backend>) -> Runtime {
+        let core = Core {
+            sched_rng: SimRng::new(config.seed, 0),
+            data_rng: SimRng::new(config.seed, 1),
+            config,
+            clock,
+            tasks: Vec::new(),
+            runnable: Vec::new(),
+            next_pick: None,
+            current: None,
+            timers: Timers::default(),
+            events: Vec::new(),
+            steps: 0,
+            steps_at_advance: 0,
+            need_timers: false,
+            n_live: 0,
+            n_live_non_daemon: 0,
+            main_done_at: None,
+            outcome: None,
+            next_resource_id: 1,
+        };
+        Runtime { core: Rc::new(RefCell::new(core)) }
+    }
+
+    /// A simulated runtime (virtual clock) with this configuration.
+    pub fn simulated(config: Config) -> Runtime {
+        Runtime::new(config, Box::new(SimulatedClock::default()))
+    }
+
+    fn core(&self) -> RefMut<'_, Core> {
+        self.core.borrow_mut()
+    }
+
+    fn core_ref(&self) -> Ref<'_, Core> {
+        self.core.borrow()
+    }
+
+    /// The run's configuration.
+    pub fn config(&self) -> Config {
+        self.core_ref().config.clone()
+    }
+
+    /// The run's seed.
+    pub fn seed(&self) -> u64 {
+        self.core_ref().config.seed
+    }
+
+    /// Whether time is virtual.
+    pub fn is_simulated(&self) -> bool {
+        self.core_ref().clock.is_simulated()
+    }
+
+    /// The run's time.
+    pub fn now(&self) -> Nanos {
+        self.core_ref().clock.now()
+    }
+
+    /// The goroutine being run. Panics outside a goroutine: primitives are only called from one.
+    pub fn current(&self) -> TaskId {
+        self.core_ref().current.expect("gosim: no goroutine is running (a primitive was used outside the scheduler)")
+    }
+
+    /// The goroutine being run, if any.
+    pub fn try_current(&self) -> Option<TaskId> {
+        self.core_ref().current
+    }
+
+    /// A task's name.
+    pub fn task_name(&self, id: TaskId) -> Option<Rc<str>> {
+        let core = self.core_ref();
+        core.task(id).and_then(|t| t.name.clone())
+    }
+
+    /// Renames a task (names appear in traces and reports).
+    pub fn set_task_name(&self, id: TaskId, name: &str) {
+        let mut core = self.core();
+        if let Some(t) = core.task_mut(id) {
+            t.name = Some(Rc::from(name));
+        }
+    }
+
+    /// Records where a task stopped (its source line), for reports.
+    pub fn set_location(&self, id: TaskId, location: Option<Rc<str>>) {
+        let mut core = self.core();
+        if let Some(t) = core.task_mut(id) {
+            t.location = location;
+        }
+    }
+
+    /// Whether trace events are kept.
+    pub fn tracing(&self) -> bool {
+        self.core_ref().config.trace
+    }
+
+    /// Records an event caused by the current goroutine (or by the scheduler outside one).
+    pub fn emit(&self, verb: &'static str, subject: Subject, detail: Option<String>) {
+        let mut core = self.core();
+        if !core.config.trace {
+            return;
+        }
+        let task = core.current.unwrap_or(TaskId(0));
+        core.push_event(task, verb, subject, detail);
+    }
+
+    /// The events recorded so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.core_ref().events.clone()
+    }
+
+    /// Takes the recorded events out of the runtime.
+    pub fn take_events(&self) -> Vec<Event> {
+        std::mem::take(&mut self.core().events)
+    }
+
+    /// A new resource identity (channels, locks... call this when created).
+    pub fn new_resource(&self, kind: &'static str, created_at: Option<Rc<str>>) -> ResourceRef {
+        let mut core = self.core();
+        let id = core.next_resource_id;
+        core.next_resource_id += 1;
+        Rc::new(Resource::new(id, kind, created_at))
+    }
+
+    /// A uniform integer in `0..n` from the data stream (user randomness, jitter, buggify).
+    pub fn random_below(&self, n: u64) -> u64 {
+        self.core().data_rng.below(n)
+    }
+
+    /// A uniform `u64` from the data stream.
+    pub fn random_u64(&self) -> u64 {
+        self.core().data_rng.next_u64()
+    }
+
+    /// A uniform float in `[0, 1)` from the data stream.
+    pub fn random_unit(&self) -> f64 {
+        self.core().data_rng.unit_f64()
+    }
+
+    /// Replaces the data stream (`math.randomseed`): reproducible, and independent of scheduling.
+    pub fn reseed_data(&self, seed: u64) {
+        let mut core = self.core();
+        let base = core.config.seed;
+        core.data_rng = SimRng::new(base ^ seed.rotate_left(17), 2);
+    }
+
+    /// A uniform choice in `0..n` from the scheduling stream (`select` among ready cases).
+    pub fn choose(&self, n: usize) -> usize {
+        if n <= 1 {
+            return 0;
+        }
+        self.core().sched_rng.below(n as u64) as usize
+    }
+
+    /// Adds a goroutine. It becomes runnable; it runs when the scheduler picks it. Fails (and ends
+    /// the run with a limit) when too many goroutines are alive.
+    pub fn spawn(&self, name: Option<&str>, daemon: bool, body: Box<dyn TaskBody>) -> Option<TaskId> {
+        let mut core = self.core();
+        if core.n_live >= core.config.max_goroutines {
+            let message = format!("more than {} goroutines alive at once", core.config.max_goroutines);
+            core.set_limit(LimitKind::Goroutines, message, None);
+            return None;
+        }
+        let id = TaskId(core.tasks.len() as u64 + 1);
+        let name: Option<Rc<str>> = name.map(Rc::from);
+        core.tasks.push(Some(Box::new(Task {
+            name: name.clone(),
+            daemon,
+            state: TaskState::Runnable,
+            body: Some(body),
+            wait: None,
+            location: None,
+        })));
+        core.runnable.push(id);
+        core.n_live += 1;
+        if !daemon {
+            core.n_live_non_daemon += 1;
+        }
+        if core.config.trace && id != TaskId::MAIN {
+            let parent = core.current.unwrap_or(TaskId(0));
+            let detail = daemon.then(|| "daemon".to_string());
+            core.push_event(parent, "spawn", Subject::Task(id, name), detail);
+        }
+        Some(id)
+    }
+
+    /// Blocks the current goroutine: it will not run until something calls `wake` on it.
+    pub fn block(&self, wait: Wait) {
+        let mut core = self.core();
+        let id = core.current.expect("block outside a goroutine");
+        if core.config.trace {
+            let detail = if wait.resources.len() > 1 {
+                let names: Vec<String> = wait.resources.iter().map(|r| r.to_string()).collect();
+                Some(names.join(" "))
+            } else {
+                None
+            };
+            let subject = match (wait.resources.len(), wait.resources.first()) {
+                (1, Some(r)) => Subject::Resource(r.clone()),
+                _ => Subject::None,
+            };
+            let verb = blocked_verb(wait.op);
+            core.push_event(id, verb, subject, detail);
+        }
+        let task = core.task_mut(id).expect("current task exists");
+        assert_eq!(task.state, TaskState::Running, "only the running goroutine blocks");
+        task.state = TaskState::Blocked;
+        task.wait = Some(wait);
+    }
+
+    /// Makes a blocked goroutine runnable.
+    pub fn wake(&self, id: TaskId) {
+        let mut core = self.core();
+        core.wake(id);
+    }
+
+    /// Sleeps the current goroutine until `now + dur`.
+    pub fn sleep(&self, dur: Nanos) {
+        let mut core = self.core();
+        let id = core.current.expect("sleep outside a goroutine");
+        let until = core.clock.now().saturating_add(dur);
+        core.timers.add(until, TimerAction::Wake(id));
+        if core.config.trace {
+            core.push_event(id, "sleep", Subject::None, Some(format_ms(dur)));
+        }
+        let task = core.task_mut(id).expect("current task exists");
+        assert_eq!(task.state, TaskState::Running);
+        task.state = TaskState::Blocked;
+        task.wait = Some(Wait { op: "sleep", resources: Vec::new(), until: Some(until) });
+    }
+
+    /// Adds a timer that runs `callback` at `at`.
+    pub fn add_timer(&self, at: Nanos, callback: Box<dyn TimerCallback>) -> TimerKey {
+        self.core().timers.add(at, TimerAction::Call(callback))
+    }
+
+    /// Cancels a pending timer; false if it already fired or was cancelled.
+    pub fn cancel_timer(&self, key: TimerKey) -> bool {
+        self.core().timers.cancel(key)
+    }
+
+    /// Whether a timer is still pending.
+    pub fn timer_pending(&self, key: TimerKey) -> bool {
+        self.core_ref().timers.contains(key)
+    }
+
+    /// A scheduling point of the current goroutine, taken after its operation's effect. Returns
+    /// `true` if it keeps running, `false` if it must give control back to the scheduler (it has
+    /// been made runnable again, and another goroutine, or itself, will be picked).
+    pub fn schedule_point(&self) -> bool {
+        let mut core = self.core();
+        let id = core.current.expect("schedule_point outside a goroutine");
+        if !core.count_step() {
+            // The step limit ended the run: give control back so the loop can stop.
+            core.park_runnable(id);
+            return false;
+        }
+        if core.need_timers || core.timers_need_loop() {
+            core.need_timers = true;
+            core.park_runnable(id);
+            return false;
+        }
+        let n = core.runnable.len();
+        if n == 0 {
+            return true;
+        }
+        let k = core.sched_rng.below(n as u64 + 1) as usize;
+        if k == n {
+            return true;
+        }
+        let chosen = core.runnable.swap_remove(k);
+        core.next_pick = Some(chosen);
+        core.park_runnable(id);
+        false
+    }
+
+    /// Ends the run as failed (the first outcome set wins).
+    pub fn fail(&self, failure: Failure) {
+        let mut core = self.core();
+        if core.outcome.is_none() {
+            core.outcome = Some(Outcome::Fail(failure));
+        }
+    }
+
+    /// Ends the run on a limit (the first outcome set wins).
+    pub fn hit_limit(&self, kind: LimitKind, message: String, location: Option<String>) {
+        self.core().set_limit(kind, message, location);
+    }
+
+    /// Whether the run has an outcome already (it will stop at the next step).
+    pub fn is_over(&self) -> bool {
+        self.core_ref().outcome.is_some()
+    }
+
+    /// Figures about the run so far.
+    pub fn stats(&self) -> RunStats {
+        let core = self.core_ref();
+        RunStats { steps: core.steps, spawned: core.tasks.len() as u64, end_time: core.clock.now() }
+    }
+
+    /// Goroutines alive (not finished), main included.
+    pub fn live_goroutines(&self) -> usize {
+        self.core_ref().n_live
+    }
+
+    /// Drops every goroutine body and pending timer. Bodies and timer callbacks may hold handles
+    /// that lead back to this runtime (a Lua state whose bindings hold it), so a finished run
+    /// calls this to break those cycles and free its memory.
+    pub fn shutdown(&self) {
+        let (tasks, timers) = {
+            let mut core = self.core();
+            core.runnable.clear();
+            core.next_pick = None;
+            (std::mem::take(&mut core.tasks), std::mem::take(&mut core.timers))
+        };
+        drop(timers);
+        drop(tasks);
+    }
+
+    /// Runs the scheduler until the run has an outcome, and returns it.
+    pub fn run(&self) -> Outcome {
+        loop {
+            if let Some(outcome) = self.core_ref().outcome.clone() {
+                return outcome;
+            }
+            if self.core_ref().need_timers {
+                self.core().need_timers = false;
+                if self.advance_clock(true) {
+                    continue;
+                }
+            }
+            let picked = self.core().pick();
+            match picked {
+                Some(id) => self.run_task(id),
+                None => {
+                    if !self.advance_clock(false) {
+                        self.finish_stuck();
+                    }
+                }
+            }
+        }
+    }
+
+    fn run_task(&self, id: TaskId) {
+        let mut body = {
+            let mut core = self.core();
+            if !core.count_step() {
+                // The step limit ended the run; leave the task runnable.
+                core.runnable.push(id);
+                return;
+            }
+            core.current = Some(id);
+            let task = core.task_mut(id).expect("picked task exists");
+            debug_assert_eq!(task.state, TaskState::Runnable);
+            task.state = TaskState::Running;
+            task.wait = None;
+            task.body.take().expect("a runnable task has a body")
+        };
+        let step = body.run(self);
+        let mut core = self.core();
+        core.current = None;
+        match step {
+            TaskStep::Parked => {
+                let task = core.task_mut(id).expect("task exists");
+                assert_ne!(task.state, TaskState::Running, "a parked body must block or be rescheduled");
+                task.body = Some(body);
+            }
+            TaskStep::Finished => {
+                drop(core);
+                drop(body);
+                self.core().finish_task(id);
+            }
+            TaskStep::Failed(message) => {
+                let (name, location) = {
+                    let t = core.task(id).expect("task exists");
+                    (t.name.as_deref().map(str::to_string), t.location.as_deref().map(str::to_string))
+                };
+                if core.config.trace {
+                    let first = message.lines().next().unwrap_or("").to_string();
+                    core.push_event(id, "error", Subject::None, Some(first));
+                }
+                let kind = if message.contains("assertion failed") {
+                    FailureKind::Assertion
+                } else {
+                    FailureKind::Error
+                };
+                let time = core.clock.now();
+                let location = location_of_error(&message).or(location);
+                if core.outcome.is_none() {
+                    core.outcome = Some(Outcome::Fail(Failure {
+                        kind,
+                        task: Some((id, name)),
+                        message,
+                        location,
+                        stuck: Vec::new(),
+                        time,
+                    }));
+                }
+                core.finish_task(id);
+                drop(core);
+                drop(body);
+            }
+        }
+    }
+
+    /// Moves the clock to the next timer and fires every timer due then. Returns false when no
+    /// timer can make progress (nothing pending, or nothing that could wake anyone).
+    fn advance_clock(&self, forced: bool) -> bool {
+        let deadline = {
+            let mut core = self.core();
+            let Some(next) = core.timers.next_deadline() else { return false };
+            let now = core.clock.now();
+            if next > now {
+                if !forced && !core.timers.any_may_wake() {
+                    return false;
+                }
+                if next > core.config.max_time {
+                    let message = format!(
+                        "the next timer is at {}, past the horizon of {}",
+                        format_ms(next),
+                        format_ms(core.config.max_time)
+                    );
+                    core.set_limit(LimitKind::Time, message, None);
+                    return true;
+                }
+                if let Some(done) = core.main_done_at {
+                    if next > done.saturating_add(core.config.drain_time) {
+                        let stuck = core.stuck_tasks(false);
+                        let why = format!("still running {} after main returned", format_ms(core.config.drain_time));
+                        core.set_leak(stuck, why);
+                        return true;
+                    }
+                }
+                core.clock.advance_to(next);
+                core.steps_at_advance = core.steps;
+            }
+            core.clock.now()
+        };
+        self.fire_due(deadline);
+        true
+    }
+
+    fn fire_due(&self, now: Nanos) {
+        loop {
+            let action = self.core().timers.pop_due(now);
+            match action {
+                None => break,
+                Some(TimerAction::Wake(id)) => self.core().wake(id),
+                Some(TimerAction::Call(cb)) => cb.fire(self),
+            }
+        }
+    }
+
+    /// No goroutine can run and no timer can help: a deadlock, a leak, or the end.
+    fn finish_stuck(&self) {
+        let mut core = self.core();
+        if core.outcome.is_some() {
+            return;
+        }
+        if core.main_done_at.is_none() {
+            let stuck = core.stuck_tasks(true);
+            let n = stuck.len();
+            let time = core.clock.now();
+            let location = stuck.iter().find(|s| s.id == TaskId::MAIN).and_then(|s| s.location.clone());
+            core.outcome = Some(Outcome::Fail(Failure {
+                kind: FailureKind::Deadlock,
+                task: None,
+                message: format!("all goroutines are asleep: {n} blocked, no timer can wake them"),
+                location,
+                stuck,
+                time,
+            }));
+        } else if core.n_live_non_daemon > 0 {
+            let stuck = core.stuck_tasks(false);
+            core.set_leak(stuck, "blocked forever after main returned".to_string());
+        } else {
+            core.outcome = Some(Outcome::Pass);
+        }
+    }
+}
+
+/// `block` events read as a verb of their own: `block receive channel#1`.
+fn blocked_verb(op: &'static str) -> &'static str {
+    match op {
+        "receive" => "block-receive",
+        "send" => "block-send",
+        "select" => "block-select",
+        "lock" => "block-lock",
+        "rlock" => "block-rlock",
+        "acquire" => "block-acquire",
+        "wait" => "block-wait",
+        _ => "block",
+    }
+}
+
+/// The `file:line` at the start of a Lua error message (`x.lua:12: boom`), to group failures.
+fn location_of_error(message: &str) -> Option<String> {
+    let first = message.lines().next()?;
+    let first = first.strip_prefix("runtime error: ").unwrap_or(first);
+    let mut parts = first.splitn(3, ':');
+    let file = parts.next()?;
+    let line = parts.next()?;
+    if file.is_empty() || line.is_empty() || !line.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(format!("{file}:{line}"))
+}
+
+impl Core {
+    fn task(&self, id: TaskId) -> Option<&Task> {
+        self.tasks.get((id.0 as usize).checked_sub(1)?)?.as_deref()
+    }
+
+    fn task_mut(&mut self, id: TaskId) -> Option<&mut Task> {
+        self.tasks.get_mut((id.0 as usize).checked_sub(1)?)?.as_deref_mut()
+    }
+
+    fn push_event(&mut self, task: TaskId, verb: &'static str, subject: Subject, detail: Option<String>) {
+        let task_name = self.task(task).and_then(|t| t.name.clone());
+        let time = self.clock.now();
+        self.events.push(Event { time, task, task_name, verb, subject, detail });
+    }
+
+    fn wake(&mut self, id: TaskId) {
+        let trace = self.config.trace;
+        let task = self.task_mut(id).expect("wake of a live task");
+        assert_eq!(task.state, TaskState::Blocked, "only a blocked goroutine can be woken ({id})");
+        task.state = TaskState::Runnable;
+        let name = task.name.clone();
+        self.runnable.push(id);
+        if trace {
+            let by = self.current.unwrap_or(TaskId(0));
+            self.push_event(by, "wake", Subject::Task(id, name), None);
+        }
+    }
+
+    fn park_runnable(&mut self, id: TaskId) {
+        let task = self.task_mut(id).expect("current task exists");
+        assert_eq!(task.state, TaskState::Running);
+        task.state = TaskState::Runnable;
+        self.runnable.push(id);
+    }
+
+    fn pick(&mut self) -> Option<TaskId> {
+        if let Some(id) = self.next_pick.take() {
+            return Some(id);
+        }
+        match self.runnable.len() {
+            0 => None,
+            1 => self.runnable.pop(),
+            n => {
+                let k = self.sched_rng.below(n as u64) as usize;
+                Some(self.runnable.swap_remove(k))
+            }
+        }
+    }
+
+    /// Counts a scheduling step, charging its cost. False when the step limit is reached.
+    fn count_step(&mut self) -> bool {
+        self.steps += 1;
+        if self.steps > self.config.max_steps {
+            let message = format!("{} scheduling steps", self.config.max_steps);
+            self.set_limit(LimitKind::Steps, message, None);
+            return false;
+        }
+        if self.config.step_cost > 0 {
+            let cost = if self.config.step_cost_random {
+                self.sched_rng.below(self.config.step_cost + 1)
+            } else {
+                self.config.step_cost
+            };
+            let now = self.clock.now();
+            self.clock.advance_to(now.saturating_add(cost));
+        }
+        true
+    }
+
+    /// Whether pending timers need the main loop now: one is due (the clock moved through step
+    /// costs), or the spin guard fires.
+    fn timers_need_loop(&self) -> bool {
+        let Some(next) = self.timers.next_deadline() else { return false };
+        if next <= self.clock.now() {
+            return true;
+        }
+        self.config.spin_steps > 0 && self.steps - self.steps_at_advance >= self.config.spin_steps
+    }
+
+    fn finish_task(&mut self, id: TaskId) {
+        let now = self.clock.now();
+        let trace = self.config.trace;
+        let slot = &mut self.tasks[(id.0 - 1) as usize];
+        let task = slot.take().expect("finishing a live task");
+        self.n_live -= 1;
+        if !task.daemon {
+            self.n_live_non_daemon -= 1;
+        }
+        if trace {
+            self.events.push(Event {
+                time: now,
+                task: id,
+                task_name: task.name.clone(),
+                verb: "exit",
+                subject: Subject::None,
+                detail: None,
+            });
+        }
+        if id == TaskId::MAIN {
+            self.main_done_at = Some(now);
+        }
+        if self.main_done_at.is_some() && self.n_live_non_daemon == 0 && self.outcome.is_none() {
+            self.outcome = Some(Outcome::Pass);
+        }
+    }
+
+    fn set_limit(&mut self, kind: LimitKind, message: String, location: Option<String>) {
+        if self.outcome.is_some() {
+            return;
+        }
+        let task = self.current.map(|id| (id, self.task(id).and_then(|t| t.name.as_deref().map(str::to_string))));
+        let location = location.or_else(|| {
+            self.current.and_then(|id| self.task(id)).and_then(|t| t.location.as_deref().map(str::to_string))
+        });
+        let time = self.clock.now();
+        self.outcome = Some(Outcome::Limit(LimitHit { kind, task, message, location, time }));
+    }
+
+    fn set_leak(&mut self, stuck: Vec<StuckTask>, why: String) {
+        if self.outcome.is_some() {
+            return;
+        }
+        let n = stuck.len();
+        let time = self.clock.now();
+        let location = stuck.first().and_then(|s| s.location.clone());
+        self.outcome = Some(Outcome::Fail(Failure {
+            kind: FailureKind::Leak,
+            task: None,
+            message: format!("{n} goroutine(s) leaked: {why}"),
+            location,
+            stuck,
+            time,
+        }));
+    }
+
+    /// The live goroutines for a report; daemons only when `with_daemons`.
+    fn stuck_tasks(&self, with_daemons: bool) -> Vec<StuckTask> {
+        let mut out = Vec::new();
+        for (i, slot) in self.tasks.iter().enumerate() {
+            let Some(t) = slot else { continue };
+            if t.daemon && !with_daemons {
+                continue;
+            }
+            let id = TaskId(i as u64 + 1);
+            let (state, op) = match (&t.state, &t.wait) {
+                (TaskState::Blocked, Some(w)) if w.op == "sleep" => ("sleeping", None),
+                (TaskState::Blocked, Some(w)) => ("blocked", Some(w.op)),
+                (TaskState::Blocked, None) => ("blocked", None),
+                _ => ("running", None),
+            };
+            let waits_on = t
+                .wait
+                .iter()
+                .flat_map(|w| w.resources.iter())
+                .map(|r| self.describe_resource(r))
+                .collect();
+            out.push(StuckTask {
+                id,
+                name: t.name.as_deref().map(str::to_string),
+                state,
+                op,
+                location: t.location.as_deref().map(str::to_string),
+                waits_on,
+                daemon: t.daemon,
+            });
+        }
+        out
+    }
+
+    /// `mutex#2"accounts" (created at x.lua:4) held by g3(worker)`.
+    fn describe_resource(&self, r: &Resource) -> String {
+        let mut s = r.to_string();
+        if let Some(at) = r.created_at() {
+            s.push_str(&format!(" (created at {at})"));
+        }
+        let holders = r.holders();
+        if !holders.is_empty() {
+            let names: Vec<String> = holders
+                .iter()
+                .map(|&h| label(h, self.task(h).and_then(|t| t.name.as_deref())))
+                .collect();
+            s.push_str(&format!(" held by {}", names.join(", ")));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_locations_are_parsed() {
+        assert_eq!(location_of_error("x.lua:12: boom").as_deref(), Some("x.lua:12"));
+        assert_eq!(location_of_error("runtime error: a/b.lua:3: x").as_deref(), Some("a/b.lua:3"));
+        assert_eq!(location_of_error("boom"), None);
+    }
+}

@@ -1,0 +1,205 @@
+//! How a run ends, and the reports that explain a failure.
+
+use std::fmt;
+
+use super::backend::{Nanos, format_ms};
+use super::task::{TaskId, label};
+
+/// The three ways a run ends.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Main returned and every non-daemon goroutine finished.
+    Pass,
+    /// A bug was found.
+    Fail(Failure),
+    /// The run hit one of its limits before it could end.
+    Limit(LimitHit),
+}
+
+impl Outcome {
+    /// `pass`, `fail` or `limit`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail(_) => "fail",
+            Outcome::Limit(_) => "limit",
+        }
+    }
+
+    /// Whether the run passed.
+    pub fn is_pass(&self) -> bool {
+        matches!(self, Outcome::Pass)
+    }
+}
+
+/// The kinds of failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FailureKind {
+    /// An error raised in a goroutine and not caught.
+    Error,
+    /// `assert`/`sim.assert_always` failed.
+    Assertion,
+    /// No goroutine can run and no timer can ever wake one, while goroutines are blocked.
+    Deadlock,
+    /// Goroutines still alive when the run ended.
+    Leak,
+}
+
+impl FailureKind {
+    /// The word used in reports and summaries.
+    pub fn word(self) -> &'static str {
+        match self {
+            FailureKind::Error => "error",
+            FailureKind::Assertion => "assertion",
+            FailureKind::Deadlock => "deadlock",
+            FailureKind::Leak => "leak",
+        }
+    }
+}
+
+/// A failed run.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// What went wrong.
+    pub kind: FailureKind,
+    /// The goroutine that raised the error or failed the assertion, if one did.
+    pub task: Option<(TaskId, Option<String>)>,
+    /// The message (for errors, with the Lua traceback).
+    pub message: String,
+    /// Where it happened (`file.lua:12`), used to group failures across seeds.
+    pub location: Option<String>,
+    /// The goroutines stuck at the end (deadlock and leak).
+    pub stuck: Vec<StuckTask>,
+    /// The run's time when it failed.
+    pub time: Nanos,
+}
+
+/// One goroutine in a deadlock or leak report.
+#[derive(Debug, Clone)]
+pub struct StuckTask {
+    /// Its id.
+    pub id: TaskId,
+    /// Its name.
+    pub name: Option<String>,
+    /// `blocked`, `sleeping` or `running`.
+    pub state: &'static str,
+    /// The operation it waits in (`receive`, `lock`, ...), when blocked.
+    pub op: Option<&'static str>,
+    /// The source line where it stopped.
+    pub location: Option<String>,
+    /// What it waits on, one line each: `channel#1 (created at x.lua:3)`, with holders.
+    pub waits_on: Vec<String>,
+    /// Whether it is a daemon (never a leak; listed in deadlocks for context).
+    pub daemon: bool,
+}
+
+/// The limits a run can hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LimitKind {
+    /// Too many scheduling steps.
+    Steps,
+    /// Virtual time passed the horizon.
+    Time,
+    /// Too many goroutines alive at once.
+    Goroutines,
+    /// The Lua heap grew past its limit.
+    Memory,
+    /// A goroutine ran too many instructions without a scheduling point.
+    Instructions,
+}
+
+impl LimitKind {
+    /// The flag that raises this limit.
+    pub fn flag(self) -> &'static str {
+        match self {
+            LimitKind::Steps => "--max-steps",
+            LimitKind::Time => "--max-time",
+            LimitKind::Goroutines => "--max-goroutines",
+            LimitKind::Memory => "--max-memory",
+            LimitKind::Instructions => "--max-instructions",
+        }
+    }
+
+    /// The word used in reports and summaries.
+    pub fn word(self) -> &'static str {
+        match self {
+            LimitKind::Steps => "step limit",
+            LimitKind::Time => "time horizon",
+            LimitKind::Goroutines => "goroutine limit",
+            LimitKind::Memory => "memory limit",
+            LimitKind::Instructions => "instruction limit",
+        }
+    }
+}
+
+/// A limit that ended a run.
+#[derive(Debug, Clone)]
+pub struct LimitHit {
+    /// Which limit.
+    pub kind: LimitKind,
+    /// The goroutine that was running, if one was.
+    pub task: Option<(TaskId, Option<String>)>,
+    /// Details (the limit's value, the line).
+    pub message: String,
+    /// Where it happened, when known.
+    pub location: Option<String>,
+    /// The run's time.
+    pub time: Nanos,
+}
+
+impl fmt::Display for StuckTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", label(self.id, self.name.as_deref()))?;
+        if self.daemon {
+            write!(f, " [daemon]")?;
+        }
+        write!(f, " {}", self.state)?;
+        if let Some(op) = self.op {
+            write!(f, " in {op}")?;
+        }
+        if let Some(loc) = &self.location {
+            write!(f, " at {loc}")?;
+        }
+        for w in &self.waits_on {
+            write!(f, "\n      waits on {w}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FAIL ({}) at {}", self.kind.word(), format_ms(self.time))?;
+        if let Some((id, name)) = &self.task {
+            write!(f, " in {}", label(*id, name.as_deref()))?;
+        }
+        write!(f, ": {}", self.message)?;
+        if !self.stuck.is_empty() {
+            write!(f, "\n  goroutines:")?;
+            for s in &self.stuck {
+                write!(f, "\n    {s}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for LimitHit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LIMIT ({}) at {}", self.kind.word(), format_ms(self.time))?;
+        if let Some((id, name)) = &self.task {
+            write!(f, " in {}", label(*id, name.as_deref()))?;
+        }
+        write!(f, ": {} (raise it with {})", self.message, self.kind.flag())
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Pass => write!(f, "PASS"),
+            Outcome::Fail(fl) => fl.fmt(f),
+            Outcome::Limit(l) => l.fmt(f),
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Goroutines as the scheduler sees them: an id, a name, a state, and a body it can run until the
+//! body's next scheduling point. The body is opaque (a Lua coroutine, or later a Rust future): the
+//! core never looks inside it.
+
+use std::fmt;
+use std::rc::Rc;
+
+use super::Runtime;
+use super::backend::Nanos;
+use super::resource::ResourceRef;
+
+/// A goroutine's id: 1 is main, then 2, 3, ... in spawn order. Never reused within a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId(pub u64);
+
+impl TaskId {
+    /// The main goroutine.
+    pub const MAIN: TaskId = TaskId(1);
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "g{}", self.0)
+    }
+}
+
+/// Where a goroutine is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    /// Ready to run; in the runnable set.
+    Runnable,
+    /// Being run right now (exactly one task at a time).
+    Running,
+    /// Waiting on a resource or a timer; only a wake makes it runnable again.
+    Blocked,
+    /// Returned or failed.
+    Done,
+}
+
+/// What a blocked goroutine waits for, for reports.
+#[derive(Debug, Clone)]
+pub struct Wait {
+    /// The operation: `"receive"`, `"send"`, `"select"`, `"lock"`, `"sleep"`, ...
+    pub op: &'static str,
+    /// The resources it waits on (several for a `select`).
+    pub resources: Vec<ResourceRef>,
+    /// The instant a timer will wake it, if one will.
+    pub until: Option<Nanos>,
+}
+
+impl Wait {
+    /// A wait on one resource with no timer.
+    pub fn on(op: &'static str, resource: &ResourceRef) -> Wait {
+        Wait { op, resources: vec![resource.clone()], until: None }
+    }
+}
+
+/// What a body reports when it gives control back to the scheduler.
+#[derive(Debug)]
+pub enum TaskStep {
+    /// It reached a scheduling point: it has either made itself blocked (through a primitive) or
+    /// was put back in the runnable set by `Runtime::schedule_point`.
+    Parked,
+    /// It returned.
+    Finished,
+    /// It raised an error nobody caught: the run fails with this message.
+    Failed(String),
+}
+
+/// The code of a goroutine, run piecewise by the scheduler.
+pub trait TaskBody {
+    /// Runs until the next scheduling point that switches away, or to the end.
+    fn run(&mut self, rt: &Runtime) -> TaskStep;
+}
+
+/// The scheduler's record of one goroutine.
+pub(crate) struct Task {
+    pub(crate) name: Option<Rc<str>>,
+    pub(crate) daemon: bool,
+    pub(crate) state: TaskState,
+    pub(crate) body: Option<Box<dyn TaskBody>>,
+    pub(crate) wait: Option<Wait>,
+    /// The source line where it last stopped (set by the body's layer when it parks).
+    pub(crate) location: Option<Rc<str>>,
+}
+
+impl fmt::Debug for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("name", &self.name)
+            .field("daemon", &self.daemon)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `g3` or `g3(worker)`.
+pub(crate) fn label(id: TaskId, name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("{id}({n})"),
+        None => id.to_string(),
+    }
+}

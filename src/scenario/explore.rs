@@ -1,0 +1,177 @@
+//! Running one scenario under many seeds, in parallel: each worker thread owns its own Lua states
+//! (a Lua state never crosses threads), seeds are handed out from a shared counter, and the
+//! summary is built from results sorted by seed, so it does not depend on thread timing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use super::{RunOptions, run_source};
+use crate::lua::LoadError;
+use crate::runtime::Outcome;
+
+/// What to explore.
+#[derive(Debug, Clone)]
+pub struct ExploreOptions {
+    /// The seeds to run.
+    pub seeds: Vec<u64>,
+    /// Worker threads.
+    pub jobs: usize,
+    /// Limits and settings of every run (the seed is replaced).
+    pub run: RunOptions,
+}
+
+/// How one seed ended, reduced to what the summary needs.
+#[derive(Debug, Clone)]
+pub struct SeedOutcome {
+    /// The seed.
+    pub seed: u64,
+    /// `pass`, `fail` or `limit`.
+    pub verdict: &'static str,
+    /// The failure or limit kind (`deadlock`, `step limit`, ...).
+    pub kind: String,
+    /// Where (`file:line`), when known.
+    pub location: Option<String>,
+    /// The first line of the report.
+    pub message: String,
+    /// Sometimes-assertions seen and whether each was true.
+    pub sometimes: BTreeMap<String, bool>,
+}
+
+/// Failures (or limits) of one kind at one location.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// `fail` or `limit`.
+    pub verdict: &'static str,
+    /// The kind.
+    pub kind: String,
+    /// The location, if known.
+    pub location: Option<String>,
+    /// How many seeds ended this way.
+    pub count: usize,
+    /// The smallest such seed (the one to replay).
+    pub smallest_seed: u64,
+    /// Its report's first line.
+    pub message: String,
+}
+
+/// The result of an exploration.
+#[derive(Debug, Clone, Default)]
+pub struct ExploreSummary {
+    /// Runs done.
+    pub runs: usize,
+    /// Runs that passed.
+    pub passed: usize,
+    /// Failure and limit groups, most frequent first (ties by smallest seed).
+    pub groups: Vec<Group>,
+    /// `sim.assert_sometimes` messages never true in any run.
+    pub never_true: Vec<String>,
+}
+
+impl ExploreSummary {
+    /// Runs that failed (not counting limits).
+    pub fn failed(&self) -> usize {
+        self.groups.iter().filter(|g| g.verdict == "fail").map(|g| g.count).sum()
+    }
+
+    /// Runs that hit a limit.
+    pub fn limited(&self) -> usize {
+        self.groups.iter().filter(|g| g.verdict == "limit").map(|g| g.count).sum()
+    }
+}
+
+fn reduce(seed: u64, report: super::RunReport) -> SeedOutcome {
+    let (verdict, kind, location, message) = match &report.outcome {
+        Outcome::Pass => ("pass", String::new(), None, String::new()),
+        Outcome::Fail(f) => ("fail", f.kind.word().to_string(), f.location.clone(), f.message.lines().next().unwrap_or("").to_string()),
+        Outcome::Limit(l) => ("limit", l.kind.word().to_string(), l.location.clone(), l.message.clone()),
+    };
+    SeedOutcome { seed, verdict, kind, location, message, sometimes: report.sometimes }
+}
+
+/// Runs `source` under every seed of `options`, calling `progress(done, total)` as runs finish.
+pub fn explore(
+    name: &str,
+    source: &str,
+    options: &ExploreOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<ExploreSummary, LoadError> {
+    // Fail fast on a scenario that does not load, before spawning workers.
+    let mut probe = options.run.clone();
+    probe.config.trace = false;
+    probe.config.max_steps = 1;
+    run_source(name, source, &probe)?;
+
+    let total = options.seeds.len();
+    let seeds = Arc::new(options.seeds.clone());
+    let next = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::channel::<Result<SeedOutcome, LoadError>>();
+    let jobs = options.jobs.max(1).min(total.max(1));
+    let mut handles = Vec::new();
+    for _ in 0..jobs {
+        let (seeds, next, tx) = (seeds.clone(), next.clone(), tx.clone());
+        let (name, source, run) = (name.to_string(), source.to_string(), options.run.clone());
+        handles.push(std::thread::spawn(move || {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&seed) = seeds.get(i) else { break };
+                let mut opts = run.clone();
+                opts.config.seed = seed;
+                opts.config.trace = false;
+                let r = run_source(&name, &source, &opts).map(|rep| reduce(seed, rep));
+                if tx.send(r).is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    drop(tx);
+    let mut results = Vec::with_capacity(total);
+    for r in rx {
+        results.push(r?);
+        progress(results.len(), total);
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    results.sort_by_key(|r| r.seed);
+    Ok(summarize(&results))
+}
+
+/// Groups per-seed outcomes (sorted by seed) into a summary.
+pub fn summarize(results: &[SeedOutcome]) -> ExploreSummary {
+    let mut groups: BTreeMap<(&'static str, String, Option<String>), Group> = BTreeMap::new();
+    let mut sometimes: BTreeMap<String, bool> = BTreeMap::new();
+    let mut passed = 0;
+    for r in results {
+        for (k, v) in &r.sometimes {
+            *sometimes.entry(k.clone()).or_insert(false) |= *v;
+        }
+        if r.verdict == "pass" {
+            passed += 1;
+            continue;
+        }
+        let g = groups.entry((r.verdict, r.kind.clone(), r.location.clone())).or_insert_with(|| Group {
+            verdict: r.verdict,
+            kind: r.kind.clone(),
+            location: r.location.clone(),
+            count: 0,
+            smallest_seed: r.seed,
+            message: r.message.clone(),
+        });
+        g.count += 1;
+        if r.seed < g.smallest_seed {
+            g.smallest_seed = r.seed;
+            g.message = r.message.clone();
+        }
+    }
+    let mut groups: Vec<Group> = groups.into_values().collect();
+    groups.sort_by(|a, b| b.count.cmp(&a.count).then(a.smallest_seed.cmp(&b.smallest_seed)));
+    ExploreSummary {
+        runs: results.len(),
+        passed,
+        groups,
+        never_true: sometimes.into_iter().filter(|(_, v)| !v).map(|(k, _)| k).collect(),
+    }
+}

@@ -1,0 +1,127 @@
+//! Scenarios: a Lua file run as the main goroutine under a seed. This module ties a runtime and
+//! a Lua world together, runs them to an outcome, and offers the multi-run modes built on single
+//! runs: determinism checks and seed exploration.
+
+mod explore;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub use explore::{ExploreOptions, ExploreSummary, Group, SeedOutcome, explore};
+
+use crate::lua::{LoadError, LuaLimits, LuaWorld};
+use crate::runtime::{Config, Event, Outcome, RunStats, Runtime, TraceFormat, TraceHash, render};
+
+/// Everything that shapes one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Seed, scheduler limits, trace on/off.
+    pub config: Config,
+    /// Lua heap and instruction limits.
+    pub lua: LuaLimits,
+}
+
+impl RunOptions {
+    /// Default limits with this seed.
+    pub fn with_seed(seed: u64) -> RunOptions {
+        RunOptions { config: Config { seed, ..Config::default() }, lua: LuaLimits::default() }
+    }
+}
+
+/// The result of one run.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The seed it ran with.
+    pub seed: u64,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The trace (empty when tracing was off).
+    pub events: Vec<Event>,
+    /// Steps, goroutines, final time.
+    pub stats: RunStats,
+    /// `sim.assert_sometimes` messages and whether each was ever true.
+    pub sometimes: BTreeMap<String, bool>,
+}
+
+impl RunReport {
+    /// The trace as text, one line per event.
+    pub fn trace_text(&self) -> String {
+        render(&self.events, TraceFormat::Text)
+    }
+
+    /// A fingerprint of the text trace.
+    pub fn trace_hash(&self) -> TraceHash {
+        self.events.iter().fold(TraceHash::EMPTY, |h, e| h.add_line(&e.to_text()))
+    }
+}
+
+/// Runs Lua `source` (named `name` in messages, e.g. its path) under `options`.
+pub fn run_source(name: &str, source: &str, options: &RunOptions) -> Result<RunReport, LoadError> {
+    let rt = Runtime::simulated(options.config.clone());
+    let world = LuaWorld::new(&rt, options.lua.clone())?;
+    world.spawn_main(name, source)?;
+    let outcome = rt.run();
+    let report = RunReport {
+        seed: options.config.seed,
+        outcome,
+        events: rt.take_events(),
+        stats: rt.stats(),
+        sometimes: world.sometimes(),
+    };
+    rt.shutdown();
+    drop(world);
+    Ok(report)
+}
+
+/// Reads a scenario file; the error says which file and why.
+pub fn read_scenario(path: &Path) -> Result<String, LoadError> {
+    std::fs::read_to_string(path).map_err(|e| LoadError(format!("cannot read scenario {}: {e}", path.display())))
+}
+
+/// Runs the scenario file at `path`.
+pub fn run_file(path: &Path, options: &RunOptions) -> Result<RunReport, LoadError> {
+    let source = read_scenario(path)?;
+    run_source(&path.display().to_string(), &source, options)
+}
+
+/// Where two runs of the same seed first differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    /// The seed.
+    pub seed: u64,
+    /// The 1-based index of the first differing event.
+    pub event: usize,
+    /// That event in the first run (or `<end>`).
+    pub first: String,
+    /// That event in the second run (or `<end>`).
+    pub second: String,
+}
+
+/// Runs each seed twice and compares the traces event by event (plus the outcomes).
+pub fn check_determinism(
+    name: &str,
+    source: &str,
+    seeds: impl IntoIterator<Item = u64>,
+    options: &RunOptions,
+) -> Result<Option<Divergence>, LoadError> {
+    for seed in seeds {
+        let mut opts = options.clone();
+        opts.config.seed = seed;
+        opts.config.trace = true;
+        let a = run_source(name, source, &opts)?;
+        let b = run_source(name, source, &opts)?;
+        let mut ta: Vec<String> = a.events.iter().map(Event::to_text).collect();
+        let mut tb: Vec<String> = b.events.iter().map(Event::to_text).collect();
+        ta.push(format!("outcome: {}", a.outcome));
+        tb.push(format!("outcome: {}", b.outcome));
+        let n = ta.len().max(tb.len());
+        for i in 0..n {
+            let x = ta.get(i).map(String::as_str).unwrap_or("<end>");
+            let y = tb.get(i).map(String::as_str).unwrap_or("<end>");
+            if x != y {
+                return Ok(Some(Divergence { seed, event: i + 1, first: x.to_string(), second: y.to_string() }));
+            }
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,388 @@
+//! Go channels: buffered or rendezvous, closable, with FIFO wait queues on both sides.
+//!
+//! A value is handed directly to a parked receiver when there is one (so an unbuffered send
+//! completes exactly when a receiver takes it), otherwise buffered, otherwise the sender parks.
+//! Unlike Go, a send on a closed channel is an outcome, not a crash: it returns "closed", and a
+//! sender parked when the channel closes wakes with "closed".
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use super::park::Parked;
+use crate::runtime::{ResourceRef, Runtime, Subject, Wait};
+
+/// How a value is shown in a trace line. Must not depend on addresses or hashing.
+pub trait Describe {
+    /// A short, stable rendering (`42`, `"job-1"`, `table`).
+    fn describe(&self) -> String;
+}
+
+macro_rules! describe_display {
+    ($($t:ty),*) => {$(
+        impl Describe for $t {
+            fn describe(&self) -> String { self.to_string() }
+        }
+    )*};
+}
+describe_display!(i32, i64, u32, u64, usize, bool, f64);
+
+impl Describe for String {
+    fn describe(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+impl Describe for () {
+    fn describe(&self) -> String {
+        "()".to_string()
+    }
+}
+
+/// Where a parked receiver gets its result: `Some(value)`, or `None` if the channel closed.
+pub type RecvSlot<T> = Rc<RefCell<Option<Option<T>>>>;
+
+/// What happened to a parked sender's value.
+#[derive(Debug)]
+pub enum SendState<T> {
+    /// Still waiting for a receiver or for room.
+    Pending(T),
+    /// Delivered (to a receiver or into the buffer).
+    Sent,
+    /// The channel closed first; the value was dropped.
+    Closed,
+}
+
+/// Where a parked sender's value waits.
+pub type SendSlot<T> = Rc<RefCell<SendState<T>>>;
+
+/// Why `try_send` did not send.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TrySendError<T> {
+    /// No receiver waiting and no room in the buffer.
+    Full(T),
+    /// The channel is closed.
+    Closed(T),
+}
+
+/// Why `try_recv` got nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryRecvError {
+    /// Nothing buffered and no sender waiting.
+    Empty,
+    /// Closed and drained.
+    Closed,
+}
+
+/// The start of a blocking receive.
+#[derive(Debug)]
+pub enum RecvStart<T> {
+    /// Completed at once: a value, or `None` when closed and drained.
+    Ready(Option<T>),
+    /// The current goroutine is parked; the slot is filled when it wakes.
+    Parked(RecvSlot<T>),
+}
+
+/// The start of a blocking send.
+#[derive(Debug)]
+pub enum SendStart<T> {
+    /// Completed at once: `true` sent, `false` the channel is closed.
+    Done(bool),
+    /// The current goroutine is parked; the slot says how it ended when it wakes.
+    Parked(SendSlot<T>),
+}
+
+struct RecvWaiter<T> {
+    parked: Rc<Parked>,
+    case: usize,
+    slot: RecvSlot<T>,
+}
+
+struct SendWaiter<T> {
+    parked: Rc<Parked>,
+    case: usize,
+    slot: SendSlot<T>,
+}
+
+struct State<T> {
+    cap: usize,
+    buf: VecDeque<T>,
+    closed: bool,
+    recvq: VecDeque<RecvWaiter<T>>,
+    sendq: VecDeque<SendWaiter<T>>,
+    n_sent: u64,
+    n_received: u64,
+}
+
+struct Shared<T> {
+    rt: Runtime,
+    res: ResourceRef,
+    state: RefCell<State<T>>,
+}
+
+/// A Go channel carrying values of type `T`. Clones are the same channel.
+pub struct Channel<T> {
+    shared: Rc<Shared<T>>,
+}
+
+impl<T> Clone for Channel<T> {
+    fn clone(&self) -> Self {
+        Channel { shared: self.shared.clone() }
+    }
+}
+
+impl<T> std::fmt::Debug for Channel<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Channel({})", self.shared.res)
+    }
+}
+
+impl<T: Describe + 'static> Channel<T> {
+    /// A channel with room for `cap` values (0: rendezvous).
+    pub fn new(rt: &Runtime, cap: usize, created_at: Option<Rc<str>>) -> Channel<T> {
+        let res = rt.new_resource("channel", created_at);
+        if rt.tracing() {
+            rt.emit("new", Subject::Resource(res.clone()), Some(format!("cap={cap}")));
+        }
+        let state = State {
+            cap,
+            buf: VecDeque::new(),
+            closed: false,
+            recvq: VecDeque::new(),
+            sendq: VecDeque::new(),
+            n_sent: 0,
+            n_received: 0,
+        };
+        Channel { shared: Rc::new(Shared { rt: rt.clone(), res, state: RefCell::new(state) }) }
+    }
+
+    /// The channel's identity (for traces, reports and naming).
+    pub fn resource(&self) -> &ResourceRef {
+        &self.shared.res
+    }
+
+    /// Whether two handles are the same channel.
+    pub fn same(&self, other: &Channel<T>) -> bool {
+        Rc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    fn rt(&self) -> &Runtime {
+        &self.shared.rt
+    }
+
+    fn trace(&self, verb: &'static str, detail: impl FnOnce() -> Option<String>) {
+        let rt = self.rt();
+        if rt.tracing() {
+            rt.emit(verb, Subject::Resource(self.shared.res.clone()), detail());
+        }
+    }
+
+    /// Sends without blocking.
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        let mut st = self.shared.state.borrow_mut();
+        if st.closed {
+            return Err(TrySendError::Closed(value));
+        }
+        while let Some(w) = st.recvq.pop_front() {
+            if !w.parked.is_live() {
+                continue;
+            }
+            st.n_sent += 1;
+            st.n_received += 1;
+            drop(st);
+            self.trace("send", || Some(format!("{} to {}", value.describe(), w.parked.task())));
+            *w.slot.borrow_mut() = Some(Some(value));
+            w.parked.fire(self.rt(), w.case);
+            return Ok(());
+        }
+        if st.buf.len() < st.cap {
+            st.n_sent += 1;
+            drop(st);
+            self.trace("send", || Some(value.describe()));
+            self.shared.state.borrow_mut().buf.push_back(value);
+            return Ok(());
+        }
+        Err(TrySendError::Full(value))
+    }
+
+    /// Receives without blocking.
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        let mut st = self.shared.state.borrow_mut();
+        if let Some(v) = st.buf.pop_front() {
+            st.n_received += 1;
+            // A parked sender can now put its value into the freed slot.
+            let mut refilled = None;
+            while let Some(w) = st.sendq.pop_front() {
+                if !w.parked.is_live() {
+                    continue;
+                }
+                let SendState::Pending(sv) = std::mem::replace(&mut *w.slot.borrow_mut(), SendState::Sent) else {
+                    unreachable!("a queued sender holds its value")
+                };
+                st.buf.push_back(sv);
+                st.n_sent += 1;
+                refilled = Some(w);
+                break;
+            }
+            drop(st);
+            self.trace("receive", || Some(v.describe()));
+            if let Some(w) = refilled {
+                w.parked.fire(self.rt(), w.case);
+            }
+            return Ok(v);
+        }
+        while let Some(w) = st.sendq.pop_front() {
+            if !w.parked.is_live() {
+                continue;
+            }
+            let SendState::Pending(v) = std::mem::replace(&mut *w.slot.borrow_mut(), SendState::Sent) else {
+                unreachable!("a queued sender holds its value")
+            };
+            st.n_sent += 1;
+            st.n_received += 1;
+            drop(st);
+            self.trace("receive", || Some(format!("{} from {}", v.describe(), w.parked.task())));
+            w.parked.fire(self.rt(), w.case);
+            return Ok(v);
+        }
+        if st.closed { Err(TryRecvError::Closed) } else { Err(TryRecvError::Empty) }
+    }
+
+    /// Receives, parking the current goroutine if nothing is available.
+    pub fn recv_or_park(&self) -> RecvStart<T> {
+        match self.try_recv() {
+            Ok(v) => RecvStart::Ready(Some(v)),
+            Err(TryRecvError::Closed) => {
+                self.trace("receive", || Some("closed".to_string()));
+                RecvStart::Ready(None)
+            }
+            Err(TryRecvError::Empty) => {
+                let parked = Parked::new(self.rt().current());
+                let slot: RecvSlot<T> = Rc::new(RefCell::new(None));
+                self.register_recv(parked, 0, slot.clone());
+                self.rt().block(Wait::on("receive", &self.shared.res));
+                RecvStart::Parked(slot)
+            }
+        }
+    }
+
+    /// Sends, parking the current goroutine if no receiver or room is available.
+    pub fn send_or_park(&self, value: T) -> SendStart<T> {
+        match self.try_send(value) {
+            Ok(()) => SendStart::Done(true),
+            Err(TrySendError::Closed(_)) => {
+                self.trace("send", || Some("closed".to_string()));
+                SendStart::Done(false)
+            }
+            Err(TrySendError::Full(value)) => {
+                let parked = Parked::new(self.rt().current());
+                let slot: SendSlot<T> = Rc::new(RefCell::new(SendState::Pending(value)));
+                self.register_send(parked, 0, slot.clone());
+                self.rt().block(Wait::on("send", &self.shared.res));
+                SendStart::Parked(slot)
+            }
+        }
+    }
+
+    /// Adds a parked receiver (used by `recv_or_park` and `select`).
+    pub fn register_recv(&self, parked: Rc<Parked>, case: usize, slot: RecvSlot<T>) {
+        self.shared.state.borrow_mut().recvq.push_back(RecvWaiter { parked, case, slot });
+    }
+
+    /// Adds a parked sender (used by `send_or_park` and `select`).
+    pub fn register_send(&self, parked: Rc<Parked>, case: usize, slot: SendSlot<T>) {
+        self.shared.state.borrow_mut().sendq.push_back(SendWaiter { parked, case, slot });
+    }
+
+    /// Removes every registration of `parked` (a `select` that completed elsewhere).
+    pub fn unregister(&self, parked: &Rc<Parked>) {
+        let mut st = self.shared.state.borrow_mut();
+        st.recvq.retain(|w| !Rc::ptr_eq(&w.parked, parked));
+        st.sendq.retain(|w| !Rc::ptr_eq(&w.parked, parked));
+    }
+
+    /// Whether a receive would complete now (a value, a waiting sender, or closed).
+    pub fn recv_ready(&self) -> bool {
+        let st = self.shared.state.borrow();
+        !st.buf.is_empty() || st.closed || st.sendq.iter().any(|w| w.parked.is_live())
+    }
+
+    /// Whether a send would complete now (room, a waiting receiver, or closed).
+    pub fn send_ready(&self) -> bool {
+        let st = self.shared.state.borrow();
+        st.closed || st.buf.len() < st.cap || st.recvq.iter().any(|w| w.parked.is_live())
+    }
+
+    /// Closes the channel; false if it was already closed. Parked receivers get "closed",
+    /// parked senders get "closed" and their values are dropped. Buffered values stay.
+    pub fn close(&self) -> bool {
+        let (receivers, senders) = {
+            let mut st = self.shared.state.borrow_mut();
+            if st.closed {
+                return false;
+            }
+            st.closed = true;
+            (std::mem::take(&mut st.recvq), std::mem::take(&mut st.sendq))
+        };
+        self.trace("close", || None);
+        for w in receivers {
+            if w.parked.is_live() {
+                *w.slot.borrow_mut() = Some(None);
+                w.parked.fire(self.rt(), w.case);
+            }
+        }
+        for w in senders {
+            if w.parked.is_live() {
+                *w.slot.borrow_mut() = SendState::Closed;
+                w.parked.fire(self.rt(), w.case);
+            }
+        }
+        true
+    }
+
+    /// Values buffered now.
+    pub fn len(&self) -> usize {
+        self.shared.state.borrow().buf.len()
+    }
+
+    /// Whether nothing is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The buffer's capacity.
+    pub fn cap(&self) -> usize {
+        self.shared.state.borrow().cap
+    }
+
+    /// Whether it is closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.state.borrow().closed
+    }
+
+    /// Goroutines parked receiving (directly or in a select).
+    pub fn blocked_receivers(&self) -> usize {
+        self.shared.state.borrow().recvq.iter().filter(|w| w.parked.is_live()).count()
+    }
+
+    /// Goroutines parked sending.
+    pub fn blocked_senders(&self) -> usize {
+        self.shared.state.borrow().sendq.iter().filter(|w| w.parked.is_live()).count()
+    }
+
+    /// Values sent and values received so far.
+    pub fn totals(&self) -> (u64, u64) {
+        let st = self.shared.state.borrow();
+        (st.n_sent, st.n_received)
+    }
+}
+
+impl<T: Describe + 'static> super::context::CancelHook for Channel<T> {
+    fn cancel(&self) {
+        self.close();
+    }
+
+    fn has_waiters(&self) -> bool {
+        self.blocked_receivers() > 0
+    }
+}

@@ -1,0 +1,111 @@
+//! Go's `sync.Cond`, with Go's ticket scheme: a waiter takes a ticket *before* it unlocks its
+//! locker, so a signal sent between the unlock and the park is not lost. `signal` wakes the oldest
+//! ticket, `broadcast` all of them. The locker itself is unlocked and relocked by the caller (in
+//! Lua), since it may be a mutex, an rwmutex or a read locker.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use super::park::Parked;
+use crate::runtime::{ResourceRef, Runtime, Subject, Wait};
+
+struct State {
+    next_ticket: u64,
+    notified: u64,
+    waiters: VecDeque<(u64, Rc<Parked>)>,
+}
+
+struct Shared {
+    rt: Runtime,
+    res: ResourceRef,
+    state: RefCell<State>,
+}
+
+/// A condition variable. Clones are the same cond.
+#[derive(Clone)]
+pub struct Cond {
+    shared: Rc<Shared>,
+}
+
+impl std::fmt::Debug for Cond {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cond({})", self.shared.res)
+    }
+}
+
+impl Cond {
+    /// A cond with no waiters.
+    pub fn new(rt: &Runtime, created_at: Option<Rc<str>>) -> Cond {
+        let res = rt.new_resource("cond", created_at);
+        if rt.tracing() {
+            rt.emit("new", Subject::Resource(res.clone()), None);
+        }
+        let state = State { next_ticket: 0, notified: 0, waiters: VecDeque::new() };
+        Cond { shared: Rc::new(Shared { rt: rt.clone(), res, state: RefCell::new(state) }) }
+    }
+
+    /// Its identity.
+    pub fn resource(&self) -> &ResourceRef {
+        &self.shared.res
+    }
+
+    /// Takes a ticket (step 1 of `wait`, before unlocking the locker).
+    pub fn ticket(&self) -> u64 {
+        let mut st = self.shared.state.borrow_mut();
+        let t = st.next_ticket;
+        st.next_ticket += 1;
+        t
+    }
+
+    /// Waits for `ticket` to be notified: true if it already was, false if parked (step 2).
+    pub fn wait_or_park(&self, ticket: u64) -> bool {
+        let rt = &self.shared.rt;
+        let mut st = self.shared.state.borrow_mut();
+        if ticket < st.notified {
+            return true;
+        }
+        st.waiters.push_back((ticket, Parked::new(rt.current())));
+        drop(st);
+        rt.block(Wait::on("cond", &self.shared.res));
+        false
+    }
+
+    /// Wakes the oldest waiting ticket, if any.
+    pub fn signal(&self) {
+        let rt = &self.shared.rt;
+        let woken = {
+            let mut st = self.shared.state.borrow_mut();
+            if st.notified == st.next_ticket {
+                None
+            } else {
+                let t = st.notified;
+                st.notified += 1;
+                let pos = st.waiters.iter().position(|(tk, _)| *tk == t);
+                pos.and_then(|i| st.waiters.remove(i)).map(|(_, p)| p)
+            }
+        };
+        if rt.tracing() {
+            rt.emit("signal", Subject::Resource(self.shared.res.clone()), None);
+        }
+        if let Some(p) = woken {
+            p.fire(rt, 0);
+        }
+    }
+
+    /// Wakes every waiting ticket.
+    pub fn broadcast(&self) {
+        let rt = &self.shared.rt;
+        let woken = {
+            let mut st = self.shared.state.borrow_mut();
+            st.notified = st.next_ticket;
+            std::mem::take(&mut st.waiters)
+        };
+        if rt.tracing() {
+            rt.emit("broadcast", Subject::Resource(self.shared.res.clone()), None);
+        }
+        for (_, p) in woken {
+            p.fire(rt, 0);
+        }
+    }
+}

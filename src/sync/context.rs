@@ -1,0 +1,195 @@
+//! Go's `context`: a tree of cancellation scopes. Cancelling a context cancels its descendants;
+//! a deadline cancels it with "context deadline exceeded" when the run's clock reaches it. Code
+//! observes cancellation by polling (`is_cancelled`, `err`) or through "done" hooks such as a
+//! channel that is closed on cancel (the Lua layer's `ctx:done()`).
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use crate::runtime::{Nanos, ResourceRef, Runtime, Subject, TimerCallback, TimerKey, format_ms};
+
+/// Go's error text for a cancelled context.
+pub const CANCELED: &str = "context canceled";
+/// Go's error text for an expired context.
+pub const DEADLINE_EXCEEDED: &str = "context deadline exceeded";
+
+/// Something to do when a context is cancelled (close a done channel).
+pub trait CancelHook {
+    /// Called once, when the context is cancelled.
+    fn cancel(&self);
+    /// Whether some goroutine is blocked waiting for it (so the context's deadline timer can
+    /// wake someone and does not hide a deadlock).
+    fn has_waiters(&self) -> bool;
+}
+
+/// Parents hold their children strongly (a child whose handle is gone may still have a done
+/// channel someone waits on) and children hold their parent weakly; a cancelled child leaves its
+/// parent's list, so long-lived parents do not accumulate dead children.
+struct State {
+    err: Option<&'static str>,
+    deadline: Option<Nanos>,
+    parent: Option<Weak<Shared>>,
+    children: Vec<Rc<Shared>>,
+    hooks: Vec<Box<dyn CancelHook>>,
+    timer: Option<TimerKey>,
+}
+
+struct Shared {
+    rt: Runtime,
+    res: ResourceRef,
+    state: RefCell<State>,
+}
+
+/// A cancellation scope. Clones are the same context.
+#[derive(Clone)]
+pub struct Context {
+    shared: Rc<Shared>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Context({})", self.shared.res)
+    }
+}
+
+impl Context {
+    /// A root context that can be cancelled and has no deadline.
+    pub fn background(rt: &Runtime, created_at: Option<Rc<str>>) -> Context {
+        Context::make(rt, None, None, created_at)
+    }
+
+    fn make(rt: &Runtime, parent: Option<&Context>, deadline: Option<Nanos>, created_at: Option<Rc<str>>) -> Context {
+        let res = rt.new_resource("context", created_at);
+        let parent_deadline = parent.and_then(|p| p.deadline());
+        let deadline = match (parent_deadline, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if rt.tracing() {
+            let detail = deadline.map(|d| format!("deadline={}", format_ms(d)));
+            rt.emit("new", Subject::Resource(res.clone()), detail);
+        }
+        let parent_link = parent.map(|p| Rc::downgrade(&p.shared));
+        let state = State { err: None, deadline, parent: parent_link, children: Vec::new(), hooks: Vec::new(), timer: None };
+        let ctx = Context { shared: Rc::new(Shared { rt: rt.clone(), res, state: RefCell::new(state) }) };
+        if let Some(p) = parent {
+            let parent_err = p.err();
+            p.shared.state.borrow_mut().children.push(ctx.shared.clone());
+            if let Some(err) = parent_err {
+                ctx.cancel_with(err);
+                return ctx;
+            }
+        }
+        if let Some(d) = deadline {
+            if d <= rt.now() {
+                ctx.cancel_with(DEADLINE_EXCEEDED);
+            } else {
+                let key = rt.add_timer(d, Box::new(Expire { ctx: ctx.shared.clone() }));
+                ctx.shared.state.borrow_mut().timer = Some(key);
+            }
+        }
+        ctx
+    }
+
+    /// Its identity.
+    pub fn resource(&self) -> &ResourceRef {
+        &self.shared.res
+    }
+
+    /// A child that can be cancelled on its own.
+    pub fn with_cancel(&self, created_at: Option<Rc<str>>) -> Context {
+        Context::make(&self.shared.rt, Some(self), None, created_at)
+    }
+
+    /// A child cancelled at the absolute instant `deadline` (or earlier, with its parent).
+    pub fn with_deadline(&self, deadline: Nanos, created_at: Option<Rc<str>>) -> Context {
+        Context::make(&self.shared.rt, Some(self), Some(deadline), created_at)
+    }
+
+    /// A child cancelled after `timeout` from now.
+    pub fn with_timeout(&self, timeout: Nanos, created_at: Option<Rc<str>>) -> Context {
+        let at = self.shared.rt.now().saturating_add(timeout);
+        self.with_deadline(at, created_at)
+    }
+
+    /// Cancels it and its descendants with "context canceled" (no effect if already cancelled).
+    pub fn cancel(&self) {
+        self.cancel_with(CANCELED);
+    }
+
+    fn cancel_with(&self, err: &'static str) {
+        let (hooks, children, timer, parent) = {
+            let mut st = self.shared.state.borrow_mut();
+            if st.err.is_some() {
+                return;
+            }
+            st.err = Some(err);
+            (std::mem::take(&mut st.hooks), std::mem::take(&mut st.children), st.timer.take(), st.parent.take())
+        };
+        if let Some(p) = parent.and_then(|p| p.upgrade()) {
+            // `try_borrow_mut`: the parent may be cancelling us right now, with its list taken.
+            if let Ok(mut pst) = p.state.try_borrow_mut() {
+                pst.children.retain(|c| !Rc::ptr_eq(c, &self.shared));
+            }
+        }
+        let rt = &self.shared.rt;
+        if let Some(key) = timer {
+            rt.cancel_timer(key);
+        }
+        if rt.tracing() {
+            rt.emit("cancel", Subject::Resource(self.shared.res.clone()), Some(err.to_string()));
+        }
+        for h in hooks {
+            h.cancel();
+        }
+        for c in children {
+            Context { shared: c }.cancel_with(err);
+        }
+    }
+
+    /// Whether it is cancelled or expired.
+    pub fn is_cancelled(&self) -> bool {
+        self.shared.state.borrow().err.is_some()
+    }
+
+    /// `None`, "context canceled" or "context deadline exceeded".
+    pub fn err(&self) -> Option<&'static str> {
+        self.shared.state.borrow().err
+    }
+
+    /// The instant it expires, if it has a deadline.
+    pub fn deadline(&self) -> Option<Nanos> {
+        self.shared.state.borrow().deadline
+    }
+
+    /// Runs `hook.cancel()` when it is cancelled (at once if it already is).
+    pub fn on_cancel(&self, hook: Box<dyn CancelHook>) {
+        if self.is_cancelled() {
+            hook.cancel();
+        } else {
+            self.shared.state.borrow_mut().hooks.push(hook);
+        }
+    }
+
+    fn has_waiters(shared: &Rc<Shared>) -> bool {
+        let st = shared.state.borrow();
+        st.hooks.iter().any(|h| h.has_waiters())
+            || st.children.iter().any(Context::has_waiters)
+    }
+}
+
+struct Expire {
+    ctx: Rc<Shared>,
+}
+
+impl TimerCallback for Expire {
+    fn fire(self: Box<Self>, _rt: &Runtime) {
+        let shared = self.ctx;
+        shared.state.borrow_mut().timer = None;
+        Context { shared }.cancel_with(DEADLINE_EXCEEDED);
+    }
+
+    fn may_wake(&self) -> bool {
+        Context::has_waiters(&self.ctx)
+    }
+}

@@ -1,0 +1,45 @@
+//! Go's synchronisation primitives over the runtime core: channels and `select`, mutexes, rwmutexes,
+//! semaphores, wait groups, once, cond, contexts and timers.
+//!
+//! Each primitive keeps its own queues and calls the core only to block, wake and trace. Blocking
+//! operations never block the thread: they register the current goroutine and return a value that
+//! says "parked"; the goroutine's body (a Lua coroutine) then yields to the scheduler, and the
+//! primitive completes the operation when it wakes the goroutine. So one implementation serves
+//! every kind of task body.
+
+mod channel;
+mod cond;
+mod context;
+mod mutex;
+mod once;
+mod park;
+mod rwmutex;
+mod select;
+mod semaphore;
+mod timer;
+mod wait_group;
+
+pub use channel::{Channel, Describe, RecvSlot, RecvStart, SendSlot, SendStart, SendState, TryRecvError, TrySendError};
+pub use cond::Cond;
+pub use context::{CancelHook, Context};
+pub use mutex::Mutex;
+pub use once::{Once, OnceStart};
+pub use park::Parked;
+pub use rwmutex::RwMutex;
+pub use select::{Case, SelectResult, SelectStart, SelectWait, select_start};
+pub use semaphore::Semaphore;
+pub use timer::{Timer, TimerTarget};
+pub use wait_group::WaitGroup;
+
+/// A misuse of a primitive (unlocking an unlocked mutex, a negative wait group...). The Lua layer
+/// turns it into a Lua error that names the function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Misuse(pub String);
+
+impl std::fmt::Display for Misuse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Misuse {}

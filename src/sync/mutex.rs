@@ -1,0 +1,125 @@
+//! Go's `sync.Mutex` in normal mode: waiters queue FIFO, an unlock wakes the first one, but a
+//! goroutine that calls `lock` before the woken one runs may take the lock first ("barging"); the
+//! woken one then waits again at the head of the queue. Which happens is decided by the seed.
+//! Not reentrant, not owned: any goroutine may unlock (reports name who locked it).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use super::Misuse;
+use super::park::Parked;
+use crate::runtime::{ResourceRef, Runtime, Subject, TaskId, Wait};
+
+struct State {
+    locked: bool,
+    holder: Option<TaskId>,
+    waiters: VecDeque<Rc<Parked>>,
+}
+
+struct Shared {
+    rt: Runtime,
+    res: ResourceRef,
+    state: RefCell<State>,
+}
+
+/// A mutual-exclusion lock. Clones are the same lock.
+#[derive(Clone)]
+pub struct Mutex {
+    shared: Rc<Shared>,
+}
+
+impl std::fmt::Debug for Mutex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Mutex({})", self.shared.res)
+    }
+}
+
+impl Mutex {
+    /// An unlocked mutex.
+    pub fn new(rt: &Runtime, created_at: Option<Rc<str>>) -> Mutex {
+        Mutex::with_kind(rt, "mutex", created_at)
+    }
+
+    pub(crate) fn with_kind(rt: &Runtime, kind: &'static str, created_at: Option<Rc<str>>) -> Mutex {
+        let res = rt.new_resource(kind, created_at);
+        if rt.tracing() {
+            rt.emit("new", Subject::Resource(res.clone()), None);
+        }
+        let state = State { locked: false, holder: None, waiters: VecDeque::new() };
+        Mutex { shared: Rc::new(Shared { rt: rt.clone(), res, state: RefCell::new(state) }) }
+    }
+
+    /// Its identity.
+    pub fn resource(&self) -> &ResourceRef {
+        &self.shared.res
+    }
+
+    fn take(&self, st: &mut State) {
+        let rt = &self.shared.rt;
+        let me = rt.current();
+        st.locked = true;
+        st.holder = Some(me);
+        self.shared.res.add_holder(me);
+        if rt.tracing() {
+            rt.emit("lock", Subject::Resource(self.shared.res.clone()), None);
+        }
+    }
+
+    /// Locks if free.
+    pub fn try_lock(&self) -> bool {
+        let mut st = self.shared.state.borrow_mut();
+        if st.locked {
+            return false;
+        }
+        self.take(&mut st);
+        true
+    }
+
+    /// Locks if free and returns true; otherwise parks the current goroutine and returns false.
+    /// A parked goroutine is woken when the lock is released and must call this again with
+    /// `retry = true` (it may find the lock taken by a barging goroutine, and then waits at the
+    /// head of the queue).
+    pub fn lock_or_park(&self, retry: bool) -> bool {
+        let mut st = self.shared.state.borrow_mut();
+        if !st.locked {
+            self.take(&mut st);
+            return true;
+        }
+        let parked = Parked::new(self.shared.rt.current());
+        if retry {
+            st.waiters.push_front(parked);
+        } else {
+            st.waiters.push_back(parked);
+        }
+        drop(st);
+        self.shared.rt.block(Wait::on("lock", &self.shared.res));
+        false
+    }
+
+    /// Unlocks; unlocking an unlocked mutex is misuse.
+    pub fn unlock(&self) -> Result<(), Misuse> {
+        let mut st = self.shared.state.borrow_mut();
+        if !st.locked {
+            return Err(Misuse("unlock of unlocked mutex".to_string()));
+        }
+        let rt = &self.shared.rt;
+        st.locked = false;
+        let holder = st.holder.take().expect("a locked mutex has a holder");
+        self.shared.res.remove_holder(holder);
+        let next = st.waiters.pop_front();
+        drop(st);
+        if rt.tracing() {
+            rt.emit("unlock", Subject::Resource(self.shared.res.clone()), None);
+        }
+        if let Some(p) = next {
+            p.fire(rt, 0);
+        }
+        Ok(())
+    }
+
+    /// Whether it is locked now.
+    pub fn is_locked(&self) -> bool {
+        self.shared.state.borrow().locked
+    }
+}

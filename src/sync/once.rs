@@ -1,0 +1,102 @@
+//! Go's `sync.Once`: the first caller runs the function; callers that arrive while it runs wait
+//! until it has finished; later callers return at once. The function itself is run by the caller
+//! (it may block), so this type only tracks who runs it and who waits.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::park::Parked;
+use crate::runtime::{ResourceRef, Runtime, Subject, TaskId, Wait};
+
+enum State {
+    New,
+    Running(TaskId),
+    Done,
+}
+
+struct Shared {
+    rt: Runtime,
+    res: ResourceRef,
+    state: RefCell<(State, Vec<Rc<Parked>>)>,
+}
+
+/// A once. Clones are the same once.
+#[derive(Clone)]
+pub struct Once {
+    shared: Rc<Shared>,
+}
+
+impl std::fmt::Debug for Once {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Once({})", self.shared.res)
+    }
+}
+
+/// What a caller of `Once::begin` must do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnceStart {
+    /// Run the function, then call `finish`.
+    Run,
+    /// It already ran: return.
+    Done,
+    /// Another goroutine is running it: the caller is parked until it finishes.
+    Parked,
+}
+
+impl Once {
+    /// A once that has not run.
+    pub fn new(rt: &Runtime, created_at: Option<Rc<str>>) -> Once {
+        let res = rt.new_resource("once", created_at);
+        if rt.tracing() {
+            rt.emit("new", Subject::Resource(res.clone()), None);
+        }
+        Once { shared: Rc::new(Shared { rt: rt.clone(), res, state: RefCell::new((State::New, Vec::new())) }) }
+    }
+
+    /// Its identity.
+    pub fn resource(&self) -> &ResourceRef {
+        &self.shared.res
+    }
+
+    /// Called on entry by every caller.
+    pub fn begin(&self) -> OnceStart {
+        let rt = &self.shared.rt;
+        let mut st = self.shared.state.borrow_mut();
+        match st.0 {
+            State::New => {
+                let me = rt.current();
+                st.0 = State::Running(me);
+                self.shared.res.add_holder(me);
+                OnceStart::Run
+            }
+            State::Done => OnceStart::Done,
+            State::Running(_) => {
+                st.1.push(Parked::new(rt.current()));
+                drop(st);
+                rt.block(Wait::on("once", &self.shared.res));
+                OnceStart::Parked
+            }
+        }
+    }
+
+    /// Called by the runner when the function returned or raised: releases the waiters.
+    pub fn finish(&self) {
+        let rt = &self.shared.rt;
+        let waiters = {
+            let mut st = self.shared.state.borrow_mut();
+            if let State::Running(t) = st.0 {
+                self.shared.res.remove_holder(t);
+            }
+            st.0 = State::Done;
+            std::mem::take(&mut st.1)
+        };
+        for p in waiters {
+            p.fire(rt, 0);
+        }
+    }
+
+    /// Whether the function has run.
+    pub fn is_done(&self) -> bool {
+        matches!(self.shared.state.borrow().0, State::Done)
+    }
+}

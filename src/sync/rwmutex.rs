@@ -1,0 +1,161 @@
+//! Go's `sync.RWMutex`: many readers or one writer. A waiting writer blocks new readers, and when a
+//! writer unlocks, the readers waiting at that moment go first. Grants are handed over directly
+//! to the woken goroutines, so the order is exactly Go's and does not depend on who runs first.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use super::Misuse;
+use super::park::Parked;
+use crate::runtime::{ResourceRef, Runtime, Subject, TaskId, Wait};
+
+struct State {
+    writer: Option<TaskId>,
+    readers: usize,
+    read_waiters: VecDeque<Rc<Parked>>,
+    write_waiters: VecDeque<Rc<Parked>>,
+}
+
+struct Shared {
+    rt: Runtime,
+    res: ResourceRef,
+    state: RefCell<State>,
+}
+
+/// A reader/writer lock. Clones are the same lock.
+#[derive(Clone)]
+pub struct RwMutex {
+    shared: Rc<Shared>,
+}
+
+impl std::fmt::Debug for RwMutex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RwMutex({})", self.shared.res)
+    }
+}
+
+impl RwMutex {
+    /// An unlocked rwmutex.
+    pub fn new(rt: &Runtime, created_at: Option<Rc<str>>) -> RwMutex {
+        let res = rt.new_resource("rwmutex", created_at);
+        if rt.tracing() {
+            rt.emit("new", Subject::Resource(res.clone()), None);
+        }
+        let state = State { writer: None, readers: 0, read_waiters: VecDeque::new(), write_waiters: VecDeque::new() };
+        RwMutex { shared: Rc::new(Shared { rt: rt.clone(), res, state: RefCell::new(state) }) }
+    }
+
+    /// Its identity.
+    pub fn resource(&self) -> &ResourceRef {
+        &self.shared.res
+    }
+
+    fn trace(&self, verb: &'static str) {
+        let rt = &self.shared.rt;
+        if rt.tracing() {
+            rt.emit(verb, Subject::Resource(self.shared.res.clone()), None);
+        }
+    }
+
+    /// Write-locks if possible now.
+    pub fn try_lock(&self) -> bool {
+        let mut st = self.shared.state.borrow_mut();
+        if st.writer.is_some() || st.readers > 0 || !st.write_waiters.is_empty() {
+            return false;
+        }
+        let me = self.shared.rt.current();
+        st.writer = Some(me);
+        self.shared.res.add_holder(me);
+        drop(st);
+        self.trace("lock");
+        true
+    }
+
+    /// Read-locks if possible now (no writer holds it or waits for it).
+    pub fn try_rlock(&self) -> bool {
+        let mut st = self.shared.state.borrow_mut();
+        if st.writer.is_some() || !st.write_waiters.is_empty() {
+            return false;
+        }
+        st.readers += 1;
+        self.shared.res.add_holder(self.shared.rt.current());
+        drop(st);
+        self.trace("rlock");
+        true
+    }
+
+    /// Write-locks now (true) or parks until the lock is handed over (false; nothing to retry).
+    pub fn lock_or_park(&self) -> bool {
+        if self.try_lock() {
+            return true;
+        }
+        let parked = Parked::new(self.shared.rt.current());
+        self.shared.state.borrow_mut().write_waiters.push_back(parked);
+        self.shared.rt.block(Wait::on("lock", &self.shared.res));
+        false
+    }
+
+    /// Read-locks now (true) or parks until the read lock is handed over (false).
+    pub fn rlock_or_park(&self) -> bool {
+        if self.try_rlock() {
+            return true;
+        }
+        let parked = Parked::new(self.shared.rt.current());
+        self.shared.state.borrow_mut().read_waiters.push_back(parked);
+        self.shared.rt.block(Wait::on("rlock", &self.shared.res));
+        false
+    }
+
+    /// Releases the write lock and hands the lock to the waiting readers, or else to the next
+    /// writer.
+    pub fn unlock(&self) -> Result<(), Misuse> {
+        let mut st = self.shared.state.borrow_mut();
+        let Some(w) = st.writer.take() else {
+            return Err(Misuse("unlock of unlocked rwmutex".to_string()));
+        };
+        self.shared.res.remove_holder(w);
+        let mut granted = Vec::new();
+        if !st.read_waiters.is_empty() {
+            while let Some(p) = st.read_waiters.pop_front() {
+                st.readers += 1;
+                self.shared.res.add_holder(p.task());
+                granted.push(p);
+            }
+        } else if let Some(p) = st.write_waiters.pop_front() {
+            st.writer = Some(p.task());
+            self.shared.res.add_holder(p.task());
+            granted.push(p);
+        }
+        drop(st);
+        self.trace("unlock");
+        for p in granted {
+            p.fire(&self.shared.rt, 0);
+        }
+        Ok(())
+    }
+
+    /// Releases one read lock; the last reader out hands the lock to a waiting writer.
+    pub fn runlock(&self) -> Result<(), Misuse> {
+        let mut st = self.shared.state.borrow_mut();
+        if st.readers == 0 {
+            return Err(Misuse("runlock of unlocked rwmutex".to_string()));
+        }
+        st.readers -= 1;
+        self.shared.res.remove_holder(self.shared.rt.current());
+        let mut granted = None;
+        if st.readers == 0 {
+            if let Some(p) = st.write_waiters.pop_front() {
+                st.writer = Some(p.task());
+                self.shared.res.add_holder(p.task());
+                granted = Some(p);
+            }
+        }
+        drop(st);
+        self.trace("runlock");
+        if let Some(p) = granted {
+            p.fire(&self.shared.rt, 0);
+        }
+        Ok(())
+    }
+}

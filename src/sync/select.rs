@@ -1,0 +1,162 @@
+//! Go's `select`: wait on several channel operations, perform exactly one.
+//!
+//! If some cases are ready, one of them is chosen uniformly from the run's seed (Go picks at
+//! random too; here the choice is reproducible). If none is and there is a default, the default is
+//! taken. Otherwise the goroutine registers in every case's queue and parks; the first channel to
+//! complete one case wins, and the others are unregistered when the goroutine resumes.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::channel::{Channel, Describe, RecvSlot, SendSlot, SendState, TryRecvError, TrySendError};
+use super::park::Parked;
+use crate::runtime::{Runtime, Wait};
+
+/// One case of a select.
+#[derive(Debug)]
+pub enum Case<T> {
+    /// Receive from the channel.
+    Recv(Channel<T>),
+    /// Send the value on the channel.
+    Send(Channel<T>, T),
+    /// Never ready (Go's nil channel), so case lists can keep a fixed shape.
+    Never,
+}
+
+/// How a select ended.
+#[derive(Debug)]
+pub enum SelectResult<T> {
+    /// Case `idx` received a value, or `None` because the channel is closed.
+    Recv(usize, Option<T>),
+    /// Case `idx` sent its value.
+    Sent(usize),
+    /// Case `idx` was a send on a closed channel.
+    SendClosed(usize),
+    /// Nothing was ready and the default was taken.
+    Default,
+}
+
+enum Slot<T> {
+    Recv(Channel<T>, RecvSlot<T>),
+    Send(Channel<T>, SendSlot<T>),
+    Never,
+}
+
+/// A parked select, to finish when the goroutine wakes.
+pub struct SelectWait<T> {
+    parked: Rc<Parked>,
+    slots: Vec<Slot<T>>,
+}
+
+impl<T> std::fmt::Debug for SelectWait<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SelectWait").field("cases", &self.slots.len()).finish()
+    }
+}
+
+/// The start of a select.
+#[derive(Debug)]
+pub enum SelectStart<T> {
+    /// Completed at once.
+    Done(SelectResult<T>),
+    /// Parked; call `SelectWait::finish` when the goroutine wakes.
+    Parked(SelectWait<T>),
+}
+
+/// Starts a select over `cases` for the current goroutine.
+pub fn select_start<T: Describe + 'static>(rt: &Runtime, cases: Vec<Case<T>>, has_default: bool) -> SelectStart<T> {
+    let ready: Vec<usize> = cases
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| match c {
+            Case::Recv(ch) => ch.recv_ready(),
+            Case::Send(ch, _) => ch.send_ready(),
+            Case::Never => false,
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if !ready.is_empty() {
+        let idx = ready[rt.choose(ready.len())];
+        let case = cases.into_iter().nth(idx).expect("chosen case exists");
+        return SelectStart::Done(perform_ready(idx, case));
+    }
+    if has_default {
+        return SelectStart::Done(SelectResult::Default);
+    }
+    let parked = Parked::new(rt.current());
+    let mut resources = Vec::with_capacity(cases.len());
+    let mut slots = Vec::with_capacity(cases.len());
+    for (i, case) in cases.into_iter().enumerate() {
+        match case {
+            Case::Recv(ch) => {
+                let slot: RecvSlot<T> = Rc::new(RefCell::new(None));
+                ch.register_recv(parked.clone(), i, slot.clone());
+                resources.push(ch.resource().clone());
+                slots.push(Slot::Recv(ch, slot));
+            }
+            Case::Send(ch, v) => {
+                let slot: SendSlot<T> = Rc::new(RefCell::new(SendState::Pending(v)));
+                ch.register_send(parked.clone(), i, slot.clone());
+                resources.push(ch.resource().clone());
+                slots.push(Slot::Send(ch, slot));
+            }
+            Case::Never => slots.push(Slot::Never),
+        }
+    }
+    rt.block(Wait { op: "select", resources, until: None });
+    SelectStart::Parked(SelectWait { parked, slots })
+}
+
+fn perform_ready<T: Describe + 'static>(idx: usize, case: Case<T>) -> SelectResult<T> {
+    match case {
+        Case::Recv(ch) => match ch.try_recv() {
+            Ok(v) => SelectResult::Recv(idx, Some(v)),
+            Err(TryRecvError::Closed) => SelectResult::Recv(idx, None),
+            Err(TryRecvError::Empty) => unreachable!("a ready receive case receives"),
+        },
+        Case::Send(ch, v) => match ch.try_send(v) {
+            Ok(()) => SelectResult::Sent(idx),
+            Err(TrySendError::Closed(_)) => SelectResult::SendClosed(idx),
+            Err(TrySendError::Full(_)) => unreachable!("a ready send case sends"),
+        },
+        Case::Never => unreachable!("a never case is never ready"),
+    }
+}
+
+impl<T: Describe + 'static> SelectWait<T> {
+    /// Whether a case has completed (the goroutine was woken by one of the channels).
+    pub fn is_done(&self) -> bool {
+        !self.parked.is_live()
+    }
+
+    /// Ends the select after the goroutine woke: unregisters from the other channels and returns
+    /// the completed case.
+    pub fn finish(self) -> SelectResult<T> {
+        let fired = self.parked.fired_case().expect("a select wakes only when a case completes");
+        let mut result = None;
+        for (i, slot) in self.slots.into_iter().enumerate() {
+            match slot {
+                Slot::Recv(ch, s) => {
+                    ch.unregister(&self.parked);
+                    if i == fired {
+                        let v = s.borrow_mut().take().expect("the fired receive case has a result");
+                        result = Some(SelectResult::Recv(i, v));
+                    }
+                }
+                Slot::Send(ch, s) => {
+                    ch.unregister(&self.parked);
+                    if i == fired {
+                        let state = std::mem::replace(&mut *s.borrow_mut(), SendState::Sent);
+                        result = Some(match state {
+                            SendState::Sent => SelectResult::Sent(i),
+                            SendState::Closed => SelectResult::SendClosed(i),
+                            SendState::Pending(_) => unreachable!("the fired send case is not pending"),
+                        });
+                    }
+                }
+                Slot::Never => {}
+            }
+        }
+        result.expect("the fired case is one of the cases")
+    }
+}

@@ -1,0 +1,142 @@
+//! Go's timers and tickers (`time.Timer`, `time.Ticker`, `time.AfterFunc`, `time.After`) on the
+//! run's clock. What a firing does is a `TimerTarget`: deliver the time on a channel (dropped if
+//! nobody made room, as Go does), or spawn a goroutine. `stop` and `reset` follow Go 1.23: they
+//! report whether the timer was pending or had fired with its value still unreceived, and that
+//! value is discarded, so no stale tick is ever received after them.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::runtime::{Nanos, ResourceRef, Runtime, Subject, TimerCallback, TimerKey, format_ms};
+
+/// What a timer does when it fires.
+pub trait TimerTarget {
+    /// Fires at the run's time `now`.
+    fn fire(&self, rt: &Runtime, now: Nanos);
+    /// Whether firing could wake a blocked goroutine (for the deadlock check).
+    fn may_wake(&self) -> bool;
+    /// Drops an already-delivered, unreceived value; true if there was one.
+    fn drain(&self) -> bool;
+}
+
+struct State {
+    key: Option<TimerKey>,
+    period: Option<Nanos>,
+}
+
+struct Shared {
+    rt: Runtime,
+    res: ResourceRef,
+    target: Box<dyn TimerTarget>,
+    state: RefCell<State>,
+}
+
+/// A one-shot timer or a ticker. Clones are the same timer.
+#[derive(Clone)]
+pub struct Timer {
+    shared: Rc<Shared>,
+}
+
+impl std::fmt::Debug for Timer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Timer({})", self.shared.res)
+    }
+}
+
+/// The queued firing. It holds the timer strongly: `goroutine.after(ms)` keeps no handle, yet
+/// its channel must still receive the tick.
+struct Fire {
+    timer: Rc<Shared>,
+}
+
+impl TimerCallback for Fire {
+    fn fire(self: Box<Self>, rt: &Runtime) {
+        let shared = self.timer;
+        let now = rt.now();
+        let period = {
+            let mut st = shared.state.borrow_mut();
+            st.key = None;
+            st.period
+        };
+        if rt.tracing() {
+            rt.emit("fire", Subject::Resource(shared.res.clone()), None);
+        }
+        if let Some(p) = period {
+            // Re-arm before delivering, so a target that stops the ticker wins.
+            let key = rt.add_timer(now.saturating_add(p), Box::new(Fire { timer: shared.clone() }));
+            shared.state.borrow_mut().key = Some(key);
+        }
+        shared.target.fire(rt, now);
+    }
+
+    fn may_wake(&self) -> bool {
+        self.timer.target.may_wake()
+    }
+}
+
+impl Timer {
+    /// A timer of `kind` ("timer", "ticker", "after_func"...) firing after `delay`, then every
+    /// `period` if one is given (`period > 0`).
+    pub fn start(
+        rt: &Runtime,
+        kind: &'static str,
+        delay: Nanos,
+        period: Option<Nanos>,
+        target: Box<dyn TimerTarget>,
+        created_at: Option<Rc<str>>,
+    ) -> Timer {
+        assert!(period != Some(0), "a ticker's period is positive");
+        let res = rt.new_resource(kind, created_at);
+        if rt.tracing() {
+            rt.emit("new", Subject::Resource(res.clone()), Some(format_ms(delay)));
+        }
+        let shared = Rc::new(Shared { rt: rt.clone(), res, target, state: RefCell::new(State { key: None, period }) });
+        let timer = Timer { shared };
+        timer.arm(delay);
+        timer
+    }
+
+    fn arm(&self, delay: Nanos) {
+        let rt = &self.shared.rt;
+        let at = rt.now().saturating_add(delay);
+        let key = rt.add_timer(at, Box::new(Fire { timer: self.shared.clone() }));
+        self.shared.state.borrow_mut().key = Some(key);
+    }
+
+    /// Its identity.
+    pub fn resource(&self) -> &ResourceRef {
+        &self.shared.res
+    }
+
+    /// Stops it. True if it was pending, or had fired with its value not yet received (that
+    /// value is dropped).
+    pub fn stop(&self) -> bool {
+        let key = self.shared.state.borrow_mut().key.take();
+        let was_pending = key.is_some_and(|k| self.shared.rt.cancel_timer(k));
+        let drained = self.shared.target.drain();
+        let rt = &self.shared.rt;
+        if rt.tracing() {
+            rt.emit("stop", Subject::Resource(self.shared.res.clone()), None);
+        }
+        was_pending || drained
+    }
+
+    /// Stops it and arms it again to fire after `delay` (a ticker then every `delay`). Returns
+    /// what `stop` would have.
+    pub fn reset(&self, delay: Nanos) -> bool {
+        let was = self.stop();
+        {
+            let mut st = self.shared.state.borrow_mut();
+            if st.period.is_some() {
+                st.period = Some(delay.max(1));
+            }
+        }
+        self.arm(delay);
+        was
+    }
+
+    /// Whether it will fire again.
+    pub fn is_pending(&self) -> bool {
+        self.shared.state.borrow().key.is_some()
+    }
+}

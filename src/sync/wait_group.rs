@@ -1,0 +1,86 @@
+//! Go's `sync.WaitGroup`: a counter; `wait` parks until it reaches zero. When it does, every
+//! waiter is released at once. A negative counter is misuse.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::Misuse;
+use super::park::Parked;
+use crate::runtime::{ResourceRef, Runtime, Subject, Wait};
+
+struct State {
+    count: i64,
+    waiters: Vec<Rc<Parked>>,
+}
+
+struct Shared {
+    rt: Runtime,
+    res: ResourceRef,
+    state: RefCell<State>,
+}
+
+/// A wait group. Clones are the same group.
+#[derive(Clone)]
+pub struct WaitGroup {
+    shared: Rc<Shared>,
+}
+
+impl std::fmt::Debug for WaitGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WaitGroup({})", self.shared.res)
+    }
+}
+
+impl WaitGroup {
+    /// A wait group at zero.
+    pub fn new(rt: &Runtime, created_at: Option<Rc<str>>) -> WaitGroup {
+        let res = rt.new_resource("waitgroup", created_at);
+        if rt.tracing() {
+            rt.emit("new", Subject::Resource(res.clone()), None);
+        }
+        let state = State { count: 0, waiters: Vec::new() };
+        WaitGroup { shared: Rc::new(Shared { rt: rt.clone(), res, state: RefCell::new(state) }) }
+    }
+
+    /// Its identity.
+    pub fn resource(&self) -> &ResourceRef {
+        &self.shared.res
+    }
+
+    /// Adds `delta` (may be negative); reaching zero releases the waiters.
+    pub fn add(&self, delta: i64) -> Result<(), Misuse> {
+        let mut st = self.shared.state.borrow_mut();
+        let Some(count) = st.count.checked_add(delta).filter(|c| *c >= 0) else {
+            return Err(Misuse(format!("negative counter ({} + {delta})", st.count)));
+        };
+        st.count = count;
+        let released = if count == 0 { std::mem::take(&mut st.waiters) } else { Vec::new() };
+        drop(st);
+        let rt = &self.shared.rt;
+        if rt.tracing() {
+            let verb = if delta < 0 { "done" } else { "add" };
+            rt.emit(verb, Subject::Resource(self.shared.res.clone()), Some(format!("count={count}")));
+        }
+        for p in released {
+            p.fire(rt, 0);
+        }
+        Ok(())
+    }
+
+    /// Returns true if the counter is zero now; otherwise parks until it is (false).
+    pub fn wait_or_park(&self) -> bool {
+        let mut st = self.shared.state.borrow_mut();
+        if st.count == 0 {
+            return true;
+        }
+        st.waiters.push(Parked::new(self.shared.rt.current()));
+        drop(st);
+        self.shared.rt.block(Wait::on("wait", &self.shared.res));
+        false
+    }
+
+    /// The counter now.
+    pub fn count(&self) -> i64 {
+        self.shared.state.borrow().count
+    }
+}
