@@ -1,5 +1,239 @@
-//! `gosim bench` (being written).
+//! `gosim bench`: the scheduler's speed, measured side by side with its anchor (raw Lua coroutines
+//! in the same process) and printed as a table of figures, ratios and targets.
+//!
+//! These are measurements, not tests: nothing asserts on them. Each figure is the median of
+//! several repetitions; the anchor is measured in the same run so ratios survive a noisy machine.
+
 use std::process::ExitCode;
+use std::time::Instant;
+
+use gosim::scenario::{ExploreOptions, RunOptions, explore, run_source};
+
+use super::alloc_count;
+
+/// Options of `gosim bench`.
 #[derive(clap::Args, Debug)]
-pub(crate) struct BenchArgs {}
-pub(crate) fn run(_a: BenchArgs) -> ExitCode { ExitCode::SUCCESS }
+pub(crate) struct BenchArgs {
+    /// Fewer repetitions and smaller sizes (a smoke run, about a second).
+    #[arg(long)]
+    quick: bool,
+    /// Worker threads for the explore throughput figure.
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
+}
+
+struct Row {
+    name: &'static str,
+    value: f64,
+    unit: &'static str,
+    anchor: Option<(f64, &'static str)>,
+    target: &'static str,
+    met: bool,
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.partial_cmp(b).expect("no NaN timings"));
+    xs[xs.len() / 2]
+}
+
+/// Runs `f` `reps` times and returns the median wall time in nanoseconds.
+fn time_ns(reps: usize, mut f: impl FnMut()) -> f64 {
+    median(
+        (0..reps)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_nanos() as f64
+            })
+            .collect(),
+    )
+}
+
+fn run_ok(name: &str, src: &str) {
+    let mut opts = RunOptions::with_seed(1);
+    opts.config.trace = false;
+    let r = run_source(name, src, &opts).expect("bench scenario loads");
+    assert!(
+        r.outcome.is_pass(),
+        "bench scenario {name} must pass: {}",
+        r.outcome
+    );
+}
+
+/// One pure-Lua coroutine resume/yield round trip, in ns (the anchor of the ping-pong).
+fn raw_coroutine_round_trip(n: u64, reps: usize) -> f64 {
+    let lua = mlua::Lua::new();
+    let f: mlua::Function = lua
+        .load(
+            r#"
+            local n = ...
+            local co = coroutine.wrap(function() while true do coroutine.yield() end end)
+            for i = 1, n do co() end
+            "#,
+        )
+        .into_function()
+        .expect("anchor compiles");
+    time_ns(reps, || f.call::<()>(n).expect("anchor runs")) / n as f64
+}
+
+fn ping_pong(n: u64, reps: usize) -> f64 {
+    let src = format!(
+        r#"
+        local a, b = goroutine.channel(), goroutine.channel()
+        goroutine.spawn(function()
+          for i = 1, {n} do local v = a:receive(); b:send(v) end
+        end)
+        for i = 1, {n} do a:send(i); b:receive() end
+        "#
+    );
+    // Two messages per iteration.
+    time_ns(reps, || run_ok("ping_pong.lua", &src)) / (2 * n) as f64
+}
+
+fn spawn_finish(n: u64, reps: usize) -> f64 {
+    let src = format!("for i = 1, {n} do goroutine.spawn(function() end) end");
+    time_ns(reps, || run_ok("spawn.lua", &src)) / n as f64
+}
+
+fn parked_memory(n: u64) -> f64 {
+    let src = format!(
+        r#"
+        local ch = goroutine.channel()
+        for i = 1, {n} do goroutine.spawn(function() ch:receive() end) end
+        goroutine.sleep(1)          -- every goroutine is parked on ch now
+        ch:close()
+        "#
+    );
+    let base = alloc_count::reset_peak();
+    run_ok("parked.lua", &src);
+    (alloc_count::peak() - base) as f64 / n as f64
+}
+
+fn timer_firings(tasks: u64, sleeps: u64, reps: usize) -> f64 {
+    let src = format!(
+        r#"
+        for i = 1, {tasks} do
+          goroutine.spawn(function() for j = 1, {sleeps} do goroutine.sleep(1 + i % 7) end end)
+        end
+        "#
+    );
+    time_ns(reps, || run_ok("timers.lua", &src)) / (tasks * sleeps) as f64
+}
+
+/// A 10-goroutine, ~200-operation scenario, explored with a fresh Lua state per run.
+const EXPLORE_SCENARIO: &str = r#"
+local ch = goroutine.channel(2)
+local m = goroutine.mutex()
+local wg = goroutine.wait_group()
+local total = 0
+for w = 1, 10 do
+  wg:add(1)
+  goroutine.spawn(function()
+    for i = 1, 5 do
+      ch:send(i)
+      local v = ch:receive()
+      m:lock(); total = total + v; m:unlock()
+    end
+    wg:done()
+  end)
+end
+wg:wait()
+assert(total == 150)
+"#;
+
+fn explore_throughput(runs: u64, jobs: usize) -> f64 {
+    let opts = ExploreOptions {
+        seeds: (1..=runs).collect(),
+        jobs,
+        run: RunOptions::with_seed(0),
+    };
+    let t = Instant::now();
+    let summary = explore("explore.lua", EXPLORE_SCENARIO, &opts, &mut |_, _| {}).expect("loads");
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(
+        summary.passed as u64, runs,
+        "the explore scenario passes under every seed"
+    );
+    runs as f64 / secs
+}
+
+pub(crate) fn run(a: BenchArgs) -> ExitCode {
+    let (reps, scale) = if a.quick { (3, 10) } else { (7, 1) };
+    eprintln!("measuring ({} repetitions each; medians)...", reps);
+    let anchor = raw_coroutine_round_trip(2_000_000 / scale, reps);
+    let pp = ping_pong(200_000 / scale, reps);
+    let spawn = spawn_finish(100_000 / scale, reps);
+    let mem = parked_memory(100_000 / scale);
+    let timers = timer_firings(10_000 / scale, 100, reps.min(3));
+    let throughput = explore_throughput(20_000 / scale, a.jobs);
+    let rows = [
+        Row {
+            name: "unbuffered ping-pong, per message",
+            value: pp,
+            unit: "ns",
+            anchor: Some((anchor, "Lua coroutine resume+yield")),
+            target: "ratio <= 1.5",
+            met: pp / anchor <= 1.5,
+        },
+        Row {
+            name: "spawn + finish of a goroutine",
+            value: spawn,
+            unit: "ns",
+            anchor: None,
+            target: "<= 1000 ns",
+            met: spawn <= 1000.0,
+        },
+        Row {
+            name: "memory per goroutine parked on a channel",
+            value: mem,
+            unit: "B",
+            anchor: None,
+            target: "<= 1536 B",
+            met: mem <= 1536.0,
+        },
+        Row {
+            name: "virtual timer firing (10k x 100 sleeps)",
+            value: timers,
+            unit: "ns",
+            anchor: None,
+            target: "<= 300 ns",
+            met: timers <= 300.0,
+        },
+        Row {
+            name: "explore throughput (10 goroutines, ~200 ops)",
+            value: throughput,
+            unit: "runs/s",
+            anchor: None,
+            target: ">= 10000 runs/s",
+            met: throughput >= 10_000.0,
+        },
+    ];
+    println!(
+        "{:<46} {:>12}  {:<38} {:>7}  {:<16} met",
+        "benchmark", "figure", "anchor (same run)", "ratio", "target"
+    );
+    for r in &rows {
+        let (anchor_text, ratio) = match r.anchor {
+            Some((v, what)) => (format!("{v:.0} ns {what}"), format!("{:.2}", r.value / v)),
+            None => ("-".to_string(), "-".to_string()),
+        };
+        println!(
+            "{:<46} {:>9.0} {:<2}  {:<38} {:>7}  {:<16} {}",
+            r.name,
+            r.value,
+            r.unit,
+            anchor_text,
+            ratio,
+            r.target,
+            if r.met { "yes" } else { "NO" }
+        );
+    }
+    println!(
+        "(jobs for explore: {}; machine: {} cores)",
+        a.jobs,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    ExitCode::SUCCESS
+}

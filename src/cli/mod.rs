@@ -1,7 +1,11 @@
 //! The command line: argument parsing, report printing and exit codes. The only module that
 //! prints, reads the wall clock (for throughput figures) or exits the process.
 
+mod alloc_count;
 mod bench;
+
+#[global_allocator]
+static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -98,7 +102,10 @@ impl LimitArgs {
                 step_cost_random: self.step_cost_random,
                 trace,
             },
-            lua: LuaLimits { max_memory: self.max_memory.saturating_mul(1024 * 1024), max_instructions: self.max_instructions },
+            lua: LuaLimits {
+                max_memory: self.max_memory.saturating_mul(1024 * 1024),
+                max_instructions: self.max_instructions,
+            },
         }
     }
 
@@ -113,14 +120,38 @@ impl LimitArgs {
                 out.push_str(&text);
             }
         };
-        add(self.max_steps != d.max_steps, format!("--max-steps {}", self.max_steps));
-        add(ms_to_nanos(self.max_time) != d.max_time, format!("--max-time {}", self.max_time));
-        add(ms_to_nanos(self.drain_time) != d.drain_time, format!("--drain-time {}", self.drain_time));
-        add(self.max_goroutines != d.max_goroutines, format!("--max-goroutines {}", self.max_goroutines));
-        add(self.max_memory * 1024 * 1024 != dl.max_memory, format!("--max-memory {}", self.max_memory));
-        add(self.max_instructions != dl.max_instructions, format!("--max-instructions {}", self.max_instructions));
-        add(self.spin_steps != d.spin_steps, format!("--spin-steps {}", self.spin_steps));
-        add(self.step_cost != 0.0, format!("--step-cost {}", self.step_cost));
+        add(
+            self.max_steps != d.max_steps,
+            format!("--max-steps {}", self.max_steps),
+        );
+        add(
+            ms_to_nanos(self.max_time) != d.max_time,
+            format!("--max-time {}", self.max_time),
+        );
+        add(
+            ms_to_nanos(self.drain_time) != d.drain_time,
+            format!("--drain-time {}", self.drain_time),
+        );
+        add(
+            self.max_goroutines != d.max_goroutines,
+            format!("--max-goroutines {}", self.max_goroutines),
+        );
+        add(
+            self.max_memory * 1024 * 1024 != dl.max_memory,
+            format!("--max-memory {}", self.max_memory),
+        );
+        add(
+            self.max_instructions != dl.max_instructions,
+            format!("--max-instructions {}", self.max_instructions),
+        );
+        add(
+            self.spin_steps != d.spin_steps,
+            format!("--spin-steps {}", self.spin_steps),
+        );
+        add(
+            self.step_cost != 0.0,
+            format!("--step-cost {}", self.step_cost),
+        );
         add(self.step_cost_random, "--step-cost-random".to_string());
         out
     }
@@ -195,10 +226,18 @@ fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn parse_seed_range(text: &str) -> Result<Vec<u64>, String> {
-    let (a, b) = text.split_once("..").ok_or_else(|| format!("seed range must look like A..B (got {text:?})"))?;
+    let (a, b) = text
+        .split_once("..")
+        .ok_or_else(|| format!("seed range must look like A..B (got {text:?})"))?;
     let b = b.strip_prefix('=').unwrap_or(b);
-    let a: u64 = a.trim().parse().map_err(|_| format!("bad start of seed range: {a:?}"))?;
-    let b: u64 = b.trim().parse().map_err(|_| format!("bad end of seed range: {b:?}"))?;
+    let a: u64 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad start of seed range: {a:?}"))?;
+    let b: u64 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad end of seed range: {b:?}"))?;
     if a > b {
         return Err(format!("empty seed range {a}..{b}"));
     }
@@ -215,7 +254,11 @@ fn run(a: RunArgs) -> ExitCode {
         Err(e) => return usage_error(e),
     };
     if a.trace != TraceArg::None {
-        let format = if a.trace == TraceArg::Jsonl { TraceFormat::Jsonl } else { TraceFormat::Text };
+        let format = if a.trace == TraceArg::Jsonl {
+            TraceFormat::Jsonl
+        } else {
+            TraceFormat::Text
+        };
         let text = render(&report.events, format);
         match &a.trace_out {
             Some(path) => {
@@ -225,14 +268,28 @@ fn run(a: RunArgs) -> ExitCode {
             }
             None => {
                 let mut out = std::io::stdout().lock();
-                if out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_err() {
+                if out
+                    .write_all(text.as_bytes())
+                    .and_then(|_| out.flush())
+                    .is_err()
+                {
                     // A closed pipe (`| head`) is not an error of the run.
                 }
             }
         }
     }
-    let repro = format!("gosim run {} --seed {}{}", a.scenario.display(), a.seed, a.limits.non_default_flags());
-    report_outcome(&report.outcome, &repro, report.stats.steps, report.stats.end_time)
+    let repro = format!(
+        "gosim run {} --seed {}{}",
+        a.scenario.display(),
+        a.seed,
+        a.limits.non_default_flags()
+    );
+    report_outcome(
+        &report.outcome,
+        &repro,
+        report.stats.steps,
+        report.stats.end_time,
+    )
 }
 
 fn report_outcome(outcome: &Outcome, repro: &str, steps: u64, end: u64) -> ExitCode {
@@ -265,12 +322,20 @@ fn explore(a: ExploreArgs) -> ExitCode {
         (None, Some(n)) => (1..=n).collect(),
         (None, None) => (1..=1000).collect(),
     };
-    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let jobs = a.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     let source = match scenario::read_scenario(&a.scenario) {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
-    let options = ExploreOptions { seeds, jobs, run: a.limits.options(0, false) };
+    let options = ExploreOptions {
+        seeds,
+        jobs,
+        run: a.limits.options(0, false),
+    };
     let bar = progress_bar(options.seeds.len() as u64);
     // Wall clock for the throughput figure only; no verdict depends on it.
     let start = std::time::Instant::now();
@@ -299,11 +364,17 @@ fn explore(a: ExploreArgs) -> ExitCode {
         summary.limited()
     );
     if !summary.groups.is_empty() {
-        println!("distinct outcomes other than pass: {}", summary.groups.len());
+        println!(
+            "distinct outcomes other than pass: {}",
+            summary.groups.len()
+        );
     }
     for g in &summary.groups {
         let loc = g.location.as_deref().unwrap_or("unknown location");
-        println!("  {} ({}) at {}: {} runs, smallest seed {}", g.verdict, g.kind, loc, g.count, g.smallest_seed);
+        println!(
+            "  {} ({}) at {}: {} runs, smallest seed {}",
+            g.verdict, g.kind, loc, g.count, g.smallest_seed
+        );
         println!("    {}", g.message);
         println!(
             "    reproduce: gosim run {} --seed {}{}",
@@ -329,7 +400,9 @@ fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
         return None;
     }
     let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds ({per_sec}, eta {eta})") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds ({per_sec}, eta {eta})")
+    {
         bar.set_style(style);
     }
     Some(bar)
@@ -353,11 +426,13 @@ fn check(a: CheckArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Some(d)) => {
-            println!("NOT deterministic: seed {} differs at event {}", d.seed, d.event);
+            println!(
+                "NOT deterministic: seed {} differs at event {}",
+                d.seed, d.event
+            );
             println!("  first run:  {}", d.first);
             println!("  second run: {}", d.second);
             ExitCode::from(1)
         }
     }
 }
-

@@ -10,15 +10,16 @@ use std::rc::Rc;
 use mlua::{Function, Lua, MultiValue, Table, UserDataRef, Value, Variadic};
 
 use super::objects::{
-    Dir, LuaAtomic, LuaChannel, LuaCond, LuaContext, LuaMutex, LuaOnce, LuaRwMutex, LuaSemaphore, LuaTimer,
-    LuaWaitGroup,
+    Dir, LuaAtomic, LuaChannel, LuaCond, LuaContext, LuaMutex, LuaOnce, LuaRwMutex, LuaSemaphore,
+    LuaTimer, LuaWaitGroup,
 };
 use super::value::LuaValue;
 use super::{Host, Resume, caller_location};
 use crate::runtime::{NANOS_PER_MS, Nanos, Runtime, Subject, ms_to_nanos, nanos_to_ms_f64};
 use crate::sync::{
-    Case, Channel, Cond, Context, Mutex, Once, OnceStart, RecvStart, RwMutex, SelectResult, SelectStart, Semaphore,
-    SendStart, Timer, TimerTarget, TryRecvError, TrySendError, WaitGroup, select_start,
+    Case, Channel, Cond, Context, Mutex, Once, OnceStart, RecvStart, RwMutex, SelectResult,
+    SelectStart, Semaphore, SendStart, Timer, TimerTarget, TryRecvError, TrySendError, WaitGroup,
+    select_start,
 };
 
 type R2 = (Value, Value);
@@ -26,7 +27,11 @@ type R2 = (Value, Value);
 /// `type(v)` as Lua would say it, with our handles named.
 fn type_name(v: &Value) -> String {
     match v {
-        Value::UserData(ud) => ud.type_name().ok().map(|s| s.to_string_lossy()).unwrap_or_else(|| "userdata".into()),
+        Value::UserData(ud) => ud
+            .type_name()
+            .ok()
+            .map(|s| s.to_string_lossy())
+            .unwrap_or_else(|| "userdata".into()),
         other => other.type_name().to_string(),
     }
 }
@@ -43,9 +48,11 @@ fn shown(v: &Value) -> String {
 }
 
 /// Borrows a handle of type `T`, or explains what was given instead.
-fn handle<'a, T: 'static>(v: &'a Value, fname: &str, what: &str) -> Result<UserDataRef<T>, String> {
+fn handle<T: 'static>(v: &Value, fname: &str, what: &str) -> Result<UserDataRef<T>, String> {
     match v {
-        Value::UserData(ud) => ud.borrow::<T>().map_err(|_| format!("{fname}: expects {what} (got {})", type_name(v))),
+        Value::UserData(ud) => ud
+            .borrow::<T>()
+            .map_err(|_| format!("{fname}: expects {what} (got {})", type_name(v))),
         _ => Err(format!("{fname}: expects {what} (got {})", type_name(v))),
     }
 }
@@ -55,7 +62,10 @@ fn duration(v: &Value, fname: &str) -> Result<Nanos, String> {
     match v {
         Value::Integer(i) => Ok(ms_to_nanos(*i as f64)),
         Value::Number(n) if !n.is_nan() => Ok(ms_to_nanos(*n)),
-        other => Err(format!("{fname}: duration must be a number of milliseconds (got {})", shown(other))),
+        other => Err(format!(
+            "{fname}: duration must be a number of milliseconds (got {})",
+            shown(other)
+        )),
     }
 }
 
@@ -105,9 +115,19 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         *h.entry.borrow_mut() = Some(f);
         Ok(())
     });
-    func!("traceback", |lua, _h, (msg, level): (String, usize)| lua.traceback(Some(&msg), level).map(|s| s.to_string_lossy()));
+    func!("set_where", |_lua, h, f: Function| {
+        *h.where_fn.borrow_mut() = Some(f);
+        Ok(())
+    });
+    func!("traceback", |lua, _h, (msg, level): (String, usize)| lua
+        .traceback(Some(&msg), level)
+        .map(|s| s.to_string_lossy()));
     func!("memory_error", |_lua, h, (): ()| {
-        h.rt.hit_limit(crate::runtime::LimitKind::Memory, super::memory_message(h), None);
+        h.rt.hit_limit(
+            crate::runtime::LimitKind::Memory,
+            super::memory_message(h),
+            None,
+        );
         Ok(())
     });
     func!("note", |_lua, h, (what, detail): (String, String)| {
@@ -117,22 +137,34 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         }
         Ok(())
     });
-    func!("is_channel", |_lua, _h, v: Value| Ok(matches!(&v, Value::UserData(ud) if ud.is::<LuaChannel>())));
-    func!("name_channel", |_lua, _h, (ch, name): (UserDataRef<LuaChannel>, String)| {
+    func!("is_channel", |_lua, _h, v: Value| Ok(
+        matches!(&v, Value::UserData(ud) if ud.is::<LuaChannel>())
+    ));
+    func!("name_channel", |_lua,
+                           _h,
+                           (ch, name): (
+        UserDataRef<LuaChannel>,
+        String
+    )| {
         ch.ch.resource().set_name(&name);
         Ok(())
     });
 
     // ---- goroutines and time ----------------------------------------------------------------
-    op!("spawn", |lua, h, args: MultiValue| spawn(lua, h, args, true));
-    op!("spawn_quiet", |lua, h, args: MultiValue| spawn(lua, h, args, false));
-    op!("yield", |_lua, h, (): ()| Ok(h.finish(Value::Nil, Value::Nil)));
+    op!("spawn", |lua, h, args: MultiValue| spawn(
+        lua, h, args, true
+    ));
+    op!("spawn_quiet", |lua, h, args: MultiValue| spawn(
+        lua, h, args, false
+    ));
+    op!("yield", |_lua, h, (): ()| Ok(
+        h.finish(Value::Nil, Value::Nil)
+    ));
     op!("sleep", |lua, h, ms: Value| {
         let d = duration(&ms, "goroutine.sleep")?;
         if d == 0 {
             return Ok(h.finish(Value::Nil, Value::Nil));
         }
-        h.rt.set_location(h.rt.current(), caller_location(lua));
         h.rt.sleep(d);
         Ok(h.park_with(Resume::Nothing))
     });
@@ -143,10 +175,19 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         match new {
             Value::Nil => {}
             Value::String(s) => h.rt.set_task_name(me, &s.to_string_lossy()),
-            other => return Err(format!("goroutine.name: name must be a string (got {})", shown(&other))),
+            other => {
+                return Err(format!(
+                    "goroutine.name: name must be a string (got {})",
+                    shown(&other)
+                ));
+            }
         }
         let name = h.rt.task_name(me);
-        Ok((name.map(|n| Value::String(lua.create_string(&*n).expect("string"))).unwrap_or(Value::Nil), Value::Nil))
+        Ok((
+            name.map(|n| Value::String(lua.create_string(&*n).expect("string")))
+                .unwrap_or(Value::Nil),
+            Value::Nil,
+        ))
     });
 
     // ---- channels ---------------------------------------------------------------------------
@@ -155,7 +196,12 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
             Value::Nil => 0,
             v => match integer(v) {
                 Some(c) if c >= 0 => c as usize,
-                _ => return Err(format!("goroutine.channel: capacity must be a non-negative integer (got {})", shown(v))),
+                _ => {
+                    return Err(format!(
+                        "goroutine.channel: capacity must be a non-negative integer (got {})",
+                        shown(v)
+                    ));
+                }
             },
         };
         let dir = match &dir {
@@ -169,17 +215,20 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
             _ => return Err(bad_dir(&dir)),
         };
         let ch = Channel::new(&h.rt, cap, caller_location(lua));
-        Ok((Value::UserData(lua.create_userdata(LuaChannel { ch, dir }).map_err(|e| e.to_string())?), Value::Nil))
+        Ok((
+            Value::UserData(
+                lua.create_userdata(LuaChannel { ch, dir })
+                    .map_err(|e| e.to_string())?,
+            ),
+            Value::Nil,
+        ))
     });
     op!("ch_send", |lua, h, (ch, v): (Value, Value)| {
         let c = chan(&ch, "channel:send", Dir::Send)?;
         Ok(match c.ch.send_or_park(LuaValue(v)) {
             SendStart::Done(true) => h.finish(Value::Boolean(true), Value::Nil),
             SendStart::Done(false) => h.finish(Value::Boolean(false), h.closed_msg.clone()),
-            SendStart::Parked(slot) => {
-                h.rt.set_location(h.rt.current(), caller_location(lua));
-                h.park_with(Resume::Send(slot))
-            }
+            SendStart::Parked(slot) => h.park_with(Resume::Send(slot)),
         })
     });
     op!("ch_recv", |lua, h, ch: Value| {
@@ -187,10 +236,7 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         Ok(match c.ch.recv_or_park() {
             RecvStart::Ready(Some(v)) => h.finish(v.0, Value::Boolean(true)),
             RecvStart::Ready(None) => h.finish(Value::Nil, Value::Boolean(false)),
-            RecvStart::Parked(slot) => {
-                h.rt.set_location(h.rt.current(), caller_location(lua));
-                h.park_with(Resume::Recv(slot))
-            }
+            RecvStart::Parked(slot) => h.park_with(Resume::Recv(slot)),
         })
     });
     op!("ch_check_recv", |_lua, _h, (ch, fname): (Value, String)| {
@@ -209,7 +255,9 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         let c = chan(&ch, "channel:try_receive", Dir::Receive)?;
         Ok(match c.ch.try_recv() {
             Ok(v) => h.finish(v.0, Value::Boolean(true)),
-            Err(TryRecvError::Empty | TryRecvError::Closed) => h.finish(Value::Nil, Value::Boolean(false)),
+            Err(TryRecvError::Empty | TryRecvError::Closed) => {
+                h.finish(Value::Nil, Value::Boolean(false))
+            }
         })
     });
     op!("ch_close", |lua, h, ch: Value| {
@@ -217,14 +265,25 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         Ok(if c.ch.close() {
             h.finish(Value::Boolean(true), Value::Nil)
         } else {
-            let msg = lua.create_string("channel already closed").map_err(|e| e.to_string())?;
+            let msg = lua
+                .create_string("channel already closed")
+                .map_err(|e| e.to_string())?;
             h.finish(Value::Boolean(false), Value::String(msg))
         })
     });
-    op!("ch_len", |_lua, _h, ch: Value| Ok((int(chan(&ch, "channel:len", Dir::Both)?.ch.len()), Value::Nil)));
-    op!("ch_cap", |_lua, _h, ch: Value| Ok((int(chan(&ch, "channel:cap", Dir::Both)?.ch.cap()), Value::Nil)));
+    op!("ch_len", |_lua, _h, ch: Value| Ok((
+        int(chan(&ch, "channel:len", Dir::Both)?.ch.len()),
+        Value::Nil
+    )));
+    op!("ch_cap", |_lua, _h, ch: Value| Ok((
+        int(chan(&ch, "channel:cap", Dir::Both)?.ch.cap()),
+        Value::Nil
+    )));
     op!("ch_is_closed", |_lua, _h, ch: Value| {
-        Ok((Value::Boolean(chan(&ch, "channel:is_closed", Dir::Both)?.ch.is_closed()), Value::Nil))
+        Ok((
+            Value::Boolean(chan(&ch, "channel:is_closed", Dir::Both)?.ch.is_closed()),
+            Value::Nil,
+        ))
     });
 
     // select returns three values, so it is written out.
@@ -232,26 +291,30 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         let h = host.clone();
         t.set(
             "select",
-            lua.create_function(move |lua, (cases, fname, nil_marker): (Value, String, Value)| {
-                Ok(match select(lua, &h, &cases, &fname, &nil_marker) {
-                    Ok(v) => v,
-                    Err(msg) => {
-                        let (a, b) = h.misuse(lua, msg);
-                        (a, b, Value::Nil)
-                    }
-                })
-            })?,
+            lua.create_function(
+                move |lua, (cases, fname, nil_marker): (Value, String, Value)| {
+                    Ok(match select(&h, &cases, &fname, &nil_marker) {
+                        Ok(v) => v,
+                        Err(msg) => {
+                            let (a, b) = h.misuse(lua, msg);
+                            (a, b, Value::Nil)
+                        }
+                    })
+                },
+            )?,
         )?;
     }
 
     // ---- mutexes and friends ------------------------------------------------------------------
-    op!("mutex", |lua, h, (): ()| new_handle(lua, LuaMutex(Mutex::new(&h.rt, caller_location(lua)))));
+    op!("mutex", |lua, h, (): ()| new_handle(
+        lua,
+        LuaMutex(Mutex::new(&h.rt, caller_location(lua)))
+    ));
     op!("mutex_lock", |lua, h, (m, retry): (Value, bool)| {
         let m = handle::<LuaMutex>(&m, "mutex:lock", "a mutex")?;
         Ok(if m.0.lock_or_park(retry) {
             h.finish(Value::Nil, Value::Nil)
         } else {
-            h.rt.set_location(h.rt.current(), caller_location(lua));
             h.park_with(Resume::Retry)
         })
     });
@@ -266,18 +329,29 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         Ok(h.finish(Value::Boolean(ok), Value::Nil))
     });
 
-    op!("rwmutex", |lua, h, (): ()| new_handle(lua, LuaRwMutex(RwMutex::new(&h.rt, caller_location(lua)))));
+    op!("rwmutex", |lua, h, (): ()| new_handle(
+        lua,
+        LuaRwMutex(RwMutex::new(&h.rt, caller_location(lua)))
+    ));
     op!("rw_check", |_lua, _h, m: Value| {
         handle::<LuaRwMutex>(&m, "rwmutex:rlocker", "an rwmutex")?;
         Ok((Value::Nil, Value::Nil))
     });
     op!("rw_lock", |lua, h, m: Value| {
         let m = handle::<LuaRwMutex>(&m, "rwmutex:lock", "an rwmutex")?;
-        Ok(if m.0.lock_or_park() { h.finish(Value::Nil, Value::Nil) } else { park_here(lua, h, Resume::Nothing) })
+        Ok(if m.0.lock_or_park() {
+            h.finish(Value::Nil, Value::Nil)
+        } else {
+            h.park_with(Resume::Nothing)
+        })
     });
     op!("rw_rlock", |lua, h, m: Value| {
         let m = handle::<LuaRwMutex>(&m, "rwmutex:rlock", "an rwmutex")?;
-        Ok(if m.0.rlock_or_park() { h.finish(Value::Nil, Value::Nil) } else { park_here(lua, h, Resume::Nothing) })
+        Ok(if m.0.rlock_or_park() {
+            h.finish(Value::Nil, Value::Nil)
+        } else {
+            h.park_with(Resume::Nothing)
+        })
     });
     op!("rw_unlock", |_lua, h, m: Value| {
         let m = handle::<LuaRwMutex>(&m, "rwmutex:unlock", "an rwmutex")?;
@@ -290,69 +364,135 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         Ok(h.finish(Value::Nil, Value::Nil))
     });
     op!("rw_try_lock", |_lua, h, m: Value| {
-        let ok = handle::<LuaRwMutex>(&m, "rwmutex:try_lock", "an rwmutex")?.0.try_lock();
+        let ok = handle::<LuaRwMutex>(&m, "rwmutex:try_lock", "an rwmutex")?
+            .0
+            .try_lock();
         Ok(h.finish(Value::Boolean(ok), Value::Nil))
     });
     op!("rw_try_rlock", |_lua, h, m: Value| {
-        let ok = handle::<LuaRwMutex>(&m, "rwmutex:try_rlock", "an rwmutex")?.0.try_rlock();
+        let ok = handle::<LuaRwMutex>(&m, "rwmutex:try_rlock", "an rwmutex")?
+            .0
+            .try_rlock();
         Ok(h.finish(Value::Boolean(ok), Value::Nil))
     });
 
     op!("semaphore", |lua, h, n: Value| {
         let n = match integer(&n) {
             Some(n) if n > 0 => n as usize,
-            _ => return Err(format!("goroutine.semaphore: capacity must be a positive integer (got {})", shown(&n))),
+            _ => {
+                return Err(format!(
+                    "goroutine.semaphore: capacity must be a positive integer (got {})",
+                    shown(&n)
+                ));
+            }
         };
-        new_handle(lua, LuaSemaphore(Semaphore::new(&h.rt, n, caller_location(lua))))
+        new_handle(
+            lua,
+            LuaSemaphore(Semaphore::new(&h.rt, n, caller_location(lua))),
+        )
     });
     op!("sem_acquire", |lua, h, s: Value| {
         let s = handle::<LuaSemaphore>(&s, "semaphore:acquire", "a semaphore")?;
-        Ok(if s.0.acquire_or_park() { h.finish(Value::Nil, Value::Nil) } else { park_here(lua, h, Resume::Nothing) })
+        Ok(if s.0.acquire_or_park() {
+            h.finish(Value::Nil, Value::Nil)
+        } else {
+            h.park_with(Resume::Nothing)
+        })
     });
     op!("sem_release", |_lua, h, s: Value| {
         let s = handle::<LuaSemaphore>(&s, "semaphore:release", "a semaphore")?;
-        s.0.release().map_err(|e| format!("semaphore:release: {e}"))?;
+        s.0.release()
+            .map_err(|e| format!("semaphore:release: {e}"))?;
         Ok(h.finish(Value::Nil, Value::Nil))
     });
     op!("sem_try_acquire", |_lua, h, s: Value| {
-        let ok = handle::<LuaSemaphore>(&s, "semaphore:try_acquire", "a semaphore")?.0.try_acquire();
+        let ok = handle::<LuaSemaphore>(&s, "semaphore:try_acquire", "a semaphore")?
+            .0
+            .try_acquire();
         Ok(h.finish(Value::Boolean(ok), Value::Nil))
     });
     op!("sem_available", |_lua, _h, s: Value| {
-        Ok((int(handle::<LuaSemaphore>(&s, "semaphore:available", "a semaphore")?.0.available()), Value::Nil))
+        Ok((
+            int(
+                handle::<LuaSemaphore>(&s, "semaphore:available", "a semaphore")?
+                    .0
+                    .available(),
+            ),
+            Value::Nil,
+        ))
     });
     op!("sem_capacity", |_lua, _h, s: Value| {
-        Ok((int(handle::<LuaSemaphore>(&s, "semaphore:capacity", "a semaphore")?.0.capacity()), Value::Nil))
+        Ok((
+            int(
+                handle::<LuaSemaphore>(&s, "semaphore:capacity", "a semaphore")?
+                    .0
+                    .capacity(),
+            ),
+            Value::Nil,
+        ))
     });
 
-    op!("wait_group", |lua, h, (): ()| new_handle(lua, LuaWaitGroup(WaitGroup::new(&h.rt, caller_location(lua)))));
+    op!("wait_group", |lua, h, (): ()| new_handle(
+        lua,
+        LuaWaitGroup(WaitGroup::new(&h.rt, caller_location(lua)))
+    ));
     op!("wg_add", |_lua, h, (wg, delta): (Value, Value)| {
-        let fname = if integer(&delta) == Some(-1) { "wait_group:done" } else { "wait_group:add" };
+        let fname = if integer(&delta) == Some(-1) {
+            "wait_group:done"
+        } else {
+            "wait_group:add"
+        };
         let wg = handle::<LuaWaitGroup>(&wg, fname, "a wait group")?;
         let delta = match &delta {
             Value::Nil => 1,
-            v => integer(v).ok_or_else(|| format!("{fname}: delta must be an integer (got {})", shown(v)))?,
+            v => integer(v)
+                .ok_or_else(|| format!("{fname}: delta must be an integer (got {})", shown(v)))?,
         };
         wg.0.add(delta).map_err(|e| format!("{fname}: {e}"))?;
         Ok(h.finish(Value::Nil, Value::Nil))
     });
     op!("wg_wait", |lua, h, wg: Value| {
         let wg = handle::<LuaWaitGroup>(&wg, "wait_group:wait", "a wait group")?;
-        Ok(if wg.0.wait_or_park() { h.finish(Value::Nil, Value::Nil) } else { park_here(lua, h, Resume::Nothing) })
+        Ok(if wg.0.wait_or_park() {
+            h.finish(Value::Nil, Value::Nil)
+        } else {
+            h.park_with(Resume::Nothing)
+        })
     });
 
     op!("atomic_int", |lua, h, init: Value| {
         let init = match &init {
             Value::Nil => 0,
-            v => integer(v).ok_or_else(|| format!("goroutine.atomic_int: initial value must be an integer (got {})", shown(v)))?,
+            v => integer(v).ok_or_else(|| {
+                format!(
+                    "goroutine.atomic_int: initial value must be an integer (got {})",
+                    shown(v)
+                )
+            })?,
         };
         let res = h.rt.new_resource("atomic", caller_location(lua));
-        new_handle(lua, LuaAtomic { value: Cell::new(init), res })
+        new_handle(
+            lua,
+            LuaAtomic {
+                value: Cell::new(init),
+                res,
+            },
+        )
     });
-    op!("atomic_op", |_lua, h, (a, what, x, y): (Value, String, Value, Value)| {
+    op!("atomic_op", |_lua,
+                      h,
+                      (a, what, x, y): (
+        Value,
+        String,
+        Value,
+        Value
+    )| {
         let fname = format!("atomic_int:{what}");
         let a = handle::<LuaAtomic>(&a, &fname, "an atomic_int")?;
-        let need = |v: &Value, arg: &str| integer(v).ok_or_else(|| format!("{fname}: {arg} must be an integer (got {})", shown(v)));
+        let need = |v: &Value, arg: &str| {
+            integer(v)
+                .ok_or_else(|| format!("{fname}: {arg} must be an integer (got {})", shown(v)))
+        };
         let cur = a.value.get();
         let out = match what.as_str() {
             "add" => {
@@ -382,13 +522,16 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         Ok(h.finish(out, Value::Nil))
     });
 
-    op!("once", |lua, h, (): ()| new_handle(lua, LuaOnce(Once::new(&h.rt, caller_location(lua)))));
+    op!("once", |lua, h, (): ()| new_handle(
+        lua,
+        LuaOnce(Once::new(&h.rt, caller_location(lua)))
+    ));
     op!("once_begin", |lua, h, o: Value| {
         let o = handle::<LuaOnce>(&o, "once:call", "a once")?;
         Ok(match o.0.begin() {
             OnceStart::Run => (Value::Boolean(true), Value::Nil),
             OnceStart::Done => h.finish(Value::Boolean(false), Value::Nil),
-            OnceStart::Parked => park_here(lua, h, Resume::One(Value::Boolean(false))),
+            OnceStart::Parked => h.park_with(Resume::One(Value::Boolean(false))),
         })
     });
     func!("once_finish", |_lua, _h, o: UserDataRef<LuaOnce>| {
@@ -396,8 +539,19 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         Ok(())
     });
 
-    op!("cond", |lua, h, (): ()| new_handle(lua, LuaCond { cond: Cond::new(&h.rt, caller_location(lua)), locker: RefCell::new(Value::Nil) }));
-    func!("cond_set_locker", |_lua, _h, (c, l): (UserDataRef<LuaCond>, Value)| {
+    op!("cond", |lua, h, (): ()| new_handle(
+        lua,
+        LuaCond {
+            cond: Cond::new(&h.rt, caller_location(lua)),
+            locker: RefCell::new(Value::Nil)
+        }
+    ));
+    func!("cond_set_locker", |_lua,
+                              _h,
+                              (c, l): (
+        UserDataRef<LuaCond>,
+        Value
+    )| {
         *c.locker.borrow_mut() = l;
         Ok(())
     });
@@ -405,52 +559,92 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         let c = handle::<LuaCond>(&c, "cond:get_mutex", "a cond").map_err(mlua::Error::runtime)?;
         Ok(c.locker.borrow().clone())
     });
-    func!("cond_ticket", |_lua, _h, c: UserDataRef<LuaCond>| Ok(c.cond.ticket()));
+    func!("cond_ticket", |_lua, _h, c: UserDataRef<LuaCond>| Ok(c
+        .cond
+        .ticket()));
     op!("cond_wait", |lua, h, (c, ticket): (Value, u64)| {
         let c = handle::<LuaCond>(&c, "cond:wait", "a cond")?;
-        Ok(if c.cond.wait_or_park(ticket) { h.finish(Value::Nil, Value::Nil) } else { park_here(lua, h, Resume::Nothing) })
+        Ok(if c.cond.wait_or_park(ticket) {
+            h.finish(Value::Nil, Value::Nil)
+        } else {
+            h.park_with(Resume::Nothing)
+        })
     });
     op!("cond_signal", |_lua, h, c: Value| {
-        handle::<LuaCond>(&c, "cond:signal", "a cond")?.cond.signal();
+        handle::<LuaCond>(&c, "cond:signal", "a cond")?
+            .cond
+            .signal();
         Ok(h.finish(Value::Nil, Value::Nil))
     });
     op!("cond_broadcast", |_lua, h, c: Value| {
-        handle::<LuaCond>(&c, "cond:broadcast", "a cond")?.cond.broadcast();
+        handle::<LuaCond>(&c, "cond:broadcast", "a cond")?
+            .cond
+            .broadcast();
         Ok(h.finish(Value::Nil, Value::Nil))
     });
 
     // ---- context ------------------------------------------------------------------------------
     op!("context", |lua, h, (): ()| {
-        new_handle(lua, LuaContext { ctx: Context::background(&h.rt, caller_location(lua)), done: RefCell::new(None) })
+        new_handle(
+            lua,
+            LuaContext {
+                ctx: Context::background(&h.rt, caller_location(lua)),
+                done: RefCell::new(None),
+            },
+        )
     });
-    op!("ctx_child", |lua, h, (c, how, ms): (Value, String, Value)| {
-        let fname = format!("context:{how}");
-        let parent = handle::<LuaContext>(&c, &fname, "a context")?;
-        let at = caller_location(lua);
-        let ctx = match how.as_str() {
-            "with_cancel" => parent.ctx.with_cancel(at),
-            "with_timeout" => parent.ctx.with_timeout(duration(&ms, &fname)?, at),
-            _ => parent.ctx.with_deadline(duration(&ms, &fname)?, at),
-        };
-        new_handle(lua, LuaContext { ctx, done: RefCell::new(None) })
-    });
+    op!(
+        "ctx_child",
+        |lua, h, (c, how, ms): (Value, String, Value)| {
+            let fname = format!("context:{how}");
+            let parent = handle::<LuaContext>(&c, &fname, "a context")?;
+            let at = caller_location(lua);
+            let ctx = match how.as_str() {
+                "with_cancel" => parent.ctx.with_cancel(at),
+                "with_timeout" => parent.ctx.with_timeout(duration(&ms, &fname)?, at),
+                _ => parent.ctx.with_deadline(duration(&ms, &fname)?, at),
+            };
+            new_handle(
+                lua,
+                LuaContext {
+                    ctx,
+                    done: RefCell::new(None),
+                },
+            )
+        }
+    );
     op!("ctx_cancel", |_lua, h, c: Value| {
-        handle::<LuaContext>(&c, "context:cancel", "a context")?.ctx.cancel();
+        handle::<LuaContext>(&c, "context:cancel", "a context")?
+            .ctx
+            .cancel();
         Ok(h.finish(Value::Nil, Value::Nil))
     });
     op!("ctx_is_cancelled", |_lua, h, c: Value| {
-        let v = handle::<LuaContext>(&c, "context:is_cancelled", "a context")?.ctx.is_cancelled();
+        let v = handle::<LuaContext>(&c, "context:is_cancelled", "a context")?
+            .ctx
+            .is_cancelled();
         Ok(h.finish(Value::Boolean(v), Value::Nil))
     });
     op!("ctx_err", |lua, _h, c: Value| {
-        let err = handle::<LuaContext>(&c, "context:err", "a context")?.ctx.err();
-        Ok((err.map(|e| Value::String(lua.create_string(e).expect("string"))).unwrap_or(Value::Nil), Value::Nil))
+        let err = handle::<LuaContext>(&c, "context:err", "a context")?
+            .ctx
+            .err();
+        Ok((
+            err.map(|e| Value::String(lua.create_string(e).expect("string")))
+                .unwrap_or(Value::Nil),
+            Value::Nil,
+        ))
     });
     op!("ctx_deadline", |_lua, _h, c: Value| {
-        Ok(match handle::<LuaContext>(&c, "context:deadline", "a context")?.ctx.deadline() {
-            Some(d) => (ms_value(d), Value::Boolean(true)),
-            None => (Value::Nil, Value::Boolean(false)),
-        })
+        Ok(
+            match handle::<LuaContext>(&c, "context:deadline", "a context")?
+                .ctx
+                .deadline()
+            {
+                Some(d) => (ms_value(d), Value::Boolean(true)),
+                None => (Value::Nil, Value::Boolean(false)),
+            },
+        )
     });
     op!("ctx_done", |lua, h, c: Value| {
         let c = handle::<LuaContext>(&c, "context:done", "a context")?;
@@ -459,13 +653,20 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
             Some(ch) => ch,
             None => {
                 let ch: Channel<LuaValue> = Channel::new(&h.rt, 0, caller_location(lua));
-                ch.resource().set_name(&format!("done of {}", c.ctx.resource()));
+                ch.resource()
+                    .set_name(&format!("done of {}", c.ctx.resource()));
                 c.ctx.on_cancel(Box::new(ch.clone()));
                 *c.done.borrow_mut() = Some(ch.clone());
                 ch
             }
         };
-        new_handle(lua, LuaChannel { ch, dir: Dir::Receive })
+        new_handle(
+            lua,
+            LuaChannel {
+                ch,
+                dir: Dir::Receive,
+            },
+        )
     });
 
     // ---- timers -------------------------------------------------------------------------------
@@ -474,8 +675,21 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         let at = caller_location(lua);
         let ch: Channel<LuaValue> = Channel::new(&h.rt, 1, at.clone());
         ch.resource().set_name("after");
-        Timer::start(&h.rt, "timer", d, None, Box::new(ChanTarget { ch: ch.clone() }), at);
-        new_handle(lua, LuaChannel { ch, dir: Dir::Receive })
+        Timer::start(
+            &h.rt,
+            "timer",
+            d,
+            None,
+            Box::new(ChanTarget { ch: ch.clone() }),
+            at,
+        );
+        new_handle(
+            lua,
+            LuaChannel {
+                ch,
+                dir: Dir::Receive,
+            },
+        )
     });
     op!("timer", |lua, h, (ms, kind, f): (Value, String, Value)| {
         let fname = format!("goroutine.{kind}");
@@ -483,39 +697,79 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         let at = caller_location(lua);
         let (timer, chan, periodic) = match kind.as_str() {
             "after_func" => {
-                let Value::Function(f) = f else { return Err(format!("{fname}: expects a function")) };
-                let target = FuncTarget { host: Rc::downgrade(h), f };
-                (Timer::start(&h.rt, "after_func", d, None, Box::new(target), at), None, false)
+                let Value::Function(f) = f else {
+                    return Err(format!("{fname}: expects a function"));
+                };
+                let target = FuncTarget {
+                    host: Rc::downgrade(h),
+                    f,
+                };
+                (
+                    Timer::start(&h.rt, "after_func", d, None, Box::new(target), at),
+                    None,
+                    false,
+                )
             }
             _ => {
                 let periodic = kind == "ticker";
                 if periodic && d == 0 {
-                    return Err(format!("{fname}: period must be positive (got {})", shown(&ms)));
+                    return Err(format!(
+                        "{fname}: period must be positive (got {})",
+                        shown(&ms)
+                    ));
                 }
                 let ch: Channel<LuaValue> = Channel::new(&h.rt, 1, at.clone());
-                ch.resource().set_name(if periodic { "ticks" } else { "timer" });
+                ch.resource()
+                    .set_name(if periodic { "ticks" } else { "timer" });
                 let period = periodic.then_some(d);
                 let kind = if periodic { "ticker" } else { "timer" };
-                let timer = Timer::start(&h.rt, kind, d, period, Box::new(ChanTarget { ch: ch.clone() }), at);
+                let timer = Timer::start(
+                    &h.rt,
+                    kind,
+                    d,
+                    period,
+                    Box::new(ChanTarget { ch: ch.clone() }),
+                    at,
+                );
                 (timer, Some(ch), periodic)
             }
         };
-        new_handle(lua, LuaTimer { timer, chan, periodic })
+        new_handle(
+            lua,
+            LuaTimer {
+                timer,
+                chan,
+                periodic,
+            },
+        )
     });
     op!("timer_channel", |lua, _h, t: Value| {
         let t = handle::<LuaTimer>(&t, "timer:channel", "a timer")?;
-        let Some(ch) = t.chan.clone() else { return Err("timer:channel: an after_func timer has no channel".to_string()) };
-        new_handle(lua, LuaChannel { ch, dir: Dir::Receive })
+        let Some(ch) = t.chan.clone() else {
+            return Err("timer:channel: an after_func timer has no channel".to_string());
+        };
+        new_handle(
+            lua,
+            LuaChannel {
+                ch,
+                dir: Dir::Receive,
+            },
+        )
     });
     op!("timer_stop", |_lua, h, t: Value| {
-        let stopped = handle::<LuaTimer>(&t, "timer:stop", "a timer")?.timer.stop();
+        let stopped = handle::<LuaTimer>(&t, "timer:stop", "a timer")?
+            .timer
+            .stop();
         Ok(h.finish(Value::Boolean(stopped), Value::Nil))
     });
     op!("timer_reset", |_lua, h, (t, ms): (Value, Value)| {
         let t = handle::<LuaTimer>(&t, "timer:reset", "a timer")?;
         let d = duration(&ms, "timer:reset")?;
         if t.periodic && d == 0 {
-            return Err(format!("timer:reset: a ticker's period must be positive (got {})", shown(&ms)));
+            return Err(format!(
+                "timer:reset: a ticker's period must be positive (got {})",
+                shown(&ms)
+            ));
         }
         let was = t.timer.reset(d);
         Ok(h.finish(Value::Boolean(was), Value::Nil))
@@ -543,10 +797,17 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
             Value::Nil => 0.25,
             Value::Integer(i) => *i as f64,
             Value::Number(n) => *n,
-            other => return Err(format!("sim.buggify: probability must be a number in [0, 1] (got {})", shown(other))),
+            other => {
+                return Err(format!(
+                    "sim.buggify: probability must be a number in [0, 1] (got {})",
+                    shown(other)
+                ));
+            }
         };
         if !(0.0..=1.0).contains(&p) {
-            return Err(format!("sim.buggify: probability must be a number in [0, 1] (got {p})"));
+            return Err(format!(
+                "sim.buggify: probability must be a number in [0, 1] (got {p})"
+            ));
         }
         let fire = h.rt.is_simulated() && h.rt.random_unit() < p;
         if fire && h.rt.tracing() {
@@ -554,25 +815,31 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         }
         Ok((Value::Boolean(fire), Value::Nil))
     });
-    func!("assert_event", |_lua, h, (kind, msg, ok): (String, String, bool)| {
-        if kind == "sometimes" {
-            let mut map = h.sometimes.borrow_mut();
-            let e = map.entry(msg).or_insert(false);
-            *e |= ok;
-        } else if h.rt.tracing() {
-            h.rt.emit("assert", Subject::None, Some(format!("failed: {msg}")));
+    func!(
+        "assert_event",
+        |_lua, h, (kind, msg, ok): (String, String, bool)| {
+            if kind == "sometimes" {
+                let mut map = h.sometimes.borrow_mut();
+                let e = map.entry(msg).or_insert(false);
+                *e |= ok;
+            } else if h.rt.tracing() {
+                h.rt.emit("assert", Subject::None, Some(format!("failed: {msg}")));
+            }
+            Ok(())
         }
-        Ok(())
-    });
+    );
     Ok(t)
 }
 
 fn bad_dir(v: &Value) -> String {
-    format!("goroutine.channel: direction must be \"bidirectional\", \"send\" or \"receive\" (got {})", shown(v))
+    format!(
+        "goroutine.channel: direction must be \"bidirectional\", \"send\" or \"receive\" (got {})",
+        shown(v)
+    )
 }
 
 fn ms_value(ns: Nanos) -> Value {
-    if ns % NANOS_PER_MS == 0 && ns / NANOS_PER_MS <= i64::MAX as u64 {
+    if ns.is_multiple_of(NANOS_PER_MS) && ns / NANOS_PER_MS <= i64::MAX as u64 {
         Value::Integer((ns / NANOS_PER_MS) as i64)
     } else {
         Value::Number(nanos_to_ms_f64(ns))
@@ -580,16 +847,14 @@ fn ms_value(ns: Nanos) -> Value {
 }
 
 fn new_handle<T: mlua::UserData + 'static>(lua: &Lua, v: T) -> Result<R2, String> {
-    Ok((Value::UserData(lua.create_userdata(v).map_err(|e| e.to_string())?), Value::Nil))
-}
-
-fn park_here(lua: &Lua, h: &Rc<Host>, resume: Resume) -> R2 {
-    h.rt.set_location(h.rt.current(), caller_location(lua));
-    h.park_with(resume)
+    Ok((
+        Value::UserData(lua.create_userdata(v).map_err(|e| e.to_string())?),
+        Value::Nil,
+    ))
 }
 
 /// Borrows a channel handle and checks that it may be used in direction `need`.
-fn chan<'a>(v: &'a Value, fname: &str, need: Dir) -> Result<UserDataRef<LuaChannel>, String> {
+fn chan(v: &Value, fname: &str, need: Dir) -> Result<UserDataRef<LuaChannel>, String> {
     let c = handle::<LuaChannel>(v, fname, "a channel")?;
     match (need, c.dir) {
         (Dir::Send, Dir::Receive) => Err(format!("{fname}: cannot send on a receive-only channel")),
@@ -602,24 +867,49 @@ fn spawn(lua: &Lua, h: &Rc<Host>, args: MultiValue, with_options: bool) -> Resul
     let mut args = args.into_iter();
     let f = match args.next() {
         Some(Value::Function(f)) => f,
-        other => return Err(format!("goroutine.spawn: expects a function (got {})", shown(&other.unwrap_or(Value::Nil)))),
+        other => {
+            return Err(format!(
+                "goroutine.spawn: expects a function (got {})",
+                shown(&other.unwrap_or(Value::Nil))
+            ));
+        }
     };
     let name = match args.next() {
         Some(Value::String(s)) => Some(s.to_string_lossy()),
         _ => None,
     };
-    let daemon = if with_options { matches!(args.next(), Some(Value::Boolean(true))) } else { false };
+    let daemon = if with_options {
+        matches!(args.next(), Some(Value::Boolean(true)))
+    } else {
+        false
+    };
     let rest: MultiValue = args.collect();
-    let id = h.spawn(lua, f, name.as_deref(), daemon, rest).map_err(|e| format!("goroutine.spawn: {e}"))?;
-    let Some(id) = id else { return Err("goroutine.spawn: goroutine limit reached".to_string()) };
+    let id = h
+        .spawn(lua, f, name.as_deref(), daemon, rest)
+        .map_err(|e| format!("goroutine.spawn: {e}"))?;
+    let Some(id) = id else {
+        return Err("goroutine.spawn: goroutine limit reached".to_string());
+    };
     let id = Value::Integer(id.0 as i64);
-    Ok(if with_options { h.finish(id, Value::Nil) } else { (id, Value::Nil) })
+    Ok(if with_options {
+        h.finish(id, Value::Nil)
+    } else {
+        (id, Value::Nil)
+    })
 }
 
 /// Parses the case array and starts the select.
-fn select(lua: &Lua, h: &Rc<Host>, cases: &Value, fname: &str, nil_marker: &Value) -> Result<(Value, Value, Value), String> {
+fn select(
+    h: &Rc<Host>,
+    cases: &Value,
+    fname: &str,
+    nil_marker: &Value,
+) -> Result<(Value, Value, Value), String> {
     let Value::Table(list) = cases else {
-        return Err(format!("{fname}: expects an array of cases (got {})", type_name(cases)));
+        return Err(format!(
+            "{fname}: expects an array of cases (got {})",
+            type_name(cases)
+        ));
     };
     let n = list.raw_len();
     let mut parsed = Vec::with_capacity(n);
@@ -628,7 +918,10 @@ fn select(lua: &Lua, h: &Rc<Host>, cases: &Value, fname: &str, nil_marker: &Valu
     for i in 1..=n {
         let case: Value = list.raw_get(i).map_err(|e| e.to_string())?;
         let Value::Table(case) = case else {
-            return Err(format!("{fname}: case {i} must be a table (got {})", type_name(&case)));
+            return Err(format!(
+                "{fname}: case {i} must be a table (got {})",
+                type_name(&case)
+            ));
         };
         let get = |k: &str| -> Value { case.raw_get(k).unwrap_or(Value::Nil) };
         if get("default").as_boolean() == Some(true) {
@@ -640,23 +933,36 @@ fn select(lua: &Lua, h: &Rc<Host>, cases: &Value, fname: &str, nil_marker: &Valu
         }
         let handler = get("handler");
         if !matches!(handler, Value::Nil | Value::Function(_)) {
-            return Err(format!("{fname}: case {i} handler must be a function (got {})", type_name(&handler)));
+            return Err(format!(
+                "{fname}: case {i} handler must be a function (got {})",
+                type_name(&handler)
+            ));
         }
         let channel = get("channel");
         let send = get("send");
         let receive = get("receive").as_boolean() == Some(true);
-        if receive == !send.is_nil() {
-            return Err(format!("{fname}: case {i} needs exactly one of receive = true or send = value"));
+        if receive != send.is_nil() {
+            return Err(format!(
+                "{fname}: case {i} needs exactly one of receive = true or send = value"
+            ));
         }
         let case = match channel {
             Value::Boolean(false) => Case::Never,
             Value::Nil => return Err(format!("{fname}: case {i} has no channel")),
             ch => {
-                let c = chan(&ch, &format!("{fname} case {i}"), if receive { Dir::Receive } else { Dir::Send })?;
+                let c = chan(
+                    &ch,
+                    &format!("{fname} case {i}"),
+                    if receive { Dir::Receive } else { Dir::Send },
+                )?;
                 if receive {
                     Case::Recv(c.ch.clone())
                 } else {
-                    let v = if send == *nil_marker { Value::Nil } else { send };
+                    let v = if send == *nil_marker {
+                        Value::Nil
+                    } else {
+                        send
+                    };
                     Case::Send(c.ch.clone(), LuaValue(v))
                 }
             }
@@ -665,7 +971,9 @@ fn select(lua: &Lua, h: &Rc<Host>, cases: &Value, fname: &str, nil_marker: &Valu
         map.push(i);
     }
     if parsed.is_empty() && default_idx.is_none() {
-        return Err(format!("{fname}: no cases (a select with nothing to wait for blocks forever)"));
+        return Err(format!(
+            "{fname}: no cases (a select with nothing to wait for blocks forever)"
+        ));
     }
     let has_default = default_idx.is_some();
     match select_start(&h.rt, parsed, has_default) {
@@ -680,7 +988,6 @@ fn select(lua: &Lua, h: &Rc<Host>, cases: &Value, fname: &str, nil_marker: &Valu
             Ok(h.finish3(a, b, c))
         }
         SelectStart::Parked(wait) => {
-            h.rt.set_location(h.rt.current(), caller_location(lua));
             let (p, _) = h.park_with(Resume::Select(wait, map));
             Ok((p, Value::Nil, Value::Nil))
         }
@@ -727,9 +1034,19 @@ struct FuncTarget {
 
 impl TimerTarget for FuncTarget {
     fn fire(&self, _rt: &Runtime, _now: Nanos) {
-        let Some(host) = self.host.upgrade() else { return };
-        let Some(lua) = host.weak_lua.try_upgrade() else { return };
-        let _ = host.spawn(&lua, self.f.clone(), Some("after_func"), false, MultiValue::new());
+        let Some(host) = self.host.upgrade() else {
+            return;
+        };
+        let Some(lua) = host.weak_lua.try_upgrade() else {
+            return;
+        };
+        let _ = host.spawn(
+            &lua,
+            self.f.clone(),
+            Some("after_func"),
+            false,
+            MultiValue::new(),
+        );
     }
 
     fn may_wake(&self) -> bool {
@@ -754,7 +1071,11 @@ pub(crate) fn install_stdlib_overrides(lua: &Lua, host: &Rc<Host>) -> mlua::Resu
             let rt = &h.rt;
             let arg = |i: usize| -> mlua::Result<i64> {
                 integer(&args[i]).ok_or_else(|| {
-                    mlua::Error::runtime(format!("math.random: argument {} must be an integer (got {})", i + 1, shown(&args[i])))
+                    mlua::Error::runtime(format!(
+                        "math.random: argument {} must be an integer (got {})",
+                        i + 1,
+                        shown(&args[i])
+                    ))
                 })
             };
             let (lo, hi) = match args.len() {
@@ -769,10 +1090,16 @@ pub(crate) fn install_stdlib_overrides(lua: &Lua, host: &Rc<Host>) -> mlua::Resu
                 _ => (arg(0)?, arg(1)?),
             };
             if lo > hi {
-                return Err(mlua::Error::runtime(format!("math.random: interval is empty ({lo} > {hi})")));
+                return Err(mlua::Error::runtime(format!(
+                    "math.random: interval is empty ({lo} > {hi})"
+                )));
             }
             let span = (hi as i128 - lo as i128 + 1) as u128;
-            let off = if span > u64::MAX as u128 { rt.random_u64() as u128 } else { rt.random_below(span as u64) as u128 };
+            let off = if span > u64::MAX as u128 {
+                rt.random_u64() as u128
+            } else {
+                rt.random_below(span as u64) as u128
+            };
             Ok(Value::Integer((lo as i128 + off as i128) as i64))
         })?,
     )?;
@@ -807,14 +1134,21 @@ pub(crate) fn install_stdlib_overrides(lua: &Lua, host: &Rc<Host>) -> mlua::Resu
     })?;
     safe.set("time", time_fn.clone())?;
     let h = host.clone();
-    safe.set("clock", lua.create_function(move |_, ()| Ok(h.rt.now() as f64 / 1e9))?)?;
+    safe.set(
+        "clock",
+        lua.create_function(move |_, ()| Ok(h.rt.now() as f64 / 1e9))?,
+    )?;
     let tf = time_fn.clone();
     safe.set(
         "date",
         lua.create_function(move |_, (fmt, t): (Option<String>, Option<i64>)| {
             // Local time depends on the machine's time zone: in a simulation, all dates are UTC.
             let fmt = fmt.unwrap_or_else(|| "%c".to_string());
-            let fmt = if fmt.starts_with('!') { fmt } else { format!("!{fmt}") };
+            let fmt = if fmt.starts_with('!') {
+                fmt
+            } else {
+                format!("!{fmt}")
+            };
             let t = match t {
                 Some(t) => t,
                 None => tf.call::<i64>(())?,
@@ -822,7 +1156,10 @@ pub(crate) fn install_stdlib_overrides(lua: &Lua, host: &Rc<Host>) -> mlua::Resu
             real_date.call::<Value>((fmt, t))
         })?,
     )?;
-    safe.set("difftime", lua.create_function(|_, (a, b): (f64, Option<f64>)| Ok(a - b.unwrap_or(0.0)))?)?;
+    safe.set(
+        "difftime",
+        lua.create_function(|_, (a, b): (f64, Option<f64>)| Ok(a - b.unwrap_or(0.0)))?,
+    )?;
     globals.set("os", safe)?;
 
     let package: Table = globals.get("package")?;

@@ -20,7 +20,9 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Thread, Value, VmState};
+use mlua::{
+    Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Thread, Value, VmState,
+};
 
 pub use objects::Dir;
 pub use value::{LuaValue, describe};
@@ -45,7 +47,10 @@ pub struct LuaLimits {
 
 impl Default for LuaLimits {
     fn default() -> LuaLimits {
-        LuaLimits { max_memory: 2048 * 1024 * 1024, max_instructions: 100_000_000 }
+        LuaLimits {
+            max_memory: 2048 * 1024 * 1024,
+            max_instructions: 100_000_000,
+        }
     }
 }
 
@@ -82,6 +87,9 @@ pub(crate) struct Host {
     failed: Value,
     pub(crate) closed_msg: Value,
     pub(crate) entry: RefCell<Option<Function>>,
+    /// The prelude's `where(thread)`: the user line where a suspended goroutine stopped. Read
+    /// only for reports, so parking costs nothing.
+    pub(crate) where_fn: RefCell<Option<Function>>,
     instructions: Cell<u64>,
     limits: LuaLimits,
     pub(crate) sometimes: RefCell<BTreeMap<String, bool>>,
@@ -127,7 +135,10 @@ impl Host {
 
     /// A misuse error, raised by the shim at the user's line.
     pub(crate) fn misuse(&self, lua: &Lua, msg: String) -> (Value, Value) {
-        let msg = lua.create_string(msg).map(Value::String).unwrap_or(Value::Nil);
+        let msg = lua
+            .create_string(msg)
+            .map(Value::String)
+            .unwrap_or(Value::Nil);
         (self.misuse.clone(), msg)
     }
 
@@ -140,12 +151,20 @@ impl Host {
         daemon: bool,
         args: MultiValue,
     ) -> mlua::Result<Option<TaskId>> {
-        let entry = self.entry.borrow().clone().expect("the prelude sets the goroutine entry");
+        let entry = self
+            .entry
+            .borrow()
+            .clone()
+            .expect("the prelude sets the goroutine entry");
         let thread = lua.create_thread(entry)?;
         let mut start = MultiValue::with_capacity(args.len() + 1);
         start.push_back(Value::Function(f));
         start.extend(args);
-        let body = LuaTask { host: self.clone(), thread, pending: Some(Resume::Start(start)) };
+        let body = LuaTask {
+            host: self.clone(),
+            thread,
+            pending: Some(Resume::Start(start)),
+        };
         Ok(self.rt.spawn(name, daemon, Box::new(body)))
     }
 }
@@ -159,7 +178,10 @@ pub(crate) fn caller_location(lua: &Lua) -> Option<Rc<str>> {
                 return None;
             }
             let line = d.current_line()?;
-            Some(format!("{}:{line}", src.short_src.as_deref().unwrap_or("?")))
+            Some(format!(
+                "{}:{line}",
+                src.short_src.as_deref().unwrap_or("?")
+            ))
         });
         match found {
             None => return None,
@@ -178,37 +200,46 @@ struct LuaTask {
 }
 
 impl LuaTask {
-    fn resume_values(&mut self) -> MultiValue {
+    /// Resumes the coroutine with the results its pending operation produced. Fixed-arity
+    /// tuples avoid allocating a `MultiValue` on every switch.
+    fn resume(&mut self) -> mlua::Result<(Value, Value)> {
         let host = &self.host;
-        let two = |a, b| MultiValue::from_vec(vec![a, b]);
-        match self.pending.take().expect("a parked goroutine knows how to resume") {
-            Resume::Start(args) => args,
-            Resume::Two(a, b) => two(a, b),
-            Resume::One(v) => MultiValue::from_vec(vec![v]),
-            Resume::Three(a, b, c) => MultiValue::from_vec(vec![a, b, c]),
-            Resume::Nothing => MultiValue::new(),
-            Resume::Retry => MultiValue::from_vec(vec![host.retry.clone()]),
-            Resume::Recv(slot) => match slot.borrow_mut().take().expect("a woken receiver has a result") {
-                Some(v) => two(v.0, Value::Boolean(true)),
-                None => two(Value::Nil, Value::Boolean(false)),
+        let t = &self.thread;
+        match self
+            .pending
+            .take()
+            .expect("a parked goroutine knows how to resume")
+        {
+            Resume::Start(args) => t.resume(args),
+            Resume::Two(a, b) => t.resume((a, b)),
+            Resume::One(v) => t.resume(v),
+            Resume::Three(a, b, c) => t.resume((a, b, c)),
+            Resume::Nothing => t.resume(()),
+            Resume::Retry => t.resume(host.retry.clone()),
+            Resume::Recv(slot) => match slot
+                .borrow_mut()
+                .take()
+                .expect("a woken receiver has a result")
+            {
+                Some(v) => t.resume((v.0, true)),
+                None => t.resume((Value::Nil, false)),
             },
-            Resume::Send(slot) => match std::mem::replace(&mut *slot.borrow_mut(), SendState::Sent) {
-                SendState::Sent => two(Value::Boolean(true), Value::Nil),
-                SendState::Closed => two(Value::Boolean(false), host.closed_msg.clone()),
+            Resume::Send(slot) => match std::mem::replace(&mut *slot.borrow_mut(), SendState::Sent)
+            {
+                SendState::Sent => t.resume(true),
+                SendState::Closed => t.resume((false, host.closed_msg.clone())),
                 SendState::Pending(_) => unreachable!("a woken sender is not pending"),
             },
-            Resume::Select(wait, map) => api::select_values(host, wait.finish(), &map),
+            Resume::Select(wait, map) => t.resume(api::select_values(host, wait.finish(), &map)),
         }
     }
 }
 
 impl TaskBody for LuaTask {
     fn run(&mut self, rt: &Runtime) -> TaskStep {
-        let args = self.resume_values();
         self.host.instructions.set(0);
-        let result = self.thread.resume::<MultiValue>(args);
-        match result {
-            Ok(values) => {
+        match self.resume() {
+            Ok((first, second)) => {
                 if self.thread.is_resumable() {
                     match self.host.resume.borrow_mut().take() {
                         Some(r) => {
@@ -221,14 +252,10 @@ impl TaskBody for LuaTask {
                                 .to_string(),
                         ),
                     }
+                } else if first == self.host.failed {
+                    TaskStep::Failed(describe_error_value(&second))
                 } else {
-                    match values.front() {
-                        Some(v) if *v == self.host.failed => {
-                            let msg = values.get(1).map(describe_error_value).unwrap_or_default();
-                            TaskStep::Failed(msg)
-                        }
-                        _ => TaskStep::Finished,
-                    }
+                    TaskStep::Finished
                 }
             }
             Err(e) => {
@@ -238,6 +265,11 @@ impl TaskBody for LuaTask {
                 TaskStep::Failed(e.to_string())
             }
         }
+    }
+
+    fn location(&self) -> Option<String> {
+        let f = self.host.where_fn.borrow().clone()?;
+        f.call::<Option<String>>(self.thread.clone()).ok().flatten()
     }
 }
 
@@ -249,7 +281,10 @@ fn describe_error_value(v: &Value) -> String {
 }
 
 fn memory_message(host: &Host) -> String {
-    format!("the Lua heap reached its limit of {} MB", host.limits.max_memory / (1024 * 1024))
+    format!(
+        "the Lua heap reached its limit of {} MB",
+        host.limits.max_memory / (1024 * 1024)
+    )
 }
 
 /// Why a scenario could not be loaded.
@@ -291,7 +326,10 @@ impl LuaWorld {
             .set_name(format!("@{chunk_name}"))
             .into_function()
             .map_err(|e| LoadError(syntax_message(&e)))?;
-        match self.host.spawn(&self.lua, f, Some("main"), false, MultiValue::new()) {
+        match self
+            .host
+            .spawn(&self.lua, f, Some("main"), false, MultiValue::new())
+        {
             Ok(Some(id)) => Ok(id),
             Ok(None) => Err(LoadError("gosim: cannot start main".to_string())),
             Err(e) => Err(LoadError(format!("gosim: cannot start main: {e}"))),
@@ -311,9 +349,43 @@ fn syntax_message(e: &mlua::Error) -> String {
     }
 }
 
+/// The prelude compiled once per process: parsing it costs more than creating the Lua state, and
+/// `explore` creates a state per run. The bytes depend only on the source and the Lua build.
+fn prelude_bytecode(lua: &Lua) -> mlua::Result<&'static [u8]> {
+    static BYTECODE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    if let Some(b) = BYTECODE.get() {
+        return Ok(b);
+    }
+    let f = lua
+        .load(include_str!("prelude.lua"))
+        .set_name(PRELUDE_NAME)
+        .into_function()?;
+    Ok(BYTECODE.get_or_init(|| f.dump(false)))
+}
+
+/// A Lua state with the libraries gosim needs, `debug` included.
+///
+/// `debug` is only reachable from mlua's unsafe constructor. The prelude keeps a private
+/// reference to `debug.getinfo` (to read the line where a suspended goroutine stopped, which
+/// mlua's safe API cannot do) and the global is removed before any user code runs. Loading C
+/// modules, the other thing the safe mode forbids, is disabled by removing `package.loadlib` and
+/// the C searchers (`api::install_stdlib_overrides`).
+#[allow(unsafe_code)]
+fn new_state() -> Lua {
+    let libs = StdLib::COROUTINE
+        | StdLib::TABLE
+        | StdLib::STRING
+        | StdLib::UTF8
+        | StdLib::MATH
+        | StdLib::OS
+        | StdLib::PACKAGE
+        | StdLib::DEBUG;
+    // SAFETY: user scripts never see `debug` nor a way to load native code (see above).
+    unsafe { Lua::unsafe_new_with(libs, LuaOptions::new()) }
+}
+
 fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
-    let libs = StdLib::COROUTINE | StdLib::TABLE | StdLib::STRING | StdLib::UTF8 | StdLib::MATH | StdLib::OS | StdLib::PACKAGE;
-    let lua = Lua::new_with(libs, LuaOptions::new())?;
+    let lua = new_state();
     let sentinel = |name: &str| -> mlua::Result<Value> {
         let t = lua.create_table()?;
         let mt = lua.create_table()?;
@@ -331,6 +403,7 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         failed: sentinel("failed")?,
         closed_msg: Value::String(lua.create_string("send on closed channel")?),
         entry: RefCell::new(None),
+        where_fn: RefCell::new(None),
         instructions: Cell::new(0),
         limits: limits.clone(),
         sometimes: RefCell::new(BTreeMap::new()),
@@ -347,7 +420,10 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
     let raw = api::raw_table(&lua, &host)?;
     api::install_stdlib_overrides(&lua, &host)?;
 
-    let prelude = lua.load(include_str!("prelude.lua")).set_name(PRELUDE_NAME);
+    let prelude = lua
+        .load(prelude_bytecode(&lua)?)
+        .set_name(PRELUDE_NAME)
+        .set_mode(mlua::chunk::ChunkMode::Binary);
     let (goroutine, log, sim): (Table, Table, Table) = prelude.call((
         raw,
         token,
@@ -358,6 +434,7 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         methods,
     ))?;
     let globals = lua.globals();
+    globals.set("debug", Value::Nil)?;
     globals.set("goroutine", &goroutine)?;
     globals.set("log", &log)?;
     globals.set("sim", &sim)?;
@@ -365,23 +442,32 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
     loaded.set("goroutine", goroutine)?;
     loaded.set("log", log)?;
     loaded.set("sim", sim)?;
+    loaded.set("debug", Value::Nil)?;
 
     lua.set_memory_limit(limits.max_memory)?;
     let hook_host = Rc::downgrade(&host);
-    lua.set_global_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |lua, _| {
-        let Some(host) = hook_host.upgrade() else { return Ok(VmState::Continue) };
-        let n = host.instructions.get() + HOOK_EVERY as u64;
-        host.instructions.set(n);
-        if n > host.limits.max_instructions {
-            let location = caller_location(lua).map(|l| l.to_string());
-            host.rt.hit_limit(
-                LimitKind::Instructions,
-                format!("more than {} Lua instructions without a scheduling point", host.limits.max_instructions),
-                location,
-            );
-            return Err(mlua::Error::runtime("gosim: instruction limit reached"));
-        }
-        Ok(VmState::Continue)
-    })?;
+    lua.set_global_hook(
+        HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+        move |lua, _| {
+            let Some(host) = hook_host.upgrade() else {
+                return Ok(VmState::Continue);
+            };
+            let n = host.instructions.get() + HOOK_EVERY as u64;
+            host.instructions.set(n);
+            if n > host.limits.max_instructions {
+                let location = caller_location(lua).map(|l| l.to_string());
+                host.rt.hit_limit(
+                    LimitKind::Instructions,
+                    format!(
+                        "more than {} Lua instructions without a scheduling point",
+                        host.limits.max_instructions
+                    ),
+                    location,
+                );
+                return Err(mlua::Error::runtime("gosim: instruction limit reached"));
+            }
+            Ok(VmState::Continue)
+        },
+    )?;
     Ok(LuaWorld { lua, host })
 }

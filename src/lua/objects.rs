@@ -83,7 +83,9 @@ macro_rules! handle {
     ($ty:ty, $kind:literal, |$this:ident| $res:expr) => {
         impl UserData for $ty {
             fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
-                fields.add_meta_field_with("__index", |lua| lua.named_registry_value::<mlua::Table>(&methods_key($kind)));
+                fields.add_meta_field_with("__index", |lua| {
+                    lua.named_registry_value::<mlua::Table>(&methods_key($kind))
+                });
                 fields.add_meta_field("__name", $kind);
             }
 
@@ -106,8 +108,18 @@ handle!(LuaContext, "context", |this| this.ctx.resource());
 handle!(LuaTimer, "timer", |this| this.timer.resource());
 
 /// The kinds that have a methods table.
-pub(crate) const KINDS: &[&str] =
-    &["channel", "mutex", "rwmutex", "semaphore", "waitgroup", "once", "atomic", "cond", "context", "timer"];
+pub(crate) const KINDS: &[&str] = &[
+    "channel",
+    "mutex",
+    "rwmutex",
+    "semaphore",
+    "waitgroup",
+    "once",
+    "atomic",
+    "cond",
+    "context",
+    "timer",
+];
 
 /// The resource behind one of our handles (for traces: `channel#3`, never an address).
 pub(crate) fn resource_of(ud: &mlua::AnyUserData) -> Option<ResourceRef> {

@@ -18,6 +18,19 @@ local raw_status = coroutine.status
 local pack, unpack = table.pack, table.unpack
 local type, error, pcall, xpcall, select_n, tostring = type, error, pcall, xpcall, select, tostring
 local setmetatable, rawequal, ipairs, pairs = setmetatable, rawequal, ipairs, pairs
+local getinfo = debug.getinfo  -- private: the global `debug` is removed after this chunk
+
+-- The user line where a suspended goroutine stopped (skipping C and prelude frames), for
+-- deadlock and leak reports. Only called when a report is built.
+raw.set_where(function(co)
+  for level = 0, 60 do
+    local info = getinfo(co, level, "Sl")
+    if not info then return nil end
+    if info.what ~= "C" and info.source ~= "=[gosim]" and (info.currentline or -1) > 0 then
+      return info.short_src .. ":" .. info.currentline
+    end
+  end
+end)
 
 -- The module tables (also reachable through require).
 local goroutine = {}
@@ -124,6 +137,12 @@ local function run_goroutine(fn, ...)
   if not r[1] then return FAILED, r[2] end
 end
 raw.set_entry(run_goroutine)
+
+-- Only source text may be loaded: precompiled bytecode can crash the VM.
+local raw_load = load
+load = function(chunk, name, mode, env)
+  return raw_load(chunk, name, "t", env)
+end
 
 -- `assert` failures are classified as assertion failures (not plain errors) in reports, and
 -- point at the line of the assert. Non-string messages (tables) are raised unchanged.

@@ -39,7 +39,9 @@ pub fn describe(v: &Value) -> String {
         Value::Table(_) => "table".to_string(),
         Value::Function(_) => "function".to_string(),
         Value::Thread(_) => "thread".to_string(),
-        Value::UserData(ud) => super::objects::resource_of(ud).map(|r| r.to_string()).unwrap_or_else(|| "userdata".to_string()),
+        Value::UserData(ud) => super::objects::resource_of(ud)
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "userdata".to_string()),
         Value::LightUserData(_) => "lightuserdata".to_string(),
         Value::Error(_) => "error".to_string(),
         _ => "value".to_string(),

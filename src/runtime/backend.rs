@@ -47,7 +47,11 @@ pub fn ms_to_nanos(ms: f64) -> Nanos {
         return 0;
     }
     let ns = (ms * NANOS_PER_MS as f64).round();
-    if ns >= u64::MAX as f64 { u64::MAX } else { ns as u64 }
+    if ns >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        ns as u64
+    }
 }
 
 /// Renders nanoseconds as milliseconds, exactly: `1500ms`, `0.000001ms`.

@@ -23,7 +23,9 @@ mod trace;
 use std::cell::{Ref, RefCell, RefMut};
 use std::rc::Rc;
 
-pub use backend::{Backend, NANOS_PER_MS, Nanos, SimulatedClock, format_ms, ms_to_nanos, nanos_to_ms_f64};
+pub use backend::{
+    Backend, NANOS_PER_MS, Nanos, SimulatedClock, format_ms, ms_to_nanos, nanos_to_ms_f64,
+};
 pub use outcome::{Failure, FailureKind, LimitHit, LimitKind, Outcome, StuckTask};
 pub use resource::{Resource, ResourceRef};
 pub use rng::SimRng;
@@ -150,7 +152,9 @@ impl Runtime {
             outcome: None,
             next_resource_id: 1,
         };
-        Runtime { core: Rc::new(RefCell::new(core)) }
+        Runtime {
+            core: Rc::new(RefCell::new(core)),
+        }
     }
 
     /// A simulated runtime (virtual clock) with this configuration.
@@ -188,7 +192,9 @@ impl Runtime {
 
     /// The goroutine being run. Panics outside a goroutine: primitives are only called from one.
     pub fn current(&self) -> TaskId {
-        self.core_ref().current.expect("gosim: no goroutine is running (a primitive was used outside the scheduler)")
+        self.core_ref()
+            .current
+            .expect("gosim: no goroutine is running (a primitive was used outside the scheduler)")
     }
 
     /// The goroutine being run, if any.
@@ -283,10 +289,18 @@ impl Runtime {
 
     /// Adds a goroutine. It becomes runnable; it runs when the scheduler picks it. Fails (and ends
     /// the run with a limit) when too many goroutines are alive.
-    pub fn spawn(&self, name: Option<&str>, daemon: bool, body: Box<dyn TaskBody>) -> Option<TaskId> {
+    pub fn spawn(
+        &self,
+        name: Option<&str>,
+        daemon: bool,
+        body: Box<dyn TaskBody>,
+    ) -> Option<TaskId> {
         let mut core = self.core();
         if core.n_live >= core.config.max_goroutines {
-            let message = format!("more than {} goroutines alive at once", core.config.max_goroutines);
+            let message = format!(
+                "more than {} goroutines alive at once",
+                core.config.max_goroutines
+            );
             core.set_limit(LimitKind::Goroutines, message, None);
             return None;
         }
@@ -332,7 +346,11 @@ impl Runtime {
             core.push_event(id, verb, subject, detail);
         }
         let task = core.task_mut(id).expect("current task exists");
-        assert_eq!(task.state, TaskState::Running, "only the running goroutine blocks");
+        assert_eq!(
+            task.state,
+            TaskState::Running,
+            "only the running goroutine blocks"
+        );
         task.state = TaskState::Blocked;
         task.wait = Some(wait);
     }
@@ -355,7 +373,11 @@ impl Runtime {
         let task = core.task_mut(id).expect("current task exists");
         assert_eq!(task.state, TaskState::Running);
         task.state = TaskState::Blocked;
-        task.wait = Some(Wait { op: "sleep", resources: Vec::new(), until: Some(until) });
+        task.wait = Some(Wait {
+            op: "sleep",
+            resources: Vec::new(),
+            until: Some(until),
+        });
     }
 
     /// Adds a timer that runs `callback` at `at`.
@@ -424,7 +446,11 @@ impl Runtime {
     /// Figures about the run so far.
     pub fn stats(&self) -> RunStats {
         let core = self.core_ref();
-        RunStats { steps: core.steps, spawned: core.tasks.len() as u64, end_time: core.clock.now() }
+        RunStats {
+            steps: core.steps,
+            spawned: core.tasks.len() as u64,
+            end_time: core.clock.now(),
+        }
     }
 
     /// Goroutines alive (not finished), main included.
@@ -440,7 +466,10 @@ impl Runtime {
             let mut core = self.core();
             core.runnable.clear();
             core.next_pick = None;
-            (std::mem::take(&mut core.tasks), std::mem::take(&mut core.timers))
+            (
+                std::mem::take(&mut core.tasks),
+                std::mem::take(&mut core.timers),
+            )
         };
         drop(timers);
         drop(tasks);
@@ -491,7 +520,11 @@ impl Runtime {
         match step {
             TaskStep::Parked => {
                 let task = core.task_mut(id).expect("task exists");
-                assert_ne!(task.state, TaskState::Running, "a parked body must block or be rescheduled");
+                assert_ne!(
+                    task.state,
+                    TaskState::Running,
+                    "a parked body must block or be rescheduled"
+                );
                 task.body = Some(body);
             }
             TaskStep::Finished => {
@@ -502,7 +535,10 @@ impl Runtime {
             TaskStep::Failed(message) => {
                 let (name, location) = {
                     let t = core.task(id).expect("task exists");
-                    (t.name.as_deref().map(str::to_string), t.location.as_deref().map(str::to_string))
+                    (
+                        t.name.as_deref().map(str::to_string),
+                        t.location.as_deref().map(str::to_string),
+                    )
                 };
                 if core.config.trace {
                     let first = message.lines().next().unwrap_or("").to_string();
@@ -537,7 +573,9 @@ impl Runtime {
     fn advance_clock(&self, forced: bool) -> bool {
         let deadline = {
             let mut core = self.core();
-            let Some(next) = core.timers.next_deadline() else { return false };
+            let Some(next) = core.timers.next_deadline() else {
+                return false;
+            };
             let now = core.clock.now();
             if next > now {
                 if !forced && !core.timers.any_may_wake() {
@@ -552,13 +590,16 @@ impl Runtime {
                     core.set_limit(LimitKind::Time, message, None);
                     return true;
                 }
-                if let Some(done) = core.main_done_at {
-                    if next > done.saturating_add(core.config.drain_time) {
-                        let stuck = core.stuck_tasks(false);
-                        let why = format!("still running {} after main returned", format_ms(core.config.drain_time));
-                        core.set_leak(stuck, why);
-                        return true;
-                    }
+                if let Some(done) = core.main_done_at
+                    && next > done.saturating_add(core.config.drain_time)
+                {
+                    let stuck = core.stuck_tasks(false);
+                    let why = format!(
+                        "still running {} after main returned",
+                        format_ms(core.config.drain_time)
+                    );
+                    core.set_leak(stuck, why);
+                    return true;
                 }
                 core.clock.advance_to(next);
                 core.steps_at_advance = core.steps;
@@ -590,7 +631,10 @@ impl Runtime {
             let stuck = core.stuck_tasks(true);
             let n = stuck.len();
             let time = core.clock.now();
-            let location = stuck.iter().find(|s| s.id == TaskId::MAIN).and_then(|s| s.location.clone());
+            let location = stuck
+                .iter()
+                .find(|s| s.id == TaskId::MAIN)
+                .and_then(|s| s.location.clone());
             core.outcome = Some(Outcome::Fail(Failure {
                 kind: FailureKind::Deadlock,
                 task: None,
@@ -641,19 +685,38 @@ impl Core {
     }
 
     fn task_mut(&mut self, id: TaskId) -> Option<&mut Task> {
-        self.tasks.get_mut((id.0 as usize).checked_sub(1)?)?.as_deref_mut()
+        self.tasks
+            .get_mut((id.0 as usize).checked_sub(1)?)?
+            .as_deref_mut()
     }
 
-    fn push_event(&mut self, task: TaskId, verb: &'static str, subject: Subject, detail: Option<String>) {
+    fn push_event(
+        &mut self,
+        task: TaskId,
+        verb: &'static str,
+        subject: Subject,
+        detail: Option<String>,
+    ) {
         let task_name = self.task(task).and_then(|t| t.name.clone());
         let time = self.clock.now();
-        self.events.push(Event { time, task, task_name, verb, subject, detail });
+        self.events.push(Event {
+            time,
+            task,
+            task_name,
+            verb,
+            subject,
+            detail,
+        });
     }
 
     fn wake(&mut self, id: TaskId) {
         let trace = self.config.trace;
         let task = self.task_mut(id).expect("wake of a live task");
-        assert_eq!(task.state, TaskState::Blocked, "only a blocked goroutine can be woken ({id})");
+        assert_eq!(
+            task.state,
+            TaskState::Blocked,
+            "only a blocked goroutine can be woken ({id})"
+        );
         task.state = TaskState::Runnable;
         let name = task.name.clone();
         self.runnable.push(id);
@@ -707,7 +770,9 @@ impl Core {
     /// Whether pending timers need the main loop now: one is due (the clock moved through step
     /// costs), or the spin guard fires.
     fn timers_need_loop(&self) -> bool {
-        let Some(next) = self.timers.next_deadline() else { return false };
+        let Some(next) = self.timers.next_deadline() else {
+            return false;
+        };
         if next <= self.clock.now() {
             return true;
         }
@@ -745,12 +810,26 @@ impl Core {
         if self.outcome.is_some() {
             return;
         }
-        let task = self.current.map(|id| (id, self.task(id).and_then(|t| t.name.as_deref().map(str::to_string))));
+        let task = self.current.map(|id| {
+            (
+                id,
+                self.task(id)
+                    .and_then(|t| t.name.as_deref().map(str::to_string)),
+            )
+        });
         let location = location.or_else(|| {
-            self.current.and_then(|id| self.task(id)).and_then(|t| t.location.as_deref().map(str::to_string))
+            self.current
+                .and_then(|id| self.task(id))
+                .and_then(|t| t.location.as_deref().map(str::to_string))
         });
         let time = self.clock.now();
-        self.outcome = Some(Outcome::Limit(LimitHit { kind, task, message, location, time }));
+        self.outcome = Some(Outcome::Limit(LimitHit {
+            kind,
+            task,
+            message,
+            location,
+            time,
+        }));
     }
 
     fn set_leak(&mut self, stuck: Vec<StuckTask>, why: String) {
@@ -791,12 +870,13 @@ impl Core {
                 .flat_map(|w| w.resources.iter())
                 .map(|r| self.describe_resource(r))
                 .collect();
+            let location = t.body.as_ref().and_then(|b| b.location());
             out.push(StuckTask {
                 id,
                 name: t.name.as_deref().map(str::to_string),
                 state,
                 op,
-                location: t.location.as_deref().map(str::to_string),
+                location: location.or_else(|| t.location.as_deref().map(str::to_string)),
                 waits_on,
                 daemon: t.daemon,
             });
@@ -828,8 +908,14 @@ mod tests {
 
     #[test]
     fn error_locations_are_parsed() {
-        assert_eq!(location_of_error("x.lua:12: boom").as_deref(), Some("x.lua:12"));
-        assert_eq!(location_of_error("runtime error: a/b.lua:3: x").as_deref(), Some("a/b.lua:3"));
+        assert_eq!(
+            location_of_error("x.lua:12: boom").as_deref(),
+            Some("x.lua:12")
+        );
+        assert_eq!(
+            location_of_error("runtime error: a/b.lua:3: x").as_deref(),
+            Some("a/b.lua:3")
+        );
         assert_eq!(location_of_error("boom"), None);
     }
 }

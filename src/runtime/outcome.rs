@@ -186,7 +186,12 @@ impl fmt::Display for Failure {
 
 impl fmt::Display for LimitHit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "LIMIT ({}) at {}", self.kind.word(), format_ms(self.time))?;
+        write!(
+            f,
+            "LIMIT ({}) at {}",
+            self.kind.word(),
+            format_ms(self.time)
+        )?;
         if let Some((id, name)) = &self.task {
             write!(f, " in {}", label(*id, name.as_deref()))?;
         }

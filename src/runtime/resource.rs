@@ -24,7 +24,13 @@ pub struct Resource {
 
 impl Resource {
     pub(crate) fn new(id: u64, kind: &'static str, created_at: Option<Rc<str>>) -> Resource {
-        Resource { id, kind, name: RefCell::new(None), created_at, holders: RefCell::new(Vec::new()) }
+        Resource {
+            id,
+            kind,
+            name: RefCell::new(None),
+            created_at,
+            holders: RefCell::new(Vec::new()),
+        }
     }
 
     /// The per-run number of this resource (1, 2, ... in creation order).

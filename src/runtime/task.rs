@@ -51,7 +51,11 @@ pub struct Wait {
 impl Wait {
     /// A wait on one resource with no timer.
     pub fn on(op: &'static str, resource: &ResourceRef) -> Wait {
-        Wait { op, resources: vec![resource.clone()], until: None }
+        Wait {
+            op,
+            resources: vec![resource.clone()],
+            until: None,
+        }
     }
 }
 
@@ -71,6 +75,12 @@ pub enum TaskStep {
 pub trait TaskBody {
     /// Runs until the next scheduling point that switches away, or to the end.
     fn run(&mut self, rt: &Runtime) -> TaskStep;
+
+    /// Where the suspended body stopped (`file.lua:12`), for reports. Asked only when a report
+    /// is built, so bodies need not record it at every switch.
+    fn location(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The scheduler's record of one goroutine.

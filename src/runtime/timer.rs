@@ -43,13 +43,18 @@ pub(crate) struct Timers {
 
 impl std::fmt::Debug for Timers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Timers").field("pending", &self.queue.len()).finish()
+        f.debug_struct("Timers")
+            .field("pending", &self.queue.len())
+            .finish()
     }
 }
 
 impl Timers {
     pub(crate) fn add(&mut self, at: Nanos, action: TimerAction) -> TimerKey {
-        let key = TimerKey { at, seq: self.next_seq };
+        let key = TimerKey {
+            at,
+            seq: self.next_seq,
+        };
         self.next_seq += 1;
         if matches!(action, TimerAction::Wake(_)) {
             self.n_wake += 1;
@@ -99,5 +104,4 @@ impl Timers {
                 TimerAction::Call(cb) => cb.may_wake(),
             })
     }
-
 }

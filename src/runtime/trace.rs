@@ -71,7 +71,10 @@ impl Event {
         obj.insert("g".into(), self.task.0.into());
         obj.insert(
             "name".into(),
-            self.task_name.as_deref().map(serde_json::Value::from).unwrap_or(serde_json::Value::Null),
+            self.task_name
+                .as_deref()
+                .map(serde_json::Value::from)
+                .unwrap_or(serde_json::Value::Null),
         );
         obj.insert("ev".into(), self.verb.into());
         match &self.subject {

@@ -72,22 +72,47 @@ pub struct ExploreSummary {
 impl ExploreSummary {
     /// Runs that failed (not counting limits).
     pub fn failed(&self) -> usize {
-        self.groups.iter().filter(|g| g.verdict == "fail").map(|g| g.count).sum()
+        self.groups
+            .iter()
+            .filter(|g| g.verdict == "fail")
+            .map(|g| g.count)
+            .sum()
     }
 
     /// Runs that hit a limit.
     pub fn limited(&self) -> usize {
-        self.groups.iter().filter(|g| g.verdict == "limit").map(|g| g.count).sum()
+        self.groups
+            .iter()
+            .filter(|g| g.verdict == "limit")
+            .map(|g| g.count)
+            .sum()
     }
 }
 
 fn reduce(seed: u64, report: super::RunReport) -> SeedOutcome {
     let (verdict, kind, location, message) = match &report.outcome {
         Outcome::Pass => ("pass", String::new(), None, String::new()),
-        Outcome::Fail(f) => ("fail", f.kind.word().to_string(), f.location.clone(), f.message.lines().next().unwrap_or("").to_string()),
-        Outcome::Limit(l) => ("limit", l.kind.word().to_string(), l.location.clone(), l.message.clone()),
+        Outcome::Fail(f) => (
+            "fail",
+            f.kind.word().to_string(),
+            f.location.clone(),
+            f.message.lines().next().unwrap_or("").to_string(),
+        ),
+        Outcome::Limit(l) => (
+            "limit",
+            l.kind.word().to_string(),
+            l.location.clone(),
+            l.message.clone(),
+        ),
     };
-    SeedOutcome { seed, verdict, kind, location, message, sometimes: report.sometimes }
+    SeedOutcome {
+        seed,
+        verdict,
+        kind,
+        location,
+        message,
+        sometimes: report.sometimes,
+    }
 }
 
 /// Runs `source` under every seed of `options`, calling `progress(done, total)` as runs finish.
@@ -152,14 +177,16 @@ pub fn summarize(results: &[SeedOutcome]) -> ExploreSummary {
             passed += 1;
             continue;
         }
-        let g = groups.entry((r.verdict, r.kind.clone(), r.location.clone())).or_insert_with(|| Group {
-            verdict: r.verdict,
-            kind: r.kind.clone(),
-            location: r.location.clone(),
-            count: 0,
-            smallest_seed: r.seed,
-            message: r.message.clone(),
-        });
+        let g = groups
+            .entry((r.verdict, r.kind.clone(), r.location.clone()))
+            .or_insert_with(|| Group {
+                verdict: r.verdict,
+                kind: r.kind.clone(),
+                location: r.location.clone(),
+                count: 0,
+                smallest_seed: r.seed,
+                message: r.message.clone(),
+            });
         g.count += 1;
         if r.seed < g.smallest_seed {
             g.smallest_seed = r.seed;
@@ -167,11 +194,19 @@ pub fn summarize(results: &[SeedOutcome]) -> ExploreSummary {
         }
     }
     let mut groups: Vec<Group> = groups.into_values().collect();
-    groups.sort_by(|a, b| b.count.cmp(&a.count).then(a.smallest_seed.cmp(&b.smallest_seed)));
+    groups.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(a.smallest_seed.cmp(&b.smallest_seed))
+    });
     ExploreSummary {
         runs: results.len(),
         passed,
         groups,
-        never_true: sometimes.into_iter().filter(|(_, v)| !v).map(|(k, _)| k).collect(),
+        never_true: sometimes
+            .into_iter()
+            .filter(|(_, v)| !v)
+            .map(|(k, _)| k)
+            .collect(),
     }
 }

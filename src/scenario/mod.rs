@@ -24,7 +24,13 @@ pub struct RunOptions {
 impl RunOptions {
     /// Default limits with this seed.
     pub fn with_seed(seed: u64) -> RunOptions {
-        RunOptions { config: Config { seed, ..Config::default() }, lua: LuaLimits::default() }
+        RunOptions {
+            config: Config {
+                seed,
+                ..Config::default()
+            },
+            lua: LuaLimits::default(),
+        }
     }
 }
 
@@ -51,7 +57,9 @@ impl RunReport {
 
     /// A fingerprint of the text trace.
     pub fn trace_hash(&self) -> TraceHash {
-        self.events.iter().fold(TraceHash::EMPTY, |h, e| h.add_line(&e.to_text()))
+        self.events
+            .iter()
+            .fold(TraceHash::EMPTY, |h, e| h.add_line(&e.to_text()))
     }
 }
 
@@ -75,7 +83,8 @@ pub fn run_source(name: &str, source: &str, options: &RunOptions) -> Result<RunR
 
 /// Reads a scenario file; the error says which file and why.
 pub fn read_scenario(path: &Path) -> Result<String, LoadError> {
-    std::fs::read_to_string(path).map_err(|e| LoadError(format!("cannot read scenario {}: {e}", path.display())))
+    std::fs::read_to_string(path)
+        .map_err(|e| LoadError(format!("cannot read scenario {}: {e}", path.display())))
 }
 
 /// Runs the scenario file at `path`.
@@ -119,7 +128,12 @@ pub fn check_determinism(
             let x = ta.get(i).map(String::as_str).unwrap_or("<end>");
             let y = tb.get(i).map(String::as_str).unwrap_or("<end>");
             if x != y {
-                return Ok(Some(Divergence { seed, event: i + 1, first: x.to_string(), second: y.to_string() }));
+                return Ok(Some(Divergence {
+                    seed,
+                    event: i + 1,
+                    first: x.to_string(),
+                    second: y.to_string(),
+                }));
             }
         }
     }

@@ -127,7 +127,9 @@ pub struct Channel<T> {
 
 impl<T> Clone for Channel<T> {
     fn clone(&self) -> Self {
-        Channel { shared: self.shared.clone() }
+        Channel {
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -142,7 +144,11 @@ impl<T: Describe + 'static> Channel<T> {
     pub fn new(rt: &Runtime, cap: usize, created_at: Option<Rc<str>>) -> Channel<T> {
         let res = rt.new_resource("channel", created_at);
         if rt.tracing() {
-            rt.emit("new", Subject::Resource(res.clone()), Some(format!("cap={cap}")));
+            rt.emit(
+                "new",
+                Subject::Resource(res.clone()),
+                Some(format!("cap={cap}")),
+            );
         }
         let state = State {
             cap,
@@ -153,7 +159,13 @@ impl<T: Describe + 'static> Channel<T> {
             n_sent: 0,
             n_received: 0,
         };
-        Channel { shared: Rc::new(Shared { rt: rt.clone(), res, state: RefCell::new(state) }) }
+        Channel {
+            shared: Rc::new(Shared {
+                rt: rt.clone(),
+                res,
+                state: RefCell::new(state),
+            }),
+        }
     }
 
     /// The channel's identity (for traces, reports and naming).
@@ -190,7 +202,9 @@ impl<T: Describe + 'static> Channel<T> {
             st.n_sent += 1;
             st.n_received += 1;
             drop(st);
-            self.trace("send", || Some(format!("{} to {}", value.describe(), w.parked.task())));
+            self.trace("send", || {
+                Some(format!("{} to {}", value.describe(), w.parked.task()))
+            });
             *w.slot.borrow_mut() = Some(Some(value));
             w.parked.fire(self.rt(), w.case);
             return Ok(());
@@ -216,7 +230,9 @@ impl<T: Describe + 'static> Channel<T> {
                 if !w.parked.is_live() {
                     continue;
                 }
-                let SendState::Pending(sv) = std::mem::replace(&mut *w.slot.borrow_mut(), SendState::Sent) else {
+                let SendState::Pending(sv) =
+                    std::mem::replace(&mut *w.slot.borrow_mut(), SendState::Sent)
+                else {
                     unreachable!("a queued sender holds its value")
                 };
                 st.buf.push_back(sv);
@@ -235,17 +251,25 @@ impl<T: Describe + 'static> Channel<T> {
             if !w.parked.is_live() {
                 continue;
             }
-            let SendState::Pending(v) = std::mem::replace(&mut *w.slot.borrow_mut(), SendState::Sent) else {
+            let SendState::Pending(v) =
+                std::mem::replace(&mut *w.slot.borrow_mut(), SendState::Sent)
+            else {
                 unreachable!("a queued sender holds its value")
             };
             st.n_sent += 1;
             st.n_received += 1;
             drop(st);
-            self.trace("receive", || Some(format!("{} from {}", v.describe(), w.parked.task())));
+            self.trace("receive", || {
+                Some(format!("{} from {}", v.describe(), w.parked.task()))
+            });
             w.parked.fire(self.rt(), w.case);
             return Ok(v);
         }
-        if st.closed { Err(TryRecvError::Closed) } else { Err(TryRecvError::Empty) }
+        if st.closed {
+            Err(TryRecvError::Closed)
+        } else {
+            Err(TryRecvError::Empty)
+        }
     }
 
     /// Receives, parking the current goroutine if nothing is available.
@@ -286,12 +310,20 @@ impl<T: Describe + 'static> Channel<T> {
 
     /// Adds a parked receiver (used by `recv_or_park` and `select`).
     pub fn register_recv(&self, parked: Rc<Parked>, case: usize, slot: RecvSlot<T>) {
-        self.shared.state.borrow_mut().recvq.push_back(RecvWaiter { parked, case, slot });
+        self.shared
+            .state
+            .borrow_mut()
+            .recvq
+            .push_back(RecvWaiter { parked, case, slot });
     }
 
     /// Adds a parked sender (used by `send_or_park` and `select`).
     pub fn register_send(&self, parked: Rc<Parked>, case: usize, slot: SendSlot<T>) {
-        self.shared.state.borrow_mut().sendq.push_back(SendWaiter { parked, case, slot });
+        self.shared
+            .state
+            .borrow_mut()
+            .sendq
+            .push_back(SendWaiter { parked, case, slot });
     }
 
     /// Removes every registration of `parked` (a `select` that completed elsewhere).
@@ -362,12 +394,24 @@ impl<T: Describe + 'static> Channel<T> {
 
     /// Goroutines parked receiving (directly or in a select).
     pub fn blocked_receivers(&self) -> usize {
-        self.shared.state.borrow().recvq.iter().filter(|w| w.parked.is_live()).count()
+        self.shared
+            .state
+            .borrow()
+            .recvq
+            .iter()
+            .filter(|w| w.parked.is_live())
+            .count()
     }
 
     /// Goroutines parked sending.
     pub fn blocked_senders(&self) -> usize {
-        self.shared.state.borrow().sendq.iter().filter(|w| w.parked.is_live()).count()
+        self.shared
+            .state
+            .borrow()
+            .sendq
+            .iter()
+            .filter(|w| w.parked.is_live())
+            .count()
     }
 
     /// Values sent and values received so far.

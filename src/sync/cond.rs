@@ -41,8 +41,18 @@ impl Cond {
         if rt.tracing() {
             rt.emit("new", Subject::Resource(res.clone()), None);
         }
-        let state = State { next_ticket: 0, notified: 0, waiters: VecDeque::new() };
-        Cond { shared: Rc::new(Shared { rt: rt.clone(), res, state: RefCell::new(state) }) }
+        let state = State {
+            next_ticket: 0,
+            notified: 0,
+            waiters: VecDeque::new(),
+        };
+        Cond {
+            shared: Rc::new(Shared {
+                rt: rt.clone(),
+                res,
+                state: RefCell::new(state),
+            }),
+        }
     }
 
     /// Its identity.
@@ -102,7 +112,11 @@ impl Cond {
             std::mem::take(&mut st.waiters)
         };
         if rt.tracing() {
-            rt.emit("broadcast", Subject::Resource(self.shared.res.clone()), None);
+            rt.emit(
+                "broadcast",
+                Subject::Resource(self.shared.res.clone()),
+                None,
+            );
         }
         for (_, p) in woken {
             p.fire(rt, 0);

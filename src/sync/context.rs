@@ -58,7 +58,12 @@ impl Context {
         Context::make(rt, None, None, created_at)
     }
 
-    fn make(rt: &Runtime, parent: Option<&Context>, deadline: Option<Nanos>, created_at: Option<Rc<str>>) -> Context {
+    fn make(
+        rt: &Runtime,
+        parent: Option<&Context>,
+        deadline: Option<Nanos>,
+        created_at: Option<Rc<str>>,
+    ) -> Context {
         let res = rt.new_resource("context", created_at);
         let parent_deadline = parent.and_then(|p| p.deadline());
         let deadline = match (parent_deadline, deadline) {
@@ -70,11 +75,28 @@ impl Context {
             rt.emit("new", Subject::Resource(res.clone()), detail);
         }
         let parent_link = parent.map(|p| Rc::downgrade(&p.shared));
-        let state = State { err: None, deadline, parent: parent_link, children: Vec::new(), hooks: Vec::new(), timer: None };
-        let ctx = Context { shared: Rc::new(Shared { rt: rt.clone(), res, state: RefCell::new(state) }) };
+        let state = State {
+            err: None,
+            deadline,
+            parent: parent_link,
+            children: Vec::new(),
+            hooks: Vec::new(),
+            timer: None,
+        };
+        let ctx = Context {
+            shared: Rc::new(Shared {
+                rt: rt.clone(),
+                res,
+                state: RefCell::new(state),
+            }),
+        };
         if let Some(p) = parent {
             let parent_err = p.err();
-            p.shared.state.borrow_mut().children.push(ctx.shared.clone());
+            p.shared
+                .state
+                .borrow_mut()
+                .children
+                .push(ctx.shared.clone());
             if let Some(err) = parent_err {
                 ctx.cancel_with(err);
                 return ctx;
@@ -84,7 +106,12 @@ impl Context {
             if d <= rt.now() {
                 ctx.cancel_with(DEADLINE_EXCEEDED);
             } else {
-                let key = rt.add_timer(d, Box::new(Expire { ctx: ctx.shared.clone() }));
+                let key = rt.add_timer(
+                    d,
+                    Box::new(Expire {
+                        ctx: ctx.shared.clone(),
+                    }),
+                );
                 ctx.shared.state.borrow_mut().timer = Some(key);
             }
         }
@@ -124,7 +151,12 @@ impl Context {
                 return;
             }
             st.err = Some(err);
-            (std::mem::take(&mut st.hooks), std::mem::take(&mut st.children), st.timer.take(), st.parent.take())
+            (
+                std::mem::take(&mut st.hooks),
+                std::mem::take(&mut st.children),
+                st.timer.take(),
+                st.parent.take(),
+            )
         };
         if let Some(p) = parent.and_then(|p| p.upgrade()) {
             // `try_borrow_mut`: the parent may be cancelling us right now, with its list taken.
@@ -137,7 +169,11 @@ impl Context {
             rt.cancel_timer(key);
         }
         if rt.tracing() {
-            rt.emit("cancel", Subject::Resource(self.shared.res.clone()), Some(err.to_string()));
+            rt.emit(
+                "cancel",
+                Subject::Resource(self.shared.res.clone()),
+                Some(err.to_string()),
+            );
         }
         for h in hooks {
             h.cancel();
@@ -173,8 +209,7 @@ impl Context {
 
     fn has_waiters(shared: &Rc<Shared>) -> bool {
         let st = shared.state.borrow();
-        st.hooks.iter().any(|h| h.has_waiters())
-            || st.children.iter().any(Context::has_waiters)
+        st.hooks.iter().any(|h| h.has_waiters()) || st.children.iter().any(Context::has_waiters)
     }
 }
 

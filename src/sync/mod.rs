@@ -19,7 +19,10 @@ mod semaphore;
 mod timer;
 mod wait_group;
 
-pub use channel::{Channel, Describe, RecvSlot, RecvStart, SendSlot, SendStart, SendState, TryRecvError, TrySendError};
+pub use channel::{
+    Channel, Describe, RecvSlot, RecvStart, SendSlot, SendStart, SendState, TryRecvError,
+    TrySendError,
+};
 pub use cond::Cond;
 pub use context::{CancelHook, Context};
 pub use mutex::Mutex;

@@ -41,13 +41,27 @@ impl Mutex {
         Mutex::with_kind(rt, "mutex", created_at)
     }
 
-    pub(crate) fn with_kind(rt: &Runtime, kind: &'static str, created_at: Option<Rc<str>>) -> Mutex {
+    pub(crate) fn with_kind(
+        rt: &Runtime,
+        kind: &'static str,
+        created_at: Option<Rc<str>>,
+    ) -> Mutex {
         let res = rt.new_resource(kind, created_at);
         if rt.tracing() {
             rt.emit("new", Subject::Resource(res.clone()), None);
         }
-        let state = State { locked: false, holder: None, waiters: VecDeque::new() };
-        Mutex { shared: Rc::new(Shared { rt: rt.clone(), res, state: RefCell::new(state) }) }
+        let state = State {
+            locked: false,
+            holder: None,
+            waiters: VecDeque::new(),
+        };
+        Mutex {
+            shared: Rc::new(Shared {
+                rt: rt.clone(),
+                res,
+                state: RefCell::new(state),
+            }),
+        }
     }
 
     /// Its identity.

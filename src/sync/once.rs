@@ -50,7 +50,13 @@ impl Once {
         if rt.tracing() {
             rt.emit("new", Subject::Resource(res.clone()), None);
         }
-        Once { shared: Rc::new(Shared { rt: rt.clone(), res, state: RefCell::new((State::New, Vec::new())) }) }
+        Once {
+            shared: Rc::new(Shared {
+                rt: rt.clone(),
+                res,
+                state: RefCell::new((State::New, Vec::new())),
+            }),
+        }
     }
 
     /// Its identity.

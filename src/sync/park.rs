@@ -17,7 +17,10 @@ pub struct Parked {
 impl Parked {
     /// A new parked operation of `task`.
     pub fn new(task: TaskId) -> Rc<Parked> {
-        Rc::new(Parked { task, fired: Cell::new(None) })
+        Rc::new(Parked {
+            task,
+            fired: Cell::new(None),
+        })
     }
 
     /// The goroutine it belongs to.

@@ -42,8 +42,19 @@ impl RwMutex {
         if rt.tracing() {
             rt.emit("new", Subject::Resource(res.clone()), None);
         }
-        let state = State { writer: None, readers: 0, read_waiters: VecDeque::new(), write_waiters: VecDeque::new() };
-        RwMutex { shared: Rc::new(Shared { rt: rt.clone(), res, state: RefCell::new(state) }) }
+        let state = State {
+            writer: None,
+            readers: 0,
+            read_waiters: VecDeque::new(),
+            write_waiters: VecDeque::new(),
+        };
+        RwMutex {
+            shared: Rc::new(Shared {
+                rt: rt.clone(),
+                res,
+                state: RefCell::new(state),
+            }),
+        }
     }
 
     /// Its identity.
@@ -91,7 +102,11 @@ impl RwMutex {
             return true;
         }
         let parked = Parked::new(self.shared.rt.current());
-        self.shared.state.borrow_mut().write_waiters.push_back(parked);
+        self.shared
+            .state
+            .borrow_mut()
+            .write_waiters
+            .push_back(parked);
         self.shared.rt.block(Wait::on("lock", &self.shared.res));
         false
     }
@@ -102,7 +117,11 @@ impl RwMutex {
             return true;
         }
         let parked = Parked::new(self.shared.rt.current());
-        self.shared.state.borrow_mut().read_waiters.push_back(parked);
+        self.shared
+            .state
+            .borrow_mut()
+            .read_waiters
+            .push_back(parked);
         self.shared.rt.block(Wait::on("rlock", &self.shared.res));
         false
     }
@@ -144,12 +163,12 @@ impl RwMutex {
         st.readers -= 1;
         self.shared.res.remove_holder(self.shared.rt.current());
         let mut granted = None;
-        if st.readers == 0 {
-            if let Some(p) = st.write_waiters.pop_front() {
-                st.writer = Some(p.task());
-                self.shared.res.add_holder(p.task());
-                granted = Some(p);
-            }
+        if st.readers == 0
+            && let Some(p) = st.write_waiters.pop_front()
+        {
+            st.writer = Some(p.task());
+            self.shared.res.add_holder(p.task());
+            granted = Some(p);
         }
         drop(st);
         self.trace("runlock");

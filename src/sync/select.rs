@@ -8,7 +8,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use super::channel::{Channel, Describe, RecvSlot, SendSlot, SendState, TryRecvError, TrySendError};
+use super::channel::{
+    Channel, Describe, RecvSlot, SendSlot, SendState, TryRecvError, TrySendError,
+};
 use super::park::Parked;
 use crate::runtime::{Runtime, Wait};
 
@@ -50,7 +52,9 @@ pub struct SelectWait<T> {
 
 impl<T> std::fmt::Debug for SelectWait<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SelectWait").field("cases", &self.slots.len()).finish()
+        f.debug_struct("SelectWait")
+            .field("cases", &self.slots.len())
+            .finish()
     }
 }
 
@@ -64,7 +68,11 @@ pub enum SelectStart<T> {
 }
 
 /// Starts a select over `cases` for the current goroutine.
-pub fn select_start<T: Describe + 'static>(rt: &Runtime, cases: Vec<Case<T>>, has_default: bool) -> SelectStart<T> {
+pub fn select_start<T: Describe + 'static>(
+    rt: &Runtime,
+    cases: Vec<Case<T>>,
+    has_default: bool,
+) -> SelectStart<T> {
     let ready: Vec<usize> = cases
         .iter()
         .enumerate()
@@ -103,7 +111,11 @@ pub fn select_start<T: Describe + 'static>(rt: &Runtime, cases: Vec<Case<T>>, ha
             Case::Never => slots.push(Slot::Never),
         }
     }
-    rt.block(Wait { op: "select", resources, until: None });
+    rt.block(Wait {
+        op: "select",
+        resources,
+        until: None,
+    });
     SelectStart::Parked(SelectWait { parked, slots })
 }
 
@@ -132,14 +144,20 @@ impl<T: Describe + 'static> SelectWait<T> {
     /// Ends the select after the goroutine woke: unregisters from the other channels and returns
     /// the completed case.
     pub fn finish(self) -> SelectResult<T> {
-        let fired = self.parked.fired_case().expect("a select wakes only when a case completes");
+        let fired = self
+            .parked
+            .fired_case()
+            .expect("a select wakes only when a case completes");
         let mut result = None;
         for (i, slot) in self.slots.into_iter().enumerate() {
             match slot {
                 Slot::Recv(ch, s) => {
                     ch.unregister(&self.parked);
                     if i == fired {
-                        let v = s.borrow_mut().take().expect("the fired receive case has a result");
+                        let v = s
+                            .borrow_mut()
+                            .take()
+                            .expect("the fired receive case has a result");
                         result = Some(SelectResult::Recv(i, v));
                     }
                 }
@@ -150,7 +168,9 @@ impl<T: Describe + 'static> SelectWait<T> {
                         result = Some(match state {
                             SendState::Sent => SelectResult::Sent(i),
                             SendState::Closed => SelectResult::SendClosed(i),
-                            SendState::Pending(_) => unreachable!("the fired send case is not pending"),
+                            SendState::Pending(_) => {
+                                unreachable!("the fired send case is not pending")
+                            }
                         });
                     }
                 }

@@ -39,10 +39,24 @@ impl Semaphore {
         assert!(capacity > 0, "a semaphore has at least one permit");
         let res = rt.new_resource("semaphore", created_at);
         if rt.tracing() {
-            rt.emit("new", Subject::Resource(res.clone()), Some(format!("n={capacity}")));
+            rt.emit(
+                "new",
+                Subject::Resource(res.clone()),
+                Some(format!("n={capacity}")),
+            );
         }
-        let state = State { capacity, available: capacity, waiters: VecDeque::new() };
-        Semaphore { shared: Rc::new(Shared { rt: rt.clone(), res, state: RefCell::new(state) }) }
+        let state = State {
+            capacity,
+            available: capacity,
+            waiters: VecDeque::new(),
+        };
+        Semaphore {
+            shared: Rc::new(Shared {
+                rt: rt.clone(),
+                res,
+                state: RefCell::new(state),
+            }),
+        }
     }
 
     /// Its identity.

@@ -63,7 +63,12 @@ impl TimerCallback for Fire {
         }
         if let Some(p) = period {
             // Re-arm before delivering, so a target that stops the ticker wins.
-            let key = rt.add_timer(now.saturating_add(p), Box::new(Fire { timer: shared.clone() }));
+            let key = rt.add_timer(
+                now.saturating_add(p),
+                Box::new(Fire {
+                    timer: shared.clone(),
+                }),
+            );
             shared.state.borrow_mut().key = Some(key);
         }
         shared.target.fire(rt, now);
@@ -88,9 +93,18 @@ impl Timer {
         assert!(period != Some(0), "a ticker's period is positive");
         let res = rt.new_resource(kind, created_at);
         if rt.tracing() {
-            rt.emit("new", Subject::Resource(res.clone()), Some(format_ms(delay)));
+            rt.emit(
+                "new",
+                Subject::Resource(res.clone()),
+                Some(format_ms(delay)),
+            );
         }
-        let shared = Rc::new(Shared { rt: rt.clone(), res, target, state: RefCell::new(State { key: None, period }) });
+        let shared = Rc::new(Shared {
+            rt: rt.clone(),
+            res,
+            target,
+            state: RefCell::new(State { key: None, period }),
+        });
         let timer = Timer { shared };
         timer.arm(delay);
         timer
@@ -99,7 +113,12 @@ impl Timer {
     fn arm(&self, delay: Nanos) {
         let rt = &self.shared.rt;
         let at = rt.now().saturating_add(delay);
-        let key = rt.add_timer(at, Box::new(Fire { timer: self.shared.clone() }));
+        let key = rt.add_timer(
+            at,
+            Box::new(Fire {
+                timer: self.shared.clone(),
+            }),
+        );
         self.shared.state.borrow_mut().key = Some(key);
     }
 

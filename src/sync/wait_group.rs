@@ -38,8 +38,17 @@ impl WaitGroup {
         if rt.tracing() {
             rt.emit("new", Subject::Resource(res.clone()), None);
         }
-        let state = State { count: 0, waiters: Vec::new() };
-        WaitGroup { shared: Rc::new(Shared { rt: rt.clone(), res, state: RefCell::new(state) }) }
+        let state = State {
+            count: 0,
+            waiters: Vec::new(),
+        };
+        WaitGroup {
+            shared: Rc::new(Shared {
+                rt: rt.clone(),
+                res,
+                state: RefCell::new(state),
+            }),
+        }
     }
 
     /// Its identity.
@@ -54,12 +63,20 @@ impl WaitGroup {
             return Err(Misuse(format!("negative counter ({} + {delta})", st.count)));
         };
         st.count = count;
-        let released = if count == 0 { std::mem::take(&mut st.waiters) } else { Vec::new() };
+        let released = if count == 0 {
+            std::mem::take(&mut st.waiters)
+        } else {
+            Vec::new()
+        };
         drop(st);
         let rt = &self.shared.rt;
         if rt.tracing() {
             let verb = if delta < 0 { "done" } else { "add" };
-            rt.emit(verb, Subject::Resource(self.shared.res.clone()), Some(format!("count={count}")));
+            rt.emit(
+                verb,
+                Subject::Resource(self.shared.res.clone()),
+                Some(format!("count={count}")),
+            );
         }
         for p in released {
             p.fire(rt, 0);
