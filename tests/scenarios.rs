@@ -25,8 +25,13 @@ fn scenario_files() -> Vec<PathBuf> {
     files
 }
 
-fn is_canary(path: &Path) -> bool {
-    path.file_stem().is_some_and(|s| s == "canary")
+/// Canaries must fail, each in its own way: `canary.lua` deadlocks, `canary_leak.lua` leaks.
+fn canary_kind(path: &Path) -> Option<FailureKind> {
+    match path.file_stem()?.to_str()? {
+        "canary" => Some(FailureKind::Deadlock),
+        "canary_leak" => Some(FailureKind::Leak),
+        _ => None,
+    }
 }
 
 /// The name used in traces and messages: relative, so snapshots do not depend on the checkout.
@@ -64,24 +69,29 @@ fn every_scenario_passes_under_many_seeds_and_the_canary_deadlocks() {
     for path in scenario_files() {
         for seed in 1..=25 {
             let report = run(&path, seed);
-            if is_canary(&path) {
+            if let Some(kind) = canary_kind(&path) {
                 match &report.outcome {
                     Outcome::Fail(f) => {
                         assert_eq!(
                             f.kind,
-                            FailureKind::Deadlock,
+                            kind,
                             "{}: seed {seed}: {}",
                             path.display(),
                             report.outcome
                         );
                         assert!(
-                            f.stuck.len() >= 2,
+                            !f.stuck.is_empty(),
                             "the canary report names the stuck goroutines: {}",
+                            report.outcome
+                        );
+                        assert!(
+                            f.stuck.iter().all(|s| s.location.is_some()),
+                            "every stuck goroutine has a source line: {}",
                             report.outcome
                         );
                     }
                     other => panic!(
-                        "{}: seed {seed}: the canary must deadlock, got {other}",
+                        "{}: seed {seed}: the canary must fail ({kind:?}), got {other}",
                         path.display()
                     ),
                 }

@@ -13,7 +13,7 @@ use super::objects::{
     Dir, LuaAtomic, LuaChannel, LuaCond, LuaContext, LuaMutex, LuaOnce, LuaRwMutex, LuaSemaphore,
     LuaTimer, LuaWaitGroup,
 };
-use super::value::LuaValue;
+use super::value::{LuaValue, describe};
 use super::{Host, Resume, caller_location};
 use crate::runtime::{NANOS_PER_MS, Nanos, Runtime, Subject, ms_to_nanos, nanos_to_ms_f64};
 use crate::sync::{
@@ -247,7 +247,10 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         let c = chan(&ch, "channel:try_send", Dir::Send)?;
         Ok(match c.ch.try_send(LuaValue(v)) {
             Ok(()) => h.finish(Value::Boolean(true), Value::Nil),
-            Err(TrySendError::Full(_)) => h.finish(Value::Boolean(false), Value::Nil),
+            Err(TrySendError::Full(_)) => {
+                trace_refused(h, &c, "try_send", "full");
+                h.finish(Value::Boolean(false), Value::Nil)
+            }
             Err(TrySendError::Closed(_)) => h.finish(Value::Boolean(false), h.closed_msg.clone()),
         })
     });
@@ -255,7 +258,13 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         let c = chan(&ch, "channel:try_receive", Dir::Receive)?;
         Ok(match c.ch.try_recv() {
             Ok(v) => h.finish(v.0, Value::Boolean(true)),
-            Err(TryRecvError::Empty | TryRecvError::Closed) => {
+            Err(e) => {
+                let why = if e == TryRecvError::Empty {
+                    "empty"
+                } else {
+                    "closed"
+                };
+                trace_refused(h, &c, "try_receive", why);
                 h.finish(Value::Nil, Value::Boolean(false))
             }
         })
@@ -271,19 +280,17 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
             h.finish(Value::Boolean(false), Value::String(msg))
         })
     });
-    op!("ch_len", |_lua, _h, ch: Value| Ok((
-        int(chan(&ch, "channel:len", Dir::Both)?.ch.len()),
-        Value::Nil
-    )));
+    op!("ch_len", |_lua, h, ch: Value| {
+        let n = int(chan(&ch, "channel:len", Dir::Both)?.ch.len());
+        Ok(h.finish(n, Value::Nil))
+    });
     op!("ch_cap", |_lua, _h, ch: Value| Ok((
         int(chan(&ch, "channel:cap", Dir::Both)?.ch.cap()),
         Value::Nil
     )));
-    op!("ch_is_closed", |_lua, _h, ch: Value| {
-        Ok((
-            Value::Boolean(chan(&ch, "channel:is_closed", Dir::Both)?.ch.is_closed()),
-            Value::Nil,
-        ))
+    op!("ch_is_closed", |_lua, h, ch: Value| {
+        let closed = chan(&ch, "channel:is_closed", Dir::Both)?.ch.is_closed();
+        Ok(h.finish(Value::Boolean(closed), Value::Nil))
     });
 
     // select returns three values, so it is written out.
@@ -411,15 +418,9 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
             .try_acquire();
         Ok(h.finish(Value::Boolean(ok), Value::Nil))
     });
-    op!("sem_available", |_lua, _h, s: Value| {
-        Ok((
-            int(
-                handle::<LuaSemaphore>(&s, "semaphore:available", "a semaphore")?
-                    .0
-                    .available(),
-            ),
-            Value::Nil,
-        ))
+    op!("sem_available", |_lua, h, s: Value| {
+        let sem = handle::<LuaSemaphore>(&s, "semaphore:available", "a semaphore")?;
+        Ok(h.finish(int(sem.0.available()), Value::Nil))
     });
     op!("sem_capacity", |_lua, _h, s: Value| {
         Ok((
@@ -519,6 +520,14 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
                 Value::Boolean(swapped)
             }
         };
+        if h.rt.tracing() {
+            let detail = format!("{} (now {})", describe(&out), a.value.get());
+            h.rt.emit(
+                atomic_verb(&what),
+                Subject::Resource(a.res.clone()),
+                Some(detail),
+            );
+        }
         Ok(h.finish(out, Value::Nil))
     });
 
@@ -625,15 +634,15 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
             .is_cancelled();
         Ok(h.finish(Value::Boolean(v), Value::Nil))
     });
-    op!("ctx_err", |lua, _h, c: Value| {
+    op!("ctx_err", |lua, h, c: Value| {
         let err = handle::<LuaContext>(&c, "context:err", "a context")?
             .ctx
             .err();
-        Ok((
-            err.map(|e| Value::String(lua.create_string(e).expect("string")))
-                .unwrap_or(Value::Nil),
-            Value::Nil,
-        ))
+        let err = match err {
+            Some(e) => Value::String(lua.create_string(e).map_err(|e| e.to_string())?),
+            None => Value::Nil,
+        };
+        Ok(h.finish(err, Value::Nil))
     });
     op!("ctx_deadline", |_lua, _h, c: Value| {
         Ok(
@@ -831,6 +840,27 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     Ok(t)
 }
 
+/// A non-blocking operation that did nothing still leaves a trace line (it was a scheduling point).
+fn trace_refused(h: &Host, c: &LuaChannel, verb: &'static str, why: &str) {
+    if h.rt.tracing() {
+        h.rt.emit(
+            verb,
+            Subject::Resource(c.ch.resource().clone()),
+            Some(why.to_string()),
+        );
+    }
+}
+
+fn atomic_verb(what: &str) -> &'static str {
+    match what {
+        "add" => "atomic.add",
+        "load" => "atomic.load",
+        "store" => "atomic.store",
+        "swap" => "atomic.swap",
+        _ => "atomic.cas",
+    }
+}
+
 fn bad_dir(v: &Value) -> String {
     format!(
         "goroutine.channel: direction must be \"bidirectional\", \"send\" or \"receive\" (got {})",
@@ -1022,7 +1052,7 @@ impl TimerTarget for ChanTarget {
     }
 
     fn drain(&self) -> bool {
-        self.ch.try_recv().is_ok()
+        self.ch.discard_buffered()
     }
 }
 

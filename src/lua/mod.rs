@@ -94,7 +94,12 @@ pub(crate) struct Host {
     limits: LuaLimits,
     pub(crate) sometimes: RefCell<BTreeMap<String, bool>>,
     pub(crate) weak_lua: mlua::WeakLua,
+    /// Finished coroutines kept for reuse: `Thread::reset` costs a fraction of a new thread.
+    free_threads: RefCell<Vec<Thread>>,
 }
+
+/// How many finished coroutines are kept for reuse.
+const FREE_THREADS_MAX: usize = 4096;
 
 impl std::fmt::Debug for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -156,13 +161,20 @@ impl Host {
             .borrow()
             .clone()
             .expect("the prelude sets the goroutine entry");
-        let thread = lua.create_thread(entry)?;
+        let recycled = self.free_threads.borrow_mut().pop();
+        let thread = match recycled {
+            Some(t) => {
+                t.reset(entry)?;
+                t
+            }
+            None => lua.create_thread(entry)?,
+        };
         let mut start = MultiValue::with_capacity(args.len() + 1);
         start.push_back(Value::Function(f));
         start.extend(args);
         let body = LuaTask {
             host: self.clone(),
-            thread,
+            thread: Some(thread),
             pending: Some(Resume::Start(start)),
         };
         Ok(self.rt.spawn(name, daemon, Box::new(body)))
@@ -195,7 +207,8 @@ pub(crate) fn caller_location(lua: &Lua) -> Option<Rc<str>> {
 /// A goroutine whose body is a Lua coroutine.
 struct LuaTask {
     host: Rc<Host>,
-    thread: Thread,
+    /// `None` once finished and handed back for reuse.
+    thread: Option<Thread>,
     pending: Option<Resume>,
 }
 
@@ -204,7 +217,10 @@ impl LuaTask {
     /// tuples avoid allocating a `MultiValue` on every switch.
     fn resume(&mut self) -> mlua::Result<(Value, Value)> {
         let host = &self.host;
-        let t = &self.thread;
+        let t = self
+            .thread
+            .as_ref()
+            .expect("a runnable goroutine has its coroutine");
         match self
             .pending
             .take()
@@ -240,7 +256,11 @@ impl TaskBody for LuaTask {
         self.host.instructions.set(0);
         match self.resume() {
             Ok((first, second)) => {
-                if self.thread.is_resumable() {
+                let thread = self
+                    .thread
+                    .as_ref()
+                    .expect("a running goroutine has its coroutine");
+                if thread.is_resumable() {
                     match self.host.resume.borrow_mut().take() {
                         Some(r) => {
                             self.pending = Some(r);
@@ -255,6 +275,10 @@ impl TaskBody for LuaTask {
                 } else if first == self.host.failed {
                     TaskStep::Failed(describe_error_value(&second))
                 } else {
+                    let mut free = self.host.free_threads.borrow_mut();
+                    if free.len() < FREE_THREADS_MAX {
+                        free.extend(self.thread.take());
+                    }
                     TaskStep::Finished
                 }
             }
@@ -269,7 +293,9 @@ impl TaskBody for LuaTask {
 
     fn location(&self) -> Option<String> {
         let f = self.host.where_fn.borrow().clone()?;
-        f.call::<Option<String>>(self.thread.clone()).ok().flatten()
+        f.call::<Option<String>>(self.thread.clone()?)
+            .ok()
+            .flatten()
     }
 }
 
@@ -408,6 +434,7 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         limits: limits.clone(),
         sometimes: RefCell::new(BTreeMap::new()),
         weak_lua: lua.weak(),
+        free_threads: RefCell::new(Vec::new()),
     });
     let token = sentinel("token")?;
 

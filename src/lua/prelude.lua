@@ -5,8 +5,8 @@
 --    goroutine yields TOKEN to the scheduler, which resumes it with the operation's results;
 --  * every combinator that calls user functions that may block (select handlers, pools,
 --    pipelines, async/await, once, range), because a coroutine cannot yield through Rust;
---  * misuse errors: Rust answers MISUSE, msg and the shim raises `error(msg, 2)`, so the message
---    points at the user's line.
+--  * misuse errors: Rust answers MISUSE, msg and the shim raises it prefixed with the user's
+--    line (`raise`), skipping frames of this file.
 -- Chunk arguments: raw (Rust functions), TOKEN, PARK, MISUSE, RETRY, FAILED, methods (tables).
 
 local raw, TOKEN, PARK, MISUSE, RETRY, FAILED, methods = ...
@@ -37,19 +37,40 @@ local goroutine = {}
 local log = {}
 local sim = {}
 
+-- Misuse errors point at the user's line: the innermost frame that is neither C nor this
+-- prelude (so wrappers may tail-call each other freely).
+local function user_position()
+  for level = 2, 60 do
+    local info = getinfo(level, "Sl")
+    if not info then return "" end
+    if info.what ~= "C" and info.source ~= "=[gosim]" and (info.currentline or -1) > 0 then
+      return info.short_src .. ":" .. info.currentline .. ": "
+    end
+  end
+  return ""
+end
+local function raise(msg) error(user_position() .. msg, 0) end
+
 -- Every Rust op returns two values: results, or PARK (yield and take the results from the
--- resume), or MISUSE, message. `level` is where a misuse error points.
+-- resume), or MISUSE, message.
 local function op2(a, b)
   if a == PARK then return yield(TOKEN) end
-  if a == MISUSE then error(b, 3) end
+  if a == MISUSE then raise(b) end
   return a, b
+end
+
+-- The same for calls with one result (the second value is always nil then).
+local function op1(a, b)
+  if a == PARK then a = yield(TOKEN) end
+  if a == MISUSE then raise(b) end
+  return a
 end
 
 -- Ops whose blocked form must try again when woken (a mutex lock can be barged).
 local function retry_loop(f, obj)
   local a, b = f(obj, false)
   if a == PARK then a = yield(TOKEN) end
-  if a == MISUSE then error(b, 3) end
+  if a == MISUSE then raise(b) end
   while a == RETRY do
     a, b = f(obj, true)
     if a == PARK then a = yield(TOKEN) end
@@ -57,9 +78,14 @@ local function retry_loop(f, obj)
   return a
 end
 
+-- Calls that never park.
 local function check(a, ...)
-  if a == MISUSE then error((...), 3) end
+  if a == MISUSE then raise((...)) end
   return a, ...
+end
+local function one(a, b)
+  if a == MISUSE then raise(b) end
+  return a
 end
 
 local function is_callable(f)
@@ -70,7 +96,7 @@ end
 
 local function argcheck(cond, fname, msg, got)
   if not cond then
-    error(fname .. ": " .. msg .. " (got " .. (got == nil and "nil" or (type(got) == "string" and string.format("%q", got) or tostring(got))) .. ")", 3)
+    raise(fname .. ": " .. msg .. " (got " .. (got == nil and "nil" or (type(got) == "string" and string.format("%q", got) or tostring(got))) .. ")")
   end
 end
 
@@ -131,10 +157,12 @@ local function on_error(e)
   return raw.traceback(describe_error(e), 2)
 end
 
--- The body of every goroutine (main included).
+-- The body of every goroutine (main included). No table is built on the way: spawning is hot.
+local function finish_goroutine(ok, err)
+  if not ok then return FAILED, err end
+end
 local function run_goroutine(fn, ...)
-  local r = pack(xpcall(fn, on_error, ...))
-  if not r[1] then return FAILED, r[2] end
+  return finish_goroutine(xpcall(fn, on_error, ...))
 end
 raw.set_entry(run_goroutine)
 
@@ -148,8 +176,8 @@ end
 -- point at the line of the assert. Non-string messages (tables) are raised unchanged.
 assert = function(cond, msg, ...)
   if cond then return cond, msg, ... end
-  if msg == nil then error("assertion failed!", 2) end
-  if type(msg) == "string" or type(msg) == "number" then error("assertion failed: " .. msg, 2) end
+  if msg == nil then raise("assertion failed!") end
+  if type(msg) == "string" or type(msg) == "number" then raise("assertion failed: " .. msg) end
   error(msg, 2)
 end
 
@@ -163,10 +191,10 @@ function goroutine.spawn(f, ...)
     argcheck(spec.name == nil or type(spec.name) == "string", "goroutine.spawn", "name must be a string", spec.name)
     argcheck(spec.args == nil or type(spec.args) == "table", "goroutine.spawn", "args must be a table", spec.args)
     local args = spec.args or {}
-    return (op2(raw.spawn(spec.fn, spec.name, spec.daemon and true or false, unpack(args, 1, args.n or #args))))
+    return op1(raw.spawn(spec.fn, spec.name, spec.daemon and true or false, unpack(args, 1, args.n or #args)))
   end
   argcheck(is_callable(f), "goroutine.spawn", "expects a function", f)
-  return (op2(raw.spawn(f, nil, false, ...)))
+  return op1(raw.spawn(f, nil, false, ...))
 end
 
 function goroutine.spawn_many(n, f)
@@ -174,7 +202,7 @@ function goroutine.spawn_many(n, f)
   argcheck(n >= 0, "goroutine.spawn_many", "count must be non-negative", n)
   argcheck(is_callable(f), "goroutine.spawn_many", "expects a function", f)
   for i = 1, math.tointeger(n) do
-    check(raw.spawn_quiet(f, i))
+    check(raw.spawn_quiet(f, nil, i))
   end
   op2(raw.yield())
 end
@@ -183,7 +211,7 @@ function goroutine.sleep(ms) op2(raw.sleep(ms)) end
 function goroutine.yield() op2(raw.yield()) end
 goroutine.now = raw.now
 goroutine.id = raw.id
-function goroutine.name(new) return check(raw.name(new)) end
+function goroutine.name(new) return one(raw.name(new)) end
 
 ---------------------------------------------------------------------------------------------
 -- Channels
@@ -191,17 +219,28 @@ function goroutine.name(new) return check(raw.name(new)) end
 local ch_send, ch_recv, ch_try_send, ch_try_recv = raw.ch_send, raw.ch_recv, raw.ch_try_send, raw.ch_try_recv
 local ch_close = raw.ch_close
 
-function goroutine.channel(cap, dir) return check(raw.channel(cap, dir)) end
+function goroutine.channel(cap, dir) return one(raw.channel(cap, dir)) end
 
 local C = methods.channel
-function C.send(ch, v) return op2(ch_send(ch, v)) end
-function C.receive(ch) return op2(ch_recv(ch)) end
+-- send and receive are the hottest calls: op2 is written out inline.
+function C.send(ch, v)
+  local a, b = ch_send(ch, v)
+  if a == PARK then return yield(TOKEN) end
+  if a == MISUSE then raise(b) end
+  return a, b
+end
+function C.receive(ch)
+  local a, b = ch_recv(ch)
+  if a == PARK then return yield(TOKEN) end
+  if a == MISUSE then raise(b) end
+  return a, b
+end
 function C.try_send(ch, v) return op2(ch_try_send(ch, v)) end
 function C.try_receive(ch) return op2(ch_try_recv(ch)) end
 function C.close(ch) return op2(ch_close(ch)) end
-function C.len(ch) return check(raw.ch_len(ch)) end
-function C.cap(ch) return check(raw.ch_cap(ch)) end
-function C.is_closed(ch) return check(raw.ch_is_closed(ch)) end
+function C.len(ch) return op1(raw.ch_len(ch)) end
+function C.cap(ch) return one(raw.ch_cap(ch)) end
+function C.is_closed(ch) return op1(raw.ch_is_closed(ch)) end
 function C.range(ch, f)
   argcheck(is_callable(f), "channel:range", "expects a function", f)
   check(raw.ch_check_recv(ch, "channel:range"))
@@ -218,8 +257,8 @@ end
 function goroutine.channel_send(ch, v) need_channel("goroutine.channel_send", ch) return op2(ch_send(ch, v)) end
 function goroutine.channel_receive(ch) need_channel("goroutine.channel_receive", ch) return op2(ch_recv(ch)) end
 function goroutine.channel_close(ch) need_channel("goroutine.channel_close", ch) return op2(ch_close(ch)) end
-function goroutine.channel_len(ch) need_channel("goroutine.channel_len", ch) return check(raw.ch_len(ch)) end
-function goroutine.channel_cap(ch) need_channel("goroutine.channel_cap", ch) return check(raw.ch_cap(ch)) end
+function goroutine.channel_len(ch) need_channel("goroutine.channel_len", ch) return op1(raw.ch_len(ch)) end
+function goroutine.channel_cap(ch) need_channel("goroutine.channel_cap", ch) return one(raw.ch_cap(ch)) end
 
 ---------------------------------------------------------------------------------------------
 -- Select: Rust commits exactly one case; its handler then runs here (it may block).
@@ -232,7 +271,7 @@ local function run_select(fname, cases, level)
   argcheck(type(cases) == "table", fname, "expects an array of cases", cases)
   local idx, v, ok = ch_select(cases, fname, NIL)
   if idx == PARK then idx, v, ok = yield(TOKEN) end
-  if idx == MISUSE then error(v, level) end
+  if idx == MISUSE then raise(v) end
   return idx, v, ok
 end
 
@@ -252,7 +291,7 @@ function goroutine.select_timeout(ms, cases)
   argcheck(type(cases) == "table", "goroutine.select_timeout", "expects an array of cases", cases)
   for i, c in ipairs(cases) do
     if type(c) == "table" and c.default then
-      error("goroutine.select_timeout: case " .. i .. " is a default case, which select_timeout does not take", 2)
+      raise("goroutine.select_timeout: case " .. i .. " is a default case, which select_timeout does not take")
     end
   end
   local all = { n = #cases + 1 }
@@ -268,14 +307,14 @@ end
 ---------------------------------------------------------------------------------------------
 -- Synchronisation
 ---------------------------------------------------------------------------------------------
-function goroutine.mutex() return check(raw.mutex()) end
+function goroutine.mutex() return one(raw.mutex()) end
 local M = methods.mutex
 local mutex_lock = raw.mutex_lock
 function M.lock(m) retry_loop(mutex_lock, m) end
 function M.unlock(m) op2(raw.mutex_unlock(m)) end
 function M.try_lock(m) return (op2(raw.mutex_try_lock(m))) end
 
-function goroutine.rwmutex() return check(raw.rwmutex()) end
+function goroutine.rwmutex() return one(raw.rwmutex()) end
 local RW = methods.rwmutex
 function RW.lock(m) op2(raw.rw_lock(m)) end
 function RW.unlock(m) op2(raw.rw_unlock(m)) end
@@ -292,21 +331,21 @@ function RW.rlocker(m)
   return setmetatable({ rw = m }, rlocker_mt)
 end
 
-function goroutine.semaphore(n) return check(raw.semaphore(n)) end
+function goroutine.semaphore(n) return one(raw.semaphore(n)) end
 local S = methods.semaphore
 function S.acquire(s) op2(raw.sem_acquire(s)) end
 function S.release(s) op2(raw.sem_release(s)) end
 function S.try_acquire(s) return (op2(raw.sem_try_acquire(s))) end
-function S.available(s) return check(raw.sem_available(s)) end
-function S.capacity(s) return check(raw.sem_capacity(s)) end
+function S.available(s) return op1(raw.sem_available(s)) end
+function S.capacity(s) return one(raw.sem_capacity(s)) end
 
-function goroutine.wait_group() return check(raw.wait_group()) end
+function goroutine.wait_group() return one(raw.wait_group()) end
 local WG = methods.waitgroup
 function WG.add(wg, delta) op2(raw.wg_add(wg, delta)) end
 function WG.done(wg) op2(raw.wg_add(wg, -1)) end
 function WG.wait(wg) op2(raw.wg_wait(wg)) end
 
-function goroutine.atomic_int(init) return check(raw.atomic_int(init)) end
+function goroutine.atomic_int(init) return one(raw.atomic_int(init)) end
 local A = methods.atomic
 function A.add(a, d) return (op2(raw.atomic_op(a, "add", d))) end
 function A.load(a) return (op2(raw.atomic_op(a, "load"))) end
@@ -314,7 +353,7 @@ function A.store(a, v) op2(raw.atomic_op(a, "store", v)) end
 function A.swap(a, v) return (op2(raw.atomic_op(a, "swap", v))) end
 function A.compare_and_swap(a, old, new) return (op2(raw.atomic_op(a, "compare_and_swap", old, new))) end
 
-function goroutine.once() return check(raw.once()) end
+function goroutine.once() return one(raw.once()) end
 local O = methods.once
 function O.call(o, f)
   argcheck(is_callable(f), "once:call", "expects a function", f)
@@ -335,7 +374,7 @@ end
 function goroutine.cond(locker)
   if locker == nil then locker = goroutine.mutex() end
   argcheck(is_locker(locker), "goroutine.cond", "expects a locker (a mutex, an rwmutex or an rlocker)", locker)
-  local c = check(raw.cond())
+  local c = one(raw.cond())
   raw.cond_set_locker(c, locker)
   return c
 end
@@ -356,39 +395,39 @@ function CO.get_mutex(c) return raw.cond_locker(c) end
 ---------------------------------------------------------------------------------------------
 local X = methods.context
 function goroutine.context()
-  local ctx = check(raw.context())
+  local ctx = one(raw.context())
   return ctx, function() op2(raw.ctx_cancel(ctx)) end
 end
 function X.with_cancel(ctx)
-  local c = check(raw.ctx_child(ctx, "with_cancel"))
+  local c = one(raw.ctx_child(ctx, "with_cancel"))
   return c, function() op2(raw.ctx_cancel(c)) end
 end
 function X.with_timeout(ctx, ms)
-  local c = check(raw.ctx_child(ctx, "with_timeout", ms))
+  local c = one(raw.ctx_child(ctx, "with_timeout", ms))
   return c, function() op2(raw.ctx_cancel(c)) end
 end
 function X.with_deadline(ctx, ms)
-  local c = check(raw.ctx_child(ctx, "with_deadline", ms))
+  local c = one(raw.ctx_child(ctx, "with_deadline", ms))
   return c, function() op2(raw.ctx_cancel(c)) end
 end
 function X.cancel(ctx) op2(raw.ctx_cancel(ctx)) end
 function X.is_cancelled(ctx) return (op2(raw.ctx_is_cancelled(ctx))) end
-function X.err(ctx) return (check(raw.ctx_err(ctx))) end
+function X.err(ctx) return op1(raw.ctx_err(ctx)) end
 function X.deadline(ctx) return check(raw.ctx_deadline(ctx)) end
-function X.done(ctx) return check(raw.ctx_done(ctx)) end
+function X.done(ctx) return one(raw.ctx_done(ctx)) end
 
 ---------------------------------------------------------------------------------------------
 -- Timers
 ---------------------------------------------------------------------------------------------
-function goroutine.after(ms) return check(raw.after(ms)) end
-function goroutine.timer(ms) return check(raw.timer(ms, "timer")) end
-function goroutine.ticker(ms) return check(raw.timer(ms, "ticker")) end
+function goroutine.after(ms) return one(raw.after(ms)) end
+function goroutine.timer(ms) return one(raw.timer(ms, "timer")) end
+function goroutine.ticker(ms) return one(raw.timer(ms, "ticker")) end
 function goroutine.after_func(ms, f)
   argcheck(is_callable(f), "goroutine.after_func", "expects a function", f)
-  return check(raw.timer(ms, "after_func", f))
+  return one(raw.timer(ms, "after_func", f))
 end
 local T = methods.timer
-function T.channel(t) return check(raw.timer_channel(t)) end
+function T.channel(t) return one(raw.timer_channel(t)) end
 function T.stop(t) return (op2(raw.timer_stop(t))) end
 function T.reset(t, ms) return (op2(raw.timer_reset(t, ms))) end
 
@@ -404,11 +443,12 @@ local function start_async(fname, f, ...)
   local h = setmetatable({ done = goroutine.channel(0), finished = false }, handle_mt)
   raw.name_channel(h.done, "await")
   local args = pack(...)
-  h.id = check(raw.spawn_quiet(function()
-    local r = pack(xpcall(f, on_error, unpack(args, 1, args.n)))
+  h.id = one(raw.spawn_quiet(function()
+    -- The error is returned to the awaiter as a message (no traceback: it is a value now).
+    local r = pack(xpcall(f, describe_error, unpack(args, 1, args.n)))
     h.result = r
     h.finished = true
-    ch_close(h.done)
+    C.close(h.done)
   end, nil))
   return h
 end
@@ -626,7 +666,7 @@ function goroutine.fan_in(inputs)
   for _, ch in ipairs(inputs) do
     if raw.is_channel(ch) then chans[#chans + 1] = ch end
   end
-  if #chans == 0 then error("goroutine.fan_in: at least one input channel required", 2) end
+  if #chans == 0 then raise("goroutine.fan_in: at least one input channel required") end
   local out = goroutine.channel(10)
   raw.name_channel(out, "fan_in")
   local remaining = #chans
@@ -652,7 +692,7 @@ local function log_fn(level)
   return function(msg)
     local t = type(msg)
     if t ~= "string" and t ~= "number" then
-      error("log." .. level .. ": expects a string (got " .. t .. ")", 2)
+      raise("log." .. level .. ": expects a string (got " .. t .. ")")
     end
     raw.log(level, tostring(msg))
   end
@@ -694,11 +734,11 @@ end
 sim.seed = raw.seed
 sim.is_simulated = raw.is_simulated
 sim.random = math.random
-function sim.buggify(p) return check(raw.buggify(p)) end
+function sim.buggify(p) return one(raw.buggify(p)) end
 function sim.assert_always(cond, msg)
   if not cond then
     raw.assert_event("always", msg == nil and "assertion" or tostring(msg), false)
-    error("assertion failed: " .. (msg == nil and "sim.assert_always" or tostring(msg)), 2)
+    raise("assertion failed: " .. (msg == nil and "sim.assert_always" or tostring(msg)))
   end
 end
 function sim.assert_sometimes(cond, msg)

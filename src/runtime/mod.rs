@@ -332,14 +332,14 @@ impl Runtime {
         let mut core = self.core();
         let id = core.current.expect("block outside a goroutine");
         if core.config.trace {
-            let detail = if wait.resources.len() > 1 {
-                let names: Vec<String> = wait.resources.iter().map(|r| r.to_string()).collect();
+            let detail = if !wait.more.is_empty() {
+                let names: Vec<String> = wait.resources().map(|r| r.to_string()).collect();
                 Some(names.join(" "))
             } else {
                 None
             };
-            let subject = match (wait.resources.len(), wait.resources.first()) {
-                (1, Some(r)) => Subject::Resource(r.clone()),
+            let subject = match (&wait.resource, wait.more.is_empty()) {
+                (Some(r), true) => Subject::Resource(r.clone()),
                 _ => Subject::None,
             };
             let verb = blocked_verb(wait.op);
@@ -375,7 +375,8 @@ impl Runtime {
         task.state = TaskState::Blocked;
         task.wait = Some(Wait {
             op: "sleep",
-            resources: Vec::new(),
+            resource: None,
+            more: Vec::new(),
             until: Some(until),
         });
     }
@@ -867,7 +868,7 @@ impl Core {
             let waits_on = t
                 .wait
                 .iter()
-                .flat_map(|w| w.resources.iter())
+                .flat_map(|w| w.resources())
                 .map(|r| self.describe_resource(r))
                 .collect();
             let location = t.body.as_ref().and_then(|b| b.location());

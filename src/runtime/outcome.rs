@@ -43,6 +43,8 @@ pub enum FailureKind {
     Deadlock,
     /// Goroutines still alive when the run ended.
     Leak,
+    /// A Rust panic: in a Rust task, or a bug in gosim itself.
+    Panic,
 }
 
 impl FailureKind {
@@ -53,6 +55,7 @@ impl FailureKind {
             FailureKind::Assertion => "assertion",
             FailureKind::Deadlock => "deadlock",
             FailureKind::Leak => "leak",
+            FailureKind::Panic => "panic",
         }
     }
 }

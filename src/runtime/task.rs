@@ -42,8 +42,10 @@ pub enum TaskState {
 pub struct Wait {
     /// The operation: `"receive"`, `"send"`, `"select"`, `"lock"`, `"sleep"`, ...
     pub op: &'static str,
-    /// The resources it waits on (several for a `select`).
-    pub resources: Vec<ResourceRef>,
+    /// The resource it waits on (the first case of a `select`).
+    pub resource: Option<ResourceRef>,
+    /// The other resources of a `select` (kept apart so a single wait allocates nothing).
+    pub more: Vec<ResourceRef>,
     /// The instant a timer will wake it, if one will.
     pub until: Option<Nanos>,
 }
@@ -53,9 +55,30 @@ impl Wait {
     pub fn on(op: &'static str, resource: &ResourceRef) -> Wait {
         Wait {
             op,
-            resources: vec![resource.clone()],
+            resource: Some(resource.clone()),
+            more: Vec::new(),
             until: None,
         }
+    }
+
+    /// A wait on several resources (a `select`).
+    pub fn on_all(op: &'static str, mut resources: Vec<ResourceRef>) -> Wait {
+        let resource = if resources.is_empty() {
+            None
+        } else {
+            Some(resources.remove(0))
+        };
+        Wait {
+            op,
+            resource,
+            more: resources,
+            until: None,
+        }
+    }
+
+    /// Every resource it waits on.
+    pub fn resources(&self) -> impl Iterator<Item = &ResourceRef> {
+        self.resource.iter().chain(self.more.iter())
     }
 }
 

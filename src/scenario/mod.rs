@@ -10,7 +10,9 @@ use std::path::Path;
 pub use explore::{ExploreOptions, ExploreSummary, Group, SeedOutcome, explore};
 
 use crate::lua::{LoadError, LuaLimits, LuaWorld};
-use crate::runtime::{Config, Event, Outcome, RunStats, Runtime, TraceFormat, TraceHash, render};
+use crate::runtime::{
+    Config, Event, Failure, FailureKind, Outcome, RunStats, Runtime, TraceFormat, TraceHash, render,
+};
 
 /// Everything that shapes one run.
 #[derive(Debug, Clone, Default)]
@@ -68,7 +70,11 @@ pub fn run_source(name: &str, source: &str, options: &RunOptions) -> Result<RunR
     let rt = Runtime::simulated(options.config.clone());
     let world = LuaWorld::new(&rt, options.lua.clone())?;
     world.spawn_main(name, source)?;
-    let outcome = rt.run();
+    // A panic is a failure of the run, not of the caller: explore must count it and go on.
+    let outcome = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run())) {
+        Ok(outcome) => outcome,
+        Err(payload) => panic_outcome(&rt, payload.as_ref()),
+    };
     let report = RunReport {
         seed: options.config.seed,
         outcome,
@@ -79,6 +85,26 @@ pub fn run_source(name: &str, source: &str, options: &RunOptions) -> Result<RunR
     rt.shutdown();
     drop(world);
     Ok(report)
+}
+
+fn panic_outcome(rt: &Runtime, payload: &(dyn std::any::Any + Send)) -> Outcome {
+    let what = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    Outcome::Fail(Failure {
+        kind: FailureKind::Panic,
+        task: rt
+            .try_current()
+            .map(|id| (id, rt.task_name(id).map(|n| n.to_string()))),
+        message: format!(
+            "gosim panicked (a bug in gosim: please report it with the reproduce line): {what}"
+        ),
+        location: None,
+        stuck: Vec::new(),
+        time: rt.now(),
+    })
 }
 
 /// Reads a scenario file; the error says which file and why.

@@ -272,6 +272,17 @@ impl<T: Describe + 'static> Channel<T> {
         }
     }
 
+    /// Drops the oldest buffered value without tracing a receive (a timer's stale tick being
+    /// discarded by `stop`/`reset`). True if there was one.
+    pub fn discard_buffered(&self) -> bool {
+        let mut st = self.shared.state.borrow_mut();
+        let dropped = st.buf.pop_front().is_some();
+        if dropped {
+            st.n_received += 1;
+        }
+        dropped
+    }
+
     /// Receives, parking the current goroutine if nothing is available.
     pub fn recv_or_park(&self) -> RecvStart<T> {
         match self.try_recv() {

@@ -111,11 +111,7 @@ pub fn select_start<T: Describe + 'static>(
             Case::Never => slots.push(Slot::Never),
         }
     }
-    rt.block(Wait {
-        op: "select",
-        resources,
-        until: None,
-    });
+    rt.block(Wait::on_all("select", resources));
     SelectStart::Parked(SelectWait { parked, slots })
 }
 

@@ -130,12 +130,17 @@ impl Timer {
     /// Stops it. True if it was pending, or had fired with its value not yet received (that
     /// value is dropped).
     pub fn stop(&self) -> bool {
+        self.halt("stop")
+    }
+
+    fn halt(&self, verb: &'static str) -> bool {
         let key = self.shared.state.borrow_mut().key.take();
         let was_pending = key.is_some_and(|k| self.shared.rt.cancel_timer(k));
         let drained = self.shared.target.drain();
         let rt = &self.shared.rt;
         if rt.tracing() {
-            rt.emit("stop", Subject::Resource(self.shared.res.clone()), None);
+            let detail = drained.then(|| "dropped an unreceived value".to_string());
+            rt.emit(verb, Subject::Resource(self.shared.res.clone()), detail);
         }
         was_pending || drained
     }
@@ -143,7 +148,7 @@ impl Timer {
     /// Stops it and arms it again to fire after `delay` (a ticker then every `delay`). Returns
     /// what `stop` would have.
     pub fn reset(&self, delay: Nanos) -> bool {
-        let was = self.stop();
+        let was = self.halt("reset");
         {
             let mut st = self.shared.state.borrow_mut();
             if st.period.is_some() {
