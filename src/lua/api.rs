@@ -437,12 +437,9 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         lua,
         LuaWaitGroup(WaitGroup::new(&h.rt, caller_location(lua)))
     ));
-    op!("wg_add", |_lua, h, (wg, delta): (Value, Value)| {
-        let fname = if integer(&delta) == Some(-1) {
-            "wait_group:done"
-        } else {
-            "wait_group:add"
-        };
+    // `wg:done()` is `wg:add(-1)` under its own name (the shim passes which one was called).
+    op!("wg_add", |_lua, h, (wg, delta, fname): (Value, Value, String)| {
+        let fname = fname.as_str();
         let wg = handle::<LuaWaitGroup>(&wg, fname, "a wait group")?;
         let delta = match &delta {
             Value::Nil => 1,

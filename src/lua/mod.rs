@@ -186,7 +186,7 @@ pub(crate) fn caller_location(lua: &Lua) -> Option<Rc<str>> {
     for level in 1..24 {
         let found = lua.inspect_stack(level, |d| {
             let src = d.source();
-            if src.what == "C" || src.source.as_deref() == Some(PRELUDE_NAME) {
+            if src.what == "C" || matches!(src.source.as_deref(), Some(PRELUDE_NAME | "=?")) {
                 return None;
             }
             let line = d.current_line()?;
@@ -377,6 +377,8 @@ fn syntax_message(e: &mlua::Error) -> String {
 
 /// The prelude compiled once per process: parsing it costs more than creating the Lua state, and
 /// `explore` creates a state per run. The bytes depend only on the source and the Lua build.
+/// Stripped of debug information (loading it is then a third cheaper): prelude frames carry no
+/// line numbers, and are recognised by their source `=?`.
 fn prelude_bytecode(lua: &Lua) -> mlua::Result<&'static [u8]> {
     static BYTECODE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     if let Some(b) = BYTECODE.get() {
@@ -386,7 +388,7 @@ fn prelude_bytecode(lua: &Lua) -> mlua::Result<&'static [u8]> {
         .load(include_str!("prelude.lua"))
         .set_name(PRELUDE_NAME)
         .into_function()?;
-    Ok(BYTECODE.get_or_init(|| f.dump(false)))
+    Ok(BYTECODE.get_or_init(|| f.dump(true)))
 }
 
 /// A Lua state with the libraries gosim needs, `debug` included.

@@ -19,6 +19,9 @@ local pack, unpack = table.pack, table.unpack
 local type, error, pcall, xpcall, select_n, tostring = type, error, pcall, xpcall, select, tostring
 local setmetatable, rawequal, ipairs, pairs = setmetatable, rawequal, ipairs, pairs
 local getinfo = debug.getinfo  -- private: the global `debug` is removed after this chunk
+-- This file is loaded as stripped bytecode (no line info, source "=?"), so its frames are
+-- recognised by their source.
+local PRELUDE_SOURCE = { ["=[gosim]"] = true, ["=?"] = true }
 
 -- The user line where a suspended goroutine stopped (skipping C and prelude frames), for
 -- deadlock and leak reports. Only called when a report is built.
@@ -26,7 +29,7 @@ raw.set_where(function(co)
   for level = 0, 60 do
     local info = getinfo(co, level, "Sl")
     if not info then return nil end
-    if info.what ~= "C" and info.source ~= "=[gosim]" and (info.currentline or -1) > 0 then
+    if info.what ~= "C" and not PRELUDE_SOURCE[info.source] and (info.currentline or -1) > 0 then
       return info.short_src .. ":" .. info.currentline
     end
   end
@@ -43,7 +46,7 @@ local function user_position()
   for level = 2, 60 do
     local info = getinfo(level, "Sl")
     if not info then return "" end
-    if info.what ~= "C" and info.source ~= "=[gosim]" and (info.currentline or -1) > 0 then
+    if info.what ~= "C" and not PRELUDE_SOURCE[info.source] and (info.currentline or -1) > 0 then
       return info.short_src .. ":" .. info.currentline .. ": "
     end
   end
@@ -341,8 +344,8 @@ function S.capacity(s) return one(raw.sem_capacity(s)) end
 
 function goroutine.wait_group() return one(raw.wait_group()) end
 local WG = methods.waitgroup
-function WG.add(wg, delta) op2(raw.wg_add(wg, delta)) end
-function WG.done(wg) op2(raw.wg_add(wg, -1)) end
+function WG.add(wg, delta) op2(raw.wg_add(wg, delta, "wait_group:add")) end
+function WG.done(wg) op2(raw.wg_add(wg, -1, "wait_group:done")) end
 function WG.wait(wg) op2(raw.wg_wait(wg)) end
 
 function goroutine.atomic_int(init) return one(raw.atomic_int(init)) end
