@@ -22,7 +22,8 @@
 //!         assert(v == "hi")
 //!     "#,
 //!     &gosim::scenario::RunOptions::with_seed(7),
-//! );
+//! )
+//! .expect("the scenario compiles");
 //! assert!(report.outcome.is_pass());
 //! ```
 

@@ -237,3 +237,34 @@ fn run_file_reads_scenarios_and_reports_missing_files() {
     .unwrap_err();
     assert!(err.0.contains("does-not-exist.lua"), "{err}");
 }
+
+/// Lua 5.4 seeds its string hash from the time and addresses, which would make `pairs()` order
+/// over string keys differ between processes; gosim builds Lua with a fixed seed. This test fails
+/// if that build setting (`.cargo/config.toml`) is lost.
+#[test]
+fn string_key_order_is_the_same_in_every_process() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pairs-order");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("pairs.lua");
+    std::fs::write(
+        &path,
+        r#"
+        local t = {}
+        for i = 1, 60 do t["key" .. i] = i end
+        local ks = {}
+        for k in pairs(t) do ks[#ks + 1] = k end
+        log.info(table.concat(ks, ","))
+        "#,
+    )
+    .expect("write script");
+    let path = path.to_str().expect("utf-8 path");
+    let runs: Vec<Vec<u8>> = (0..3)
+        .map(|_| gosim_run(&["run", path, "--seed", "1"]).stdout)
+        .collect();
+    assert!(
+        String::from_utf8_lossy(&runs[0]).contains("key"),
+        "the order is logged"
+    );
+    assert_eq!(runs[0], runs[1]);
+    assert_eq!(runs[1], runs[2]);
+}

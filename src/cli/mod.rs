@@ -74,7 +74,8 @@ struct LimitArgs {
     /// Lua heap limit in megabytes.
     #[arg(long, value_name = "MB", default_value_t = 2048)]
     max_memory: usize,
-    /// Lua instructions a goroutine may run without a scheduling point.
+    /// Lua instructions a goroutine may run without a scheduling point (0: no limit, and no
+    /// per-instruction hook: faster, but a runaway loop then hangs).
     #[arg(long, value_name = "N", default_value_t = 100_000_000)]
     max_instructions: u64,
     /// Spin guard: after N steps without the clock moving while a timer is pending, jump to it (0: off).

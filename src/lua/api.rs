@@ -217,22 +217,37 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         let ch = Channel::new(&h.rt, cap, caller_location(lua));
         Ok((
             Value::UserData(
-                lua.create_userdata(LuaChannel { ch, dir })
-                    .map_err(|e| e.to_string())?,
+                lua.create_userdata(LuaChannel {
+                    ch,
+                    dir,
+                    closable: true,
+                })
+                .map_err(|e| e.to_string())?,
             ),
             Value::Nil,
         ))
     });
-    op!("ch_send", |lua, h, (ch, v): (Value, Value)| {
-        let c = chan(&ch, "channel:send", Dir::Send)?;
+    // The function forms (`goroutine.channel_send`) pass their own name for misuse messages.
+    op!("ch_send", |lua,
+                    h,
+                    (ch, v, fname): (
+        Value,
+        Value,
+        Option<String>
+    )| {
+        let c = chan(&ch, fname.as_deref().unwrap_or("channel:send"), Dir::Send)?;
         Ok(match c.ch.send_or_park(LuaValue(v)) {
             SendStart::Done(true) => h.finish(Value::Boolean(true), Value::Nil),
             SendStart::Done(false) => h.finish(Value::Boolean(false), h.closed_msg.clone()),
             SendStart::Parked(slot) => h.park_with(Resume::Send(slot)),
         })
     });
-    op!("ch_recv", |lua, h, ch: Value| {
-        let c = chan(&ch, "channel:receive", Dir::Receive)?;
+    op!("ch_recv", |lua, h, (ch, fname): (Value, Option<String>)| {
+        let c = chan(
+            &ch,
+            fname.as_deref().unwrap_or("channel:receive"),
+            Dir::Receive,
+        )?;
         Ok(match c.ch.recv_or_park() {
             RecvStart::Ready(Some(v)) => h.finish(v.0, Value::Boolean(true)),
             RecvStart::Ready(None) => h.finish(Value::Nil, Value::Boolean(false)),
@@ -271,6 +286,9 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     });
     op!("ch_close", |lua, h, ch: Value| {
         let c = chan(&ch, "channel:close", Dir::Both)?;
+        if !c.closable {
+            return Err("channel:close: this channel belongs to a timer or a context and only gosim closes it".into());
+        }
         Ok(if c.ch.close() {
             h.finish(Value::Boolean(true), Value::Nil)
         } else {
@@ -438,17 +456,21 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         LuaWaitGroup(WaitGroup::new(&h.rt, caller_location(lua)))
     ));
     // `wg:done()` is `wg:add(-1)` under its own name (the shim passes which one was called).
-    op!("wg_add", |_lua, h, (wg, delta, fname): (Value, Value, String)| {
-        let fname = fname.as_str();
-        let wg = handle::<LuaWaitGroup>(&wg, fname, "a wait group")?;
-        let delta = match &delta {
-            Value::Nil => 1,
-            v => integer(v)
-                .ok_or_else(|| format!("{fname}: delta must be an integer (got {})", shown(v)))?,
-        };
-        wg.0.add(delta).map_err(|e| format!("{fname}: {e}"))?;
-        Ok(h.finish(Value::Nil, Value::Nil))
-    });
+    op!(
+        "wg_add",
+        |_lua, h, (wg, delta, fname): (Value, Value, String)| {
+            let fname = fname.as_str();
+            let wg = handle::<LuaWaitGroup>(&wg, fname, "a wait group")?;
+            let delta = match &delta {
+                Value::Nil => 1,
+                v => integer(v).ok_or_else(|| {
+                    format!("{fname}: delta must be an integer (got {})", shown(v))
+                })?,
+            };
+            wg.0.add(delta).map_err(|e| format!("{fname}: {e}"))?;
+            Ok(h.finish(Value::Nil, Value::Nil))
+        }
+    );
     op!("wg_wait", |lua, h, wg: Value| {
         let wg = handle::<LuaWaitGroup>(&wg, "wait_group:wait", "a wait group")?;
         Ok(if wg.0.wait_or_park() {
@@ -561,13 +583,23 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         *c.locker.borrow_mut() = l;
         Ok(())
     });
-    func!("cond_locker", |_lua, _h, c: Value| {
-        let c = handle::<LuaCond>(&c, "cond:get_mutex", "a cond").map_err(mlua::Error::runtime)?;
-        Ok(c.locker.borrow().clone())
+    op!("cond_locker", |_lua, _h, (c, fname): (Value, String)| {
+        let c = handle::<LuaCond>(&c, &fname, "a cond")?;
+        Ok((c.locker.borrow().clone(), Value::Nil))
     });
-    func!("cond_ticket", |_lua, _h, c: UserDataRef<LuaCond>| Ok(c
-        .cond
-        .ticket()));
+    op!("cond_ticket", |_lua, _h, c: Value| {
+        let c = handle::<LuaCond>(&c, "cond:wait", "a cond")?;
+        Ok((Value::Integer(c.cond.ticket() as i64), Value::Nil))
+    });
+    func!("cond_abandon", |_lua,
+                           _h,
+                           (c, ticket): (
+        UserDataRef<LuaCond>,
+        u64
+    )| {
+        c.cond.abandon(ticket);
+        Ok(())
+    });
     op!("cond_wait", |lua, h, (c, ticket): (Value, u64)| {
         let c = handle::<LuaCond>(&c, "cond:wait", "a cond")?;
         Ok(if c.cond.wait_or_park(ticket) {
@@ -671,6 +703,7 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
             LuaChannel {
                 ch,
                 dir: Dir::Receive,
+                closable: false,
             },
         )
     });
@@ -694,6 +727,7 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
             LuaChannel {
                 ch,
                 dir: Dir::Receive,
+                closable: false,
             },
         )
     });
@@ -703,9 +737,9 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         let at = caller_location(lua);
         let (timer, chan, periodic) = match kind.as_str() {
             "after_func" => {
-                let Value::Function(f) = f else {
+                if !matches!(f, Value::Function(_) | Value::Table(_)) {
                     return Err(format!("{fname}: expects a function"));
-                };
+                }
                 let target = FuncTarget {
                     host: Rc::downgrade(h),
                     f,
@@ -750,7 +784,7 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         )
     });
     op!("timer_channel", |lua, _h, t: Value| {
-        let t = handle::<LuaTimer>(&t, "timer:channel", "a timer")?;
+        let t = handle::<LuaTimer>(&t, "timer:channel", "a timer or ticker")?;
         let Some(ch) = t.chan.clone() else {
             return Err("timer:channel: an after_func timer has no channel".to_string());
         };
@@ -759,21 +793,27 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
             LuaChannel {
                 ch,
                 dir: Dir::Receive,
+                closable: false,
             },
         )
     });
     op!("timer_stop", |_lua, h, t: Value| {
-        let stopped = handle::<LuaTimer>(&t, "timer:stop", "a timer")?
+        let stopped = handle::<LuaTimer>(&t, "timer:stop", "a timer or ticker")?
             .timer
             .stop();
         Ok(h.finish(Value::Boolean(stopped), Value::Nil))
     });
     op!("timer_reset", |_lua, h, (t, ms): (Value, Value)| {
-        let t = handle::<LuaTimer>(&t, "timer:reset", "a timer")?;
-        let d = duration(&ms, "timer:reset")?;
+        let t = handle::<LuaTimer>(&t, "timer:reset", "a timer or ticker")?;
+        let fname = if t.periodic {
+            "ticker:reset"
+        } else {
+            "timer:reset"
+        };
+        let d = duration(&ms, fname)?;
         if t.periodic && d == 0 {
             return Err(format!(
-                "timer:reset: a ticker's period must be positive (got {})",
+                "{fname}: period must be positive (got {})",
                 shown(&ms)
             ));
         }
@@ -823,13 +863,30 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     });
     func!(
         "assert_event",
-        |_lua, h, (kind, msg, ok): (String, String, bool)| {
+        |lua, h, (kind, msg, ok): (String, String, bool)| {
             if kind == "sometimes" {
                 let mut map = h.sometimes.borrow_mut();
                 let e = map.entry(msg).or_insert(false);
                 *e |= ok;
-            } else if h.rt.tracing() {
-                h.rt.emit("assert", Subject::None, Some(format!("failed: {msg}")));
+            } else {
+                if h.rt.tracing() {
+                    h.rt.emit("assert", Subject::None, Some(format!("failed: {msg}")));
+                }
+                // The run fails here even if a `pcall` catches the error the shim raises next.
+                let me = h.rt.current();
+                let location = super::caller_location(lua).map(|l| l.to_string());
+                let text = match &location {
+                    Some(l) => format!("{l}: assertion failed: {msg}"),
+                    None => format!("assertion failed: {msg}"),
+                };
+                h.rt.fail(crate::runtime::Failure {
+                    kind: crate::runtime::FailureKind::Assertion,
+                    task: Some((me, h.rt.task_name(me).map(|n| n.to_string()))),
+                    message: text,
+                    location,
+                    stuck: Vec::new(),
+                    time: h.rt.now(),
+                });
             }
             Ok(())
         }
@@ -892,8 +949,9 @@ fn chan(v: &Value, fname: &str, need: Dir) -> Result<UserDataRef<LuaChannel>, St
 
 fn spawn(lua: &Lua, h: &Rc<Host>, args: MultiValue, with_options: bool) -> Result<R2, String> {
     let mut args = args.into_iter();
+    // The prelude has checked that a table argument is callable (has `__call`).
     let f = match args.next() {
-        Some(Value::Function(f)) => f,
+        Some(f @ (Value::Function(_) | Value::Table(_))) => f,
         other => {
             return Err(format!(
                 "goroutine.spawn: expects a function (got {})",
@@ -915,7 +973,9 @@ fn spawn(lua: &Lua, h: &Rc<Host>, args: MultiValue, with_options: bool) -> Resul
         .spawn(lua, f, name.as_deref(), daemon, rest)
         .map_err(|e| format!("goroutine.spawn: {e}"))?;
     let Some(id) = id else {
-        return Err("goroutine.spawn: goroutine limit reached".to_string());
+        // The run has ended with a limit: stop this goroutine here rather than raise an error a
+        // `pcall` could catch and loop on.
+        return Ok(h.finish(Value::Nil, Value::Nil));
     };
     let id = Value::Integer(id.0 as i64);
     Ok(if with_options {
@@ -1056,7 +1116,7 @@ impl TimerTarget for ChanTarget {
 /// Spawns `f` as a new goroutine (Go's `time.AfterFunc`).
 struct FuncTarget {
     host: std::rc::Weak<Host>,
-    f: Function,
+    f: Value,
 }
 
 impl TimerTarget for FuncTarget {
@@ -1094,40 +1154,11 @@ pub(crate) fn install_stdlib_overrides(lua: &Lua, host: &Rc<Host>) -> mlua::Resu
     let h = host.clone();
     math.set(
         "random",
-        lua.create_function(move |_, args: Variadic<Value>| -> mlua::Result<Value> {
-            let rt = &h.rt;
-            let arg = |i: usize| -> mlua::Result<i64> {
-                integer(&args[i]).ok_or_else(|| {
-                    mlua::Error::runtime(format!(
-                        "math.random: argument {} must be an integer (got {})",
-                        i + 1,
-                        shown(&args[i])
-                    ))
-                })
-            };
-            let (lo, hi) = match args.len() {
-                0 => return Ok(Value::Number(rt.random_unit())),
-                1 => {
-                    let m = arg(0)?;
-                    if m == 0 {
-                        return Ok(Value::Integer(rt.random_u64() as i64));
-                    }
-                    (1, m)
-                }
-                _ => (arg(0)?, arg(1)?),
-            };
-            if lo > hi {
-                return Err(mlua::Error::runtime(format!(
-                    "math.random: interval is empty ({lo} > {hi})"
-                )));
-            }
-            let span = (hi as i128 - lo as i128 + 1) as u128;
-            let off = if span > u64::MAX as u128 {
-                rt.random_u64() as u128
-            } else {
-                rt.random_below(span as u64) as u128
-            };
-            Ok(Value::Integer((lo as i128 + off as i128) as i64))
+        lua.create_function(move |lua, args: Variadic<Value>| -> mlua::Result<R2> {
+            Ok(match random(&h.rt, &args) {
+                Ok(v) => (v, Value::Nil),
+                Err(msg) => h.misuse(lua, msg),
+            })
         })?,
     )?;
     let h = host.clone();
@@ -1200,6 +1231,45 @@ pub(crate) fn install_stdlib_overrides(lua: &Lua, host: &Rc<Host>) -> mlua::Resu
     globals.set("dofile", Value::Nil)?;
     globals.set("loadfile", Value::Nil)?;
     Ok(())
+}
+
+/// `math.random` (Lua 5.4 semantics) from the run's data stream. Errors are misuse messages.
+fn random(rt: &Runtime, args: &[Value]) -> Result<Value, String> {
+    let arg = |i: usize| -> Result<i64, String> {
+        integer(&args[i]).ok_or_else(|| {
+            format!(
+                "math.random: argument {} must be an integer (got {})",
+                i + 1,
+                shown(&args[i])
+            )
+        })
+    };
+    let (lo, hi) = match args.len() {
+        0 => return Ok(Value::Number(rt.random_unit())),
+        1 => {
+            let m = arg(0)?;
+            if m == 0 {
+                return Ok(Value::Integer(rt.random_u64() as i64));
+            }
+            (1, m)
+        }
+        2 => (arg(0)?, arg(1)?),
+        n => {
+            return Err(format!(
+                "math.random: wrong number of arguments ({n}, at most 2)"
+            ));
+        }
+    };
+    if lo > hi {
+        return Err(format!("math.random: interval is empty ({lo} > {hi})"));
+    }
+    let span = (hi as i128 - lo as i128 + 1) as u128;
+    let off = if span > u64::MAX as u128 {
+        rt.random_u64() as u128
+    } else {
+        rt.random_below(span as u64) as u128
+    };
+    Ok(Value::Integer((lo as i128 + off as i128) as i64))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).

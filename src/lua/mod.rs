@@ -41,7 +41,7 @@ const HOOK_EVERY: u32 = 1_000;
 pub struct LuaLimits {
     /// Lua heap limit in bytes.
     pub max_memory: usize,
-    /// Instructions a goroutine may run without a scheduling point.
+    /// Instructions a goroutine may run without a scheduling point (0: no limit, and no hook).
     pub max_instructions: u64,
 }
 
@@ -151,7 +151,7 @@ impl Host {
     pub(crate) fn spawn(
         self: &Rc<Self>,
         lua: &Lua,
-        f: Function,
+        f: Value,
         name: Option<&str>,
         daemon: bool,
         args: MultiValue,
@@ -170,7 +170,7 @@ impl Host {
             None => lua.create_thread(entry)?,
         };
         let mut start = MultiValue::with_capacity(args.len() + 1);
-        start.push_back(Value::Function(f));
+        start.push_back(f);
         start.extend(args);
         let body = LuaTask {
             host: self.clone(),
@@ -273,7 +273,12 @@ impl TaskBody for LuaTask {
                         ),
                     }
                 } else if first == self.host.failed {
-                    TaskStep::Failed(describe_error_value(&second))
+                    let message = describe_error_value(&second);
+                    // Lua does not call message handlers for memory errors: recognise them here.
+                    if message.starts_with("not enough memory") {
+                        rt.hit_limit(LimitKind::Memory, memory_message(&self.host), None);
+                    }
+                    TaskStep::Failed(message)
                 } else {
                     let mut free = self.host.free_threads.borrow_mut();
                     if free.len() < FREE_THREADS_MAX {
@@ -352,10 +357,13 @@ impl LuaWorld {
             .set_name(format!("@{chunk_name}"))
             .into_function()
             .map_err(|e| LoadError(syntax_message(&e)))?;
-        match self
-            .host
-            .spawn(&self.lua, f, Some("main"), false, MultiValue::new())
-        {
+        match self.host.spawn(
+            &self.lua,
+            Value::Function(f),
+            Some("main"),
+            false,
+            MultiValue::new(),
+        ) {
             Ok(Some(id)) => Ok(id),
             Ok(None) => Err(LoadError("gosim: cannot start main".to_string())),
             Err(e) => Err(LoadError(format!("gosim: cannot start main: {e}"))),
@@ -474,29 +482,48 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
     loaded.set("debug", Value::Nil)?;
 
     lua.set_memory_limit(limits.max_memory)?;
-    let hook_host = Rc::downgrade(&host);
+    if limits.max_instructions > 0 {
+        install_budget_hook(&lua, &host)?;
+    }
+    Ok(LuaWorld { lua, host })
+}
+
+/// The instruction budget: a count hook that ends the run when a goroutine runs more than
+/// `max_instructions` without a scheduling point. It never preempts (plain Lua code between two
+/// calls runs uninterrupted), it only stops runaway code. Lua's count hook slows every
+/// instruction, so `max_instructions = 0` leaves it out altogether.
+fn install_budget_hook(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
+    let hook_host = Rc::downgrade(host);
     lua.set_global_hook(
         HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-        move |lua, _| {
+        move |lua, debug| {
             let Some(host) = hook_host.upgrade() else {
                 return Ok(VmState::Continue);
             };
             let n = host.instructions.get() + HOOK_EVERY as u64;
             host.instructions.set(n);
-            if n > host.limits.max_instructions {
-                let location = caller_location(lua).map(|l| l.to_string());
-                host.rt.hit_limit(
-                    LimitKind::Instructions,
-                    format!(
-                        "more than {} Lua instructions without a scheduling point",
-                        host.limits.max_instructions
-                    ),
-                    location,
-                );
-                return Err(mlua::Error::runtime("gosim: instruction limit reached"));
+            if n <= host.limits.max_instructions {
+                return Ok(VmState::Continue);
             }
-            Ok(VmState::Continue)
+            if host.rt.is_over() {
+                // The limit was hit and its error caught by a `pcall`: suspend the coroutine so the
+                // scheduler sees the run is over (a yield cannot be caught).
+                return Ok(VmState::Yield);
+            }
+            let src = debug.source();
+            let here = match (src.source.as_deref(), debug.current_line()) {
+                (Some(s), Some(line)) if !s.starts_with('=') => Some(format!(
+                    "{}:{line}",
+                    src.short_src.as_deref().unwrap_or("?")
+                )),
+                _ => caller_location(lua).map(|l| l.to_string()),
+            };
+            let message = format!(
+                "more than {} Lua instructions without a scheduling point",
+                host.limits.max_instructions
+            );
+            host.rt.hit_limit(LimitKind::Instructions, message, here);
+            Err(mlua::Error::runtime("gosim: instruction limit reached"))
         },
-    )?;
-    Ok(LuaWorld { lua, host })
+    )
 }

@@ -26,6 +26,9 @@ pub enum Dir {
 pub struct LuaChannel {
     pub(crate) ch: Channel<LuaValue>,
     pub(crate) dir: Dir,
+    /// False for the channels gosim owns (a timer's, a context's `done()`): only their owner
+    /// closes them.
+    pub(crate) closable: bool,
 }
 
 /// A mutex handle.

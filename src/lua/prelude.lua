@@ -97,10 +97,24 @@ local function is_callable(f)
   return mt ~= nil and type(mt) == "table" and mt.__call ~= nil
 end
 
+-- How a bad argument is shown: values for scalars, the type otherwise (never an address).
+local function shown(v)
+  local t = type(v)
+  if t == "string" then return string.format("%q", v) end
+  if t == "number" or t == "boolean" or t == "nil" then return tostring(v) end
+  return t
+end
+
 local function argcheck(cond, fname, msg, got)
   if not cond then
-    raise(fname .. ": " .. msg .. " (got " .. (got == nil and "nil" or (type(got) == "string" and string.format("%q", got) or tostring(got))) .. ")")
+    raise(fname .. ": " .. msg .. " (got " .. shown(got) .. ")")
   end
+end
+
+-- An integer argument: an integer, or a float with an integral value (as Lua 5.1 scripts pass).
+local function is_int(v)
+  return math.type(v) == "integer" or (type(v) == "number" and v == math.floor(v) and v == v
+    and v > -2^53 and v < 2^53)
 end
 
 ---------------------------------------------------------------------------------------------
@@ -169,6 +183,25 @@ local function run_goroutine(fn, ...)
 end
 raw.set_entry(run_goroutine)
 
+-- An out-of-memory error ends the run with the memory limit even when a pcall catches it: the
+-- heap is full, and going on would only fail again somewhere less clear.
+local raw_pcall, raw_xpcall = pcall, xpcall
+local function after_pcall(ok, ...)
+  if not ok and (...) == "not enough memory" then raw.memory_error() end
+  return ok, ...
+end
+_G.pcall = function(f, ...) return after_pcall(raw_pcall(f, ...)) end
+_G.xpcall = function(f, h, ...) return after_pcall(raw_xpcall(f, h, ...)) end
+pcall, xpcall = _G.pcall, _G.xpcall  -- the prelude's own catches check too
+
+-- `print` writes a trace event (verb `print`) instead of bypassing the trace on stdout.
+_G.print = function(...)
+  local n = select_n("#", ...)
+  local parts = {}
+  for i = 1, n do parts[i] = tostring((select_n(i, ...))) end
+  raw.log("print", table.concat(parts, "\t"))
+end
+
 -- Only source text may be loaded: precompiled bytecode can crash the VM.
 local raw_load = load
 load = function(chunk, name, mode, env)
@@ -201,11 +234,11 @@ function goroutine.spawn(f, ...)
 end
 
 function goroutine.spawn_many(n, f)
-  argcheck(math.type(n) == "integer" or (type(n) == "number" and n == math.floor(n)), "goroutine.spawn_many", "count must be an integer", n)
+  argcheck(is_int(n), "goroutine.spawn_many", "count must be an integer", n)
   argcheck(n >= 0, "goroutine.spawn_many", "count must be non-negative", n)
   argcheck(is_callable(f), "goroutine.spawn_many", "expects a function", f)
   for i = 1, math.tointeger(n) do
-    check(raw.spawn_quiet(f, nil, i))
+    op1(raw.spawn_quiet(f, nil, i))
   end
   op2(raw.yield())
 end
@@ -257,8 +290,14 @@ end
 local function need_channel(fname, ch)
   argcheck(raw.is_channel(ch), fname, "expects a channel", ch)
 end
-function goroutine.channel_send(ch, v) need_channel("goroutine.channel_send", ch) return op2(ch_send(ch, v)) end
-function goroutine.channel_receive(ch) need_channel("goroutine.channel_receive", ch) return op2(ch_recv(ch)) end
+function goroutine.channel_send(ch, v)
+  need_channel("goroutine.channel_send", ch)
+  return op2(ch_send(ch, v, "goroutine.channel_send"))
+end
+function goroutine.channel_receive(ch)
+  need_channel("goroutine.channel_receive", ch)
+  return op2(ch_recv(ch, "goroutine.channel_receive"))
+end
 function goroutine.channel_close(ch) need_channel("goroutine.channel_close", ch) return op2(ch_close(ch)) end
 function goroutine.channel_len(ch) need_channel("goroutine.channel_len", ch) return op1(raw.ch_len(ch)) end
 function goroutine.channel_cap(ch) need_channel("goroutine.channel_cap", ch) return one(raw.ch_cap(ch)) end
@@ -383,15 +422,19 @@ function goroutine.cond(locker)
 end
 local CO = methods.cond
 function CO.wait(c)
-  local locker = raw.cond_locker(c)
-  local ticket = raw.cond_ticket(c)
-  locker:unlock()
+  local locker = one(raw.cond_locker(c, "cond:wait"))
+  local ticket = one(raw.cond_ticket(c))
+  local ok, err = pcall(locker.unlock, locker)
+  if not ok then
+    raw.cond_abandon(c, ticket)
+    raise("cond:wait: the cond's locker must be locked by the caller (" .. describe_error(err) .. ")")
+  end
   op2(raw.cond_wait(c, ticket))
   locker:lock()
 end
 function CO.signal(c) op2(raw.cond_signal(c)) end
 function CO.broadcast(c) op2(raw.cond_broadcast(c)) end
-function CO.get_mutex(c) return raw.cond_locker(c) end
+function CO.get_mutex(c) return one(raw.cond_locker(c, "cond:get_mutex")) end
 
 ---------------------------------------------------------------------------------------------
 -- Context
@@ -446,7 +489,7 @@ local function start_async(fname, f, ...)
   local h = setmetatable({ done = goroutine.channel(0), finished = false }, handle_mt)
   raw.name_channel(h.done, "await")
   local args = pack(...)
-  h.id = one(raw.spawn_quiet(function()
+  h.id = op1(raw.spawn_quiet(function()
     -- The error is returned to the awaiter as a message (no traceback: it is a value now).
     local r = pack(xpcall(f, describe_error, unpack(args, 1, args.n)))
     h.result = r
@@ -538,7 +581,8 @@ function goroutine.pool_create(name, opts)
   argcheck(type(name) == "string", "goroutine.pool_create", "name must be a string", name)
   argcheck(opts == nil or type(opts) == "table", "goroutine.pool_create", "options must be a table", opts)
   local workers = (opts and opts.workers) or 4
-  argcheck(math.type(workers) == "integer" and workers > 0, "goroutine.pool_create", "workers must be a positive integer", workers)
+  argcheck(is_int(workers) and workers > 0, "goroutine.pool_create", "workers must be a positive integer", workers)
+  workers = math.tointeger(workers)
   local old = pools[name]
   if old then
     old.cancelled = true
@@ -553,7 +597,7 @@ function goroutine.pool_create(name, opts)
   pools[name] = p
   WG.add(p.wg, workers)
   for i = 1, workers do
-    check(raw.spawn_quiet(pool_worker, name .. "-worker-" .. i, p))
+    op1(raw.spawn_quiet(pool_worker, name .. "-worker-" .. i, p))
   end
   op2(raw.yield())
   return true
@@ -613,16 +657,16 @@ function goroutine.pipeline(input, stages)
   for i, st in ipairs(stages) do
     argcheck(type(st) == "table" and is_callable(st.fn), "goroutine.pipeline", "stage " .. i .. " needs fn = function", st)
     local w = st.workers or 1
-    argcheck(math.type(w) == "integer" and w > 0, "goroutine.pipeline", "stage " .. i .. " workers must be a positive integer", w)
+    argcheck(is_int(w) and w > 0, "goroutine.pipeline", "stage " .. i .. " workers must be a positive integer", w)
   end
   local current = input
   for i, st in ipairs(stages) do
     local out = goroutine.channel(10)
     raw.name_channel(out, "pipeline stage " .. i)
     local src = current
-    local remaining = st.workers or 1
+    local remaining = math.tointeger(st.workers or 1)
     for w = 1, remaining do
-      check(raw.spawn_quiet(function()
+      op1(raw.spawn_quiet(function()
         while true do
           local v, ok = C.receive(src)
           if not ok then break end
@@ -645,13 +689,14 @@ end
 
 function goroutine.fan_out(input, n)
   need_channel("goroutine.fan_out", input)
-  argcheck(math.type(n) == "integer" and n > 0, "goroutine.fan_out", "count must be a positive integer", n)
+  argcheck(is_int(n) and n > 0, "goroutine.fan_out", "count must be a positive integer", n)
+  n = math.tointeger(n)
   local outs = {}
   for i = 1, n do
     outs[i] = goroutine.channel(10)
     raw.name_channel(outs[i], "fan_out " .. i)
   end
-  check(raw.spawn_quiet(function()
+  op1(raw.spawn_quiet(function()
     while true do
       local v, ok = C.receive(input)
       if not ok then break end
@@ -674,7 +719,7 @@ function goroutine.fan_in(inputs)
   raw.name_channel(out, "fan_in")
   local remaining = #chans
   for i, ch in ipairs(chans) do
-    check(raw.spawn_quiet(function()
+    op1(raw.spawn_quiet(function()
       while true do
         local v, ok = C.receive(ch)
         if not ok then break end
@@ -736,6 +781,14 @@ end
 
 sim.seed = raw.seed
 sim.is_simulated = raw.is_simulated
+do
+  local rust_random = math.random
+  _G.math.random = function(...)
+    local a, b = rust_random(...)
+    if a == MISUSE then raise(b) end
+    return a
+  end
+end
 sim.random = math.random
 function sim.buggify(p) return one(raw.buggify(p)) end
 function sim.assert_always(cond, msg)

@@ -402,8 +402,8 @@ impl Runtime {
     pub fn schedule_point(&self) -> bool {
         let mut core = self.core();
         let id = core.current.expect("schedule_point outside a goroutine");
-        if !core.count_step() {
-            // The step limit ended the run: give control back so the loop can stop.
+        if core.outcome.is_some() || !core.count_step() {
+            // The run is over (a limit, a failure elsewhere): give control back so the loop stops.
             core.park_runnable(id);
             return false;
         }

@@ -4,7 +4,7 @@
 //! Lua), since it may be a mutex, an rwmutex or a read locker.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::rc::Rc;
 
 use super::park::Parked;
@@ -14,6 +14,8 @@ struct State {
     next_ticket: u64,
     notified: u64,
     waiters: VecDeque<(u64, Rc<Parked>)>,
+    /// Tickets taken by a `wait` that then failed (its locker was not locked): a signal skips them.
+    abandoned: BTreeSet<u64>,
 }
 
 struct Shared {
@@ -45,6 +47,7 @@ impl Cond {
             next_ticket: 0,
             notified: 0,
             waiters: VecDeque::new(),
+            abandoned: BTreeSet::new(),
         };
         Cond {
             shared: Rc::new(Shared {
@@ -81,19 +84,40 @@ impl Cond {
         false
     }
 
+    /// Gives back a ticket whose `wait` failed before parking: a signal must not be spent on it.
+    pub fn abandon(&self, ticket: u64) {
+        let already_notified = {
+            let mut st = self.shared.state.borrow_mut();
+            if ticket >= st.notified {
+                st.abandoned.insert(ticket);
+                false
+            } else {
+                true
+            }
+        };
+        if already_notified {
+            // The signal meant for it goes to the next waiter instead.
+            self.signal();
+        }
+    }
+
     /// Wakes the oldest waiting ticket, if any.
     pub fn signal(&self) {
         let rt = &self.shared.rt;
         let woken = {
             let mut st = self.shared.state.borrow_mut();
-            if st.notified == st.next_ticket {
-                None
-            } else {
+            let mut woken = None;
+            while st.notified < st.next_ticket {
                 let t = st.notified;
                 st.notified += 1;
+                if st.abandoned.remove(&t) {
+                    continue;
+                }
                 let pos = st.waiters.iter().position(|(tk, _)| *tk == t);
-                pos.and_then(|i| st.waiters.remove(i)).map(|(_, p)| p)
+                woken = pos.and_then(|i| st.waiters.remove(i)).map(|(_, p)| p);
+                break;
             }
+            woken
         };
         if rt.tracing() {
             rt.emit("signal", Subject::Resource(self.shared.res.clone()), None);
@@ -109,6 +133,7 @@ impl Cond {
         let woken = {
             let mut st = self.shared.state.borrow_mut();
             st.notified = st.next_ticket;
+            st.abandoned.clear();
             std::mem::take(&mut st.waiters)
         };
         if rt.tracing() {
