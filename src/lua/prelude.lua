@@ -17,6 +17,7 @@ local raw_create = coroutine.create
 local raw_status = coroutine.status
 local pack, unpack = table.pack, table.unpack
 local type, error, pcall, xpcall, select_n, tostring = type, error, pcall, xpcall, select, tostring
+local raw_pcall, raw_xpcall = pcall, xpcall
 local setmetatable, rawequal, ipairs, pairs = setmetatable, rawequal, ipairs, pairs
 local getinfo = debug.getinfo  -- private: the global `debug` is removed after this chunk
 -- This file is loaded as stripped bytecode (no line info, source "=?"), so its frames are
@@ -178,14 +179,15 @@ end
 local function finish_goroutine(ok, err)
   if not ok then return FAILED, err end
 end
+-- The raw xpcall: one frame less on every goroutine's stack (memory errors that reach this
+-- level are recognised by the Rust side).
 local function run_goroutine(fn, ...)
-  return finish_goroutine(xpcall(fn, on_error, ...))
+  return finish_goroutine(raw_xpcall(fn, on_error, ...))
 end
 raw.set_entry(run_goroutine)
 
 -- An out-of-memory error ends the run with the memory limit even when a pcall catches it: the
 -- heap is full, and going on would only fail again somewhere less clear.
-local raw_pcall, raw_xpcall = pcall, xpcall
 local function after_pcall(ok, ...)
   if not ok and (...) == "not enough memory" then raw.memory_error() end
   return ok, ...
