@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use super::base::{Base, debug_handle};
 use super::park::Parked;
 use crate::runtime::{ResourceRef, Runtime, Subject, Wait};
 
@@ -114,11 +115,7 @@ struct State<T> {
     n_received: u64,
 }
 
-struct Shared<T> {
-    rt: Runtime,
-    res: ResourceRef,
-    state: RefCell<State<T>>,
-}
+type Shared<T> = Base<State<T>>;
 
 /// A Go channel carrying values of type `T`. Clones are the same channel.
 pub struct Channel<T> {
@@ -133,23 +130,11 @@ impl<T> Clone for Channel<T> {
     }
 }
 
-impl<T> std::fmt::Debug for Channel<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Channel({})", self.shared.res)
-    }
-}
+debug_handle!(Channel<T>);
 
 impl<T: Describe + 'static> Channel<T> {
     /// A channel with room for `cap` values (0: rendezvous).
     pub fn new(rt: &Runtime, cap: usize, created_at: Option<Rc<str>>) -> Channel<T> {
-        let res = rt.new_resource("channel", created_at);
-        if rt.tracing() {
-            rt.emit(
-                "new",
-                Subject::Resource(res.clone()),
-                Some(format!("cap={cap}")),
-            );
-        }
         let state = State {
             cap,
             buf: VecDeque::new(),
@@ -160,11 +145,7 @@ impl<T: Describe + 'static> Channel<T> {
             n_received: 0,
         };
         Channel {
-            shared: Rc::new(Shared {
-                rt: rt.clone(),
-                res,
-                state: RefCell::new(state),
-            }),
+            shared: Base::new(rt, "channel", created_at, Some(format!("cap={cap}")), state),
         }
     }
 

@@ -3,10 +3,10 @@
 //! ticket, `broadcast` all of them. The locker itself is unlocked and relocked by the caller (in
 //! Lua), since it may be a mutex, an rwmutex or a read locker.
 
-use std::cell::RefCell;
 use std::collections::{BTreeSet, VecDeque};
 use std::rc::Rc;
 
+use super::base::{Base, debug_handle};
 use super::park::Parked;
 use crate::runtime::{ResourceRef, Runtime, Subject, Wait};
 
@@ -18,11 +18,7 @@ struct State {
     abandoned: BTreeSet<u64>,
 }
 
-struct Shared {
-    rt: Runtime,
-    res: ResourceRef,
-    state: RefCell<State>,
-}
+type Shared = Base<State>;
 
 /// A condition variable. Clones are the same cond.
 #[derive(Clone)]
@@ -30,19 +26,11 @@ pub struct Cond {
     shared: Rc<Shared>,
 }
 
-impl std::fmt::Debug for Cond {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Cond({})", self.shared.res)
-    }
-}
+debug_handle!(Cond);
 
 impl Cond {
     /// A cond with no waiters.
     pub fn new(rt: &Runtime, created_at: Option<Rc<str>>) -> Cond {
-        let res = rt.new_resource("cond", created_at);
-        if rt.tracing() {
-            rt.emit("new", Subject::Resource(res.clone()), None);
-        }
         let state = State {
             next_ticket: 0,
             notified: 0,
@@ -50,11 +38,7 @@ impl Cond {
             abandoned: BTreeSet::new(),
         };
         Cond {
-            shared: Rc::new(Shared {
-                rt: rt.clone(),
-                res,
-                state: RefCell::new(state),
-            }),
+            shared: Base::new(rt, "cond", created_at, None, state),
         }
     }
 

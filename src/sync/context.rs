@@ -3,9 +3,9 @@
 //! observes cancellation by polling (`is_cancelled`, `err`) or through "done" hooks such as a
 //! channel that is closed on cancel (the Lua layer's `ctx:done()`).
 
-use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
+use super::base::{Base, debug_handle};
 use crate::runtime::{Nanos, ResourceRef, Runtime, Subject, TimerCallback, TimerKey, format_ms};
 
 /// Go's error text for a cancelled context.
@@ -34,11 +34,7 @@ struct State {
     timer: Option<TimerKey>,
 }
 
-struct Shared {
-    rt: Runtime,
-    res: ResourceRef,
-    state: RefCell<State>,
-}
+type Shared = Base<State>;
 
 /// A cancellation scope. Clones are the same context.
 #[derive(Clone)]
@@ -46,11 +42,7 @@ pub struct Context {
     shared: Rc<Shared>,
 }
 
-impl std::fmt::Debug for Context {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Context({})", self.shared.res)
-    }
-}
+debug_handle!(Context);
 
 impl Context {
     /// A root context that can be cancelled and has no deadline.
@@ -64,16 +56,12 @@ impl Context {
         deadline: Option<Nanos>,
         created_at: Option<Rc<str>>,
     ) -> Context {
-        let res = rt.new_resource("context", created_at);
         let parent_deadline = parent.and_then(|p| p.deadline());
         let deadline = match (parent_deadline, deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        if rt.tracing() {
-            let detail = deadline.map(|d| format!("deadline={}", format_ms(d)));
-            rt.emit("new", Subject::Resource(res.clone()), detail);
-        }
+        let detail = deadline.map(|d| format!("deadline={}", format_ms(d)));
         let parent_link = parent.map(|p| Rc::downgrade(&p.shared));
         let state = State {
             err: None,
@@ -84,11 +72,7 @@ impl Context {
             timer: None,
         };
         let ctx = Context {
-            shared: Rc::new(Shared {
-                rt: rt.clone(),
-                res,
-                state: RefCell::new(state),
-            }),
+            shared: Base::new(rt, "context", created_at, detail, state),
         };
         if let Some(p) = parent {
             let parent_err = p.err();

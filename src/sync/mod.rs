@@ -7,6 +7,7 @@
 //! primitive completes the operation when it wakes the goroutine. So one implementation serves
 //! every kind of task body.
 
+mod base;
 mod channel;
 mod cond;
 mod context;

@@ -3,11 +3,11 @@
 //! woken one then waits again at the head of the queue. Which happens is decided by the seed.
 //! Not reentrant, not owned: any goroutine may unlock (reports name who locked it).
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
 use super::Misuse;
+use super::base::{Base, debug_handle};
 use super::park::Parked;
 use crate::runtime::{ResourceRef, Runtime, Subject, TaskId, Wait};
 
@@ -17,11 +17,7 @@ struct State {
     waiters: VecDeque<Rc<Parked>>,
 }
 
-struct Shared {
-    rt: Runtime,
-    res: ResourceRef,
-    state: RefCell<State>,
-}
+type Shared = Base<State>;
 
 /// A mutual-exclusion lock. Clones are the same lock.
 #[derive(Clone)]
@@ -29,38 +25,18 @@ pub struct Mutex {
     shared: Rc<Shared>,
 }
 
-impl std::fmt::Debug for Mutex {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Mutex({})", self.shared.res)
-    }
-}
+debug_handle!(Mutex);
 
 impl Mutex {
     /// An unlocked mutex.
     pub fn new(rt: &Runtime, created_at: Option<Rc<str>>) -> Mutex {
-        Mutex::with_kind(rt, "mutex", created_at)
-    }
-
-    pub(crate) fn with_kind(
-        rt: &Runtime,
-        kind: &'static str,
-        created_at: Option<Rc<str>>,
-    ) -> Mutex {
-        let res = rt.new_resource(kind, created_at);
-        if rt.tracing() {
-            rt.emit("new", Subject::Resource(res.clone()), None);
-        }
         let state = State {
             locked: false,
             holder: None,
             waiters: VecDeque::new(),
         };
         Mutex {
-            shared: Rc::new(Shared {
-                rt: rt.clone(),
-                res,
-                state: RefCell::new(state),
-            }),
+            shared: Base::new(rt, "mutex", created_at, None, state),
         }
     }
 
@@ -75,9 +51,7 @@ impl Mutex {
         st.locked = true;
         st.holder = Some(me);
         self.shared.res.add_holder(me);
-        if rt.tracing() {
-            rt.emit("lock", Subject::Resource(self.shared.res.clone()), None);
-        }
+        self.shared.trace("lock", None);
     }
 
     /// Locks if free.

@@ -2,11 +2,11 @@
 //! until it has finished; later callers return at once. The function itself is run by the caller
 //! (it may block), so this type only tracks who runs it and who waits.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
+use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{ResourceRef, Runtime, Subject, TaskId, Wait};
+use crate::runtime::{ResourceRef, Runtime, TaskId, Wait};
 
 enum State {
     New,
@@ -14,11 +14,7 @@ enum State {
     Done,
 }
 
-struct Shared {
-    rt: Runtime,
-    res: ResourceRef,
-    state: RefCell<(State, Vec<Rc<Parked>>)>,
-}
+type Shared = Base<(State, Vec<Rc<Parked>>)>;
 
 /// A once. Clones are the same once.
 #[derive(Clone)]
@@ -26,11 +22,7 @@ pub struct Once {
     shared: Rc<Shared>,
 }
 
-impl std::fmt::Debug for Once {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Once({})", self.shared.res)
-    }
-}
+debug_handle!(Once);
 
 /// What a caller of `Once::begin` must do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,16 +38,8 @@ pub enum OnceStart {
 impl Once {
     /// A once that has not run.
     pub fn new(rt: &Runtime, created_at: Option<Rc<str>>) -> Once {
-        let res = rt.new_resource("once", created_at);
-        if rt.tracing() {
-            rt.emit("new", Subject::Resource(res.clone()), None);
-        }
         Once {
-            shared: Rc::new(Shared {
-                rt: rt.clone(),
-                res,
-                state: RefCell::new((State::New, Vec::new())),
-            }),
+            shared: Base::new(rt, "once", created_at, None, (State::New, Vec::new())),
         }
     }
 

@@ -2,13 +2,13 @@
 //! writer unlocks, the readers waiting at that moment go first. Grants are handed over directly
 //! to the woken goroutines, so the order is exactly Go's and does not depend on who runs first.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
 use super::Misuse;
+use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{ResourceRef, Runtime, Subject, TaskId, Wait};
+use crate::runtime::{ResourceRef, Runtime, TaskId, Wait};
 
 struct State {
     writer: Option<TaskId>,
@@ -17,11 +17,7 @@ struct State {
     write_waiters: VecDeque<Rc<Parked>>,
 }
 
-struct Shared {
-    rt: Runtime,
-    res: ResourceRef,
-    state: RefCell<State>,
-}
+type Shared = Base<State>;
 
 /// A reader/writer lock. Clones are the same lock.
 #[derive(Clone)]
@@ -29,19 +25,11 @@ pub struct RwMutex {
     shared: Rc<Shared>,
 }
 
-impl std::fmt::Debug for RwMutex {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RwMutex({})", self.shared.res)
-    }
-}
+debug_handle!(RwMutex);
 
 impl RwMutex {
     /// An unlocked rwmutex.
     pub fn new(rt: &Runtime, created_at: Option<Rc<str>>) -> RwMutex {
-        let res = rt.new_resource("rwmutex", created_at);
-        if rt.tracing() {
-            rt.emit("new", Subject::Resource(res.clone()), None);
-        }
         let state = State {
             writer: None,
             readers: 0,
@@ -49,24 +37,13 @@ impl RwMutex {
             write_waiters: VecDeque::new(),
         };
         RwMutex {
-            shared: Rc::new(Shared {
-                rt: rt.clone(),
-                res,
-                state: RefCell::new(state),
-            }),
+            shared: Base::new(rt, "rwmutex", created_at, None, state),
         }
     }
 
     /// Its identity.
     pub fn resource(&self) -> &ResourceRef {
         &self.shared.res
-    }
-
-    fn trace(&self, verb: &'static str) {
-        let rt = &self.shared.rt;
-        if rt.tracing() {
-            rt.emit(verb, Subject::Resource(self.shared.res.clone()), None);
-        }
     }
 
     /// Write-locks if possible now.
@@ -79,7 +56,7 @@ impl RwMutex {
         st.writer = Some(me);
         self.shared.res.add_holder(me);
         drop(st);
-        self.trace("lock");
+        self.shared.trace("lock", None);
         true
     }
 
@@ -92,7 +69,7 @@ impl RwMutex {
         st.readers += 1;
         self.shared.res.add_holder(self.shared.rt.current());
         drop(st);
-        self.trace("rlock");
+        self.shared.trace("rlock", None);
         true
     }
 
@@ -147,7 +124,7 @@ impl RwMutex {
             granted.push(p);
         }
         drop(st);
-        self.trace("unlock");
+        self.shared.trace("unlock", None);
         for p in granted {
             p.fire(&self.shared.rt, 0);
         }
@@ -171,7 +148,7 @@ impl RwMutex {
             granted = Some(p);
         }
         drop(st);
-        self.trace("runlock");
+        self.shared.trace("runlock", None);
         if let Some(p) = granted {
             p.fire(&self.shared.rt, 0);
         }

@@ -1,13 +1,13 @@
 //! A counting semaphore with FIFO hand-over: a release gives the permit straight to the oldest
 //! waiter, so nobody can overtake a waiting goroutine (the bulkhead pattern relies on this).
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
 use super::Misuse;
+use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{ResourceRef, Runtime, Subject, Wait};
+use crate::runtime::{ResourceRef, Runtime, Wait};
 
 struct State {
     capacity: usize,
@@ -15,11 +15,7 @@ struct State {
     waiters: VecDeque<Rc<Parked>>,
 }
 
-struct Shared {
-    rt: Runtime,
-    res: ResourceRef,
-    state: RefCell<State>,
-}
+type Shared = Base<State>;
 
 /// A semaphore of `capacity` permits. Clones are the same semaphore.
 #[derive(Clone)]
@@ -27,48 +23,31 @@ pub struct Semaphore {
     shared: Rc<Shared>,
 }
 
-impl std::fmt::Debug for Semaphore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Semaphore({})", self.shared.res)
-    }
-}
+debug_handle!(Semaphore);
 
 impl Semaphore {
     /// A semaphore with all `capacity` permits available (`capacity > 0`).
     pub fn new(rt: &Runtime, capacity: usize, created_at: Option<Rc<str>>) -> Semaphore {
         assert!(capacity > 0, "a semaphore has at least one permit");
-        let res = rt.new_resource("semaphore", created_at);
-        if rt.tracing() {
-            rt.emit(
-                "new",
-                Subject::Resource(res.clone()),
-                Some(format!("n={capacity}")),
-            );
-        }
         let state = State {
             capacity,
             available: capacity,
             waiters: VecDeque::new(),
         };
         Semaphore {
-            shared: Rc::new(Shared {
-                rt: rt.clone(),
-                res,
-                state: RefCell::new(state),
-            }),
+            shared: Base::new(
+                rt,
+                "semaphore",
+                created_at,
+                Some(format!("n={capacity}")),
+                state,
+            ),
         }
     }
 
     /// Its identity.
     pub fn resource(&self) -> &ResourceRef {
         &self.shared.res
-    }
-
-    fn trace(&self, verb: &'static str) {
-        let rt = &self.shared.rt;
-        if rt.tracing() {
-            rt.emit(verb, Subject::Resource(self.shared.res.clone()), None);
-        }
     }
 
     /// Takes a permit if one is free and nobody is queued.
@@ -80,7 +59,7 @@ impl Semaphore {
         st.available -= 1;
         self.shared.res.add_holder(self.shared.rt.current());
         drop(st);
-        self.trace("acquire");
+        self.shared.trace("acquire", None);
         true
     }
 
@@ -109,7 +88,7 @@ impl Semaphore {
             None => st.available += 1,
         }
         drop(st);
-        self.trace("release");
+        self.shared.trace("release", None);
         if let Some(p) = next {
             p.fire(&self.shared.rt, 0);
         }

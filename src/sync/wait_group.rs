@@ -1,10 +1,10 @@
 //! Go's `sync.WaitGroup`: a counter; `wait` parks until it reaches zero. When it does, every
 //! waiter is released at once. A negative counter is misuse.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::Misuse;
+use super::base::{Base, debug_handle};
 use super::park::Parked;
 use crate::runtime::{ResourceRef, Runtime, Subject, Wait};
 
@@ -13,11 +13,7 @@ struct State {
     waiters: Vec<Rc<Parked>>,
 }
 
-struct Shared {
-    rt: Runtime,
-    res: ResourceRef,
-    state: RefCell<State>,
-}
+type Shared = Base<State>;
 
 /// A wait group. Clones are the same group.
 #[derive(Clone)]
@@ -25,29 +21,17 @@ pub struct WaitGroup {
     shared: Rc<Shared>,
 }
 
-impl std::fmt::Debug for WaitGroup {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "WaitGroup({})", self.shared.res)
-    }
-}
+debug_handle!(WaitGroup);
 
 impl WaitGroup {
     /// A wait group at zero.
     pub fn new(rt: &Runtime, created_at: Option<Rc<str>>) -> WaitGroup {
-        let res = rt.new_resource("waitgroup", created_at);
-        if rt.tracing() {
-            rt.emit("new", Subject::Resource(res.clone()), None);
-        }
         let state = State {
             count: 0,
             waiters: Vec::new(),
         };
         WaitGroup {
-            shared: Rc::new(Shared {
-                rt: rt.clone(),
-                res,
-                state: RefCell::new(state),
-            }),
+            shared: Base::new(rt, "waitgroup", created_at, None, state),
         }
     }
 
