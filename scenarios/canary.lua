@@ -9,11 +9,13 @@
 --
 -- Run:   cargo run --release -- run scenarios/canary.lua --seed 7      (expect exit code 1)
 --
--- Look for: "FAIL (deadlock)" and a report naming every blocked goroutine with the line where
--- it blocked, each mutex with its creation line (A is created on line 19, B on line 20), and
--- who holds which, so the cycle can be read off the report:
---   transfer-a-to-b waits mutex B (held by transfer-b-to-a) -> transfer-b-to-a waits mutex A
---   (held by transfer-a-to-b).
+-- Look for: "FAIL (deadlock (cycle))": gosim checks the wait-for graph whenever a goroutine
+-- blocks on a lock, so the run fails the moment the second transfer closes the cycle. The report
+-- prints the cycle in order, each mutex with its creation line (A is created on line 21, B on
+-- line 22) and who holds it:
+--   g3(transfer-b-to-a) waits mutex#1 (created at ...:21) held by g2(transfer-a-to-b) ->
+--   g2(transfer-a-to-b) waits mutex#2 (created at ...:22) held by g3(transfer-b-to-a)
+-- then every goroutine in the cycle with the line where it blocked.
 -- The fix: always lock in the same order (A before B).
 
 local A = goroutine.mutex()                -- account A

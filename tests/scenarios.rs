@@ -25,10 +25,12 @@ fn scenario_files() -> Vec<PathBuf> {
     files
 }
 
-/// Canaries must fail, each in its own way: `canary.lua` deadlocks, `canary_leak.lua` leaks.
+/// Canaries must fail, each in its own way: `canary.lua` and `canary_cycle.lua` close a wait-for
+/// cycle (the latter while a daemon keeps running), `canary_leak.lua` leaks.
 fn canary_kind(path: &Path) -> Option<FailureKind> {
     match path.file_stem()?.to_str()? {
-        "canary" => Some(FailureKind::Deadlock),
+        "canary" => Some(FailureKind::Cycle),
+        "canary_cycle" => Some(FailureKind::Cycle),
         "canary_leak" => Some(FailureKind::Leak),
         _ => None,
     }
@@ -199,7 +201,11 @@ fn the_canary_fails_with_exit_code_1_and_names_what_each_goroutine_waits_on() {
     let out = gosim_run(&["run", "scenarios/canary.lua", "--seed", "7"]);
     assert_eq!(out.status.code(), Some(1));
     let report = String::from_utf8_lossy(&out.stderr);
-    assert!(report.contains("FAIL (deadlock)"), "{report}");
+    assert!(report.contains("FAIL (deadlock (cycle))"), "{report}");
+    assert!(
+        report.contains("cycle:"),
+        "the cycle is printed in order: {report}"
+    );
     assert!(report.contains("waits on"), "{report}");
     assert!(
         report.contains("scenarios/canary.lua:"),

@@ -171,8 +171,19 @@ struct RunArgs {
     /// Write the trace to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
     trace_out: Option<PathBuf>,
+    /// Format of the outcome report (on standard error).
+    #[arg(long, value_enum, default_value_t = ReportArg::Text)]
+    report: ReportArg,
     #[command(flatten)]
     limits: LimitArgs,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ReportArg {
+    /// Readable lines.
+    Text,
+    /// One JSON object (outcome, kind, cycle, goroutines, reproduce).
+    Json,
 }
 
 #[derive(Args, Debug)]
@@ -285,12 +296,30 @@ fn run(a: RunArgs) -> ExitCode {
         a.seed,
         a.limits.non_default_flags()
     );
+    if a.report == ReportArg::Json {
+        let mut json = report.outcome.to_json();
+        json["steps"] = report.stats.steps.into();
+        json["end_time"] = gosim::runtime::format_ms(report.stats.end_time).into();
+        if !report.outcome.is_pass() {
+            json["reproduce"] = repro.clone().into();
+        }
+        eprintln!("{json}");
+        return exit_code(&report.outcome);
+    }
     report_outcome(
         &report.outcome,
         &repro,
         report.stats.steps,
         report.stats.end_time,
     )
+}
+
+fn exit_code(outcome: &Outcome) -> ExitCode {
+    match outcome {
+        Outcome::Pass => ExitCode::SUCCESS,
+        Outcome::Fail(_) => ExitCode::from(1),
+        Outcome::Limit(_) => ExitCode::from(EXIT_LIMIT),
+    }
 }
 
 fn report_outcome(outcome: &Outcome, repro: &str, steps: u64, end: u64) -> ExitCode {

@@ -885,6 +885,8 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
                     message: text,
                     location,
                     stuck: Vec::new(),
+                    cycle: Vec::new(),
+                    notes: Vec::new(),
                     time: h.rt.now(),
                 });
             }

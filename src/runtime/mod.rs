@@ -13,6 +13,7 @@
 //! - the core is never borrowed while a body or a timer callback runs.
 
 mod backend;
+mod deadlock;
 mod outcome;
 mod resource;
 mod rng;
@@ -110,6 +111,11 @@ struct Core {
     main_done_at: Option<Nanos>,
     outcome: Option<Outcome>,
     next_resource_id: u64,
+    /// A goroutine that just blocked on a lock-like resource: the wait-for graph is checked from
+    /// it once its body has parked (so every goroutine involved can report its line).
+    check_from: Option<TaskId>,
+    /// Partial deadlocks noticed so far (goroutines stuck behind holders that exited).
+    partial: Vec<String>,
 }
 
 impl std::fmt::Debug for Core {
@@ -151,6 +157,8 @@ impl Runtime {
             main_done_at: None,
             outcome: None,
             next_resource_id: 1,
+            check_from: None,
+            partial: Vec::new(),
         };
         Runtime {
             core: Rc::new(RefCell::new(core)),
@@ -351,8 +359,17 @@ impl Runtime {
             TaskState::Running,
             "only the running goroutine blocks"
         );
+        let exact = wait.more.is_empty()
+            && wait.until.is_none()
+            && wait
+                .resource
+                .as_ref()
+                .is_some_and(|r| deadlock::releasers_known(r.kind()));
         task.state = TaskState::Blocked;
         task.wait = Some(wait);
+        if exact {
+            core.check_from = Some(id);
+        }
     }
 
     /// Makes a blocked goroutine runnable.
@@ -527,6 +544,9 @@ impl Runtime {
                     "a parked body must block or be rescheduled"
                 );
                 task.body = Some(body);
+                if core.check_from.take() == Some(id) {
+                    core.check_wait_for_graph(id);
+                }
             }
             TaskStep::Finished => {
                 drop(core);
@@ -559,6 +579,8 @@ impl Runtime {
                         message,
                         location,
                         stuck: Vec::new(),
+                        cycle: Vec::new(),
+                        notes: Vec::new(),
                         time,
                     }));
                 }
@@ -642,6 +664,8 @@ impl Runtime {
                 message: format!("all goroutines are asleep: {n} blocked, no timer can wake them"),
                 location,
                 stuck,
+                cycle: Vec::new(),
+                notes: core.partial.clone(),
                 time,
             }));
         } else if core.n_live_non_daemon > 0 {
@@ -846,43 +870,142 @@ impl Core {
             message: format!("{n} goroutine(s) leaked: {why}"),
             location,
             stuck,
+            cycle: Vec::new(),
+            notes: self.partial.clone(),
             time,
         }));
     }
 
+    /// Checks the wait-for graph from a goroutine that just blocked on a lock-like resource: a
+    /// closed cycle fails the run at once; a chain that ends at exited holders is noted as a
+    /// partial deadlock (the run goes on; the goroutines will be reported at the end).
+    fn check_wait_for_graph(&mut self, from: TaskId) {
+        let diagnosis = deadlock::diagnose(from, |t| self.node_info(t));
+        match diagnosis {
+            None => {}
+            Some(deadlock::Diagnosis::Cycle { path, cycle }) => {
+                if self.outcome.is_some() {
+                    return;
+                }
+                let lines: Vec<String> = cycle.iter().map(|&t| self.wait_line(t)).collect();
+                let involved: Vec<TaskId> = path.iter().chain(cycle.iter()).copied().collect();
+                let stuck = involved
+                    .iter()
+                    .filter_map(|&t| self.stuck_task(t))
+                    .collect();
+                let names: Vec<String> = cycle.iter().map(|&t| self.label_of(t)).collect();
+                let mut message = format!("wait-for cycle among {}", names.join(", "));
+                if !path.is_empty() {
+                    let waiting: Vec<String> = path.iter().map(|&t| self.label_of(t)).collect();
+                    message.push_str(&format!("; also stuck behind it: {}", waiting.join(", ")));
+                }
+                let location = self.stuck_task(from).and_then(|s| s.location);
+                self.outcome = Some(Outcome::Fail(Failure {
+                    kind: FailureKind::Cycle,
+                    task: None,
+                    message,
+                    location,
+                    stuck,
+                    cycle: lines,
+                    notes: self.partial.clone(),
+                    time: self.clock.now(),
+                }));
+            }
+            Some(deadlock::Diagnosis::Orphaned { chain }) => {
+                let lines: Vec<String> = chain.iter().map(|&t| self.wait_line(t)).collect();
+                let note = format!(
+                    "partial deadlock at {}: {}",
+                    format_ms(self.clock.now()),
+                    lines.join(" -> ")
+                );
+                if self.config.trace {
+                    self.push_event(
+                        from,
+                        "partial-deadlock",
+                        Subject::None,
+                        Some(lines.join(" -> ")),
+                    );
+                }
+                self.partial.push(note);
+            }
+        }
+    }
+
+    fn node_info(&self, t: TaskId) -> deadlock::NodeInfo {
+        let Some(task) = self.task(t) else {
+            return deadlock::NodeInfo::Exited;
+        };
+        match (&task.state, &task.wait) {
+            (TaskState::Blocked, Some(w))
+                if w.more.is_empty()
+                    && w.until.is_none()
+                    && w.resource
+                        .as_ref()
+                        .is_some_and(|r| deadlock::releasers_known(r.kind())) =>
+            {
+                let r = w.resource.as_ref().expect("checked above");
+                deadlock::NodeInfo::Waits(r.holders())
+            }
+            _ => deadlock::NodeInfo::Free,
+        }
+    }
+
+    fn label_of(&self, t: TaskId) -> String {
+        let name = self.task(t).and_then(|x| x.name.as_deref());
+        match self.task(t) {
+            Some(_) => label(t, name),
+            None => format!("{t} (exited)"),
+        }
+    }
+
+    /// `g2(worker) waits mutex#1 (created at x.lua:3) held by g3(other)` (or `... has exited`).
+    fn wait_line(&self, t: TaskId) -> String {
+        match self.task(t) {
+            None => format!("{t} has exited"),
+            Some(task) => {
+                let what = task.wait.as_ref().and_then(|w| w.resource.as_ref());
+                match what {
+                    Some(r) => format!("{} waits {}", self.label_of(t), self.describe_resource(r)),
+                    None => self.label_of(t),
+                }
+            }
+        }
+    }
+
     /// The live goroutines for a report; daemons only when `with_daemons`.
     fn stuck_tasks(&self, with_daemons: bool) -> Vec<StuckTask> {
-        let mut out = Vec::new();
-        for (i, slot) in self.tasks.iter().enumerate() {
-            let Some(t) = slot else { continue };
-            if t.daemon && !with_daemons {
-                continue;
-            }
-            let id = TaskId(i as u64 + 1);
-            let (state, op) = match (&t.state, &t.wait) {
-                (TaskState::Blocked, Some(w)) if w.op == "sleep" => ("sleeping", None),
-                (TaskState::Blocked, Some(w)) => ("blocked", Some(w.op)),
-                (TaskState::Blocked, None) => ("blocked", None),
-                _ => ("running", None),
-            };
-            let waits_on = t
-                .wait
-                .iter()
-                .flat_map(|w| w.resources())
-                .map(|r| self.describe_resource(r))
-                .collect();
-            let location = t.body.as_ref().and_then(|b| b.location());
-            out.push(StuckTask {
-                id,
-                name: t.name.as_deref().map(str::to_string),
-                state,
-                op,
-                location: location.or_else(|| t.location.as_deref().map(str::to_string)),
-                waits_on,
-                daemon: t.daemon,
-            });
-        }
-        out
+        (1..=self.tasks.len() as u64)
+            .map(TaskId)
+            .filter(|&id| self.task(id).is_some_and(|t| with_daemons || !t.daemon))
+            .filter_map(|id| self.stuck_task(id))
+            .collect()
+    }
+
+    /// One live goroutine as a report sees it.
+    fn stuck_task(&self, id: TaskId) -> Option<StuckTask> {
+        let t = self.task(id)?;
+        let (state, op) = match (&t.state, &t.wait) {
+            (TaskState::Blocked, Some(w)) if w.op == "sleep" => ("sleeping", None),
+            (TaskState::Blocked, Some(w)) => ("blocked", Some(w.op)),
+            (TaskState::Blocked, None) => ("blocked", None),
+            _ => ("running", None),
+        };
+        let waits_on = t
+            .wait
+            .iter()
+            .flat_map(|w| w.resources())
+            .map(|r| self.describe_resource(r))
+            .collect();
+        let location = t.body.as_ref().and_then(|b| b.location());
+        Some(StuckTask {
+            id,
+            name: t.name.as_deref().map(str::to_string),
+            state,
+            op,
+            location: location.or_else(|| t.location.as_deref().map(str::to_string)),
+            waits_on,
+            daemon: t.daemon,
+        })
     }
 
     /// `mutex#2"accounts" (created at x.lua:4) held by g3(worker)`.
@@ -893,10 +1016,7 @@ impl Core {
         }
         let holders = r.holders();
         if !holders.is_empty() {
-            let names: Vec<String> = holders
-                .iter()
-                .map(|&h| label(h, self.task(h).and_then(|t| t.name.as_deref())))
-                .collect();
+            let names: Vec<String> = holders.iter().map(|&h| self.label_of(h)).collect();
             s.push_str(&format!(" held by {}", names.join(", ")));
         }
         s

@@ -41,6 +41,9 @@ pub enum FailureKind {
     Assertion,
     /// No goroutine can run and no timer can ever wake one, while goroutines are blocked.
     Deadlock,
+    /// A cycle in the wait-for graph: goroutines wait on locks held by each other (found as soon
+    /// as the cycle closes, even while other goroutines keep running).
+    Cycle,
     /// Goroutines still alive when the run ended.
     Leak,
     /// A Rust panic: in a Rust task, or a bug in gosim itself.
@@ -54,6 +57,7 @@ impl FailureKind {
             FailureKind::Error => "error",
             FailureKind::Assertion => "assertion",
             FailureKind::Deadlock => "deadlock",
+            FailureKind::Cycle => "deadlock (cycle)",
             FailureKind::Leak => "leak",
             FailureKind::Panic => "panic",
         }
@@ -71,8 +75,12 @@ pub struct Failure {
     pub message: String,
     /// Where it happened (`file.lua:12`), used to group failures across seeds.
     pub location: Option<String>,
-    /// The goroutines stuck at the end (deadlock and leak).
+    /// The goroutines stuck at the end (deadlock and leak), or in the cycle.
     pub stuck: Vec<StuckTask>,
+    /// For a cycle: one line per goroutine, in wait order (`g2 waits mutex#1 (held by g3)`).
+    pub cycle: Vec<String>,
+    /// Partial deadlocks noticed earlier in the run (goroutines stuck behind exited holders).
+    pub notes: Vec<String>,
     /// The run's time when it failed.
     pub time: Nanos,
 }
@@ -177,11 +185,26 @@ impl fmt::Display for Failure {
             write!(f, " in {}", label(*id, name.as_deref()))?;
         }
         write!(f, ": {}", self.message)?;
+        if !self.cycle.is_empty() {
+            write!(f, "\n  cycle:")?;
+            let n = self.cycle.len();
+            for (i, step) in self.cycle.iter().enumerate() {
+                let arrow = if i + 1 < n {
+                    " ->"
+                } else {
+                    " -> (back to the first)"
+                };
+                write!(f, "\n    {step}{arrow}")?;
+            }
+        }
         if !self.stuck.is_empty() {
             write!(f, "\n  goroutines:")?;
             for s in &self.stuck {
                 write!(f, "\n    {s}")?;
             }
+        }
+        for n in &self.notes {
+            write!(f, "\n  note: {n}")?;
         }
         Ok(())
     }
@@ -208,6 +231,48 @@ impl fmt::Display for Outcome {
             Outcome::Pass => write!(f, "PASS"),
             Outcome::Fail(fl) => fl.fmt(f),
             Outcome::Limit(l) => l.fmt(f),
+        }
+    }
+}
+
+impl Outcome {
+    /// The report as JSON (for tools): the same facts as the text form.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let task = |t: &Option<(TaskId, Option<String>)>| {
+            t.as_ref()
+                .map(|(id, name)| json!({ "id": id.0, "name": name }))
+        };
+        match self {
+            Outcome::Pass => json!({ "outcome": "pass" }),
+            Outcome::Fail(f) => json!({
+                "outcome": "fail",
+                "kind": f.kind.word(),
+                "time": format_ms(f.time),
+                "task": task(&f.task),
+                "message": f.message,
+                "location": f.location,
+                "cycle": f.cycle,
+                "goroutines": f.stuck.iter().map(|s| json!({
+                    "id": s.id.0,
+                    "name": s.name,
+                    "state": s.state,
+                    "op": s.op,
+                    "location": s.location,
+                    "waits_on": s.waits_on,
+                    "daemon": s.daemon,
+                })).collect::<Vec<_>>(),
+                "notes": f.notes,
+            }),
+            Outcome::Limit(l) => json!({
+                "outcome": "limit",
+                "kind": l.kind.word(),
+                "flag": l.kind.flag(),
+                "time": format_ms(l.time),
+                "task": task(&l.task),
+                "message": l.message,
+                "location": l.location,
+            }),
         }
     }
 }

@@ -103,6 +103,8 @@ fn panic_outcome(rt: &Runtime, payload: &(dyn std::any::Any + Send)) -> Outcome 
         ),
         location: None,
         stuck: Vec::new(),
+        cycle: Vec::new(),
+        notes: Vec::new(),
         time: rt.now(),
     })
 }
