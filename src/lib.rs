@@ -9,6 +9,8 @@
 //!
 //! - [`scenario`]: load a Lua scenario, run it under a seed, explore many seeds;
 //! - [`lua`]: the `goroutine`, `log` and `sim` Lua modules (bindings only);
+//! - [`patterns`]: the wish-list's patterns, built from `sync` (today: profiler, channel
+//!   inspector, deadlock detector);
 //! - [`sync`]: channels, select, locks, wait groups, contexts, timers;
 //! - [`runtime`]: the scheduler core, virtual clock, RNG, trace and outcomes.
 //!
@@ -28,6 +30,7 @@
 //! ```
 
 pub mod lua;
+pub mod patterns;
 pub mod runtime;
 pub mod scenario;
 pub mod sync;

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gosim::lua::LuaLimits;
-use gosim::runtime::{Config, Outcome, TraceFormat, ms_to_nanos, render};
+use gosim::runtime::{Config, Outcome, TraceFormat, ms_to_nanos, render, render_chrome};
 use gosim::scenario::{self, ExploreOptions, RunOptions};
 
 /// Exit code of a run that hit a limit (0 pass, 1 fail, 2 usage or load error).
@@ -52,6 +52,8 @@ enum TraceArg {
     Text,
     /// One JSON object per line.
     Jsonl,
+    /// Chrome trace-event JSON: open it in Perfetto (ui.perfetto.dev) or chrome://tracing.
+    Chrome,
     /// No trace, only the outcome.
     None,
 }
@@ -266,12 +268,11 @@ fn run(a: RunArgs) -> ExitCode {
         Err(e) => return usage_error(e),
     };
     if a.trace != TraceArg::None {
-        let format = if a.trace == TraceArg::Jsonl {
-            TraceFormat::Jsonl
-        } else {
-            TraceFormat::Text
+        let text = match a.trace {
+            TraceArg::Chrome => render_chrome(&report.events),
+            TraceArg::Jsonl => render(&report.events, TraceFormat::Jsonl),
+            _ => render(&report.events, TraceFormat::Text),
         };
-        let text = render(&report.events, format);
         match &a.trace_out {
             Some(path) => {
                 if let Err(e) = std::fs::write(path, text) {

@@ -10,11 +10,12 @@ use std::rc::Rc;
 use mlua::{Function, Lua, MultiValue, Table, UserDataRef, Value, Variadic};
 
 use super::objects::{
-    Dir, LuaAtomic, LuaChannel, LuaCond, LuaContext, LuaMutex, LuaOnce, LuaRwMutex, LuaSemaphore,
-    LuaTimer, LuaWaitGroup,
+    Dir, LuaAtomic, LuaChannel, LuaCond, LuaContext, LuaDetector, LuaInspector, LuaMutex, LuaOnce,
+    LuaProfiler, LuaRwMutex, LuaSemaphore, LuaTimer, LuaWaitGroup,
 };
 use super::value::{LuaValue, describe};
 use super::{Host, Resume, caller_location};
+use crate::patterns::{ChannelInspector, DeadlockDetector, DeadlockInfo, Profiler};
 use crate::runtime::{NANOS_PER_MS, Nanos, Runtime, Subject, ms_to_nanos, nanos_to_ms_f64};
 use crate::sync::{
     Case, Channel, Cond, Context, Mutex, Once, OnceStart, RecvStart, RwMutex, SelectResult,
@@ -821,6 +822,92 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         Ok(h.finish(Value::Boolean(was), Value::Nil))
     });
 
+    // ---- observability (seed 6.x): reads only, never a scheduling point ------------------------
+    op!("profiler", |lua, h, (): ()| new_handle(
+        lua,
+        LuaProfiler(Profiler::new(&h.rt))
+    ));
+    op!("prof_do", |lua, _h, (p, what): (Value, String)| {
+        let fname = format!("profiler:{what}");
+        let p = handle::<LuaProfiler>(&p, &fname, "a profiler")?;
+        match what.as_str() {
+            "start" => p.0.start(),
+            "stop" => p.0.stop(),
+            _ => {
+                let st = p.0.stats();
+                let t = lua.create_table().map_err(|e| e.to_string())?;
+                let set = |k: &str, v: Value| t.set(k, v).map_err(|e| e.to_string());
+                set("active", Value::Integer(st.active as i64))?;
+                set("max_active", Value::Integer(st.max_active as i64))?;
+                set("total_created", Value::Integer(st.total_created as i64))?;
+                set("completed", Value::Integer(st.completed as i64))?;
+                set("failed", Value::Integer(st.failed as i64))?;
+                set("avg_lifetime", Value::Number(st.avg_lifetime_ms))?;
+                return Ok((Value::Table(t), Value::Nil));
+            }
+        }
+        Ok((Value::Nil, Value::Nil))
+    });
+    op!("channel_inspector", |lua, _h, ch: Value| {
+        let c = handle::<LuaChannel>(&ch, "goroutine.channel_inspector", "a channel")?;
+        let res = c.ch.resource().clone();
+        new_handle(lua, LuaInspector(ChannelInspector::new(&c.ch), res))
+    });
+    op!("insp_stats", |lua, _h, (i, what): (Value, String)| {
+        let i = handle::<LuaInspector>(&i, &format!("inspector:{what}"), "a channel inspector")?;
+        let st = i.0.stats();
+        let int = |n: u64| Value::Integer(n as i64);
+        let one = match what.as_str() {
+            "len" => int(st.len as u64),
+            "cap" => int(st.cap as u64),
+            "total_sent" => int(st.total_sent),
+            "total_received" => int(st.total_received),
+            "dropped" => int(st.dropped),
+            "is_closed" => Value::Boolean(st.is_closed),
+            "blocked_senders" => int(st.blocked_senders as u64),
+            "blocked_receivers" => int(st.blocked_receivers as u64),
+            _ => {
+                let t = lua.create_table().map_err(|e| e.to_string())?;
+                for (k, v) in [
+                    ("len", int(st.len as u64)),
+                    ("cap", int(st.cap as u64)),
+                    ("total_sent", int(st.total_sent)),
+                    ("total_received", int(st.total_received)),
+                    ("dropped", int(st.dropped)),
+                    ("is_closed", Value::Boolean(st.is_closed)),
+                    ("blocked_senders", int(st.blocked_senders as u64)),
+                    ("blocked_receivers", int(st.blocked_receivers as u64)),
+                ] {
+                    t.set(k, v).map_err(|e| e.to_string())?;
+                }
+                Value::Table(t)
+            }
+        };
+        Ok((one, Value::Nil))
+    });
+    op!("detector", |lua, h, timeout: Value| {
+        let d = duration(&timeout, "goroutine.deadlock_detector")?;
+        new_handle(lua, LuaDetector(DeadlockDetector::new(&h.rt, d)))
+    });
+    op!("detector_check", |lua, _h, d: Value| {
+        let d = handle::<LuaDetector>(&d, "deadlock_detector:check", "a deadlock detector")?;
+        match d.0.check() {
+            None => Ok((Value::Nil, Value::Nil)),
+            Some(info) => Ok((
+                Value::Table(deadlock_info(lua, &info).map_err(|e| e.to_string())?),
+                Value::Nil,
+            )),
+        }
+    });
+    func!("mark_observer", |_lua, h, id: i64| {
+        h.rt.mark_observer(crate::runtime::TaskId(id as u64));
+        Ok(())
+    });
+    func!("mark_failed", |_lua, h, (): ()| {
+        h.rt.mark_failed(h.rt.current());
+        Ok(())
+    });
+
     // ---- log and sim --------------------------------------------------------------------------
     func!("log", |_lua, h, (level, msg): (String, String)| {
         if h.rt.tracing() {
@@ -893,6 +980,33 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
             Ok(())
         }
     );
+    Ok(t)
+}
+
+/// The table handed to `on_deadlock` handlers.
+fn deadlock_info(lua: &Lua, info: &DeadlockInfo) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.set("time", ms_value(info.time))?;
+    t.set("stuck_count", info.stuck_count as i64)?;
+    t.set("blocked_channels", info.blocked_channels as i64)?;
+    let stuck = lua.create_table()?;
+    for (i, b) in info.stuck.iter().enumerate() {
+        let g = lua.create_table()?;
+        g.set("id", b.id.0 as i64)?;
+        g.set("name", b.name.clone())?;
+        g.set("op", b.op)?;
+        g.set(
+            "waits_on",
+            lua.create_sequence_from(b.waits_on.iter().cloned())?,
+        )?;
+        g.set("since", ms_value(b.since))?;
+        g.set("location", b.location.clone())?;
+        stuck.raw_set(i + 1, g)?;
+    }
+    t.set("stuck", stuck)?;
+    if let Some(cycle) = &info.cycle {
+        t.set("cycle", lua.create_sequence_from(cycle.iter().cloned())?)?;
+    }
     Ok(t)
 }
 

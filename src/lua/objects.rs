@@ -110,6 +110,44 @@ handle!(LuaCond, "cond", |this| this.cond.resource());
 handle!(LuaContext, "context", |this| this.ctx.resource());
 handle!(LuaTimer, "timer", |this| this.timer.resource());
 
+/// A goroutine profiler handle.
+#[derive(Debug)]
+pub struct LuaProfiler(pub(crate) crate::patterns::Profiler);
+/// A channel inspector handle.
+#[derive(Debug)]
+pub struct LuaInspector(
+    pub(crate) crate::patterns::ChannelInspector<LuaValue>,
+    pub(crate) ResourceRef,
+);
+/// A deadlock detector's Rust half (the periodic loop is Lua).
+#[derive(Debug)]
+pub struct LuaDetector(pub(crate) crate::patterns::DeadlockDetector);
+
+macro_rules! named_handle {
+    ($ty:ty, $kind:literal, |$this:ident| $name:expr) => {
+        impl UserData for $ty {
+            fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
+                fields.add_meta_field_with("__index", |lua| {
+                    lua.named_registry_value::<mlua::Table>(&methods_key($kind))
+                });
+                fields.add_meta_field("__name", $kind);
+            }
+
+            fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+                methods.add_meta_method("__tostring", |_, $this, ()| Ok($name));
+            }
+        }
+    };
+}
+
+named_handle!(LuaProfiler, "profiler", |_this| "profiler".to_string());
+named_handle!(LuaInspector, "inspector", |this| format!(
+    "inspector({})",
+    this.1
+));
+named_handle!(LuaDetector, "detector", |_this| "deadlock_detector"
+    .to_string());
+
 /// The kinds that have a methods table.
 pub(crate) const KINDS: &[&str] = &[
     "channel",
@@ -122,6 +160,9 @@ pub(crate) const KINDS: &[&str] = &[
     "cond",
     "context",
     "timer",
+    "profiler",
+    "inspector",
+    "detector",
 ];
 
 /// The resource behind one of our handles (for traces: `channel#3`, never an address).

@@ -494,6 +494,7 @@ local function start_async(fname, f, ...)
   h.id = op1(raw.spawn_quiet(function()
     -- The error is returned to the awaiter as a message (no traceback: it is a value now).
     local r = pack(xpcall(f, describe_error, unpack(args, 1, args.n)))
+    if not r[1] then raw.mark_failed() end
     h.result = r
     h.finished = true
     C.close(h.done)
@@ -734,6 +735,67 @@ function goroutine.fan_in(inputs)
   op2(raw.yield())
   return out
 end
+
+---------------------------------------------------------------------------------------------
+-- Observability (seed 6.x): profiler, channel inspector, deadlock detector. Reading them is never
+-- a scheduling point, so adding them to a scenario does not change its interleavings.
+---------------------------------------------------------------------------------------------
+function goroutine.profiler() return one(raw.profiler()) end
+local P = methods.profiler
+function P.start(p) one(raw.prof_do(p, "start")) end
+function P.stop(p) one(raw.prof_do(p, "stop")) end
+function P.stats(p) return one(raw.prof_do(p, "stats")) end
+
+function goroutine.channel_inspector(ch) return one(raw.channel_inspector(ch)) end
+local I = methods.inspector
+for _, what in ipairs({ "len", "cap", "total_sent", "total_received", "dropped", "is_closed",
+                        "blocked_senders", "blocked_receivers", "stats" }) do
+  I[what] = function(i) return one(raw.insp_stats(i, what)) end
+end
+
+local detector_mt = { __name = "deadlock_detector" }
+detector_mt.__index = detector_mt
+function detector_mt.__tostring() return "deadlock_detector" end
+
+function goroutine.deadlock_detector(opts)
+  argcheck(opts == nil or type(opts) == "table", "goroutine.deadlock_detector", "options must be a table", opts)
+  opts = opts or {}
+  local interval = opts.check_interval or 1000
+  local timeout = opts.timeout or 5000
+  argcheck(type(interval) == "number" and interval > 0, "goroutine.deadlock_detector", "check_interval must be a positive number of milliseconds", interval)
+  argcheck(type(timeout) == "number" and timeout >= 0, "goroutine.deadlock_detector", "timeout must be a non-negative number of milliseconds", timeout)
+  return setmetatable({ rust = one(raw.detector(timeout)), interval = interval, timeout = timeout,
+                        running = false, handler = nil }, detector_mt)
+end
+
+function detector_mt.on_deadlock(d, f)
+  argcheck(is_callable(f), "deadlock_detector:on_deadlock", "expects a function", f)
+  d.handler = f
+end
+
+-- Checks now; returns the info table when goroutines are stuck in a situation not reported yet.
+function detector_mt.check(d)
+  return one(raw.detector_check(d.rust))
+end
+
+-- Starts the periodic check: a daemon goroutine (never a leak, never keeps the run alive).
+function detector_mt.start(d)
+  if d.running then return end
+  d.running = true
+  -- An observer daemon: its sleeps never count as a way out of a deadlock, so a run whose real
+  -- goroutines are all stuck still ends with a deadlock report.
+  local id = op1(raw.spawn(function()
+    while d.running do
+      goroutine.sleep(d.interval)
+      if not d.running then break end
+      local info = one(raw.detector_check(d.rust))
+      if info and d.handler then d.handler(info) end
+    end
+  end, "deadlock_detector", true))
+  raw.mark_observer(id)
+end
+
+function detector_mt.stop(d) d.running = false end
 
 ---------------------------------------------------------------------------------------------
 -- log and sim

@@ -13,7 +13,9 @@
 //! - the core is never borrowed while a body or a timer callback runs.
 
 mod backend;
+mod chrome;
 mod deadlock;
+mod observe;
 mod outcome;
 mod resource;
 mod rng;
@@ -27,6 +29,8 @@ use std::rc::Rc;
 pub use backend::{
     Backend, NANOS_PER_MS, Nanos, SimulatedClock, format_ms, ms_to_nanos, nanos_to_ms_f64,
 };
+pub use chrome::render_chrome;
+pub use observe::{BlockedInfo, TaskObserver};
 pub use outcome::{Failure, FailureKind, LimitHit, LimitKind, Outcome, StuckTask};
 pub use resource::{Resource, ResourceRef};
 pub use rng::SimRng;
@@ -111,6 +115,8 @@ struct Core {
     main_done_at: Option<Nanos>,
     outcome: Option<Outcome>,
     next_resource_id: u64,
+    /// Profilers and other watchers of spawns and exits (weak: dropped watchers fall away).
+    observers: Vec<std::rc::Weak<dyn TaskObserver>>,
     /// A goroutine that just blocked on a lock-like resource: the wait-for graph is checked from
     /// it once its body has parked (so every goroutine involved can report its line).
     check_from: Option<TaskId>,
@@ -159,6 +165,7 @@ impl Runtime {
             next_resource_id: 1,
             check_from: None,
             partial: Vec::new(),
+            observers: Vec::new(),
         };
         Runtime {
             core: Rc::new(RefCell::new(core)),
@@ -247,6 +254,21 @@ impl Runtime {
         core.push_event(task, verb, subject, detail);
     }
 
+    /// Records an event on behalf of another goroutine (the receiving side of a hand-off made
+    /// by the current one: the value reached `task` at this instant).
+    pub fn emit_as(
+        &self,
+        task: TaskId,
+        verb: &'static str,
+        subject: Subject,
+        detail: Option<String>,
+    ) {
+        let mut core = self.core();
+        if core.config.trace {
+            core.push_event(task, verb, subject, detail);
+        }
+    }
+
     /// The events recorded so far.
     pub fn events(&self) -> Vec<Event> {
         self.core_ref().events.clone()
@@ -314,6 +336,7 @@ impl Runtime {
         }
         let id = TaskId(core.tasks.len() as u64 + 1);
         let name: Option<Rc<str>> = name.map(Rc::from);
+        let now = core.clock.now();
         core.tasks.push(Some(Box::new(Task {
             name: name.clone(),
             daemon,
@@ -321,7 +344,12 @@ impl Runtime {
             body: Some(body),
             wait: None,
             location: None,
+            spawned_at: now,
+            blocked_since: now,
+            failed: false,
+            observer: false,
         })));
+        core.notify_spawned(id, now);
         core.runnable.push(id);
         core.n_live += 1;
         if !daemon {
@@ -353,6 +381,7 @@ impl Runtime {
             let verb = blocked_verb(wait.op);
             core.push_event(id, verb, subject, detail);
         }
+        let now = core.clock.now();
         let task = core.task_mut(id).expect("current task exists");
         assert_eq!(
             task.state,
@@ -367,6 +396,7 @@ impl Runtime {
                 .is_some_and(|r| deadlock::releasers_known(r.kind()));
         task.state = TaskState::Blocked;
         task.wait = Some(wait);
+        task.blocked_since = now;
         if exact {
             core.check_from = Some(id);
         }
@@ -383,13 +413,21 @@ impl Runtime {
         let mut core = self.core();
         let id = core.current.expect("sleep outside a goroutine");
         let until = core.clock.now().saturating_add(dur);
-        core.timers.add(until, TimerAction::Wake(id));
+        let observer = core.task(id).is_some_and(|t| t.observer);
+        let action = if observer {
+            TimerAction::WakeObserver(id)
+        } else {
+            TimerAction::Wake(id)
+        };
+        core.timers.add(until, action);
         if core.config.trace {
             core.push_event(id, "sleep", Subject::None, Some(format_ms(dur)));
         }
+        let now = core.clock.now();
         let task = core.task_mut(id).expect("current task exists");
         assert_eq!(task.state, TaskState::Running);
         task.state = TaskState::Blocked;
+        task.blocked_since = now;
         task.wait = Some(Wait {
             op: "sleep",
             resource: None,
@@ -584,6 +622,9 @@ impl Runtime {
                         time,
                     }));
                 }
+                if let Some(t) = core.task_mut(id) {
+                    t.failed = true;
+                }
                 core.finish_task(id);
                 drop(core);
                 drop(body);
@@ -638,7 +679,7 @@ impl Runtime {
             let action = self.core().timers.pop_due(now);
             match action {
                 None => break,
-                Some(TimerAction::Wake(id)) => self.core().wake(id),
+                Some(TimerAction::Wake(id) | TimerAction::WakeObserver(id)) => self.core().wake(id),
                 Some(TimerAction::Call(cb)) => cb.fire(self),
             }
         }
@@ -652,7 +693,7 @@ impl Runtime {
         }
         if core.main_done_at.is_none() {
             let stuck = core.stuck_tasks(true);
-            let n = stuck.len();
+            let n = stuck.iter().filter(|s| s.state == "blocked").count();
             let time = core.clock.now();
             let location = stuck
                 .iter()
@@ -809,6 +850,7 @@ impl Core {
         let trace = self.config.trace;
         let slot = &mut self.tasks[(id.0 - 1) as usize];
         let task = slot.take().expect("finishing a live task");
+        self.notify_finished(id, now, task.failed, now.saturating_sub(task.spawned_at));
         self.n_live -= 1;
         if !task.daemon {
             self.n_live_non_daemon -= 1;

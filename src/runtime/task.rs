@@ -115,6 +115,15 @@ pub(crate) struct Task {
     pub(crate) wait: Option<Wait>,
     /// The source line where it last stopped (set by the body's layer when it parks).
     pub(crate) location: Option<Rc<str>>,
+    /// When it was spawned (for lifetimes).
+    pub(crate) spawned_at: Nanos,
+    /// When it last blocked (meaningful while `Blocked`).
+    pub(crate) blocked_since: Nanos,
+    /// Its body reported an error it caught (an `async` that raised): counted as failed.
+    pub(crate) failed: bool,
+    /// An observer (a deadlock detector's loop): a daemon whose sleeps never count as a way
+    /// out of a deadlock.
+    pub(crate) observer: bool,
 }
 
 impl fmt::Debug for Task {

@@ -27,6 +27,9 @@ pub trait TimerCallback {
 pub(crate) enum TimerAction {
     /// Wake this sleeping goroutine.
     Wake(TaskId),
+    /// Wake this sleeping *observer* goroutine (a deadlock detector's loop): it only watches,
+    /// so its timer does not count as something that could unblock anyone.
+    WakeObserver(TaskId),
     /// Run this callback.
     Call(Box<dyn TimerCallback>),
 }
@@ -101,6 +104,7 @@ impl Timers {
         self.n_wake > 0
             || self.queue.values().any(|a| match a {
                 TimerAction::Wake(_) => true,
+                TimerAction::WakeObserver(_) => false,
                 TimerAction::Call(cb) => cb.may_wake(),
             })
     }

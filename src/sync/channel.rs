@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{ResourceRef, Runtime, Subject, Wait};
+use crate::runtime::{ResourceRef, Runtime, Subject, TaskId, Wait};
 
 /// How a value is shown in a trace line. Must not depend on addresses or hashing.
 pub trait Describe {
@@ -113,6 +113,8 @@ struct State<T> {
     sendq: VecDeque<SendWaiter<T>>,
     n_sent: u64,
     n_received: u64,
+    /// Buffered values discarded without a receive (a timer's stale tick on stop/reset).
+    n_dropped: u64,
 }
 
 type Shared<T> = Base<State<T>>;
@@ -143,6 +145,7 @@ impl<T: Describe + 'static> Channel<T> {
             sendq: VecDeque::new(),
             n_sent: 0,
             n_received: 0,
+            n_dropped: 0,
         };
         Channel {
             shared: Base::new(rt, "channel", created_at, Some(format!("cap={cap}")), state),
@@ -170,6 +173,18 @@ impl<T: Describe + 'static> Channel<T> {
         }
     }
 
+    fn trace_as(&self, task: TaskId, verb: &'static str, detail: impl FnOnce() -> Option<String>) {
+        let rt = self.rt();
+        if rt.tracing() {
+            rt.emit_as(
+                task,
+                verb,
+                Subject::Resource(self.shared.res.clone()),
+                detail(),
+            );
+        }
+    }
+
     /// Sends without blocking.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         let mut st = self.shared.state.borrow_mut();
@@ -183,9 +198,11 @@ impl<T: Describe + 'static> Channel<T> {
             st.n_sent += 1;
             st.n_received += 1;
             drop(st);
+            let receiver = w.parked.task();
             self.trace("send", || {
-                Some(format!("{} to {}", value.describe(), w.parked.task()))
+                Some(format!("{} to {receiver}", value.describe()))
             });
+            self.trace_as(receiver, "receive", || Some(value.describe()));
             *w.slot.borrow_mut() = Some(Some(value));
             w.parked.fire(self.rt(), w.case);
             return Ok(());
@@ -216,14 +233,17 @@ impl<T: Describe + 'static> Channel<T> {
                 else {
                     unreachable!("a queued sender holds its value")
                 };
+                let shown = self.rt().tracing().then(|| sv.describe());
                 st.buf.push_back(sv);
                 st.n_sent += 1;
-                refilled = Some(w);
+                refilled = Some((w, shown));
                 break;
             }
             drop(st);
             self.trace("receive", || Some(v.describe()));
-            if let Some(w) = refilled {
+            if let Some((w, shown)) = refilled {
+                // The parked sender's value enters the freed slot now: its send happens here.
+                self.trace_as(w.parked.task(), "send", || shown);
                 w.parked.fire(self.rt(), w.case);
             }
             return Ok(v);
@@ -240,8 +260,11 @@ impl<T: Describe + 'static> Channel<T> {
             st.n_sent += 1;
             st.n_received += 1;
             drop(st);
+            let sender = w.parked.task();
+            let me = self.rt().try_current().unwrap_or(TaskId(0));
+            self.trace_as(sender, "send", || Some(format!("{} to {me}", v.describe())));
             self.trace("receive", || {
-                Some(format!("{} from {}", v.describe(), w.parked.task()))
+                Some(format!("{} from {sender}", v.describe()))
             });
             w.parked.fire(self.rt(), w.case);
             return Ok(v);
@@ -259,7 +282,7 @@ impl<T: Describe + 'static> Channel<T> {
         let mut st = self.shared.state.borrow_mut();
         let dropped = st.buf.pop_front().is_some();
         if dropped {
-            st.n_received += 1;
+            st.n_dropped += 1;
         }
         dropped
     }
@@ -410,6 +433,12 @@ impl<T: Describe + 'static> Channel<T> {
     pub fn totals(&self) -> (u64, u64) {
         let st = self.shared.state.borrow();
         (st.n_sent, st.n_received)
+    }
+
+    /// Buffered values discarded without being received (timer ticks dropped by stop/reset).
+    /// Always `sent == received + len + dropped`.
+    pub fn dropped(&self) -> u64 {
+        self.shared.state.borrow().n_dropped
     }
 }
 

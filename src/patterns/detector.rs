@@ -1,0 +1,81 @@
+//! The deadlock detector (seed 6.3): a check, run every `check_interval`, that reports the
+//! goroutines blocked for at least `timeout` (and the wait-for cycle if they are on one), once per
+//! distinct situation. It only reads the scheduler's state, so it works on any backend; the
+//! periodic loop that calls `check` is the caller's (a daemon goroutine in Lua).
+//!
+//! Laws: a situation is reported once (the same set of goroutines blocked on the same resources
+//! since the same instants is not reported twice); every goroutine reported has been blocked for
+//! at least `timeout`; a goroutine blocked for less is never reported.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+use crate::runtime::{BlockedInfo, Nanos, Runtime};
+
+/// What the detector found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadlockInfo {
+    /// The run's time of the check.
+    pub time: Nanos,
+    /// How many goroutines are stuck (blocked for at least `timeout`).
+    pub stuck_count: usize,
+    /// How many distinct channels they wait on.
+    pub blocked_channels: usize,
+    /// The stuck goroutines, in id order.
+    pub stuck: Vec<BlockedInfo>,
+    /// The wait-for cycle among them, one line per goroutine, if there is one.
+    pub cycle: Option<Vec<String>>,
+}
+
+/// A situation: each stuck goroutine with the resources it waits on and since when.
+type Situation = Vec<(u64, Vec<u64>, Nanos)>;
+
+/// A deadlock detector. It remembers the last situation it reported.
+#[derive(Debug)]
+pub struct DeadlockDetector {
+    rt: Runtime,
+    timeout: Nanos,
+    last: RefCell<Option<Situation>>,
+}
+
+impl DeadlockDetector {
+    /// A detector that calls goroutines blocked for at least `timeout` stuck.
+    pub fn new(rt: &Runtime, timeout: Nanos) -> DeadlockDetector {
+        DeadlockDetector {
+            rt: rt.clone(),
+            timeout,
+            last: RefCell::new(None),
+        }
+    }
+
+    /// Checks now: `Some(info)` when goroutines are stuck and this situation was not reported yet.
+    pub fn check(&self) -> Option<DeadlockInfo> {
+        let stuck = self.rt.blocked_for(self.timeout);
+        if stuck.is_empty() {
+            *self.last.borrow_mut() = None;
+            return None;
+        }
+        let signature: Situation = stuck
+            .iter()
+            .map(|b| (b.id.0, b.resource_ids.clone(), b.since))
+            .collect();
+        if self.last.borrow().as_ref() == Some(&signature) {
+            return None;
+        }
+        *self.last.borrow_mut() = Some(signature);
+        let channels: BTreeSet<u64> = stuck
+            .iter()
+            .flat_map(|b| b.kinds.iter().zip(&b.resource_ids))
+            .filter(|(k, _)| **k == "channel")
+            .map(|(_, id)| *id)
+            .collect();
+        let cycle = stuck.iter().find_map(|b| self.rt.wait_cycle(b.id));
+        Some(DeadlockInfo {
+            time: self.rt.now(),
+            stuck_count: stuck.len(),
+            blocked_channels: channels.len(),
+            stuck,
+            cycle,
+        })
+    }
+}

@@ -1,0 +1,124 @@
+//! What the observability patterns (profiler, deadlock detector) read from the scheduler: spawn
+//! and exit notifications, and a snapshot of the goroutines blocked for a while. Read-only views:
+//! observing a run never changes its schedule.
+
+use std::rc::{Rc, Weak};
+
+use super::backend::Nanos;
+use super::deadlock;
+use super::task::{TaskId, TaskState};
+use super::{Core, Runtime};
+
+/// Told about every goroutine spawned and finished after it was registered.
+pub trait TaskObserver {
+    /// A goroutine was spawned at `at`.
+    fn spawned(&self, id: TaskId, at: Nanos);
+    /// A goroutine ended at `at` after living `lifetime`; `failed` if it raised an error (caught
+    /// by its own layer, like an `async` that failed, or not).
+    fn finished(&self, id: TaskId, at: Nanos, failed: bool, lifetime: Nanos);
+}
+
+/// One goroutine blocked for at least the asked duration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedInfo {
+    /// Its id.
+    pub id: TaskId,
+    /// Its name.
+    pub name: Option<String>,
+    /// The operation it is blocked in (`receive`, `lock`, ...).
+    pub op: &'static str,
+    /// What it waits on, one line each (`channel#2 (created at x.lua:3)`, with holders).
+    pub waits_on: Vec<String>,
+    /// The kinds of those resources (`channel`, `mutex`, ...).
+    pub kinds: Vec<&'static str>,
+    /// The ids of those resources.
+    pub resource_ids: Vec<u64>,
+    /// Since when it is blocked.
+    pub since: Nanos,
+    /// The source line where it stopped.
+    pub location: Option<String>,
+}
+
+impl Runtime {
+    /// Registers an observer of spawns and exits. It stays registered while it is alive.
+    pub fn observe(&self, observer: Weak<dyn TaskObserver>) {
+        self.core().observers.push(observer);
+    }
+
+    /// Marks a daemon goroutine as an observer: it only watches (a deadlock detector's loop), so
+    /// its sleeps do not keep a deadlock from being reported.
+    pub fn mark_observer(&self, id: TaskId) {
+        if let Some(t) = self.core().task_mut(id) {
+            assert!(t.daemon, "an observer goroutine is a daemon");
+            t.observer = true;
+        }
+    }
+
+    /// Marks a goroutine as failed (its layer caught an error it raised): observers count it.
+    pub fn mark_failed(&self, id: TaskId) {
+        if let Some(t) = self.core().task_mut(id) {
+            t.failed = true;
+        }
+    }
+
+    /// Goroutines blocked (on a resource, not sleeping) for at least `min`, in id order.
+    pub fn blocked_for(&self, min: Nanos) -> Vec<BlockedInfo> {
+        let core = self.core_ref();
+        let now = core.clock.now();
+        let mut out = Vec::new();
+        for (i, slot) in core.tasks.iter().enumerate() {
+            let Some(t) = slot else { continue };
+            let Some(w) = &t.wait else { continue };
+            if t.state != TaskState::Blocked || w.op == "sleep" || now - t.blocked_since < min {
+                continue;
+            }
+            let id = TaskId(i as u64 + 1);
+            out.push(BlockedInfo {
+                id,
+                name: t.name.as_deref().map(str::to_string),
+                op: w.op,
+                waits_on: w.resources().map(|r| core.describe_resource(r)).collect(),
+                kinds: w.resources().map(|r| r.kind()).collect(),
+                resource_ids: w.resources().map(|r| r.id()).collect(),
+                since: t.blocked_since,
+                location: t.body.as_ref().and_then(|b| b.location()),
+            });
+        }
+        out
+    }
+
+    /// The wait-for cycle that `id` is stuck on, one line per goroutine, if there is one.
+    pub fn wait_cycle(&self, id: TaskId) -> Option<Vec<String>> {
+        let core = self.core_ref();
+        match deadlock::diagnose(id, |t| core.node_info(t))? {
+            deadlock::Diagnosis::Cycle { cycle, .. } => {
+                Some(cycle.iter().map(|&t| core.wait_line(t)).collect())
+            }
+            deadlock::Diagnosis::Orphaned { .. } => None,
+        }
+    }
+}
+
+impl Core {
+    pub(super) fn notify_spawned(&mut self, id: TaskId, at: Nanos) {
+        if self.observers.is_empty() {
+            return;
+        }
+        self.observers.retain(|o| o.strong_count() > 0);
+        for o in self.observers.iter().filter_map(Weak::upgrade) {
+            o.spawned(id, at);
+        }
+    }
+
+    pub(super) fn notify_finished(&mut self, id: TaskId, at: Nanos, failed: bool, lifetime: Nanos) {
+        if self.observers.is_empty() {
+            return;
+        }
+        self.observers.retain(|o| o.strong_count() > 0);
+        let live: Vec<Rc<dyn TaskObserver>> =
+            self.observers.iter().filter_map(Weak::upgrade).collect();
+        for o in live {
+            o.finished(id, at, failed, lifetime);
+        }
+    }
+}
