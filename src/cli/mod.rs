@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gosim::lua::LuaLimits;
-use gosim::runtime::{Config, Outcome, TraceFormat, ms_to_nanos, render, render_chrome};
+use gosim::runtime::{Config, Outcome, Strategy, TraceFormat, ms_to_nanos, render, render_chrome};
 use gosim::scenario::{self, ExploreOptions, RunOptions};
 
 /// Exit code of a run that hit a limit (0 pass, 1 fail, 2 usage or load error).
@@ -42,6 +42,11 @@ enum Command {
     Explore(ExploreArgs),
     /// Run a scenario twice per seed and report the first event where the runs differ.
     CheckDeterminism(CheckArgs),
+    /// Record a failing seed's decisions and search for a shorter, calmer schedule that fails the
+    /// same way; write it to a file for `replay`.
+    Shrink(ShrinkArgs),
+    /// Run a scenario following a schedule file (from `shrink`), or under a seed like `run`.
+    Replay(ReplayArgs),
     /// Measure the scheduler's speed against raw Lua coroutines (prints a table).
     Bench(bench::BenchArgs),
 }
@@ -89,6 +94,15 @@ struct LimitArgs {
     /// Draw each step's cost uniformly in [0, --step-cost] from the seed.
     #[arg(long)]
     step_cost_random: bool,
+    /// How scheduling choices are made: `random` (uniform), or `pct[:DEPTH[:STEPS]]`
+    /// (probabilistic concurrency testing: random priorities and DEPTH-1 change points over the
+    /// first STEPS steps; default pct:3:10000).
+    #[arg(long, value_name = "STRATEGY", default_value = "random", value_parser = parse_strategy)]
+    strategy: Strategy,
+}
+
+fn parse_strategy(s: &str) -> Result<Strategy, String> {
+    s.parse()
 }
 
 impl LimitArgs {
@@ -104,6 +118,9 @@ impl LimitArgs {
                 step_cost: ms_to_nanos(self.step_cost),
                 step_cost_random: self.step_cost_random,
                 trace,
+                strategy: self.strategy,
+                record: false,
+                schedule: None,
             },
             lua: LuaLimits {
                 max_memory: self.max_memory.saturating_mul(1024 * 1024),
@@ -201,6 +218,62 @@ struct ExploreArgs {
     /// Worker threads (default: the number of cores).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
+    /// Run only the K-th of N disjoint slices of the seeds (seeds with seed % N == K - 1), to
+    /// spread one sweep over machines; the slices' summaries add up to the whole.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    shard: Option<(u64, u64)>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let (k, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("shard must look like K/N (got {s:?})"))?;
+    let k: u64 = k
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad shard number {k:?}"))?;
+    let n: u64 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad shard count {n:?}"))?;
+    if n == 0 || k == 0 || k > n {
+        return Err(format!("shard K/N needs 1 <= K <= N (got {k}/{n})"));
+    }
+    Ok((k, n))
+}
+
+#[derive(Args, Debug)]
+struct ShrinkArgs {
+    /// The scenario (a Lua file).
+    scenario: PathBuf,
+    /// The failing seed.
+    #[arg(long)]
+    seed: u64,
+    /// Where to write the shrunk schedule (default: SCENARIO.seed-N.schedule next to the scenario).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// The most runs to spend searching.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    max_runs: usize,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+#[derive(Args, Debug)]
+struct ReplayArgs {
+    /// The scenario (a Lua file).
+    scenario: PathBuf,
+    /// A schedule written by `gosim shrink`.
+    #[arg(long, value_name = "FILE", conflicts_with = "seed")]
+    schedule: Option<PathBuf>,
+    /// Or a seed, as `gosim run`.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Trace format.
+    #[arg(long, value_enum, default_value_t = TraceArg::Text)]
+    trace: TraceArg,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -231,6 +304,8 @@ pub fn main() -> ExitCode {
         Command::Explore(a) => explore(a),
         Command::CheckDeterminism(a) => check(a),
         Command::Bench(a) => bench::run(a),
+        Command::Shrink(a) => shrink(a),
+        Command::Replay(a) => replay(a),
     }
 }
 
@@ -262,8 +337,17 @@ fn parse_seed_range(text: &str) -> Result<Vec<u64>, String> {
 }
 
 fn run(a: RunArgs) -> ExitCode {
-    let options = a.limits.options(a.seed, a.trace != TraceArg::None);
-    let report = match scenario::run_file(&a.scenario, &options) {
+    let mut options = a.limits.options(a.seed, a.trace != TraceArg::None);
+    let source = match scenario::read_scenario(&a.scenario) {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
+    let name = a.scenario.display().to_string();
+    match scenario::resolve_strategy(&name, &source, &options) {
+        Ok(s) => options.config.strategy = s,
+        Err(e) => return usage_error(e),
+    }
+    let report = match scenario::run_source(&name, &source, &options) {
         Ok(r) => r,
         Err(e) => return usage_error(e),
     };
@@ -292,10 +376,11 @@ fn run(a: RunArgs) -> ExitCode {
         }
     }
     let repro = format!(
-        "gosim run {} --seed {}{}",
+        "gosim run {} --seed {}{}{}",
         a.scenario.display(),
         a.seed,
-        a.limits.non_default_flags()
+        a.limits.non_default_flags(),
+        strategy_flag(options.config.strategy)
     );
     if a.report == ReportArg::Json {
         let mut json = report.outcome.to_json();
@@ -306,6 +391,128 @@ fn run(a: RunArgs) -> ExitCode {
         }
         eprintln!("{json}");
         return exit_code(&report.outcome);
+    }
+    report_outcome(
+        &report.outcome,
+        &repro,
+        report.stats.steps,
+        report.stats.end_time,
+    )
+}
+
+/// ` --strategy S` for a non-default strategy (resolved, so that it reproduces exactly).
+fn strategy_flag(s: Strategy) -> String {
+    match s {
+        Strategy::Random => String::new(),
+        s => format!(" --strategy {s}"),
+    }
+}
+
+fn shrink(a: ShrinkArgs) -> ExitCode {
+    let source = match scenario::read_scenario(&a.scenario) {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
+    let name = a.scenario.display().to_string();
+    let mut options = a.limits.options(a.seed, false);
+    match scenario::resolve_strategy(&name, &source, &options) {
+        Ok(s) => options.config.strategy = s,
+        Err(e) => return usage_error(e),
+    }
+    let result = match scenario::shrink(&name, &source, &options, a.max_runs.max(2)) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return usage_error(format!(
+                "seed {} passes{}: nothing to shrink",
+                a.seed,
+                strategy_flag(options.config.strategy)
+            ));
+        }
+        Err(e) => return usage_error(e),
+    };
+    let out = a.out.unwrap_or_else(|| {
+        let mut p = a.scenario.clone().into_os_string();
+        p.push(format!(".seed-{}.schedule", a.seed));
+        PathBuf::from(p)
+    });
+    if let Err(e) = std::fs::write(&out, result.shrunk.to_text(&name)) {
+        return usage_error(format!("cannot write {}: {e}", out.display()));
+    }
+    println!("failure: {}", result.original.failure);
+    println!(
+        "original schedule: {} decisions, {} preemptions",
+        result.original.decisions.len(),
+        result.original.preemptions()
+    );
+    println!(
+        "shrunk schedule:   {} decisions, {} preemptions ({} runs)",
+        result.shrunk.decisions.len(),
+        result.shrunk.preemptions(),
+        result.runs
+    );
+    println!("wrote {}", out.display());
+    println!(
+        "replay: gosim replay {} --schedule {}{}",
+        name,
+        out.display(),
+        a.limits.non_default_flags()
+    );
+    ExitCode::SUCCESS
+}
+
+fn replay(a: ReplayArgs) -> ExitCode {
+    let source = match scenario::read_scenario(&a.scenario) {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
+    let name = a.scenario.display().to_string();
+    let mut options = a
+        .limits
+        .options(a.seed.unwrap_or(0), a.trace != TraceArg::None);
+    let (report, repro) = match &a.schedule {
+        Some(path) => {
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    return usage_error(format!("cannot read schedule {}: {e}", path.display()));
+                }
+            };
+            let schedule = match gosim::runtime::Schedule::parse(&text) {
+                Ok(s) => s,
+                Err(e) => return usage_error(format!("{}: {e}", path.display())),
+            };
+            let repro = format!(
+                "gosim replay {} --schedule {}{}",
+                name,
+                path.display(),
+                a.limits.non_default_flags()
+            );
+            (scenario::replay(&name, &source, &options, &schedule), repro)
+        }
+        None => {
+            match scenario::resolve_strategy(&name, &source, &options) {
+                Ok(s) => options.config.strategy = s,
+                Err(e) => return usage_error(e),
+            }
+            let repro = format!(
+                "gosim replay {} --seed {}{}{}",
+                name,
+                options.config.seed,
+                a.limits.non_default_flags(),
+                strategy_flag(options.config.strategy)
+            );
+            (scenario::run_source(&name, &source, &options), repro)
+        }
+    };
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    match a.trace {
+        TraceArg::None => {}
+        TraceArg::Jsonl => print!("{}", render(&report.events, TraceFormat::Jsonl)),
+        TraceArg::Chrome => print!("{}", render_chrome(&report.events)),
+        TraceArg::Text => print!("{}", render(&report.events, TraceFormat::Text)),
     }
     report_outcome(
         &report.outcome,
@@ -362,11 +569,25 @@ fn explore(a: ExploreArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
-    let options = ExploreOptions {
-        seeds,
-        jobs,
-        run: a.limits.options(0, false),
+    let seeds: Vec<u64> = match a.shard {
+        Some((k, n)) => seeds.into_iter().filter(|s| s % n == k - 1).collect(),
+        None => seeds,
     };
+    if seeds.is_empty() {
+        return usage_error("this shard holds no seed of the range");
+    }
+    let mut run = a.limits.options(0, false);
+    // PCT spreads its change points over the run's length: measure it once for the whole sweep.
+    run.config.seed = seeds[0];
+    match scenario::resolve_strategy(&a.scenario.display().to_string(), &source, &run) {
+        Ok(s) => run.config.strategy = s,
+        Err(e) => return usage_error(e),
+    }
+    let strategy_flag = match run.config.strategy {
+        Strategy::Random => String::new(),
+        s => format!(" --strategy {s}"),
+    };
+    let options = ExploreOptions { seeds, jobs, run };
     let bar = progress_bar(options.seeds.len() as u64);
     // Wall clock for the throughput figure only; no verdict depends on it.
     let start = std::time::Instant::now();
@@ -408,7 +629,13 @@ fn explore(a: ExploreArgs) -> ExitCode {
         );
         println!("    {}", g.message);
         println!(
-            "    reproduce: gosim run {} --seed {}{}",
+            "    reproduce: gosim run {} --seed {}{}{strategy_flag}",
+            a.scenario.display(),
+            g.smallest_seed,
+            a.limits.non_default_flags()
+        );
+        println!(
+            "    shrink:    gosim shrink {} --seed {}{}{strategy_flag}",
             a.scenario.display(),
             g.smallest_seed,
             a.limits.non_default_flags()

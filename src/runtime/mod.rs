@@ -9,12 +9,14 @@
 //! - exactly one task is `Running` while a body runs, and none between steps;
 //! - a task is in `runnable` if and only if its state is `Runnable`;
 //! - `Blocked -> Runnable` happens only through `wake` (or a timer's `Wake`);
-//! - every choice among runnable tasks comes from `sched_rng`; time only from the backend;
+//! - every decision (next task, select case, random draw) comes from the `Decider`; time only
+//!   from the backend;
 //! - the core is never borrowed while a body or a timer callback runs.
 
 mod backend;
 mod chrome;
 mod deadlock;
+mod decide;
 mod observe;
 mod outcome;
 mod resource;
@@ -30,6 +32,7 @@ pub use backend::{
     Backend, NANOS_PER_MS, Nanos, SimulatedClock, format_ms, ms_to_nanos, nanos_to_ms_f64,
 };
 pub use chrome::render_chrome;
+pub use decide::{Decision, DecisionKind, Schedule, Strategy};
 pub use observe::{BlockedInfo, TaskObserver};
 pub use outcome::{Failure, FailureKind, LimitHit, LimitKind, Outcome, StuckTask};
 pub use resource::{Resource, ResourceRef};
@@ -63,6 +66,12 @@ pub struct Config {
     pub step_cost_random: bool,
     /// Keep the trace events (off for fast sweeps).
     pub trace: bool,
+    /// How scheduling choices are made.
+    pub strategy: Strategy,
+    /// Record every decision (for shrinking and replay).
+    pub record: bool,
+    /// Follow this list of decisions (a replay); past its end, the quietest choices.
+    pub schedule: Option<Vec<Decision>>,
 }
 
 impl Default for Config {
@@ -77,6 +86,9 @@ impl Default for Config {
             step_cost: 0,
             step_cost_random: false,
             trace: true,
+            strategy: Strategy::Random,
+            record: false,
+            schedule: None,
         }
     }
 }
@@ -95,8 +107,7 @@ pub struct RunStats {
 struct Core {
     config: Config,
     clock: Box<dyn Backend>,
-    sched_rng: SimRng,
-    data_rng: SimRng,
+    decider: decide::Decider,
     /// Indexed by `id - 1`; `None` once the task is done and dropped.
     tasks: Vec<Option<Box<Task>>>,
     runnable: Vec<TaskId>,
@@ -145,8 +156,12 @@ impl Runtime {
     /// A runtime with this configuration and time source.
     pub fn new(config: Config, clock: Box<dyn Backend>) -> Runtime {
         let core = Core {
-            sched_rng: SimRng::new(config.seed, 0),
-            data_rng: SimRng::new(config.seed, 1),
+            decider: decide::Decider::new(
+                config.seed,
+                config.strategy,
+                config.record,
+                config.schedule.clone(),
+            ),
             config,
             clock,
             tasks: Vec::new(),
@@ -274,6 +289,11 @@ impl Runtime {
         self.core_ref().events.clone()
     }
 
+    /// Takes the recorded decisions out of the runtime (empty unless `Config::record`).
+    pub fn take_decisions(&self) -> Vec<Decision> {
+        self.core().decider.take_record()
+    }
+
     /// Takes the recorded events out of the runtime.
     pub fn take_events(&self) -> Vec<Event> {
         std::mem::take(&mut self.core().events)
@@ -289,24 +309,25 @@ impl Runtime {
 
     /// A uniform integer in `0..n` from the data stream (user randomness, jitter, buggify).
     pub fn random_below(&self, n: u64) -> u64 {
-        self.core().data_rng.below(n)
+        self.core().decider.data(Some(n))
     }
 
     /// A uniform `u64` from the data stream.
     pub fn random_u64(&self) -> u64 {
-        self.core().data_rng.next_u64()
+        self.core().decider.data(None)
     }
 
     /// A uniform float in `[0, 1)` from the data stream.
     pub fn random_unit(&self) -> f64 {
-        self.core().data_rng.unit_f64()
+        let bits = self.core().decider.data(None);
+        (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Replaces the data stream (`math.randomseed`): reproducible, and independent of scheduling.
     pub fn reseed_data(&self, seed: u64) {
         let mut core = self.core();
         let base = core.config.seed;
-        core.data_rng = SimRng::new(base ^ seed.rotate_left(17), 2);
+        core.decider.reseed_data(base ^ seed.rotate_left(17));
     }
 
     /// A uniform choice in `0..n` from the scheduling stream (`select` among ready cases).
@@ -314,7 +335,7 @@ impl Runtime {
         if n <= 1 {
             return 0;
         }
-        self.core().sched_rng.below(n as u64) as usize
+        self.core().decider.below(DecisionKind::Case, n as u64) as usize
     }
 
     /// Adds a goroutine. It becomes runnable; it runs when the scheduler picks it. Fails (and ends
@@ -349,6 +370,7 @@ impl Runtime {
             failed: false,
             observer: false,
         })));
+        core.decider.spawned(id);
         core.notify_spawned(id, now);
         core.runnable.push(id);
         core.n_live += 1;
@@ -471,7 +493,15 @@ impl Runtime {
         if n == 0 {
             return true;
         }
-        let k = core.sched_rng.below(n as u64 + 1) as usize;
+        // The candidates are the runnable goroutines and, last, the running one.
+        core.runnable.push(id);
+        let k = {
+            let Core {
+                decider, runnable, ..
+            } = &mut *core;
+            decider.choose_task(DecisionKind::Point, runnable)
+        };
+        core.runnable.pop();
         if k == n {
             return true;
         }
@@ -558,12 +588,13 @@ impl Runtime {
     fn run_task(&self, id: TaskId) {
         let mut body = {
             let mut core = self.core();
+            core.current = Some(id);
             if !core.count_step() {
                 // The step limit ended the run; leave the task runnable.
+                core.current = None;
                 core.runnable.push(id);
                 return;
             }
-            core.current = Some(id);
             let task = core.task_mut(id).expect("picked task exists");
             debug_assert_eq!(task.state, TaskState::Runnable);
             task.state = TaskState::Running;
@@ -806,8 +837,8 @@ impl Core {
         match self.runnable.len() {
             0 => None,
             1 => self.runnable.pop(),
-            n => {
-                let k = self.sched_rng.below(n as u64) as usize;
+            _ => {
+                let k = self.decider.choose_task(DecisionKind::Pick, &self.runnable);
                 Some(self.runnable.swap_remove(k))
             }
         }
@@ -816,6 +847,7 @@ impl Core {
     /// Counts a scheduling step, charging its cost. False when the step limit is reached.
     fn count_step(&mut self) -> bool {
         self.steps += 1;
+        self.decider.step(self.steps, self.current);
         if self.steps > self.config.max_steps {
             let message = format!("{} scheduling steps", self.config.max_steps);
             self.set_limit(LimitKind::Steps, message, None);
@@ -823,7 +855,8 @@ impl Core {
         }
         if self.config.step_cost > 0 {
             let cost = if self.config.step_cost_random {
-                self.sched_rng.below(self.config.step_cost + 1)
+                self.decider
+                    .below(DecisionKind::Cost, self.config.step_cost + 1)
             } else {
                 self.config.step_cost
             };

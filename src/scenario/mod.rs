@@ -3,15 +3,18 @@
 //! runs: determinism checks and seed exploration.
 
 mod explore;
+mod shrink;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use explore::{ExploreOptions, ExploreSummary, Group, SeedOutcome, explore};
+pub use shrink::{Shrunk, failure_signature, replay, shrink};
 
 use crate::lua::{LoadError, LuaLimits, LuaWorld};
 use crate::runtime::{
-    Config, Event, Failure, FailureKind, Outcome, RunStats, Runtime, TraceFormat, TraceHash, render,
+    Config, Decision, Event, Failure, FailureKind, Outcome, RunStats, Runtime, Strategy,
+    TraceFormat, TraceHash, render,
 };
 
 /// Everything that shapes one run.
@@ -49,6 +52,8 @@ pub struct RunReport {
     pub stats: RunStats,
     /// `sim.assert_sometimes` messages and whether each was ever true.
     pub sometimes: BTreeMap<String, bool>,
+    /// Every decision of the run, when `config.record` was set.
+    pub decisions: Vec<Decision>,
 }
 
 impl RunReport {
@@ -81,6 +86,7 @@ pub fn run_source(name: &str, source: &str, options: &RunOptions) -> Result<RunR
         events: rt.take_events(),
         stats: rt.stats(),
         sometimes: world.sometimes(),
+        decisions: rt.take_decisions(),
     };
     rt.shutdown();
     drop(world);
@@ -107,6 +113,28 @@ fn panic_outcome(rt: &Runtime, payload: &(dyn std::any::Any + Send)) -> Outcome 
         notes: Vec::new(),
         time: rt.now(),
     })
+}
+
+/// Resolves an automatic PCT step count (`pct:D`) from a probe run of the first seed: PCT spreads
+/// its change points over the run's length, which only a run can tell.
+pub fn resolve_strategy(
+    name: &str,
+    source: &str,
+    options: &RunOptions,
+) -> Result<Strategy, LoadError> {
+    match options.config.strategy {
+        Strategy::Pct { depth, steps: 0 } => {
+            let mut probe = options.clone();
+            probe.config.trace = false;
+            probe.config.strategy = Strategy::Random;
+            let r = run_source(name, source, &probe)?;
+            Ok(Strategy::Pct {
+                depth,
+                steps: r.stats.steps.max(1),
+            })
+        }
+        other => Ok(other),
+    }
 }
 
 /// Reads a scenario file; the error says which file and why.

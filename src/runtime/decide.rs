@@ -1,0 +1,544 @@
+//! Every decision a run makes: which goroutine runs next, which ready `select` case fires, what a
+//! random draw returns. A strategy makes them (uniform random, or PCT); a run can record them,
+//! and a recorded list can be replayed (exactly, or edited by the shrinker). The scheduler asks
+//! here and nowhere else, which is what makes a run a pure function of its seed and strategy.
+//!
+//! PCT (probabilistic concurrency testing, Burckhardt et al. 2010; as in Coyote and shuttle):
+//! each goroutine gets a random priority when spawned; the highest-priority runnable goroutine
+//! runs; at `depth - 1` random steps the running goroutine drops below every other. A bug that
+//! needs `d` ordering constraints is found with probability at least `1 / (n * k^(d-1))`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use super::rng::SimRng;
+use super::task::TaskId;
+
+/// How scheduling choices are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// Uniformly among the runnable goroutines at every scheduling point.
+    #[default]
+    Random,
+    /// Probabilistic concurrency testing with `depth - 1` priority-change points spread over the
+    /// first `steps` scheduling steps.
+    Pct {
+        /// The bug depth targeted (number of ordering constraints), at least 1.
+        depth: u32,
+        /// How many steps the change points are spread over (an estimate of the run's length;
+        /// 0 until resolved from a probe run, see `scenario::resolve_strategy`).
+        steps: u64,
+    },
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Strategy::Random => write!(f, "random"),
+            Strategy::Pct { depth, steps: 0 } => write!(f, "pct:{depth}"),
+            Strategy::Pct { depth, steps } => write!(f, "pct:{depth}:{steps}"),
+        }
+    }
+}
+
+impl FromStr for Strategy {
+    type Err = String;
+
+    /// `random`, `pct`, `pct:DEPTH` or `pct:DEPTH:STEPS`.
+    fn from_str(s: &str) -> Result<Strategy, String> {
+        let mut parts = s.split(':');
+        match parts.next() {
+            Some("random") if parts.next().is_none() => Ok(Strategy::Random),
+            Some("pct") => {
+                let depth = match parts.next() {
+                    None => 3,
+                    Some(d) => d.parse().map_err(|_| format!("bad PCT depth {d:?}"))?,
+                };
+                let steps = match parts.next() {
+                    None => 0,
+                    Some(k) => k.parse().map_err(|_| format!("bad PCT step count {k:?}"))?,
+                };
+                if depth == 0 || parts.next().is_some() {
+                    return Err(format!(
+                        "bad strategy {s:?} (pct:DEPTH:STEPS, both at least 1)"
+                    ));
+                }
+                Ok(Strategy::Pct { depth, steps })
+            }
+            _ => Err(format!(
+                "unknown strategy {s:?} (random, pct, pct:DEPTH, pct:DEPTH:STEPS)"
+            )),
+        }
+    }
+}
+
+/// What a decision chose between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionKind {
+    /// The next goroutine, when the running one blocked or finished.
+    Pick,
+    /// At a scheduling point: keep the running goroutine (the last index) or switch.
+    Point,
+    /// Which ready `select` case fires.
+    Case,
+    /// A random step cost.
+    Cost,
+    /// A random draw for the program (`math.random`, `sim.buggify`, jitter).
+    Data,
+}
+
+impl DecisionKind {
+    fn letter(self) -> char {
+        match self {
+            DecisionKind::Pick => 'P',
+            DecisionKind::Point => 'S',
+            DecisionKind::Case => 'C',
+            DecisionKind::Cost => 'T',
+            DecisionKind::Data => 'D',
+        }
+    }
+
+    fn from_letter(c: char) -> Option<DecisionKind> {
+        Some(match c {
+            'P' => DecisionKind::Pick,
+            'S' => DecisionKind::Point,
+            'C' => DecisionKind::Case,
+            'T' => DecisionKind::Cost,
+            'D' => DecisionKind::Data,
+            _ => return None,
+        })
+    }
+}
+
+/// One decision: its kind, how many options there were (0: a full 64-bit draw) and the choice.
+///
+/// For goroutine choices (`Pick`, `Point`) the choice is the chosen goroutine's id, or
+/// `Decision::CONTINUE` when a scheduling point kept the running goroutine: ids survive edits
+/// that change how many goroutines are runnable, so an edited schedule stays meaningful. For the
+/// other kinds it is the index (or drawn value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// What was decided.
+    pub kind: DecisionKind,
+    /// The number of options (0 for an unbounded 64-bit draw).
+    pub n: u64,
+    /// The option taken.
+    pub value: u64,
+}
+
+impl Decision {
+    /// The value of a scheduling point that kept the running goroutine.
+    pub const CONTINUE: u64 = u64::MAX;
+
+    /// Whether this decision switched away from a goroutine that could have kept running.
+    pub fn is_preemption(&self) -> bool {
+        self.kind == DecisionKind::Point && self.value != Decision::CONTINUE
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.kind, self.value) {
+            (DecisionKind::Point, Decision::CONTINUE) => {
+                write!(f, "{} {} c", self.kind.letter(), self.n)
+            }
+            (DecisionKind::Point | DecisionKind::Pick, v) => {
+                write!(f, "{} {} g{v}", self.kind.letter(), self.n)
+            }
+            _ => write!(f, "{} {} {}", self.kind.letter(), self.n, self.value),
+        }
+    }
+}
+
+impl FromStr for Decision {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Decision, String> {
+        let mut it = s.split_whitespace();
+        let bad = || format!("bad decision line {s:?} (expected KIND N VALUE)");
+        let kind = it
+            .next()
+            .and_then(|k| k.chars().next())
+            .and_then(DecisionKind::from_letter)
+            .ok_or_else(bad)?;
+        let n = it.next().and_then(|x| x.parse().ok()).ok_or_else(bad)?;
+        let value = match it.next().ok_or_else(bad)? {
+            "c" => Decision::CONTINUE,
+            v => v
+                .strip_prefix('g')
+                .unwrap_or(v)
+                .parse()
+                .map_err(|_| bad())?,
+        };
+        Ok(Decision { kind, n, value })
+    }
+}
+
+struct Pct {
+    priorities: BTreeMap<TaskId, u64>,
+    change_points: Vec<u64>,
+    next_low: u64,
+}
+
+/// The decision maker of one run.
+pub(crate) struct Decider {
+    sched: SimRng,
+    data: SimRng,
+    pct: Option<Pct>,
+    record: Option<Vec<Decision>>,
+    /// A schedule to follow, and how far we are in it.
+    replay: Option<(Vec<Decision>, usize)>,
+    /// Set when a schedule was given: once it runs out (or an edit sends the run another way),
+    /// decisions fall back to the quietest policy (keep the running goroutine, else the oldest
+    /// runnable one, first ready case) instead of the strategy, so an edited schedule stays short.
+    quiet: bool,
+}
+
+impl Decider {
+    pub(crate) fn new(
+        seed: u64,
+        strategy: Strategy,
+        record: bool,
+        replay: Option<Vec<Decision>>,
+    ) -> Decider {
+        let mut sched = SimRng::new(seed, 0);
+        let pct = match strategy {
+            Strategy::Random => None,
+            Strategy::Pct { depth, steps } => {
+                let steps = steps.max(1);
+                let mut change_points: Vec<u64> =
+                    (1..depth).map(|_| sched.below(steps) + 1).collect();
+                change_points.sort_unstable();
+                Some(Pct {
+                    priorities: BTreeMap::new(),
+                    change_points,
+                    next_low: u64::MAX / 2,
+                })
+            }
+        };
+        Decider {
+            sched,
+            data: SimRng::new(seed, 1),
+            pct,
+            record: record.then(Vec::new),
+            quiet: replay.is_some(),
+            replay: replay.map(|d| (d, 0)),
+        }
+    }
+
+    /// The decisions recorded so far.
+    pub(crate) fn take_record(&mut self) -> Vec<Decision> {
+        self.record.take().unwrap_or_default()
+    }
+
+    /// A new goroutine: PCT gives it a random priority (above every demoted one).
+    pub(crate) fn spawned(&mut self, id: TaskId) {
+        if let Some(p) = &mut self.pct {
+            let prio = u64::MAX / 2 + 1 + (self.sched.next_u64() >> 2);
+            p.priorities.insert(id, prio);
+        }
+    }
+
+    /// At scheduling step `step`, PCT may demote the running goroutine below all others.
+    pub(crate) fn step(&mut self, step: u64, current: Option<TaskId>) {
+        if let (Some(p), Some(cur)) = (&mut self.pct, current)
+            && p.change_points.first() == Some(&step)
+        {
+            p.change_points.remove(0);
+            p.next_low -= 1;
+            p.priorities.insert(cur, p.next_low);
+        }
+    }
+
+    /// The next entry of the schedule being followed, if it is of `kind` (for goroutine choices,
+    /// either goroutine kind). Any other kind means the run went another way: the schedule is
+    /// dropped and the quiet fallback decides from there on.
+    fn replayed(&mut self, kind: DecisionKind) -> Option<Decision> {
+        let (list, pos) = self.replay.as_mut()?;
+        let task_kind = |k: DecisionKind| matches!(k, DecisionKind::Pick | DecisionKind::Point);
+        match list.get(*pos) {
+            Some(d) if d.kind == kind || (task_kind(d.kind) && task_kind(kind)) => {
+                *pos += 1;
+                Some(*d)
+            }
+            _ => {
+                self.replay = None;
+                None
+            }
+        }
+    }
+
+    fn recorded(&mut self, kind: DecisionKind, n: u64, value: u64) -> u64 {
+        if let Some(r) = &mut self.record {
+            r.push(Decision { kind, n, value });
+        }
+        value
+    }
+
+    /// The quietest choice: keep the running goroutine (the last candidate at a scheduling
+    /// point), otherwise the oldest one.
+    fn quiet_choice(kind: DecisionKind, candidates: &[TaskId]) -> usize {
+        match kind {
+            DecisionKind::Point => candidates.len() - 1,
+            _ => (0..candidates.len())
+                .min_by_key(|&i| candidates[i])
+                .expect("a candidate"),
+        }
+    }
+
+    /// Chooses among `candidates` (at a scheduling point the last one is the running goroutine).
+    pub(crate) fn choose_task(&mut self, kind: DecisionKind, candidates: &[TaskId]) -> usize {
+        let n = candidates.len();
+        let idx = match self.replayed(kind) {
+            // A recorded goroutine that is not a candidate now: the quiet choice, and go on.
+            Some(d) if d.value == Decision::CONTINUE => Decider::quiet_choice(kind, candidates),
+            Some(d) => candidates
+                .iter()
+                .position(|t| t.0 == d.value)
+                .unwrap_or_else(|| Decider::quiet_choice(kind, candidates)),
+            None if self.quiet => Decider::quiet_choice(kind, candidates),
+            None => match &self.pct {
+                Some(p) => {
+                    let prio = |i: usize| p.priorities.get(&candidates[i]).copied().unwrap_or(0);
+                    (0..n)
+                        .max_by_key(|&i| (prio(i), std::cmp::Reverse(candidates[i])))
+                        .expect("a candidate")
+                }
+                None => self.sched.below(n as u64) as usize,
+            },
+        };
+        let value = if kind == DecisionKind::Point && idx == n - 1 {
+            Decision::CONTINUE
+        } else {
+            candidates[idx].0
+        };
+        self.recorded(kind, n as u64, value);
+        idx
+    }
+
+    /// A uniform choice in `0..n` (`n > 0`) of the scheduling kind (select cases, step costs).
+    pub(crate) fn below(&mut self, kind: DecisionKind, n: u64) -> u64 {
+        let v = match self.replayed(kind) {
+            Some(d) if d.value < n => d.value,
+            Some(_) => 0,
+            None if self.quiet => 0,
+            None => self.sched.below(n),
+        };
+        self.recorded(kind, n, v)
+    }
+
+    /// A program draw: `Some(n)` for a uniform value in `0..n`, `None` for 64 random bits.
+    pub(crate) fn data(&mut self, n: Option<u64>) -> u64 {
+        let bound = n.unwrap_or(0);
+        let v = match self.replayed(DecisionKind::Data) {
+            Some(d) if bound == 0 || d.value < bound => d.value,
+            _ => match n {
+                Some(n) => self.data.below(n),
+                None => self.data.next_u64(),
+            },
+        };
+        self.recorded(DecisionKind::Data, bound, v)
+    }
+
+    /// Replaces the program's random stream (`math.randomseed`).
+    pub(crate) fn reseed_data(&mut self, seed: u64) {
+        self.data = SimRng::new(seed, 2);
+    }
+}
+
+/// A recorded schedule as a text file: a header naming what it reproduces, then one decision a
+/// line. Lines starting with `#` are comments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    /// The seed of the run (program draws past the schedule come from it).
+    pub seed: u64,
+    /// The strategy of the recorded run (informative; a replay follows the decisions).
+    pub strategy: Strategy,
+    /// How the run failed (`fail assertion x.lua:3`), informative.
+    pub failure: String,
+    /// The decisions.
+    pub decisions: Vec<Decision>,
+}
+
+impl Schedule {
+    /// The text form.
+    pub fn to_text(&self, scenario: &str) -> String {
+        let mut out = String::from("# gosim schedule v1\n");
+        out.push_str(&format!(
+            "# replay: gosim replay {scenario} --schedule FILE\n"
+        ));
+        out.push_str(&format!(
+            "scenario {scenario}\nseed {}\nstrategy {}\nfailure {}\n",
+            self.seed, self.strategy, self.failure
+        ));
+        out.push_str(&format!("decisions {}\n", self.decisions.len()));
+        for d in &self.decisions {
+            out.push_str(&d.to_string());
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Parses the text form.
+    pub fn parse(text: &str) -> Result<Schedule, String> {
+        let mut seed = None;
+        let mut strategy = Strategy::Random;
+        let mut failure = String::new();
+        let mut decisions = Vec::new();
+        let mut in_decisions = false;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if in_decisions {
+                decisions.push(line.parse().map_err(|e| format!("line {}: {e}", i + 1))?);
+                continue;
+            }
+            let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
+            match key {
+                "scenario" => {}
+                "seed" => {
+                    seed = Some(
+                        rest.parse()
+                            .map_err(|_| format!("line {}: bad seed {rest:?}", i + 1))?,
+                    )
+                }
+                "strategy" => {
+                    strategy = rest.parse().map_err(|e| format!("line {}: {e}", i + 1))?
+                }
+                "failure" => failure = rest.to_string(),
+                "decisions" => in_decisions = true,
+                _ => return Err(format!("line {}: unknown key {key:?}", i + 1)),
+            }
+        }
+        let seed = seed.ok_or("the schedule has no seed line")?;
+        if !in_decisions {
+            return Err("the schedule has no decisions line".into());
+        }
+        Ok(Schedule {
+            seed,
+            strategy,
+            failure,
+            decisions,
+        })
+    }
+
+    /// How many decisions switched away from a goroutine that could have kept running.
+    pub fn preemptions(&self) -> usize {
+        self.decisions.iter().filter(|d| d.is_preemption()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strategies_parse_and_print() {
+        assert_eq!("random".parse::<Strategy>(), Ok(Strategy::Random));
+        assert_eq!(
+            "pct".parse::<Strategy>(),
+            Ok(Strategy::Pct { depth: 3, steps: 0 })
+        );
+        assert_eq!(Strategy::Pct { depth: 3, steps: 0 }.to_string(), "pct:3");
+        assert_eq!(
+            "pct:2:500".parse::<Strategy>(),
+            Ok(Strategy::Pct {
+                depth: 2,
+                steps: 500
+            })
+        );
+        assert!("pct:0".parse::<Strategy>().is_err());
+        assert!("dfs".parse::<Strategy>().is_err());
+        assert_eq!(
+            Strategy::Pct {
+                depth: 2,
+                steps: 500
+            }
+            .to_string(),
+            "pct:2:500"
+        );
+    }
+
+    #[test]
+    fn a_schedule_round_trips_through_text() {
+        let s = Schedule {
+            seed: 7,
+            strategy: Strategy::Pct {
+                depth: 2,
+                steps: 100,
+            },
+            failure: "fail assertion t.lua:3".into(),
+            decisions: vec![
+                Decision {
+                    kind: DecisionKind::Point,
+                    n: 3,
+                    value: 4,
+                },
+                Decision {
+                    kind: DecisionKind::Point,
+                    n: 2,
+                    value: Decision::CONTINUE,
+                },
+                Decision {
+                    kind: DecisionKind::Pick,
+                    n: 2,
+                    value: 1,
+                },
+                Decision {
+                    kind: DecisionKind::Data,
+                    n: 0,
+                    value: u64::MAX,
+                },
+                Decision {
+                    kind: DecisionKind::Case,
+                    n: 2,
+                    value: 1,
+                },
+            ],
+        };
+        assert_eq!(Schedule::parse(&s.to_text("t.lua")), Ok(s.clone()));
+        assert_eq!(s.preemptions(), 1);
+    }
+
+    #[test]
+    fn replay_follows_the_list_then_falls_back_quietly() {
+        let list = vec![Decision {
+            kind: DecisionKind::Point,
+            n: 2,
+            value: 3,
+        }];
+        let mut d = Decider::new(1, Strategy::Random, true, Some(list));
+        let tasks = [TaskId(3), TaskId(1)];
+        assert_eq!(
+            d.choose_task(DecisionKind::Point, &tasks),
+            0,
+            "g3 as recorded"
+        );
+        // Exhausted: keep the running goroutine (the last candidate).
+        assert_eq!(d.choose_task(DecisionKind::Point, &tasks), 1);
+        // A pick takes the oldest goroutine.
+        assert_eq!(d.choose_task(DecisionKind::Pick, &tasks), 1);
+        assert_eq!(d.take_record().len(), 3);
+    }
+
+    #[test]
+    fn pct_runs_the_highest_priority_and_demotes_at_change_points() {
+        let mut d = Decider::new(5, Strategy::Pct { depth: 2, steps: 1 }, false, None);
+        for t in 1..=3 {
+            d.spawned(TaskId(t));
+        }
+        let tasks = [TaskId(1), TaskId(2), TaskId(3)];
+        let first = d.choose_task(DecisionKind::Pick, &tasks);
+        // Same choice while priorities do not change.
+        assert_eq!(d.choose_task(DecisionKind::Pick, &tasks), first);
+        d.step(1, Some(tasks[first]));
+        assert_ne!(
+            d.choose_task(DecisionKind::Pick, &tasks),
+            first,
+            "demoted below the others"
+        );
+    }
+}

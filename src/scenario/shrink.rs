@@ -1,0 +1,169 @@
+//! Shrinking a failing run: record its decisions, then look for a shorter list with fewer
+//! preemptions that still fails the same way (same outcome, kind and location). Every attempt is
+//! a full run with the edited list as its schedule; past the list's end a run takes the quietest
+//! choices (no preemption), so shorter lists mean calmer schedules. The result replays exactly.
+
+use super::{RunOptions, RunReport, run_source};
+use crate::lua::LoadError;
+use crate::runtime::{Decision, DecisionKind, Outcome, Schedule};
+
+/// How a failure is recognised across runs: verdict, kind and location.
+pub fn failure_signature(outcome: &Outcome) -> Option<String> {
+    match outcome {
+        Outcome::Pass => None,
+        Outcome::Fail(f) => Some(format!(
+            "fail {} {}",
+            f.kind.word(),
+            f.location.as_deref().unwrap_or("?")
+        )),
+        Outcome::Limit(l) => Some(format!(
+            "limit {} {}",
+            l.kind.word(),
+            l.location.as_deref().unwrap_or("?")
+        )),
+    }
+}
+
+/// The result of a shrink.
+#[derive(Debug, Clone)]
+pub struct Shrunk {
+    /// The recorded schedule of the original failing run.
+    pub original: Schedule,
+    /// The shortest failing schedule found.
+    pub shrunk: Schedule,
+    /// Runs spent.
+    pub runs: usize,
+    /// The outcome of replaying `shrunk`.
+    pub outcome: Outcome,
+}
+
+/// Runs with `schedule` and reports whether the run fails with `signature`.
+fn attempt(
+    name: &str,
+    source: &str,
+    options: &RunOptions,
+    schedule: &[Decision],
+) -> Result<RunReport, LoadError> {
+    let mut opts = options.clone();
+    opts.config.trace = false;
+    opts.config.record = true;
+    opts.config.schedule = Some(schedule.to_vec());
+    run_source(name, source, &opts)
+}
+
+/// Shrinks the failing run of `options` (its seed and strategy). `Ok(None)` if it passes.
+pub fn shrink(
+    name: &str,
+    source: &str,
+    options: &RunOptions,
+    max_runs: usize,
+) -> Result<Option<Shrunk>, LoadError> {
+    let mut opts = options.clone();
+    opts.config.trace = false;
+    opts.config.record = true;
+    opts.config.schedule = None;
+    let first = run_source(name, source, &opts)?;
+    let Some(signature) = failure_signature(&first.outcome) else {
+        return Ok(None);
+    };
+    let original = Schedule {
+        seed: options.config.seed,
+        strategy: options.config.strategy,
+        failure: signature.clone(),
+        decisions: first.decisions.clone(),
+    };
+    let mut best = first.decisions.clone();
+    let mut best_outcome = first.outcome.clone();
+    let mut runs = 1;
+    let try_list = |list: &[Decision], runs: &mut usize| -> Result<Option<RunReport>, LoadError> {
+        *runs += 1;
+        let r = attempt(name, source, options, list)?;
+        Ok((failure_signature(&r.outcome).as_deref() == Some(signature.as_str())).then_some(r))
+    };
+
+    // 1. The shortest prefix that still fails (prefixes are not monotone: scan a few lengths).
+    let mut len = 0;
+    while len < best.len() && runs < max_runs {
+        if let Some(r) = try_list(&best[..len], &mut runs)? {
+            best = trim_quiet_tail(r.decisions);
+            best_outcome = r.outcome;
+            break;
+        }
+        len = if len == 0 {
+            1
+        } else {
+            (len * 2).min(best.len())
+        };
+    }
+    // 2. Remove preemptions, one at a time and then two at a time (a preemption often only
+    //    matters together with another). After each success the run's own record replaces the
+    //    edited list, so later edits work on a consistent schedule.
+    let mut changed = true;
+    while changed && runs < max_runs {
+        changed = false;
+        let preemptions: Vec<usize> = (0..best.len())
+            .filter(|&i| best[i].is_preemption())
+            .collect();
+        let mut edits: Vec<Vec<usize>> = preemptions.iter().rev().map(|&i| vec![i]).collect();
+        if preemptions.len() <= 12 {
+            for (a, &i) in preemptions.iter().enumerate() {
+                for &j in &preemptions[a + 1..] {
+                    edits.push(vec![i, j]);
+                }
+            }
+        }
+        for edit in edits {
+            if runs >= max_runs {
+                break;
+            }
+            let mut candidate = best.clone();
+            for &i in &edit {
+                candidate[i].value = Decision::CONTINUE;
+            }
+            if let Some(r) = try_list(&candidate, &mut runs)? {
+                best = trim_quiet_tail(r.decisions);
+                best_outcome = r.outcome;
+                changed = true;
+                break;
+            }
+        }
+    }
+    let shrunk = Schedule {
+        seed: options.config.seed,
+        strategy: options.config.strategy,
+        failure: signature,
+        decisions: best,
+    };
+    Ok(Some(Shrunk {
+        original,
+        shrunk,
+        runs,
+        outcome: best_outcome,
+    }))
+}
+
+/// Drops trailing decisions the quiet fallback would take anyway (scheduling points that kept
+/// the running goroutine).
+fn trim_quiet_tail(mut list: Vec<Decision>) -> Vec<Decision> {
+    while list
+        .last()
+        .is_some_and(|d| d.kind == DecisionKind::Point && !d.is_preemption())
+    {
+        list.pop();
+    }
+    list
+}
+
+/// Replays a schedule: the run follows its decisions, then takes the quietest choices.
+pub fn replay(
+    name: &str,
+    source: &str,
+    options: &RunOptions,
+    schedule: &Schedule,
+) -> Result<RunReport, LoadError> {
+    let mut opts = options.clone();
+    opts.config.seed = schedule.seed;
+    opts.config.strategy = schedule.strategy;
+    opts.config.schedule = Some(schedule.decisions.clone());
+    run_source(name, source, &opts)
+}
