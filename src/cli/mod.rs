@@ -126,6 +126,7 @@ impl LimitArgs {
                 max_memory: self.max_memory.saturating_mul(1024 * 1024),
                 max_instructions: self.max_instructions,
             },
+            real: false,
         }
     }
 
@@ -185,14 +186,19 @@ struct RunArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Trace format.
-    #[arg(long, value_enum, default_value_t = TraceArg::Text)]
-    trace: TraceArg,
+    #[arg(long, value_enum)]
+    trace: Option<TraceArg>,
     /// Write the trace to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
     trace_out: Option<PathBuf>,
     /// Format of the outcome report (on standard error).
     #[arg(long, value_enum, default_value_t = ReportArg::Text)]
     report: ReportArg,
+    /// Production mode: run against the wall clock (`goroutine.sleep(500)` takes half a second,
+    /// `sim.is_simulated()` is false, `sim.buggify` never fires, logs are printed as they happen,
+    /// `math.random` and `os.time` are Lua's own). No trace unless `--trace` is given.
+    #[arg(long)]
+    real: bool,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -337,7 +343,14 @@ fn parse_seed_range(text: &str) -> Result<Vec<u64>, String> {
 }
 
 fn run(a: RunArgs) -> ExitCode {
-    let mut options = a.limits.options(a.seed, a.trace != TraceArg::None);
+    // The trace is printed by default in a simulation, not in production.
+    let trace = a.trace.unwrap_or(if a.real {
+        TraceArg::None
+    } else {
+        TraceArg::Text
+    });
+    let mut options = a.limits.options(a.seed, trace != TraceArg::None);
+    options.real = a.real;
     let source = match scenario::read_scenario(&a.scenario) {
         Ok(s) => s,
         Err(e) => return usage_error(e),
@@ -351,8 +364,8 @@ fn run(a: RunArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return usage_error(e),
     };
-    if a.trace != TraceArg::None {
-        let text = match a.trace {
+    if trace != TraceArg::None {
+        let text = match trace {
             TraceArg::Chrome => render_chrome(&report.events),
             TraceArg::Jsonl => render(&report.events, TraceFormat::Jsonl),
             _ => render(&report.events, TraceFormat::Text),
@@ -534,7 +547,7 @@ fn report_outcome(outcome: &Outcome, repro: &str, steps: u64, end: u64) -> ExitC
     let when = gosim::runtime::format_ms(end);
     match outcome {
         Outcome::Pass => {
-            eprintln!("PASS ({steps} steps, virtual time {when})");
+            eprintln!("PASS ({steps} steps, time {when})");
             ExitCode::SUCCESS
         }
         Outcome::Fail(f) => {

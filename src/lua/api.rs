@@ -910,6 +910,21 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
 
     // ---- log and sim --------------------------------------------------------------------------
     func!("log", |_lua, h, (level, msg): (String, String)| {
+        if !h.rt.is_simulated() {
+            // Production: logs are printed as they happen (and traced if tracing is on).
+            let me = h.rt.try_current().unwrap_or(crate::runtime::TaskId(0));
+            let who = crate::runtime::format_ms(h.rt.now());
+            let name = h.rt.task_name(me);
+            let label = match name {
+                Some(n) => format!("{me}({n})"),
+                None => me.to_string(),
+            };
+            if level == "print" {
+                println!("{msg}");
+            } else {
+                println!("{who} {label} {level}: {msg}");
+            }
+        }
         if h.rt.tracing() {
             let verb = match level.as_str() {
                 "info" => "log.info",
@@ -1265,6 +1280,28 @@ impl TimerTarget for FuncTarget {
 /// `os.date`, and removes what a simulation must not reach (`os.execute`, `os.exit`, files,
 /// environment, C modules).
 pub(crate) fn install_stdlib_overrides(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
+    if host.rt.is_simulated() {
+        install_virtual_time_and_randomness(lua, host)?;
+    } else {
+        keep_real_time_and_randomness(lua)?;
+    }
+    sandbox(lua)
+}
+
+/// In a real run `math.random`, `os.time`, `os.clock` and `os.date` are Lua's own; only the
+/// functions that act on the process are removed from `os`.
+fn keep_real_time_and_randomness(lua: &Lua) -> mlua::Result<()> {
+    let globals = lua.globals();
+    let os: Table = globals.get("os")?;
+    let safe = lua.create_table()?;
+    for name in ["time", "clock", "date", "difftime"] {
+        safe.set(name, os.get::<Value>(name)?)?;
+    }
+    globals.set("os", safe)
+}
+
+/// In a simulation, randomness comes from the seed and time from the virtual clock.
+fn install_virtual_time_and_randomness(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
     let globals = lua.globals();
     let math: Table = globals.get("math")?;
     let h = host.clone();
@@ -1334,8 +1371,13 @@ pub(crate) fn install_stdlib_overrides(lua: &Lua, host: &Rc<Host>) -> mlua::Resu
         "difftime",
         lua.create_function(|_, (a, b): (f64, Option<f64>)| Ok(a - b.unwrap_or(0.0)))?,
     )?;
-    globals.set("os", safe)?;
+    globals.set("os", safe)
+}
 
+/// What neither a simulation nor a real run of a scenario may reach: native code and files
+/// loaded behind the harness's back.
+fn sandbox(lua: &Lua) -> mlua::Result<()> {
+    let globals = lua.globals();
     let package: Table = globals.get("package")?;
     package.set("loadlib", Value::Nil)?;
     package.set("cpath", "")?;

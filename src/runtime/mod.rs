@@ -19,6 +19,7 @@ mod deadlock;
 mod decide;
 mod observe;
 mod outcome;
+mod real;
 mod resource;
 mod rng;
 mod task;
@@ -35,6 +36,7 @@ pub use chrome::render_chrome;
 pub use decide::{Decision, DecisionKind, Schedule, Strategy};
 pub use observe::{BlockedInfo, TaskObserver};
 pub use outcome::{Failure, FailureKind, LimitHit, LimitKind, Outcome, StuckTask};
+pub use real::RealClock;
 pub use resource::{Resource, ResourceRef};
 pub use rng::SimRng;
 pub use task::{TaskBody, TaskId, TaskState, TaskStep, Wait};
@@ -567,6 +569,13 @@ impl Runtime {
             if let Some(outcome) = self.core_ref().outcome.clone() {
                 return outcome;
             }
+            {
+                // In real time, timers fall due while goroutines run: fire them between steps.
+                let mut core = self.core();
+                if !core.clock.is_simulated() && core.timers_need_loop() {
+                    core.need_timers = true;
+                }
+            }
             if self.core_ref().need_timers {
                 self.core().need_timers = false;
                 if self.advance_clock(true) {
@@ -875,7 +884,10 @@ impl Core {
         if next <= self.clock.now() {
             return true;
         }
-        self.config.spin_steps > 0 && self.steps - self.steps_at_advance >= self.config.spin_steps
+        // The spin guard jumps virtual time; real time passes by itself.
+        self.clock.is_simulated()
+            && self.config.spin_steps > 0
+            && self.steps - self.steps_at_advance >= self.config.spin_steps
     }
 
     fn finish_task(&mut self, id: TaskId) {

@@ -13,7 +13,7 @@ pub use shrink::{Shrunk, failure_signature, replay, shrink};
 
 use crate::lua::{LoadError, LuaLimits, LuaWorld};
 use crate::runtime::{
-    Config, Decision, Event, Failure, FailureKind, Outcome, RunStats, Runtime, Strategy,
+    Config, Decision, Event, Failure, FailureKind, Outcome, RealClock, RunStats, Runtime, Strategy,
     TraceFormat, TraceHash, render,
 };
 
@@ -24,6 +24,8 @@ pub struct RunOptions {
     pub config: Config,
     /// Lua heap and instruction limits.
     pub lua: LuaLimits,
+    /// Run against the wall clock (production mode) instead of virtual time.
+    pub real: bool,
 }
 
 impl RunOptions {
@@ -35,6 +37,7 @@ impl RunOptions {
                 ..Config::default()
             },
             lua: LuaLimits::default(),
+            real: false,
         }
     }
 }
@@ -72,7 +75,11 @@ impl RunReport {
 
 /// Runs Lua `source` (named `name` in messages, e.g. its path) under `options`.
 pub fn run_source(name: &str, source: &str, options: &RunOptions) -> Result<RunReport, LoadError> {
-    let rt = Runtime::simulated(options.config.clone());
+    let rt = if options.real {
+        Runtime::new(options.config.clone(), Box::new(RealClock::new()))
+    } else {
+        Runtime::simulated(options.config.clone())
+    };
     let world = LuaWorld::new(&rt, options.lua.clone())?;
     world.spawn_main(name, source)?;
     // A panic is a failure of the run, not of the caller: explore must count it and go on.

@@ -1,0 +1,45 @@
+//! The wall-clock backend: the same scheduler and primitives, driven by real time, for running
+//! scenarios in production. The only module of the crate that reads the system clock or sleeps
+//! (the CLI's throughput figures aside): nothing in a simulated run depends on it.
+
+use std::time::{Duration, Instant};
+
+use super::backend::{Backend, Nanos};
+
+/// Real time since the run started; reaching a deadline means sleeping until it.
+#[derive(Debug)]
+pub struct RealClock {
+    start: Instant,
+}
+
+impl Default for RealClock {
+    fn default() -> RealClock {
+        RealClock::new()
+    }
+}
+
+impl RealClock {
+    /// A clock whose zero is now.
+    pub fn new() -> RealClock {
+        RealClock {
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Backend for RealClock {
+    fn now(&self) -> Nanos {
+        self.start.elapsed().as_nanos().min(u64::MAX as u128) as Nanos
+    }
+
+    fn advance_to(&mut self, deadline: Nanos) {
+        let now = self.now();
+        if deadline > now {
+            std::thread::sleep(Duration::from_nanos(deadline - now));
+        }
+    }
+
+    fn is_simulated(&self) -> bool {
+        false
+    }
+}
