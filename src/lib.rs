@@ -9,6 +9,7 @@
 //!
 //! - [`scenario`]: load a Lua scenario, run it under a seed, explore many seeds;
 //! - [`lua`]: the `goroutine`, `log` and `sim` Lua modules (bindings only);
+//! - [`sim`]: the Rust API: async Rust tasks on the same scheduler and primitives;
 //! - [`patterns`]: the wish-list's patterns, built from `sync` (today: profiler, channel
 //!   inspector, deadlock detector);
 //! - [`sync`]: channels, select, locks, wait groups, contexts, timers;
@@ -33,4 +34,5 @@ pub mod lua;
 pub mod patterns;
 pub mod runtime;
 pub mod scenario;
+pub mod sim;
 pub mod sync;

@@ -370,6 +370,36 @@ impl LuaWorld {
         }
     }
 
+    /// The Rust channel behind a Lua channel handle (a channel a script passed to a Rust task),
+    /// or `None` if the value is not a channel.
+    pub fn channel_of(value: &Value) -> Option<crate::sync::Channel<LuaValue>> {
+        match value {
+            Value::UserData(ud) => ud
+                .borrow::<objects::LuaChannel>()
+                .ok()
+                .map(|c| c.ch.clone()),
+            _ => None,
+        }
+    }
+
+    /// Makes a channel created in Rust a Lua global: Rust tasks and Lua goroutines of the same
+    /// run then talk over it (Rust sends and receives `LuaValue`s).
+    pub fn expose_channel(
+        &self,
+        name: &str,
+        ch: &crate::sync::Channel<LuaValue>,
+    ) -> Result<(), LoadError> {
+        let handle = objects::LuaChannel {
+            ch: ch.clone(),
+            dir: Dir::Both,
+            closable: true,
+        };
+        self.lua
+            .create_userdata(handle)
+            .and_then(|ud| self.lua.globals().set(name, ud))
+            .map_err(|e| LoadError(format!("gosim: cannot expose channel {name}: {e}")))
+    }
+
     /// `sim.assert_sometimes` results: for each message, whether it was ever true.
     pub fn sometimes(&self) -> BTreeMap<String, bool> {
         self.host.sometimes.borrow().clone()

@@ -631,6 +631,16 @@ impl Runtime {
                 drop(body);
                 self.core().finish_task(id);
             }
+            TaskStep::Panicked { message, location } => {
+                drop(core);
+                self.fail_task(
+                    id,
+                    FailureKind::Panic,
+                    format!("panicked: {message}"),
+                    location,
+                );
+                drop(body);
+            }
             TaskStep::Failed(message) => {
                 let (name, location) = {
                     let t = core.task(id).expect("task exists");
@@ -670,6 +680,41 @@ impl Runtime {
                 drop(body);
             }
         }
+    }
+
+    /// Ends a task that failed, and the run with it.
+    fn fail_task(&self, id: TaskId, kind: FailureKind, message: String, location: Option<String>) {
+        let mut core = self.core();
+        let name = core
+            .task(id)
+            .and_then(|t| t.name.as_deref().map(str::to_string));
+        if core.config.trace {
+            let first = message.lines().next().unwrap_or("").to_string();
+            core.push_event(id, "error", Subject::None, Some(first));
+        }
+        let time = core.clock.now();
+        if core.outcome.is_none() {
+            core.outcome = Some(Outcome::Fail(Failure {
+                kind,
+                task: Some((id, name)),
+                message,
+                location,
+                stuck: Vec::new(),
+                cycle: Vec::new(),
+                notes: Vec::new(),
+                time,
+            }));
+        }
+        if let Some(t) = core.task_mut(id) {
+            t.failed = true;
+        }
+        core.finish_task(id);
+    }
+
+    /// The state of the goroutine being run (a body checks that it parked before yielding).
+    pub fn current_state(&self) -> Option<TaskState> {
+        let core = self.core_ref();
+        core.current.and_then(|id| core.task(id)).map(|t| t.state)
     }
 
     /// Moves the clock to the next timer and fires every timer due then. Returns false when no

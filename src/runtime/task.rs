@@ -92,6 +92,13 @@ pub enum TaskStep {
     Finished,
     /// It raised an error nobody caught: the run fails with this message.
     Failed(String),
+    /// It panicked (a Rust task): the run fails with this message and location.
+    Panicked {
+        /// The panic message.
+        message: String,
+        /// Where it panicked (`src/x.rs:12`), when known.
+        location: Option<String>,
+    },
 }
 
 /// The code of a goroutine, run piecewise by the scheduler.

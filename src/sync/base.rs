@@ -41,12 +41,21 @@ impl<S> Base<S> {
     }
 }
 
-/// `Debug` for a handle type with a `shared: Rc<Base<_>>` field: `Mutex(mutex#3)`.
+/// `Debug` for a handle type with a `shared: Rc<Base<_>>` field (`Mutex(mutex#3)`), and the
+/// crate-internal accessor of the run it belongs to.
 macro_rules! debug_handle {
     ($ty:ident $(<$g:ident>)?) => {
         impl$(<$g>)? std::fmt::Debug for $ty$(<$g>)? {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 write!(f, concat!(stringify!($ty), "({})"), self.shared.res)
+            }
+        }
+
+        impl$(<$g>)? $ty$(<$g>)? {
+            /// The run this primitive belongs to.
+            #[allow(dead_code)]
+            pub(crate) fn rt_handle(&self) -> crate::runtime::Runtime {
+                self.shared.rt.clone()
             }
         }
     };

@@ -1,0 +1,314 @@
+//! The Rust API: scenarios written as async Rust on the same scheduler, primitives and trace as
+//! Lua scenarios.
+//!
+//! A task is a future polled by the scheduler; every primitive's operation is a future that
+//! completes at once (then takes the scheduling point, like a Lua call) or parks the task until a
+//! primitive wakes it. No executor, waker or thread is involved: the futures only ever complete
+//! under gosim's scheduler, which is what keeps a run a pure function of its seed. Awaiting a
+//! future that is not gosim's (tokio I/O, say) in a simulated task fails the run with a clear
+//! message instead of hanging.
+//!
+//! ```
+//! use std::time::Duration;
+//! use gosim::sim::Sim;
+//!
+//! let sim = Sim::with_seed(7);
+//! let s = sim.clone();
+//! let report = sim.run(async move {
+//!     let ch = s.channel::<i64>(0);
+//!     let tx = ch.clone();
+//!     let t = s.clone();
+//!     s.spawn("producer", async move {
+//!         for i in 1..=3 {
+//!             t.sleep(Duration::from_millis(10)).await;
+//!             tx.send(i).await.expect("open");
+//!         }
+//!         tx.close();
+//!     });
+//!     let mut got = Vec::new();
+//!     while let Some(v) = ch.recv().await {
+//!         got.push(v);
+//!     }
+//!     assert_eq!(got, [1, 2, 3]);
+//!     assert_eq!(s.now(), Duration::from_millis(30));
+//! });
+//! assert!(report.outcome.is_pass(), "{}", report.outcome);
+//! ```
+
+mod ops;
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context as TaskContext, Poll, Waker};
+use std::time::Duration;
+
+pub use ops::{Op, Recv, Send};
+
+use crate::runtime::{
+    Config, Event, Nanos, Outcome, RealClock, RunStats, Runtime, TaskBody, TaskId, TaskState,
+    TaskStep, TraceFormat, render,
+};
+use crate::sync::{Channel, Cond, Context, Describe, Mutex, Once, RwMutex, Semaphore, WaitGroup};
+
+/// A run under construction: a runtime to spawn Rust tasks on and to create primitives with.
+/// Clones are the same run (share one between tasks by cloning it into them).
+#[derive(Clone, Debug)]
+pub struct Sim {
+    rt: Runtime,
+}
+
+/// How a run of Rust tasks ended.
+#[derive(Debug, Clone)]
+pub struct SimReport {
+    /// Pass, fail or limit.
+    pub outcome: Outcome,
+    /// The trace (empty when tracing is off).
+    pub events: Vec<Event>,
+    /// Steps, goroutines, final time.
+    pub stats: RunStats,
+}
+
+impl SimReport {
+    /// The trace as text, one line per event (what snapshot tests store).
+    pub fn trace_text(&self) -> String {
+        render(&self.events, TraceFormat::Text)
+    }
+}
+
+/// `file:line` of the caller, for resource creation lines and blocked locations.
+#[track_caller]
+pub(crate) fn here() -> Option<Rc<str>> {
+    let l = std::panic::Location::caller();
+    Some(Rc::from(format!("{}:{}", l.file(), l.line())))
+}
+
+fn to_nanos(d: Duration) -> Nanos {
+    d.as_nanos().min(u64::MAX as u128) as Nanos
+}
+
+impl Sim {
+    /// A simulated run (virtual clock) with this configuration.
+    pub fn new(config: Config) -> Sim {
+        Sim {
+            rt: Runtime::simulated(config),
+        }
+    }
+
+    /// A simulated run with default limits and this seed.
+    pub fn with_seed(seed: u64) -> Sim {
+        Sim::new(Config {
+            seed,
+            ..Config::default()
+        })
+    }
+
+    /// A run against the wall clock (production mode).
+    pub fn real(config: Config) -> Sim {
+        Sim {
+            rt: Runtime::new(config, Box::new(RealClock::new())),
+        }
+    }
+
+    /// A handle on an existing runtime (to mix Rust tasks into a Lua run).
+    pub fn on(rt: &Runtime) -> Sim {
+        Sim { rt: rt.clone() }
+    }
+
+    /// The runtime underneath.
+    pub fn runtime(&self) -> &Runtime {
+        &self.rt
+    }
+
+    /// Runs `main` as the main task (`g1`) to the run's outcome, then frees the run.
+    pub fn run(self, main: impl Future<Output = ()> + 'static) -> SimReport {
+        self.spawn_task(Some("main"), false, main);
+        let outcome = self.rt.run();
+        let report = SimReport {
+            outcome,
+            events: self.rt.take_events(),
+            stats: self.rt.stats(),
+        };
+        self.rt.shutdown();
+        report
+    }
+
+    /// Spawns a named task. It runs when the scheduler picks it (after the spawning task's next
+    /// scheduling point at the earliest).
+    pub fn spawn(&self, name: &str, task: impl Future<Output = ()> + 'static) -> TaskId {
+        self.spawn_task(Some(name), false, task)
+    }
+
+    /// Spawns a daemon task: never a leak, never keeps the run alive.
+    pub fn spawn_daemon(&self, name: &str, task: impl Future<Output = ()> + 'static) -> TaskId {
+        self.spawn_task(Some(name), true, task)
+    }
+
+    fn spawn_task(
+        &self,
+        name: Option<&str>,
+        daemon: bool,
+        task: impl Future<Output = ()> + 'static,
+    ) -> TaskId {
+        let body = RustTask {
+            future: Box::pin(task),
+            rt: self.rt.clone(),
+        };
+        // Past the goroutine limit the run ends with a limit outcome; the id is then unused.
+        self.rt
+            .spawn(name, daemon, Box::new(body))
+            .unwrap_or(TaskId(0))
+    }
+
+    /// The run's time since it started.
+    pub fn now(&self) -> Duration {
+        Duration::from_nanos(self.rt.now())
+    }
+
+    /// The run's seed.
+    pub fn seed(&self) -> u64 {
+        self.rt.seed()
+    }
+
+    /// A uniform integer in `0..n` from the run's seed (`n > 0`).
+    pub fn random_below(&self, n: u64) -> u64 {
+        self.rt.random_below(n)
+    }
+
+    /// Fault injection: true with probability `p` in a simulation, never in production.
+    pub fn buggify(&self, p: f64) -> bool {
+        self.rt.is_simulated() && self.rt.random_unit() < p
+    }
+
+    /// A channel with room for `cap` values (0: rendezvous).
+    #[track_caller]
+    pub fn channel<T: Describe + 'static>(&self, cap: usize) -> Channel<T> {
+        Channel::new(&self.rt, cap, here())
+    }
+
+    /// A mutex.
+    #[track_caller]
+    pub fn mutex(&self) -> Mutex {
+        Mutex::new(&self.rt, here())
+    }
+
+    /// A reader/writer lock.
+    #[track_caller]
+    pub fn rwmutex(&self) -> RwMutex {
+        RwMutex::new(&self.rt, here())
+    }
+
+    /// A semaphore of `n` permits (`n > 0`).
+    #[track_caller]
+    pub fn semaphore(&self, n: usize) -> Semaphore {
+        Semaphore::new(&self.rt, n, here())
+    }
+
+    /// A wait group.
+    #[track_caller]
+    pub fn wait_group(&self) -> WaitGroup {
+        WaitGroup::new(&self.rt, here())
+    }
+
+    /// A once.
+    #[track_caller]
+    pub fn once(&self) -> Once {
+        Once::new(&self.rt, here())
+    }
+
+    /// A condition variable (used with a mutex).
+    #[track_caller]
+    pub fn cond(&self) -> Cond {
+        Cond::new(&self.rt, here())
+    }
+
+    /// A cancellable root context.
+    #[track_caller]
+    pub fn context(&self) -> Context {
+        Context::background(&self.rt, here())
+    }
+
+    /// Sleeps the current task for `d` of the run's time.
+    #[track_caller]
+    pub fn sleep(&self, d: Duration) -> Op<()> {
+        ops::sleep(&self.rt, to_nanos(d), here())
+    }
+
+    /// A scheduling point: another task may run.
+    pub fn yield_now(&self) -> Op<()> {
+        ops::yield_now(&self.rt)
+    }
+
+    /// A channel that receives the run's time once, `d` from now (Go's `time.After`).
+    #[track_caller]
+    pub fn after(&self, d: Duration) -> Channel<Duration> {
+        ops::after(&self.rt, to_nanos(d), None, here()).1
+    }
+
+    /// A ticker: its channel (buffer 1) receives the run's time every `period`; ticks nobody
+    /// takes are dropped. Stop it with `Timer::stop`.
+    #[track_caller]
+    pub fn ticker(&self, period: Duration) -> (crate::sync::Timer, Channel<Duration>) {
+        let p = to_nanos(period).max(1);
+        ops::after(&self.rt, p, Some(p), here())
+    }
+
+    /// Waits for one of `cases` (a `select`); with `default`, returns `Default` if none is ready.
+    pub fn select<T: Describe + 'static>(
+        &self,
+        cases: Vec<crate::sync::Case<T>>,
+        default: bool,
+    ) -> Op<crate::sync::SelectResult<T>> {
+        ops::select(&self.rt, cases, default)
+    }
+}
+
+impl Describe for Duration {
+    fn describe(&self) -> String {
+        crate::runtime::format_ms(to_nanos(*self))
+    }
+}
+
+impl Describe for &'static str {
+    fn describe(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+/// A Rust task as the scheduler sees it.
+struct RustTask {
+    future: Pin<Box<dyn Future<Output = ()>>>,
+    rt: Runtime,
+}
+
+impl TaskBody for RustTask {
+    fn run(&mut self, _rt: &Runtime) -> TaskStep {
+        let mut cx = TaskContext::from_waker(Waker::noop());
+        let polled = catch_unwind(AssertUnwindSafe(|| self.future.as_mut().poll(&mut cx)));
+        match polled {
+            Ok(Poll::Ready(())) => TaskStep::Finished,
+            Ok(Poll::Pending) => {
+                if self.rt.current_state() == Some(TaskState::Running) {
+                    return TaskStep::Failed(
+                        "a Rust task awaited a future that is not a gosim operation: in a gosim task, \
+                         await only gosim's primitives (channels, locks, sleep, ...)"
+                            .to_string(),
+                    );
+                }
+                TaskStep::Parked
+            }
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "(no message)".to_string());
+                TaskStep::Panicked {
+                    message,
+                    location: None,
+                }
+            }
+        }
+    }
+}
