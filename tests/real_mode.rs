@@ -132,3 +132,58 @@ fn the_cli_runs_for_real_and_prints_logs_as_they_happen() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("g1(main) info: hello from false"), "{text}");
 }
+
+#[test]
+fn a_production_run_hosted_in_tokio_awaits_tokio_io_and_timers() {
+    use gosim::sim::Sim;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let tokio_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let local = tokio::task::LocalSet::new();
+    let report = local.block_on(&tokio_rt, async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind on loopback");
+        let addr = listener.local_addr().expect("address");
+        let client = tokio::task::spawn_local(async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            stream.write_all(b"ping").await.expect("write");
+            let mut buf = [0u8; 4];
+            stream.read_exact(&mut buf).await.expect("read");
+            buf
+        });
+        let sim = Sim::real(gosim::runtime::Config::default());
+        let s = sim.clone();
+        let report = sim
+            .run_local(async move {
+                let ch = s.channel::<Vec<u8>>(1);
+                let (mut socket, _) = listener.accept().await.expect("accept");
+                let mut buf = [0u8; 4];
+                socket.read_exact(&mut buf).await.expect("read");
+                ch.send(buf.to_vec()).await.expect("open");
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                s.sleep(std::time::Duration::from_millis(2)).await;
+                let got = ch.recv().await.expect("a value");
+                assert_eq!(got, b"ping");
+                socket.write_all(b"pong").await.expect("write");
+                assert!(s.now() >= std::time::Duration::from_millis(4));
+            })
+            .await;
+        assert_eq!(&client.await.expect("client"), b"pong");
+        report
+    });
+    assert!(report.outcome.is_pass(), "{}", report.outcome);
+}
+
+#[test]
+fn a_simulated_task_cannot_await_tokio() {
+    let sim = gosim::sim::Sim::with_seed(1);
+    let report = sim.run(async { tokio::task::yield_now().await });
+    match &report.outcome {
+        Outcome::Fail(f) => assert!(f.message.contains("not a gosim operation"), "{}", f.message),
+        other => panic!("expected a clear failure, got {other}"),
+    }
+}

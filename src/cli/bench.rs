@@ -157,6 +157,146 @@ fn explore_throughput(runs: u64, jobs: usize) -> f64 {
     runs as f64 / secs
 }
 
+/// Rust tasks passing a value back and forth over two rendezvous channels, per message.
+fn rust_ping_pong(n: u64, reps: usize) -> f64 {
+    time_ns(reps, || {
+        let mut config = gosim::runtime::Config {
+            seed: 1,
+            trace: false,
+            ..Default::default()
+        };
+        config.max_steps = u64::MAX;
+        let sim = gosim::sim::Sim::new(config);
+        let s = sim.clone();
+        let report = sim.run(async move {
+            let (a, b) = (s.channel::<u64>(0), s.channel::<u64>(0));
+            let (a2, b2) = (a.clone(), b.clone());
+            s.spawn("pong", async move {
+                while let Some(v) = a2.recv().await {
+                    b2.send(v).await.expect("open");
+                }
+            });
+            for i in 0..n {
+                a.send(i).await.expect("open");
+                b.recv().await.expect("open");
+            }
+            a.close();
+        });
+        assert!(report.outcome.is_pass(), "{}", report.outcome);
+    }) / (2 * n) as f64
+}
+
+/// The same ping-pong between two tokio tasks on a current-thread runtime, mpsc capacity 1.
+fn tokio_ping_pong(n: u64, reps: usize) -> f64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("tokio");
+    time_ns(reps, || {
+        rt.block_on(async {
+            let local = tokio::task::LocalSet::new();
+            local
+                .run_until(async {
+                    let (tx_a, mut rx_a) = tokio::sync::mpsc::channel::<u64>(1);
+                    let (tx_b, mut rx_b) = tokio::sync::mpsc::channel::<u64>(1);
+                    tokio::task::spawn_local(async move {
+                        while let Some(v) = rx_a.recv().await {
+                            tx_b.send(v).await.expect("open");
+                        }
+                    });
+                    for i in 0..n {
+                        tx_a.send(i).await.expect("open");
+                        rx_b.recv().await.expect("open");
+                    }
+                })
+                .await;
+        })
+    }) / (2 * n) as f64
+}
+
+/// Rust tasks each sleeping `sleeps` times, per timer firing.
+fn rust_timer_firings(tasks: u64, sleeps: u64, reps: usize) -> f64 {
+    time_ns(reps, || {
+        let sim = gosim::sim::Sim::new(gosim::runtime::Config {
+            seed: 1,
+            trace: false,
+            ..Default::default()
+        });
+        let s = sim.clone();
+        let report = sim.run(async move {
+            for i in 0..tasks {
+                let t = s.clone();
+                s.spawn("sleeper", async move {
+                    for _ in 0..sleeps {
+                        t.sleep(std::time::Duration::from_millis(1 + i % 7)).await;
+                    }
+                });
+            }
+        });
+        assert!(report.outcome.is_pass(), "{}", report.outcome);
+    }) / (tasks * sleeps) as f64
+}
+
+/// The same with tokio's paused clock (auto-advancing virtual time).
+fn tokio_timer_firings(tasks: u64, sleeps: u64, reps: usize) -> f64 {
+    time_ns(reps, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("tokio");
+        rt.block_on(async {
+            let local = tokio::task::LocalSet::new();
+            local
+                .run_until(async {
+                    let mut handles = Vec::new();
+                    for i in 0..tasks {
+                        handles.push(tokio::task::spawn_local(async move {
+                            for _ in 0..sleeps {
+                                tokio::time::sleep(std::time::Duration::from_millis(1 + i % 7))
+                                    .await;
+                            }
+                        }));
+                    }
+                    for h in handles {
+                        h.await.expect("task");
+                    }
+                })
+                .await;
+        })
+    }) / (tasks * sleeps) as f64
+}
+
+/// A 1 ms ticker in production mode: how late each tick arrives after the previous one plus
+/// the period, in microseconds (mean, max).
+fn real_ticker_lateness(ticks: usize) -> (f64, f64) {
+    let sim = gosim::sim::Sim::real(gosim::runtime::Config {
+        trace: false,
+        ..Default::default()
+    });
+    let s = sim.clone();
+    let lateness = std::rc::Rc::new(std::cell::RefCell::new(Vec::with_capacity(ticks)));
+    let out = lateness.clone();
+    let report = sim.run(async move {
+        let (ticker, ch) = s.ticker(std::time::Duration::from_millis(1));
+        let mut last = s.now();
+        for _ in 0..ticks {
+            ch.recv().await.expect("ticks");
+            let now = s.now();
+            let late = now
+                .saturating_sub(last)
+                .saturating_sub(std::time::Duration::from_millis(1));
+            out.borrow_mut().push(late.as_secs_f64() * 1e6);
+            last = now;
+        }
+        ticker.stop();
+    });
+    assert!(report.outcome.is_pass(), "{}", report.outcome);
+    let l = lateness.borrow();
+    let mean = l.iter().sum::<f64>() / l.len().max(1) as f64;
+    let max = l.iter().copied().fold(0.0, f64::max);
+    (mean, max)
+}
+
 pub(crate) fn run(a: BenchArgs) -> ExitCode {
     let (reps, scale) = if a.quick { (3, 10) } else { (7, 1) };
     eprintln!("measuring ({} repetitions each; medians)...", reps);
@@ -166,6 +306,11 @@ pub(crate) fn run(a: BenchArgs) -> ExitCode {
     let mem = parked_memory(100_000 / scale);
     let timers = timer_firings(10_000 / scale, 100, reps.min(3));
     let throughput = explore_throughput(20_000 / scale, a.jobs);
+    let rust_pp = rust_ping_pong(200_000 / scale, reps);
+    let tokio_pp = tokio_ping_pong(200_000 / scale, reps);
+    let rust_timers = rust_timer_firings(10_000 / scale, 100, reps.min(3));
+    let tokio_timers = tokio_timer_firings(10_000 / scale, 100, reps.min(3));
+    let (late_mean, late_max) = real_ticker_lateness(if a.quick { 200 } else { 1000 });
     let rows = [
         Row {
             name: "unbuffered ping-pong, per message",
@@ -206,6 +351,38 @@ pub(crate) fn run(a: BenchArgs) -> ExitCode {
             anchor: None,
             target: ">= 10000 runs/s",
             met: throughput >= 10_000.0,
+        },
+        Row {
+            name: "Rust channel ping-pong, per message",
+            value: rust_pp,
+            unit: "ns",
+            anchor: Some((tokio_pp, "tokio current-thread mpsc(1)")),
+            target: "ratio <= 0.5",
+            met: rust_pp / tokio_pp <= 0.5,
+        },
+        Row {
+            name: "Rust virtual timer firing (10k x 100)",
+            value: rust_timers,
+            unit: "ns",
+            anchor: Some((tokio_timers, "tokio paused clock")),
+            target: "ratio <= 0.5",
+            met: rust_timers / tokio_timers <= 0.5,
+        },
+        Row {
+            name: "real 1 ms ticker: mean lateness",
+            value: late_mean,
+            unit: "us",
+            anchor: None,
+            target: "(reported)",
+            met: true,
+        },
+        Row {
+            name: "real 1 ms ticker: max lateness",
+            value: late_max,
+            unit: "us",
+            anchor: None,
+            target: "(reported)",
+            met: true,
         },
     ];
     println!(

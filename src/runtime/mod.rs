@@ -17,6 +17,7 @@ mod backend;
 mod chrome;
 mod deadlock;
 mod decide;
+mod external;
 mod observe;
 mod outcome;
 mod real;
@@ -34,6 +35,7 @@ pub use backend::{
 };
 pub use chrome::render_chrome;
 pub use decide::{Decision, DecisionKind, Schedule, Strategy};
+pub use external::Wakeups;
 pub use observe::{BlockedInfo, TaskObserver};
 pub use outcome::{Failure, FailureKind, LimitHit, LimitKind, Outcome, StuckTask};
 pub use real::RealClock;
@@ -95,6 +97,20 @@ impl Default for Config {
     }
 }
 
+/// What one scheduler step did (see `Runtime::step`).
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Made progress (ran a task, moved the clock, fired timers).
+    Ran,
+    /// Production mode: nothing can run before `until` (or a wake-up from outside).
+    Idle {
+        /// The next timer's deadline, if a timer can wake someone.
+        until: Option<Nanos>,
+    },
+    /// The run has its outcome.
+    Over(Outcome),
+}
+
 /// Figures about a finished run.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunStats {
@@ -128,6 +144,10 @@ struct Core {
     main_done_at: Option<Nanos>,
     outcome: Option<Outcome>,
     next_resource_id: u64,
+    /// Tasks woken from outside the scheduler (production mode's foreign futures).
+    wakeups: std::sync::Arc<Wakeups>,
+    /// How many tasks wait on a foreign future now.
+    n_external: usize,
     /// Profilers and other watchers of spawns and exits (weak: dropped watchers fall away).
     observers: Vec<std::rc::Weak<dyn TaskObserver>>,
     /// A goroutine that just blocked on a lock-like resource: the wait-for graph is checked from
@@ -183,6 +203,8 @@ impl Runtime {
             check_from: None,
             partial: Vec::new(),
             observers: Vec::new(),
+            wakeups: std::sync::Arc::new(Wakeups::default()),
+            n_external: 0,
         };
         Runtime {
             core: Rc::new(RefCell::new(core)),
@@ -566,30 +588,100 @@ impl Runtime {
     /// Runs the scheduler until the run has an outcome, and returns it.
     pub fn run(&self) -> Outcome {
         loop {
-            if let Some(outcome) = self.core_ref().outcome.clone() {
-                return outcome;
-            }
-            {
-                // In real time, timers fall due while goroutines run: fire them between steps.
-                let mut core = self.core();
-                if !core.clock.is_simulated() && core.timers_need_loop() {
-                    core.need_timers = true;
+            match self.step() {
+                Step::Ran => {}
+                Step::Over(outcome) => return outcome,
+                Step::Idle { until } => {
+                    // Production mode only: wait for the next timer or a wake-up from outside.
+                    let wakeups = self.wakeups();
+                    let timeout = until
+                        .map(|t| std::time::Duration::from_nanos(t.saturating_sub(self.now())));
+                    wakeups.wait(timeout);
                 }
             }
-            if self.core_ref().need_timers {
-                self.core().need_timers = false;
-                if self.advance_clock(true) {
-                    continue;
-                }
+        }
+    }
+
+    /// The queue that foreign wakers push to (production mode).
+    pub fn wakeups(&self) -> std::sync::Arc<Wakeups> {
+        self.core_ref().wakeups.clone()
+    }
+
+    /// A waker for a task waiting on a foreign future: waking it makes the task runnable.
+    pub fn external_waker(&self, id: TaskId) -> std::task::Waker {
+        external::waker(id, &self.core_ref().wakeups)
+    }
+
+    /// Parks the current task on a foreign future (production mode); its waker wakes it.
+    pub fn block_external(&self) {
+        self.block(Wait {
+            op: "external",
+            resource: None,
+            more: Vec::new(),
+            until: None,
+        });
+        self.core().n_external += 1;
+    }
+
+    /// One step of the scheduler: run one task until its next switch, or move the clock, or
+    /// find that the run is over. In production mode, `Idle` means nothing can run before the
+    /// given instant (or before a wake-up from outside, for `None`): the caller waits.
+    pub fn step(&self) -> Step {
+        if let Some(outcome) = self.core_ref().outcome.clone() {
+            return Step::Over(outcome);
+        }
+        self.take_wakeups();
+        {
+            // In real time, timers fall due while goroutines run: fire them between steps.
+            let mut core = self.core();
+            if !core.clock.is_simulated() && core.timers_need_loop() {
+                core.need_timers = true;
             }
-            let picked = self.core().pick();
-            match picked {
-                Some(id) => self.run_task(id),
-                None => {
-                    if !self.advance_clock(false) {
-                        self.finish_stuck();
-                    }
-                }
+        }
+        if self.core_ref().need_timers {
+            self.core().need_timers = false;
+            if self.advance_clock(true) {
+                return Step::Ran;
+            }
+        }
+        let picked = self.core().pick();
+        if let Some(id) = picked {
+            self.run_task(id);
+            return Step::Ran;
+        }
+        if !self.is_simulated() {
+            let core = self.core_ref();
+            let next = core
+                .timers
+                .next_deadline()
+                .filter(|_| core.timers.any_may_wake());
+            if next.is_some() || core.n_external > 0 {
+                return Step::Idle { until: next };
+            }
+        } else if self.advance_clock(false) {
+            return Step::Ran;
+        }
+        self.finish_stuck();
+        Step::Ran
+    }
+
+    /// Wakes the tasks whose foreign futures are ready.
+    fn take_wakeups(&self) {
+        let ids = {
+            let core = self.core_ref();
+            if core.n_external == 0 {
+                return;
+            }
+            core.wakeups.take()
+        };
+        let mut core = self.core();
+        for id in ids {
+            let waiting = core.task(id).is_some_and(|t| {
+                t.state == TaskState::Blocked && t.wait.as_ref().is_some_and(|w| w.op == "external")
+            });
+            if waiting {
+                core.n_external -= 1;
+                core.wake(id);
             }
         }
     }

@@ -35,6 +35,7 @@
 //! assert!(report.outcome.is_pass(), "{}", report.outcome);
 //! ```
 
+mod host;
 mod ops;
 
 use std::future::Future;
@@ -284,15 +285,28 @@ struct RustTask {
 
 impl TaskBody for RustTask {
     fn run(&mut self, _rt: &Runtime) -> TaskStep {
-        let mut cx = TaskContext::from_waker(Waker::noop());
+        // gosim's own operations never use the waker; a foreign future (production mode only)
+        // gets one that queues this task for the scheduler.
+        let simulated = self.rt.is_simulated();
+        let waker = if simulated {
+            Waker::noop().clone()
+        } else {
+            self.rt.external_waker(self.rt.current())
+        };
+        let mut cx = TaskContext::from_waker(&waker);
         let polled = catch_unwind(AssertUnwindSafe(|| self.future.as_mut().poll(&mut cx)));
         match polled {
             Ok(Poll::Ready(())) => TaskStep::Finished,
             Ok(Poll::Pending) => {
                 if self.rt.current_state() == Some(TaskState::Running) {
+                    if !simulated {
+                        self.rt.block_external();
+                        return TaskStep::Parked;
+                    }
                     return TaskStep::Failed(
-                        "a Rust task awaited a future that is not a gosim operation: in a gosim task, \
-                         await only gosim's primitives (channels, locks, sleep, ...)"
+                        "a Rust task awaited a future that is not a gosim operation: in a simulated task, \
+                         await only gosim's primitives (channels, locks, sleep, ...); foreign futures \
+                         (tokio I/O) work in production mode (Sim::real, Sim::run_local)"
                             .to_string(),
                     );
                 }

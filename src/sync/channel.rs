@@ -34,6 +34,12 @@ impl Describe for String {
     }
 }
 
+impl Describe for Vec<u8> {
+    fn describe(&self) -> String {
+        format!("{} bytes", self.len())
+    }
+}
+
 impl Describe for () {
     fn describe(&self) -> String {
         "()".to_string()
