@@ -365,19 +365,11 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     });
     op!("rw_lock", |lua, h, m: Value| {
         let m = handle::<LuaRwMutex>(&m, "rwmutex:lock", "an rwmutex")?;
-        Ok(if m.0.lock_or_park() {
-            h.finish(Value::Nil, Value::Nil)
-        } else {
-            h.park_with(Resume::Nothing)
-        })
+        Ok(h.granted_or_parked(m.0.lock_or_park()))
     });
     op!("rw_rlock", |lua, h, m: Value| {
         let m = handle::<LuaRwMutex>(&m, "rwmutex:rlock", "an rwmutex")?;
-        Ok(if m.0.rlock_or_park() {
-            h.finish(Value::Nil, Value::Nil)
-        } else {
-            h.park_with(Resume::Nothing)
-        })
+        Ok(h.granted_or_parked(m.0.rlock_or_park()))
     });
     op!("rw_unlock", |_lua, h, m: Value| {
         let m = handle::<LuaRwMutex>(&m, "rwmutex:unlock", "an rwmutex")?;
@@ -419,11 +411,7 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     });
     op!("sem_acquire", |lua, h, s: Value| {
         let s = handle::<LuaSemaphore>(&s, "semaphore:acquire", "a semaphore")?;
-        Ok(if s.0.acquire_or_park() {
-            h.finish(Value::Nil, Value::Nil)
-        } else {
-            h.park_with(Resume::Nothing)
-        })
+        Ok(h.granted_or_parked(s.0.acquire_or_park()))
     });
     op!("sem_release", |_lua, h, s: Value| {
         let s = handle::<LuaSemaphore>(&s, "semaphore:release", "a semaphore")?;
@@ -474,11 +462,7 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     );
     op!("wg_wait", |lua, h, wg: Value| {
         let wg = handle::<LuaWaitGroup>(&wg, "wait_group:wait", "a wait group")?;
-        Ok(if wg.0.wait_or_park() {
-            h.finish(Value::Nil, Value::Nil)
-        } else {
-            h.park_with(Resume::Nothing)
-        })
+        Ok(h.granted_or_parked(wg.0.wait_or_park()))
     });
 
     op!("atomic_int", |lua, h, init: Value| {
@@ -603,11 +587,7 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     });
     op!("cond_wait", |lua, h, (c, ticket): (Value, u64)| {
         let c = handle::<LuaCond>(&c, "cond:wait", "a cond")?;
-        Ok(if c.cond.wait_or_park(ticket) {
-            h.finish(Value::Nil, Value::Nil)
-        } else {
-            h.park_with(Resume::Nothing)
-        })
+        Ok(h.granted_or_parked(c.cond.wait_or_park(ticket)))
     });
     op!("cond_signal", |_lua, h, c: Value| {
         handle::<LuaCond>(&c, "cond:signal", "a cond")?

@@ -130,6 +130,16 @@ impl Host {
         }
     }
 
+    /// For operations that either complete now or park until granted (a lock handed over, a wait
+    /// group reaching zero): the scheduling point, or the park with nothing to return.
+    pub(crate) fn granted_or_parked(&self, done_now: bool) -> (Value, Value) {
+        if done_now {
+            self.finish(Value::Nil, Value::Nil)
+        } else {
+            self.park_with(Resume::Nothing)
+        }
+    }
+
     /// Parks the current goroutine (it has blocked, or was switched away) until it resumes
     /// with `resume`'s results.
     pub(crate) fn park_with(&self, resume: Resume) -> (Value, Value) {

@@ -734,41 +734,17 @@ impl Runtime {
                 drop(body);
             }
             TaskStep::Failed(message) => {
-                let (name, location) = {
-                    let t = core.task(id).expect("task exists");
-                    (
-                        t.name.as_deref().map(str::to_string),
-                        t.location.as_deref().map(str::to_string),
-                    )
-                };
-                if core.config.trace {
-                    let first = message.lines().next().unwrap_or("").to_string();
-                    core.push_event(id, "error", Subject::None, Some(first));
-                }
+                let location = core
+                    .task(id)
+                    .and_then(|t| t.location.as_deref().map(str::to_string));
+                drop(core);
                 let kind = if message.contains("assertion failed") {
                     FailureKind::Assertion
                 } else {
                     FailureKind::Error
                 };
-                let time = core.clock.now();
                 let location = location_of_error(&message).or(location);
-                if core.outcome.is_none() {
-                    core.outcome = Some(Outcome::Fail(Failure {
-                        kind,
-                        task: Some((id, name)),
-                        message,
-                        location,
-                        stuck: Vec::new(),
-                        cycle: Vec::new(),
-                        notes: Vec::new(),
-                        time,
-                    }));
-                }
-                if let Some(t) = core.task_mut(id) {
-                    t.failed = true;
-                }
-                core.finish_task(id);
-                drop(core);
+                self.fail_task(id, kind, message, location);
                 drop(body);
             }
         }
