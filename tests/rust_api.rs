@@ -301,3 +301,55 @@ fn rust_tasks_and_lua_goroutines_share_a_channel() {
         );
     }
 }
+
+#[test]
+fn the_observability_tools_work_from_rust_tasks() {
+    use gosim::patterns::{ChannelInspector, DeadlockDetector, Profiler};
+
+    let sim = Sim::with_seed(5);
+    let s = sim.clone();
+    let report = sim.run(async move {
+        let profiler = Profiler::new(s.runtime());
+        profiler.start();
+        let ch = s.channel::<i64>(2);
+        let inspector = ChannelInspector::new(&ch);
+        let detector = DeadlockDetector::new(s.runtime(), 20_000_000);
+        let stuck = s.channel::<i64>(0);
+        let waiting = stuck.clone();
+        s.spawn("waiter", async move {
+            waiting.recv().await;
+        });
+        for i in 0..3 {
+            let tx = ch.clone();
+            s.spawn(&format!("sender-{i}"), async move {
+                tx.send(i).await.expect("open");
+            });
+        }
+        s.sleep(ms(30)).await;
+        let info = detector
+            .check()
+            .expect("the waiter and the third sender are stuck");
+        assert_eq!(info.stuck_count, 2);
+        assert_eq!(info.blocked_channels, 2);
+        assert!(
+            detector.check().is_none(),
+            "the same situation is reported once"
+        );
+        let st = inspector.stats();
+        assert_eq!((st.total_sent, st.len, st.blocked_senders), (2, 2, 1));
+        ch.recv().await.expect("a value");
+        stuck.send(9).await.expect("open");
+        s.sleep(ms(1)).await;
+        let p = profiler.stats();
+        assert_eq!(p.total_created, 4);
+        assert_eq!(p.total_created, p.active + p.completed + p.failed);
+        ch.recv().await.expect("a value");
+        ch.recv().await.expect("a value");
+    });
+    assert!(
+        report.outcome.is_pass(),
+        "{}\n{}",
+        report.outcome,
+        report.trace_text()
+    );
+}
