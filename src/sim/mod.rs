@@ -45,7 +45,7 @@ use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
 
-pub use ops::{Op, Recv, Send};
+pub use ops::{Op, Recv, Send, Sleep};
 
 use crate::runtime::{
     Config, Event, Nanos, Outcome, RealClock, RunStats, Runtime, TaskBody, TaskId, TaskState,
@@ -232,8 +232,8 @@ impl Sim {
 
     /// Sleeps the current task for `d` of the run's time.
     #[track_caller]
-    pub fn sleep(&self, d: Duration) -> Op<()> {
-        ops::sleep(&self.rt, to_nanos(d), here())
+    pub fn sleep(&self, d: Duration) -> Sleep {
+        ops::sleep(&self.rt, to_nanos(d), Some(std::panic::Location::caller()))
     }
 
     /// A scheduling point: another task may run.

@@ -32,7 +32,21 @@ enum State<R> {
 pub struct Op<R> {
     rt: Runtime,
     state: State<R>,
-    location: Option<Rc<str>>,
+    location: Option<Loc>,
+}
+
+/// Where an operation was called (`#[track_caller]`): copied, not formatted, until a report
+/// needs it (the task parks).
+pub(crate) type Loc = &'static std::panic::Location<'static>;
+
+/// Records `loc` as where the current task stopped.
+fn park_at(rt: &Runtime, loc: Option<Loc>) {
+    if let Some(l) = loc {
+        rt.set_location(
+            rt.current(),
+            Some(Rc::from(format!("{}:{}", l.file(), l.line()))),
+        );
+    }
 }
 
 impl<R> std::fmt::Debug for Op<R> {
@@ -44,7 +58,7 @@ impl<R> std::fmt::Debug for Op<R> {
 impl<R> Op<R> {
     pub(crate) fn new(
         rt: &Runtime,
-        location: Option<Rc<str>>,
+        location: Option<Loc>,
         start: impl FnOnce() -> Begin<R> + 'static,
     ) -> Op<R> {
         Op {
@@ -74,8 +88,7 @@ impl<R> Future for Op<R> {
                 }
                 Begin::Parked(finish) => {
                     if this.rt.current_state() == Some(TaskState::Blocked) {
-                        let me = this.rt.current();
-                        this.rt.set_location(me, this.location.clone());
+                        park_at(&this.rt, this.location);
                     }
                     this.state = State::Parked(finish);
                     Poll::Pending
@@ -100,46 +113,138 @@ impl std::fmt::Display for Closed {
 
 impl std::error::Error for Closed {}
 
-/// A send (the future of `Channel::send`).
-pub type Send = Op<Result<(), Closed>>;
-/// A receive (the future of `Channel::recv`): `None` once closed and drained.
-pub type Recv<T> = Op<Option<T>>;
-
 impl<T: Describe + 'static> Channel<T> {
     /// Sends `value`, waiting for a receiver or room; `Err(Closed)` if the channel is closed.
     #[track_caller]
-    pub fn send(&self, value: T) -> Send {
-        let ch = self.clone();
-        Op::new(&self.rt_handle(), super::here(), move || {
-            match ch.send_or_park(value) {
-                SendStart::Done(true) => Begin::Done(Ok(())),
-                SendStart::Done(false) => Begin::Done(Err(Closed)),
-                SendStart::Parked(slot) => {
-                    Begin::Parked(Box::new(move || {
-                        match std::mem::replace(&mut *slot.borrow_mut(), SendState::Sent) {
-                            SendState::Sent => Ok(()),
-                            _ => Err(Closed),
-                        }
-                    }))
-                }
-            }
-        })
+    pub fn send(&self, value: T) -> Send<T> {
+        Send {
+            ch: self.clone(),
+            state: SendFut::Start(value),
+            location: std::panic::Location::caller(),
+        }
     }
 
     /// Receives a value, waiting for one; `None` once the channel is closed and drained.
     #[track_caller]
     pub fn recv(&self) -> Recv<T> {
-        let ch = self.clone();
-        Op::new(&self.rt_handle(), super::here(), move || {
-            match ch.recv_or_park() {
-                RecvStart::Ready(v) => Begin::Done(v),
-                RecvStart::Parked(slot) => Begin::Parked(Box::new(move || {
-                    slot.borrow_mut()
-                        .take()
-                        .expect("a woken receiver has its result")
-                })),
+        Recv {
+            ch: self.clone(),
+            state: RecvFut::Start,
+            location: std::panic::Location::caller(),
+        }
+    }
+}
+
+enum SendFut<T> {
+    Start(T),
+    Parked(crate::sync::SendSlot<T>),
+    Yielded(Result<(), Closed>),
+    Finished,
+}
+
+/// The future of `Channel::send`. No allocation: channel operations are the hot path.
+pub struct Send<T> {
+    ch: Channel<T>,
+    state: SendFut<T>,
+    location: Loc,
+}
+
+impl<T> std::fmt::Debug for Send<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("gosim::sim::Send")
+    }
+}
+
+impl<T> Unpin for Send<T> {}
+
+impl<T: Describe + 'static> Future for Send<T> {
+    type Output = Result<(), Closed>;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        match std::mem::replace(&mut this.state, SendFut::Finished) {
+            SendFut::Start(value) => {
+                let result = match this.ch.send_or_park(value) {
+                    SendStart::Done(true) => Ok(()),
+                    SendStart::Done(false) => Err(Closed),
+                    SendStart::Parked(slot) => {
+                        park_at(&this.ch.rt_handle(), Some(this.location));
+                        this.state = SendFut::Parked(slot);
+                        return Poll::Pending;
+                    }
+                };
+                if this.ch.rt_handle().schedule_point() {
+                    Poll::Ready(result)
+                } else {
+                    this.state = SendFut::Yielded(result);
+                    Poll::Pending
+                }
             }
-        })
+            SendFut::Parked(slot) => {
+                let state = std::mem::replace(&mut *slot.borrow_mut(), SendState::Sent);
+                Poll::Ready(if matches!(state, SendState::Sent) {
+                    Ok(())
+                } else {
+                    Err(Closed)
+                })
+            }
+            SendFut::Yielded(r) => Poll::Ready(r),
+            SendFut::Finished => panic!("a gosim send was polled after it completed"),
+        }
+    }
+}
+
+enum RecvFut<T> {
+    Start,
+    Parked(crate::sync::RecvSlot<T>),
+    Yielded(Option<T>),
+    Finished,
+}
+
+/// The future of `Channel::recv`: `None` once closed and drained.
+pub struct Recv<T> {
+    ch: Channel<T>,
+    state: RecvFut<T>,
+    location: Loc,
+}
+
+impl<T> std::fmt::Debug for Recv<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("gosim::sim::Recv")
+    }
+}
+
+impl<T> Unpin for Recv<T> {}
+
+impl<T: Describe + 'static> Future for Recv<T> {
+    type Output = Option<T>;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<Option<T>> {
+        let this = &mut *self;
+        match std::mem::replace(&mut this.state, RecvFut::Finished) {
+            RecvFut::Start => match this.ch.recv_or_park() {
+                RecvStart::Ready(v) => {
+                    if this.ch.rt_handle().schedule_point() {
+                        Poll::Ready(v)
+                    } else {
+                        this.state = RecvFut::Yielded(v);
+                        Poll::Pending
+                    }
+                }
+                RecvStart::Parked(slot) => {
+                    park_at(&this.ch.rt_handle(), Some(this.location));
+                    this.state = RecvFut::Parked(slot);
+                    Poll::Pending
+                }
+            },
+            RecvFut::Parked(slot) => Poll::Ready(
+                slot.borrow_mut()
+                    .take()
+                    .expect("a woken receiver has its result"),
+            ),
+            RecvFut::Yielded(v) => Poll::Ready(v),
+            RecvFut::Finished => panic!("a gosim receive was polled after it completed"),
+        }
     }
 }
 
@@ -150,7 +255,7 @@ impl Mutex {
         LockFuture {
             m: self.clone(),
             state: LockState::Start,
-            location: super::here(),
+            location: std::panic::Location::caller(),
         }
     }
 }
@@ -170,7 +275,7 @@ enum LockState {
 pub struct LockFuture {
     m: Mutex,
     state: LockState,
-    location: Option<Rc<str>>,
+    location: Loc,
 }
 
 impl Future for LockFuture {
@@ -188,7 +293,7 @@ impl Future for LockFuture {
             self.state = LockState::Acquired;
             return Poll::Pending;
         }
-        rt.set_location(rt.current(), self.location.clone());
+        park_at(&rt, Some(self.location));
         self.state = LockState::Waiting;
         Poll::Pending
     }
@@ -199,26 +304,34 @@ impl RwMutex {
     #[track_caller]
     pub fn lock(&self) -> Op<()> {
         let m = self.clone();
-        Op::new(&self.rt_handle(), super::here(), move || {
-            if m.lock_or_park() {
-                Begin::Done(())
-            } else {
-                Begin::Parked(Box::new(|| ()))
-            }
-        })
+        Op::new(
+            &self.rt_handle(),
+            Some(std::panic::Location::caller()),
+            move || {
+                if m.lock_or_park() {
+                    Begin::Done(())
+                } else {
+                    Begin::Parked(Box::new(|| ()))
+                }
+            },
+        )
     }
 
     /// Read-locks, waiting while a writer holds or waits for the lock.
     #[track_caller]
     pub fn rlock(&self) -> Op<()> {
         let m = self.clone();
-        Op::new(&self.rt_handle(), super::here(), move || {
-            if m.rlock_or_park() {
-                Begin::Done(())
-            } else {
-                Begin::Parked(Box::new(|| ()))
-            }
-        })
+        Op::new(
+            &self.rt_handle(),
+            Some(std::panic::Location::caller()),
+            move || {
+                if m.rlock_or_park() {
+                    Begin::Done(())
+                } else {
+                    Begin::Parked(Box::new(|| ()))
+                }
+            },
+        )
     }
 }
 
@@ -227,13 +340,17 @@ impl Semaphore {
     #[track_caller]
     pub fn acquire(&self) -> Op<()> {
         let s = self.clone();
-        Op::new(&self.rt_handle(), super::here(), move || {
-            if s.acquire_or_park() {
-                Begin::Done(())
-            } else {
-                Begin::Parked(Box::new(|| ()))
-            }
-        })
+        Op::new(
+            &self.rt_handle(),
+            Some(std::panic::Location::caller()),
+            move || {
+                if s.acquire_or_park() {
+                    Begin::Done(())
+                } else {
+                    Begin::Parked(Box::new(|| ()))
+                }
+            },
+        )
     }
 }
 
@@ -242,13 +359,17 @@ impl WaitGroup {
     #[track_caller]
     pub fn wait(&self) -> Op<()> {
         let wg = self.clone();
-        Op::new(&self.rt_handle(), super::here(), move || {
-            if wg.wait_or_park() {
-                Begin::Done(())
-            } else {
-                Begin::Parked(Box::new(|| ()))
-            }
-        })
+        Op::new(
+            &self.rt_handle(),
+            Some(std::panic::Location::caller()),
+            move || {
+                if wg.wait_or_park() {
+                    Begin::Done(())
+                } else {
+                    Begin::Parked(Box::new(|| ()))
+                }
+            },
+        )
     }
 }
 
@@ -258,10 +379,12 @@ impl Once {
     pub async fn call<F: Future<Output = ()>>(&self, f: impl FnOnce() -> F) -> bool {
         let o = self.clone();
         let rt = o.rt_handle();
-        let first = Op::new(&rt, super::here(), move || match o.begin() {
-            OnceStart::Run => Begin::Done(true),
-            OnceStart::Done => Begin::Done(false),
-            OnceStart::Parked => Begin::Parked(Box::new(|| false)),
+        let first = Op::new(&rt, Some(std::panic::Location::caller()), move || {
+            match o.begin() {
+                OnceStart::Run => Begin::Done(true),
+                OnceStart::Done => Begin::Done(false),
+                OnceStart::Parked => Begin::Parked(Box::new(|| false)),
+            }
         })
         .await;
         if first {
@@ -279,13 +402,17 @@ impl Cond {
         m.unlock()
             .expect("cond.wait: the mutex must be locked by the caller");
         let c = self.clone();
-        Op::new(&self.rt_handle(), super::here(), move || {
-            if c.wait_or_park(ticket) {
-                Begin::Done(())
-            } else {
-                Begin::Parked(Box::new(|| ()))
-            }
-        })
+        Op::new(
+            &self.rt_handle(),
+            Some(std::panic::Location::caller()),
+            move || {
+                if c.wait_or_park(ticket) {
+                    Begin::Done(())
+                } else {
+                    Begin::Parked(Box::new(|| ()))
+                }
+            },
+        )
         .await;
         m.lock().await;
     }
@@ -298,7 +425,7 @@ impl Context {
             return e;
         }
         let rt = self.rt_handle();
-        let ch: Channel<()> = Channel::new(&rt, 0, super::here());
+        let ch: Channel<()> = Channel::new(&rt, 0, None);
         ch.resource()
             .set_name(&format!("done of {}", self.resource()));
         self.on_cancel(Box::new(ch.clone()));
@@ -308,15 +435,44 @@ impl Context {
 }
 
 /// Sleeps the current task.
-pub(crate) fn sleep(rt: &Runtime, d: Nanos, location: Option<Rc<str>>) -> Op<()> {
-    let rt2 = rt.clone();
-    Op::new(rt, location, move || {
-        if d == 0 {
-            return Begin::Done(());
+pub(crate) fn sleep(rt: &Runtime, d: Nanos, location: Option<Loc>) -> Sleep {
+    Sleep {
+        rt: rt.clone(),
+        d,
+        started: false,
+        location,
+    }
+}
+
+/// The future of `Sim::sleep`. No allocation: timers are the other hot path.
+#[derive(Debug)]
+pub struct Sleep {
+    rt: Runtime,
+    d: Nanos,
+    started: bool,
+    location: Option<Loc>,
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<()> {
+        if self.started {
+            // Woken by the timer (or, for a zero sleep, resumed after the scheduling point).
+            return Poll::Ready(());
         }
-        rt2.sleep(d);
-        Begin::Parked(Box::new(|| ()))
-    })
+        self.started = true;
+        if self.d == 0 {
+            return if self.rt.schedule_point() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            };
+        }
+        self.rt.sleep(self.d);
+        park_at(&self.rt, self.location);
+        Poll::Pending
+    }
 }
 
 /// A bare scheduling point.
