@@ -82,8 +82,10 @@ pub(crate) fn methods_key(kind: &str) -> String {
     format!("gosim.methods.{kind}")
 }
 
+/// `UserData` for a handle: methods from the kind's Lua table, `tostring` from `$name` (anything
+/// `Display`: the resource, `channel#3`, never an address).
 macro_rules! handle {
-    ($ty:ty, $kind:literal, |$this:ident| $res:expr) => {
+    ($ty:ty, $kind:literal, |$this:ident| $name:expr) => {
         impl UserData for $ty {
             fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
                 fields.add_meta_field_with("__index", |lua| {
@@ -93,7 +95,7 @@ macro_rules! handle {
             }
 
             fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-                methods.add_meta_method("__tostring", |_, $this, ()| Ok($res.to_string()));
+                methods.add_meta_method("__tostring", |_, $this, ()| Ok($name.to_string()));
             }
         }
     };
@@ -123,30 +125,12 @@ pub struct LuaInspector(
 #[derive(Debug)]
 pub struct LuaDetector(pub(crate) crate::patterns::DeadlockDetector);
 
-macro_rules! named_handle {
-    ($ty:ty, $kind:literal, |$this:ident| $name:expr) => {
-        impl UserData for $ty {
-            fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
-                fields.add_meta_field_with("__index", |lua| {
-                    lua.named_registry_value::<mlua::Table>(&methods_key($kind))
-                });
-                fields.add_meta_field("__name", $kind);
-            }
-
-            fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-                methods.add_meta_method("__tostring", |_, $this, ()| Ok($name));
-            }
-        }
-    };
-}
-
-named_handle!(LuaProfiler, "profiler", |_this| "profiler".to_string());
-named_handle!(LuaInspector, "inspector", |this| format!(
+handle!(LuaProfiler, "profiler", |_this| "profiler");
+handle!(LuaInspector, "inspector", |this| format!(
     "inspector({})",
     this.1
 ));
-named_handle!(LuaDetector, "detector", |_this| "deadlock_detector"
-    .to_string());
+handle!(LuaDetector, "detector", |_this| "deadlock_detector");
 
 /// The kinds that have a methods table.
 pub(crate) const KINDS: &[&str] = &[
