@@ -47,7 +47,7 @@ enum Command {
     Shrink(ShrinkArgs),
     /// Run a scenario following a schedule file (from `shrink`), or under a seed like `run`.
     Replay(ReplayArgs),
-    /// Measure the scheduler's speed against raw Lua coroutines (prints a table).
+    /// Measure the scheduler's speed against raw Lua coroutines and tokio (prints a table).
     Bench(bench::BenchArgs),
 }
 
