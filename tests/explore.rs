@@ -99,6 +99,41 @@ fn shrinking_keeps_the_failure_and_removes_preemptions() {
 }
 
 #[test]
+fn the_pct_bug_shrinks_to_a_single_preemption() {
+    // Find a seed that PCT fails on, then shrink it: the bug needs exactly one switch (from the
+    // loader, right after its twentieth step, to the reader).
+    let mut run = RunOptions::with_seed(1);
+    run.config.strategy = Strategy::Pct { depth: 3, steps: 0 };
+    run.config.strategy = resolve_strategy("pct_bug.lua", PCT_BUG, &run).expect("loads");
+    let seed = (1..=300)
+        .find(|&seed| {
+            let mut o = run.clone();
+            o.config.seed = seed;
+            !run_source("pct_bug.lua", PCT_BUG, &o)
+                .expect("loads")
+                .outcome
+                .is_pass()
+        })
+        .expect("PCT finds the bug within 300 seeds");
+    let mut opts = run.clone();
+    opts.config.seed = seed;
+    let r = shrink("pct_bug.lua", PCT_BUG, &opts, 500)
+        .expect("loads")
+        .expect("the seed fails");
+    assert_eq!(
+        r.shrunk.preemptions(),
+        1,
+        "{}",
+        r.shrunk.to_text("pct_bug.lua")
+    );
+    let again = replay("pct_bug.lua", PCT_BUG, &RunOptions::default(), &r.shrunk).expect("loads");
+    assert_eq!(
+        failure_signature(&again.outcome),
+        Some(r.original.failure.clone())
+    );
+}
+
+#[test]
 fn a_passing_seed_has_nothing_to_shrink() {
     let src = "local ch = goroutine.channel(1)\ngoroutine.spawn(function() ch:send(1) end)\nch:receive()\n";
     assert!(

@@ -8,7 +8,7 @@
 //! runs; at `depth - 1` random steps the running goroutine drops below every other. A bug that
 //! needs `d` ordering constraints is found with probability at least `1 / (n * k^(d-1))`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::str::FromStr;
 
@@ -125,6 +125,10 @@ pub struct Decision {
     pub n: u64,
     /// The option taken.
     pub value: u64,
+    /// For a scheduling point: the running goroutine and how many scheduling points it had
+    /// reached before this one. A replay applies the decision at that same point of that same
+    /// goroutine, so removing one preemption does not shift the others.
+    pub at: Option<(u64, u64)>,
 }
 
 impl Decision {
@@ -141,22 +145,27 @@ impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.kind, self.value) {
             (DecisionKind::Point, Decision::CONTINUE) => {
-                write!(f, "{} {} c", self.kind.letter(), self.n)
+                write!(f, "{} {} c", self.kind.letter(), self.n)?
             }
             (DecisionKind::Point | DecisionKind::Pick, v) => {
-                write!(f, "{} {} g{v}", self.kind.letter(), self.n)
+                write!(f, "{} {} g{v}", self.kind.letter(), self.n)?
             }
-            _ => write!(f, "{} {} {}", self.kind.letter(), self.n, self.value),
+            _ => write!(f, "{} {} {}", self.kind.letter(), self.n, self.value)?,
         }
+        if let Some((task, nth)) = self.at {
+            write!(f, " @g{task}:{nth}")?;
+        }
+        Ok(())
     }
 }
 
 impl FromStr for Decision {
     type Err = String;
 
+    /// `KIND N VALUE [@gTASK:NTH]`, VALUE being `c`, `gID` or a number.
     fn from_str(s: &str) -> Result<Decision, String> {
         let mut it = s.split_whitespace();
-        let bad = || format!("bad decision line {s:?} (expected KIND N VALUE)");
+        let bad = || format!("bad decision line {s:?} (expected KIND N VALUE [@gTASK:NTH])");
         let kind = it
             .next()
             .and_then(|k| k.chars().next())
@@ -171,7 +180,20 @@ impl FromStr for Decision {
                 .parse()
                 .map_err(|_| bad())?,
         };
-        Ok(Decision { kind, n, value })
+        let at = match it.next() {
+            None => None,
+            Some(a) => {
+                let (task, nth) = a
+                    .strip_prefix("@g")
+                    .and_then(|x| x.split_once(':'))
+                    .ok_or_else(bad)?;
+                Some((
+                    task.parse().map_err(|_| bad())?,
+                    nth.parse().map_err(|_| bad())?,
+                ))
+            }
+        };
+        Ok(Decision { kind, n, value, at })
     }
 }
 
@@ -181,18 +203,64 @@ struct Pct {
     next_low: u64,
 }
 
+/// A schedule being followed. Scheduling points are looked up by where they happen (the running
+/// goroutine and its count of points so far), every other kind is taken in order from its own
+/// queue: so an edit (a preemption removed) changes only what it touches.
+struct Replay {
+    points: BTreeMap<(u64, u64), u64>,
+    picks: VecDeque<Decision>,
+    cases: VecDeque<Decision>,
+    costs: VecDeque<Decision>,
+    data: VecDeque<Decision>,
+}
+
+impl Replay {
+    fn new(list: Vec<Decision>) -> Replay {
+        let mut r = Replay {
+            points: BTreeMap::new(),
+            picks: VecDeque::new(),
+            cases: VecDeque::new(),
+            costs: VecDeque::new(),
+            data: VecDeque::new(),
+        };
+        for d in list {
+            match d.kind {
+                DecisionKind::Point => {
+                    if let Some(at) = d.at {
+                        r.points.insert(at, d.value);
+                    }
+                }
+                DecisionKind::Pick => r.picks.push_back(d),
+                DecisionKind::Case => r.cases.push_back(d),
+                DecisionKind::Cost => r.costs.push_back(d),
+                DecisionKind::Data => r.data.push_back(d),
+            }
+        }
+        r
+    }
+
+    fn queue(&mut self, kind: DecisionKind) -> &mut VecDeque<Decision> {
+        match kind {
+            DecisionKind::Pick | DecisionKind::Point => &mut self.picks,
+            DecisionKind::Case => &mut self.cases,
+            DecisionKind::Cost => &mut self.costs,
+            DecisionKind::Data => &mut self.data,
+        }
+    }
+}
+
 /// The decision maker of one run.
 pub(crate) struct Decider {
     sched: SimRng,
     data: SimRng,
     pct: Option<Pct>,
     record: Option<Vec<Decision>>,
-    /// A schedule to follow, and how far we are in it.
-    replay: Option<(Vec<Decision>, usize)>,
-    /// Set when a schedule was given: once it runs out (or an edit sends the run another way),
-    /// decisions fall back to the quietest policy (keep the running goroutine, else the oldest
-    /// runnable one, first ready case) instead of the strategy, so an edited schedule stays short.
-    quiet: bool,
+    /// A schedule to follow. Past its end (or where an edit left a gap), decisions take the
+    /// quietest choice (keep the running goroutine, else the oldest runnable one, first ready
+    /// case) instead of the strategy, so an edited schedule stays short.
+    replay: Option<Replay>,
+    /// Scheduling points reached so far by each goroutine (kept when recording or replaying).
+    points_seen: BTreeMap<u64, u64>,
 }
 
 impl Decider {
@@ -222,8 +290,8 @@ impl Decider {
             data: SimRng::new(seed, 1),
             pct,
             record: record.then(Vec::new),
-            quiet: replay.is_some(),
-            replay: replay.map(|d| (d, 0)),
+            replay: replay.map(Replay::new),
+            points_seen: BTreeMap::new(),
         }
     }
 
@@ -251,27 +319,9 @@ impl Decider {
         }
     }
 
-    /// The next entry of the schedule being followed, if it is of `kind` (for goroutine choices,
-    /// either goroutine kind). Any other kind means the run went another way: the schedule is
-    /// dropped and the quiet fallback decides from there on.
-    fn replayed(&mut self, kind: DecisionKind) -> Option<Decision> {
-        let (list, pos) = self.replay.as_mut()?;
-        let task_kind = |k: DecisionKind| matches!(k, DecisionKind::Pick | DecisionKind::Point);
-        match list.get(*pos) {
-            Some(d) if d.kind == kind || (task_kind(d.kind) && task_kind(kind)) => {
-                *pos += 1;
-                Some(*d)
-            }
-            _ => {
-                self.replay = None;
-                None
-            }
-        }
-    }
-
-    fn recorded(&mut self, kind: DecisionKind, n: u64, value: u64) -> u64 {
+    fn recorded(&mut self, kind: DecisionKind, n: u64, value: u64, at: Option<(u64, u64)>) -> u64 {
         if let Some(r) = &mut self.record {
-            r.push(Decision { kind, n, value });
+            r.push(Decision { kind, n, value, at });
         }
         value
     }
@@ -290,55 +340,70 @@ impl Decider {
     /// Chooses among `candidates` (at a scheduling point the last one is the running goroutine).
     pub(crate) fn choose_task(&mut self, kind: DecisionKind, candidates: &[TaskId]) -> usize {
         let n = candidates.len();
-        let idx = match self.replayed(kind) {
-            // A recorded goroutine that is not a candidate now: the quiet choice, and go on.
-            Some(d) if d.value == Decision::CONTINUE => Decider::quiet_choice(kind, candidates),
-            Some(d) => candidates
-                .iter()
-                .position(|t| t.0 == d.value)
-                .unwrap_or_else(|| Decider::quiet_choice(kind, candidates)),
-            None if self.quiet => Decider::quiet_choice(kind, candidates),
-            None => match &self.pct {
-                Some(p) => {
-                    let prio = |i: usize| p.priorities.get(&candidates[i]).copied().unwrap_or(0);
-                    (0..n)
-                        .max_by_key(|&i| (prio(i), std::cmp::Reverse(candidates[i])))
-                        .expect("a candidate")
-                }
-                None => self.sched.below(n as u64) as usize,
-            },
+        // Where a scheduling point happens: the running goroutine and its count of points.
+        let at = if kind == DecisionKind::Point && (self.record.is_some() || self.replay.is_some())
+        {
+            let cur = candidates[n - 1].0;
+            let seen = self.points_seen.entry(cur).or_insert(0);
+            let nth = *seen;
+            *seen += 1;
+            Some((cur, nth))
+        } else {
+            None
+        };
+        let idx = if let Some(replay) = &mut self.replay {
+            let wanted = match kind {
+                DecisionKind::Point => at.and_then(|a| replay.points.get(&a).copied()),
+                _ => replay.queue(kind).pop_front().map(|d| d.value),
+            };
+            match wanted {
+                Some(v) if v != Decision::CONTINUE => candidates
+                    .iter()
+                    .position(|t| t.0 == v)
+                    .unwrap_or_else(|| Decider::quiet_choice(kind, candidates)),
+                _ => Decider::quiet_choice(kind, candidates),
+            }
+        } else if let Some(p) = &self.pct {
+            let prio = |i: usize| p.priorities.get(&candidates[i]).copied().unwrap_or(0);
+            (0..n)
+                .max_by_key(|&i| (prio(i), std::cmp::Reverse(candidates[i])))
+                .expect("a candidate")
+        } else {
+            self.sched.below(n as u64) as usize
         };
         let value = if kind == DecisionKind::Point && idx == n - 1 {
             Decision::CONTINUE
         } else {
             candidates[idx].0
         };
-        self.recorded(kind, n as u64, value);
+        self.recorded(kind, n as u64, value, at);
         idx
     }
 
     /// A uniform choice in `0..n` (`n > 0`) of the scheduling kind (select cases, step costs).
     pub(crate) fn below(&mut self, kind: DecisionKind, n: u64) -> u64 {
-        let v = match self.replayed(kind) {
-            Some(d) if d.value < n => d.value,
-            Some(_) => 0,
-            None if self.quiet => 0,
+        let v = match &mut self.replay {
+            Some(replay) => match replay.queue(kind).pop_front() {
+                Some(d) if d.value < n => d.value,
+                _ => 0,
+            },
             None => self.sched.below(n),
         };
-        self.recorded(kind, n, v)
+        self.recorded(kind, n, v, None)
     }
 
     /// A program draw: `Some(n)` for a uniform value in `0..n`, `None` for 64 random bits.
     pub(crate) fn data(&mut self, n: Option<u64>) -> u64 {
         let bound = n.unwrap_or(0);
-        let v = match self.replayed(DecisionKind::Data) {
+        let replayed = self.replay.as_mut().and_then(|r| r.data.pop_front());
+        let v = match replayed {
             Some(d) if bound == 0 || d.value < bound => d.value,
             _ => match n {
                 Some(n) => self.data.below(n),
                 None => self.data.next_u64(),
             },
         };
-        self.recorded(DecisionKind::Data, bound, v)
+        self.recorded(DecisionKind::Data, bound, v, None)
     }
 
     /// Replaces the program's random stream (`math.randomseed`).
@@ -476,26 +541,31 @@ mod tests {
                     kind: DecisionKind::Point,
                     n: 3,
                     value: 4,
+                    at: Some((2, 5)),
                 },
                 Decision {
                     kind: DecisionKind::Point,
                     n: 2,
                     value: Decision::CONTINUE,
+                    at: None,
                 },
                 Decision {
                     kind: DecisionKind::Pick,
                     n: 2,
                     value: 1,
+                    at: None,
                 },
                 Decision {
                     kind: DecisionKind::Data,
                     n: 0,
                     value: u64::MAX,
+                    at: None,
                 },
                 Decision {
                     kind: DecisionKind::Case,
                     n: 2,
                     value: 1,
+                    at: None,
                 },
             ],
         };
@@ -509,6 +579,7 @@ mod tests {
             kind: DecisionKind::Point,
             n: 2,
             value: 3,
+            at: Some((1, 0)),
         }];
         let mut d = Decider::new(1, Strategy::Random, true, Some(list));
         let tasks = [TaskId(3), TaskId(1)];

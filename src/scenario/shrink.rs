@@ -95,20 +95,70 @@ pub fn shrink(
             (len * 2).min(best.len())
         };
     }
-    // 2. Remove preemptions, one at a time and then two at a time (a preemption often only
-    //    matters together with another). After each success the run's own record replaces the
-    //    edited list, so later edits work on a consistent schedule.
+    // 2. Many bugs need a single preemption: try schedules made of one switch, at each
+    //    scheduling point of the failing run, to each goroutine it involved (the rest quiet).
+    if best.iter().filter(|d| d.is_preemption()).count() > 1 {
+        let mut targets: Vec<u64> = best
+            .iter()
+            .filter(|d| {
+                matches!(d.kind, DecisionKind::Pick | DecisionKind::Point)
+                    && d.value != Decision::CONTINUE
+            })
+            .map(|d| d.value)
+            .collect();
+        targets.sort_unstable();
+        targets.dedup();
+        let points: Vec<Decision> = best
+            .iter()
+            .filter(|d| d.kind == DecisionKind::Point && d.at.is_some())
+            .copied()
+            .collect();
+        'single: for p in points {
+            for &t in &targets {
+                if runs >= max_runs {
+                    break 'single;
+                }
+                if p.at.is_some_and(|(task, _)| task == t) {
+                    continue;
+                }
+                let candidate = [Decision { value: t, ..p }];
+                if let Some(r) = try_list(&candidate, &mut runs)? {
+                    best = trim_quiet_tail(r.decisions);
+                    best_outcome = r.outcome;
+                    break 'single;
+                }
+            }
+        }
+    }
+    // 3. Remove preemptions: one at a time, two at a time (a preemption often only matters
+    //    together with another), and "merge" two into one (drop one and send the other to the
+    //    dropped one's target: the same switch, made at a later point). After each success the
+    //    run's own record replaces the edited list, so later edits work on a consistent schedule.
     let mut changed = true;
     while changed && runs < max_runs {
         changed = false;
         let preemptions: Vec<usize> = (0..best.len())
             .filter(|&i| best[i].is_preemption())
             .collect();
-        let mut edits: Vec<Vec<usize>> = preemptions.iter().rev().map(|&i| vec![i]).collect();
+        let mut edits: Vec<Edit> = preemptions
+            .iter()
+            .rev()
+            .map(|&i| Edit::Remove(vec![i]))
+            .collect();
         if preemptions.len() <= 12 {
             for (a, &i) in preemptions.iter().enumerate() {
                 for &j in &preemptions[a + 1..] {
-                    edits.push(vec![i, j]);
+                    edits.push(Edit::Remove(vec![i, j]));
+                }
+            }
+            for &i in &preemptions {
+                for &j in &preemptions {
+                    if i != j {
+                        edits.push(Edit::Merge {
+                            drop: i,
+                            retarget: j,
+                        });
+                    }
                 }
             }
         }
@@ -117,8 +167,16 @@ pub fn shrink(
                 break;
             }
             let mut candidate = best.clone();
-            for &i in &edit {
-                candidate[i].value = Decision::CONTINUE;
+            match edit {
+                Edit::Remove(list) => {
+                    for i in list {
+                        candidate[i].value = Decision::CONTINUE;
+                    }
+                }
+                Edit::Merge { drop, retarget } => {
+                    candidate[retarget].value = candidate[drop].value;
+                    candidate[drop].value = Decision::CONTINUE;
+                }
             }
             if let Some(r) = try_list(&candidate, &mut runs)? {
                 best = trim_quiet_tail(r.decisions);
@@ -128,6 +186,9 @@ pub fn shrink(
             }
         }
     }
+    // Scheduling points that kept the running goroutine are what a replay does by default:
+    // the file keeps only the decisions that matter.
+    best.retain(|d| d.kind != DecisionKind::Point || d.is_preemption());
     let shrunk = Schedule {
         seed: options.config.seed,
         strategy: options.config.strategy,
@@ -140,6 +201,14 @@ pub fn shrink(
         runs,
         outcome: best_outcome,
     }))
+}
+
+/// One edit of a schedule tried by the shrinker.
+enum Edit {
+    /// Turn these preemptions into "keep running".
+    Remove(Vec<usize>),
+    /// Drop one preemption and make another switch to its target instead.
+    Merge { drop: usize, retarget: usize },
 }
 
 /// Drops trailing decisions the quiet fallback would take anyway (scheduling points that kept
