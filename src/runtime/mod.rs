@@ -271,7 +271,11 @@ impl Runtime {
     }
 
     /// Records where a task stopped (its source line), for reports.
-    pub fn set_location(&self, id: TaskId, location: Option<Rc<str>>) {
+    pub fn set_location(
+        &self,
+        id: TaskId,
+        location: Option<&'static std::panic::Location<'static>>,
+    ) {
         let mut core = self.core();
         if let Some(t) = core.task_mut(id) {
             t.location = location;
@@ -734,9 +738,7 @@ impl Runtime {
                 drop(body);
             }
             TaskStep::Failed(message) => {
-                let location = core
-                    .task(id)
-                    .and_then(|t| t.location.as_deref().map(str::to_string));
+                let location = core.task(id).and_then(|t| t.location_text());
                 drop(core);
                 let kind = if message.contains("assertion failed") {
                     FailureKind::Assertion
@@ -1045,7 +1047,7 @@ impl Core {
         let location = location.or_else(|| {
             self.current
                 .and_then(|id| self.task(id))
-                .and_then(|t| t.location.as_deref().map(str::to_string))
+                .and_then(|t| t.location_text())
         });
         let time = self.clock.now();
         self.outcome = Some(Outcome::Limit(LimitHit {
@@ -1202,7 +1204,7 @@ impl Core {
             name: t.name.as_deref().map(str::to_string),
             state,
             op,
-            location: location.or_else(|| t.location.as_deref().map(str::to_string)),
+            location: location.or_else(|| t.location_text()),
             waits_on,
             daemon: t.daemon,
         })

@@ -41,11 +41,8 @@ pub(crate) type Loc = &'static std::panic::Location<'static>;
 
 /// Records `loc` as where the current task stopped.
 fn park_at(rt: &Runtime, loc: Option<Loc>) {
-    if let Some(l) = loc {
-        rt.set_location(
-            rt.current(),
-            Some(Rc::from(format!("{}:{}", l.file(), l.line()))),
-        );
+    if loc.is_some() {
+        rt.set_location(rt.current(), loc);
     }
 }
 
