@@ -679,14 +679,7 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
                 ch
             }
         };
-        new_handle(
-            lua,
-            LuaChannel {
-                ch,
-                dir: Dir::Receive,
-                closable: false,
-            },
-        )
+        new_handle(lua, LuaChannel::owned_by_gosim(ch))
     });
 
     // ---- timers -------------------------------------------------------------------------------
@@ -703,14 +696,7 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
             Box::new(ChanTarget { ch: ch.clone() }),
             at,
         );
-        new_handle(
-            lua,
-            LuaChannel {
-                ch,
-                dir: Dir::Receive,
-                closable: false,
-            },
-        )
+        new_handle(lua, LuaChannel::owned_by_gosim(ch))
     });
     op!("timer", |lua, h, (ms, kind, f): (Value, String, Value)| {
         let fname = format!("goroutine.{kind}");
@@ -769,14 +755,7 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         let Some(ch) = t.chan.clone() else {
             return Err("timer:channel: an after_func timer has no channel".to_string());
         };
-        new_handle(
-            lua,
-            LuaChannel {
-                ch,
-                dir: Dir::Receive,
-                closable: false,
-            },
-        )
+        new_handle(lua, LuaChannel::owned_by_gosim(ch))
     });
     op!("timer_stop", |_lua, h, t: Value| {
         let stopped = handle::<LuaTimer>(&t, "timer:stop", "a timer or ticker")?

@@ -31,6 +31,18 @@ pub struct LuaChannel {
     pub(crate) closable: bool,
 }
 
+impl LuaChannel {
+    /// A handle on a channel gosim owns (a timer's, a context's `done()`): the script may only
+    /// receive from it, and only its owner closes it.
+    pub(crate) fn owned_by_gosim(ch: Channel<LuaValue>) -> LuaChannel {
+        LuaChannel {
+            ch,
+            dir: Dir::Receive,
+            closable: false,
+        }
+    }
+}
+
 /// A mutex handle.
 #[derive(Debug)]
 pub struct LuaMutex(pub(crate) Mutex);

@@ -79,12 +79,6 @@ impl Sim {
                 }
             }
         };
-        let report = SimReport {
-            outcome,
-            events: self.rt.take_events(),
-            stats: self.rt.stats(),
-        };
-        self.rt.shutdown();
-        report
+        self.finish(outcome)
     }
 }

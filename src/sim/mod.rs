@@ -78,7 +78,8 @@ impl SimReport {
     }
 }
 
-/// `file:line` of the caller, for resource creation lines and blocked locations.
+/// `file:line` of the caller, for resource creation lines (where a task stopped is kept as the
+/// caller's `Location` and formatted only for a report).
 #[track_caller]
 pub(crate) fn here() -> Option<Rc<str>> {
     let l = std::panic::Location::caller();
@@ -126,6 +127,11 @@ impl Sim {
     pub fn run(self, main: impl Future<Output = ()> + 'static) -> SimReport {
         self.spawn_task(Some("main"), false, main);
         let outcome = self.rt.run();
+        self.finish(outcome)
+    }
+
+    /// Collects the run's report, then frees the run (both ways of running end here).
+    fn finish(&self, outcome: Outcome) -> SimReport {
         let report = SimReport {
             outcome,
             events: self.rt.take_events(),

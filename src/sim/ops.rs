@@ -66,6 +66,24 @@ impl<R> Op<R> {
     }
 }
 
+impl Op<()> {
+    /// An operation with no result, from a primitive's `*_or_park`: `true` means done at once,
+    /// `false` that the task is parked until a wake completes it.
+    pub(crate) fn unit(
+        rt: &Runtime,
+        location: Option<Loc>,
+        done_or_park: impl FnOnce() -> bool + 'static,
+    ) -> Op<()> {
+        Op::new(rt, location, move || {
+            if done_or_park() {
+                Begin::Done(())
+            } else {
+                Begin::Parked(Box::new(|| ()))
+            }
+        })
+    }
+}
+
 impl<R> Unpin for Op<R> {}
 
 impl<R> Future for Op<R> {
@@ -301,16 +319,10 @@ impl RwMutex {
     #[track_caller]
     pub fn lock(&self) -> Op<()> {
         let m = self.clone();
-        Op::new(
+        Op::unit(
             &self.rt_handle(),
             Some(std::panic::Location::caller()),
-            move || {
-                if m.lock_or_park() {
-                    Begin::Done(())
-                } else {
-                    Begin::Parked(Box::new(|| ()))
-                }
-            },
+            move || m.lock_or_park(),
         )
     }
 
@@ -318,16 +330,10 @@ impl RwMutex {
     #[track_caller]
     pub fn rlock(&self) -> Op<()> {
         let m = self.clone();
-        Op::new(
+        Op::unit(
             &self.rt_handle(),
             Some(std::panic::Location::caller()),
-            move || {
-                if m.rlock_or_park() {
-                    Begin::Done(())
-                } else {
-                    Begin::Parked(Box::new(|| ()))
-                }
-            },
+            move || m.rlock_or_park(),
         )
     }
 }
@@ -337,16 +343,10 @@ impl Semaphore {
     #[track_caller]
     pub fn acquire(&self) -> Op<()> {
         let s = self.clone();
-        Op::new(
+        Op::unit(
             &self.rt_handle(),
             Some(std::panic::Location::caller()),
-            move || {
-                if s.acquire_or_park() {
-                    Begin::Done(())
-                } else {
-                    Begin::Parked(Box::new(|| ()))
-                }
-            },
+            move || s.acquire_or_park(),
         )
     }
 }
@@ -356,16 +356,10 @@ impl WaitGroup {
     #[track_caller]
     pub fn wait(&self) -> Op<()> {
         let wg = self.clone();
-        Op::new(
+        Op::unit(
             &self.rt_handle(),
             Some(std::panic::Location::caller()),
-            move || {
-                if wg.wait_or_park() {
-                    Begin::Done(())
-                } else {
-                    Begin::Parked(Box::new(|| ()))
-                }
-            },
+            move || wg.wait_or_park(),
         )
     }
 }
@@ -399,16 +393,10 @@ impl Cond {
         m.unlock()
             .expect("cond.wait: the mutex must be locked by the caller");
         let c = self.clone();
-        Op::new(
+        Op::unit(
             &self.rt_handle(),
             Some(std::panic::Location::caller()),
-            move || {
-                if c.wait_or_park(ticket) {
-                    Begin::Done(())
-                } else {
-                    Begin::Parked(Box::new(|| ()))
-                }
-            },
+            move || c.wait_or_park(ticket),
         )
         .await;
         m.lock().await;
