@@ -12,6 +12,9 @@ use gosim::lua::LuaLimits;
 use gosim::runtime::{Config, FailureKind, LimitKind, NANOS_PER_MS, Outcome};
 use gosim::scenario::{RunOptions, RunReport, run_source};
 
+mod common;
+use common::logs;
+
 /// The chunk name every scenario of this file runs under.
 const NAME: &str = "t.lua";
 
@@ -122,15 +125,6 @@ fn check_limits(
         "runs that did not end with the {}:{report}",
         kind.word()
     );
-}
-
-/// The `log.info` lines of a run, in order.
-fn logs(r: &RunReport) -> Vec<String> {
-    r.events
-        .iter()
-        .filter(|e| e.verb == "log.info")
-        .map(|e| e.detail.clone().unwrap_or_default())
-        .collect()
 }
 
 fn opts_with_lua(lua: LuaLimits) -> RunOptions {

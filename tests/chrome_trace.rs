@@ -9,6 +9,8 @@ use gosim::runtime::{Event, Subject, render_chrome};
 use gosim::scenario::{RunOptions, RunReport, run_source};
 use serde_json::Value;
 
+mod common;
+
 fn scenario_path(stem: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios")
@@ -26,7 +28,7 @@ fn run_scenario(stem: &str, seed: u64) -> RunReport {
 }
 
 fn run_lua(source: &str) -> RunReport {
-    run_source("t.lua", source, &RunOptions::with_seed(1)).expect("source loads")
+    common::run(source, 1)
 }
 
 fn all_scenarios() -> Vec<String> {

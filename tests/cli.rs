@@ -2,14 +2,9 @@
 //! behaviour is tested through the library in the other test files.
 
 use std::io::Write;
-use std::process::{Command, Output};
 
-fn gosim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gosim"))
-        .args(args)
-        .output()
-        .expect("the gosim binary runs")
-}
+mod common;
+use common::gosim;
 
 fn script(name: &str, body: &str) -> tempfile_path::TempScript {
     tempfile_path::TempScript::new(name, body)

@@ -3,11 +3,9 @@
 //! can still end (try_lock, select with default, timeouts, pending timers) are never reported.
 
 use gosim::runtime::{FailureKind, Outcome};
-use gosim::scenario::{RunOptions, RunReport, run_source};
 
-fn run(src: &str, seed: u64) -> RunReport {
-    run_source("t.lua", src, &RunOptions::with_seed(seed)).expect("the script compiles")
-}
+mod common;
+use common::{expect_pass_on_seeds as expect_pass, run};
 
 /// Runs under several seeds and returns the failure, which must be a cycle every time.
 fn expect_cycle(src: &str) -> gosim::runtime::Failure {
@@ -23,18 +21,6 @@ fn expect_cycle(src: &str) -> gosim::runtime::Failure {
         }
     }
     last.expect("at least one seed ran")
-}
-
-fn expect_pass(src: &str) {
-    for seed in 1..=20 {
-        let r = run(src, seed);
-        assert!(
-            r.outcome.is_pass(),
-            "seed {seed}: {}\n{}",
-            r.outcome,
-            r.trace_text()
-        );
-    }
 }
 
 const TICKER: &str = r#"

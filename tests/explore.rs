@@ -1,8 +1,6 @@
 //! Exploring schedules: strategies (random, PCT), recorded decisions replayed exactly, shrinking
 //! a failing schedule, sharding a sweep.
 
-use std::process::Command;
-
 use gosim::runtime::{Outcome, Schedule, Strategy};
 use gosim::scenario::{
     ExploreOptions, RunOptions, explore, failure_signature, replay, resolve_strategy, run_source,
@@ -143,13 +141,8 @@ fn a_passing_seed_has_nothing_to_shrink() {
     );
 }
 
-fn gosim(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_gosim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the gosim binary runs")
-}
+mod common;
+use common::gosim;
 
 #[test]
 fn shrink_writes_a_schedule_that_replay_reproduces() {

@@ -2,12 +2,11 @@
 //! checked against the trace over random scenarios and seeds.
 
 use gosim::runtime::{Event, Subject};
-use gosim::scenario::{RunOptions, RunReport, run_source};
+use gosim::scenario::RunReport;
 use proptest::prelude::*;
 
-fn run(src: &str, seed: u64) -> RunReport {
-    run_source("t.lua", src, &RunOptions::with_seed(seed)).expect("the script compiles")
-}
+mod common;
+use common::{expect_pass_on_seeds, run};
 
 fn logs(r: &RunReport) -> Vec<(usize, String)> {
     r.events
@@ -180,15 +179,7 @@ assert(reports[1].blocked_channels == 1)
 assert(reports[1].time == 200)
 d:stop()
 "#;
-    for seed in 1..=20 {
-        let r = run(src, seed);
-        assert!(
-            r.outcome.is_pass(),
-            "seed {seed}: {}\n{}",
-            r.outcome,
-            r.trace_text()
-        );
-    }
+    expect_pass_on_seeds(src);
 }
 
 #[test]

@@ -7,24 +7,11 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 
 use gosim::runtime::Outcome;
-use gosim::scenario::{RunOptions, RunReport, check_determinism, run_source};
+use gosim::scenario::{RunOptions, check_determinism};
 use proptest::prelude::*;
 
-fn run(src: &str, seed: u64) -> RunReport {
-    match run_source("prop.lua", src, &RunOptions::with_seed(seed)) {
-        Ok(r) => r,
-        Err(e) => panic!("generated scenario did not load: {e}\n--- source ---\n{src}"),
-    }
-}
-
-/// The `log.info` lines of a run, in order.
-fn logs(r: &RunReport) -> Vec<String> {
-    r.events
-        .iter()
-        .filter(|e| e.verb == "log.info")
-        .map(|e| e.detail.clone().unwrap_or_default())
-        .collect()
-}
+mod common;
+use common::{logs, run};
 
 fn config() -> ProptestConfig {
     ProptestConfig {

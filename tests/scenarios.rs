@@ -3,7 +3,6 @@
 //! passes under a handful of seeds, except `canary.lua`, which must deadlock.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use gosim::runtime::{FailureKind, Outcome};
 use gosim::scenario::{RunOptions, run_file};
@@ -110,13 +109,8 @@ fn every_scenario_passes_under_many_seeds_and_the_canary_deadlocks() {
     }
 }
 
-fn gosim_run(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_gosim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the gosim binary runs")
-}
+mod common;
+use common::gosim as gosim_run;
 
 #[test]
 fn traces_are_identical_across_processes() {
