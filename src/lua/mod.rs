@@ -14,6 +14,7 @@
 
 mod api;
 mod objects;
+mod sandbox;
 mod value;
 
 use std::cell::{Cell, RefCell};
@@ -445,7 +446,7 @@ fn prelude_bytecode(lua: &Lua) -> mlua::Result<&'static [u8]> {
 /// reference to `debug.getinfo` (to read the line where a suspended goroutine stopped, which
 /// mlua's safe API cannot do) and the global is removed before any user code runs. Loading C
 /// modules, the other thing the safe mode forbids, is disabled by removing `package.loadlib` and
-/// the C searchers (`api::install_stdlib_overrides`).
+/// the C searchers (`sandbox::install_stdlib_overrides`).
 #[allow(unsafe_code)]
 fn new_state() -> Lua {
     let libs = StdLib::COROUTINE
@@ -495,7 +496,7 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         methods.set(*kind, t)?;
     }
     let raw = api::raw_table(&lua, &host)?;
-    api::install_stdlib_overrides(&lua, &host)?;
+    sandbox::install_stdlib_overrides(&lua, &host)?;
 
     let prelude = lua
         .load(prelude_bytecode(&lua)?)
