@@ -36,7 +36,6 @@
 //! ```
 
 mod host;
-mod ops;
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -45,7 +44,7 @@ use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
 
-pub use ops::{Op, Recv, Send, Sleep};
+pub use crate::sync::{Op, Recv, Send, Sleep};
 
 use crate::runtime::{
     Config, Event, Nanos, Outcome, RealClock, RunStats, Runtime, TaskBody, TaskId, TaskState,
@@ -239,18 +238,18 @@ impl Sim {
     /// Sleeps the current task for `d` of the run's time.
     #[track_caller]
     pub fn sleep(&self, d: Duration) -> Sleep {
-        ops::sleep(&self.rt, to_nanos(d), Some(std::panic::Location::caller()))
+        crate::sync::sleep(&self.rt, to_nanos(d), Some(std::panic::Location::caller()))
     }
 
     /// A scheduling point: another task may run.
     pub fn yield_now(&self) -> Op<()> {
-        ops::yield_now(&self.rt)
+        crate::sync::yield_now(&self.rt)
     }
 
     /// A channel that receives the run's time once, `d` from now (Go's `time.After`).
     #[track_caller]
     pub fn after(&self, d: Duration) -> Channel<Duration> {
-        ops::after(&self.rt, to_nanos(d), None, here()).1
+        crate::sync::after(&self.rt, to_nanos(d), None, here()).1
     }
 
     /// A ticker: its channel (buffer 1) receives the run's time every `period`; ticks nobody
@@ -258,7 +257,7 @@ impl Sim {
     #[track_caller]
     pub fn ticker(&self, period: Duration) -> (crate::sync::Timer, Channel<Duration>) {
         let p = to_nanos(period).max(1);
-        ops::after(&self.rt, p, Some(p), here())
+        crate::sync::after(&self.rt, p, Some(p), here())
     }
 
     /// Waits for one of `cases` (a `select`); with `default`, returns `Default` if none is ready.
@@ -267,7 +266,7 @@ impl Sim {
         cases: Vec<crate::sync::Case<T>>,
         default: bool,
     ) -> Op<crate::sync::SelectResult<T>> {
-        ops::select(&self.rt, cases, default)
+        crate::sync::select(&self.rt, cases, default)
     }
 }
 

@@ -10,8 +10,12 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use super::base::{Base, debug_handle};
+use super::op::{Loc, park_at};
 use super::park::Parked;
 use crate::runtime::{ResourceRef, Runtime, Subject, TaskId, Wait};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
 
 /// How a value is shown in a trace line. Must not depend on addresses or hashing.
 pub trait Describe {
@@ -62,6 +66,16 @@ pub enum SendState<T> {
 
 /// Where a parked sender's value waits.
 pub type SendSlot<T> = Rc<RefCell<SendState<T>>>;
+
+/// How a parked send ended, read once by the woken sender (a send, a select's send case, a Lua
+/// send): delivered, or the channel closed first.
+pub fn send_result<T>(slot: &SendSlot<T>) -> Result<(), Closed> {
+    match std::mem::replace(&mut *slot.borrow_mut(), SendState::Sent) {
+        SendState::Sent => Ok(()),
+        SendState::Closed => Err(Closed),
+        SendState::Pending(_) => unreachable!("a woken sender is not pending"),
+    }
+}
 
 /// Why `try_send` did not send.
 #[derive(Debug, PartialEq, Eq)]
@@ -455,5 +469,145 @@ impl<T: Describe + 'static> super::context::CancelHook for Channel<T> {
 
     fn has_waiters(&self) -> bool {
         self.blocked_receivers() > 0
+    }
+}
+
+/// The value could not be sent: the channel is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("send on closed channel")
+    }
+}
+
+impl std::error::Error for Closed {}
+
+impl<T: Describe + 'static> Channel<T> {
+    /// Sends `value`, waiting for a receiver or room; `Err(Closed)` if the channel is closed.
+    #[track_caller]
+    pub fn send(&self, value: T) -> Send<T> {
+        Send {
+            ch: self.clone(),
+            state: SendFut::Start(value),
+            location: std::panic::Location::caller(),
+        }
+    }
+
+    /// Receives a value, waiting for one; `None` once the channel is closed and drained.
+    #[track_caller]
+    pub fn recv(&self) -> Recv<T> {
+        Recv {
+            ch: self.clone(),
+            state: RecvFut::Start,
+            location: std::panic::Location::caller(),
+        }
+    }
+}
+
+enum SendFut<T> {
+    Start(T),
+    Parked(crate::sync::SendSlot<T>),
+    Yielded(Result<(), Closed>),
+    Finished,
+}
+
+/// The future of `Channel::send`. No allocation: channel operations are the hot path.
+pub struct Send<T> {
+    ch: Channel<T>,
+    state: SendFut<T>,
+    location: Loc,
+}
+
+impl<T> std::fmt::Debug for Send<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("gosim::sim::Send")
+    }
+}
+
+impl<T> Unpin for Send<T> {}
+
+impl<T: Describe + 'static> Future for Send<T> {
+    type Output = Result<(), Closed>;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        match std::mem::replace(&mut this.state, SendFut::Finished) {
+            SendFut::Start(value) => {
+                let result = match this.ch.send_or_park(value) {
+                    SendStart::Done(true) => Ok(()),
+                    SendStart::Done(false) => Err(Closed),
+                    SendStart::Parked(slot) => {
+                        park_at(&this.ch.rt_handle(), Some(this.location));
+                        this.state = SendFut::Parked(slot);
+                        return Poll::Pending;
+                    }
+                };
+                if this.ch.rt_handle().schedule_point() {
+                    Poll::Ready(result)
+                } else {
+                    this.state = SendFut::Yielded(result);
+                    Poll::Pending
+                }
+            }
+            SendFut::Parked(slot) => Poll::Ready(send_result(&slot)),
+            SendFut::Yielded(r) => Poll::Ready(r),
+            SendFut::Finished => panic!("a gosim send was polled after it completed"),
+        }
+    }
+}
+
+enum RecvFut<T> {
+    Start,
+    Parked(crate::sync::RecvSlot<T>),
+    Yielded(Option<T>),
+    Finished,
+}
+
+/// The future of `Channel::recv`: `None` once closed and drained.
+pub struct Recv<T> {
+    ch: Channel<T>,
+    state: RecvFut<T>,
+    location: Loc,
+}
+
+impl<T> std::fmt::Debug for Recv<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("gosim::sim::Recv")
+    }
+}
+
+impl<T> Unpin for Recv<T> {}
+
+impl<T: Describe + 'static> Future for Recv<T> {
+    type Output = Option<T>;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<Option<T>> {
+        let this = &mut *self;
+        match std::mem::replace(&mut this.state, RecvFut::Finished) {
+            RecvFut::Start => match this.ch.recv_or_park() {
+                RecvStart::Ready(v) => {
+                    if this.ch.rt_handle().schedule_point() {
+                        Poll::Ready(v)
+                    } else {
+                        this.state = RecvFut::Yielded(v);
+                        Poll::Pending
+                    }
+                }
+                RecvStart::Parked(slot) => {
+                    park_at(&this.ch.rt_handle(), Some(this.location));
+                    this.state = RecvFut::Parked(slot);
+                    Poll::Pending
+                }
+            },
+            RecvFut::Parked(slot) => Poll::Ready(
+                slot.borrow_mut()
+                    .take()
+                    .expect("a woken receiver has its result"),
+            ),
+            RecvFut::Yielded(v) => Poll::Ready(v),
+            RecvFut::Finished => panic!("a gosim receive was polled after it completed"),
+        }
     }
 }

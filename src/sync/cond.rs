@@ -6,7 +6,9 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::rc::Rc;
 
+use super::Mutex;
 use super::base::{Base, debug_handle};
+use super::op::Op;
 use super::park::Parked;
 use crate::runtime::{ResourceRef, Runtime, Subject, Wait};
 
@@ -130,5 +132,22 @@ impl Cond {
         for (_, p) in woken {
             p.fire(rt, 0);
         }
+    }
+}
+
+impl Cond {
+    /// Unlocks `m`, waits for a signal, and locks `m` again (Go's `Cond.Wait`).
+    pub async fn wait(&self, m: &Mutex) {
+        let ticket = self.ticket();
+        m.unlock()
+            .expect("cond.wait: the mutex must be locked by the caller");
+        let c = self.clone();
+        Op::unit(
+            &self.rt_handle(),
+            Some(std::panic::Location::caller()),
+            move || c.wait_or_park(ticket),
+        )
+        .await;
+        m.lock().await;
     }
 }

@@ -5,6 +5,7 @@
 
 use std::rc::{Rc, Weak};
 
+use super::Channel;
 use super::base::{Base, debug_handle};
 use crate::runtime::{Nanos, ResourceRef, Runtime, Subject, TimerCallback, TimerKey, format_ms};
 
@@ -210,5 +211,21 @@ impl TimerCallback for Expire {
 
     fn may_wake(&self) -> bool {
         Context::has_waiters(&self.ctx)
+    }
+}
+
+impl Context {
+    /// Waits until the context is cancelled or expires; returns its error text.
+    pub async fn done(&self) -> &'static str {
+        if let Some(e) = self.err() {
+            return e;
+        }
+        let rt = self.rt_handle();
+        let ch: Channel<()> = Channel::new(&rt, 0, None);
+        ch.resource()
+            .set_name(&format!("done of {}", self.resource()));
+        self.on_cancel(Box::new(ch.clone()));
+        let _ = ch.recv().await;
+        self.err().unwrap_or("context canceled")
     }
 }

@@ -13,6 +13,7 @@ mod cond;
 mod context;
 mod mutex;
 mod once;
+mod op;
 mod park;
 mod rwmutex;
 mod select;
@@ -21,18 +22,19 @@ mod timer;
 mod wait_group;
 
 pub use channel::{
-    Channel, Describe, RecvSlot, RecvStart, SendSlot, SendStart, SendState, TryRecvError,
-    TrySendError,
+    Channel, Closed, Describe, Recv, RecvSlot, RecvStart, Send, SendSlot, SendStart, SendState,
+    TryRecvError, TrySendError, send_result,
 };
 pub use cond::Cond;
 pub use context::{CancelHook, Context};
-pub use mutex::Mutex;
+pub use mutex::{LockFuture, Mutex};
 pub use once::{Once, OnceStart};
+pub use op::{Begin, Loc, Op, Sleep, sleep, yield_now};
 pub use park::Parked;
 pub use rwmutex::RwMutex;
-pub use select::{Case, SelectResult, SelectStart, SelectWait, select_start};
+pub use select::{Case, SelectResult, SelectStart, SelectWait, select, select_start};
 pub use semaphore::Semaphore;
-pub use timer::{Timer, TimerTarget};
+pub use timer::{Timer, TimerTarget, after, channel_timer};
 pub use wait_group::WaitGroup;
 
 /// A misuse of a primitive (unlocking an unlocked mutex, a negative wait group...). The Lua layer

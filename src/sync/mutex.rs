@@ -8,8 +8,12 @@ use std::rc::Rc;
 
 use super::Misuse;
 use super::base::{Base, debug_handle};
+use super::op::{Loc, park_at};
 use super::park::Parked;
 use crate::runtime::{ResourceRef, Runtime, Subject, TaskId, Wait};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
 
 struct State {
     locked: bool,
@@ -109,5 +113,56 @@ impl Mutex {
     /// Whether it is locked now.
     pub fn is_locked(&self) -> bool {
         self.shared.state.borrow().locked
+    }
+}
+
+impl Mutex {
+    /// Locks, waiting while another task holds it (a woken waiter may be overtaken, as in Go).
+    #[track_caller]
+    pub fn lock(&self) -> LockFuture {
+        LockFuture {
+            m: self.clone(),
+            state: LockState::Start,
+            location: std::panic::Location::caller(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LockState {
+    /// Not tried yet.
+    Start,
+    /// Parked; woken by an unlock, it tries again (at the head of the queue if overtaken).
+    Waiting,
+    /// Locked, but switched away at the scheduling point that followed.
+    Acquired,
+}
+
+/// The future of `Mutex::lock`.
+#[derive(Debug)]
+pub struct LockFuture {
+    m: Mutex,
+    state: LockState,
+    location: Loc,
+}
+
+impl Future for LockFuture {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<()> {
+        if self.state == LockState::Acquired {
+            return Poll::Ready(());
+        }
+        let rt = self.m.rt_handle();
+        if self.m.lock_or_park(self.state == LockState::Waiting) {
+            if rt.schedule_point() {
+                return Poll::Ready(());
+            }
+            self.state = LockState::Acquired;
+            return Poll::Pending;
+        }
+        park_at(&rt, Some(self.location));
+        self.state = LockState::Waiting;
+        Poll::Pending
     }
 }

@@ -5,8 +5,10 @@
 use std::rc::Rc;
 
 use super::base::{Base, debug_handle};
+use super::op::{Begin, Op};
 use super::park::Parked;
 use crate::runtime::{ResourceRef, Runtime, TaskId, Wait};
+use std::future::Future;
 
 enum State {
     New,
@@ -88,5 +90,27 @@ impl Once {
     /// Whether the function has run.
     pub fn is_done(&self) -> bool {
         matches!(self.shared.state.borrow().0, State::Done)
+    }
+}
+
+impl Once {
+    /// Runs `f` on the first call; concurrent callers wait until it has finished (Go's
+    /// `sync.Once`). Returns whether this call ran it.
+    pub async fn call<F: Future<Output = ()>>(&self, f: impl FnOnce() -> F) -> bool {
+        let o = self.clone();
+        let rt = o.rt_handle();
+        let first = Op::new(&rt, Some(std::panic::Location::caller()), move || {
+            match o.begin() {
+                OnceStart::Run => Begin::Done(true),
+                OnceStart::Done => Begin::Done(false),
+                OnceStart::Parked => Begin::Parked(Box::new(|| false)),
+            }
+        })
+        .await;
+        if first {
+            f().await;
+            self.finish();
+        }
+        first
     }
 }

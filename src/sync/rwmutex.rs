@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use super::Misuse;
 use super::base::{Base, debug_handle};
+use super::op::Op;
 use super::park::Parked;
 use crate::runtime::{ResourceRef, Runtime, TaskId, Wait};
 
@@ -153,5 +154,29 @@ impl RwMutex {
             p.fire(&self.shared.rt, 0);
         }
         Ok(())
+    }
+}
+
+impl RwMutex {
+    /// Write-locks, waiting for readers and writers to leave.
+    #[track_caller]
+    pub fn lock(&self) -> Op<()> {
+        let m = self.clone();
+        Op::unit(
+            &self.rt_handle(),
+            Some(std::panic::Location::caller()),
+            move || m.lock_or_park(),
+        )
+    }
+
+    /// Read-locks, waiting while a writer holds or waits for the lock.
+    #[track_caller]
+    pub fn rlock(&self) -> Op<()> {
+        let m = self.clone();
+        Op::unit(
+            &self.rt_handle(),
+            Some(std::panic::Location::caller()),
+            move || m.rlock_or_park(),
+        )
     }
 }

@@ -9,8 +9,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::channel::{
-    Channel, Describe, RecvSlot, SendSlot, SendState, TryRecvError, TrySendError,
+    Channel, Describe, RecvSlot, SendSlot, SendState, TryRecvError, TrySendError, send_result,
 };
+use super::op::{Begin, Op};
 use super::park::Parked;
 use crate::runtime::{Runtime, Wait};
 
@@ -160,13 +161,9 @@ impl<T: Describe + 'static> SelectWait<T> {
                 Slot::Send(ch, s) => {
                     ch.unregister(&self.parked);
                     if i == fired {
-                        let state = std::mem::replace(&mut *s.borrow_mut(), SendState::Sent);
-                        result = Some(match state {
-                            SendState::Sent => SelectResult::Sent(i),
-                            SendState::Closed => SelectResult::SendClosed(i),
-                            SendState::Pending(_) => {
-                                unreachable!("the fired send case is not pending")
-                            }
+                        result = Some(match send_result(&s) {
+                            Ok(()) => SelectResult::Sent(i),
+                            Err(_) => SelectResult::SendClosed(i),
                         });
                     }
                 }
@@ -175,4 +172,17 @@ impl<T: Describe + 'static> SelectWait<T> {
         }
         result.expect("the fired case is one of the cases")
     }
+}
+
+/// A select over cases of one value type.
+pub fn select<T: Describe + 'static>(
+    rt: &Runtime,
+    cases: Vec<Case<T>>,
+    default: bool,
+) -> Op<SelectResult<T>> {
+    let rt2 = rt.clone();
+    Op::new(rt, None, move || match select_start(&rt2, cases, default) {
+        SelectStart::Done(r) => Begin::Done(r),
+        SelectStart::Parked(wait) => Begin::Parked(Box::new(move || wait.finish())),
+    })
 }

@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use super::Misuse;
 use super::base::{Base, debug_handle};
+use super::op::Op;
 use super::park::Parked;
 use crate::runtime::{ResourceRef, Runtime, Wait};
 
@@ -103,5 +104,18 @@ impl Semaphore {
     /// Permits in all.
     pub fn capacity(&self) -> usize {
         self.shared.state.borrow().capacity
+    }
+}
+
+impl Semaphore {
+    /// Takes a permit, waiting (FIFO) for one.
+    #[track_caller]
+    pub fn acquire(&self) -> Op<()> {
+        let s = self.clone();
+        Op::unit(
+            &self.rt_handle(),
+            Some(std::panic::Location::caller()),
+            move || s.acquire_or_park(),
+        )
     }
 }

@@ -7,7 +7,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use super::{Channel, Describe};
 use crate::runtime::{Nanos, ResourceRef, Runtime, Subject, TimerCallback, TimerKey, format_ms};
+use std::time::Duration;
 
 /// What a timer does when it fires.
 pub trait TimerTarget {
@@ -163,4 +165,58 @@ impl Timer {
     pub fn is_pending(&self) -> bool {
         self.shared.state.borrow().key.is_some()
     }
+}
+
+/// Delivers the run's time on a channel (as `T`, made by `make`), dropping it when the buffer is
+/// full, as Go's timers do. One target for every language: a Lua timer's channel carries the
+/// time in milliseconds as a Lua number, a Rust one a `Duration`.
+struct ChannelTarget<T> {
+    ch: Channel<T>,
+    make: fn(Nanos) -> T,
+}
+
+impl<T: Describe + 'static> TimerTarget for ChannelTarget<T> {
+    fn fire(&self, _rt: &Runtime, now: Nanos) {
+        let _ = self.ch.try_send((self.make)(now));
+    }
+
+    fn may_wake(&self) -> bool {
+        self.ch.blocked_receivers() > 0
+    }
+
+    fn drain(&self) -> bool {
+        self.ch.discard_buffered()
+    }
+}
+
+/// A timer (one-shot, or periodic with `period`) delivering the time on a new channel of
+/// capacity 1 named `name`. The channel is created first, then the timer (trace order).
+pub fn channel_timer<T: Describe + 'static>(
+    rt: &Runtime,
+    delay: Nanos,
+    period: Option<Nanos>,
+    created_at: Option<Rc<str>>,
+    name: &str,
+    make: fn(Nanos) -> T,
+) -> (Timer, Channel<T>) {
+    let ch: Channel<T> = Channel::new(rt, 1, created_at.clone());
+    ch.resource().set_name(name);
+    let kind = if period.is_some() { "ticker" } else { "timer" };
+    let target = ChannelTarget {
+        ch: ch.clone(),
+        make,
+    };
+    let timer = Timer::start(rt, kind, delay, period, Box::new(target), created_at);
+    (timer, ch)
+}
+
+/// A Rust timer or ticker: `Duration`s on a channel named `after` (one-shot) or `ticks`.
+pub fn after(
+    rt: &Runtime,
+    delay: Nanos,
+    period: Option<Nanos>,
+    location: Option<Rc<str>>,
+) -> (Timer, Channel<Duration>) {
+    let name = if period.is_some() { "ticks" } else { "after" };
+    channel_timer(rt, delay, period, location, name, Duration::from_nanos)
 }

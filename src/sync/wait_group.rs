@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use super::Misuse;
 use super::base::{Base, debug_handle};
+use super::op::Op;
 use super::park::Parked;
 use crate::runtime::{ResourceRef, Runtime, Subject, Wait};
 
@@ -83,5 +84,18 @@ impl WaitGroup {
     /// The counter now.
     pub fn count(&self) -> i64 {
         self.shared.state.borrow().count
+    }
+}
+
+impl WaitGroup {
+    /// Waits until the counter is zero.
+    #[track_caller]
+    pub fn wait(&self) -> Op<()> {
+        let wg = self.clone();
+        Op::unit(
+            &self.rt_handle(),
+            Some(std::panic::Location::caller()),
+            move || wg.wait_or_park(),
+        )
     }
 }
