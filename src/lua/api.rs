@@ -11,7 +11,7 @@ use mlua::{Function, Lua, MultiValue, Table, UserDataRef, Value};
 
 use super::objects::{
     Dir, LuaAtomic, LuaChannel, LuaCond, LuaContext, LuaDetector, LuaInspector, LuaMutex, LuaOnce,
-    LuaProfiler, LuaRwMutex, LuaSemaphore, LuaTimer, LuaWaitGroup,
+    LuaProfiler, LuaRwMutex, LuaTimer, LuaWaitGroup,
 };
 use super::value::{LuaValue, describe};
 use super::{Host, Resume, caller_location};
@@ -19,7 +19,7 @@ use crate::patterns::{ChannelInspector, DeadlockDetector, DeadlockInfo, Profiler
 use crate::runtime::{NANOS_PER_MS, Nanos, Runtime, Subject, ms_to_nanos, nanos_to_ms_f64};
 use crate::sync::{
     Case, Channel, Cond, Context, Mutex, Once, OnceStart, RecvStart, RwMutex, SelectResult,
-    SelectStart, Semaphore, SendStart, Timer, TimerTarget, TryRecvError, TrySendError, WaitGroup,
+    SelectStart, SendStart, Timer, TimerTarget, TryRecvError, TrySendError, WaitGroup,
     select_start,
 };
 
@@ -112,6 +112,7 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     }
 
     // ---- plumbing --------------------------------------------------------------------------
+    t.set("declared", super::bind::declarations(lua, host)?)?;
     func!("set_entry", |_lua, h, f: Function| {
         *h.entry.borrow_mut() = Some(f);
         Ok(())
@@ -392,52 +393,6 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
             .0
             .try_rlock();
         Ok(h.finish(Value::Boolean(ok), Value::Nil))
-    });
-
-    op!("semaphore", |lua, h, n: Value| {
-        let n = match integer(&n) {
-            Some(n) if n > 0 => n as usize,
-            _ => {
-                return Err(format!(
-                    "goroutine.semaphore: capacity must be a positive integer (got {})",
-                    shown(&n)
-                ));
-            }
-        };
-        new_handle(
-            lua,
-            LuaSemaphore(Semaphore::new(&h.rt, n, caller_location(lua))),
-        )
-    });
-    op!("sem_acquire", |lua, h, s: Value| {
-        let s = handle::<LuaSemaphore>(&s, "semaphore:acquire", "a semaphore")?;
-        Ok(h.granted_or_parked(s.0.acquire_or_park()))
-    });
-    op!("sem_release", |_lua, h, s: Value| {
-        let s = handle::<LuaSemaphore>(&s, "semaphore:release", "a semaphore")?;
-        s.0.release()
-            .map_err(|e| format!("semaphore:release: {e}"))?;
-        Ok(h.finish(Value::Nil, Value::Nil))
-    });
-    op!("sem_try_acquire", |_lua, h, s: Value| {
-        let ok = handle::<LuaSemaphore>(&s, "semaphore:try_acquire", "a semaphore")?
-            .0
-            .try_acquire();
-        Ok(h.finish(Value::Boolean(ok), Value::Nil))
-    });
-    op!("sem_available", |_lua, h, s: Value| {
-        let sem = handle::<LuaSemaphore>(&s, "semaphore:available", "a semaphore")?;
-        Ok(h.finish(int(sem.0.available()), Value::Nil))
-    });
-    op!("sem_capacity", |_lua, _h, s: Value| {
-        Ok((
-            int(
-                handle::<LuaSemaphore>(&s, "semaphore:capacity", "a semaphore")?
-                    .0
-                    .capacity(),
-            ),
-            Value::Nil,
-        ))
     });
 
     op!("wait_group", |lua, h, (): ()| new_handle(

@@ -13,6 +13,8 @@
 //! shape results (`value, ok` / `ok, err`, integers for counts).
 
 mod api;
+mod bind;
+mod bridge;
 mod objects;
 mod sandbox;
 mod value;
@@ -29,7 +31,7 @@ pub use objects::Dir;
 pub use value::{LuaValue, describe};
 
 use crate::runtime::{LimitKind, Runtime, TaskBody, TaskId, TaskStep};
-use crate::sync::{RecvSlot, SelectWait, SendSlot, SendState};
+use crate::sync::{RecvSlot, SelectWait, SendSlot, send_result};
 
 /// The chunk name of the prelude; its frames are skipped when finding the user's line.
 const PRELUDE_NAME: &str = "=[gosim]";
@@ -75,6 +77,8 @@ pub(crate) enum Resume {
     One(Value),
     /// Three values (a select that completed before the switch).
     Three(Value, Value, Value),
+    /// A Rust future driven by a binding (`bridge`): polled before the coroutine resumes.
+    Future(Box<dyn bridge::PendingOp>),
 }
 
 /// State shared by every binding of one Lua state: the runtime, the sentinels, the resume slot
@@ -91,7 +95,7 @@ pub(crate) struct Host {
     /// The prelude's `where(thread)`: the user line where a suspended goroutine stopped. Read
     /// only for reports, so parking costs nothing.
     pub(crate) where_fn: RefCell<Option<Function>>,
-    instructions: Cell<u64>,
+    pub(crate) instructions: Cell<u64>,
     limits: LuaLimits,
     pub(crate) sometimes: RefCell<BTreeMap<String, bool>>,
     pub(crate) weak_lua: mlua::WeakLua,
@@ -156,6 +160,12 @@ impl Host {
             .map(Value::String)
             .unwrap_or(Value::Nil);
         (self.misuse.clone(), msg)
+    }
+
+    /// `misuse` for bindings with three result slots.
+    pub(crate) fn misuse3(&self, lua: &Lua, msg: String) -> (Value, Value, Value) {
+        let (a, b) = self.misuse(lua, msg);
+        (a, b, Value::Nil)
     }
 
     /// Creates a goroutine running `f(args...)`.
@@ -251,13 +261,12 @@ impl LuaTask {
                 Some(v) => t.resume((v.0, true)),
                 None => t.resume((Value::Nil, false)),
             },
-            Resume::Send(slot) => match std::mem::replace(&mut *slot.borrow_mut(), SendState::Sent)
-            {
-                SendState::Sent => t.resume(true),
-                SendState::Closed => t.resume((false, host.closed_msg.clone())),
-                SendState::Pending(_) => unreachable!("a woken sender is not pending"),
+            Resume::Send(slot) => match send_result(&slot) {
+                Ok(()) => t.resume(true),
+                Err(_) => t.resume((false, host.closed_msg.clone())),
             },
             Resume::Select(wait, map) => t.resume(api::select_values(host, wait.finish(), &map)),
+            Resume::Future(_) => unreachable!("a pending future is polled before the resume"),
         }
     }
 }
@@ -265,6 +274,22 @@ impl LuaTask {
 impl TaskBody for LuaTask {
     fn run(&mut self, rt: &Runtime) -> TaskStep {
         self.host.instructions.set(0);
+        if matches!(self.pending, Some(Resume::Future(_))) {
+            let Some(Resume::Future(mut op)) = self.pending.take() else {
+                unreachable!("checked above");
+            };
+            let Some(lua) = self.host.weak_lua.try_upgrade() else {
+                return TaskStep::Failed("gosim: the Lua state is gone".to_string());
+            };
+            match op.poll(&lua) {
+                Some((a, b, c)) => self.pending = Some(Resume::Three(a, b, c)),
+                None if self.host.has_parked() => {
+                    self.pending = Some(Resume::Future(op));
+                    return TaskStep::Parked;
+                }
+                None => return TaskStep::Failed(bridge::NOT_A_GOSIM_FUTURE.to_string()),
+            }
+        }
         match self.resume() {
             Ok((first, second)) => {
                 let thread = self

@@ -40,6 +40,7 @@ end)
 local goroutine = {}
 local log = {}
 local sim = {}
+local modules = { goroutine = goroutine, log = log, sim = sim }
 
 -- Misuse errors point at the user's line: the innermost frame that is neither C nor this
 -- prelude (so wrappers may tail-call each other freely).
@@ -90,6 +91,48 @@ end
 local function one(a, b)
   if a == MISUSE then raise(b) end
   return a
+end
+
+-- Bindings declared in Rust (`src/lua/bind/`): one shim per result count turns the two private
+-- answers into control flow (PARK: yield to the scheduler, which resumes with the results;
+-- MISUSE: raise the message at the user's line) and returns as many values as declared.
+local wrappers = {
+  [0] = function(f)
+    return function(...)
+      local a, b = f(...)
+      if a == PARK then yield(TOKEN) elseif a == MISUSE then raise(b) end
+    end
+  end,
+  [1] = function(f)
+    return function(...)
+      local a, b = f(...)
+      if a == PARK then return (yield(TOKEN)) end
+      if a == MISUSE then raise(b) end
+      return a
+    end
+  end,
+  [2] = function(f)
+    return function(...)
+      local a, b = f(...)
+      if a == PARK then a, b = yield(TOKEN) elseif a == MISUSE then raise(b) end
+      return a, b
+    end
+  end,
+  [3] = function(f)
+    return function(...)
+      local a, b, c = f(...)
+      if a == PARK then return yield(TOKEN) end
+      if a == MISUSE then raise(b) end
+      return a, b, c
+    end
+  end,
+}
+
+-- Every declared binding: methods into their kind's table, functions into their module. Lua
+-- definitions below may wrap a declared function (to call user code) under the same name.
+for _, d in ipairs(raw.declared) do
+  local t = d.kind and methods[d.kind] or modules[d.module]
+  t[d.name] = wrappers[d.results](d.fn)
 end
 
 local function is_callable(f)
@@ -374,14 +417,6 @@ function RW.rlocker(m)
   check(raw.rw_check(m))
   return setmetatable({ rw = m }, rlocker_mt)
 end
-
-function goroutine.semaphore(n) return one(raw.semaphore(n)) end
-local S = methods.semaphore
-function S.acquire(s) op2(raw.sem_acquire(s)) end
-function S.release(s) op2(raw.sem_release(s)) end
-function S.try_acquire(s) return (op2(raw.sem_try_acquire(s))) end
-function S.available(s) return op1(raw.sem_available(s)) end
-function S.capacity(s) return one(raw.sem_capacity(s)) end
 
 function goroutine.wait_group() return one(raw.wait_group()) end
 local WG = methods.waitgroup

@@ -1,0 +1,355 @@
+//! Bindings declared in Rust: what each Lua function and method of the `goroutine`, `log` and `sim`
+//! modules is, as data.
+//!
+//! A binding is a name, how many values the Lua call returns, and a Rust function that checks the
+//! arguments and does the operation. The prelude wraps every declared function with one generic
+//! shim per result count (`wrap` in `prelude.lua`), which turns the two private answers into Lua
+//! control flow: `MISUSE, message` raises the message at the user's line, `PARK` yields to the
+//! scheduler. So a new primitive or pattern needs no Lua at all unless it calls user functions:
+//! its file here declares its methods, and blocking ones hand a Rust future to [`Cx::wait`], which
+//! drives it (see `lua::bridge`).
+//!
+//! Each kind of handle (`semaphore`, `mutex`, ...) has a [`Kind`]: its methods, each receiving the
+//! borrowed handle. Module functions (`goroutine.semaphore`) are [`Func`]s.
+
+mod semaphore;
+
+use std::fmt::Display;
+use std::rc::Rc;
+
+use mlua::{AnyUserData, IntoLua, Lua, Table, UserData, UserDataRef, Value};
+
+use super::{Host, caller_location};
+use crate::runtime::{NANOS_PER_MS, Nanos, Runtime, ms_to_nanos, nanos_to_ms_f64};
+
+/// What a binding returns to its Lua shim: up to three values (the shim keeps as many as the
+/// declaration says), or `PARK`, or `MISUSE, message`.
+pub(crate) type Out = (Value, Value, Value);
+
+/// A binding's result: its values, or a misuse message (already prefixed with the function name).
+pub(crate) type Res = Result<Out, String>;
+
+/// The arguments after the handle (methods) or all of them (functions); missing ones are `nil`.
+pub(crate) type Args = (Value, Value, Value);
+
+/// A method of a kind of handle.
+pub(crate) struct Method<T> {
+    /// The Lua name (`acquire`); misuse messages say `kind:name`.
+    pub(crate) name: &'static str,
+    /// How many values the Lua call returns.
+    pub(crate) results: u8,
+    /// The operation, given the borrowed handle.
+    pub(crate) call: fn(&Cx<'_>, &T, Args) -> Res,
+}
+
+/// A kind of handle: the userdata type `T` and its methods.
+pub(crate) struct Kind<T: 'static> {
+    /// The methods table's name (`semaphore`), also the prefix of misuse messages.
+    pub(crate) name: &'static str,
+    /// How a misuse message names the expected handle (`a semaphore`).
+    pub(crate) what: &'static str,
+    /// Its methods.
+    pub(crate) methods: &'static [Method<T>],
+}
+
+/// A module function (`goroutine.semaphore`).
+pub(crate) struct Func {
+    /// The module table: `goroutine`, `log` or `sim`.
+    pub(crate) module: &'static str,
+    /// The Lua name.
+    pub(crate) name: &'static str,
+    /// How many values the Lua call returns.
+    pub(crate) results: u8,
+    /// The operation.
+    pub(crate) call: fn(&Cx<'_>, Args) -> Res,
+}
+
+/// What a binding has at hand: the Lua state, the host (runtime, sentinels, pending resume) and
+/// its own name for misuse messages.
+pub(crate) struct Cx<'a> {
+    pub(crate) lua: &'a Lua,
+    pub(crate) host: &'a Rc<Host>,
+    pub(crate) fname: &'a str,
+}
+
+impl Cx<'_> {
+    /// The run.
+    pub(crate) fn rt(&self) -> &Runtime {
+        &self.host.rt
+    }
+
+    /// The user's line calling this binding (for a resource's creation site).
+    pub(crate) fn here(&self) -> Option<Rc<str>> {
+        caller_location(self.lua)
+    }
+
+    /// A misuse message naming this function.
+    pub(crate) fn misuse(&self, msg: impl Display) -> String {
+        format!("{}: {msg}", self.fname)
+    }
+
+    /// Returns `v` without a scheduling point (a read that cannot change another goroutine's
+    /// view, a constructor).
+    pub(crate) fn ret(&self, v: impl Values) -> Res {
+        Ok(v.values(self.lua))
+    }
+
+    /// Takes the scheduling point after the operation's effect: the values now if the goroutine
+    /// keeps running, else `PARK` with them kept for the resume.
+    pub(crate) fn point(&self, v: impl Values) -> Res {
+        let (a, b, c) = v.values(self.lua);
+        Ok(self.host.finish3(a, b, c))
+    }
+
+    /// Drives a gosim future (see `lua::bridge`): its values now if it completes at its first
+    /// poll, else `PARK`; the goroutine resumes with `convert(output)` once the future completes.
+    pub(crate) fn wait<F>(
+        &self,
+        fut: F,
+        convert: impl FnOnce(&Lua, F::Output) -> Out + 'static,
+    ) -> Res
+    where
+        F: Future + Unpin + 'static,
+    {
+        Ok(self.host.drive(self.lua, fut, convert))
+    }
+
+    /// A new handle (userdata) as the single result.
+    pub(crate) fn handle<U: UserData + 'static>(&self, u: U) -> Res {
+        let ud = self.lua.create_userdata(u).map_err(|e| self.misuse(e))?;
+        Ok((Value::UserData(ud), Value::Nil, Value::Nil))
+    }
+
+    /// An integer argument (a float with an integral value is accepted, as Lua 5.1 scripts pass).
+    pub(crate) fn int(&self, v: &Value, what: &str) -> Result<i64, String> {
+        integer(v)
+            .ok_or_else(|| self.misuse(format!("{what} must be an integer (got {})", shown(v))))
+    }
+
+    /// An optional integer argument.
+    pub(crate) fn int_or(&self, v: &Value, what: &str, default: i64) -> Result<i64, String> {
+        match v {
+            Value::Nil => Ok(default),
+            v => self.int(v, what),
+        }
+    }
+
+    /// A duration in milliseconds (fractions allowed; negative counts as 0).
+    pub(crate) fn duration(&self, v: &Value) -> Result<Nanos, String> {
+        match v {
+            Value::Integer(i) => Ok(ms_to_nanos(*i as f64)),
+            Value::Number(n) if !n.is_nan() => Ok(ms_to_nanos(*n)),
+            other => Err(self.misuse(format!(
+                "duration must be a number of milliseconds (got {})",
+                shown(other)
+            ))),
+        }
+    }
+}
+
+/// No values (a blocking call that returns nothing).
+pub(crate) fn nothing() -> Out {
+    (Value::Nil, Value::Nil, Value::Nil)
+}
+
+/// Values a binding can return.
+pub(crate) trait Values {
+    fn values(self, lua: &Lua) -> Out;
+}
+
+impl Values for () {
+    fn values(self, _lua: &Lua) -> Out {
+        (Value::Nil, Value::Nil, Value::Nil)
+    }
+}
+
+impl Values for Value {
+    fn values(self, _lua: &Lua) -> Out {
+        (self, Value::Nil, Value::Nil)
+    }
+}
+
+impl Values for bool {
+    fn values(self, _lua: &Lua) -> Out {
+        (Value::Boolean(self), Value::Nil, Value::Nil)
+    }
+}
+
+impl Values for i64 {
+    fn values(self, _lua: &Lua) -> Out {
+        (Value::Integer(self), Value::Nil, Value::Nil)
+    }
+}
+
+impl Values for usize {
+    fn values(self, _lua: &Lua) -> Out {
+        (Value::Integer(self as i64), Value::Nil, Value::Nil)
+    }
+}
+
+impl Values for &str {
+    fn values(self, lua: &Lua) -> Out {
+        let s = lua.create_string(self).map(Value::String);
+        (s.unwrap_or(Value::Nil), Value::Nil, Value::Nil)
+    }
+}
+
+impl Values for (Value, Value) {
+    fn values(self, _lua: &Lua) -> Out {
+        (self.0, self.1, Value::Nil)
+    }
+}
+
+impl Values for Out {
+    fn values(self, _lua: &Lua) -> Out {
+        self
+    }
+}
+
+/// `type(v)` as Lua would say it, with gosim's handles named (`semaphore`, never an address).
+pub(crate) fn type_name(v: &Value) -> String {
+    match v {
+        Value::UserData(ud) => ud
+            .type_name()
+            .ok()
+            .map(|s| s.to_string_lossy())
+            .unwrap_or_else(|| "userdata".into()),
+        other => other.type_name().to_string(),
+    }
+}
+
+/// How a bad argument is shown: scalars by value, anything else by type (never an address).
+pub(crate) fn shown(v: &Value) -> String {
+    match v {
+        Value::Nil => "nil".to_string(),
+        Value::String(s) => format!("{:?}", s.to_string_lossy()),
+        Value::Integer(i) => i.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Boolean(b) => b.to_string(),
+        other => type_name(other),
+    }
+}
+
+/// An integer argument (a float with an integral value is accepted).
+pub(crate) fn integer(v: &Value) -> Option<i64> {
+    match v {
+        Value::Integer(i) => Some(*i),
+        Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Some(*n as i64),
+        _ => None,
+    }
+}
+
+/// The run's time as Lua sees it: integer milliseconds when whole, else a float.
+pub(crate) fn ms_value(ns: Nanos) -> Value {
+    if ns.is_multiple_of(NANOS_PER_MS) && ns / NANOS_PER_MS <= i64::MAX as u64 {
+        Value::Integer((ns / NANOS_PER_MS) as i64)
+    } else {
+        Value::Number(nanos_to_ms_f64(ns))
+    }
+}
+
+/// Every declared kind and function, as the list the prelude installs: entries
+/// `{kind = "semaphore" | module = "goroutine", name = ..., results = n, fn = f}`.
+pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
+    let list = lua.create_table()?;
+    let mut d = Declarer {
+        lua,
+        host,
+        list: &list,
+    };
+    d.kind(&semaphore::KIND)?;
+    d.funcs(semaphore::FUNCS)?;
+    Ok(list)
+}
+
+/// Builds the declaration list: one Lua function per binding.
+struct Declarer<'a> {
+    lua: &'a Lua,
+    host: &'a Rc<Host>,
+    list: &'a Table,
+}
+
+impl Declarer<'_> {
+    fn push(
+        &mut self,
+        key: &str,
+        owner: &str,
+        name: &str,
+        results: u8,
+        f: mlua::Function,
+    ) -> mlua::Result<()> {
+        let e = self.lua.create_table()?;
+        e.set(key, owner)?;
+        e.set("name", name)?;
+        e.set("results", results)?;
+        e.set("fn", f)?;
+        self.list.raw_push(e)
+    }
+
+    fn kind<T: 'static>(&mut self, kind: &'static Kind<T>) -> mlua::Result<()> {
+        for m in kind.methods {
+            let host = self.host.clone();
+            let fname = format!("{}:{}", kind.name, m.name);
+            let call = m.call;
+            let f = self.lua.create_function(
+                move |lua, (this, a, b, c): (Value, Value, Value, Value)| -> mlua::Result<Out> {
+                    let cx = Cx {
+                        lua,
+                        host: &host,
+                        fname: &fname,
+                    };
+                    let r = match borrow::<T>(&this) {
+                        Some(h) => call(&cx, &h, (a, b, c)),
+                        None => Err(cx.misuse(format!(
+                            "expects {} (got {})",
+                            kind.what,
+                            type_name(&this)
+                        ))),
+                    };
+                    Ok(r.unwrap_or_else(|msg| host.misuse3(lua, msg)))
+                },
+            )?;
+            self.push("kind", kind.name, m.name, m.results, f)?;
+        }
+        Ok(())
+    }
+
+    fn funcs(&mut self, funcs: &'static [Func]) -> mlua::Result<()> {
+        for func in funcs {
+            let host = self.host.clone();
+            let fname = format!("{}.{}", func.module, func.name);
+            let call = func.call;
+            let f = self
+                .lua
+                .create_function(move |lua, args: Args| -> mlua::Result<Out> {
+                    let cx = Cx {
+                        lua,
+                        host: &host,
+                        fname: &fname,
+                    };
+                    Ok(call(&cx, args).unwrap_or_else(|msg| host.misuse3(lua, msg)))
+                })?;
+            self.push("module", func.module, func.name, func.results, f)?;
+        }
+        Ok(())
+    }
+}
+
+/// Borrows a handle of type `T`, if `v` is one.
+pub(crate) fn borrow<T: 'static>(v: &Value) -> Option<UserDataRef<T>> {
+    match v {
+        Value::UserData(ud) => ud.borrow::<T>().ok(),
+        _ => None,
+    }
+}
+
+/// A Lua string (for binding results).
+pub(crate) fn string(lua: &Lua, s: &str) -> Value {
+    s.into_lua(lua).unwrap_or(Value::Nil)
+}
+
+/// Whether `v` is a handle of type `T`.
+#[allow(dead_code)]
+pub(crate) fn is<T: 'static>(v: &Value) -> bool {
+    matches!(v, Value::UserData(ud) if AnyUserData::is::<T>(ud))
+}
