@@ -4,23 +4,21 @@
 //! Conventions: every function returns fixed-arity values; `(MISUSE, message)` asks the shim to
 //! raise a Lua error at the user's line; `(PARK, nil)` asks it to yield to the scheduler.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use mlua::{Function, Lua, MultiValue, Table, UserDataRef, Value};
 
 use super::objects::{
-    Dir, LuaAtomic, LuaChannel, LuaCond, LuaContext, LuaDetector, LuaInspector, LuaMutex, LuaOnce,
-    LuaProfiler, LuaRwMutex, LuaTimer, LuaWaitGroup,
+    Dir, LuaChannel, LuaCond, LuaContext, LuaDetector, LuaInspector, LuaOnce, LuaProfiler, LuaTimer,
 };
-use super::value::{LuaValue, describe};
+use super::value::LuaValue;
 use super::{Host, Resume, caller_location};
 use crate::patterns::{ChannelInspector, DeadlockDetector, DeadlockInfo, Profiler};
 use crate::runtime::{NANOS_PER_MS, Nanos, Runtime, Subject, ms_to_nanos, nanos_to_ms_f64};
 use crate::sync::{
-    Case, Channel, Cond, Context, Mutex, Once, OnceStart, RecvStart, RwMutex, SelectResult,
-    SelectStart, SendStart, Timer, TimerTarget, TryRecvError, TrySendError, WaitGroup,
-    select_start,
+    Case, Channel, Cond, Context, Once, OnceStart, RecvStart, SelectResult, SelectStart, SendStart,
+    Timer, TimerTarget, TryRecvError, TrySendError, select_start,
 };
 
 type R2 = (Value, Value);
@@ -333,163 +331,6 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     }
 
     // ---- mutexes and friends ------------------------------------------------------------------
-    op!("mutex", |lua, h, (): ()| new_handle(
-        lua,
-        LuaMutex(Mutex::new(&h.rt, caller_location(lua)))
-    ));
-    op!("mutex_lock", |lua, h, (m, retry): (Value, bool)| {
-        let m = handle::<LuaMutex>(&m, "mutex:lock", "a mutex")?;
-        Ok(if m.0.lock_or_park(retry) {
-            h.finish(Value::Nil, Value::Nil)
-        } else {
-            h.park_with(Resume::Retry)
-        })
-    });
-    op!("mutex_unlock", |_lua, h, m: Value| {
-        let m = handle::<LuaMutex>(&m, "mutex:unlock", "a mutex")?;
-        m.0.unlock().map_err(|e| format!("mutex:unlock: {e}"))?;
-        Ok(h.finish(Value::Nil, Value::Nil))
-    });
-    op!("mutex_try_lock", |_lua, h, m: Value| {
-        let m = handle::<LuaMutex>(&m, "mutex:try_lock", "a mutex")?;
-        let ok = m.0.try_lock();
-        Ok(h.finish(Value::Boolean(ok), Value::Nil))
-    });
-
-    op!("rwmutex", |lua, h, (): ()| new_handle(
-        lua,
-        LuaRwMutex(RwMutex::new(&h.rt, caller_location(lua)))
-    ));
-    op!("rw_check", |_lua, _h, m: Value| {
-        handle::<LuaRwMutex>(&m, "rwmutex:rlocker", "an rwmutex")?;
-        Ok((Value::Nil, Value::Nil))
-    });
-    op!("rw_lock", |lua, h, m: Value| {
-        let m = handle::<LuaRwMutex>(&m, "rwmutex:lock", "an rwmutex")?;
-        Ok(h.granted_or_parked(m.0.lock_or_park()))
-    });
-    op!("rw_rlock", |lua, h, m: Value| {
-        let m = handle::<LuaRwMutex>(&m, "rwmutex:rlock", "an rwmutex")?;
-        Ok(h.granted_or_parked(m.0.rlock_or_park()))
-    });
-    op!("rw_unlock", |_lua, h, m: Value| {
-        let m = handle::<LuaRwMutex>(&m, "rwmutex:unlock", "an rwmutex")?;
-        m.0.unlock().map_err(|e| format!("rwmutex:unlock: {e}"))?;
-        Ok(h.finish(Value::Nil, Value::Nil))
-    });
-    op!("rw_runlock", |_lua, h, m: Value| {
-        let m = handle::<LuaRwMutex>(&m, "rwmutex:runlock", "an rwmutex")?;
-        m.0.runlock().map_err(|e| format!("rwmutex:runlock: {e}"))?;
-        Ok(h.finish(Value::Nil, Value::Nil))
-    });
-    op!("rw_try_lock", |_lua, h, m: Value| {
-        let ok = handle::<LuaRwMutex>(&m, "rwmutex:try_lock", "an rwmutex")?
-            .0
-            .try_lock();
-        Ok(h.finish(Value::Boolean(ok), Value::Nil))
-    });
-    op!("rw_try_rlock", |_lua, h, m: Value| {
-        let ok = handle::<LuaRwMutex>(&m, "rwmutex:try_rlock", "an rwmutex")?
-            .0
-            .try_rlock();
-        Ok(h.finish(Value::Boolean(ok), Value::Nil))
-    });
-
-    op!("wait_group", |lua, h, (): ()| new_handle(
-        lua,
-        LuaWaitGroup(WaitGroup::new(&h.rt, caller_location(lua)))
-    ));
-    // `wg:done()` is `wg:add(-1)` under its own name (the shim passes which one was called).
-    op!(
-        "wg_add",
-        |_lua, h, (wg, delta, fname): (Value, Value, String)| {
-            let fname = fname.as_str();
-            let wg = handle::<LuaWaitGroup>(&wg, fname, "a wait group")?;
-            let delta = match &delta {
-                Value::Nil => 1,
-                v => integer(v).ok_or_else(|| {
-                    format!("{fname}: delta must be an integer (got {})", shown(v))
-                })?,
-            };
-            wg.0.add(delta).map_err(|e| format!("{fname}: {e}"))?;
-            Ok(h.finish(Value::Nil, Value::Nil))
-        }
-    );
-    op!("wg_wait", |lua, h, wg: Value| {
-        let wg = handle::<LuaWaitGroup>(&wg, "wait_group:wait", "a wait group")?;
-        Ok(h.granted_or_parked(wg.0.wait_or_park()))
-    });
-
-    op!("atomic_int", |lua, h, init: Value| {
-        let init = match &init {
-            Value::Nil => 0,
-            v => integer(v).ok_or_else(|| {
-                format!(
-                    "goroutine.atomic_int: initial value must be an integer (got {})",
-                    shown(v)
-                )
-            })?,
-        };
-        let res = h.rt.new_resource("atomic", caller_location(lua));
-        new_handle(
-            lua,
-            LuaAtomic {
-                value: Cell::new(init),
-                res,
-            },
-        )
-    });
-    op!("atomic_op", |_lua,
-                      h,
-                      (a, what, x, y): (
-        Value,
-        String,
-        Value,
-        Value
-    )| {
-        let fname = format!("atomic_int:{what}");
-        let a = handle::<LuaAtomic>(&a, &fname, "an atomic_int")?;
-        let need = |v: &Value, arg: &str| {
-            integer(v)
-                .ok_or_else(|| format!("{fname}: {arg} must be an integer (got {})", shown(v)))
-        };
-        let cur = a.value.get();
-        let out = match what.as_str() {
-            "add" => {
-                let d = need(&x, "delta")?;
-                let n = cur.wrapping_add(d);
-                a.value.set(n);
-                Value::Integer(n)
-            }
-            "load" => Value::Integer(cur),
-            "store" => {
-                a.value.set(need(&x, "value")?);
-                Value::Nil
-            }
-            "swap" => {
-                a.value.set(need(&x, "value")?);
-                Value::Integer(cur)
-            }
-            _ => {
-                let (old, new) = (need(&x, "old")?, need(&y, "new")?);
-                let swapped = cur == old;
-                if swapped {
-                    a.value.set(new);
-                }
-                Value::Boolean(swapped)
-            }
-        };
-        if h.rt.tracing() {
-            let detail = format!("{} (now {})", describe(&out), a.value.get());
-            h.rt.emit(
-                atomic_verb(&what),
-                Subject::Resource(a.res.clone()),
-                Some(detail),
-            );
-        }
-        Ok(h.finish(out, Value::Nil))
-    });
-
     op!("once", |lua, h, (): ()| new_handle(
         lua,
         LuaOnce(Once::new(&h.rt, caller_location(lua)))
@@ -947,16 +788,6 @@ fn trace_refused(h: &Host, c: &LuaChannel, verb: &'static str, why: &str) {
             Subject::Resource(c.ch.resource().clone()),
             Some(why.to_string()),
         );
-    }
-}
-
-fn atomic_verb(what: &str) -> &'static str {
-    match what {
-        "add" => "atomic.add",
-        "load" => "atomic.load",
-        "store" => "atomic.store",
-        "swap" => "atomic.swap",
-        _ => "atomic.cas",
     }
 }
 

@@ -69,8 +69,6 @@ pub(crate) enum Resume {
     Send(SendSlot<LuaValue>),
     /// A select: `index, value, ok` (index into the user's case array).
     Select(SelectWait<LuaValue>, Vec<usize>),
-    /// Woken to try again (a barged mutex).
-    Retry,
     /// Nothing to return (a sleep, a granted lock, a wait group).
     Nothing,
     /// One value.
@@ -88,7 +86,6 @@ pub(crate) struct Host {
     resume: RefCell<Option<Resume>>,
     pub(crate) park: Value,
     pub(crate) misuse: Value,
-    pub(crate) retry: Value,
     failed: Value,
     pub(crate) closed_msg: Value,
     pub(crate) entry: RefCell<Option<Function>>,
@@ -252,7 +249,6 @@ impl LuaTask {
             Resume::One(v) => t.resume(v),
             Resume::Three(a, b, c) => t.resume((a, b, c)),
             Resume::Nothing => t.resume(()),
-            Resume::Retry => t.resume(host.retry.clone()),
             Resume::Recv(slot) => match slot
                 .borrow_mut()
                 .take()
@@ -501,7 +497,6 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         resume: RefCell::new(None),
         park: sentinel("park")?,
         misuse: sentinel("misuse")?,
-        retry: sentinel("retry")?,
         failed: sentinel("failed")?,
         closed_msg: Value::String(lua.create_string("send on closed channel")?),
         entry: RefCell::new(None),
@@ -532,7 +527,6 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         token,
         host.park.clone(),
         host.misuse.clone(),
-        host.retry.clone(),
         host.failed.clone(),
         methods,
     ))?;

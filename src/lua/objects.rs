@@ -49,6 +49,9 @@ pub struct LuaMutex(pub(crate) Mutex);
 /// An rwmutex handle.
 #[derive(Debug)]
 pub struct LuaRwMutex(pub(crate) RwMutex);
+/// The read side of an rwmutex as a locker (`rw:rlocker()`).
+#[derive(Debug)]
+pub struct LuaRLocker(pub(crate) RwMutex);
 /// A semaphore handle.
 #[derive(Debug)]
 pub struct LuaSemaphore(pub(crate) Semaphore);
@@ -117,6 +120,10 @@ handle!(LuaChannel, "channel", |this| this.ch.resource());
 handle!(LuaMutex, "mutex", |this| this.0.resource());
 handle!(LuaRwMutex, "rwmutex", |this| this.0.resource());
 handle!(LuaSemaphore, "semaphore", |this| this.0.resource());
+handle!(LuaRLocker, "rlocker", |this| format!(
+    "rlocker({})",
+    this.0.resource()
+));
 handle!(LuaWaitGroup, "waitgroup", |this| this.0.resource());
 handle!(LuaOnce, "once", |this| this.0.resource());
 handle!(LuaAtomic, "atomic", |this| this.res);
@@ -150,6 +157,7 @@ pub(crate) const KINDS: &[&str] = &[
     "mutex",
     "rwmutex",
     "semaphore",
+    "rlocker",
     "waitgroup",
     "once",
     "atomic",

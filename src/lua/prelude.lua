@@ -7,9 +7,9 @@
 --    pipelines, async/await, once, range), because a coroutine cannot yield through Rust;
 --  * misuse errors: Rust answers MISUSE, msg and the shim raises it prefixed with the user's
 --    line (`raise`), skipping frames of this file.
--- Chunk arguments: raw (Rust functions), TOKEN, PARK, MISUSE, RETRY, FAILED, methods (tables).
+-- Chunk arguments: raw (Rust functions), TOKEN, PARK, MISUSE, FAILED, methods (tables).
 
-local raw, TOKEN, PARK, MISUSE, RETRY, FAILED, methods = ...
+local raw, TOKEN, PARK, MISUSE, FAILED, methods = ...
 
 local yield = coroutine.yield
 local raw_resume = coroutine.resume
@@ -68,18 +68,6 @@ end
 local function op1(a, b)
   if a == PARK then a = yield(TOKEN) end
   if a == MISUSE then raise(b) end
-  return a
-end
-
--- Ops whose blocked form must try again when woken (a mutex lock can be barged).
-local function retry_loop(f, obj)
-  local a, b = f(obj, false)
-  if a == PARK then a = yield(TOKEN) end
-  if a == MISUSE then raise(b) end
-  while a == RETRY do
-    a, b = f(obj, true)
-    if a == PARK then a = yield(TOKEN) end
-  end
   return a
 end
 
@@ -394,43 +382,7 @@ end
 ---------------------------------------------------------------------------------------------
 -- Synchronisation
 ---------------------------------------------------------------------------------------------
-function goroutine.mutex() return one(raw.mutex()) end
-local M = methods.mutex
-local mutex_lock = raw.mutex_lock
-function M.lock(m) retry_loop(mutex_lock, m) end
-function M.unlock(m) op2(raw.mutex_unlock(m)) end
-function M.try_lock(m) return (op2(raw.mutex_try_lock(m))) end
-
-function goroutine.rwmutex() return one(raw.rwmutex()) end
-local RW = methods.rwmutex
-function RW.lock(m) op2(raw.rw_lock(m)) end
-function RW.unlock(m) op2(raw.rw_unlock(m)) end
-function RW.rlock(m) op2(raw.rw_rlock(m)) end
-function RW.runlock(m) op2(raw.rw_runlock(m)) end
-function RW.try_lock(m) return (op2(raw.rw_try_lock(m))) end
-function RW.try_rlock(m) return (op2(raw.rw_try_rlock(m))) end
-local rlocker_mt = { __index = {}, __name = "rlocker" }
-function rlocker_mt.__index.lock(l) op2(raw.rw_rlock(l.rw)) end
-function rlocker_mt.__index.unlock(l) op2(raw.rw_runlock(l.rw)) end
-function rlocker_mt.__tostring(l) return "rlocker(" .. tostring(l.rw) .. ")" end
-function RW.rlocker(m)
-  check(raw.rw_check(m))
-  return setmetatable({ rw = m }, rlocker_mt)
-end
-
-function goroutine.wait_group() return one(raw.wait_group()) end
 local WG = methods.waitgroup
-function WG.add(wg, delta) op2(raw.wg_add(wg, delta, "wait_group:add")) end
-function WG.done(wg) op2(raw.wg_add(wg, -1, "wait_group:done")) end
-function WG.wait(wg) op2(raw.wg_wait(wg)) end
-
-function goroutine.atomic_int(init) return one(raw.atomic_int(init)) end
-local A = methods.atomic
-function A.add(a, d) return (op2(raw.atomic_op(a, "add", d))) end
-function A.load(a) return (op2(raw.atomic_op(a, "load"))) end
-function A.store(a, v) op2(raw.atomic_op(a, "store", v)) end
-function A.swap(a, v) return (op2(raw.atomic_op(a, "swap", v))) end
-function A.compare_and_swap(a, old, new) return (op2(raw.atomic_op(a, "compare_and_swap", old, new))) end
 
 function goroutine.once() return one(raw.once()) end
 local O = methods.once

@@ -12,7 +12,11 @@
 //! Each kind of handle (`semaphore`, `mutex`, ...) has a [`Kind`]: its methods, each receiving the
 //! borrowed handle. Module functions (`goroutine.semaphore`) are [`Func`]s.
 
+mod atomic;
+mod mutex;
+mod rwmutex;
 mod semaphore;
+mod wait_group;
 
 use std::fmt::Display;
 use std::rc::Rc;
@@ -44,7 +48,9 @@ pub(crate) struct Method<T> {
 
 /// A kind of handle: the userdata type `T` and its methods.
 pub(crate) struct Kind<T: 'static> {
-    /// The methods table's name (`semaphore`), also the prefix of misuse messages.
+    /// The methods table (`semaphore`; `waitgroup`), as the handle's `__index` finds it.
+    pub(crate) table: &'static str,
+    /// The prefix of its misuse messages (`semaphore`; `wait_group`).
     pub(crate) name: &'static str,
     /// How a misuse message names the expected handle (`a semaphore`).
     pub(crate) what: &'static str,
@@ -259,6 +265,15 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     };
     d.kind(&semaphore::KIND)?;
     d.funcs(semaphore::FUNCS)?;
+    d.kind(&mutex::KIND)?;
+    d.funcs(mutex::FUNCS)?;
+    d.kind(&rwmutex::KIND)?;
+    d.kind(&rwmutex::RLOCKER)?;
+    d.funcs(rwmutex::FUNCS)?;
+    d.kind(&wait_group::KIND)?;
+    d.funcs(wait_group::FUNCS)?;
+    d.kind(&atomic::KIND)?;
+    d.funcs(atomic::FUNCS)?;
     Ok(list)
 }
 
@@ -309,7 +324,7 @@ impl Declarer<'_> {
                     Ok(r.unwrap_or_else(|msg| host.misuse3(lua, msg)))
                 },
             )?;
-            self.push("kind", kind.name, m.name, m.results, f)?;
+            self.push("kind", kind.table, m.name, m.results, f)?;
         }
         Ok(())
     }

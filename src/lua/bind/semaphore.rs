@@ -24,6 +24,7 @@ pub(crate) static FUNCS: &[Func] = &[Func {
 }];
 
 pub(crate) static KIND: Kind<LuaSemaphore> = Kind {
+    table: "semaphore",
     name: "semaphore",
     what: "a semaphore",
     methods: &[
