@@ -9,16 +9,14 @@ use std::rc::Rc;
 
 use mlua::{Function, Lua, MultiValue, Table, UserDataRef, Value};
 
-use super::objects::{
-    Dir, LuaChannel, LuaCond, LuaContext, LuaDetector, LuaInspector, LuaOnce, LuaProfiler, LuaTimer,
-};
+use super::objects::{Dir, LuaChannel, LuaCond, LuaDetector, LuaInspector, LuaOnce, LuaProfiler};
 use super::value::LuaValue;
 use super::{Host, Resume, caller_location};
 use crate::patterns::{ChannelInspector, DeadlockDetector, DeadlockInfo, Profiler};
-use crate::runtime::{NANOS_PER_MS, Nanos, Runtime, Subject, ms_to_nanos, nanos_to_ms_f64};
+use crate::runtime::{NANOS_PER_MS, Nanos, Subject, ms_to_nanos, nanos_to_ms_f64};
 use crate::sync::{
-    Case, Channel, Cond, Context, Once, OnceStart, RecvStart, SelectResult, SelectStart, SendStart,
-    Timer, TimerTarget, TryRecvError, TrySendError, select_start,
+    Case, Channel, Cond, Once, OnceStart, RecvStart, SelectResult, SelectStart, SendStart,
+    TryRecvError, TrySendError, select_start,
 };
 
 type R2 = (Value, Value);
@@ -399,184 +397,6 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     });
 
     // ---- context ------------------------------------------------------------------------------
-    op!("context", |lua, h, (): ()| {
-        new_handle(
-            lua,
-            LuaContext {
-                ctx: Context::background(&h.rt, caller_location(lua)),
-                done: RefCell::new(None),
-            },
-        )
-    });
-    op!(
-        "ctx_child",
-        |lua, h, (c, how, ms): (Value, String, Value)| {
-            let fname = format!("context:{how}");
-            let parent = handle::<LuaContext>(&c, &fname, "a context")?;
-            let at = caller_location(lua);
-            let ctx = match how.as_str() {
-                "with_cancel" => parent.ctx.with_cancel(at),
-                "with_timeout" => parent.ctx.with_timeout(duration(&ms, &fname)?, at),
-                _ => parent.ctx.with_deadline(duration(&ms, &fname)?, at),
-            };
-            new_handle(
-                lua,
-                LuaContext {
-                    ctx,
-                    done: RefCell::new(None),
-                },
-            )
-        }
-    );
-    op!("ctx_cancel", |_lua, h, c: Value| {
-        handle::<LuaContext>(&c, "context:cancel", "a context")?
-            .ctx
-            .cancel();
-        Ok(h.finish(Value::Nil, Value::Nil))
-    });
-    op!("ctx_is_cancelled", |_lua, h, c: Value| {
-        let v = handle::<LuaContext>(&c, "context:is_cancelled", "a context")?
-            .ctx
-            .is_cancelled();
-        Ok(h.finish(Value::Boolean(v), Value::Nil))
-    });
-    op!("ctx_err", |lua, h, c: Value| {
-        let err = handle::<LuaContext>(&c, "context:err", "a context")?
-            .ctx
-            .err();
-        let err = match err {
-            Some(e) => Value::String(lua.create_string(e).map_err(|e| e.to_string())?),
-            None => Value::Nil,
-        };
-        Ok(h.finish(err, Value::Nil))
-    });
-    op!("ctx_deadline", |_lua, _h, c: Value| {
-        Ok(
-            match handle::<LuaContext>(&c, "context:deadline", "a context")?
-                .ctx
-                .deadline()
-            {
-                Some(d) => (ms_value(d), Value::Boolean(true)),
-                None => (Value::Nil, Value::Boolean(false)),
-            },
-        )
-    });
-    op!("ctx_done", |lua, h, c: Value| {
-        let c = handle::<LuaContext>(&c, "context:done", "a context")?;
-        let existing = c.done.borrow().clone();
-        let ch = match existing {
-            Some(ch) => ch,
-            None => {
-                let ch: Channel<LuaValue> = Channel::new(&h.rt, 0, caller_location(lua));
-                ch.resource()
-                    .set_name(&format!("done of {}", c.ctx.resource()));
-                c.ctx.on_cancel(Box::new(ch.clone()));
-                *c.done.borrow_mut() = Some(ch.clone());
-                ch
-            }
-        };
-        new_handle(lua, LuaChannel::owned_by_gosim(ch))
-    });
-
-    // ---- timers -------------------------------------------------------------------------------
-    op!("after", |lua, h, ms: Value| {
-        let d = duration(&ms, "goroutine.after")?;
-        let at = caller_location(lua);
-        let ch: Channel<LuaValue> = Channel::new(&h.rt, 1, at.clone());
-        ch.resource().set_name("after");
-        Timer::start(
-            &h.rt,
-            "timer",
-            d,
-            None,
-            Box::new(ChanTarget { ch: ch.clone() }),
-            at,
-        );
-        new_handle(lua, LuaChannel::owned_by_gosim(ch))
-    });
-    op!("timer", |lua, h, (ms, kind, f): (Value, String, Value)| {
-        let fname = format!("goroutine.{kind}");
-        let d = duration(&ms, &fname)?;
-        let at = caller_location(lua);
-        let (timer, chan, periodic) = match kind.as_str() {
-            "after_func" => {
-                if !matches!(f, Value::Function(_) | Value::Table(_)) {
-                    return Err(format!("{fname}: expects a function"));
-                }
-                let target = FuncTarget {
-                    host: Rc::downgrade(h),
-                    f,
-                };
-                (
-                    Timer::start(&h.rt, "after_func", d, None, Box::new(target), at),
-                    None,
-                    false,
-                )
-            }
-            _ => {
-                let periodic = kind == "ticker";
-                if periodic && d == 0 {
-                    return Err(format!(
-                        "{fname}: period must be positive (got {})",
-                        shown(&ms)
-                    ));
-                }
-                let ch: Channel<LuaValue> = Channel::new(&h.rt, 1, at.clone());
-                ch.resource()
-                    .set_name(if periodic { "ticks" } else { "timer" });
-                let period = periodic.then_some(d);
-                let kind = if periodic { "ticker" } else { "timer" };
-                let timer = Timer::start(
-                    &h.rt,
-                    kind,
-                    d,
-                    period,
-                    Box::new(ChanTarget { ch: ch.clone() }),
-                    at,
-                );
-                (timer, Some(ch), periodic)
-            }
-        };
-        new_handle(
-            lua,
-            LuaTimer {
-                timer,
-                chan,
-                periodic,
-            },
-        )
-    });
-    op!("timer_channel", |lua, _h, t: Value| {
-        let t = handle::<LuaTimer>(&t, "timer:channel", "a timer or ticker")?;
-        let Some(ch) = t.chan.clone() else {
-            return Err("timer:channel: an after_func timer has no channel".to_string());
-        };
-        new_handle(lua, LuaChannel::owned_by_gosim(ch))
-    });
-    op!("timer_stop", |_lua, h, t: Value| {
-        let stopped = handle::<LuaTimer>(&t, "timer:stop", "a timer or ticker")?
-            .timer
-            .stop();
-        Ok(h.finish(Value::Boolean(stopped), Value::Nil))
-    });
-    op!("timer_reset", |_lua, h, (t, ms): (Value, Value)| {
-        let t = handle::<LuaTimer>(&t, "timer:reset", "a timer or ticker")?;
-        let fname = if t.periodic {
-            "ticker:reset"
-        } else {
-            "timer:reset"
-        };
-        let d = duration(&ms, fname)?;
-        if t.periodic && d == 0 {
-            return Err(format!(
-                "{fname}: period must be positive (got {})",
-                shown(&ms)
-            ));
-        }
-        let was = t.timer.reset(d);
-        Ok(h.finish(Value::Boolean(was), Value::Nil))
-    });
-
     // ---- observability (seed 6.x): reads only, never a scheduling point ------------------------
     op!("profiler", |lua, h, (): ()| new_handle(
         lua,
@@ -968,55 +788,4 @@ pub(crate) fn select_values(h: &Host, result: SelectResult<LuaValue>, map: &[usi
         SelectResult::Default => unreachable!("the default case is handled by the caller"),
     };
     MultiValue::from_vec(v)
-}
-
-/// Delivers the time on a channel, dropping it if the buffer is full (Go's timers do the same).
-struct ChanTarget {
-    ch: Channel<LuaValue>,
-}
-
-impl TimerTarget for ChanTarget {
-    fn fire(&self, _rt: &Runtime, now: Nanos) {
-        let _ = self.ch.try_send(LuaValue(ms_value(now)));
-    }
-
-    fn may_wake(&self) -> bool {
-        self.ch.blocked_receivers() > 0
-    }
-
-    fn drain(&self) -> bool {
-        self.ch.discard_buffered()
-    }
-}
-
-/// Spawns `f` as a new goroutine (Go's `time.AfterFunc`).
-struct FuncTarget {
-    host: std::rc::Weak<Host>,
-    f: Value,
-}
-
-impl TimerTarget for FuncTarget {
-    fn fire(&self, _rt: &Runtime, _now: Nanos) {
-        let Some(host) = self.host.upgrade() else {
-            return;
-        };
-        let Some(lua) = host.weak_lua.try_upgrade() else {
-            return;
-        };
-        let _ = host.spawn(
-            &lua,
-            self.f.clone(),
-            Some("after_func"),
-            false,
-            MultiValue::new(),
-        );
-    }
-
-    fn may_wake(&self) -> bool {
-        true
-    }
-
-    fn drain(&self) -> bool {
-        false
-    }
 }

@@ -77,12 +77,9 @@ pub struct LuaCond {
     pub(crate) locker: RefCell<Value>,
 }
 
-/// A context handle; `done` is created on first use.
+/// A context handle.
 #[derive(Debug)]
-pub struct LuaContext {
-    pub(crate) ctx: Context,
-    pub(crate) done: RefCell<Option<Channel<LuaValue>>>,
-}
+pub struct LuaContext(pub(crate) Context);
 
 /// A timer, ticker or after_func handle.
 #[derive(Debug)]
@@ -128,7 +125,7 @@ handle!(LuaWaitGroup, "waitgroup", |this| this.0.resource());
 handle!(LuaOnce, "once", |this| this.0.resource());
 handle!(LuaAtomic, "atomic", |this| this.res);
 handle!(LuaCond, "cond", |this| this.cond.resource());
-handle!(LuaContext, "context", |this| this.ctx.resource());
+handle!(LuaContext, "context", |this| this.0.resource());
 handle!(LuaTimer, "timer", |this| this.timer.resource());
 
 /// A goroutine profiler handle.
@@ -186,7 +183,7 @@ pub(crate) fn resource_of(ud: &mlua::AnyUserData) -> Option<ResourceRef> {
     try_kind!(LuaOnce, |this| this.0.resource());
     try_kind!(LuaAtomic, |this| this.res);
     try_kind!(LuaCond, |this| this.cond.resource());
-    try_kind!(LuaContext, |this| this.ctx.resource());
+    try_kind!(LuaContext, |this| this.0.resource());
     try_kind!(LuaTimer, |this| this.timer.resource());
     None
 }

@@ -428,43 +428,18 @@ function CO.get_mutex(c) return one(raw.cond_locker(c, "cond:get_mutex")) end
 ---------------------------------------------------------------------------------------------
 -- Context
 ---------------------------------------------------------------------------------------------
+-- Contexts come with their cancel function (Go's `ctx, cancel := context.WithCancel(...)`).
 local X = methods.context
-function goroutine.context()
-  local ctx = one(raw.context())
-  return ctx, function() op2(raw.ctx_cancel(ctx)) end
+local function with_cancel_fn(make)
+  return function(...)
+    local c = make(...)
+    return c, function() c:cancel() end
+  end
 end
-function X.with_cancel(ctx)
-  local c = one(raw.ctx_child(ctx, "with_cancel"))
-  return c, function() op2(raw.ctx_cancel(c)) end
-end
-function X.with_timeout(ctx, ms)
-  local c = one(raw.ctx_child(ctx, "with_timeout", ms))
-  return c, function() op2(raw.ctx_cancel(c)) end
-end
-function X.with_deadline(ctx, ms)
-  local c = one(raw.ctx_child(ctx, "with_deadline", ms))
-  return c, function() op2(raw.ctx_cancel(c)) end
-end
-function X.cancel(ctx) op2(raw.ctx_cancel(ctx)) end
-function X.is_cancelled(ctx) return (op2(raw.ctx_is_cancelled(ctx))) end
-function X.err(ctx) return op1(raw.ctx_err(ctx)) end
-function X.deadline(ctx) return check(raw.ctx_deadline(ctx)) end
-function X.done(ctx) return one(raw.ctx_done(ctx)) end
-
----------------------------------------------------------------------------------------------
--- Timers
----------------------------------------------------------------------------------------------
-function goroutine.after(ms) return one(raw.after(ms)) end
-function goroutine.timer(ms) return one(raw.timer(ms, "timer")) end
-function goroutine.ticker(ms) return one(raw.timer(ms, "ticker")) end
-function goroutine.after_func(ms, f)
-  argcheck(is_callable(f), "goroutine.after_func", "expects a function", f)
-  return one(raw.timer(ms, "after_func", f))
-end
-local T = methods.timer
-function T.channel(t) return one(raw.timer_channel(t)) end
-function T.stop(t) return (op2(raw.timer_stop(t))) end
-function T.reset(t, ms) return (op2(raw.timer_reset(t, ms))) end
+goroutine.context = with_cancel_fn(goroutine.context)
+X.with_cancel = with_cancel_fn(X.with_cancel)
+X.with_timeout = with_cancel_fn(X.with_timeout)
+X.with_deadline = with_cancel_fn(X.with_deadline)
 
 ---------------------------------------------------------------------------------------------
 -- async / await / timeout

@@ -5,8 +5,8 @@
 
 use std::rc::{Rc, Weak};
 
-use super::Channel;
 use super::base::{Base, debug_handle};
+use super::{Channel, Describe};
 use crate::runtime::{Nanos, ResourceRef, Runtime, Subject, TimerCallback, TimerKey, format_ms};
 
 /// Go's error text for a cancelled context.
@@ -33,6 +33,9 @@ struct State {
     children: Vec<Rc<Shared>>,
     hooks: Vec<Box<dyn CancelHook>>,
     timer: Option<TimerKey>,
+    /// The done channel, made on first use and shared by every caller of `done_channel` and
+    /// `done` (a Lua `ctx:done()` and a Rust `ctx.done().await` wait on the same one).
+    done: Option<Rc<dyn std::any::Any>>,
 }
 
 type Shared = Base<State>;
@@ -71,6 +74,7 @@ impl Context {
             children: Vec::new(),
             hooks: Vec::new(),
             timer: None,
+            done: None,
         };
         let ctx = Context {
             shared: Base::new(rt, "context", created_at, detail, state),
@@ -215,17 +219,28 @@ impl TimerCallback for Expire {
 }
 
 impl Context {
+    /// The channel closed when the context is cancelled (Go's `ctx.Done()`), made on first use
+    /// (`created_at`: that caller's line). Every later call gets the same channel; a run uses one
+    /// value type for it (a second type, in a run mixing Rust and Lua, gets a channel of its own).
+    pub fn done_channel<T: Describe + 'static>(&self, created_at: Option<Rc<str>>) -> Channel<T> {
+        let cached = self.shared.state.borrow().done.clone();
+        if let Some(ch) = cached.and_then(|c| c.downcast::<Channel<T>>().ok()) {
+            return (*ch).clone();
+        }
+        let ch: Channel<T> = Channel::new(&self.shared.rt, 0, created_at);
+        ch.resource()
+            .set_name(&format!("done of {}", self.resource()));
+        self.on_cancel(Box::new(ch.clone()));
+        self.shared.state.borrow_mut().done = Some(Rc::new(ch.clone()));
+        ch
+    }
+
     /// Waits until the context is cancelled or expires; returns its error text.
     pub async fn done(&self) -> &'static str {
         if let Some(e) = self.err() {
             return e;
         }
-        let rt = self.rt_handle();
-        let ch: Channel<()> = Channel::new(&rt, 0, None);
-        ch.resource()
-            .set_name(&format!("done of {}", self.resource()));
-        self.on_cancel(Box::new(ch.clone()));
-        let _ = ch.recv().await;
-        self.err().unwrap_or("context canceled")
+        let _ = self.done_channel::<()>(None).recv().await;
+        self.err().unwrap_or(CANCELED)
     }
 }

@@ -13,9 +13,11 @@
 //! borrowed handle. Module functions (`goroutine.semaphore`) are [`Func`]s.
 
 mod atomic;
+mod context;
 mod mutex;
 mod rwmutex;
 mod semaphore;
+mod timer;
 mod wait_group;
 
 use std::fmt::Display;
@@ -274,6 +276,10 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(wait_group::FUNCS)?;
     d.kind(&atomic::KIND)?;
     d.funcs(atomic::FUNCS)?;
+    d.kind(&context::KIND)?;
+    d.funcs(context::FUNCS)?;
+    d.kind(&timer::KIND)?;
+    d.funcs(timer::FUNCS)?;
     Ok(list)
 }
 
@@ -361,6 +367,17 @@ pub(crate) fn borrow<T: 'static>(v: &Value) -> Option<UserDataRef<T>> {
 /// A Lua string (for binding results).
 pub(crate) fn string(lua: &Lua, s: &str) -> Value {
     s.into_lua(lua).unwrap_or(Value::Nil)
+}
+
+/// Whether `v` can be called: a function, or a table whose metatable has `__call`.
+pub(crate) fn is_callable(v: &Value) -> bool {
+    match v {
+        Value::Function(_) => true,
+        Value::Table(t) => t
+            .metatable()
+            .is_some_and(|mt| !matches!(mt.raw_get::<Value>("__call"), Ok(Value::Nil) | Err(_))),
+        _ => false,
+    }
 }
 
 /// Whether `v` is a handle of type `T`.
