@@ -9,10 +9,10 @@ use std::rc::Rc;
 
 use mlua::{Function, Lua, MultiValue, Table, UserDataRef, Value};
 
-use super::objects::{Dir, LuaChannel, LuaCond, LuaDetector, LuaInspector, LuaOnce, LuaProfiler};
+use super::objects::{Dir, LuaChannel, LuaCond, LuaDetector, LuaOnce};
 use super::value::LuaValue;
 use super::{Host, Resume, caller_location};
-use crate::patterns::{ChannelInspector, DeadlockDetector, DeadlockInfo, Profiler};
+use crate::patterns::{DeadlockDetector, DeadlockInfo};
 use crate::runtime::{NANOS_PER_MS, Nanos, Subject, ms_to_nanos, nanos_to_ms_f64};
 use crate::sync::{
     Case, Channel, Cond, Once, OnceStart, RecvStart, SelectResult, SelectStart, SendStart,
@@ -398,68 +398,6 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
 
     // ---- context ------------------------------------------------------------------------------
     // ---- observability (seed 6.x): reads only, never a scheduling point ------------------------
-    op!("profiler", |lua, h, (): ()| new_handle(
-        lua,
-        LuaProfiler(Profiler::new(&h.rt))
-    ));
-    op!("prof_do", |lua, _h, (p, what): (Value, String)| {
-        let fname = format!("profiler:{what}");
-        let p = handle::<LuaProfiler>(&p, &fname, "a profiler")?;
-        match what.as_str() {
-            "start" => p.0.start(),
-            "stop" => p.0.stop(),
-            _ => {
-                let st = p.0.stats();
-                let t = lua.create_table().map_err(|e| e.to_string())?;
-                let set = |k: &str, v: Value| t.set(k, v).map_err(|e| e.to_string());
-                set("active", Value::Integer(st.active as i64))?;
-                set("max_active", Value::Integer(st.max_active as i64))?;
-                set("total_created", Value::Integer(st.total_created as i64))?;
-                set("completed", Value::Integer(st.completed as i64))?;
-                set("failed", Value::Integer(st.failed as i64))?;
-                set("avg_lifetime", Value::Number(st.avg_lifetime_ms))?;
-                return Ok((Value::Table(t), Value::Nil));
-            }
-        }
-        Ok((Value::Nil, Value::Nil))
-    });
-    op!("channel_inspector", |lua, _h, ch: Value| {
-        let c = handle::<LuaChannel>(&ch, "goroutine.channel_inspector", "a channel")?;
-        let res = c.ch.resource().clone();
-        new_handle(lua, LuaInspector(ChannelInspector::new(&c.ch), res))
-    });
-    op!("insp_stats", |lua, _h, (i, what): (Value, String)| {
-        let i = handle::<LuaInspector>(&i, &format!("inspector:{what}"), "a channel inspector")?;
-        let st = i.0.stats();
-        let int = |n: u64| Value::Integer(n as i64);
-        let one = match what.as_str() {
-            "len" => int(st.len as u64),
-            "cap" => int(st.cap as u64),
-            "total_sent" => int(st.total_sent),
-            "total_received" => int(st.total_received),
-            "dropped" => int(st.dropped),
-            "is_closed" => Value::Boolean(st.is_closed),
-            "blocked_senders" => int(st.blocked_senders as u64),
-            "blocked_receivers" => int(st.blocked_receivers as u64),
-            _ => {
-                let t = lua.create_table().map_err(|e| e.to_string())?;
-                for (k, v) in [
-                    ("len", int(st.len as u64)),
-                    ("cap", int(st.cap as u64)),
-                    ("total_sent", int(st.total_sent)),
-                    ("total_received", int(st.total_received)),
-                    ("dropped", int(st.dropped)),
-                    ("is_closed", Value::Boolean(st.is_closed)),
-                    ("blocked_senders", int(st.blocked_senders as u64)),
-                    ("blocked_receivers", int(st.blocked_receivers as u64)),
-                ] {
-                    t.set(k, v).map_err(|e| e.to_string())?;
-                }
-                Value::Table(t)
-            }
-        };
-        Ok((one, Value::Nil))
-    });
     op!("detector", |lua, h, timeout: Value| {
         let d = duration(&timeout, "goroutine.deadlock_detector")?;
         new_handle(lua, LuaDetector(DeadlockDetector::new(&h.rt, d)))

@@ -702,19 +702,6 @@ end
 -- Observability (seed 6.x): profiler, channel inspector, deadlock detector. Reading them is never
 -- a scheduling point, so adding them to a scenario does not change its interleavings.
 ---------------------------------------------------------------------------------------------
-function goroutine.profiler() return one(raw.profiler()) end
-local P = methods.profiler
-function P.start(p) one(raw.prof_do(p, "start")) end
-function P.stop(p) one(raw.prof_do(p, "stop")) end
-function P.stats(p) return one(raw.prof_do(p, "stats")) end
-
-function goroutine.channel_inspector(ch) return one(raw.channel_inspector(ch)) end
-local I = methods.inspector
-for _, what in ipairs({ "len", "cap", "total_sent", "total_received", "dropped", "is_closed",
-                        "blocked_senders", "blocked_receivers", "stats" }) do
-  I[what] = function(i) return one(raw.insp_stats(i, what)) end
-end
-
 local detector_mt = { __name = "deadlock_detector" }
 detector_mt.__index = detector_mt
 function detector_mt.__tostring() return "deadlock_detector" end

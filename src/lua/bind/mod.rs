@@ -15,6 +15,7 @@
 mod atomic;
 mod context;
 mod mutex;
+mod observe;
 mod rwmutex;
 mod semaphore;
 mod timer;
@@ -280,6 +281,9 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(context::FUNCS)?;
     d.kind(&timer::KIND)?;
     d.funcs(timer::FUNCS)?;
+    d.kind(&observe::PROFILER)?;
+    d.kind(&observe::INSPECTOR)?;
+    d.funcs(observe::FUNCS)?;
     Ok(list)
 }
 
