@@ -15,8 +15,7 @@ use super::{Host, Resume, caller_location};
 use crate::patterns::{DeadlockDetector, DeadlockInfo};
 use crate::runtime::{NANOS_PER_MS, Nanos, Subject, ms_to_nanos, nanos_to_ms_f64};
 use crate::sync::{
-    Case, Channel, Cond, Once, OnceStart, RecvStart, SelectResult, SelectStart, SendStart,
-    TryRecvError, TrySendError, select_start,
+    Case, Cond, Once, OnceStart, SelectResult, SelectStart, select_start,
 };
 
 type R2 = (Value, Value);
@@ -73,10 +72,6 @@ pub(crate) fn integer(v: &Value) -> Option<i64> {
         Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Some(*n as i64),
         _ => None,
     }
-}
-
-fn int(i: usize) -> Value {
-    Value::Integer(i as i64)
 }
 
 /// Builds the `raw` table handed to the prelude.
@@ -189,126 +184,10 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     });
 
     // ---- channels ---------------------------------------------------------------------------
-    op!("channel", |lua, h, (cap, dir): (Value, Value)| {
-        let cap = match &cap {
-            Value::Nil => 0,
-            v => match integer(v) {
-                Some(c) if c >= 0 => c as usize,
-                _ => {
-                    return Err(format!(
-                        "goroutine.channel: capacity must be a non-negative integer (got {})",
-                        shown(v)
-                    ));
-                }
-            },
-        };
-        let dir = match &dir {
-            Value::Nil => Dir::Both,
-            Value::String(s) => match &*s.to_string_lossy() {
-                "bidirectional" => Dir::Both,
-                "send" => Dir::Send,
-                "receive" => Dir::Receive,
-                _ => return Err(bad_dir(&dir)),
-            },
-            _ => return Err(bad_dir(&dir)),
-        };
-        let ch = Channel::new(&h.rt, cap, caller_location(lua));
-        Ok((
-            Value::UserData(
-                lua.create_userdata(LuaChannel {
-                    ch,
-                    dir,
-                    closable: true,
-                })
-                .map_err(|e| e.to_string())?,
-            ),
-            Value::Nil,
-        ))
-    });
-    // The function forms (`goroutine.channel_send`) pass their own name for misuse messages.
-    op!("ch_send", |lua,
-                    h,
-                    (ch, v, fname): (
-        Value,
-        Value,
-        Option<String>
-    )| {
-        let c = chan(&ch, fname.as_deref().unwrap_or("channel:send"), Dir::Send)?;
-        Ok(match c.ch.send_or_park(LuaValue(v)) {
-            SendStart::Done(true) => h.finish(Value::Boolean(true), Value::Nil),
-            SendStart::Done(false) => h.finish(Value::Boolean(false), h.closed_msg.clone()),
-            SendStart::Parked(slot) => h.park_with(Resume::Send(slot)),
-        })
-    });
-    op!("ch_recv", |lua, h, (ch, fname): (Value, Option<String>)| {
-        let c = chan(
-            &ch,
-            fname.as_deref().unwrap_or("channel:receive"),
-            Dir::Receive,
-        )?;
-        Ok(match c.ch.recv_or_park() {
-            RecvStart::Ready(Some(v)) => h.finish(v.0, Value::Boolean(true)),
-            RecvStart::Ready(None) => h.finish(Value::Nil, Value::Boolean(false)),
-            RecvStart::Parked(slot) => h.park_with(Resume::Recv(slot)),
-        })
-    });
     op!("ch_check_recv", |_lua, _h, (ch, fname): (Value, String)| {
         chan(&ch, &fname, Dir::Receive)?;
         Ok((Value::Nil, Value::Nil))
     });
-    op!("ch_try_send", |_lua, h, (ch, v): (Value, Value)| {
-        let c = chan(&ch, "channel:try_send", Dir::Send)?;
-        Ok(match c.ch.try_send(LuaValue(v)) {
-            Ok(()) => h.finish(Value::Boolean(true), Value::Nil),
-            Err(TrySendError::Full(_)) => {
-                trace_refused(h, &c, "try_send", "full");
-                h.finish(Value::Boolean(false), Value::Nil)
-            }
-            Err(TrySendError::Closed(_)) => h.finish(Value::Boolean(false), h.closed_msg.clone()),
-        })
-    });
-    op!("ch_try_recv", |_lua, h, ch: Value| {
-        let c = chan(&ch, "channel:try_receive", Dir::Receive)?;
-        Ok(match c.ch.try_recv() {
-            Ok(v) => h.finish(v.0, Value::Boolean(true)),
-            Err(e) => {
-                let why = if e == TryRecvError::Empty {
-                    "empty"
-                } else {
-                    "closed"
-                };
-                trace_refused(h, &c, "try_receive", why);
-                h.finish(Value::Nil, Value::Boolean(false))
-            }
-        })
-    });
-    op!("ch_close", |lua, h, ch: Value| {
-        let c = chan(&ch, "channel:close", Dir::Both)?;
-        if !c.closable {
-            return Err("channel:close: this channel belongs to a timer or a context and only gosim closes it".into());
-        }
-        Ok(if c.ch.close() {
-            h.finish(Value::Boolean(true), Value::Nil)
-        } else {
-            let msg = lua
-                .create_string("channel already closed")
-                .map_err(|e| e.to_string())?;
-            h.finish(Value::Boolean(false), Value::String(msg))
-        })
-    });
-    op!("ch_len", |_lua, h, ch: Value| {
-        let n = int(chan(&ch, "channel:len", Dir::Both)?.ch.len());
-        Ok(h.finish(n, Value::Nil))
-    });
-    op!("ch_cap", |_lua, _h, ch: Value| Ok((
-        int(chan(&ch, "channel:cap", Dir::Both)?.ch.cap()),
-        Value::Nil
-    )));
-    op!("ch_is_closed", |_lua, h, ch: Value| {
-        let closed = chan(&ch, "channel:is_closed", Dir::Both)?.ch.is_closed();
-        Ok(h.finish(Value::Boolean(closed), Value::Nil))
-    });
-
     // select returns three values, so it is written out.
     {
         let h = host.clone();
@@ -536,24 +415,6 @@ fn deadlock_info(lua: &Lua, info: &DeadlockInfo) -> mlua::Result<Table> {
         t.set("cycle", lua.create_sequence_from(cycle.iter().cloned())?)?;
     }
     Ok(t)
-}
-
-/// A non-blocking operation that did nothing still leaves a trace line (it was a scheduling point).
-fn trace_refused(h: &Host, c: &LuaChannel, verb: &'static str, why: &str) {
-    if h.rt.tracing() {
-        h.rt.emit(
-            verb,
-            Subject::Resource(c.ch.resource().clone()),
-            Some(why.to_string()),
-        );
-    }
-}
-
-fn bad_dir(v: &Value) -> String {
-    format!(
-        "goroutine.channel: direction must be \"bidirectional\", \"send\" or \"receive\" (got {})",
-        shown(v)
-    )
 }
 
 fn ms_value(ns: Nanos) -> Value {

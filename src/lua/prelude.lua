@@ -118,9 +118,14 @@ local wrappers = {
 
 -- Every declared binding: methods into their kind's table, functions into their module. Lua
 -- definitions below may wrap a declared function (to call user code) under the same name.
+-- `declared` keeps the unwrapped functions, for the few shims written by hand (the hot path).
+local declared = {}
 for _, d in ipairs(raw.declared) do
+  local owner = d.kind or d.module
   local t = d.kind and methods[d.kind] or modules[d.module]
   t[d.name] = wrappers[d.results](d.fn)
+  declared[owner] = declared[owner] or {}
+  declared[owner][d.name] = d.fn
 end
 
 local function is_callable(f)
@@ -285,13 +290,10 @@ function goroutine.name(new) return one(raw.name(new)) end
 ---------------------------------------------------------------------------------------------
 -- Channels
 ---------------------------------------------------------------------------------------------
-local ch_send, ch_recv, ch_try_send, ch_try_recv = raw.ch_send, raw.ch_recv, raw.ch_try_send, raw.ch_try_recv
-local ch_close = raw.ch_close
-
-function goroutine.channel(cap, dir) return one(raw.channel(cap, dir)) end
+local ch_send, ch_recv = declared.channel.send, declared.channel.receive
 
 local C = methods.channel
--- send and receive are the hottest calls: op2 is written out inline.
+-- send and receive are the hottest calls: fixed-arity shims, written out.
 function C.send(ch, v)
   local a, b = ch_send(ch, v)
   if a == PARK then return yield(TOKEN) end
@@ -304,36 +306,19 @@ function C.receive(ch)
   if a == MISUSE then raise(b) end
   return a, b
 end
-function C.try_send(ch, v) return op2(ch_try_send(ch, v)) end
-function C.try_receive(ch) return op2(ch_try_recv(ch)) end
-function C.close(ch) return op2(ch_close(ch)) end
-function C.len(ch) return op1(raw.ch_len(ch)) end
-function C.cap(ch) return one(raw.ch_cap(ch)) end
-function C.is_closed(ch) return op1(raw.ch_is_closed(ch)) end
+local function need_channel(fname, ch)
+  argcheck(raw.is_channel(ch), fname, "expects a channel", ch)
+end
+
 function C.range(ch, f)
   argcheck(is_callable(f), "channel:range", "expects a function", f)
   check(raw.ch_check_recv(ch, "channel:range"))
   while true do
-    local v, ok = op2(ch_recv(ch))
+    local v, ok = C.receive(ch)
     if not ok then return end
     if f(v) == false then return end
   end
 end
-
-local function need_channel(fname, ch)
-  argcheck(raw.is_channel(ch), fname, "expects a channel", ch)
-end
-function goroutine.channel_send(ch, v)
-  need_channel("goroutine.channel_send", ch)
-  return op2(ch_send(ch, v, "goroutine.channel_send"))
-end
-function goroutine.channel_receive(ch)
-  need_channel("goroutine.channel_receive", ch)
-  return op2(ch_recv(ch, "goroutine.channel_receive"))
-end
-function goroutine.channel_close(ch) need_channel("goroutine.channel_close", ch) return op2(ch_close(ch)) end
-function goroutine.channel_len(ch) need_channel("goroutine.channel_len", ch) return op1(raw.ch_len(ch)) end
-function goroutine.channel_cap(ch) need_channel("goroutine.channel_cap", ch) return one(raw.ch_cap(ch)) end
 
 ---------------------------------------------------------------------------------------------
 -- Select: Rust commits exactly one case; its handler then runs here (it may block).

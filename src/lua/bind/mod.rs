@@ -13,6 +13,7 @@
 //! borrowed handle. Module functions (`goroutine.semaphore`) are [`Func`]s.
 
 mod atomic;
+mod channel;
 mod context;
 mod mutex;
 mod observe;
@@ -266,6 +267,8 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         host,
         list: &list,
     };
+    d.kind(&channel::KIND)?;
+    d.funcs(channel::FUNCS)?;
     d.kind(&semaphore::KIND)?;
     d.funcs(semaphore::FUNCS)?;
     d.kind(&mutex::KIND)?;
