@@ -14,9 +14,7 @@ use super::value::LuaValue;
 use super::{Host, Resume, caller_location};
 use crate::patterns::{DeadlockDetector, DeadlockInfo};
 use crate::runtime::{NANOS_PER_MS, Nanos, Subject, ms_to_nanos, nanos_to_ms_f64};
-use crate::sync::{
-    Case, Cond, Once, OnceStart, SelectResult, SelectStart, select_start,
-};
+use crate::sync::{Case, Cond, Once, OnceStart, SelectResult, SelectStart, select_start};
 
 type R2 = (Value, Value);
 
@@ -153,36 +151,6 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     op!("yield", |_lua, h, (): ()| Ok(
         h.finish(Value::Nil, Value::Nil)
     ));
-    op!("sleep", |lua, h, ms: Value| {
-        let d = duration(&ms, "goroutine.sleep")?;
-        if d == 0 {
-            return Ok(h.finish(Value::Nil, Value::Nil));
-        }
-        h.rt.sleep(d);
-        Ok(h.park_with(Resume::Nothing))
-    });
-    func!("now", |_lua, h, (): ()| Ok(ms_value(h.rt.now())));
-    func!("id", |_lua, h, (): ()| Ok(h.rt.current().0 as i64));
-    op!("name", |lua, h, new: Value| {
-        let me = h.rt.current();
-        match new {
-            Value::Nil => {}
-            Value::String(s) => h.rt.set_task_name(me, &s.to_string_lossy()),
-            other => {
-                return Err(format!(
-                    "goroutine.name: name must be a string (got {})",
-                    shown(&other)
-                ));
-            }
-        }
-        let name = h.rt.task_name(me);
-        Ok((
-            name.map(|n| Value::String(lua.create_string(&*n).expect("string")))
-                .unwrap_or(Value::Nil),
-            Value::Nil,
-        ))
-    });
-
     // ---- channels ---------------------------------------------------------------------------
     op!("ch_check_recv", |_lua, _h, (ch, fname): (Value, String)| {
         chan(&ch, &fname, Dir::Receive)?;
@@ -302,58 +270,8 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
 
     // ---- log and sim --------------------------------------------------------------------------
     func!("log", |_lua, h, (level, msg): (String, String)| {
-        if !h.rt.is_simulated() {
-            // Production: logs are printed as they happen (and traced if tracing is on).
-            let me = h.rt.try_current().unwrap_or(crate::runtime::TaskId(0));
-            let who = crate::runtime::format_ms(h.rt.now());
-            let name = h.rt.task_name(me);
-            let label = match name {
-                Some(n) => format!("{me}({n})"),
-                None => me.to_string(),
-            };
-            if level == "print" {
-                println!("{msg}");
-            } else {
-                println!("{who} {label} {level}: {msg}");
-            }
-        }
-        if h.rt.tracing() {
-            let verb = match level.as_str() {
-                "info" => "log.info",
-                "warn" => "log.warn",
-                "error" => "log.error",
-                "debug" => "log.debug",
-                "table" => "log.table",
-                _ => "log.print",
-            };
-            h.rt.emit(verb, Subject::None, Some(msg));
-        }
+        super::bind::log_line(h, &level, msg);
         Ok(())
-    });
-    func!("seed", |_lua, h, (): ()| Ok(h.rt.seed() as i64));
-    func!("is_simulated", |_lua, h, (): ()| Ok(h.rt.is_simulated()));
-    op!("buggify", |_lua, h, p: Value| {
-        let p = match &p {
-            Value::Nil => 0.25,
-            Value::Integer(i) => *i as f64,
-            Value::Number(n) => *n,
-            other => {
-                return Err(format!(
-                    "sim.buggify: probability must be a number in [0, 1] (got {})",
-                    shown(other)
-                ));
-            }
-        };
-        if !(0.0..=1.0).contains(&p) {
-            return Err(format!(
-                "sim.buggify: probability must be a number in [0, 1] (got {p})"
-            ));
-        }
-        let fire = h.rt.is_simulated() && h.rt.random_unit() < p;
-        if fire && h.rt.tracing() {
-            h.rt.emit("buggify", Subject::None, None);
-        }
-        Ok((Value::Boolean(fire), Value::Nil))
     });
     func!(
         "assert_event",

@@ -258,34 +258,6 @@ end
 ---------------------------------------------------------------------------------------------
 -- Goroutines and time
 ---------------------------------------------------------------------------------------------
-function goroutine.spawn(f, ...)
-  if type(f) == "table" and not is_callable(f) then
-    local spec = f
-    argcheck(is_callable(spec.fn), "goroutine.spawn", "table form needs fn = function", spec.fn)
-    argcheck(spec.name == nil or type(spec.name) == "string", "goroutine.spawn", "name must be a string", spec.name)
-    argcheck(spec.args == nil or type(spec.args) == "table", "goroutine.spawn", "args must be a table", spec.args)
-    local args = spec.args or {}
-    return op1(raw.spawn(spec.fn, spec.name, spec.daemon and true or false, unpack(args, 1, args.n or #args)))
-  end
-  argcheck(is_callable(f), "goroutine.spawn", "expects a function", f)
-  return op1(raw.spawn(f, nil, false, ...))
-end
-
-function goroutine.spawn_many(n, f)
-  argcheck(is_int(n), "goroutine.spawn_many", "count must be an integer", n)
-  argcheck(n >= 0, "goroutine.spawn_many", "count must be non-negative", n)
-  argcheck(is_callable(f), "goroutine.spawn_many", "expects a function", f)
-  for i = 1, math.tointeger(n) do
-    op1(raw.spawn_quiet(f, nil, i))
-  end
-  op2(raw.yield())
-end
-
-function goroutine.sleep(ms) op2(raw.sleep(ms)) end
-function goroutine.yield() op2(raw.yield()) end
-goroutine.now = raw.now
-goroutine.id = raw.id
-function goroutine.name(new) return one(raw.name(new)) end
 
 ---------------------------------------------------------------------------------------------
 -- Channels
@@ -734,17 +706,6 @@ function detector_mt.stop(d) d.running = false end
 ---------------------------------------------------------------------------------------------
 -- log and sim
 ---------------------------------------------------------------------------------------------
-local function log_fn(level)
-  return function(msg)
-    local t = type(msg)
-    if t ~= "string" and t ~= "number" then
-      raise("log." .. level .. ": expects a string (got " .. t .. ")")
-    end
-    raw.log(level, tostring(msg))
-  end
-end
-log.info, log.warn, log.error, log.debug, log.print = log_fn("info"), log_fn("warn"), log_fn("error"), log_fn("debug"), log_fn("print")
-
 local function dump(v, indent, seen, out)
   if type(v) ~= "table" then
     out[#out + 1] = type(v) == "string" and string.format("%q", v) or (type(v) == "number" or type(v) == "boolean" or v == nil) and tostring(v) or type(v)
@@ -777,8 +738,6 @@ function log.table(t, title)
   raw.log("table", table.concat(out))
 end
 
-sim.seed = raw.seed
-sim.is_simulated = raw.is_simulated
 do
   local rust_random = math.random
   _G.math.random = function(...)
@@ -788,16 +747,11 @@ do
   end
 end
 sim.random = math.random
-function sim.buggify(p) return one(raw.buggify(p)) end
 function sim.assert_always(cond, msg)
   if not cond then
     raw.assert_event("always", msg == nil and "assertion" or tostring(msg), false)
     raise("assertion failed: " .. (msg == nil and "sim.assert_always" or tostring(msg)))
   end
-end
-function sim.assert_sometimes(cond, msg)
-  argcheck(msg ~= nil, "sim.assert_sometimes", "needs a message naming the assertion", msg)
-  raw.assert_event("sometimes", tostring(msg), cond and true or false)
 end
 
 return goroutine, log, sim, run_goroutine, describe_error

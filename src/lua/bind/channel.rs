@@ -33,7 +33,9 @@ fn send(cx: &Cx<'_>, c: &LuaChannel, v: Value) -> Res {
     let h = cx.host;
     Ok(match c.ch.send_or_park(LuaValue(v)) {
         SendStart::Done(true) => h.finish3(Value::Boolean(true), Value::Nil, Value::Nil),
-        SendStart::Done(false) => h.finish3(Value::Boolean(false), h.closed_msg.clone(), Value::Nil),
+        SendStart::Done(false) => {
+            h.finish3(Value::Boolean(false), h.closed_msg.clone(), Value::Nil)
+        }
         SendStart::Parked(slot) => park(cx, Resume::Send(slot)),
     })
 }
@@ -55,14 +57,17 @@ fn park(cx: &Cx<'_>, resume: Resume) -> (Value, Value, Value) {
 
 fn close(cx: &Cx<'_>, c: &LuaChannel) -> Res {
     if !c.closable {
-        return Err(cx.misuse(
-            "this channel belongs to a timer or a context and only gosim closes it",
-        ));
+        return Err(
+            cx.misuse("this channel belongs to a timer or a context and only gosim closes it")
+        );
     }
     if c.ch.close() {
         cx.point(true)
     } else {
-        cx.point((Value::Boolean(false), string(cx.lua, "channel already closed")))
+        cx.point((
+            Value::Boolean(false),
+            string(cx.lua, "channel already closed"),
+        ))
     }
 }
 
@@ -191,7 +196,11 @@ pub(crate) static KIND: Kind<LuaChannel> = Kind {
                 match c.ch.try_recv() {
                     Ok(v) => cx.point((v.0, Value::Boolean(true))),
                     Err(e) => {
-                        let why = if e == TryRecvError::Empty { "empty" } else { "closed" };
+                        let why = if e == TryRecvError::Empty {
+                            "empty"
+                        } else {
+                            "closed"
+                        };
                         trace_refused(cx, c, "try_receive", why);
                         cx.point((Value::Nil, Value::Boolean(false)))
                     }

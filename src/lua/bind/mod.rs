@@ -15,6 +15,8 @@
 mod atomic;
 mod channel;
 mod context;
+mod goroutine;
+mod log;
 mod mutex;
 mod observe;
 mod rwmutex;
@@ -25,7 +27,9 @@ mod wait_group;
 use std::fmt::Display;
 use std::rc::Rc;
 
-use mlua::{AnyUserData, IntoLua, Lua, Table, UserData, UserDataRef, Value};
+use mlua::{AnyUserData, IntoLua, Lua, MultiValue, Table, UserData, UserDataRef, Value};
+
+pub(crate) use log::log_line;
 
 use super::{Host, caller_location};
 use crate::runtime::{NANOS_PER_MS, Nanos, Runtime, ms_to_nanos, nanos_to_ms_f64};
@@ -72,6 +76,18 @@ pub(crate) struct Func {
     pub(crate) results: u8,
     /// The operation.
     pub(crate) call: fn(&Cx<'_>, Args) -> Res,
+}
+
+/// A module function with any number of arguments (`goroutine.spawn(f, ...)`).
+pub(crate) struct VarFunc {
+    /// The module table.
+    pub(crate) module: &'static str,
+    /// The Lua name.
+    pub(crate) name: &'static str,
+    /// How many values the Lua call returns.
+    pub(crate) results: u8,
+    /// The operation.
+    pub(crate) call: fn(&Cx<'_>, MultiValue) -> Res,
 }
 
 /// What a binding has at hand: the Lua state, the host (runtime, sentinels, pending resume) and
@@ -267,6 +283,9 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         host,
         list: &list,
     };
+    d.funcs(goroutine::FUNCS)?;
+    d.var_funcs(goroutine::VAR_FUNCS)?;
+    d.funcs(log::FUNCS)?;
     d.kind(&channel::KIND)?;
     d.funcs(channel::FUNCS)?;
     d.kind(&semaphore::KIND)?;
@@ -357,6 +376,28 @@ impl Declarer<'_> {
                     };
                     Ok(call(&cx, args).unwrap_or_else(|msg| host.misuse3(lua, msg)))
                 })?;
+            self.push("module", func.module, func.name, func.results, f)?;
+        }
+        Ok(())
+    }
+}
+
+impl Declarer<'_> {
+    fn var_funcs(&mut self, funcs: &'static [VarFunc]) -> mlua::Result<()> {
+        for func in funcs {
+            let host = self.host.clone();
+            let fname = format!("{}.{}", func.module, func.name);
+            let call = func.call;
+            let f =
+                self.lua
+                    .create_function(move |lua, args: MultiValue| -> mlua::Result<Out> {
+                        let cx = Cx {
+                            lua,
+                            host: &host,
+                            fname: &fname,
+                        };
+                        Ok(call(&cx, args).unwrap_or_else(|msg| host.misuse3(lua, msg)))
+                    })?;
             self.push("module", func.module, func.name, func.results, f)?;
         }
         Ok(())
