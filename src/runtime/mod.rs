@@ -764,16 +764,8 @@ impl Runtime {
         }
         let time = core.clock.now();
         if core.outcome.is_none() {
-            core.outcome = Some(Outcome::Fail(Failure {
-                kind,
-                task: Some((id, name)),
-                message,
-                location,
-                stuck: Vec::new(),
-                cycle: Vec::new(),
-                notes: Vec::new(),
-                time,
-            }));
+            let failure = Failure::in_task(kind, Some((id, name)), message, location, time);
+            core.outcome = Some(Outcome::Fail(failure));
         }
         if let Some(t) = core.task_mut(id) {
             t.failed = true;
@@ -854,16 +846,16 @@ impl Runtime {
                 .iter()
                 .find(|s| s.id == TaskId::MAIN)
                 .and_then(|s| s.location.clone());
-            core.outcome = Some(Outcome::Fail(Failure {
-                kind: FailureKind::Deadlock,
-                task: None,
-                message: format!("all goroutines are asleep: {n} blocked, no timer can wake them"),
+            let message = format!("all goroutines are asleep: {n} blocked, no timer can wake them");
+            let notes = core.partial.clone();
+            core.outcome = Some(Outcome::Fail(Failure::stuck(
+                FailureKind::Deadlock,
+                message,
                 location,
                 stuck,
-                cycle: Vec::new(),
-                notes: core.partial.clone(),
+                notes,
                 time,
-            }));
+            )));
         } else if core.n_live_non_daemon > 0 {
             let stuck = core.stuck_tasks(false);
             core.set_leak(stuck, "blocked forever after main returned".to_string());
@@ -1066,16 +1058,16 @@ impl Core {
         let n = stuck.len();
         let time = self.clock.now();
         let location = stuck.first().and_then(|s| s.location.clone());
-        self.outcome = Some(Outcome::Fail(Failure {
-            kind: FailureKind::Leak,
-            task: None,
-            message: format!("{n} goroutine(s) leaked: {why}"),
+        let message = format!("{n} goroutine(s) leaked: {why}");
+        let notes = self.partial.clone();
+        self.outcome = Some(Outcome::Fail(Failure::stuck(
+            FailureKind::Leak,
+            message,
             location,
             stuck,
-            cycle: Vec::new(),
-            notes: self.partial.clone(),
+            notes,
             time,
-        }));
+        )));
     }
 
     /// Checks the wait-for graph from a goroutine that just blocked on a lock-like resource: a
@@ -1102,15 +1094,11 @@ impl Core {
                     message.push_str(&format!("; also stuck behind it: {}", waiting.join(", ")));
                 }
                 let location = self.stuck_task(from).and_then(|s| s.location);
+                let notes = self.partial.clone();
+                let time = self.clock.now();
                 self.outcome = Some(Outcome::Fail(Failure {
-                    kind: FailureKind::Cycle,
-                    task: None,
-                    message,
-                    location,
-                    stuck,
                     cycle: lines,
-                    notes: self.partial.clone(),
-                    time: self.clock.now(),
+                    ..Failure::stuck(FailureKind::Cycle, message, location, stuck, notes, time)
                 }));
             }
             Some(deadlock::Diagnosis::Orphaned { chain }) => {
