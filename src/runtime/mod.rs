@@ -727,25 +727,13 @@ impl Runtime {
                 drop(body);
                 self.core().finish_task(id);
             }
-            TaskStep::Panicked { message, location } => {
+            TaskStep::Failed {
+                kind,
+                message,
+                location,
+            } => {
+                let location = location.or_else(|| core.task(id).and_then(|t| t.location_text()));
                 drop(core);
-                self.fail_task(
-                    id,
-                    FailureKind::Panic,
-                    format!("panicked: {message}"),
-                    location,
-                );
-                drop(body);
-            }
-            TaskStep::Failed(message) => {
-                let location = core.task(id).and_then(|t| t.location_text());
-                drop(core);
-                let kind = if message.contains("assertion failed") {
-                    FailureKind::Assertion
-                } else {
-                    FailureKind::Error
-                };
-                let location = location_of_error(&message).or(location);
                 self.fail_task(id, kind, message, location);
                 drop(body);
             }
@@ -877,19 +865,6 @@ fn blocked_verb(op: &'static str) -> &'static str {
         "wait" => "block-wait",
         _ => "block",
     }
-}
-
-/// The `file:line` at the start of a Lua error message (`x.lua:12: boom`), to group failures.
-fn location_of_error(message: &str) -> Option<String> {
-    let first = message.lines().next()?;
-    let first = first.strip_prefix("runtime error: ").unwrap_or(first);
-    let mut parts = first.splitn(3, ':');
-    let file = parts.next()?;
-    let line = parts.next()?;
-    if file.is_empty() || line.is_empty() || !line.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(format!("{file}:{line}"))
 }
 
 impl Core {
@@ -1210,23 +1185,5 @@ impl Core {
             s.push_str(&format!(" held by {}", names.join(", ")));
         }
         s
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_locations_are_parsed() {
-        assert_eq!(
-            location_of_error("x.lua:12: boom").as_deref(),
-            Some("x.lua:12")
-        );
-        assert_eq!(
-            location_of_error("runtime error: a/b.lua:3: x").as_deref(),
-            Some("a/b.lua:3")
-        );
-        assert_eq!(location_of_error("boom"), None);
     }
 }

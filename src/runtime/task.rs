@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use super::Runtime;
 use super::backend::Nanos;
+use super::outcome::FailureKind;
 use super::resource::ResourceRef;
 
 /// A goroutine's id: 1 is main, then 2, 3, ... in spawn order. Never reused within a run.
@@ -90,13 +91,16 @@ pub enum TaskStep {
     Parked,
     /// It returned.
     Finished,
-    /// It raised an error nobody caught: the run fails with this message.
-    Failed(String),
-    /// It panicked (a Rust task): the run fails with this message and location.
-    Panicked {
-        /// The panic message.
+    /// It ended with a failure nobody caught, and the run fails with it. The body's layer says
+    /// what kind of failure it is and where it happened: only that layer knows what raised it
+    /// (the Lua prelude's `assert`, a Lua `error`, a Rust panic) and how its messages name lines.
+    Failed {
+        /// `Error`, `Assertion` or `Panic`.
+        kind: FailureKind,
+        /// The message (for a Lua error, with its traceback).
         message: String,
-        /// Where it panicked (`src/x.rs:12`), when known.
+        /// Where it happened (`file.lua:12`, `src/x.rs:12`), when the layer knows; otherwise
+        /// the report falls back to where the task last stopped.
         location: Option<String>,
     },
 }
