@@ -475,7 +475,8 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
                 )
             })?,
         };
-        let res = h.rt.new_resource("atomic", caller_location(lua));
+        let kind = crate::runtime::ResourceKind::released_by_anyone("atomic");
+        let res = h.rt.new_resource(kind, caller_location(lua));
         new_handle(
             lua,
             LuaAtomic {

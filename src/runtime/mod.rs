@@ -39,7 +39,7 @@ pub use external::Wakeups;
 pub use observe::{BlockedInfo, TaskObserver};
 pub use outcome::{Failure, FailureKind, LimitHit, LimitKind, Outcome, StuckTask};
 pub use real::RealClock;
-pub use resource::{Resource, ResourceRef};
+pub use resource::{Resource, ResourceKind, ResourceRef};
 pub use rng::SimRng;
 pub use task::{TaskBody, TaskId, TaskState, TaskStep, Wait};
 pub use timer::{TimerCallback, TimerKey};
@@ -327,8 +327,9 @@ impl Runtime {
         std::mem::take(&mut self.core().events)
     }
 
-    /// A new resource identity (channels, locks... call this when created).
-    pub fn new_resource(&self, kind: &'static str, created_at: Option<Rc<str>>) -> ResourceRef {
+    /// A new resource identity (channels, locks... call this when created). `kind` is the
+    /// primitive's declaration: its name, and whether its holders are its only releasers.
+    pub fn new_resource(&self, kind: ResourceKind, created_at: Option<Rc<str>>) -> ResourceRef {
         let mut core = self.core();
         let id = core.next_resource_id;
         core.next_resource_id += 1;
@@ -438,12 +439,7 @@ impl Runtime {
             TaskState::Running,
             "only the running goroutine blocks"
         );
-        let exact = wait.more.is_empty()
-            && wait.until.is_none()
-            && wait
-                .resource
-                .as_ref()
-                .is_some_and(|r| deadlock::releasers_known(r.kind()));
+        let exact = wait.exact_holders().is_some();
         task.state = TaskState::Blocked;
         task.wait = Some(wait);
         task.blocked_since = now;
@@ -1100,18 +1096,13 @@ impl Core {
         let Some(task) = self.task(t) else {
             return deadlock::NodeInfo::Exited;
         };
-        match (&task.state, &task.wait) {
-            (TaskState::Blocked, Some(w))
-                if w.more.is_empty()
-                    && w.until.is_none()
-                    && w.resource
-                        .as_ref()
-                        .is_some_and(|r| deadlock::releasers_known(r.kind())) =>
-            {
-                let r = w.resource.as_ref().expect("checked above");
-                deadlock::NodeInfo::Waits(r.holders())
-            }
-            _ => deadlock::NodeInfo::Free,
+        let exact = match (&task.state, &task.wait) {
+            (TaskState::Blocked, Some(w)) => w.exact_holders(),
+            _ => None,
+        };
+        match exact {
+            Some(r) => deadlock::NodeInfo::Waits(r.holders()),
+            None => deadlock::NodeInfo::Free,
         }
     }
 

@@ -6,6 +6,7 @@ use std::rc::{Rc, Weak};
 
 use super::backend::Nanos;
 use super::deadlock;
+use super::resource::ResourceKind;
 use super::task::{TaskId, TaskState};
 use super::{Core, Runtime};
 
@@ -29,8 +30,8 @@ pub struct BlockedInfo {
     pub op: &'static str,
     /// What it waits on, one line each (`channel#2 (created at x.lua:3)`, with holders).
     pub waits_on: Vec<String>,
-    /// The kinds of those resources (`channel`, `mutex`, ...).
-    pub kinds: Vec<&'static str>,
+    /// The kinds of those resources (`channel`, `mutex`, ...), as their primitives declared them.
+    pub kinds: Vec<ResourceKind>,
     /// The ids of those resources.
     pub resource_ids: Vec<u64>,
     /// Since when it is blocked.
@@ -78,7 +79,7 @@ impl Runtime {
                 name: t.name.as_deref().map(str::to_string),
                 op: w.op,
                 waits_on: w.resources().map(|r| core.describe_resource(r)).collect(),
-                kinds: w.resources().map(|r| r.kind()).collect(),
+                kinds: w.resources().map(|r| r.resource_kind()).collect(),
                 resource_ids: w.resources().map(|r| r.id()).collect(),
                 since: t.blocked_since,
                 location: t.body.as_ref().and_then(|b| b.location()),

@@ -81,6 +81,14 @@ impl Wait {
     pub fn resources(&self) -> impl Iterator<Item = &ResourceRef> {
         self.resource.iter().chain(self.more.iter())
     }
+
+    /// The resource, when only its holders can end this wait: one resource whose releasers are
+    /// its holders, and no timer. Only such waits make wait-for edges.
+    pub(crate) fn exact_holders(&self) -> Option<&ResourceRef> {
+        let r = self.resource.as_ref()?;
+        let exact = self.more.is_empty() && self.until.is_none() && r.releasers_are_holders();
+        exact.then_some(r)
+    }
 }
 
 /// What a body reports when it gives control back to the scheduler.

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::runtime::{ResourceRef, Runtime, Subject};
+use crate::runtime::{ResourceKind, ResourceRef, Runtime, Subject};
 
 pub(crate) struct Base<S> {
     pub(crate) rt: Runtime,
@@ -13,10 +13,11 @@ pub(crate) struct Base<S> {
 }
 
 impl<S> Base<S> {
-    /// A new primitive of `kind`: registers its identity and traces its creation.
+    /// A new primitive of `kind` (the primitive's declaration): registers its identity and
+    /// traces its creation.
     pub(crate) fn new(
         rt: &Runtime,
-        kind: &'static str,
+        kind: ResourceKind,
         created_at: Option<Rc<str>>,
         detail: Option<String>,
         state: S,

@@ -11,7 +11,11 @@ use std::rc::Rc;
 
 use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{ResourceRef, Runtime, Subject, TaskId, Wait};
+use crate::runtime::{ResourceKind, ResourceRef, Runtime, Subject, TaskId, Wait};
+
+/// Any goroutine that reaches a channel may send, receive or close it: who will release a
+/// waiter is unknown.
+pub(crate) const KIND: ResourceKind = ResourceKind::released_by_anyone("channel");
 
 /// How a value is shown in a trace line. Must not depend on addresses or hashing.
 pub trait Describe {
@@ -154,7 +158,7 @@ impl<T: Describe + 'static> Channel<T> {
             n_dropped: 0,
         };
         Channel {
-            shared: Base::new(rt, "channel", created_at, Some(format!("cap={cap}")), state),
+            shared: Base::new(rt, KIND, created_at, Some(format!("cap={cap}")), state),
         }
     }
 

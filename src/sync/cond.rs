@@ -8,7 +8,10 @@ use std::rc::Rc;
 
 use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{ResourceRef, Runtime, Subject, Wait};
+use crate::runtime::{ResourceKind, ResourceRef, Runtime, Subject, Wait};
+
+/// Any goroutine may signal a cond: who will release a waiter is unknown.
+const KIND: ResourceKind = ResourceKind::released_by_anyone("cond");
 
 struct State {
     next_ticket: u64,
@@ -38,7 +41,7 @@ impl Cond {
             abandoned: BTreeSet::new(),
         };
         Cond {
-            shared: Base::new(rt, "cond", created_at, None, state),
+            shared: Base::new(rt, KIND, created_at, None, state),
         }
     }
 

@@ -6,7 +6,12 @@
 use std::rc::{Rc, Weak};
 
 use super::base::{Base, debug_handle};
-use crate::runtime::{Nanos, ResourceRef, Runtime, Subject, TimerCallback, TimerKey, format_ms};
+use crate::runtime::{
+    Nanos, ResourceKind, ResourceRef, Runtime, Subject, TimerCallback, TimerKey, format_ms,
+};
+
+/// Any goroutine (or a deadline) may cancel a context.
+const KIND: ResourceKind = ResourceKind::released_by_anyone("context");
 
 /// Go's error text for a cancelled context.
 pub const CANCELED: &str = "context canceled";
@@ -72,7 +77,7 @@ impl Context {
             timer: None,
         };
         let ctx = Context {
-            shared: Base::new(rt, "context", created_at, detail, state),
+            shared: Base::new(rt, KIND, created_at, detail, state),
         };
         if let Some(p) = parent {
             let parent_err = p.err();

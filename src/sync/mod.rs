@@ -20,6 +20,7 @@ mod semaphore;
 mod timer;
 mod wait_group;
 
+pub(crate) use channel::KIND as CHANNEL_KIND;
 pub use channel::{
     Channel, Describe, RecvSlot, RecvStart, SendSlot, SendStart, SendState, TryRecvError,
     TrySendError,

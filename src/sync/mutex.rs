@@ -9,7 +9,11 @@ use std::rc::Rc;
 use super::Misuse;
 use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{ResourceRef, Runtime, Subject, TaskId, Wait};
+use crate::runtime::{ResourceKind, ResourceRef, Runtime, Subject, TaskId, Wait};
+
+/// A waiter is released when the lock is unlocked; its holder is the goroutine expected to
+/// do it (Go lets any goroutine unlock, but the wait-for graph follows the holder).
+const KIND: ResourceKind = ResourceKind::released_by_holders("mutex");
 
 struct State {
     locked: bool,
@@ -36,7 +40,7 @@ impl Mutex {
             waiters: VecDeque::new(),
         };
         Mutex {
-            shared: Base::new(rt, "mutex", created_at, None, state),
+            shared: Base::new(rt, KIND, created_at, None, state),
         }
     }
 

@@ -6,7 +6,10 @@ use std::rc::Rc;
 
 use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{ResourceRef, Runtime, TaskId, Wait};
+use crate::runtime::{ResourceKind, ResourceRef, Runtime, TaskId, Wait};
+
+/// A waiter is released only when the goroutine running the function (its holder) finishes.
+const KIND: ResourceKind = ResourceKind::released_by_holders("once");
 
 enum State {
     New,
@@ -39,7 +42,7 @@ impl Once {
     /// A once that has not run.
     pub fn new(rt: &Runtime, created_at: Option<Rc<str>>) -> Once {
         Once {
-            shared: Base::new(rt, "once", created_at, None, (State::New, Vec::new())),
+            shared: Base::new(rt, KIND, created_at, None, (State::New, Vec::new())),
         }
     }
 

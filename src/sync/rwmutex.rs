@@ -8,7 +8,10 @@ use std::rc::Rc;
 use super::Misuse;
 use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{ResourceRef, Runtime, TaskId, Wait};
+use crate::runtime::{ResourceKind, ResourceRef, Runtime, TaskId, Wait};
+
+/// A waiter is released only when a holder (the writer or the last reader) unlocks.
+const KIND: ResourceKind = ResourceKind::released_by_holders("rwmutex");
 
 struct State {
     writer: Option<TaskId>,
@@ -37,7 +40,7 @@ impl RwMutex {
             write_waiters: VecDeque::new(),
         };
         RwMutex {
-            shared: Base::new(rt, "rwmutex", created_at, None, state),
+            shared: Base::new(rt, KIND, created_at, None, state),
         }
     }
 

@@ -7,7 +7,10 @@ use std::rc::Rc;
 use super::Misuse;
 use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{ResourceRef, Runtime, Wait};
+use crate::runtime::{ResourceKind, ResourceRef, Runtime, Wait};
+
+/// A waiter gets a permit only when a holder releases one (releasing without holding is misuse).
+const KIND: ResourceKind = ResourceKind::released_by_holders("semaphore");
 
 struct State {
     capacity: usize,
@@ -35,13 +38,7 @@ impl Semaphore {
             waiters: VecDeque::new(),
         };
         Semaphore {
-            shared: Base::new(
-                rt,
-                "semaphore",
-                created_at,
-                Some(format!("n={capacity}")),
-                state,
-            ),
+            shared: Base::new(rt, KIND, created_at, Some(format!("n={capacity}")), state),
         }
     }
 

@@ -7,7 +7,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::runtime::{Nanos, ResourceRef, Runtime, Subject, TimerCallback, TimerKey, format_ms};
+use crate::runtime::{
+    Nanos, ResourceKind, ResourceRef, Runtime, Subject, TimerCallback, TimerKey, format_ms,
+};
 
 /// What a timer does when it fires.
 pub trait TimerTarget {
@@ -91,7 +93,8 @@ impl Timer {
         created_at: Option<Rc<str>>,
     ) -> Timer {
         assert!(period != Some(0), "a ticker's period is positive");
-        let res = rt.new_resource(kind, created_at);
+        // Nobody holds a timer: it fires by itself, or whoever has it stops or resets it.
+        let res = rt.new_resource(ResourceKind::released_by_anyone(kind), created_at);
         if rt.tracing() {
             rt.emit(
                 "new",

@@ -6,7 +6,10 @@ use std::rc::Rc;
 use super::Misuse;
 use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{ResourceRef, Runtime, Subject, Wait};
+use crate::runtime::{ResourceKind, ResourceRef, Runtime, Subject, Wait};
+
+/// Any goroutine may call `done`: who will release a waiter is unknown.
+const KIND: ResourceKind = ResourceKind::released_by_anyone("waitgroup");
 
 struct State {
     count: i64,
@@ -31,7 +34,7 @@ impl WaitGroup {
             waiters: Vec::new(),
         };
         WaitGroup {
-            shared: Base::new(rt, "waitgroup", created_at, None, state),
+            shared: Base::new(rt, KIND, created_at, None, state),
         }
     }
 
