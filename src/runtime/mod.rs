@@ -41,7 +41,7 @@ pub use outcome::{Failure, FailureKind, LimitHit, LimitKind, Outcome, StuckTask}
 pub use real::RealClock;
 pub use resource::{Resource, ResourceKind, ResourceRef};
 pub use rng::SimRng;
-pub use task::{TaskBody, TaskId, TaskState, TaskStep, Wait};
+pub use task::{Blocking, TaskBody, TaskId, TaskState, TaskStep, Wait, WaitOp};
 pub use timer::{TimerCallback, TimerKey};
 pub use trace::{Event, Subject, TraceFormat, TraceHash, render};
 
@@ -429,8 +429,7 @@ impl Runtime {
                 (Some(r), true) => Subject::Resource(r.clone()),
                 _ => Subject::None,
             };
-            let verb = blocked_verb(wait.op);
-            core.push_event(id, verb, subject, detail);
+            core.push_event(id, wait.op.verb(), subject, detail);
         }
         let now = core.clock.now();
         let task = core.task_mut(id).expect("current task exists");
@@ -475,7 +474,7 @@ impl Runtime {
         task.state = TaskState::Blocked;
         task.blocked_since = now;
         task.wait = Some(Wait {
-            op: "sleep",
+            op: WaitOp::Sleep,
             resource: None,
             more: Vec::new(),
             until: Some(until),
@@ -615,7 +614,7 @@ impl Runtime {
     /// Parks the current task on a foreign future (production mode); its waker wakes it.
     pub fn block_external(&self) {
         self.block(Wait {
-            op: "external",
+            op: WaitOp::External,
             resource: None,
             more: Vec::new(),
             until: None,
@@ -677,7 +676,8 @@ impl Runtime {
         let mut core = self.core();
         for id in ids {
             let waiting = core.task(id).is_some_and(|t| {
-                t.state == TaskState::Blocked && t.wait.as_ref().is_some_and(|w| w.op == "external")
+                t.state == TaskState::Blocked
+                    && t.wait.as_ref().is_some_and(|w| w.op == WaitOp::External)
             });
             if waiting {
                 core.n_external -= 1;
@@ -846,20 +846,6 @@ impl Runtime {
         } else {
             core.outcome = Some(Outcome::Pass);
         }
-    }
-}
-
-/// `block` events read as a verb of their own: `block receive channel#1`.
-fn blocked_verb(op: &'static str) -> &'static str {
-    match op {
-        "receive" => "block-receive",
-        "send" => "block-send",
-        "select" => "block-select",
-        "lock" => "block-lock",
-        "rlock" => "block-rlock",
-        "acquire" => "block-acquire",
-        "wait" => "block-wait",
-        _ => "block",
     }
 }
 
@@ -1141,8 +1127,8 @@ impl Core {
     fn stuck_task(&self, id: TaskId) -> Option<StuckTask> {
         let t = self.task(id)?;
         let (state, op) = match (&t.state, &t.wait) {
-            (TaskState::Blocked, Some(w)) if w.op == "sleep" => ("sleeping", None),
-            (TaskState::Blocked, Some(w)) => ("blocked", Some(w.op)),
+            (TaskState::Blocked, Some(w)) if w.op == WaitOp::Sleep => ("sleeping", None),
+            (TaskState::Blocked, Some(w)) => ("blocked", Some(w.op.name())),
             (TaskState::Blocked, None) => ("blocked", None),
             _ => ("running", None),
         };

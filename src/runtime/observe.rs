@@ -7,7 +7,7 @@ use std::rc::{Rc, Weak};
 use super::backend::Nanos;
 use super::deadlock;
 use super::resource::ResourceKind;
-use super::task::{TaskId, TaskState};
+use super::task::{TaskId, TaskState, WaitOp};
 use super::{Core, Runtime};
 
 /// Told about every goroutine spawned and finished after it was registered.
@@ -70,14 +70,15 @@ impl Runtime {
         for (i, slot) in core.tasks.iter().enumerate() {
             let Some(t) = slot else { continue };
             let Some(w) = &t.wait else { continue };
-            if t.state != TaskState::Blocked || w.op == "sleep" || now - t.blocked_since < min {
+            if t.state != TaskState::Blocked || w.op == WaitOp::Sleep || now - t.blocked_since < min
+            {
                 continue;
             }
             let id = TaskId(i as u64 + 1);
             out.push(BlockedInfo {
                 id,
                 name: t.name.as_deref().map(str::to_string),
-                op: w.op,
+                op: w.op.name(),
                 waits_on: w.resources().map(|r| core.describe_resource(r)).collect(),
                 kinds: w.resources().map(|r| r.resource_kind()).collect(),
                 resource_ids: w.resources().map(|r| r.id()).collect(),

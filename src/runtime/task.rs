@@ -38,11 +38,60 @@ pub enum TaskState {
     Done,
 }
 
+/// A blocking operation as its primitive declares it (a `const` next to the primitive): its name
+/// in reports and the verb of the trace event when a goroutine blocks in it. The core only
+/// copies these strings; it never maps one operation to another by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocking {
+    /// The operation's name in reports: `receive`, `lock`, ...
+    pub name: &'static str,
+    /// The trace verb when a goroutine blocks in it: `block-receive`, `block-lock`, ...
+    pub verb: &'static str,
+}
+
+impl Blocking {
+    /// An operation named `name` whose block events read `verb`.
+    pub const fn new(name: &'static str, verb: &'static str) -> Blocking {
+        Blocking { name, verb }
+    }
+}
+
+/// The kind of wait a blocked goroutine is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitOp {
+    /// `Runtime::sleep`: only its timer wakes it; reports call it sleeping, not blocked.
+    Sleep,
+    /// `Runtime::block_external`: a foreign future's waker wakes it (production mode).
+    External,
+    /// An operation of a primitive on its resources.
+    On(Blocking),
+}
+
+impl WaitOp {
+    /// Its name in reports: `sleep`, `external`, or the operation's.
+    pub fn name(self) -> &'static str {
+        match self {
+            WaitOp::Sleep => "sleep",
+            WaitOp::External => "external",
+            WaitOp::On(b) => b.name,
+        }
+    }
+
+    /// The verb of the trace event when a goroutine blocks in it (`Runtime::block`).
+    pub fn verb(self) -> &'static str {
+        match self {
+            WaitOp::Sleep => "sleep",
+            WaitOp::External => "block",
+            WaitOp::On(b) => b.verb,
+        }
+    }
+}
+
 /// What a blocked goroutine waits for, for reports.
 #[derive(Debug, Clone)]
 pub struct Wait {
-    /// The operation: `"receive"`, `"send"`, `"select"`, `"lock"`, `"sleep"`, ...
-    pub op: &'static str,
+    /// The operation.
+    pub op: WaitOp,
     /// The resource it waits on (the first case of a `select`).
     pub resource: Option<ResourceRef>,
     /// The other resources of a `select` (kept apart so a single wait allocates nothing).
@@ -53,9 +102,9 @@ pub struct Wait {
 
 impl Wait {
     /// A wait on one resource with no timer.
-    pub fn on(op: &'static str, resource: &ResourceRef) -> Wait {
+    pub fn on(op: Blocking, resource: &ResourceRef) -> Wait {
         Wait {
-            op,
+            op: WaitOp::On(op),
             resource: Some(resource.clone()),
             more: Vec::new(),
             until: None,
@@ -63,14 +112,14 @@ impl Wait {
     }
 
     /// A wait on several resources (a `select`).
-    pub fn on_all(op: &'static str, mut resources: Vec<ResourceRef>) -> Wait {
+    pub fn on_all(op: Blocking, mut resources: Vec<ResourceRef>) -> Wait {
         let resource = if resources.is_empty() {
             None
         } else {
             Some(resources.remove(0))
         };
         Wait {
-            op,
+            op: WaitOp::On(op),
             resource,
             more: resources,
             until: None,

@@ -11,11 +11,16 @@ use std::rc::Rc;
 
 use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{ResourceKind, ResourceRef, Runtime, Subject, TaskId, Wait};
+use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Subject, TaskId, Wait};
 
 /// Any goroutine that reaches a channel may send, receive or close it: who will release a
 /// waiter is unknown.
 pub(crate) const KIND: ResourceKind = ResourceKind::released_by_anyone("channel");
+
+/// A receive waiting for a value (or the close).
+const RECEIVE: Blocking = Blocking::new("receive", "block-receive");
+/// A send waiting for a receiver or room (or the close).
+const SEND: Blocking = Blocking::new("send", "block-send");
 
 /// How a value is shown in a trace line. Must not depend on addresses or hashing.
 pub trait Describe {
@@ -309,7 +314,7 @@ impl<T: Describe + 'static> Channel<T> {
                 let parked = Parked::new(self.rt().current());
                 let slot: RecvSlot<T> = Rc::new(RefCell::new(None));
                 self.register_recv(parked, 0, slot.clone());
-                self.rt().block(Wait::on("receive", &self.shared.res));
+                self.rt().block(Wait::on(RECEIVE, &self.shared.res));
                 RecvStart::Parked(slot)
             }
         }
@@ -327,7 +332,7 @@ impl<T: Describe + 'static> Channel<T> {
                 let parked = Parked::new(self.rt().current());
                 let slot: SendSlot<T> = Rc::new(RefCell::new(SendState::Pending(value)));
                 self.register_send(parked, 0, slot.clone());
-                self.rt().block(Wait::on("send", &self.shared.res));
+                self.rt().block(Wait::on(SEND, &self.shared.res));
                 SendStart::Parked(slot)
             }
         }

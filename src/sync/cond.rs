@@ -8,10 +8,13 @@ use std::rc::Rc;
 
 use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{ResourceKind, ResourceRef, Runtime, Subject, Wait};
+use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Subject, Wait};
 
 /// Any goroutine may signal a cond: who will release a waiter is unknown.
 const KIND: ResourceKind = ResourceKind::released_by_anyone("cond");
+
+/// A wait for a signal or a broadcast.
+const WAIT: Blocking = Blocking::new("cond", "block-cond");
 
 struct State {
     next_ticket: u64,
@@ -67,7 +70,7 @@ impl Cond {
         }
         st.waiters.push_back((ticket, Parked::new(rt.current())));
         drop(st);
-        rt.block(Wait::on("cond", &self.shared.res));
+        rt.block(Wait::on(WAIT, &self.shared.res));
         false
     }
 

@@ -9,11 +9,14 @@ use std::rc::Rc;
 use super::Misuse;
 use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{ResourceKind, ResourceRef, Runtime, Subject, TaskId, Wait};
+use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Subject, TaskId, Wait};
 
 /// A waiter is released when the lock is unlocked; its holder is the goroutine expected to
 /// do it (Go lets any goroutine unlock, but the wait-for graph follows the holder).
 const KIND: ResourceKind = ResourceKind::released_by_holders("mutex");
+
+/// A lock waiting for the mutex to be unlocked.
+const LOCK: Blocking = Blocking::new("lock", "block-lock");
 
 struct State {
     locked: bool,
@@ -85,7 +88,7 @@ impl Mutex {
             st.waiters.push_back(parked);
         }
         drop(st);
-        self.shared.rt.block(Wait::on("lock", &self.shared.res));
+        self.shared.rt.block(Wait::on(LOCK, &self.shared.res));
         false
     }
 

@@ -6,10 +6,13 @@ use std::rc::Rc;
 
 use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{ResourceKind, ResourceRef, Runtime, TaskId, Wait};
+use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, TaskId, Wait};
 
 /// A waiter is released only when the goroutine running the function (its holder) finishes.
 const KIND: ResourceKind = ResourceKind::released_by_holders("once");
+
+/// A call waiting for the first call, run by another goroutine, to finish.
+const WAIT: Blocking = Blocking::new("once", "block-once");
 
 enum State {
     New,
@@ -66,7 +69,7 @@ impl Once {
             State::Running(_) => {
                 st.1.push(Parked::new(rt.current()));
                 drop(st);
-                rt.block(Wait::on("once", &self.shared.res));
+                rt.block(Wait::on(WAIT, &self.shared.res));
                 OnceStart::Parked
             }
         }

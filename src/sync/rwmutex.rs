@@ -8,10 +8,15 @@ use std::rc::Rc;
 use super::Misuse;
 use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{ResourceKind, ResourceRef, Runtime, TaskId, Wait};
+use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, TaskId, Wait};
 
 /// A waiter is released only when a holder (the writer or the last reader) unlocks.
 const KIND: ResourceKind = ResourceKind::released_by_holders("rwmutex");
+
+/// A write lock waiting for the writer and the readers to leave.
+const LOCK: Blocking = Blocking::new("lock", "block-lock");
+/// A read lock waiting for the writer to leave (or a waiting writer to go first).
+const RLOCK: Blocking = Blocking::new("rlock", "block-rlock");
 
 struct State {
     writer: Option<TaskId>,
@@ -87,7 +92,7 @@ impl RwMutex {
             .borrow_mut()
             .write_waiters
             .push_back(parked);
-        self.shared.rt.block(Wait::on("lock", &self.shared.res));
+        self.shared.rt.block(Wait::on(LOCK, &self.shared.res));
         false
     }
 
@@ -102,7 +107,7 @@ impl RwMutex {
             .borrow_mut()
             .read_waiters
             .push_back(parked);
-        self.shared.rt.block(Wait::on("rlock", &self.shared.res));
+        self.shared.rt.block(Wait::on(RLOCK, &self.shared.res));
         false
     }
 

@@ -12,7 +12,10 @@ use super::channel::{
     Channel, Describe, RecvSlot, SendSlot, SendState, TryRecvError, TrySendError,
 };
 use super::park::Parked;
-use crate::runtime::{Runtime, Wait};
+use crate::runtime::{Blocking, Runtime, Wait};
+
+/// A select waiting for one of its cases.
+const SELECT: Blocking = Blocking::new("select", "block-select");
 
 /// One case of a select.
 #[derive(Debug)]
@@ -111,7 +114,7 @@ pub fn select_start<T: Describe + 'static>(
             Case::Never => slots.push(Slot::Never),
         }
     }
-    rt.block(Wait::on_all("select", resources));
+    rt.block(Wait::on_all(SELECT, resources));
     SelectStart::Parked(SelectWait { parked, slots })
 }
 

@@ -7,10 +7,13 @@ use std::rc::Rc;
 use super::Misuse;
 use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{ResourceKind, ResourceRef, Runtime, Wait};
+use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Wait};
 
 /// A waiter gets a permit only when a holder releases one (releasing without holding is misuse).
 const KIND: ResourceKind = ResourceKind::released_by_holders("semaphore");
+
+/// An acquire waiting for a permit.
+const ACQUIRE: Blocking = Blocking::new("acquire", "block-acquire");
 
 struct State {
     capacity: usize,
@@ -67,7 +70,7 @@ impl Semaphore {
         }
         let parked = Parked::new(self.shared.rt.current());
         self.shared.state.borrow_mut().waiters.push_back(parked);
-        self.shared.rt.block(Wait::on("acquire", &self.shared.res));
+        self.shared.rt.block(Wait::on(ACQUIRE, &self.shared.res));
         false
     }
 

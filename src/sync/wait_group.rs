@@ -6,10 +6,13 @@ use std::rc::Rc;
 use super::Misuse;
 use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{ResourceKind, ResourceRef, Runtime, Subject, Wait};
+use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Subject, Wait};
 
 /// Any goroutine may call `done`: who will release a waiter is unknown.
 const KIND: ResourceKind = ResourceKind::released_by_anyone("waitgroup");
+
+/// A wait for the counter to reach zero.
+const WAIT: Blocking = Blocking::new("wait", "block-wait");
 
 struct State {
     count: i64,
@@ -79,7 +82,7 @@ impl WaitGroup {
         }
         st.waiters.push(Parked::new(self.shared.rt.current()));
         drop(st);
-        self.shared.rt.block(Wait::on("wait", &self.shared.res));
+        self.shared.rt.block(Wait::on(WAIT, &self.shared.res));
         false
     }
 
