@@ -11,7 +11,7 @@
 //! - `Blocked -> Runnable` happens only through `wake` (or a timer's `Wake`);
 //! - every decision (next task, select case, random draw) comes from the `Decider`; time only
 //!   from the backend;
-//! - the core is never borrowed while a body or a timer callback runs.
+//! - the core is never borrowed while a body, a timer callback or an observer runs.
 
 mod backend;
 mod chrome;
@@ -400,7 +400,6 @@ impl Runtime {
             observer: false,
         })));
         core.decider.spawned(id);
-        core.notify_spawned(id, now);
         core.runnable.push(id);
         core.n_live += 1;
         if !daemon {
@@ -410,6 +409,11 @@ impl Runtime {
             let parent = core.current.unwrap_or(TaskId(0));
             let detail = daemon.then(|| "daemon".to_string());
             core.push_event(parent, "spawn", Subject::Task(id, name), detail);
+        }
+        let notice = core.spawned_notice(id, now);
+        drop(core);
+        if let Some(n) = notice {
+            n.deliver();
         }
         Some(id)
     }
@@ -721,7 +725,7 @@ impl Runtime {
             TaskStep::Finished => {
                 drop(core);
                 drop(body);
-                self.core().finish_task(id);
+                self.finish_task(id);
             }
             TaskStep::Failed {
                 kind,
@@ -754,7 +758,16 @@ impl Runtime {
         if let Some(t) = core.task_mut(id) {
             t.failed = true;
         }
-        core.finish_task(id);
+        drop(core);
+        self.finish_task(id);
+    }
+
+    /// Ends a task, then tells the observers (outside the core's borrow).
+    fn finish_task(&self, id: TaskId) {
+        let notice = self.core().finish_task(id);
+        if let Some(n) = notice {
+            n.deliver();
+        }
     }
 
     /// The state of the goroutine being run (a body checks that it parked before yielding).
@@ -954,12 +967,15 @@ impl Core {
             && self.steps - self.steps_at_advance >= self.config.spin_steps
     }
 
-    fn finish_task(&mut self, id: TaskId) {
+    /// Ends a task; returns the notice for the observers, to deliver once the core is released.
+    #[must_use = "deliver the notice once the core is no longer borrowed"]
+    fn finish_task(&mut self, id: TaskId) -> Option<observe::Notice> {
         let now = self.clock.now();
         let trace = self.config.trace;
         let slot = &mut self.tasks[(id.0 - 1) as usize];
         let task = slot.take().expect("finishing a live task");
-        self.notify_finished(id, now, task.failed, now.saturating_sub(task.spawned_at));
+        let lifetime = now.saturating_sub(task.spawned_at);
+        let notice = self.finished_notice(id, now, task.failed, lifetime);
         self.n_live -= 1;
         if !task.daemon {
             self.n_live_non_daemon -= 1;
@@ -980,6 +996,7 @@ impl Core {
         if self.main_done_at.is_some() && self.n_live_non_daemon == 0 && self.outcome.is_none() {
             self.outcome = Some(Outcome::Pass);
         }
+        notice
     }
 
     fn set_limit(&mut self, kind: LimitKind, message: String, location: Option<String>) {

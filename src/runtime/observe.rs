@@ -101,26 +101,78 @@ impl Runtime {
     }
 }
 
-impl Core {
-    pub(super) fn notify_spawned(&mut self, id: TaskId, at: Nanos) {
-        if self.observers.is_empty() {
-            return;
-        }
-        self.observers.retain(|o| o.strong_count() > 0);
-        for o in self.observers.iter().filter_map(Weak::upgrade) {
-            o.spawned(id, at);
+/// What observers are told.
+#[derive(Debug, Clone, Copy)]
+enum TaskEvent {
+    Spawned {
+        id: TaskId,
+        at: Nanos,
+    },
+    Finished {
+        id: TaskId,
+        at: Nanos,
+        failed: bool,
+        lifetime: Nanos,
+    },
+}
+
+/// A spawn or an exit for the observers, taken while the core is borrowed and delivered once
+/// the borrow has ended: an observer may read the runtime (`now`, `live_goroutines`, ...), which
+/// would panic on a core still borrowed mutably.
+pub(super) struct Notice {
+    observers: Vec<Rc<dyn TaskObserver>>,
+    event: TaskEvent,
+}
+
+impl Notice {
+    /// Tells every observer. Call it with the core not borrowed.
+    pub(super) fn deliver(self) {
+        for o in &self.observers {
+            match self.event {
+                TaskEvent::Spawned { id, at } => o.spawned(id, at),
+                TaskEvent::Finished {
+                    id,
+                    at,
+                    failed,
+                    lifetime,
+                } => o.finished(id, at, failed, lifetime),
+            }
         }
     }
+}
 
-    pub(super) fn notify_finished(&mut self, id: TaskId, at: Nanos, failed: bool, lifetime: Nanos) {
+impl Core {
+    /// The notice of a spawn, for `Notice::deliver` after the borrow; `None` when nobody
+    /// observes (the common case costs one test).
+    #[must_use = "deliver the notice once the core is no longer borrowed"]
+    pub(super) fn spawned_notice(&mut self, id: TaskId, at: Nanos) -> Option<Notice> {
+        self.notice(TaskEvent::Spawned { id, at })
+    }
+
+    /// The notice of an exit (see `spawned_notice`).
+    #[must_use = "deliver the notice once the core is no longer borrowed"]
+    pub(super) fn finished_notice(
+        &mut self,
+        id: TaskId,
+        at: Nanos,
+        failed: bool,
+        lifetime: Nanos,
+    ) -> Option<Notice> {
+        self.notice(TaskEvent::Finished {
+            id,
+            at,
+            failed,
+            lifetime,
+        })
+    }
+
+    fn notice(&mut self, event: TaskEvent) -> Option<Notice> {
         if self.observers.is_empty() {
-            return;
+            return None;
         }
         self.observers.retain(|o| o.strong_count() > 0);
-        let live: Vec<Rc<dyn TaskObserver>> =
+        let observers: Vec<Rc<dyn TaskObserver>> =
             self.observers.iter().filter_map(Weak::upgrade).collect();
-        for o in live {
-            o.finished(id, at, failed, lifetime);
-        }
+        (!observers.is_empty()).then_some(Notice { observers, event })
     }
 }
