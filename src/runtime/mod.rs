@@ -297,18 +297,37 @@ impl Runtime {
         core.push_event(task, verb, subject, detail);
     }
 
-    /// Records an event on behalf of another goroutine (the receiving side of a hand-off made
-    /// by the current one: the value reached `task` at this instant).
+    /// Records an event of the current goroutine that hands a value to, or takes one from,
+    /// the goroutine `peer` (a channel transfer with a parked partner): see `Event::peer`.
+    pub fn emit_with_peer(
+        &self,
+        verb: &'static str,
+        subject: Subject,
+        detail: Option<String>,
+        peer: TaskId,
+    ) {
+        let mut core = self.core();
+        if !core.config.trace {
+            return;
+        }
+        let task = core.current.unwrap_or(TaskId(0));
+        core.push_event_with_peer(task, verb, subject, detail, Some(peer));
+    }
+
+    /// Records an event on behalf of another goroutine (the parked side of a hand-off made
+    /// by the current one: the value reached `task`, or left it, at this instant), with the
+    /// goroutine on the other side when the trace's views should link the two (`Event::peer`).
     pub fn emit_as(
         &self,
         task: TaskId,
         verb: &'static str,
         subject: Subject,
         detail: Option<String>,
+        peer: Option<TaskId>,
     ) {
         let mut core = self.core();
         if core.config.trace {
-            core.push_event(task, verb, subject, detail);
+            core.push_event_with_peer(task, verb, subject, detail, peer);
         }
     }
 
@@ -880,6 +899,17 @@ impl Core {
         subject: Subject,
         detail: Option<String>,
     ) {
+        self.push_event_with_peer(task, verb, subject, detail, None);
+    }
+
+    fn push_event_with_peer(
+        &mut self,
+        task: TaskId,
+        verb: &'static str,
+        subject: Subject,
+        detail: Option<String>,
+        peer: Option<TaskId>,
+    ) {
         let task_name = self.task(task).and_then(|t| t.name.clone());
         let time = self.clock.now();
         self.events.push(Event {
@@ -889,6 +919,7 @@ impl Core {
             verb,
             subject,
             detail,
+            peer,
         });
     }
 
@@ -988,6 +1019,7 @@ impl Core {
                 verb: "exit",
                 subject: Subject::None,
                 detail: None,
+                peer: None,
             });
         }
         if id == TaskId::MAIN {

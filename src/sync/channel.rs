@@ -188,15 +188,28 @@ impl<T: Describe + 'static> Channel<T> {
         }
     }
 
-    fn trace_as(&self, task: TaskId, verb: &'static str, detail: impl FnOnce() -> Option<String>) {
+    /// Traces a transfer of the current goroutine with the parked goroutine `peer`.
+    fn trace_with(&self, verb: &'static str, peer: TaskId, detail: impl FnOnce() -> String) {
         let rt = self.rt();
         if rt.tracing() {
-            rt.emit_as(
-                task,
-                verb,
-                Subject::Resource(self.shared.res.clone()),
-                detail(),
-            );
+            let subject = Subject::Resource(self.shared.res.clone());
+            rt.emit_with_peer(verb, subject, Some(detail()), peer);
+        }
+    }
+
+    /// Traces the side of a transfer that happened to the parked goroutine `task`; `peer` is
+    /// the goroutine that took its value, when the trace's views should link the two.
+    fn trace_as(
+        &self,
+        task: TaskId,
+        verb: &'static str,
+        peer: Option<TaskId>,
+        detail: impl FnOnce() -> Option<String>,
+    ) {
+        let rt = self.rt();
+        if rt.tracing() {
+            let subject = Subject::Resource(self.shared.res.clone());
+            rt.emit_as(task, verb, subject, detail(), peer);
         }
     }
 
@@ -214,10 +227,10 @@ impl<T: Describe + 'static> Channel<T> {
             st.n_received += 1;
             drop(st);
             let receiver = w.parked.task();
-            self.trace("send", || {
-                Some(format!("{} to {receiver}", value.describe()))
+            self.trace_with("send", receiver, || {
+                format!("{} to {receiver}", value.describe())
             });
-            self.trace_as(receiver, "receive", || Some(value.describe()));
+            self.trace_as(receiver, "receive", None, || Some(value.describe()));
             *w.slot.borrow_mut() = Some(Some(value));
             w.parked.fire(self.rt(), w.case);
             return Ok(());
@@ -258,7 +271,7 @@ impl<T: Describe + 'static> Channel<T> {
             self.trace("receive", || Some(v.describe()));
             if let Some((w, shown)) = refilled {
                 // The parked sender's value enters the freed slot now: its send happens here.
-                self.trace_as(w.parked.task(), "send", || shown);
+                self.trace_as(w.parked.task(), "send", None, || shown);
                 w.parked.fire(self.rt(), w.case);
             }
             return Ok(v);
@@ -277,9 +290,11 @@ impl<T: Describe + 'static> Channel<T> {
             drop(st);
             let sender = w.parked.task();
             let me = self.rt().try_current().unwrap_or(TaskId(0));
-            self.trace_as(sender, "send", || Some(format!("{} to {me}", v.describe())));
-            self.trace("receive", || {
-                Some(format!("{} from {sender}", v.describe()))
+            self.trace_as(sender, "send", Some(me), || {
+                Some(format!("{} to {me}", v.describe()))
+            });
+            self.trace_with("receive", sender, || {
+                format!("{} from {sender}", v.describe())
             });
             w.parked.fire(self.rt(), w.case);
             return Ok(v);
