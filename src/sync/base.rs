@@ -35,9 +35,15 @@ impl<S> Base<S> {
 
     /// Traces an operation of the current goroutine on this primitive.
     pub(crate) fn trace(&self, verb: &'static str, detail: Option<String>) {
+        self.trace_with(verb, || detail);
+    }
+
+    /// `trace` with a detail built only when the run is traced (sweeps run untraced, and
+    /// formatting a value for nobody costs more than the operation).
+    pub(crate) fn trace_with(&self, verb: &'static str, detail: impl FnOnce() -> Option<String>) {
         if self.rt.tracing() {
             self.rt
-                .emit(verb, Subject::Resource(self.res.clone()), detail);
+                .emit(verb, Subject::Resource(self.res.clone()), detail());
         }
     }
 }
@@ -54,7 +60,6 @@ macro_rules! debug_handle {
 
         impl$(<$g>)? $ty$(<$g>)? {
             /// The run this primitive belongs to.
-            #[allow(dead_code)]
             pub(crate) fn rt_handle(&self) -> crate::runtime::Runtime {
                 self.shared.rt.clone()
             }

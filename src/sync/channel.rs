@@ -182,10 +182,7 @@ impl<T: Describe + 'static> Channel<T> {
     }
 
     fn trace(&self, verb: &'static str, detail: impl FnOnce() -> Option<String>) {
-        let rt = self.rt();
-        if rt.tracing() {
-            rt.emit(verb, Subject::Resource(self.shared.res.clone()), detail());
-        }
+        self.shared.trace_with(verb, detail);
     }
 
     /// Traces a transfer of the current goroutine with the parked goroutine `peer`.

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Subject, Wait};
+use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Wait};
 
 /// Any goroutine may signal a cond: who will release a waiter is unknown.
 const KIND: ResourceKind = ResourceKind::released_by_anyone("cond");
@@ -109,9 +109,7 @@ impl Cond {
             }
             woken
         };
-        if rt.tracing() {
-            rt.emit("signal", Subject::Resource(self.shared.res.clone()), None);
-        }
+        self.shared.trace("signal", None);
         if let Some(p) = woken {
             p.fire(rt, 0);
         }
@@ -126,13 +124,7 @@ impl Cond {
             st.abandoned.clear();
             std::mem::take(&mut st.waiters)
         };
-        if rt.tracing() {
-            rt.emit(
-                "broadcast",
-                Subject::Resource(self.shared.res.clone()),
-                None,
-            );
-        }
+        self.shared.trace("broadcast", None);
         for (_, p) in woken {
             p.fire(rt, 0);
         }

@@ -7,7 +7,7 @@ use std::rc::{Rc, Weak};
 
 use super::base::{Base, debug_handle};
 use crate::runtime::{
-    Nanos, ResourceKind, ResourceRef, Runtime, Subject, TimerCallback, TimerKey, format_ms,
+    Nanos, ResourceKind, ResourceRef, Runtime, TimerCallback, TimerKey, format_ms,
 };
 
 /// Any goroutine (or a deadline) may cancel a context.
@@ -157,13 +157,7 @@ impl Context {
         if let Some(key) = timer {
             rt.cancel_timer(key);
         }
-        if rt.tracing() {
-            rt.emit(
-                "cancel",
-                Subject::Resource(self.shared.res.clone()),
-                Some(err.to_string()),
-            );
-        }
+        self.shared.trace_with("cancel", || Some(err.to_string()));
         for h in hooks {
             h.cancel();
         }

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use super::Misuse;
 use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Subject, TaskId, Wait};
+use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, TaskId, Wait};
 
 /// A waiter is released when the lock is unlocked; its holder is the goroutine expected to
 /// do it (Go lets any goroutine unlock, but the wait-for graph follows the holder).
@@ -104,9 +104,7 @@ impl Mutex {
         self.shared.res.remove_holder(holder);
         let next = st.waiters.pop_front();
         drop(st);
-        if rt.tracing() {
-            rt.emit("unlock", Subject::Resource(self.shared.res.clone()), None);
-        }
+        self.shared.trace("unlock", None);
         if let Some(p) = next {
             p.fire(rt, 0);
         }

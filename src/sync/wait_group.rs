@@ -6,7 +6,7 @@ use std::rc::Rc;
 use super::Misuse;
 use super::base::{Base, debug_handle};
 use super::park::Parked;
-use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Subject, Wait};
+use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Wait};
 
 /// Any goroutine may call `done`: who will release a waiter is unknown.
 const KIND: ResourceKind = ResourceKind::released_by_anyone("waitgroup");
@@ -59,17 +59,11 @@ impl WaitGroup {
             Vec::new()
         };
         drop(st);
-        let rt = &self.shared.rt;
-        if rt.tracing() {
-            let verb = if delta < 0 { "done" } else { "add" };
-            rt.emit(
-                verb,
-                Subject::Resource(self.shared.res.clone()),
-                Some(format!("count={count}")),
-            );
-        }
+        let verb = if delta < 0 { "done" } else { "add" };
+        self.shared
+            .trace_with(verb, || Some(format!("count={count}")));
         for p in released {
-            p.fire(rt, 0);
+            p.fire(&self.shared.rt, 0);
         }
         Ok(())
     }
