@@ -1,6 +1,6 @@
 //! Goroutines as the scheduler sees them: an id, a name, a state, and a body it can run until the
-//! body's next scheduling point. The body is opaque (a Lua coroutine, or later a Rust future): the
-//! core never looks inside it.
+//! body's next scheduling point. The body is opaque (a Lua coroutine, a Rust future): the core
+//! never looks inside it.
 
 use std::fmt;
 use std::rc::Rc;
