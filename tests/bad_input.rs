@@ -1729,6 +1729,55 @@ fn a_caught_assert_always_still_fails_the_run() {
     }
 }
 
+/// A failure is an assertion because the prelude's `assert` raised it, not because its text
+/// says "assertion failed": the user's own words never change the kind.
+#[test]
+fn failure_kinds_come_from_what_raised_the_error_not_from_its_text() {
+    let kind_of = |src: &str| match run(src).outcome {
+        Outcome::Fail(f) => (f.kind, f.location),
+        other => panic!("expected a failure, got {other}\n--- source ---\n{src}"),
+    };
+    let error = Some(FailureKind::Error);
+    let assertion = Some(FailureKind::Assertion);
+    let cases: [(&str, Option<FailureKind>, &str); 8] = [
+        ("error(\"assertion failed: x\")", error, "t.lua:1"),
+        ("error(\"assertion failed: x\", 0)", error, ""),
+        ("local x = 1\nassert(false, \"x\")", assertion, "t.lua:2"),
+        ("assert(false)", assertion, "t.lua:1"),
+        ("assert(nil, 42)", assertion, "t.lua:1"),
+        // In a goroutine: its own failure, at its own line.
+        (
+            "goroutine.spawn(function()\n  assert(1 == 2, \"math\")\nend)\ngoroutine.sleep(1)",
+            assertion,
+            "t.lua:2",
+        ),
+        (
+            "goroutine.spawn(function()\n  error(\"assertion failed in worker\")\nend)\ngoroutine.sleep(1)",
+            error,
+            "t.lua:2",
+        ),
+        // A caught assert does not make a later error of the same goroutine an assertion.
+        (
+            "local ok = pcall(assert, false, \"first\")\nassert(not ok)\nerror(\"assertion failed: second\")",
+            error,
+            "t.lua:3",
+        ),
+    ];
+    for (src, want, at) in cases {
+        let (kind, location) = kind_of(src);
+        assert_eq!(Some(kind), want, "{src}");
+        assert_eq!(location.as_deref().unwrap_or(""), at, "{src}");
+    }
+    // A caught assert, re-raised unchanged, is still that assertion.
+    let src = "local ok, e = pcall(assert, false, \"kept\")\nerror(e, 0)";
+    assert_eq!(kind_of(src).0, FailureKind::Assertion);
+    // Another goroutine's assertion is not this goroutine's: g2 raises one and catches it, then
+    // main fails with the same words.
+    let src = "goroutine.spawn(function() pcall(assert, false, \"x\") end)\ngoroutine.sleep(1)\n\
+               error(\"t.lua:1: assertion failed: x\", 0)";
+    assert_eq!(kind_of(src).0, FailureKind::Error);
+}
+
 #[test]
 fn the_channels_of_timers_and_contexts_cannot_be_closed_by_scripts() {
     for (setup, what) in [

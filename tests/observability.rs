@@ -222,3 +222,65 @@ fn observing_does_not_change_the_schedule() {
         );
     }
 }
+
+/// Observers are told of spawns and exits once the scheduler's state is released, so their
+/// callbacks may read the runtime (calling `now()` from one used to panic on a borrowed core).
+#[test]
+fn an_observer_may_read_the_runtime_from_its_callbacks() {
+    use std::cell::RefCell;
+    use std::rc::{Rc, Weak};
+    use std::time::Duration;
+
+    use gosim::runtime::{NANOS_PER_MS, Nanos, Runtime, TaskId, TaskObserver};
+    use gosim::sim::Sim;
+
+    struct Reader {
+        rt: Runtime,
+        seen: RefCell<Vec<String>>,
+    }
+
+    impl Reader {
+        fn note(&self, what: &str, id: TaskId, at: Nanos) {
+            let (now, live) = (self.rt.now(), self.rt.live_goroutines());
+            let ms = |n: Nanos| n / NANOS_PER_MS;
+            let line = format!("{what} {id} at {} now {} live {live}", ms(at), ms(now));
+            self.seen.borrow_mut().push(line);
+        }
+    }
+
+    impl TaskObserver for Reader {
+        fn spawned(&self, id: TaskId, at: Nanos) {
+            self.note("spawn", id, at);
+        }
+
+        fn finished(&self, id: TaskId, at: Nanos, _failed: bool, _lifetime: Nanos) {
+            self.note("exit", id, at);
+        }
+    }
+
+    let sim = Sim::with_seed(1);
+    let reader = Rc::new(Reader {
+        rt: sim.runtime().clone(),
+        seen: RefCell::new(Vec::new()),
+    });
+    let weak: Weak<dyn TaskObserver> = Rc::downgrade(&reader) as Weak<dyn TaskObserver>;
+    sim.runtime().observe(weak);
+    let s = sim.clone();
+    let report = sim.run(async move {
+        let t = s.clone();
+        s.spawn("worker", async move {
+            t.sleep(Duration::from_millis(5)).await;
+        });
+        s.sleep(Duration::from_millis(10)).await;
+    });
+    assert!(report.outcome.is_pass(), "{}", report.outcome);
+    assert_eq!(
+        *reader.seen.borrow(),
+        [
+            "spawn g1 at 0 now 0 live 1",
+            "spawn g2 at 0 now 0 live 2",
+            "exit g2 at 5 now 5 live 1",
+            "exit g1 at 10 now 10 live 0",
+        ]
+    );
+}

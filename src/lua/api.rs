@@ -291,16 +291,14 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
                     Some(l) => format!("{l}: assertion failed: {msg}"),
                     None => format!("assertion failed: {msg}"),
                 };
-                h.rt.fail(crate::runtime::Failure {
-                    kind: crate::runtime::FailureKind::Assertion,
-                    task: Some((me, h.rt.task_name(me).map(|n| n.to_string()))),
-                    message: text,
+                let task = Some((me, h.rt.task_name(me).map(|n| n.to_string())));
+                h.rt.fail(crate::runtime::Failure::in_task(
+                    crate::runtime::FailureKind::Assertion,
+                    task,
+                    text,
                     location,
-                    stuck: Vec::new(),
-                    cycle: Vec::new(),
-                    notes: Vec::new(),
-                    time: h.rt.now(),
-                });
+                    h.rt.now(),
+                ));
             }
             Ok(())
         }

@@ -30,7 +30,7 @@ use mlua::{
 pub use objects::Dir;
 pub use value::{LuaValue, describe};
 
-use crate::runtime::{LimitKind, Runtime, TaskBody, TaskId, TaskStep};
+use crate::runtime::{FailureKind, LimitKind, Runtime, TaskBody, TaskId, TaskStep};
 use crate::sync::{RecvSlot, SelectWait, SendSlot, send_result};
 
 /// The chunk name of the prelude; its frames are skipped when finding the user's line.
@@ -98,6 +98,11 @@ pub(crate) struct Host {
     pub(crate) weak_lua: mlua::WeakLua,
     /// Finished coroutines kept for reuse: `Thread::reset` costs a fraction of a new thread.
     free_threads: RefCell<Vec<Thread>>,
+    /// The exact error the prelude's `assert` (or `sim.assert_always`) last raised in the running
+    /// goroutine (`raw.assertion`). At the end of each slice it moves to that goroutine's
+    /// `LuaTask`, which calls a failure an assertion only if its message begins with it: what
+    /// raised the error decides, not its words (a user's `error("assertion failed")` is an error).
+    assertion: RefCell<Option<String>>,
 }
 
 /// How many finished coroutines are kept for reuse.
@@ -194,6 +199,7 @@ impl Host {
             host: self.clone(),
             thread: Some(thread),
             pending: Some(Resume::Start(start)),
+            assertion: None,
         };
         Ok(self.rt.spawn(name, daemon, Box::new(body)))
     }
@@ -228,6 +234,8 @@ struct LuaTask {
     /// `None` once finished and handed back for reuse.
     thread: Option<Thread>,
     pending: Option<Resume>,
+    /// The last assertion error this goroutine raised (see `Host::assertion`).
+    assertion: Option<String>,
 }
 
 impl LuaTask {
@@ -267,6 +275,28 @@ impl LuaTask {
     }
 }
 
+impl LuaTask {
+    /// The failure step for an uncaught error: an assertion if its message begins with the
+    /// assertion error this goroutine raised last, else an error; located at the `file:line`
+    /// that begins Lua's message.
+    fn failed(&mut self, message: String) -> TaskStep {
+        let assertion = self
+            .assertion
+            .take()
+            .is_some_and(|raised| message.starts_with(&raised));
+        let kind = if assertion {
+            FailureKind::Assertion
+        } else {
+            FailureKind::Error
+        };
+        TaskStep::Failed {
+            kind,
+            location: location_of_error(&message),
+            message,
+        }
+    }
+}
+
 impl TaskBody for LuaTask {
     fn run(&mut self, rt: &Runtime) -> TaskStep {
         self.host.instructions.set(0);
@@ -275,7 +305,7 @@ impl TaskBody for LuaTask {
                 unreachable!("checked above");
             };
             let Some(lua) = self.host.weak_lua.try_upgrade() else {
-                return TaskStep::Failed("gosim: the Lua state is gone".to_string());
+                return self.failed("gosim: the Lua state is gone".to_string());
             };
             match op.poll(&lua) {
                 Some((a, b, c)) => self.pending = Some(Resume::Three(a, b, c)),
@@ -283,22 +313,27 @@ impl TaskBody for LuaTask {
                     self.pending = Some(Resume::Future(op));
                     return TaskStep::Parked;
                 }
-                None => return TaskStep::Failed(bridge::NOT_A_GOSIM_FUTURE.to_string()),
+                None => return self.failed(bridge::NOT_A_GOSIM_FUTURE.to_string()),
             }
         }
-        match self.resume() {
+        let resumed = self.resume();
+        if let Some(raised) = self.host.assertion.take() {
+            self.assertion = Some(raised);
+        }
+        match resumed {
             Ok((first, second)) => {
                 let thread = self
                     .thread
                     .as_ref()
                     .expect("a running goroutine has its coroutine");
                 if thread.is_resumable() {
-                    match self.host.resume.borrow_mut().take() {
+                    let pending = self.host.resume.borrow_mut().take();
+                    match pending {
                         Some(r) => {
                             self.pending = Some(r);
                             TaskStep::Parked
                         }
-                        None => TaskStep::Failed(
+                        None => self.failed(
                             "coroutine.yield called outside a coroutine: a goroutine gives up control only \
                              through goroutine.* calls (use goroutine.yield())"
                                 .to_string(),
@@ -310,7 +345,7 @@ impl TaskBody for LuaTask {
                     if message.starts_with("not enough memory") {
                         rt.hit_limit(LimitKind::Memory, memory_message(&self.host), None);
                     }
-                    TaskStep::Failed(message)
+                    self.failed(message)
                 } else {
                     let mut free = self.host.free_threads.borrow_mut();
                     if free.len() < FREE_THREADS_MAX {
@@ -323,7 +358,7 @@ impl TaskBody for LuaTask {
                 if matches!(e, mlua::Error::MemoryError(_)) {
                     rt.hit_limit(LimitKind::Memory, memory_message(&self.host), None);
                 }
-                TaskStep::Failed(e.to_string())
+                self.failed(e.to_string())
             }
         }
     }
@@ -341,6 +376,19 @@ fn describe_error_value(v: &Value) -> String {
         Value::String(s) => s.to_string_lossy(),
         other => describe(other),
     }
+}
+
+/// The `file:line` at the start of a Lua error message (`x.lua:12: boom`), to group failures.
+fn location_of_error(message: &str) -> Option<String> {
+    let first = message.lines().next()?;
+    let first = first.strip_prefix("runtime error: ").unwrap_or(first);
+    let mut parts = first.splitn(3, ':');
+    let file = parts.next()?;
+    let line = parts.next()?;
+    if file.is_empty() || line.is_empty() || !line.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(format!("{file}:{line}"))
 }
 
 fn memory_message(host: &Host) -> String {
@@ -506,6 +554,7 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         sometimes: RefCell::new(BTreeMap::new()),
         weak_lua: lua.weak(),
         free_threads: RefCell::new(Vec::new()),
+        assertion: RefCell::new(None),
     });
     let token = sentinel("token")?;
 
@@ -516,6 +565,7 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         methods.set(*kind, t)?;
     }
     let raw = api::raw_table(&lua, &host)?;
+    install_assertion_record(&lua, &raw, &host)?;
     sandbox::install_stdlib_overrides(&lua, &host)?;
 
     let prelude = lua
@@ -546,6 +596,17 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         install_budget_hook(&lua, &host)?;
     }
     Ok(LuaWorld { lua, host })
+}
+
+/// `raw.assertion(text)`: the prelude's `assert` and `sim.assert_always` record the exact error
+/// they are about to raise (see `Host::assertion`).
+fn install_assertion_record(lua: &Lua, raw: &Table, host: &Rc<Host>) -> mlua::Result<()> {
+    let h = host.clone();
+    let record = lua.create_function(move |_, text: String| {
+        *h.assertion.borrow_mut() = Some(text);
+        Ok(())
+    })?;
+    raw.set("assertion", record)
 }
 
 /// The instruction budget: a count hook that ends the run when a goroutine runs more than
@@ -586,4 +647,22 @@ fn install_budget_hook(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
             Err(mlua::Error::runtime("gosim: instruction limit reached"))
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_locations_are_parsed() {
+        assert_eq!(
+            location_of_error("x.lua:12: boom").as_deref(),
+            Some("x.lua:12")
+        );
+        assert_eq!(
+            location_of_error("runtime error: a/b.lua:3: x").as_deref(),
+            Some("a/b.lua:3")
+        );
+        assert_eq!(location_of_error("boom"), None);
+    }
 }

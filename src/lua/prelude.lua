@@ -248,10 +248,16 @@ end
 
 -- `assert` failures are classified as assertion failures (not plain errors) in reports, and
 -- point at the line of the assert. Non-string messages (tables) are raised unchanged.
+-- The exact error is recorded first: what raised it makes it an assertion, not its words.
+local function raise_assertion(msg)
+  local e = user_position() .. msg
+  raw.assertion(e)
+  error(e, 0)
+end
 assert = function(cond, msg, ...)
   if cond then return cond, msg, ... end
-  if msg == nil then raise("assertion failed!") end
-  if type(msg) == "string" or type(msg) == "number" then raise("assertion failed: " .. msg) end
+  if msg == nil then raise_assertion("assertion failed!") end
+  if type(msg) == "string" or type(msg) == "number" then raise_assertion("assertion failed: " .. msg) end
   error(msg, 2)
 end
 
@@ -750,7 +756,7 @@ sim.random = math.random
 function sim.assert_always(cond, msg)
   if not cond then
     raw.assert_event("always", msg == nil and "assertion" or tostring(msg), false)
-    raise("assertion failed: " .. (msg == nil and "sim.assert_always" or tostring(msg)))
+    raise_assertion("assertion failed: " .. (msg == nil and "sim.assert_always" or tostring(msg)))
   end
 end
 

@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use crate::runtime::{BlockedInfo, Nanos, Runtime};
+use crate::sync::CHANNEL_KIND;
 
 /// What the detector found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +67,7 @@ impl DeadlockDetector {
         let channels: BTreeSet<u64> = stuck
             .iter()
             .flat_map(|b| b.kinds.iter().zip(&b.resource_ids))
-            .filter(|(k, _)| **k == "channel")
+            .filter(|(k, _)| **k == CHANNEL_KIND)
             .map(|(_, id)| *id)
             .collect();
         let cycle = stuck.iter().find_map(|b| self.rt.wait_cycle(b.id));

@@ -1,6 +1,6 @@
 //! Where time comes from. The runtime asks its backend for the time and to reach a deadline; the
-//! simulated backend jumps, a wall-clock backend (a later addition) waits. Nothing else in the
-//! crate reads a clock, so primitives work unchanged on both.
+//! simulated backend jumps, the wall-clock backend (`RealClock`, production mode) waits. Nothing
+//! else in the crate reads a clock, so primitives work unchanged on both.
 
 /// Nanoseconds since the start of the run.
 pub type Nanos = u64;

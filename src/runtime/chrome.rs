@@ -17,12 +17,13 @@
 //!   scope `t`) on the track of the goroutine that caused it, with the event's text in `args`.
 //!
 //! Flow arrows (`s`/`f` pairs sharing an `id`, the finish with `"bp":"e"`) are drawn only where the
-//! trace itself names both ends:
+//! trace itself names both ends (a channel event's `Event::peer`, which its text shows as
+//! `to gN` / `from gN`; the text is never parsed back):
 //!
-//! - `message`: a value handed to a parked receiver (`send V to gN`) → gN's receive at that
-//!   instant, or gN's wake when the trace has no receive of gN; a value taken from a parked sender
-//!   (`receive V from gN`) → from gN's `send ... to` at that instant, or else from gN's blocked
-//!   slice. Values that pass through a channel's buffer are not paired: the trace does not say
+//! - `message`: a value handed to a parked receiver (a `send` whose peer is gN, `send V to gN`)
+//!   → gN's receive at that instant, or gN's wake when the trace has no receive of gN; a value
+//!   taken from a parked sender (a `receive` whose peer is gN, `receive V from gN`) → from gN's
+//!   `send` to it at that instant, or else from gN's blocked slice. Values that pass through a channel's buffer are not paired: the trace does not say
 //!   which send a buffered receive takes.
 //! - `wake`: any other wake of a blocked goroutine (unlock, close, done, signal, cancel, ...) →
 //!   from the waker's last event at that instant (the operation that woke it) to the wake. A sleep
@@ -133,16 +134,6 @@ fn headline(e: &Event) -> String {
         Subject::Resource(r) => format!("{} {r}", e.verb),
         Subject::Task(id, name) => format!("{} {}", e.verb, task_label(id.0, name.as_deref())),
     }
-}
-
-/// The goroutine named by a `... to gN` / `... from gN` suffix of a detail.
-fn peer(detail: Option<&str>, sep: &str) -> Option<u64> {
-    let (_, tail) = detail?.rsplit_once(sep)?;
-    let n = tail.strip_prefix('g')?;
-    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    n.parse().ok()
 }
 
 fn base(ph: &str, tid: u64, ts: Nanos) -> Map<String, Value> {
@@ -356,7 +347,7 @@ impl Builder {
                 let item = self.instant(actor, at, headline(e), cat, args_of(e));
                 match verb {
                     "send" => {
-                        if let Some(to) = peer(e.detail.as_deref(), " to ") {
+                        if let Some(to) = e.peer.map(|p| p.0) {
                             let sender = actor;
                             self.sends.insert(to, PendingSend { item, sender, at });
                         }
@@ -372,7 +363,7 @@ impl Builder {
     /// if the trace has one, else (`receive ... from gN`) the sender's blocked slice.
     fn receive(&mut self, e: &Event, item: usize) {
         let actor = e.task.0;
-        let from = peer(e.detail.as_deref(), " from ");
+        let from = e.peer.map(|p| p.0);
         let fed = self
             .sends
             .get(&actor)

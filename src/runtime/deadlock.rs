@@ -1,11 +1,13 @@
 //! Deadlock diagnosis through a wait-for graph.
 //!
 //! Nodes are goroutines; an edge `a -> b` means "a waits on a resource that b holds". Only waits
-//! whose releasers are known exactly make edges: mutexes, rwmutexes, semaphores and `once` (the
-//! goroutine running the first call). A channel, a wait group or a cond could be released by any
-//! live goroutine that can reach it, which the harness cannot know; such a wait is treated as
-//! possibly releasable (the approximation only ever goes upward), so it never produces a false
-//! cycle: uncertain cases are left to the global deadlock check and to the leak check at the end.
+//! whose releasers are known exactly make edges: waits on a resource whose kind says its
+//! releasers are its holders (`ResourceKind::released_by_holders`: mutexes, rwmutexes, semaphores,
+//! and `once` with the goroutine running the first call), alone and with no timer
+//! (`Wait::exact_holders`). A channel, a wait group or a cond could be released by any live
+//! goroutine that can reach it, which the harness cannot know; such a wait is treated as possibly
+//! releasable (the approximation only ever goes upward), so it never produces a false cycle:
+//! uncertain cases are left to the global deadlock check and to the leak check at the end.
 //!
 //! A goroutine is *stuck* when it is blocked on an exact wait, with no timer to wake it, and every
 //! holder of that resource is stuck too (or has exited). The stuck set is the greatest fixpoint
@@ -20,11 +22,6 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::task::TaskId;
-
-/// Resource kinds whose holders are the only goroutines that can release them.
-pub(crate) fn releasers_known(kind: &str) -> bool {
-    matches!(kind, "mutex" | "rwmutex" | "semaphore" | "once")
-}
 
 /// What the graph needs to know about one goroutine.
 pub(crate) enum NodeInfo {

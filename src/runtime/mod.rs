@@ -11,7 +11,7 @@
 //! - `Blocked -> Runnable` happens only through `wake` (or a timer's `Wake`);
 //! - every decision (next task, select case, random draw) comes from the `Decider`; time only
 //!   from the backend;
-//! - the core is never borrowed while a body or a timer callback runs.
+//! - the core is never borrowed while a body, a timer callback or an observer runs.
 
 mod backend;
 mod chrome;
@@ -39,9 +39,9 @@ pub use external::Wakeups;
 pub use observe::{BlockedInfo, TaskObserver};
 pub use outcome::{Failure, FailureKind, LimitHit, LimitKind, Outcome, StuckTask};
 pub use real::RealClock;
-pub use resource::{Resource, ResourceRef};
+pub use resource::{Resource, ResourceKind, ResourceRef};
 pub use rng::SimRng;
-pub use task::{TaskBody, TaskId, TaskState, TaskStep, Wait};
+pub use task::{Blocking, TaskBody, TaskId, TaskState, TaskStep, Wait, WaitOp};
 pub use timer::{TimerCallback, TimerKey};
 pub use trace::{Event, Subject, TraceFormat, TraceHash, render};
 
@@ -297,18 +297,37 @@ impl Runtime {
         core.push_event(task, verb, subject, detail);
     }
 
-    /// Records an event on behalf of another goroutine (the receiving side of a hand-off made
-    /// by the current one: the value reached `task` at this instant).
+    /// Records an event of the current goroutine that hands a value to, or takes one from,
+    /// the goroutine `peer` (a channel transfer with a parked partner): see `Event::peer`.
+    pub fn emit_with_peer(
+        &self,
+        verb: &'static str,
+        subject: Subject,
+        detail: Option<String>,
+        peer: TaskId,
+    ) {
+        let mut core = self.core();
+        if !core.config.trace {
+            return;
+        }
+        let task = core.current.unwrap_or(TaskId(0));
+        core.push_event_with_peer(task, verb, subject, detail, Some(peer));
+    }
+
+    /// Records an event on behalf of another goroutine (the parked side of a hand-off made
+    /// by the current one: the value reached `task`, or left it, at this instant), with the
+    /// goroutine on the other side when the trace's views should link the two (`Event::peer`).
     pub fn emit_as(
         &self,
         task: TaskId,
         verb: &'static str,
         subject: Subject,
         detail: Option<String>,
+        peer: Option<TaskId>,
     ) {
         let mut core = self.core();
         if core.config.trace {
-            core.push_event(task, verb, subject, detail);
+            core.push_event_with_peer(task, verb, subject, detail, peer);
         }
     }
 
@@ -327,8 +346,9 @@ impl Runtime {
         std::mem::take(&mut self.core().events)
     }
 
-    /// A new resource identity (channels, locks... call this when created).
-    pub fn new_resource(&self, kind: &'static str, created_at: Option<Rc<str>>) -> ResourceRef {
+    /// A new resource identity (channels, locks... call this when created). `kind` is the
+    /// primitive's declaration: its name, and whether its holders are its only releasers.
+    pub fn new_resource(&self, kind: ResourceKind, created_at: Option<Rc<str>>) -> ResourceRef {
         let mut core = self.core();
         let id = core.next_resource_id;
         core.next_resource_id += 1;
@@ -399,7 +419,6 @@ impl Runtime {
             observer: false,
         })));
         core.decider.spawned(id);
-        core.notify_spawned(id, now);
         core.runnable.push(id);
         core.n_live += 1;
         if !daemon {
@@ -409,6 +428,11 @@ impl Runtime {
             let parent = core.current.unwrap_or(TaskId(0));
             let detail = daemon.then(|| "daemon".to_string());
             core.push_event(parent, "spawn", Subject::Task(id, name), detail);
+        }
+        let notice = core.spawned_notice(id, now);
+        drop(core);
+        if let Some(n) = notice {
+            n.deliver();
         }
         Some(id)
     }
@@ -428,8 +452,7 @@ impl Runtime {
                 (Some(r), true) => Subject::Resource(r.clone()),
                 _ => Subject::None,
             };
-            let verb = blocked_verb(wait.op);
-            core.push_event(id, verb, subject, detail);
+            core.push_event(id, wait.op.verb(), subject, detail);
         }
         let now = core.clock.now();
         let task = core.task_mut(id).expect("current task exists");
@@ -438,12 +461,7 @@ impl Runtime {
             TaskState::Running,
             "only the running goroutine blocks"
         );
-        let exact = wait.more.is_empty()
-            && wait.until.is_none()
-            && wait
-                .resource
-                .as_ref()
-                .is_some_and(|r| deadlock::releasers_known(r.kind()));
+        let exact = wait.exact_holders().is_some();
         task.state = TaskState::Blocked;
         task.wait = Some(wait);
         task.blocked_since = now;
@@ -479,7 +497,7 @@ impl Runtime {
         task.state = TaskState::Blocked;
         task.blocked_since = now;
         task.wait = Some(Wait {
-            op: "sleep",
+            op: WaitOp::Sleep,
             resource: None,
             more: Vec::new(),
             until: Some(until),
@@ -619,7 +637,7 @@ impl Runtime {
     /// Parks the current task on a foreign future (production mode); its waker wakes it.
     pub fn block_external(&self) {
         self.block(Wait {
-            op: "external",
+            op: WaitOp::External,
             resource: None,
             more: Vec::new(),
             until: None,
@@ -681,7 +699,8 @@ impl Runtime {
         let mut core = self.core();
         for id in ids {
             let waiting = core.task(id).is_some_and(|t| {
-                t.state == TaskState::Blocked && t.wait.as_ref().is_some_and(|w| w.op == "external")
+                t.state == TaskState::Blocked
+                    && t.wait.as_ref().is_some_and(|w| w.op == WaitOp::External)
             });
             if waiting {
                 core.n_external -= 1;
@@ -725,27 +744,15 @@ impl Runtime {
             TaskStep::Finished => {
                 drop(core);
                 drop(body);
-                self.core().finish_task(id);
+                self.finish_task(id);
             }
-            TaskStep::Panicked { message, location } => {
+            TaskStep::Failed {
+                kind,
+                message,
+                location,
+            } => {
+                let location = location.or_else(|| core.task(id).and_then(|t| t.location_text()));
                 drop(core);
-                self.fail_task(
-                    id,
-                    FailureKind::Panic,
-                    format!("panicked: {message}"),
-                    location,
-                );
-                drop(body);
-            }
-            TaskStep::Failed(message) => {
-                let location = core.task(id).and_then(|t| t.location_text());
-                drop(core);
-                let kind = if message.contains("assertion failed") {
-                    FailureKind::Assertion
-                } else {
-                    FailureKind::Error
-                };
-                let location = location_of_error(&message).or(location);
                 self.fail_task(id, kind, message, location);
                 drop(body);
             }
@@ -764,21 +771,22 @@ impl Runtime {
         }
         let time = core.clock.now();
         if core.outcome.is_none() {
-            core.outcome = Some(Outcome::Fail(Failure {
-                kind,
-                task: Some((id, name)),
-                message,
-                location,
-                stuck: Vec::new(),
-                cycle: Vec::new(),
-                notes: Vec::new(),
-                time,
-            }));
+            let failure = Failure::in_task(kind, Some((id, name)), message, location, time);
+            core.outcome = Some(Outcome::Fail(failure));
         }
         if let Some(t) = core.task_mut(id) {
             t.failed = true;
         }
-        core.finish_task(id);
+        drop(core);
+        self.finish_task(id);
+    }
+
+    /// Ends a task, then tells the observers (outside the core's borrow).
+    fn finish_task(&self, id: TaskId) {
+        let notice = self.core().finish_task(id);
+        if let Some(n) = notice {
+            n.deliver();
+        }
     }
 
     /// The state of the goroutine being run (a body checks that it parked before yielding).
@@ -854,16 +862,16 @@ impl Runtime {
                 .iter()
                 .find(|s| s.id == TaskId::MAIN)
                 .and_then(|s| s.location.clone());
-            core.outcome = Some(Outcome::Fail(Failure {
-                kind: FailureKind::Deadlock,
-                task: None,
-                message: format!("all goroutines are asleep: {n} blocked, no timer can wake them"),
+            let message = format!("all goroutines are asleep: {n} blocked, no timer can wake them");
+            let notes = core.partial.clone();
+            core.outcome = Some(Outcome::Fail(Failure::stuck(
+                FailureKind::Deadlock,
+                message,
                 location,
                 stuck,
-                cycle: Vec::new(),
-                notes: core.partial.clone(),
+                notes,
                 time,
-            }));
+            )));
         } else if core.n_live_non_daemon > 0 {
             let stuck = core.stuck_tasks(false);
             core.set_leak(stuck, "blocked forever after main returned".to_string());
@@ -871,33 +879,6 @@ impl Runtime {
             core.outcome = Some(Outcome::Pass);
         }
     }
-}
-
-/// `block` events read as a verb of their own: `block receive channel#1`.
-fn blocked_verb(op: &'static str) -> &'static str {
-    match op {
-        "receive" => "block-receive",
-        "send" => "block-send",
-        "select" => "block-select",
-        "lock" => "block-lock",
-        "rlock" => "block-rlock",
-        "acquire" => "block-acquire",
-        "wait" => "block-wait",
-        _ => "block",
-    }
-}
-
-/// The `file:line` at the start of a Lua error message (`x.lua:12: boom`), to group failures.
-fn location_of_error(message: &str) -> Option<String> {
-    let first = message.lines().next()?;
-    let first = first.strip_prefix("runtime error: ").unwrap_or(first);
-    let mut parts = first.splitn(3, ':');
-    let file = parts.next()?;
-    let line = parts.next()?;
-    if file.is_empty() || line.is_empty() || !line.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(format!("{file}:{line}"))
 }
 
 impl Core {
@@ -918,6 +899,17 @@ impl Core {
         subject: Subject,
         detail: Option<String>,
     ) {
+        self.push_event_with_peer(task, verb, subject, detail, None);
+    }
+
+    fn push_event_with_peer(
+        &mut self,
+        task: TaskId,
+        verb: &'static str,
+        subject: Subject,
+        detail: Option<String>,
+        peer: Option<TaskId>,
+    ) {
         let task_name = self.task(task).and_then(|t| t.name.clone());
         let time = self.clock.now();
         self.events.push(Event {
@@ -927,6 +919,7 @@ impl Core {
             verb,
             subject,
             detail,
+            peer,
         });
     }
 
@@ -1005,12 +998,15 @@ impl Core {
             && self.steps - self.steps_at_advance >= self.config.spin_steps
     }
 
-    fn finish_task(&mut self, id: TaskId) {
+    /// Ends a task; returns the notice for the observers, to deliver once the core is released.
+    #[must_use = "deliver the notice once the core is no longer borrowed"]
+    fn finish_task(&mut self, id: TaskId) -> Option<observe::Notice> {
         let now = self.clock.now();
         let trace = self.config.trace;
         let slot = &mut self.tasks[(id.0 - 1) as usize];
         let task = slot.take().expect("finishing a live task");
-        self.notify_finished(id, now, task.failed, now.saturating_sub(task.spawned_at));
+        let lifetime = now.saturating_sub(task.spawned_at);
+        let notice = self.finished_notice(id, now, task.failed, lifetime);
         self.n_live -= 1;
         if !task.daemon {
             self.n_live_non_daemon -= 1;
@@ -1023,6 +1019,7 @@ impl Core {
                 verb: "exit",
                 subject: Subject::None,
                 detail: None,
+                peer: None,
             });
         }
         if id == TaskId::MAIN {
@@ -1031,6 +1028,7 @@ impl Core {
         if self.main_done_at.is_some() && self.n_live_non_daemon == 0 && self.outcome.is_none() {
             self.outcome = Some(Outcome::Pass);
         }
+        notice
     }
 
     fn set_limit(&mut self, kind: LimitKind, message: String, location: Option<String>) {
@@ -1066,16 +1064,16 @@ impl Core {
         let n = stuck.len();
         let time = self.clock.now();
         let location = stuck.first().and_then(|s| s.location.clone());
-        self.outcome = Some(Outcome::Fail(Failure {
-            kind: FailureKind::Leak,
-            task: None,
-            message: format!("{n} goroutine(s) leaked: {why}"),
+        let message = format!("{n} goroutine(s) leaked: {why}");
+        let notes = self.partial.clone();
+        self.outcome = Some(Outcome::Fail(Failure::stuck(
+            FailureKind::Leak,
+            message,
             location,
             stuck,
-            cycle: Vec::new(),
-            notes: self.partial.clone(),
+            notes,
             time,
-        }));
+        )));
     }
 
     /// Checks the wait-for graph from a goroutine that just blocked on a lock-like resource: a
@@ -1102,15 +1100,11 @@ impl Core {
                     message.push_str(&format!("; also stuck behind it: {}", waiting.join(", ")));
                 }
                 let location = self.stuck_task(from).and_then(|s| s.location);
+                let notes = self.partial.clone();
+                let time = self.clock.now();
                 self.outcome = Some(Outcome::Fail(Failure {
-                    kind: FailureKind::Cycle,
-                    task: None,
-                    message,
-                    location,
-                    stuck,
                     cycle: lines,
-                    notes: self.partial.clone(),
-                    time: self.clock.now(),
+                    ..Failure::stuck(FailureKind::Cycle, message, location, stuck, notes, time)
                 }));
             }
             Some(deadlock::Diagnosis::Orphaned { chain }) => {
@@ -1137,18 +1131,13 @@ impl Core {
         let Some(task) = self.task(t) else {
             return deadlock::NodeInfo::Exited;
         };
-        match (&task.state, &task.wait) {
-            (TaskState::Blocked, Some(w))
-                if w.more.is_empty()
-                    && w.until.is_none()
-                    && w.resource
-                        .as_ref()
-                        .is_some_and(|r| deadlock::releasers_known(r.kind())) =>
-            {
-                let r = w.resource.as_ref().expect("checked above");
-                deadlock::NodeInfo::Waits(r.holders())
-            }
-            _ => deadlock::NodeInfo::Free,
+        let exact = match (&task.state, &task.wait) {
+            (TaskState::Blocked, Some(w)) => w.exact_holders(),
+            _ => None,
+        };
+        match exact {
+            Some(r) => deadlock::NodeInfo::Waits(r.holders()),
+            None => deadlock::NodeInfo::Free,
         }
     }
 
@@ -1187,8 +1176,8 @@ impl Core {
     fn stuck_task(&self, id: TaskId) -> Option<StuckTask> {
         let t = self.task(id)?;
         let (state, op) = match (&t.state, &t.wait) {
-            (TaskState::Blocked, Some(w)) if w.op == "sleep" => ("sleeping", None),
-            (TaskState::Blocked, Some(w)) => ("blocked", Some(w.op)),
+            (TaskState::Blocked, Some(w)) if w.op == WaitOp::Sleep => ("sleeping", None),
+            (TaskState::Blocked, Some(w)) => ("blocked", Some(w.op.name())),
             (TaskState::Blocked, None) => ("blocked", None),
             _ => ("running", None),
         };
@@ -1222,23 +1211,5 @@ impl Core {
             s.push_str(&format!(" held by {}", names.join(", ")));
         }
         s
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_locations_are_parsed() {
-        assert_eq!(
-            location_of_error("x.lua:12: boom").as_deref(),
-            Some("x.lua:12")
-        );
-        assert_eq!(
-            location_of_error("runtime error: a/b.lua:3: x").as_deref(),
-            Some("a/b.lua:3")
-        );
-        assert_eq!(location_of_error("boom"), None);
     }
 }

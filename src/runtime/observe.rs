@@ -6,7 +6,8 @@ use std::rc::{Rc, Weak};
 
 use super::backend::Nanos;
 use super::deadlock;
-use super::task::{TaskId, TaskState};
+use super::resource::ResourceKind;
+use super::task::{TaskId, TaskState, WaitOp};
 use super::{Core, Runtime};
 
 /// Told about every goroutine spawned and finished after it was registered.
@@ -29,8 +30,8 @@ pub struct BlockedInfo {
     pub op: &'static str,
     /// What it waits on, one line each (`channel#2 (created at x.lua:3)`, with holders).
     pub waits_on: Vec<String>,
-    /// The kinds of those resources (`channel`, `mutex`, ...).
-    pub kinds: Vec<&'static str>,
+    /// The kinds of those resources (`channel`, `mutex`, ...), as their primitives declared them.
+    pub kinds: Vec<ResourceKind>,
     /// The ids of those resources.
     pub resource_ids: Vec<u64>,
     /// Since when it is blocked.
@@ -69,16 +70,17 @@ impl Runtime {
         for (i, slot) in core.tasks.iter().enumerate() {
             let Some(t) = slot else { continue };
             let Some(w) = &t.wait else { continue };
-            if t.state != TaskState::Blocked || w.op == "sleep" || now - t.blocked_since < min {
+            if t.state != TaskState::Blocked || w.op == WaitOp::Sleep || now - t.blocked_since < min
+            {
                 continue;
             }
             let id = TaskId(i as u64 + 1);
             out.push(BlockedInfo {
                 id,
                 name: t.name.as_deref().map(str::to_string),
-                op: w.op,
+                op: w.op.name(),
                 waits_on: w.resources().map(|r| core.describe_resource(r)).collect(),
-                kinds: w.resources().map(|r| r.kind()).collect(),
+                kinds: w.resources().map(|r| r.resource_kind()).collect(),
                 resource_ids: w.resources().map(|r| r.id()).collect(),
                 since: t.blocked_since,
                 location: t.body.as_ref().and_then(|b| b.location()),
@@ -99,26 +101,78 @@ impl Runtime {
     }
 }
 
-impl Core {
-    pub(super) fn notify_spawned(&mut self, id: TaskId, at: Nanos) {
-        if self.observers.is_empty() {
-            return;
-        }
-        self.observers.retain(|o| o.strong_count() > 0);
-        for o in self.observers.iter().filter_map(Weak::upgrade) {
-            o.spawned(id, at);
+/// What observers are told.
+#[derive(Debug, Clone, Copy)]
+enum TaskEvent {
+    Spawned {
+        id: TaskId,
+        at: Nanos,
+    },
+    Finished {
+        id: TaskId,
+        at: Nanos,
+        failed: bool,
+        lifetime: Nanos,
+    },
+}
+
+/// A spawn or an exit for the observers, taken while the core is borrowed and delivered once
+/// the borrow has ended: an observer may read the runtime (`now`, `live_goroutines`, ...), which
+/// would panic on a core still borrowed mutably.
+pub(super) struct Notice {
+    observers: Vec<Rc<dyn TaskObserver>>,
+    event: TaskEvent,
+}
+
+impl Notice {
+    /// Tells every observer. Call it with the core not borrowed.
+    pub(super) fn deliver(self) {
+        for o in &self.observers {
+            match self.event {
+                TaskEvent::Spawned { id, at } => o.spawned(id, at),
+                TaskEvent::Finished {
+                    id,
+                    at,
+                    failed,
+                    lifetime,
+                } => o.finished(id, at, failed, lifetime),
+            }
         }
     }
+}
 
-    pub(super) fn notify_finished(&mut self, id: TaskId, at: Nanos, failed: bool, lifetime: Nanos) {
+impl Core {
+    /// The notice of a spawn, for `Notice::deliver` after the borrow; `None` when nobody
+    /// observes (the common case costs one test).
+    #[must_use = "deliver the notice once the core is no longer borrowed"]
+    pub(super) fn spawned_notice(&mut self, id: TaskId, at: Nanos) -> Option<Notice> {
+        self.notice(TaskEvent::Spawned { id, at })
+    }
+
+    /// The notice of an exit (see `spawned_notice`).
+    #[must_use = "deliver the notice once the core is no longer borrowed"]
+    pub(super) fn finished_notice(
+        &mut self,
+        id: TaskId,
+        at: Nanos,
+        failed: bool,
+        lifetime: Nanos,
+    ) -> Option<Notice> {
+        self.notice(TaskEvent::Finished {
+            id,
+            at,
+            failed,
+            lifetime,
+        })
+    }
+
+    fn notice(&mut self, event: TaskEvent) -> Option<Notice> {
         if self.observers.is_empty() {
-            return;
+            return None;
         }
         self.observers.retain(|o| o.strong_count() > 0);
-        let live: Vec<Rc<dyn TaskObserver>> =
+        let observers: Vec<Rc<dyn TaskObserver>> =
             self.observers.iter().filter_map(Weak::upgrade).collect();
-        for o in live {
-            o.finished(id, at, failed, lifetime);
-        }
+        (!observers.is_empty()).then_some(Notice { observers, event })
     }
 }

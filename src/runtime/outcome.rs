@@ -85,6 +85,51 @@ pub struct Failure {
     pub time: Nanos,
 }
 
+impl Failure {
+    /// A failure raised by one goroutine (an error, an assertion, a panic): no goroutine list.
+    pub fn in_task(
+        kind: FailureKind,
+        task: Option<(TaskId, Option<String>)>,
+        message: String,
+        location: Option<String>,
+        time: Nanos,
+    ) -> Failure {
+        Failure {
+            kind,
+            task,
+            message,
+            location,
+            stuck: Vec::new(),
+            cycle: Vec::new(),
+            notes: Vec::new(),
+            time,
+        }
+    }
+
+    /// A failure found by the scheduler in the state of several goroutines (a deadlock, a
+    /// cycle, a leak): no single goroutine raised it, and the report lists the goroutines.
+    /// A cycle's lines are set on the result (`cycle`).
+    pub fn stuck(
+        kind: FailureKind,
+        message: String,
+        location: Option<String>,
+        stuck: Vec<StuckTask>,
+        notes: Vec<String>,
+        time: Nanos,
+    ) -> Failure {
+        Failure {
+            kind,
+            task: None,
+            message,
+            location,
+            stuck,
+            cycle: Vec::new(),
+            notes,
+            time,
+        }
+    }
+}
+
 /// One goroutine in a deadlock or leak report.
 #[derive(Debug, Clone)]
 pub struct StuckTask {

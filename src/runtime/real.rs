@@ -1,6 +1,8 @@
 //! The wall-clock backend: the same scheduler and primitives, driven by real time, for running
-//! scenarios in production. The only module of the crate that reads the system clock or sleeps
-//! (the CLI's throughput figures aside): nothing in a simulated run depends on it.
+//! scenarios in production. The only module of the crate that reads the system clock (the CLI's
+//! throughput figures aside). Production runs also wait for real when nothing can run (the
+//! condition variable of `Wakeups::wait` in external.rs, tokio's sleep in sim/host.rs); a
+//! simulated run never reaches those waits, and nothing in it depends on the wall clock.
 
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,10 @@
 //! has an identity that is stable for the run (a per-run counter, never an address), a kind, an
 //! optional name and the source line that created it, so traces and deadlock reports can name it.
 //! Locks also record who holds them, so a report can say "held by g2(worker)".
+//!
+//! Each primitive declares its `ResourceKind` (a `const` in its own file): the name, and whether
+//! the goroutines that can release a waiter are exactly its holders. The deadlock check reads
+//! that flag; the core never matches on a kind's name.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -12,18 +16,49 @@ use super::task::TaskId;
 /// A shared handle to a resource's identity and bookkeeping.
 pub type ResourceRef = Rc<Resource>;
 
+/// What kind of resource it is, as its primitive declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResourceKind {
+    /// The name in traces and reports: `"channel"`, `"mutex"`, ...
+    pub name: &'static str,
+    /// Whether only its recorded holders can end a wait on it. Only such waits make wait-for
+    /// edges: for any other resource the harness cannot know who might release a waiter, and an
+    /// edge there could report a cycle that is not one.
+    pub releasers_are_holders: bool,
+}
+
+impl ResourceKind {
+    /// A resource that only its holders release (a mutex, an rwmutex, a semaphore, a `once`
+    /// being run): waits on it make wait-for edges to the holders.
+    pub const fn released_by_holders(name: &'static str) -> ResourceKind {
+        ResourceKind {
+            name,
+            releasers_are_holders: true,
+        }
+    }
+
+    /// A resource that any goroutine reaching it may release (a channel, a wait group, a cond,
+    /// a timer): waits on it never make wait-for edges.
+    pub const fn released_by_anyone(name: &'static str) -> ResourceKind {
+        ResourceKind {
+            name,
+            releasers_are_holders: false,
+        }
+    }
+}
+
 /// Identity and holders of one waitable thing.
 #[derive(Debug)]
 pub struct Resource {
     id: u64,
-    kind: &'static str,
+    kind: ResourceKind,
     name: RefCell<Option<Rc<str>>>,
     created_at: Option<Rc<str>>,
     holders: RefCell<Vec<TaskId>>,
 }
 
 impl Resource {
-    pub(crate) fn new(id: u64, kind: &'static str, created_at: Option<Rc<str>>) -> Resource {
+    pub(crate) fn new(id: u64, kind: ResourceKind, created_at: Option<Rc<str>>) -> Resource {
         Resource {
             id,
             kind,
@@ -40,7 +75,17 @@ impl Resource {
 
     /// What it is: `"channel"`, `"mutex"`, ...
     pub fn kind(&self) -> &'static str {
+        self.kind.name
+    }
+
+    /// Its kind as its primitive declared it (name and releasers).
+    pub fn resource_kind(&self) -> ResourceKind {
         self.kind
+    }
+
+    /// Whether only its holders can release a goroutine waiting on it (see `ResourceKind`).
+    pub fn releasers_are_holders(&self) -> bool {
+        self.kind.releasers_are_holders
     }
 
     /// The name given by the user or by the pattern that created it.
@@ -83,7 +128,7 @@ impl Resource {
 impl fmt::Display for Resource {
     /// `channel#3` or `mutex#2"accounts"`: short enough for one trace line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}#{}", self.kind, self.id)?;
+        write!(f, "{}#{}", self.kind.name, self.id)?;
         if let Some(name) = self.name.borrow().as_deref() {
             write!(f, "{name:?}")?;
         }

@@ -1,12 +1,13 @@
 //! Goroutines as the scheduler sees them: an id, a name, a state, and a body it can run until the
-//! body's next scheduling point. The body is opaque (a Lua coroutine, or later a Rust future): the
-//! core never looks inside it.
+//! body's next scheduling point. The body is opaque (a Lua coroutine, a Rust future): the core
+//! never looks inside it.
 
 use std::fmt;
 use std::rc::Rc;
 
 use super::Runtime;
 use super::backend::Nanos;
+use super::outcome::FailureKind;
 use super::resource::ResourceRef;
 
 /// A goroutine's id: 1 is main, then 2, 3, ... in spawn order. Never reused within a run.
@@ -37,11 +38,60 @@ pub enum TaskState {
     Done,
 }
 
+/// A blocking operation as its primitive declares it (a `const` next to the primitive): its name
+/// in reports and the verb of the trace event when a goroutine blocks in it. The core only
+/// copies these strings; it never maps one operation to another by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocking {
+    /// The operation's name in reports: `receive`, `lock`, ...
+    pub name: &'static str,
+    /// The trace verb when a goroutine blocks in it: `block-receive`, `block-lock`, ...
+    pub verb: &'static str,
+}
+
+impl Blocking {
+    /// An operation named `name` whose block events read `verb`.
+    pub const fn new(name: &'static str, verb: &'static str) -> Blocking {
+        Blocking { name, verb }
+    }
+}
+
+/// The kind of wait a blocked goroutine is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitOp {
+    /// `Runtime::sleep`: only its timer wakes it; reports call it sleeping, not blocked.
+    Sleep,
+    /// `Runtime::block_external`: a foreign future's waker wakes it (production mode).
+    External,
+    /// An operation of a primitive on its resources.
+    On(Blocking),
+}
+
+impl WaitOp {
+    /// Its name in reports: `sleep`, `external`, or the operation's.
+    pub fn name(self) -> &'static str {
+        match self {
+            WaitOp::Sleep => "sleep",
+            WaitOp::External => "external",
+            WaitOp::On(b) => b.name,
+        }
+    }
+
+    /// The verb of the trace event when a goroutine blocks in it (`Runtime::block`).
+    pub fn verb(self) -> &'static str {
+        match self {
+            WaitOp::Sleep => "sleep",
+            WaitOp::External => "block",
+            WaitOp::On(b) => b.verb,
+        }
+    }
+}
+
 /// What a blocked goroutine waits for, for reports.
 #[derive(Debug, Clone)]
 pub struct Wait {
-    /// The operation: `"receive"`, `"send"`, `"select"`, `"lock"`, `"sleep"`, ...
-    pub op: &'static str,
+    /// The operation.
+    pub op: WaitOp,
     /// The resource it waits on (the first case of a `select`).
     pub resource: Option<ResourceRef>,
     /// The other resources of a `select` (kept apart so a single wait allocates nothing).
@@ -52,9 +102,9 @@ pub struct Wait {
 
 impl Wait {
     /// A wait on one resource with no timer.
-    pub fn on(op: &'static str, resource: &ResourceRef) -> Wait {
+    pub fn on(op: Blocking, resource: &ResourceRef) -> Wait {
         Wait {
-            op,
+            op: WaitOp::On(op),
             resource: Some(resource.clone()),
             more: Vec::new(),
             until: None,
@@ -62,14 +112,14 @@ impl Wait {
     }
 
     /// A wait on several resources (a `select`).
-    pub fn on_all(op: &'static str, mut resources: Vec<ResourceRef>) -> Wait {
+    pub fn on_all(op: Blocking, mut resources: Vec<ResourceRef>) -> Wait {
         let resource = if resources.is_empty() {
             None
         } else {
             Some(resources.remove(0))
         };
         Wait {
-            op,
+            op: WaitOp::On(op),
             resource,
             more: resources,
             until: None,
@@ -79,6 +129,14 @@ impl Wait {
     /// Every resource it waits on.
     pub fn resources(&self) -> impl Iterator<Item = &ResourceRef> {
         self.resource.iter().chain(self.more.iter())
+    }
+
+    /// The resource, when only its holders can end this wait: one resource whose releasers are
+    /// its holders, and no timer. Only such waits make wait-for edges.
+    pub(crate) fn exact_holders(&self) -> Option<&ResourceRef> {
+        let r = self.resource.as_ref()?;
+        let exact = self.more.is_empty() && self.until.is_none() && r.releasers_are_holders();
+        exact.then_some(r)
     }
 }
 
@@ -90,13 +148,16 @@ pub enum TaskStep {
     Parked,
     /// It returned.
     Finished,
-    /// It raised an error nobody caught: the run fails with this message.
-    Failed(String),
-    /// It panicked (a Rust task): the run fails with this message and location.
-    Panicked {
-        /// The panic message.
+    /// It ended with a failure nobody caught, and the run fails with it. The body's layer says
+    /// what kind of failure it is and where it happened: only that layer knows what raised it
+    /// (the Lua prelude's `assert`, a Lua `error`, a Rust panic) and how its messages name lines.
+    Failed {
+        /// `Error`, `Assertion` or `Panic`.
+        kind: FailureKind,
+        /// The message (for a Lua error, with its traceback).
         message: String,
-        /// Where it panicked (`src/x.rs:12`), when known.
+        /// Where it happened (`file.lua:12`, `src/x.rs:12`), when the layer knows; otherwise
+        /// the report falls back to where the task last stopped.
         location: Option<String>,
     },
 }

@@ -35,6 +35,11 @@ pub struct Event {
     pub subject: Subject,
     /// Free text: a value, a duration, a message.
     pub detail: Option<String>,
+    /// The goroutine on the other side of a hand-off: for a channel `send` the receiver the
+    /// value went to, for a `receive` the sender it came from, when that goroutine was parked.
+    /// The text and JSON forms do not show it (the detail already names it); it is there so
+    /// views (the Chrome trace's message arrows) need not parse the detail back.
+    pub peer: Option<TaskId>,
 }
 
 impl Event {

@@ -106,20 +106,19 @@ fn panic_outcome(rt: &Runtime, payload: &(dyn std::any::Any + Send)) -> Outcome 
         .map(String::as_str)
         .or_else(|| payload.downcast_ref::<&str>().copied())
         .unwrap_or("(no message)");
-    Outcome::Fail(Failure {
-        kind: FailureKind::Panic,
-        task: rt
-            .try_current()
-            .map(|id| (id, rt.task_name(id).map(|n| n.to_string()))),
-        message: format!(
-            "gosim panicked (a bug in gosim: please report it with the reproduce line): {what}"
-        ),
-        location: None,
-        stuck: Vec::new(),
-        cycle: Vec::new(),
-        notes: Vec::new(),
-        time: rt.now(),
-    })
+    let task = rt
+        .try_current()
+        .map(|id| (id, rt.task_name(id).map(|n| n.to_string())));
+    let message = format!(
+        "gosim panicked (a bug in gosim: please report it with the reproduce line): {what}"
+    );
+    Outcome::Fail(Failure::in_task(
+        FailureKind::Panic,
+        task,
+        message,
+        None,
+        rt.now(),
+    ))
 }
 
 /// Resolves an automatic PCT step count (`pct:D`) from a probe run of the first seed: PCT spreads

@@ -47,8 +47,8 @@ use std::time::Duration;
 pub use crate::sync::{Op, Recv, Send, Sleep};
 
 use crate::runtime::{
-    Config, Event, Nanos, Outcome, RealClock, RunStats, Runtime, TaskBody, TaskId, TaskState,
-    TaskStep, TraceFormat, render,
+    Config, Event, FailureKind, Nanos, Outcome, RealClock, RunStats, Runtime, TaskBody, TaskId,
+    TaskState, TaskStep, TraceFormat, render,
 };
 use crate::sync::{Channel, Cond, Context, Describe, Mutex, Once, RwMutex, Semaphore, WaitGroup};
 
@@ -308,12 +308,14 @@ impl TaskBody for RustTask {
                         self.rt.block_external();
                         return TaskStep::Parked;
                     }
-                    return TaskStep::Failed(
-                        "a Rust task awaited a future that is not a gosim operation: in a simulated task, \
+                    return TaskStep::Failed {
+                        kind: FailureKind::Error,
+                        message: "a Rust task awaited a future that is not a gosim operation: in a simulated task, \
                          await only gosim's primitives (channels, locks, sleep, ...); foreign futures \
                          (tokio I/O) work in production mode (Sim::real, Sim::run_local)"
                             .to_string(),
-                    );
+                        location: None,
+                    };
                 }
                 TaskStep::Parked
             }
@@ -323,8 +325,9 @@ impl TaskBody for RustTask {
                     .cloned()
                     .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_else(|| "(no message)".to_string());
-                TaskStep::Panicked {
-                    message,
+                TaskStep::Failed {
+                    kind: FailureKind::Panic,
+                    message: format!("panicked: {message}"),
                     location: None,
                 }
             }

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::runtime::{ResourceRef, Runtime, Subject};
+use crate::runtime::{ResourceKind, ResourceRef, Runtime, Subject};
 
 pub(crate) struct Base<S> {
     pub(crate) rt: Runtime,
@@ -13,10 +13,11 @@ pub(crate) struct Base<S> {
 }
 
 impl<S> Base<S> {
-    /// A new primitive of `kind`: registers its identity and traces its creation.
+    /// A new primitive of `kind` (the primitive's declaration): registers its identity and
+    /// traces its creation.
     pub(crate) fn new(
         rt: &Runtime,
-        kind: &'static str,
+        kind: ResourceKind,
         created_at: Option<Rc<str>>,
         detail: Option<String>,
         state: S,
@@ -34,9 +35,15 @@ impl<S> Base<S> {
 
     /// Traces an operation of the current goroutine on this primitive.
     pub(crate) fn trace(&self, verb: &'static str, detail: Option<String>) {
+        self.trace_with(verb, || detail);
+    }
+
+    /// `trace` with a detail built only when the run is traced (sweeps run untraced, and
+    /// formatting a value for nobody costs more than the operation).
+    pub(crate) fn trace_with(&self, verb: &'static str, detail: impl FnOnce() -> Option<String>) {
         if self.rt.tracing() {
             self.rt
-                .emit(verb, Subject::Resource(self.res.clone()), detail);
+                .emit(verb, Subject::Resource(self.res.clone()), detail());
         }
     }
 }
@@ -52,7 +59,7 @@ macro_rules! debug_handle {
         }
 
         impl$(<$g>)? $ty$(<$g>)? {
-            /// The run this primitive belongs to.
+            /// The run this primitive belongs to (for its futures; not every primitive has one).
             #[allow(dead_code)]
             pub(crate) fn rt_handle(&self) -> crate::runtime::Runtime {
                 self.shared.rt.clone()

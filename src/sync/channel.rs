@@ -12,10 +12,19 @@ use std::rc::Rc;
 use super::base::{Base, debug_handle};
 use super::op::{Loc, park_at};
 use super::park::Parked;
-use crate::runtime::{ResourceRef, Runtime, Subject, TaskId, Wait};
+use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Subject, TaskId, Wait};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
+
+/// Any goroutine that reaches a channel may send, receive or close it: who will release a
+/// waiter is unknown.
+pub(crate) const KIND: ResourceKind = ResourceKind::released_by_anyone("channel");
+
+/// A receive waiting for a value (or the close).
+const RECEIVE: Blocking = Blocking::new("receive", "block-receive");
+/// A send waiting for a receiver or room (or the close).
+const SEND: Blocking = Blocking::new("send", "block-send");
 
 /// How a value is shown in a trace line. Must not depend on addresses or hashing.
 pub trait Describe {
@@ -168,7 +177,7 @@ impl<T: Describe + 'static> Channel<T> {
             n_dropped: 0,
         };
         Channel {
-            shared: Base::new(rt, "channel", created_at, Some(format!("cap={cap}")), state),
+            shared: Base::new(rt, KIND, created_at, Some(format!("cap={cap}")), state),
         }
     }
 
@@ -187,21 +196,31 @@ impl<T: Describe + 'static> Channel<T> {
     }
 
     fn trace(&self, verb: &'static str, detail: impl FnOnce() -> Option<String>) {
+        self.shared.trace_with(verb, detail);
+    }
+
+    /// Traces a transfer of the current goroutine with the parked goroutine `peer`.
+    fn trace_with(&self, verb: &'static str, peer: TaskId, detail: impl FnOnce() -> String) {
         let rt = self.rt();
         if rt.tracing() {
-            rt.emit(verb, Subject::Resource(self.shared.res.clone()), detail());
+            let subject = Subject::Resource(self.shared.res.clone());
+            rt.emit_with_peer(verb, subject, Some(detail()), peer);
         }
     }
 
-    fn trace_as(&self, task: TaskId, verb: &'static str, detail: impl FnOnce() -> Option<String>) {
+    /// Traces the side of a transfer that happened to the parked goroutine `task`; `peer` is
+    /// the goroutine that took its value, when the trace's views should link the two.
+    fn trace_as(
+        &self,
+        task: TaskId,
+        verb: &'static str,
+        peer: Option<TaskId>,
+        detail: impl FnOnce() -> Option<String>,
+    ) {
         let rt = self.rt();
         if rt.tracing() {
-            rt.emit_as(
-                task,
-                verb,
-                Subject::Resource(self.shared.res.clone()),
-                detail(),
-            );
+            let subject = Subject::Resource(self.shared.res.clone());
+            rt.emit_as(task, verb, subject, detail(), peer);
         }
     }
 
@@ -219,10 +238,10 @@ impl<T: Describe + 'static> Channel<T> {
             st.n_received += 1;
             drop(st);
             let receiver = w.parked.task();
-            self.trace("send", || {
-                Some(format!("{} to {receiver}", value.describe()))
+            self.trace_with("send", receiver, || {
+                format!("{} to {receiver}", value.describe())
             });
-            self.trace_as(receiver, "receive", || Some(value.describe()));
+            self.trace_as(receiver, "receive", None, || Some(value.describe()));
             *w.slot.borrow_mut() = Some(Some(value));
             w.parked.fire(self.rt(), w.case);
             return Ok(());
@@ -263,7 +282,7 @@ impl<T: Describe + 'static> Channel<T> {
             self.trace("receive", || Some(v.describe()));
             if let Some((w, shown)) = refilled {
                 // The parked sender's value enters the freed slot now: its send happens here.
-                self.trace_as(w.parked.task(), "send", || shown);
+                self.trace_as(w.parked.task(), "send", None, || shown);
                 w.parked.fire(self.rt(), w.case);
             }
             return Ok(v);
@@ -282,9 +301,11 @@ impl<T: Describe + 'static> Channel<T> {
             drop(st);
             let sender = w.parked.task();
             let me = self.rt().try_current().unwrap_or(TaskId(0));
-            self.trace_as(sender, "send", || Some(format!("{} to {me}", v.describe())));
-            self.trace("receive", || {
-                Some(format!("{} from {sender}", v.describe()))
+            self.trace_as(sender, "send", Some(me), || {
+                Some(format!("{} to {me}", v.describe()))
+            });
+            self.trace_with("receive", sender, || {
+                format!("{} from {sender}", v.describe())
             });
             w.parked.fire(self.rt(), w.case);
             return Ok(v);
@@ -319,7 +340,7 @@ impl<T: Describe + 'static> Channel<T> {
                 let parked = Parked::new(self.rt().current());
                 let slot: RecvSlot<T> = Rc::new(RefCell::new(None));
                 self.register_recv(parked, 0, slot.clone());
-                self.rt().block(Wait::on("receive", &self.shared.res));
+                self.rt().block(Wait::on(RECEIVE, &self.shared.res));
                 RecvStart::Parked(slot)
             }
         }
@@ -337,7 +358,7 @@ impl<T: Describe + 'static> Channel<T> {
                 let parked = Parked::new(self.rt().current());
                 let slot: SendSlot<T> = Rc::new(RefCell::new(SendState::Pending(value)));
                 self.register_send(parked, 0, slot.clone());
-                self.rt().block(Wait::on("send", &self.shared.res));
+                self.rt().block(Wait::on(SEND, &self.shared.res));
                 SendStart::Parked(slot)
             }
         }

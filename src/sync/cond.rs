@@ -10,7 +10,13 @@ use super::Mutex;
 use super::base::{Base, debug_handle};
 use super::op::Op;
 use super::park::Parked;
-use crate::runtime::{ResourceRef, Runtime, Subject, Wait};
+use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Wait};
+
+/// Any goroutine may signal a cond: who will release a waiter is unknown.
+const KIND: ResourceKind = ResourceKind::released_by_anyone("cond");
+
+/// A wait for a signal or a broadcast.
+const WAIT: Blocking = Blocking::new("cond", "block-cond");
 
 struct State {
     next_ticket: u64,
@@ -40,7 +46,7 @@ impl Cond {
             abandoned: BTreeSet::new(),
         };
         Cond {
-            shared: Base::new(rt, "cond", created_at, None, state),
+            shared: Base::new(rt, KIND, created_at, None, state),
         }
     }
 
@@ -66,7 +72,7 @@ impl Cond {
         }
         st.waiters.push_back((ticket, Parked::new(rt.current())));
         drop(st);
-        rt.block(Wait::on("cond", &self.shared.res));
+        rt.block(Wait::on(WAIT, &self.shared.res));
         false
     }
 
@@ -105,9 +111,7 @@ impl Cond {
             }
             woken
         };
-        if rt.tracing() {
-            rt.emit("signal", Subject::Resource(self.shared.res.clone()), None);
-        }
+        self.shared.trace("signal", None);
         if let Some(p) = woken {
             p.fire(rt, 0);
         }
@@ -122,13 +126,7 @@ impl Cond {
             st.abandoned.clear();
             std::mem::take(&mut st.waiters)
         };
-        if rt.tracing() {
-            rt.emit(
-                "broadcast",
-                Subject::Resource(self.shared.res.clone()),
-                None,
-            );
-        }
+        self.shared.trace("broadcast", None);
         for (_, p) in woken {
             p.fire(rt, 0);
         }

@@ -7,7 +7,12 @@ use std::rc::{Rc, Weak};
 
 use super::base::{Base, debug_handle};
 use super::{Channel, Describe};
-use crate::runtime::{Nanos, ResourceRef, Runtime, Subject, TimerCallback, TimerKey, format_ms};
+use crate::runtime::{
+    Nanos, ResourceKind, ResourceRef, Runtime, TimerCallback, TimerKey, format_ms,
+};
+
+/// Any goroutine (or a deadline) may cancel a context.
+const KIND: ResourceKind = ResourceKind::released_by_anyone("context");
 
 /// Go's error text for a cancelled context.
 pub const CANCELED: &str = "context canceled";
@@ -77,7 +82,7 @@ impl Context {
             done: None,
         };
         let ctx = Context {
-            shared: Base::new(rt, "context", created_at, detail, state),
+            shared: Base::new(rt, KIND, created_at, detail, state),
         };
         if let Some(p) = parent {
             let parent_err = p.err();
@@ -157,13 +162,7 @@ impl Context {
         if let Some(key) = timer {
             rt.cancel_timer(key);
         }
-        if rt.tracing() {
-            rt.emit(
-                "cancel",
-                Subject::Resource(self.shared.res.clone()),
-                Some(err.to_string()),
-            );
-        }
+        self.shared.trace_with("cancel", || Some(err.to_string()));
         for h in hooks {
             h.cancel();
         }

@@ -21,6 +21,7 @@ mod semaphore;
 mod timer;
 mod wait_group;
 
+pub(crate) use channel::KIND as CHANNEL_KIND;
 pub use channel::{
     Channel, Closed, Describe, Recv, RecvSlot, RecvStart, Send, SendSlot, SendStart, SendState,
     TryRecvError, TrySendError, send_result,

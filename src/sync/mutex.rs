@@ -10,10 +10,17 @@ use super::Misuse;
 use super::base::{Base, debug_handle};
 use super::op::{Loc, park_at};
 use super::park::Parked;
-use crate::runtime::{ResourceRef, Runtime, Subject, TaskId, Wait};
+use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, TaskId, Wait};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
+
+/// A waiter is released when the lock is unlocked; its holder is the goroutine expected to
+/// do it (Go lets any goroutine unlock, but the wait-for graph follows the holder).
+const KIND: ResourceKind = ResourceKind::released_by_holders("mutex");
+
+/// A lock waiting for the mutex to be unlocked.
+const LOCK: Blocking = Blocking::new("lock", "block-lock");
 
 struct State {
     locked: bool,
@@ -40,7 +47,7 @@ impl Mutex {
             waiters: VecDeque::new(),
         };
         Mutex {
-            shared: Base::new(rt, "mutex", created_at, None, state),
+            shared: Base::new(rt, KIND, created_at, None, state),
         }
     }
 
@@ -85,7 +92,7 @@ impl Mutex {
             st.waiters.push_back(parked);
         }
         drop(st);
-        self.shared.rt.block(Wait::on("lock", &self.shared.res));
+        self.shared.rt.block(Wait::on(LOCK, &self.shared.res));
         false
     }
 
@@ -101,9 +108,7 @@ impl Mutex {
         self.shared.res.remove_holder(holder);
         let next = st.waiters.pop_front();
         drop(st);
-        if rt.tracing() {
-            rt.emit("unlock", Subject::Resource(self.shared.res.clone()), None);
-        }
+        self.shared.trace("unlock", None);
         if let Some(p) = next {
             p.fire(rt, 0);
         }

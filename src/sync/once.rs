@@ -7,8 +7,14 @@ use std::rc::Rc;
 use super::base::{Base, debug_handle};
 use super::op::{Begin, Op};
 use super::park::Parked;
-use crate::runtime::{ResourceRef, Runtime, TaskId, Wait};
+use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, TaskId, Wait};
 use std::future::Future;
+
+/// A waiter is released only when the goroutine running the function (its holder) finishes.
+const KIND: ResourceKind = ResourceKind::released_by_holders("once");
+
+/// A call waiting for the first call, run by another goroutine, to finish.
+const WAIT: Blocking = Blocking::new("once", "block-once");
 
 enum State {
     New,
@@ -41,7 +47,7 @@ impl Once {
     /// A once that has not run.
     pub fn new(rt: &Runtime, created_at: Option<Rc<str>>) -> Once {
         Once {
-            shared: Base::new(rt, "once", created_at, None, (State::New, Vec::new())),
+            shared: Base::new(rt, KIND, created_at, None, (State::New, Vec::new())),
         }
     }
 
@@ -65,7 +71,7 @@ impl Once {
             State::Running(_) => {
                 st.1.push(Parked::new(rt.current()));
                 drop(st);
-                rt.block(Wait::on("once", &self.shared.res));
+                rt.block(Wait::on(WAIT, &self.shared.res));
                 OnceStart::Parked
             }
         }

@@ -9,7 +9,15 @@ use super::Misuse;
 use super::base::{Base, debug_handle};
 use super::op::Op;
 use super::park::Parked;
-use crate::runtime::{ResourceRef, Runtime, TaskId, Wait};
+use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, TaskId, Wait};
+
+/// A waiter is released only when a holder (the writer or the last reader) unlocks.
+const KIND: ResourceKind = ResourceKind::released_by_holders("rwmutex");
+
+/// A write lock waiting for the writer and the readers to leave.
+const LOCK: Blocking = Blocking::new("lock", "block-lock");
+/// A read lock waiting for the writer to leave (or a waiting writer to go first).
+const RLOCK: Blocking = Blocking::new("rlock", "block-rlock");
 
 struct State {
     writer: Option<TaskId>,
@@ -38,7 +46,7 @@ impl RwMutex {
             write_waiters: VecDeque::new(),
         };
         RwMutex {
-            shared: Base::new(rt, "rwmutex", created_at, None, state),
+            shared: Base::new(rt, KIND, created_at, None, state),
         }
     }
 
@@ -85,7 +93,7 @@ impl RwMutex {
             .borrow_mut()
             .write_waiters
             .push_back(parked);
-        self.shared.rt.block(Wait::on("lock", &self.shared.res));
+        self.shared.rt.block(Wait::on(LOCK, &self.shared.res));
         false
     }
 
@@ -100,7 +108,7 @@ impl RwMutex {
             .borrow_mut()
             .read_waiters
             .push_back(parked);
-        self.shared.rt.block(Wait::on("rlock", &self.shared.res));
+        self.shared.rt.block(Wait::on(RLOCK, &self.shared.res));
         false
     }
 

@@ -13,7 +13,10 @@ use super::channel::{
 };
 use super::op::{Begin, Op};
 use super::park::Parked;
-use crate::runtime::{Runtime, Wait};
+use crate::runtime::{Blocking, Runtime, Wait};
+
+/// A select waiting for one of its cases.
+const SELECT: Blocking = Blocking::new("select", "block-select");
 
 /// One case of a select.
 #[derive(Debug)]
@@ -112,7 +115,7 @@ pub fn select_start<T: Describe + 'static>(
             Case::Never => slots.push(Slot::Never),
         }
     }
-    rt.block(Wait::on_all("select", resources));
+    rt.block(Wait::on_all(SELECT, resources));
     SelectStart::Parked(SelectWait { parked, slots })
 }
 

@@ -8,7 +8,13 @@ use super::Misuse;
 use super::base::{Base, debug_handle};
 use super::op::Op;
 use super::park::Parked;
-use crate::runtime::{ResourceRef, Runtime, Wait};
+use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Wait};
+
+/// A waiter gets a permit only when a holder releases one (releasing without holding is misuse).
+const KIND: ResourceKind = ResourceKind::released_by_holders("semaphore");
+
+/// An acquire waiting for a permit.
+const ACQUIRE: Blocking = Blocking::new("acquire", "block-acquire");
 
 struct State {
     capacity: usize,
@@ -36,13 +42,7 @@ impl Semaphore {
             waiters: VecDeque::new(),
         };
         Semaphore {
-            shared: Base::new(
-                rt,
-                "semaphore",
-                created_at,
-                Some(format!("n={capacity}")),
-                state,
-            ),
+            shared: Base::new(rt, KIND, created_at, Some(format!("n={capacity}")), state),
         }
     }
 
@@ -71,7 +71,7 @@ impl Semaphore {
         }
         let parked = Parked::new(self.shared.rt.current());
         self.shared.state.borrow_mut().waiters.push_back(parked);
-        self.shared.rt.block(Wait::on("acquire", &self.shared.res));
+        self.shared.rt.block(Wait::on(ACQUIRE, &self.shared.res));
         false
     }
 

@@ -4,11 +4,13 @@
 //! report whether the timer was pending or had fired with its value still unreceived, and that
 //! value is discarded, so no stale tick is ever received after them.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
+use super::base::Base;
 use super::{Channel, Describe};
-use crate::runtime::{Nanos, ResourceRef, Runtime, Subject, TimerCallback, TimerKey, format_ms};
+use crate::runtime::{
+    Nanos, ResourceKind, ResourceRef, Runtime, TimerCallback, TimerKey, format_ms,
+};
 use std::time::Duration;
 
 /// What a timer does when it fires.
@@ -24,14 +26,12 @@ pub trait TimerTarget {
 struct State {
     key: Option<TimerKey>,
     period: Option<Nanos>,
+    /// Shared so that it is called with the state not borrowed: firing may run code (a spawn)
+    /// that reaches this timer again.
+    target: Rc<dyn TimerTarget>,
 }
 
-struct Shared {
-    rt: Runtime,
-    res: ResourceRef,
-    target: Box<dyn TimerTarget>,
-    state: RefCell<State>,
-}
+type Shared = Base<State>;
 
 /// A one-shot timer or a ticker. Clones are the same timer.
 #[derive(Clone)]
@@ -55,14 +55,12 @@ impl TimerCallback for Fire {
     fn fire(self: Box<Self>, rt: &Runtime) {
         let shared = self.timer;
         let now = rt.now();
-        let period = {
+        let (period, target) = {
             let mut st = shared.state.borrow_mut();
             st.key = None;
-            st.period
+            (st.period, st.target.clone())
         };
-        if rt.tracing() {
-            rt.emit("fire", Subject::Resource(shared.res.clone()), None);
-        }
+        shared.trace("fire", None);
         if let Some(p) = period {
             // Re-arm before delivering, so a target that stops the ticker wins.
             let key = rt.add_timer(
@@ -73,11 +71,12 @@ impl TimerCallback for Fire {
             );
             shared.state.borrow_mut().key = Some(key);
         }
-        shared.target.fire(rt, now);
+        target.fire(rt, now);
     }
 
     fn may_wake(&self) -> bool {
-        self.timer.target.may_wake()
+        let target = self.timer.state.borrow().target.clone();
+        target.may_wake()
     }
 }
 
@@ -93,21 +92,17 @@ impl Timer {
         created_at: Option<Rc<str>>,
     ) -> Timer {
         assert!(period != Some(0), "a ticker's period is positive");
-        let res = rt.new_resource(kind, created_at);
-        if rt.tracing() {
-            rt.emit(
-                "new",
-                Subject::Resource(res.clone()),
-                Some(format_ms(delay)),
-            );
-        }
-        let shared = Rc::new(Shared {
-            rt: rt.clone(),
-            res,
-            target,
-            state: RefCell::new(State { key: None, period }),
-        });
-        let timer = Timer { shared };
+        // Nobody holds a timer: it fires by itself, or whoever has it stops or resets it.
+        let kind = ResourceKind::released_by_anyone(kind);
+        let state = State {
+            key: None,
+            period,
+            target: Rc::from(target),
+        };
+        let detail = rt.tracing().then(|| format_ms(delay));
+        let timer = Timer {
+            shared: Base::new(rt, kind, created_at, detail, state),
+        };
         timer.arm(delay);
         timer
     }
@@ -136,14 +131,15 @@ impl Timer {
     }
 
     fn halt(&self, verb: &'static str) -> bool {
-        let key = self.shared.state.borrow_mut().key.take();
+        let (key, target) = {
+            let mut st = self.shared.state.borrow_mut();
+            (st.key.take(), st.target.clone())
+        };
         let was_pending = key.is_some_and(|k| self.shared.rt.cancel_timer(k));
-        let drained = self.shared.target.drain();
-        let rt = &self.shared.rt;
-        if rt.tracing() {
-            let detail = drained.then(|| "dropped an unreceived value".to_string());
-            rt.emit(verb, Subject::Resource(self.shared.res.clone()), detail);
-        }
+        let drained = target.drain();
+        self.shared.trace_with(verb, || {
+            drained.then(|| "dropped an unreceived value".to_string())
+        });
         was_pending || drained
     }
 

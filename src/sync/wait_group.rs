@@ -7,7 +7,13 @@ use super::Misuse;
 use super::base::{Base, debug_handle};
 use super::op::Op;
 use super::park::Parked;
-use crate::runtime::{ResourceRef, Runtime, Subject, Wait};
+use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Wait};
+
+/// Any goroutine may call `done`: who will release a waiter is unknown.
+const KIND: ResourceKind = ResourceKind::released_by_anyone("waitgroup");
+
+/// A wait for the counter to reach zero.
+const WAIT: Blocking = Blocking::new("wait", "block-wait");
 
 struct State {
     count: i64,
@@ -32,7 +38,7 @@ impl WaitGroup {
             waiters: Vec::new(),
         };
         WaitGroup {
-            shared: Base::new(rt, "waitgroup", created_at, None, state),
+            shared: Base::new(rt, KIND, created_at, None, state),
         }
     }
 
@@ -54,17 +60,11 @@ impl WaitGroup {
             Vec::new()
         };
         drop(st);
-        let rt = &self.shared.rt;
-        if rt.tracing() {
-            let verb = if delta < 0 { "done" } else { "add" };
-            rt.emit(
-                verb,
-                Subject::Resource(self.shared.res.clone()),
-                Some(format!("count={count}")),
-            );
-        }
+        let verb = if delta < 0 { "done" } else { "add" };
+        self.shared
+            .trace_with(verb, || Some(format!("count={count}")));
         for p in released {
-            p.fire(rt, 0);
+            p.fire(&self.shared.rt, 0);
         }
         Ok(())
     }
@@ -77,7 +77,7 @@ impl WaitGroup {
         }
         st.waiters.push(Parked::new(self.shared.rt.current()));
         drop(st);
-        self.shared.rt.block(Wait::on("wait", &self.shared.res));
+        self.shared.rt.block(Wait::on(WAIT, &self.shared.res));
         false
     }
 

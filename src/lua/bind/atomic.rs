@@ -8,7 +8,10 @@ use mlua::Value;
 use super::{Cx, Func, Kind, Method, Res};
 use crate::lua::objects::LuaAtomic;
 use crate::lua::value::describe;
-use crate::runtime::Subject;
+use crate::runtime::{ResourceKind, Subject};
+
+/// Any goroutine may change an atomic; nobody waits on one.
+const RESOURCE: ResourceKind = ResourceKind::released_by_anyone("atomic");
 
 pub(crate) static FUNCS: &[Func] = &[Func {
     module: "goroutine",
@@ -16,7 +19,7 @@ pub(crate) static FUNCS: &[Func] = &[Func {
     results: 1,
     call: |cx, (init, _, _)| {
         let init = cx.int_or(&init, "initial value", 0)?;
-        let res = cx.rt().new_resource("atomic", cx.here());
+        let res = cx.rt().new_resource(RESOURCE, cx.here());
         cx.handle(LuaAtomic {
             value: Cell::new(init),
             res,
