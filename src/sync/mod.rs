@@ -31,7 +31,7 @@ pub use context::{CancelHook, Context};
 pub use mutex::{LockFuture, Mutex};
 pub use once::{Once, OnceStart};
 pub use op::{Begin, Loc, Op, Sleep, sleep, yield_now};
-pub use park::Parked;
+pub use park::{Parked, TIMED_OUT};
 pub use rwmutex::RwMutex;
 pub use select::{Case, SelectResult, SelectStart, SelectWait, select, select_start};
 pub use semaphore::Semaphore;

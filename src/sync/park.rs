@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use crate::runtime::{Runtime, TaskId};
+use crate::runtime::{Nanos, Runtime, TaskId, TimerCallback, TimerKey};
 
 /// One blocked operation of one goroutine.
 #[derive(Debug)]
@@ -43,5 +43,55 @@ impl Parked {
         assert!(self.is_live(), "a parked operation completes once");
         self.fired.set(Some(case));
         rt.wake(self.task);
+    }
+}
+
+/// The case a parked operation completes with when its deadline passes first.
+pub const TIMED_OUT: usize = usize::MAX;
+
+impl Parked {
+    /// Arms a deadline at `at`: if the operation is still live then, `leave` runs first (the
+    /// primitive takes the waiter out of its queue and grants whoever can now go: a weighted
+    /// semaphore's next waiter may fit once a larger one left), then the operation completes
+    /// with [`TIMED_OUT`]. An operation completed before its deadline should cancel the returned
+    /// timer; a stale one does nothing and wakes nobody, so it never hides a deadlock.
+    ///
+    /// Timers fire before any goroutine runs at their instant, so a grant made earlier at that
+    /// instant wins over the deadline (a value already available when a timeout fires wins).
+    pub fn expire_at(
+        self: &Rc<Self>,
+        rt: &Runtime,
+        at: Nanos,
+        leave: impl FnOnce(&Runtime, &Rc<Parked>) + 'static,
+    ) -> TimerKey {
+        rt.add_timer(
+            at,
+            Box::new(Deadline {
+                parked: self.clone(),
+                leave: Box::new(leave),
+            }),
+        )
+    }
+}
+
+/// A parked operation's deadline (see `Parked::expire_at`).
+struct Deadline {
+    parked: Rc<Parked>,
+    leave: Box<dyn FnOnce(&Runtime, &Rc<Parked>)>,
+}
+
+impl TimerCallback for Deadline {
+    fn fire(self: Box<Self>, rt: &Runtime) {
+        if !self.parked.is_live() {
+            return;
+        }
+        (self.leave)(rt, &self.parked);
+        if self.parked.is_live() {
+            self.parked.fire(rt, TIMED_OUT);
+        }
+    }
+
+    fn may_wake(&self) -> bool {
+        self.parked.is_live()
     }
 }
