@@ -1,5 +1,5 @@
 //! Go's synchronisation primitives over the runtime core: channels and `select`, mutexes, rwmutexes,
-//! semaphores, wait groups, once, cond, contexts and timers.
+//! semaphores, wait groups, once, cond, contexts, timers and atomic integers.
 //!
 //! Each primitive keeps its own queues and calls the core only to block, wake and trace. Blocking
 //! operations never block the thread: they register the current goroutine and return a value that
@@ -7,6 +7,7 @@
 //! primitive completes the operation when it wakes the goroutine. So one implementation serves
 //! every kind of task body.
 
+mod atomic;
 mod base;
 mod channel;
 mod cond;
@@ -14,12 +15,14 @@ mod context;
 mod mutex;
 mod once;
 mod park;
+mod point;
 mod rwmutex;
 mod select;
 mod semaphore;
 mod timer;
 mod wait_group;
 
+pub use atomic::{AtomicInt, AtomicOp, AtomicResult};
 pub use channel::{
     Channel, Describe, RecvSlot, RecvStart, SendSlot, SendStart, SendState, TryRecvError,
     TrySendError,
@@ -29,10 +32,14 @@ pub use context::{CancelHook, Context};
 pub use mutex::Mutex;
 pub use once::{Once, OnceStart};
 pub use park::Parked;
+pub use point::Point;
 pub use rwmutex::RwMutex;
-pub use select::{Case, SelectResult, SelectStart, SelectWait, select_start};
+pub use select::{
+    Case, DeadlineStart, DeadlineWait, SelectResult, SelectStart, SelectWait, Timed,
+    select_deadline, select_deadline_start, select_start,
+};
 pub use semaphore::Semaphore;
-pub use timer::{Timer, TimerTarget};
+pub use timer::{ChannelTarget, FuncTarget, Timer, TimerTarget, after_channel, after_func};
 pub use wait_group::WaitGroup;
 
 /// A misuse of a primitive (unlocking an unlocked mutex, a negative wait group...). The Lua layer
