@@ -10,9 +10,9 @@
 //! - [`scenario`]: load a Lua scenario, run it under a seed, explore many seeds;
 //! - [`lua`]: the `goroutine`, `log` and `sim` Lua modules (bindings only);
 //! - [`sim`]: the Rust API: async Rust tasks on the same scheduler and primitives;
-//! - [`patterns`]: the wish-list's patterns, built from `sync` (today: profiler, channel
-//!   inspector, deadlock detector);
-//! - [`sync`]: channels, select, locks, wait groups, contexts, timers;
+//! - [`patterns`]: the wish-list's patterns, built from `sync` (profiler, channel inspector,
+//!   deadlock detector; async/await and timeout, worker pools, pipelines, fan-in/fan-out);
+//! - [`sync`]: channels, select, locks, wait groups, contexts, timers, atomic integers;
 //! - [`runtime`]: the scheduler core, virtual clock, RNG, trace and outcomes.
 //!
 //! ```

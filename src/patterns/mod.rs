@@ -1,11 +1,52 @@
 //! The patterns of the wish-list, built only from `crate::sync` and the runtime's public API (so
-//! they are written as a user would write them). For now: the observability patterns (seed 6.x),
-//! a goroutine profiler, a channel inspector and a deadlock detector.
+//! they are written as a user would write them): the observability patterns (a goroutine
+//! profiler, a channel inspector, a deadlock detector), and the concurrency patterns that were
+//! Lua-only before (async/await and timeout, worker pools, pipelines, fan-in/fan-out).
+//!
+//! **Rust owns every state machine; a language layer only calls the user's functions.** A
+//! pattern that runs user code is split in two: a state machine here (`Pool`, `Stage`, the
+//! `JoinHandle` cell) whose every step is a method or a gosim future, and a worker loop that
+//! calls the user's function between those steps. This module also has the Rust worker loops
+//! (jobs and stage functions are async closures); a language binding writes its own loop over
+//! the same state machine. Patterns that run no user code (fan-in/out forwarders) are Rust tasks
+//! whatever the caller's language.
+//!
+//! Patterns start goroutines through `Spawn`, implemented by the layer that knows how to turn a
+//! future into a task body (`sim::Sim`), so this layer needs nothing above `sync`.
+//!
+//! Scheduling points follow the Lua versions, so a binding switched onto these implementations
+//! keeps its traces: steps inside a pattern's own tasks (a receive, a send, a close, a
+//! wait-group `done`) are scheduling points exactly where Lua's were; calls that never block
+//! (`Pool::submit`, creating a pipeline) take none, as `Sim::spawn` and `Channel::try_send` take
+//! none in Rust: the Lua binding takes its scheduling point after them, as after any call.
 
 mod detector;
+mod fan;
 mod inspector;
+mod pipeline;
+mod pool;
 mod profiler;
+mod task;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::runtime::TaskId;
 
 pub use detector::{DeadlockDetector, DeadlockInfo};
+pub use fan::{fan_in, fan_out};
 pub use inspector::{ChannelInspector, ChannelStats};
+pub use pipeline::{Stage, StageFn, pipeline};
+pub use pool::{Job, JobId, Pool, PoolError, PoolStats};
 pub use profiler::{ProfileStats, Profiler};
+pub use task::{JoinHandle, TaskError, go, join_all, timeout};
+
+/// A future to run as a goroutine.
+pub type LocalTask = Pin<Box<dyn Future<Output = ()>>>;
+
+/// How a pattern starts a goroutine running a Rust future.
+pub trait Spawn {
+    /// Spawns `task` as a goroutine named `name` (unnamed with `None`). Not a scheduling point.
+    /// `None` when the run has hit its goroutine limit (the run then ends with that limit).
+    fn spawn_boxed(&self, name: Option<&str>, task: LocalTask) -> Option<TaskId>;
+}

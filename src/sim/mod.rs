@@ -46,11 +46,18 @@ use std::time::Duration;
 
 pub use crate::sync::{Op, Recv, Send, Sleep};
 
+use crate::patterns::{
+    Job, JoinHandle, LocalTask, Pool, Spawn, StageFn, TaskError, fan_in, fan_out, go, join_all,
+    pipeline, timeout,
+};
 use crate::runtime::{
     Config, Event, FailureKind, Nanos, Outcome, RealClock, RunStats, Runtime, TaskBody, TaskId,
     TaskState, TaskStep, TraceFormat, render,
 };
-use crate::sync::{Channel, Cond, Context, Describe, Mutex, Once, RwMutex, Semaphore, WaitGroup};
+use crate::sync::{
+    AtomicInt, Case, Channel, Cond, Context, Describe, Mutex, Once, RwMutex, Semaphore, Timed,
+    Timer, WaitGroup, after_channel, after_func, select_deadline,
+};
 
 /// A run under construction: a runtime to spawn Rust tasks on and to create primitives with.
 /// Clones are the same run (share one between tasks by cloning it into them).
@@ -267,6 +274,112 @@ impl Sim {
         default: bool,
     ) -> Op<crate::sync::SelectResult<T>> {
         crate::sync::select(&self.rt, cases, default)
+    }
+}
+
+/// The features that were Lua-only: an atomic integer, `after_func`, async/await and timeout,
+/// a select with a deadline, worker pools, pipelines, fan-in/fan-out. Each is a thin call into
+/// `sync` or `patterns`, which own the state machines (a Lua binding calls the same ones).
+impl Sim {
+    /// An atomic integer holding `init`; its operations are futures (each a scheduling point,
+    /// traced `atomic.add` ...).
+    #[track_caller]
+    pub fn atomic_int(&self, init: i64) -> AtomicInt {
+        AtomicInt::new(&self.rt, init, here())
+    }
+
+    /// Go's `time.AfterFunc`: when `d` has passed, `f()` runs as a new task named `after_func`
+    /// (`f` is called again if the timer is reset after firing). Stop it with `Timer::stop`.
+    #[track_caller]
+    pub fn after_func<F, Fut>(&self, d: Duration, mut f: F) -> Timer
+    where
+        F: FnMut() -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let spawn = move |rt: &Runtime| {
+            Sim::on(rt).spawn_task(Some("after_func"), false, f());
+        };
+        after_func(&self.rt, to_nanos(d), spawn, here())
+    }
+
+    /// Starts `task` as a new unnamed task whose result is kept for `JoinHandle::join` (Lua's
+    /// `goroutine.async`); a panic in it becomes `Err(TaskError::Failed(message))` for the
+    /// awaiter instead of failing the run. Not a scheduling point.
+    #[track_caller]
+    pub fn go<T: 'static>(&self, task: impl Future<Output = T> + 'static) -> JoinHandle<T> {
+        go(&self.rt, self, task, here())
+    }
+
+    /// Awaits every handle, in order (Lua's `await_all`).
+    pub async fn join_all<T: Clone>(&self, handles: &[JoinHandle<T>]) -> Vec<Result<T, TaskError>> {
+        join_all(handles).await
+    }
+
+    /// Runs `task` as a new task and waits at most `limit` for its value (Lua's
+    /// `goroutine.timeout`); on `Err(TaskError::TimedOut)` the task keeps running, as in Go.
+    #[track_caller]
+    pub fn timeout<T: 'static, F: Future<Output = T> + 'static>(
+        &self,
+        limit: Duration,
+        task: F,
+    ) -> impl Future<Output = Result<T, TaskError>> + use<T, F> {
+        let (sim, at) = (self.clone(), here());
+        async move { timeout(&sim.rt, &sim, limit, task, at).await }
+    }
+
+    /// A select over `cases` that gives up after `d` (Lua's `select_timeout`): the cases plus an
+    /// `after(d)` channel, in that order, in one select.
+    #[track_caller]
+    pub fn select_timeout<T: Describe + 'static>(
+        &self,
+        d: Duration,
+        cases: Vec<Case<T>>,
+    ) -> Op<Timed<T>> {
+        let after = after_channel(&self.rt, to_nanos(d), Duration::from_nanos, here());
+        select_deadline(&self.rt, cases, after)
+    }
+
+    /// A worker pool named `name` with `workers` worker tasks (`<name>-worker-<i>`) running
+    /// async jobs: `submit_fn(async { ... })`, `wait().await`, `close().await`, `stats()`.
+    #[track_caller]
+    pub fn pool(&self, name: &str, workers: usize) -> Pool<Job> {
+        Pool::start(&self.rt, self, name, workers, here())
+    }
+
+    /// Connects `stages` after `input` (workers `pipeline-<i>-<w>`); returns the last output.
+    #[track_caller]
+    pub fn pipeline<T: Describe + 'static>(
+        &self,
+        input: Channel<T>,
+        stages: Vec<StageFn<T>>,
+    ) -> Channel<T> {
+        pipeline(&self.rt, self, input, stages, here())
+    }
+
+    /// Broadcasts `input` to `n` new channels (every value to every output).
+    #[track_caller]
+    pub fn fan_out<T: Describe + Clone + 'static>(
+        &self,
+        input: Channel<T>,
+        n: usize,
+    ) -> Vec<Channel<T>> {
+        fan_out(&self.rt, self, input, n, here())
+    }
+
+    /// Merges `inputs` into one new channel that closes after all of them have.
+    #[track_caller]
+    pub fn fan_in<T: Describe + 'static>(&self, inputs: Vec<Channel<T>>) -> Channel<T> {
+        fan_in(&self.rt, self, inputs, here())
+    }
+}
+
+impl Spawn for Sim {
+    fn spawn_boxed(&self, name: Option<&str>, task: LocalTask) -> Option<TaskId> {
+        let body = RustTask {
+            future: task,
+            rt: self.rt.clone(),
+        };
+        self.rt.spawn(name, false, Box::new(body))
     }
 }
 

@@ -1,5 +1,5 @@
 //! Go's synchronisation primitives over the runtime core: channels and `select`, mutexes, rwmutexes,
-//! semaphores, wait groups, once, cond, contexts and timers.
+//! semaphores, wait groups, once, cond, contexts, timers and atomic integers.
 //!
 //! Each primitive keeps its own queues and calls the core only to block, wake and trace. Blocking
 //! operations never block the thread: they register the current goroutine and return a value that
@@ -7,6 +7,7 @@
 //! primitive completes the operation when it wakes the goroutine. So one implementation serves
 //! every kind of task body.
 
+mod atomic;
 mod base;
 mod channel;
 mod cond;
@@ -21,6 +22,7 @@ mod semaphore;
 mod timer;
 mod wait_group;
 
+pub use atomic::{AtomicInt, AtomicOp, AtomicResult};
 pub(crate) use channel::KIND as CHANNEL_KIND;
 pub use channel::{
     Channel, Closed, Describe, Recv, RecvSlot, RecvStart, Send, SendSlot, SendStart, SendState,
@@ -33,9 +35,14 @@ pub use once::{Once, OnceStart};
 pub use op::{Begin, Loc, Op, Sleep, sleep, yield_now};
 pub use park::{Parked, TIMED_OUT};
 pub use rwmutex::RwMutex;
-pub use select::{Case, SelectResult, SelectStart, SelectWait, select, select_start};
+pub use select::{
+    Case, DeadlineStart, DeadlineWait, SelectResult, SelectStart, SelectWait, Timed, select,
+    select_deadline, select_deadline_start, select_start,
+};
 pub use semaphore::Semaphore;
-pub use timer::{Timer, TimerTarget, after, channel_timer};
+pub use timer::{
+    ChannelTarget, FuncTarget, Timer, TimerTarget, after, after_channel, after_func, channel_timer,
+};
 pub use wait_group::WaitGroup;
 
 /// A misuse of a primitive (unlocking an unlocked mutex, a negative wait group...). The Lua layer

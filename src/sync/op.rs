@@ -67,6 +67,13 @@ impl<R> Op<R> {
     }
 }
 
+impl<R: 'static> Op<R> {
+    /// An operation that never parks: `effect` runs when first polled, then the scheduling point.
+    pub fn now(rt: &Runtime, effect: impl FnOnce() -> R + 'static) -> Op<R> {
+        Op::new(rt, None, move || Begin::Done(effect()))
+    }
+}
+
 impl Op<()> {
     /// An operation with no result, from a primitive's `*_or_park`: `true` means done at once,
     /// `false` that the task is parked until a wake completes it.

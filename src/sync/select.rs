@@ -189,3 +189,135 @@ pub fn select<T: Describe + 'static>(
         SelectStart::Parked(wait) => Begin::Parked(Box::new(move || wait.finish())),
     })
 }
+
+/// How a select with a deadline ended.
+#[derive(Debug)]
+pub enum Timed<T> {
+    /// One of the cases completed.
+    Case(SelectResult<T>),
+    /// The deadline came first.
+    TimedOut,
+}
+
+/// A parked select with a deadline, to finish when the goroutine wakes.
+pub struct DeadlineWait<T, U> {
+    inner: SelectWait<T>,
+    deadline: Channel<U>,
+    slot: RecvSlot<U>,
+}
+
+impl<T, U> std::fmt::Debug for DeadlineWait<T, U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadlineWait")
+            .field("cases", &self.inner.slots.len())
+            .finish()
+    }
+}
+
+/// The start of a select with a deadline.
+#[derive(Debug)]
+pub enum DeadlineStart<T, U> {
+    /// Completed at once.
+    Done(Timed<T>),
+    /// Parked; call `DeadlineWait::finish` when the goroutine wakes.
+    Parked(DeadlineWait<T, U>),
+}
+
+/// Starts a select over `cases` plus one more receive case, `deadline` (a timer's channel, of its
+/// own value type): Lua's `select_timeout` and `timeout`, whose select is exactly the user's cases
+/// followed by the timer's channel, so the seed's choices and the trace are the same as a plain
+/// select over those channels. No default: a deadline is the way out.
+pub fn select_deadline_start<T: Describe + 'static, U: Describe + 'static>(
+    rt: &Runtime,
+    cases: Vec<Case<T>>,
+    deadline: Channel<U>,
+) -> DeadlineStart<T, U> {
+    let n = cases.len();
+    let mut ready: Vec<usize> = cases
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| match c {
+            Case::Recv(ch) => ch.recv_ready(),
+            Case::Send(ch, _) => ch.send_ready(),
+            Case::Never => false,
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if deadline.recv_ready() {
+        ready.push(n);
+    }
+    if !ready.is_empty() {
+        let idx = ready[rt.choose(ready.len())];
+        if idx == n {
+            let _ = deadline.try_recv();
+            return DeadlineStart::Done(Timed::TimedOut);
+        }
+        let case = cases.into_iter().nth(idx).expect("chosen case exists");
+        return DeadlineStart::Done(Timed::Case(perform_ready(idx, case)));
+    }
+    let parked = Parked::new(rt.current());
+    let mut resources = Vec::with_capacity(n + 1);
+    let mut slots = Vec::with_capacity(n);
+    for (i, case) in cases.into_iter().enumerate() {
+        match case {
+            Case::Recv(ch) => {
+                let slot: RecvSlot<T> = Rc::new(RefCell::new(None));
+                ch.register_recv(parked.clone(), i, slot.clone());
+                resources.push(ch.resource().clone());
+                slots.push(Slot::Recv(ch, slot));
+            }
+            Case::Send(ch, v) => {
+                let slot: SendSlot<T> = Rc::new(RefCell::new(SendState::Pending(v)));
+                ch.register_send(parked.clone(), i, slot.clone());
+                resources.push(ch.resource().clone());
+                slots.push(Slot::Send(ch, slot));
+            }
+            Case::Never => slots.push(Slot::Never),
+        }
+    }
+    let slot: RecvSlot<U> = Rc::new(RefCell::new(None));
+    deadline.register_recv(parked.clone(), n, slot.clone());
+    resources.push(deadline.resource().clone());
+    rt.block(Wait::on_all(SELECT, resources));
+    DeadlineStart::Parked(DeadlineWait {
+        inner: SelectWait { parked, slots },
+        deadline,
+        slot,
+    })
+}
+
+impl<T: Describe + 'static, U: Describe + 'static> DeadlineWait<T, U> {
+    /// Ends the select after the goroutine woke: unregisters from every channel and says which
+    /// case completed, or that the deadline came first.
+    pub fn finish(self) -> Timed<T> {
+        self.deadline.unregister(&self.inner.parked);
+        let fired = self.inner.parked.fired_case();
+        if fired == Some(self.inner.slots.len()) {
+            for slot in &self.inner.slots {
+                match slot {
+                    Slot::Recv(ch, _) => ch.unregister(&self.inner.parked),
+                    Slot::Send(ch, _) => ch.unregister(&self.inner.parked),
+                    Slot::Never => {}
+                }
+            }
+            self.slot.borrow_mut().take();
+            return Timed::TimedOut;
+        }
+        Timed::Case(self.inner.finish())
+    }
+}
+
+/// A select over `cases` with a deadline channel, as a future (see `select_deadline_start`).
+pub fn select_deadline<T: Describe + 'static, U: Describe + 'static>(
+    rt: &Runtime,
+    cases: Vec<Case<T>>,
+    deadline: Channel<U>,
+) -> Op<Timed<T>> {
+    let rt2 = rt.clone();
+    Op::new(rt, None, move || {
+        match select_deadline_start(&rt2, cases, deadline) {
+            DeadlineStart::Done(r) => Begin::Done(r),
+            DeadlineStart::Parked(wait) => Begin::Parked(Box::new(move || wait.finish())),
+        }
+    })
+}

@@ -6,8 +6,10 @@
 
 use std::rc::Rc;
 
+use std::cell::RefCell;
+
 use super::base::Base;
-use super::{Channel, Describe};
+use super::channel::{Channel, Describe};
 use crate::runtime::{
     Nanos, ResourceKind, ResourceRef, Runtime, TimerCallback, TimerKey, format_ms,
 };
@@ -163,17 +165,90 @@ impl Timer {
     }
 }
 
-/// Delivers the run's time on a channel (as `T`, made by `make`), dropping it when the buffer is
-/// full, as Go's timers do. One target for every language: a Lua timer's channel carries the
-/// time in milliseconds as a Lua number, a Rust one a `Duration`.
-struct ChannelTarget<T> {
+/// What an `after_func` timer calls when it fires.
+type Spawner = Box<dyn FnMut(&Runtime)>;
+
+/// Calls a function when the timer fires (Go's `time.AfterFunc`): the function spawns the
+/// goroutine, so this target knows no task body. One target serves every binding: the Rust
+/// API passes a closure that spawns a Rust task, a language binding one that spawns its own
+/// goroutine. `FnMut`, because a fired `after_func` timer may be `reset` and fire again. The
+/// function gets the runtime as an argument so it need not hold one (a timer holding its run
+/// would be a cycle).
+pub struct FuncTarget {
+    f: RefCell<Spawner>,
+}
+
+impl FuncTarget {
+    /// A target calling `f` at every firing.
+    pub fn new(f: impl FnMut(&Runtime) + 'static) -> FuncTarget {
+        FuncTarget {
+            f: RefCell::new(Box::new(f)),
+        }
+    }
+}
+
+impl std::fmt::Debug for FuncTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FuncTarget")
+    }
+}
+
+impl TimerTarget for FuncTarget {
+    fn fire(&self, rt: &Runtime, _now: Nanos) {
+        (self.f.borrow_mut())(rt);
+    }
+
+    /// A new goroutine may release anybody.
+    fn may_wake(&self) -> bool {
+        true
+    }
+
+    fn drain(&self) -> bool {
+        false
+    }
+}
+
+/// Starts a one-shot timer (kind `after_func`) that calls `spawn` when it fires, `delay` from now.
+pub fn after_func(
+    rt: &Runtime,
+    delay: Nanos,
+    spawn: impl FnMut(&Runtime) + 'static,
+    created_at: Option<Rc<str>>,
+) -> Timer {
+    Timer::start(
+        rt,
+        "after_func",
+        delay,
+        None,
+        Box::new(FuncTarget::new(spawn)),
+        created_at,
+    )
+}
+
+/// Delivers a value made from the run's time on a channel, dropping it if nobody made room (Go's
+/// timers do the same). Generic over the channel's value type, so one target serves every
+/// binding (Rust delivers a `Duration`, Lua a number of milliseconds).
+pub struct ChannelTarget<T> {
     ch: Channel<T>,
-    make: fn(Nanos) -> T,
+    value: fn(Nanos) -> T,
+}
+
+impl<T> ChannelTarget<T> {
+    /// A target sending `value(now)` on `ch`.
+    pub fn new(ch: Channel<T>, value: fn(Nanos) -> T) -> ChannelTarget<T> {
+        ChannelTarget { ch, value }
+    }
+}
+
+impl<T> std::fmt::Debug for ChannelTarget<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChannelTarget")
+    }
 }
 
 impl<T: Describe + 'static> TimerTarget for ChannelTarget<T> {
     fn fire(&self, _rt: &Runtime, now: Nanos) {
-        let _ = self.ch.try_send((self.make)(now));
+        let _ = self.ch.try_send((self.value)(now));
     }
 
     fn may_wake(&self) -> bool {
@@ -198,10 +273,7 @@ pub fn channel_timer<T: Describe + 'static>(
     let ch: Channel<T> = Channel::new(rt, 1, created_at.clone());
     ch.resource().set_name(name);
     let kind = if period.is_some() { "ticker" } else { "timer" };
-    let target = ChannelTarget {
-        ch: ch.clone(),
-        make,
-    };
+    let target = ChannelTarget::new(ch.clone(), make);
     let timer = Timer::start(rt, kind, delay, period, Box::new(target), created_at);
     (timer, ch)
 }
@@ -215,4 +287,15 @@ pub fn after(
 ) -> (Timer, Channel<Duration>) {
     let name = if period.is_some() { "ticks" } else { "after" };
     channel_timer(rt, delay, period, location, name, Duration::from_nanos)
+}
+
+/// Go's `time.After`: a new channel of capacity 1 named `after` that receives `value(now)` once,
+/// `delay` from now, from a timer of kind `timer`.
+pub fn after_channel<T: Describe + 'static>(
+    rt: &Runtime,
+    delay: Nanos,
+    value: fn(Nanos) -> T,
+    created_at: Option<Rc<str>>,
+) -> Channel<T> {
+    channel_timer(rt, delay, None, created_at, "after", value).1
 }

@@ -1,0 +1,209 @@
+//! async/await and timeout (Lua's `goroutine.async`, `await`, `await_all`, `timeout`): a task
+//! whose result is kept for whoever awaits it, and running a task against a deadline.
+//!
+//! Why it is shaped so. A handle is the pair the Lua version builds: a result cell and a
+//! rendezvous channel named `await` that the task *closes* when it ends, because a closed
+//! channel releases every awaiter at once and can sit in a `select` (that is how `timeout` races
+//! the task against a timer). The task is a goroutine of its own, unnamed as in Lua; awaiting a
+//! finished task is not an operation (no trace, no scheduling point), as in Lua. A failure of the
+//! task is a value for the awaiter, not a failure of the run: in Rust a failure is a panic, caught
+//! around each poll of the task's future (`CatchPanic`), and the task is marked failed for the
+//! observers as Lua's `raw.mark_failed` does. `timeout` has Go's semantics: on expiry the caller
+//! gets `TimedOut` and the task runs on, unobserved.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use super::Spawn;
+use crate::runtime::{Nanos, Runtime, TaskId};
+use crate::sync::{Case, Channel, Timed, after_channel, select_deadline};
+
+/// Why a task gave no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskError {
+    /// The task panicked; the panic's message.
+    Failed(String),
+    /// `timeout`: the deadline came first (the task runs on).
+    TimedOut,
+}
+
+impl std::fmt::Display for TaskError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TaskError::Failed(m) => f.write_str(m),
+            TaskError::TimedOut => f.write_str("timeout exceeded"),
+        }
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "(no message)".to_string())
+}
+
+/// Runs a future, turning a panic in any of its polls into `Err(message)`: how user code inside
+/// a pattern fails without failing the run (Lua's `pcall` around a user function).
+pub(crate) struct CatchPanic<F> {
+    inner: Pin<Box<F>>,
+}
+
+impl<F> CatchPanic<F> {
+    pub(crate) fn new(f: F) -> CatchPanic<F> {
+        CatchPanic { inner: Box::pin(f) }
+    }
+}
+
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let inner = self.inner.as_mut();
+        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(panic_message(&*payload))),
+        }
+    }
+}
+
+struct Shared<T> {
+    id: Cell<TaskId>,
+    done: Channel<()>,
+    result: RefCell<Option<Result<T, TaskError>>>,
+}
+
+/// A running task's result, to await (Lua's async handle). Clones are the same handle.
+pub struct JoinHandle<T> {
+    shared: Rc<Shared<T>>,
+}
+
+impl<T> Clone for JoinHandle<T> {
+    fn clone(&self) -> Self {
+        JoinHandle {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JoinHandle({})", self.shared.id.get())
+    }
+}
+
+/// Spawns `task` as an unnamed goroutine whose result is kept for `JoinHandle::join`. Not a
+/// scheduling point (like `Sim::spawn`; the Lua binding takes its own after it).
+pub fn go<T: 'static>(
+    rt: &Runtime,
+    spawner: &dyn Spawn,
+    task: impl Future<Output = T> + 'static,
+    created_at: Option<Rc<str>>,
+) -> JoinHandle<T> {
+    let done: Channel<()> = Channel::new(rt, 0, created_at);
+    done.resource().set_name("await");
+    let shared = Rc::new(Shared {
+        id: Cell::new(TaskId(0)),
+        done,
+        result: RefCell::new(None),
+    });
+    let (rt2, mine) = (rt.clone(), shared.clone());
+    let id = spawner.spawn_boxed(
+        None,
+        Box::pin(async move {
+            let r = CatchPanic::new(task).await;
+            if r.is_err() {
+                rt2.mark_failed(rt2.current());
+            }
+            *mine.result.borrow_mut() = Some(r.map_err(TaskError::Failed));
+            mine.done.close();
+            // Closing is a scheduling point in Lua, where the task's last act is `done:close()`.
+            crate::sync::yield_now(&rt2).await;
+        }),
+    );
+    shared.id.set(id.unwrap_or(TaskId(0)));
+    JoinHandle { shared }
+}
+
+impl<T> JoinHandle<T> {
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.shared.id.get()
+    }
+
+    /// Whether the task has ended (its result is kept).
+    pub fn is_finished(&self) -> bool {
+        self.shared.result.borrow().is_some()
+    }
+
+    /// Waits for the task to end (no operation if it has), then takes its result out.
+    async fn wait_taken(&self) -> Result<T, TaskError> {
+        if !self.is_finished() {
+            let _ = self.shared.done.recv().await;
+        }
+        self.shared
+            .result
+            .borrow_mut()
+            .take()
+            .expect("a finished task has its result")
+    }
+}
+
+impl<T: Clone> JoinHandle<T> {
+    /// Waits for the task to end; its value, or `Failed` with its panic's message. Awaiting a
+    /// finished task returns at once, as often as asked (the result is kept).
+    pub async fn join(&self) -> Result<T, TaskError> {
+        if !self.is_finished() {
+            let _ = self.shared.done.recv().await;
+        }
+        self.shared
+            .result
+            .borrow()
+            .clone()
+            .expect("a finished task has its result")
+    }
+}
+
+/// Awaits every handle in order (Lua's `await_all`): the results in the handles' order, whatever
+/// order the tasks end in.
+pub async fn join_all<T: Clone>(handles: &[JoinHandle<T>]) -> Vec<Result<T, TaskError>> {
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.join().await);
+    }
+    out
+}
+
+/// Runs `task` as a new goroutine and waits at most `limit` for it (Lua's `goroutine.timeout`):
+/// its value, `Failed` if it panicked, or `TimedOut`, in which case it keeps running (Go's
+/// semantics: nothing can stop a goroutine from outside). The wait is a select between the
+/// task's `await` channel and an `after` channel, in that order, as in Lua.
+pub async fn timeout<T: 'static>(
+    rt: &Runtime,
+    spawner: &dyn Spawn,
+    limit: Duration,
+    task: impl Future<Output = T> + 'static,
+    created_at: Option<Rc<str>>,
+) -> Result<T, TaskError> {
+    let h = go(rt, spawner, task, created_at.clone());
+    let after = after_channel(rt, to_nanos(limit), Duration::from_nanos, created_at);
+    let r = select_deadline(rt, vec![Case::Recv(h.shared.done.clone())], after).await;
+    if matches!(r, Timed::TimedOut) && !h.is_finished() {
+        return Err(TaskError::TimedOut);
+    }
+    h.wait_taken().await
+}
+
+pub(crate) fn to_nanos(d: Duration) -> Nanos {
+    d.as_nanos().min(u64::MAX as u128) as Nanos
+}

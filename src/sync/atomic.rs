@@ -1,0 +1,184 @@
+//! `AtomicInt`: Go's `atomic.Int64` (and the Lua `goroutine.atomic_int`), an integer whose
+//! operations are indivisible.
+//!
+//! On one thread every operation is trivially atomic; what matters for a simulation is that each
+//! one is a **scheduling point** taken after its effect, so the seed can interleave other tasks
+//! between a `load` and a `compare_and_swap` exactly where a real race could. Hence the ops are
+//! futures (`Op`s). Each op leaves one trace event, verb `atomic.<op>`, detail
+//! `"<result> (now <value>)"`; creating one leaves none (as in Lua, where the story is told by the
+//! ops). The effect is `apply`, one match over `AtomicOp`, so the Lua binding and the Rust futures
+//! cannot drift apart.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::base::{Base, debug_handle};
+use super::op::Op;
+use crate::runtime::{ResourceKind, Runtime};
+
+/// Any goroutine may change an atomic; nobody waits on one.
+pub(crate) const KIND: ResourceKind = ResourceKind::released_by_anyone("atomic");
+
+/// One atomic operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtomicOp {
+    /// Adds (wrapping); the result is the new value.
+    Add(i64),
+    /// Reads.
+    Load,
+    /// Writes; no result.
+    Store(i64),
+    /// Writes; the result is the old value.
+    Swap(i64),
+    /// Writes `new` if the value is `old`; the result says whether it did.
+    CompareAndSwap {
+        /// The expected value.
+        old: i64,
+        /// The value written when the expectation holds.
+        new: i64,
+    },
+}
+
+impl AtomicOp {
+    /// The trace verb.
+    pub fn verb(self) -> &'static str {
+        match self {
+            AtomicOp::Add(_) => "atomic.add",
+            AtomicOp::Load => "atomic.load",
+            AtomicOp::Store(_) => "atomic.store",
+            AtomicOp::Swap(_) => "atomic.swap",
+            AtomicOp::CompareAndSwap { .. } => "atomic.cas",
+        }
+    }
+}
+
+/// What an atomic operation returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtomicResult {
+    /// A value (add: the new one; load; swap: the old one).
+    Int(i64),
+    /// Nothing (store).
+    Unit,
+    /// Whether a compare-and-swap swapped.
+    Swapped(bool),
+}
+
+impl std::fmt::Display for AtomicResult {
+    /// As the Lua value would be shown (`5`, `nil`, `true`), so the traces of both languages agree.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AtomicResult::Int(v) => write!(f, "{v}"),
+            AtomicResult::Unit => f.write_str("nil"),
+            AtomicResult::Swapped(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+/// An atomic integer. Clones are the same integer.
+#[derive(Clone)]
+pub struct AtomicInt {
+    shared: Rc<Base<i64>>,
+}
+
+debug_handle!(AtomicInt);
+
+impl AtomicInt {
+    /// A new atomic integer holding `init` (resource kind `atomic`; no trace event, as in Lua).
+    pub fn new(rt: &Runtime, init: i64, created_at: Option<Rc<str>>) -> AtomicInt {
+        let res = rt.new_resource(KIND, created_at);
+        AtomicInt {
+            shared: Rc::new(Base {
+                rt: rt.clone(),
+                res,
+                state: RefCell::new(init),
+            }),
+        }
+    }
+
+    /// Its identity.
+    pub fn resource(&self) -> &crate::runtime::ResourceRef {
+        &self.shared.res
+    }
+
+    /// Performs `op` now and traces it, without the scheduling point (the caller takes it: the
+    /// futures below, or a language binding).
+    pub fn apply(&self, op: AtomicOp) -> AtomicResult {
+        let (result, now) = {
+            let mut v = self.shared.state.borrow_mut();
+            let cur = *v;
+            let result = match op {
+                AtomicOp::Add(d) => {
+                    *v = cur.wrapping_add(d);
+                    AtomicResult::Int(*v)
+                }
+                AtomicOp::Load => AtomicResult::Int(cur),
+                AtomicOp::Store(x) => {
+                    *v = x;
+                    AtomicResult::Unit
+                }
+                AtomicOp::Swap(x) => {
+                    *v = x;
+                    AtomicResult::Int(cur)
+                }
+                AtomicOp::CompareAndSwap { old, new } => {
+                    let swapped = cur == old;
+                    if swapped {
+                        *v = new;
+                    }
+                    AtomicResult::Swapped(swapped)
+                }
+            };
+            (result, *v)
+        };
+        if self.shared.rt.tracing() {
+            self.shared
+                .trace(op.verb(), Some(format!("{result} (now {now})")));
+        }
+        result
+    }
+
+    fn op<R: 'static>(&self, op: AtomicOp, out: fn(AtomicResult) -> R) -> Op<R> {
+        let a = self.clone();
+        Op::now(&self.shared.rt, move || out(a.apply(op)))
+    }
+
+    /// Adds `delta` (wrapping) and returns the new value.
+    pub fn add(&self, delta: i64) -> Op<i64> {
+        self.op(AtomicOp::Add(delta), int)
+    }
+
+    /// Reads the value.
+    pub fn load(&self) -> Op<i64> {
+        self.op(AtomicOp::Load, int)
+    }
+
+    /// Writes `v`.
+    pub fn store(&self, v: i64) -> Op<()> {
+        self.op(AtomicOp::Store(v), |_| ())
+    }
+
+    /// Writes `v` and returns the old value.
+    pub fn swap(&self, v: i64) -> Op<i64> {
+        self.op(AtomicOp::Swap(v), int)
+    }
+
+    /// Writes `new` if the value is `old`; returns whether it did.
+    pub fn compare_and_swap(&self, old: i64, new: i64) -> Op<bool> {
+        self.op(AtomicOp::CompareAndSwap { old, new }, |r| {
+            matches!(r, AtomicResult::Swapped(true))
+        })
+    }
+
+    /// The value, read without an operation (no trace, no scheduling point): for assertions
+    /// after a run and for observers.
+    pub fn peek(&self) -> i64 {
+        *self.shared.state.borrow()
+    }
+}
+
+fn int(r: AtomicResult) -> i64 {
+    match r {
+        AtomicResult::Int(v) => v,
+        _ => unreachable!("this atomic op returns an integer"),
+    }
+}
