@@ -74,10 +74,13 @@ impl Parked {
     }
 }
 
+/// What a primitive does when one of its waiters times out (see `Parked::expire_at`).
+type Leave = Box<dyn FnOnce(&Runtime, &Rc<Parked>)>;
+
 /// A parked operation's deadline (see `Parked::expire_at`).
 struct Deadline {
     parked: Rc<Parked>,
-    leave: Box<dyn FnOnce(&Runtime, &Rc<Parked>)>,
+    leave: Leave,
 }
 
 impl TimerCallback for Deadline {
