@@ -35,6 +35,7 @@ const TIME_SENSITIVE: &[&str] = &[
     "sim_features",
     "timers",
     "wait_group",
+    "weighted_semaphore",
 ];
 
 #[test]

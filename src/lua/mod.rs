@@ -27,7 +27,7 @@ use mlua::{
     Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Thread, Value, VmState,
 };
 
-pub use objects::Dir;
+pub use objects::{Dir, Exposable};
 pub use value::{LuaValue, describe};
 
 use crate::runtime::{FailureKind, LimitKind, Runtime, TaskBody, TaskId, TaskStep};
@@ -469,15 +469,16 @@ impl LuaWorld {
         name: &str,
         ch: &crate::sync::Channel<LuaValue>,
     ) -> Result<(), LoadError> {
-        let handle = objects::LuaChannel {
-            ch: ch.clone(),
-            dir: Dir::Both,
-            closable: true,
-        };
+        self.expose(name, ch.clone())
+    }
+
+    /// Makes a primitive or pattern created in Rust a Lua global, with its usual Lua methods: one
+    /// object shared by Rust tasks and Lua goroutines of the same run.
+    pub fn expose<T: Exposable>(&self, name: &str, object: T) -> Result<(), LoadError> {
         self.lua
-            .create_userdata(handle)
+            .create_userdata(object.into_handle())
             .and_then(|ud| self.lua.globals().set(name, ud))
-            .map_err(|e| LoadError(format!("gosim: cannot expose channel {name}: {e}")))
+            .map_err(|e| LoadError(format!("gosim: cannot expose {name}: {e}")))
     }
 
     /// `sim.assert_sometimes` results: for each message, whether it was ever true.

@@ -52,6 +52,9 @@ pub struct LuaRwMutex(pub(crate) RwMutex);
 /// The read side of an rwmutex as a locker (`rw:rlocker()`).
 #[derive(Debug)]
 pub struct LuaRLocker(pub(crate) RwMutex);
+/// A weighted semaphore handle (seed 5.4).
+#[derive(Debug)]
+pub struct LuaWeightedSemaphore(pub(crate) crate::patterns::WeightedSemaphore);
 /// A semaphore handle.
 #[derive(Debug)]
 pub struct LuaSemaphore(pub(crate) Semaphore);
@@ -117,6 +120,9 @@ handle!(LuaChannel, "channel", |this| this.ch.resource());
 handle!(LuaMutex, "mutex", |this| this.0.resource());
 handle!(LuaRwMutex, "rwmutex", |this| this.0.resource());
 handle!(LuaSemaphore, "semaphore", |this| this.0.resource());
+handle!(LuaWeightedSemaphore, "weighted_semaphore", |this| this
+    .0
+    .resource());
 handle!(LuaRLocker, "rlocker", |this| format!(
     "rlocker({})",
     this.0.resource()
@@ -148,12 +154,40 @@ handle!(LuaInspector, "inspector", |this| format!(
 ));
 handle!(LuaDetector, "detector", |_this| "deadlock_detector");
 
+/// A Rust primitive or pattern that a Lua script can be handed (`LuaWorld::expose`): it becomes
+/// the same handle the script would get from the `goroutine` module.
+pub trait Exposable {
+    /// The userdata behind the Lua handle.
+    type Handle: UserData + 'static;
+    /// Wraps the object (a clone of the same primitive) in its handle.
+    fn into_handle(self) -> Self::Handle;
+}
+
+impl Exposable for Channel<LuaValue> {
+    type Handle = LuaChannel;
+    fn into_handle(self) -> LuaChannel {
+        LuaChannel {
+            ch: self,
+            dir: Dir::Both,
+            closable: true,
+        }
+    }
+}
+
+impl Exposable for crate::patterns::WeightedSemaphore {
+    type Handle = LuaWeightedSemaphore;
+    fn into_handle(self) -> LuaWeightedSemaphore {
+        LuaWeightedSemaphore(self)
+    }
+}
+
 /// The kinds that have a methods table.
 pub(crate) const KINDS: &[&str] = &[
     "channel",
     "mutex",
     "rwmutex",
     "semaphore",
+    "weighted_semaphore",
     "rlocker",
     "waitgroup",
     "once",
@@ -179,6 +213,7 @@ pub(crate) fn resource_of(ud: &mlua::AnyUserData) -> Option<ResourceRef> {
     try_kind!(LuaMutex, |this| this.0.resource());
     try_kind!(LuaRwMutex, |this| this.0.resource());
     try_kind!(LuaSemaphore, |this| this.0.resource());
+    try_kind!(LuaWeightedSemaphore, |this| this.0.resource());
     try_kind!(LuaWaitGroup, |this| this.0.resource());
     try_kind!(LuaOnce, |this| this.0.resource());
     try_kind!(LuaAtomic, |this| this.res);

@@ -49,6 +49,18 @@ impl Parked {
 /// The case a parked operation completes with when its deadline passes first.
 pub const TIMED_OUT: usize = usize::MAX;
 
+/// A timed wait whose deadline passed before it was granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout;
+
+impl std::fmt::Display for Timeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("timeout")
+    }
+}
+
+impl std::error::Error for Timeout {}
+
 impl Parked {
     /// Arms a deadline at `at`: if the operation is still live then, `leave` runs first (the
     /// primitive takes the waiter out of its queue and grants whoever can now go: a weighted
@@ -76,6 +88,20 @@ impl Parked {
 
 /// What a primitive does when one of its waiters times out (see `Parked::expire_at`).
 type Leave = Box<dyn FnOnce(&Runtime, &Rc<Parked>)>;
+
+impl Parked {
+    /// How a woken timed wait ended: `Err(Timeout)` if its deadline fired it, else `Ok` (and its
+    /// deadline timer, now useless, is cancelled).
+    pub fn timed_result(&self, rt: &Runtime, deadline: Option<TimerKey>) -> Result<(), Timeout> {
+        if self.fired_case() == Some(TIMED_OUT) {
+            return Err(Timeout);
+        }
+        if let Some(k) = deadline {
+            rt.cancel_timer(k);
+        }
+        Ok(())
+    }
+}
 
 /// A parked operation's deadline (see `Parked::expire_at`).
 struct Deadline {

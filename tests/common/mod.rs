@@ -2,9 +2,14 @@
 //! part of it, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod misuse;
+
 use std::process::{Command, Output};
 
 use gosim::scenario::{RunOptions, RunReport, run_source};
+
+/// The chunk name of scenarios run from a string: messages start with `t.lua:LINE:`.
+pub const NAME: &str = "t.lua";
 
 /// Runs Lua `src` as `t.lua` under `seed`; a load error fails the test and shows the source.
 pub fn run(src: &str, seed: u64) -> RunReport {
@@ -43,4 +48,23 @@ pub fn gosim(args: &[&str]) -> Output {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("the gosim binary runs")
+}
+
+/// Runs `src`, turning a load error or a panic of the harness into an `Err` that says which.
+pub fn try_run(src: &str, opts: &RunOptions) -> Result<RunReport, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_source(NAME, src, opts))) {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(format!("the scenario did not load: {e}")),
+        Err(panic) => Err(format!("gosim panicked: {}", panic_message(&panic))),
+    }
+}
+
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a non-string panic)".to_string()
+    }
 }

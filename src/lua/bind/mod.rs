@@ -23,6 +23,7 @@ mod rwmutex;
 mod semaphore;
 mod timer;
 mod wait_group;
+mod weighted_semaphore;
 
 use std::fmt::Display;
 use std::rc::Rc;
@@ -290,6 +291,8 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(channel::FUNCS)?;
     d.kind(&semaphore::KIND)?;
     d.funcs(semaphore::FUNCS)?;
+    d.kind(&weighted_semaphore::KIND)?;
+    d.funcs(weighted_semaphore::FUNCS)?;
     d.kind(&mutex::KIND)?;
     d.funcs(mutex::FUNCS)?;
     d.kind(&rwmutex::KIND)?;

@@ -21,25 +21,13 @@ use std::rc::Rc;
 use crate::runtime::{
     Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TaskId, TimerKey, Wait,
 };
-use crate::sync::{Begin, Misuse, Op, Parked, TIMED_OUT};
+use crate::sync::{Begin, Misuse, Op, Parked, Timeout};
 
 /// Only holders give units back: a waiter behind holders that are all blocked is a wait-for edge.
 const KIND: ResourceKind = ResourceKind::released_by_holders("weighted_semaphore");
 
 /// An acquire waiting for its units.
 const ACQUIRE: Blocking = Blocking::new("acquire", "block-acquire");
-
-/// An acquire whose timeout passed before the units were granted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeout;
-
-impl std::fmt::Display for Timeout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("timeout")
-    }
-}
-
-impl std::error::Error for Timeout {}
 
 struct Waiter {
     parked: Rc<Parked>,
@@ -89,7 +77,11 @@ impl WeightedSemaphore {
         assert!(size > 0, "a weighted semaphore has at least one unit");
         let res = rt.new_resource(KIND, created_at);
         if rt.tracing() {
-            rt.emit("new", Subject::Resource(res.clone()), Some(format!("n={size}")));
+            rt.emit(
+                "new",
+                Subject::Resource(res.clone()),
+                Some(format!("n={size}")),
+            );
         }
         WeightedSemaphore {
             shared: Rc::new(Shared {
@@ -193,7 +185,13 @@ impl WeightedSemaphore {
             .waiters
             .retain(|w| !Rc::ptr_eq(&w.parked, parked));
         if rt.tracing() {
-            rt.emit_as(parked.task(), "timeout", Subject::Resource(self.shared.res.clone()), None);
+            rt.emit_as(
+                parked.task(),
+                "timeout",
+                Subject::Resource(self.shared.res.clone()),
+                None,
+                None,
+            );
         }
         self.grant_waiters();
     }
@@ -235,7 +233,9 @@ impl WeightedSemaphore {
             if self.shared.rt.tracing() {
                 let detail = Some(format!("w={}", w.weight));
                 let subject = Subject::Resource(self.shared.res.clone());
-                self.shared.rt.emit_as(w.parked.task(), "acquire", subject, detail);
+                self.shared
+                    .rt
+                    .emit_as(w.parked.task(), "acquire", subject, detail, None);
             }
             w.parked.fire(&self.shared.rt, 0);
         }
@@ -244,8 +244,16 @@ impl WeightedSemaphore {
     fn trace(&self, verb: &'static str, w: u64, refused: bool) {
         let rt = &self.shared.rt;
         if rt.tracing() {
-            let detail = if refused { format!("w={w} refused") } else { format!("w={w}") };
-            rt.emit(verb, Subject::Resource(self.shared.res.clone()), Some(detail));
+            let detail = if refused {
+                format!("w={w} refused")
+            } else {
+                format!("w={w}")
+            };
+            rt.emit(
+                verb,
+                Subject::Resource(self.shared.res.clone()),
+                Some(detail),
+            );
         }
     }
 
@@ -264,22 +272,11 @@ impl WeightedSemaphore {
                 Ok(AcquireStart::Refused) => Begin::Done(Err(Timeout)),
                 Ok(AcquireStart::Parked(parked, key)) => {
                     let rt = sem.shared.rt.clone();
-                    Begin::Parked(Box::new(move || finish(&rt, &parked, key)))
+                    Begin::Parked(Box::new(move || parked.timed_result(&rt, key)))
                 }
             }
         })
     }
-}
-
-/// How a parked acquire ended; a granted one cancels its deadline timer.
-pub(crate) fn finish(rt: &Runtime, parked: &Parked, key: Option<TimerKey>) -> Result<(), Timeout> {
-    if parked.fired_case() == Some(TIMED_OUT) {
-        return Err(Timeout);
-    }
-    if let Some(k) = key {
-        rt.cancel_timer(k);
-    }
-    Ok(())
 }
 
 fn grant(st: &mut State, res: &ResourceRef, task: TaskId, w: u64) {
