@@ -559,12 +559,18 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
     });
     let token = sentinel("token")?;
 
+    // `methods.<kind>`: each kind's methods table, made on first use (see `objects::methods_table`).
     let methods = lua.create_table()?;
-    for kind in objects::KINDS {
-        let t = lua.create_table()?;
-        lua.set_named_registry_value(&objects::methods_key(kind), &t)?;
-        methods.set(*kind, t)?;
-    }
+    let by_kind = lua.create_table()?;
+    by_kind.set(
+        "__index",
+        lua.create_function(|lua, (t, kind): (Table, String)| {
+            let m = objects::methods_table(lua, &kind)?;
+            t.raw_set(kind, &m)?;
+            Ok(m)
+        })?,
+    )?;
+    methods.set_metatable(Some(by_kind))?;
     let raw = api::raw_table(&lua, &host)?;
     install_assertion_record(&lua, &raw, &host)?;
     sandbox::install_stdlib_overrides(&lua, &host)?;

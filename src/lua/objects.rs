@@ -92,9 +92,19 @@ pub struct LuaTimer {
     pub(crate) periodic: bool,
 }
 
-/// The registry key of a kind's methods table.
-pub(crate) fn methods_key(kind: &str) -> String {
-    format!("gosim.methods.{kind}")
+/// The methods table of a kind (`channel`, `semaphore`...), made on first use and kept in the
+/// registry: the declarations (`bind`) and the prelude fill it, and the handles' `__index` reads
+/// it, whichever comes first.
+pub(crate) fn methods_table(lua: &mlua::Lua, kind: &str) -> mlua::Result<mlua::Table> {
+    let key = format!("gosim.methods.{kind}");
+    match lua.named_registry_value::<Option<mlua::Table>>(&key)? {
+        Some(t) => Ok(t),
+        None => {
+            let t = lua.create_table()?;
+            lua.set_named_registry_value(&key, &t)?;
+            Ok(t)
+        }
+    }
 }
 
 /// `UserData` for a handle: methods from the kind's Lua table, `tostring` from `$name` (anything
@@ -103,9 +113,7 @@ macro_rules! handle {
     ($ty:ty, $kind:literal, |$this:ident| $name:expr) => {
         impl UserData for $ty {
             fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
-                fields.add_meta_field_with("__index", |lua| {
-                    lua.named_registry_value::<mlua::Table>(&methods_key($kind))
-                });
+                fields.add_meta_field_with("__index", |lua| methods_table(lua, $kind));
                 fields.add_meta_field("__name", $kind);
             }
 
@@ -179,46 +187,4 @@ impl Exposable for crate::patterns::WeightedSemaphore {
     fn into_handle(self) -> LuaWeightedSemaphore {
         LuaWeightedSemaphore(self)
     }
-}
-
-/// The kinds that have a methods table.
-pub(crate) const KINDS: &[&str] = &[
-    "channel",
-    "mutex",
-    "rwmutex",
-    "semaphore",
-    "weighted_semaphore",
-    "rlocker",
-    "waitgroup",
-    "once",
-    "atomic",
-    "cond",
-    "context",
-    "timer",
-    "profiler",
-    "inspector",
-    "detector",
-];
-
-/// The resource behind one of our handles (for traces: `channel#3`, never an address).
-pub(crate) fn resource_of(ud: &mlua::AnyUserData) -> Option<ResourceRef> {
-    macro_rules! try_kind {
-        ($ty:ty, |$this:ident| $res:expr) => {
-            if let Ok($this) = ud.borrow::<$ty>() {
-                return Some($res.clone());
-            }
-        };
-    }
-    try_kind!(LuaChannel, |this| this.ch.resource());
-    try_kind!(LuaMutex, |this| this.0.resource());
-    try_kind!(LuaRwMutex, |this| this.0.resource());
-    try_kind!(LuaSemaphore, |this| this.0.resource());
-    try_kind!(LuaWeightedSemaphore, |this| this.0.resource());
-    try_kind!(LuaWaitGroup, |this| this.0.resource());
-    try_kind!(LuaOnce, |this| this.0.resource());
-    try_kind!(LuaAtomic, |this| this.res);
-    try_kind!(LuaCond, |this| this.cond.resource());
-    try_kind!(LuaContext, |this| this.0.resource());
-    try_kind!(LuaTimer, |this| this.timer.resource());
-    None
 }

@@ -39,9 +39,9 @@ pub fn describe(v: &Value) -> String {
         Value::Table(_) => "table".to_string(),
         Value::Function(_) => "function".to_string(),
         Value::Thread(_) => "thread".to_string(),
-        Value::UserData(ud) => super::objects::resource_of(ud)
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "userdata".to_string()),
+        // Every userdata a script can hold is a gosim handle, whose `__tostring` is its stable
+        // identity (`channel#3`, never an address).
+        ud @ Value::UserData(_) => ud.to_string().unwrap_or_else(|_| "userdata".to_string()),
         Value::LightUserData(_) => "lightuserdata".to_string(),
         Value::Error(_) => "error".to_string(),
         _ => "value".to_string(),
