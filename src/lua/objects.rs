@@ -55,6 +55,9 @@ pub struct LuaRLocker(pub(crate) RwMutex);
 /// A weighted semaphore handle (seed 5.4).
 #[derive(Debug)]
 pub struct LuaWeightedSemaphore(pub(crate) crate::patterns::WeightedSemaphore);
+/// A latch handle (seed 5.2).
+#[derive(Debug)]
+pub struct LuaLatch(pub(crate) crate::patterns::Latch);
 /// A semaphore handle.
 #[derive(Debug)]
 pub struct LuaSemaphore(pub(crate) Semaphore);
@@ -123,6 +126,7 @@ handle!(LuaSemaphore, "semaphore", |this| this.0.resource());
 handle!(LuaWeightedSemaphore, "weighted_semaphore", |this| this
     .0
     .resource());
+handle!(LuaLatch, "latch", |this| this.0.resource());
 handle!(LuaRLocker, "rlocker", |this| format!(
     "rlocker({})",
     this.0.resource()
@@ -181,6 +185,13 @@ impl Exposable for crate::patterns::WeightedSemaphore {
     }
 }
 
+impl Exposable for crate::patterns::Latch {
+    type Handle = LuaLatch;
+    fn into_handle(self) -> LuaLatch {
+        LuaLatch(self)
+    }
+}
+
 /// The kinds that have a methods table.
 pub(crate) const KINDS: &[&str] = &[
     "channel",
@@ -188,6 +199,7 @@ pub(crate) const KINDS: &[&str] = &[
     "rwmutex",
     "semaphore",
     "weighted_semaphore",
+    "latch",
     "rlocker",
     "waitgroup",
     "once",
@@ -214,6 +226,7 @@ pub(crate) fn resource_of(ud: &mlua::AnyUserData) -> Option<ResourceRef> {
     try_kind!(LuaRwMutex, |this| this.0.resource());
     try_kind!(LuaSemaphore, |this| this.0.resource());
     try_kind!(LuaWeightedSemaphore, |this| this.0.resource());
+    try_kind!(LuaLatch, |this| this.0.resource());
     try_kind!(LuaWaitGroup, |this| this.0.resource());
     try_kind!(LuaOnce, |this| this.0.resource());
     try_kind!(LuaAtomic, |this| this.res);

@@ -16,6 +16,7 @@ mod atomic;
 mod channel;
 mod context;
 mod goroutine;
+mod latch;
 mod log;
 mod mutex;
 mod observe;
@@ -293,6 +294,8 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(semaphore::FUNCS)?;
     d.kind(&weighted_semaphore::KIND)?;
     d.funcs(weighted_semaphore::FUNCS)?;
+    d.kind(&latch::KIND)?;
+    d.funcs(latch::FUNCS)?;
     d.kind(&mutex::KIND)?;
     d.funcs(mutex::FUNCS)?;
     d.kind(&rwmutex::KIND)?;
