@@ -58,6 +58,9 @@ pub struct LuaWeightedSemaphore(pub(crate) crate::patterns::WeightedSemaphore);
 /// A latch handle (seed 5.2).
 #[derive(Debug)]
 pub struct LuaLatch(pub(crate) crate::patterns::Latch);
+/// A barrier handle (seed 5.1).
+#[derive(Debug)]
+pub struct LuaBarrier(pub(crate) crate::patterns::Barrier);
 /// A semaphore handle.
 #[derive(Debug)]
 pub struct LuaSemaphore(pub(crate) Semaphore);
@@ -127,6 +130,7 @@ handle!(LuaWeightedSemaphore, "weighted_semaphore", |this| this
     .0
     .resource());
 handle!(LuaLatch, "latch", |this| this.0.resource());
+handle!(LuaBarrier, "barrier", |this| this.0.resource());
 handle!(LuaRLocker, "rlocker", |this| format!(
     "rlocker({})",
     this.0.resource()
@@ -192,6 +196,13 @@ impl Exposable for crate::patterns::Latch {
     }
 }
 
+impl Exposable for crate::patterns::Barrier {
+    type Handle = LuaBarrier;
+    fn into_handle(self) -> LuaBarrier {
+        LuaBarrier(self)
+    }
+}
+
 /// The kinds that have a methods table.
 pub(crate) const KINDS: &[&str] = &[
     "channel",
@@ -200,6 +211,7 @@ pub(crate) const KINDS: &[&str] = &[
     "semaphore",
     "weighted_semaphore",
     "latch",
+    "barrier",
     "rlocker",
     "waitgroup",
     "once",
@@ -227,6 +239,7 @@ pub(crate) fn resource_of(ud: &mlua::AnyUserData) -> Option<ResourceRef> {
     try_kind!(LuaSemaphore, |this| this.0.resource());
     try_kind!(LuaWeightedSemaphore, |this| this.0.resource());
     try_kind!(LuaLatch, |this| this.0.resource());
+    try_kind!(LuaBarrier, |this| this.0.resource());
     try_kind!(LuaWaitGroup, |this| this.0.resource());
     try_kind!(LuaOnce, |this| this.0.resource());
     try_kind!(LuaAtomic, |this| this.res);

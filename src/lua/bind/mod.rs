@@ -13,6 +13,7 @@
 //! borrowed handle. Module functions (`goroutine.semaphore`) are [`Func`]s.
 
 mod atomic;
+mod barrier;
 mod channel;
 mod context;
 mod goroutine;
@@ -296,6 +297,8 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(weighted_semaphore::FUNCS)?;
     d.kind(&latch::KIND)?;
     d.funcs(latch::FUNCS)?;
+    d.kind(&barrier::KIND)?;
+    d.funcs(barrier::FUNCS)?;
     d.kind(&mutex::KIND)?;
     d.funcs(mutex::FUNCS)?;
     d.kind(&rwmutex::KIND)?;

@@ -1,9 +1,11 @@
 //! Synchronisation patterns (seed §5): coordination primitives built on the runtime's waits and
 //! `sync::Parked`, each usable from Rust tasks and Lua goroutines on the same object.
 
+mod barrier;
 mod latch;
 mod weighted_semaphore;
 
+pub use barrier::{Barrier, BarrierStart};
 pub use latch::{Latch, LatchStart};
 pub use weighted_semaphore::{AcquireStart, WeightedSemaphore};
 
