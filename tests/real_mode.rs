@@ -38,6 +38,7 @@ const TIME_SENSITIVE: &[&str] = &[
     "weighted_semaphore",
     "latch",
     "barrier",
+    "rwmutex_upgradeable",
 ];
 
 #[test]

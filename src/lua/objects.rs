@@ -61,6 +61,9 @@ pub struct LuaLatch(pub(crate) crate::patterns::Latch);
 /// A barrier handle (seed 5.1).
 #[derive(Debug)]
 pub struct LuaBarrier(pub(crate) crate::patterns::Barrier);
+/// An upgradeable rwmutex handle (seed 5.3).
+#[derive(Debug)]
+pub struct LuaUpgradeableRwLock(pub(crate) crate::patterns::UpgradeableRwLock);
 /// A semaphore handle.
 #[derive(Debug)]
 pub struct LuaSemaphore(pub(crate) Semaphore);
@@ -131,6 +134,9 @@ handle!(LuaWeightedSemaphore, "weighted_semaphore", |this| this
     .resource());
 handle!(LuaLatch, "latch", |this| this.0.resource());
 handle!(LuaBarrier, "barrier", |this| this.0.resource());
+handle!(LuaUpgradeableRwLock, "rwmutex_upgradeable", |this| this
+    .0
+    .resource());
 handle!(LuaRLocker, "rlocker", |this| format!(
     "rlocker({})",
     this.0.resource()
@@ -203,6 +209,13 @@ impl Exposable for crate::patterns::Barrier {
     }
 }
 
+impl Exposable for crate::patterns::UpgradeableRwLock {
+    type Handle = LuaUpgradeableRwLock;
+    fn into_handle(self) -> LuaUpgradeableRwLock {
+        LuaUpgradeableRwLock(self)
+    }
+}
+
 /// The kinds that have a methods table.
 pub(crate) const KINDS: &[&str] = &[
     "channel",
@@ -212,6 +225,7 @@ pub(crate) const KINDS: &[&str] = &[
     "weighted_semaphore",
     "latch",
     "barrier",
+    "rwmutex_upgradeable",
     "rlocker",
     "waitgroup",
     "once",
@@ -240,6 +254,7 @@ pub(crate) fn resource_of(ud: &mlua::AnyUserData) -> Option<ResourceRef> {
     try_kind!(LuaWeightedSemaphore, |this| this.0.resource());
     try_kind!(LuaLatch, |this| this.0.resource());
     try_kind!(LuaBarrier, |this| this.0.resource());
+    try_kind!(LuaUpgradeableRwLock, |this| this.0.resource());
     try_kind!(LuaWaitGroup, |this| this.0.resource());
     try_kind!(LuaOnce, |this| this.0.resource());
     try_kind!(LuaAtomic, |this| this.res);

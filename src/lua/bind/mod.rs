@@ -24,6 +24,7 @@ mod observe;
 mod rwmutex;
 mod semaphore;
 mod timer;
+mod upgradeable_rwlock;
 mod wait_group;
 mod weighted_semaphore;
 
@@ -299,6 +300,8 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(latch::FUNCS)?;
     d.kind(&barrier::KIND)?;
     d.funcs(barrier::FUNCS)?;
+    d.kind(&upgradeable_rwlock::KIND)?;
+    d.funcs(upgradeable_rwlock::FUNCS)?;
     d.kind(&mutex::KIND)?;
     d.funcs(mutex::FUNCS)?;
     d.kind(&rwmutex::KIND)?;

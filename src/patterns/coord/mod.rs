@@ -3,10 +3,12 @@
 
 mod barrier;
 mod latch;
+mod upgradeable_rwlock;
 mod weighted_semaphore;
 
 pub use barrier::{Barrier, BarrierStart};
 pub use latch::{Latch, LatchStart};
+pub use upgradeable_rwlock::{LockStart, UpgradeableRwLock};
 pub use weighted_semaphore::{AcquireStart, WeightedSemaphore};
 
 /// A Rust API timeout in the runtime's nanoseconds (saturating).
