@@ -570,17 +570,21 @@ fn misuse_is_a_clear_error_at_the_users_line() {
 fn it_works_in_real_time() {
     let src = r#"
 local rw = goroutine.rwmutex_upgradeable()
-local data = 0
+local data, inside = 0, 0
 local wg = goroutine.wait_group()
 for i = 1, 3 do
   wg:add(1)
-  goroutine.spawn(function() rw:rlock() goroutine.sleep(5) rw:runlock() wg:done() end)
+  goroutine.spawn(function()
+    rw:rlock() inside = inside + 1
+    goroutine.sleep(20)
+    inside = inside - 1 rw:runlock()
+    wg:done()
+  end)
 end
 goroutine.sleep(1)
 assert(rw:upgradable_rlock())
-local t0 = goroutine.now()
 assert(rw:upgrade())
-assert(goroutine.now() - t0 >= 2)
+assert(inside == 0, "the plain readers drained before the upgrade")
 data = data + 1
 rw:unlock()
 wg:wait()
