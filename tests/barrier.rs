@@ -3,11 +3,11 @@
 //! mode.
 //!
 //! Cases ported from the references: tokio's `tests/sync_barrier.rs` (zero_does_not_block — here
-//! `n < 1` is misuse, as patterns.md decides, and `n = 1` never blocks; single; tons: many rounds
-//! of many tasks, exactly one leader per round) and OpenJDK's `CyclicBarrierTest`
-//! (testGetParties, testGetNumberWaiting, testSingleParty, testTwoParties over several cycles,
-//! testAwait_Timeout — where Java breaks the barrier for everyone, here only the one who gave up
-//! leaves its generation, whose count goes back down).
+//! `n < 1` is misuse, as patterns.md decides, and `n = 1` never blocks; single; tango: of two,
+//! exactly one is the leader; lots: 100 parties over 10 rounds, 99 pending until the last) and
+//! the JSR-166 TCK's `CyclicBarrierTest` (testGetParties, testGetNumberWaiting, testSingleParty,
+//! testTwoParties over several cycles, and its timed awaits — where Java breaks the barrier for
+//! everyone, here only the one who gave up leaves its generation, whose count goes back down).
 
 mod common;
 
@@ -163,6 +163,37 @@ goroutine.spawn(function() b:wait() end)
 goroutine.sleep(1)
 assert(b:waiting() == 2)
 assert(b:wait() == true and b:waiting() == 0 and b:generation() == 1)
+"#;
+    common::expect_pass_on_seeds(src);
+}
+
+/// tokio's tango and lots.
+#[test]
+fn tango_and_lots() {
+    let src = r#"
+local b = goroutine.barrier(2)
+local r1
+goroutine.spawn(function() r1 = b:wait() end)
+goroutine.sleep(1)
+local r2 = b:wait()
+goroutine.sleep(1)
+assert(r1 ~= r2, "exactly one of two is the leader")
+
+local big = goroutine.barrier(100)
+for round = 1, 10 do
+  local leaders, done = 0, 0
+  for i = 1, 99 do
+    goroutine.spawn(function()
+      if big:wait() then leaders = leaders + 1 end
+      done = done + 1
+    end)
+  end
+  goroutine.sleep(1)
+  assert(big:waiting() == 99 and done == 0, "99 pending")
+  if big:wait() then leaders = leaders + 1 end
+  goroutine.sleep(1)
+  assert(done == 99 and leaders == 1 and big:generation() == round)
+end
 "#;
     common::expect_pass_on_seeds(src);
 }

@@ -1,11 +1,11 @@
 //! The countdown latch (seed 5.2): its laws across many seeds and generated workloads, ties at
 //! one instant, misuse, one latch shared by Lua and Rust, and real mode.
 //!
-//! Cases ported from the reference, Java's `CountDownLatch` (OpenJDK
-//! `test/jdk/java/util/concurrent/tck/CountDownLatchTest.java`): testConstructor (a negative
-//! count is misuse), testGetCount, testCountDown (at 0 it does nothing), testAwait (waiters wake
-//! when the count reaches 0), testTimedAwait, testAwait_Timeout (a timed wait returns false and
-//! the count is unchanged), and the toString-style count observation (`count()`).
+//! Cases ported from the reference, the JSR-166 TCK's `CountDownLatchTest` (OpenJDK
+//! `test/jdk/java/util/concurrent/tck`): testConstructor (a negative count is misuse),
+//! testGetCount, testCountDown (at 0 it does nothing), testAwait (waiters wake when the count
+//! reaches 0, not before), testTimedAwait, testAwaitTimeout (a timed wait returns false and the
+//! count is unchanged) and testToString's count observations (`count()`).
 
 mod common;
 
