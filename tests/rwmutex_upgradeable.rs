@@ -421,6 +421,28 @@ goroutine.sleep(100)
     }
 }
 
+/// parking_lot's warning: a recursive read behind a waiting writer deadlocks (task-fair); the
+/// harness reports it as a cycle: the reader waits on a lock it holds itself (the writer queued
+/// ahead waits on that same reader), named with its line and the lock's creation line.
+#[test]
+fn a_recursive_read_behind_a_waiting_writer_is_a_reported_deadlock() {
+    let src = r#"
+local rw = goroutine.rwmutex_upgradeable()
+goroutine.spawn{name = "writer", fn = function()
+  goroutine.sleep(1)
+  rw:lock()
+end}
+rw:rlock()
+goroutine.sleep(2)
+rw:rlock()
+"#;
+    let text = common::run(src, 1).outcome.to_string();
+    assert!(text.contains("deadlock"), "{text}");
+    for needle in ["g1(main)", "t.lua:9", "rwmutex_upgradeable#1", "t.lua:2"] {
+        assert!(text.contains(needle), "{needle:?} missing from {text}");
+    }
+}
+
 /// No false alarm: the same shapes with a timed wait, and a reader queued behind a timed writer
 /// whose holder waits on it (the writer will give up and let it in).
 #[test]
