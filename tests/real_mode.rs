@@ -36,6 +36,9 @@ const TIME_SENSITIVE: &[&str] = &[
     "timers",
     "wait_group",
     "weighted_semaphore",
+    "latch",
+    "barrier",
+    "rwmutex_upgradeable",
 ];
 
 #[test]

@@ -55,6 +55,15 @@ pub struct LuaRLocker(pub(crate) RwMutex);
 /// A weighted semaphore handle (seed 5.4).
 #[derive(Debug)]
 pub struct LuaWeightedSemaphore(pub(crate) crate::patterns::WeightedSemaphore);
+/// A latch handle (seed 5.2).
+#[derive(Debug)]
+pub struct LuaLatch(pub(crate) crate::patterns::Latch);
+/// A barrier handle (seed 5.1).
+#[derive(Debug)]
+pub struct LuaBarrier(pub(crate) crate::patterns::Barrier);
+/// An upgradeable rwmutex handle (seed 5.3).
+#[derive(Debug)]
+pub struct LuaUpgradeableRwLock(pub(crate) crate::patterns::UpgradeableRwLock);
 /// A semaphore handle.
 #[derive(Debug)]
 pub struct LuaSemaphore(pub(crate) Semaphore);
@@ -131,6 +140,11 @@ handle!(LuaSemaphore, "semaphore", |this| this.0.resource());
 handle!(LuaWeightedSemaphore, "weighted_semaphore", |this| this
     .0
     .resource());
+handle!(LuaLatch, "latch", |this| this.0.resource());
+handle!(LuaBarrier, "barrier", |this| this.0.resource());
+handle!(LuaUpgradeableRwLock, "rwmutex_upgradeable", |this| this
+    .0
+    .resource());
 handle!(LuaRLocker, "rlocker", |this| format!(
     "rlocker({})",
     this.0.resource()
@@ -186,5 +200,26 @@ impl Exposable for crate::patterns::WeightedSemaphore {
     type Handle = LuaWeightedSemaphore;
     fn into_handle(self) -> LuaWeightedSemaphore {
         LuaWeightedSemaphore(self)
+    }
+}
+
+impl Exposable for crate::patterns::Latch {
+    type Handle = LuaLatch;
+    fn into_handle(self) -> LuaLatch {
+        LuaLatch(self)
+    }
+}
+
+impl Exposable for crate::patterns::Barrier {
+    type Handle = LuaBarrier;
+    fn into_handle(self) -> LuaBarrier {
+        LuaBarrier(self)
+    }
+}
+
+impl Exposable for crate::patterns::UpgradeableRwLock {
+    type Handle = LuaUpgradeableRwLock;
+    fn into_handle(self) -> LuaUpgradeableRwLock {
+        LuaUpgradeableRwLock(self)
     }
 }

@@ -35,6 +35,9 @@ use std::pin::Pin;
 use crate::runtime::TaskId;
 
 pub use coord::{AcquireStart, WeightedSemaphore};
+pub use coord::{Barrier, BarrierStart};
+pub use coord::{Latch, LatchStart};
+pub use coord::{LockStart, UpgradeableRwLock};
 pub use detector::{DeadlockDetector, DeadlockInfo};
 pub use fan::{fan_in, fan_out};
 pub use inspector::{ChannelInspector, ChannelStats};

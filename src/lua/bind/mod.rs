@@ -13,15 +13,18 @@
 //! borrowed handle. Module functions (`goroutine.semaphore`) are [`Func`]s.
 
 mod atomic;
+mod barrier;
 mod channel;
 mod context;
 mod goroutine;
+mod latch;
 mod log;
 mod mutex;
 mod observe;
 mod rwmutex;
 mod semaphore;
 mod timer;
+mod upgradeable_rwlock;
 mod wait_group;
 mod weighted_semaphore;
 
@@ -293,6 +296,12 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(semaphore::FUNCS)?;
     d.kind(&weighted_semaphore::KIND)?;
     d.funcs(weighted_semaphore::FUNCS)?;
+    d.kind(&latch::KIND)?;
+    d.funcs(latch::FUNCS)?;
+    d.kind(&barrier::KIND)?;
+    d.funcs(barrier::FUNCS)?;
+    d.kind(&upgradeable_rwlock::KIND)?;
+    d.funcs(upgradeable_rwlock::FUNCS)?;
     d.kind(&mutex::KIND)?;
     d.funcs(mutex::FUNCS)?;
     d.kind(&rwmutex::KIND)?;

@@ -49,7 +49,7 @@ fn weight(cx: &Cx<'_>, s: &WeightedSemaphore, v: &Value) -> Result<u64, String> 
 }
 
 /// An optional timeout in milliseconds (`nil`: wait as long as it takes; 0: a try).
-fn timeout(cx: &Cx<'_>, v: &Value) -> Result<Option<Duration>, String> {
+pub(super) fn timeout(cx: &Cx<'_>, v: &Value) -> Result<Option<Duration>, String> {
     match v {
         Value::Nil => Ok(None),
         v => Ok(Some(Duration::from_nanos(cx.duration(v)?))),

@@ -1,0 +1,208 @@
+//! A cyclic barrier (seed 5.1), as tokio's `Barrier` and Java's `CyclicBarrier`: `n` parties
+//! meet; the n-th arrival releases the n−1 waiting, and the barrier is ready for the next
+//! generation at once.
+//!
+//! - The last to arrive is the leader: its `wait` returns `true` (tokio's `is_leader`), the others
+//!   `false`. Exactly one leader per generation.
+//! - A timed wait whose deadline passes first leaves its generation: the count of arrivals in that
+//!   generation goes back down, and it gets `Err(Timeout)`. (Java breaks the barrier for every
+//!   party instead; `patterns.md` decides that only the one who gave up is affected.) A timeout of
+//!   0 is a try: it succeeds only if this arrival completes the generation.
+//! - Ties: timers fire before goroutines run at their instant, so a waiter whose deadline falls at
+//!   the instant a goroutine makes the n-th arrival has already left: that arrival does not
+//!   complete the generation.
+//!
+//! Whether a barrier can still fill depends on goroutines that have not arrived yet, which the
+//! harness cannot know: a wait is `released_by_anyone` (never a false cycle), and a barrier that
+//! can never fill is reported by the global deadlock check with the waiters' names and lines.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::runtime::{
+    Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TimerKey, Wait,
+};
+use crate::sync::{Begin, Op, Parked, Timeout};
+
+/// Any goroutine may be the next arrival: waits make no wait-for edges.
+const KIND: ResourceKind = ResourceKind::released_by_anyone("barrier");
+
+/// A party waiting for the others.
+const WAIT: Blocking = Blocking::new("wait", "block-wait");
+
+struct State {
+    parties: usize,
+    generation: u64,
+    /// The parties waiting in the current generation, in arrival order.
+    waiting: Vec<Rc<Parked>>,
+}
+
+struct Shared {
+    rt: Runtime,
+    res: ResourceRef,
+    state: RefCell<State>,
+}
+
+/// A cyclic barrier of `n` parties. Clones are the same barrier.
+#[derive(Clone)]
+pub struct Barrier {
+    shared: Rc<Shared>,
+}
+
+impl std::fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Barrier({})", self.shared.res)
+    }
+}
+
+/// How an arrival starts.
+#[derive(Debug)]
+pub enum BarrierStart {
+    /// This arrival completed the generation: it is the leader.
+    Leader,
+    /// A try (timeout 0) that did not complete the generation: it did not stay.
+    Refused,
+    /// The goroutine is parked until the generation completes or its deadline (the timer).
+    Parked(Rc<Parked>, Option<TimerKey>),
+}
+
+impl Barrier {
+    /// A barrier for `parties` goroutines (`parties >= 1`; 1 makes every wait a leader at once).
+    pub fn new(rt: &Runtime, parties: usize, created_at: Option<Rc<str>>) -> Barrier {
+        assert!(parties >= 1, "a barrier has at least one party");
+        let res = rt.new_resource(KIND, created_at);
+        if rt.tracing() {
+            rt.emit(
+                "new",
+                Subject::Resource(res.clone()),
+                Some(format!("n={parties}")),
+            );
+        }
+        Barrier {
+            shared: Rc::new(Shared {
+                rt: rt.clone(),
+                res,
+                state: RefCell::new(State {
+                    parties,
+                    generation: 0,
+                    waiting: Vec::new(),
+                }),
+            }),
+        }
+    }
+
+    /// Its identity (`barrier#3`).
+    pub fn resource(&self) -> &ResourceRef {
+        &self.shared.res
+    }
+
+    /// The number of parties.
+    pub fn parties(&self) -> usize {
+        self.shared.state.borrow().parties
+    }
+
+    /// The current generation (0 at first; +1 each time the barrier releases its parties).
+    pub fn generation(&self) -> u64 {
+        self.shared.state.borrow().generation
+    }
+
+    /// Parties waiting in the current generation now.
+    pub fn waiting(&self) -> usize {
+        self.shared.state.borrow().waiting.len()
+    }
+
+    /// Arrives: completes the generation (the caller is the leader and every waiter is woken),
+    /// or parks the current goroutine until the generation completes or `timeout` passes.
+    pub fn arrive_or_park(&self, timeout: Option<Nanos>) -> BarrierStart {
+        let rt = &self.shared.rt;
+        let (generation, arrived, parties) = {
+            let st = self.shared.state.borrow();
+            (st.generation, st.waiting.len() + 1, st.parties)
+        };
+        if arrived == parties {
+            let woken = {
+                let mut st = self.shared.state.borrow_mut();
+                st.generation += 1;
+                std::mem::take(&mut st.waiting)
+            };
+            if rt.tracing() {
+                rt.emit(
+                    "release",
+                    Subject::Resource(self.shared.res.clone()),
+                    Some(format!("gen={generation} {arrived}/{parties} leader")),
+                );
+            }
+            for p in woken {
+                p.fire(rt, 0);
+            }
+            return BarrierStart::Leader;
+        }
+        if timeout == Some(0) {
+            if rt.tracing() {
+                rt.emit(
+                    "wait",
+                    Subject::Resource(self.shared.res.clone()),
+                    Some(format!("gen={generation} {arrived}/{parties} timeout")),
+                );
+            }
+            return BarrierStart::Refused;
+        }
+        if rt.tracing() {
+            rt.emit(
+                "arrive",
+                Subject::Resource(self.shared.res.clone()),
+                Some(format!("gen={generation} {arrived}/{parties}")),
+            );
+        }
+        let parked = Parked::new(rt.current());
+        self.shared.state.borrow_mut().waiting.push(parked.clone());
+        let until = timeout.map(|t| rt.now().saturating_add(t));
+        let mut wait = Wait::on(WAIT, &self.shared.res);
+        wait.until = until;
+        rt.block(wait);
+        let key = until.map(|at| {
+            let b = self.clone();
+            parked.expire_at(rt, at, move |rt, p| b.leave(rt, p))
+        });
+        BarrierStart::Parked(parked, key)
+    }
+
+    /// A waiter timed out: it leaves its generation, whose count of arrivals goes back down.
+    fn leave(&self, rt: &Runtime, parked: &Rc<Parked>) {
+        let (generation, left) = {
+            let mut st = self.shared.state.borrow_mut();
+            st.waiting.retain(|w| !Rc::ptr_eq(w, parked));
+            (st.generation, st.waiting.len())
+        };
+        if rt.tracing() {
+            rt.emit_as(
+                parked.task(),
+                "timeout",
+                Subject::Resource(self.shared.res.clone()),
+                Some(format!("gen={generation} {left} waiting")),
+                None,
+            );
+        }
+    }
+
+    /// Waits for the other parties: `Ok(true)` for the leader (the last to arrive), `Ok(false)`
+    /// for the others, `Err(Timeout)` if `timeout` passed first (the caller left its generation).
+    #[track_caller]
+    pub fn wait(&self, timeout: Option<std::time::Duration>) -> Op<Result<bool, Timeout>> {
+        let b = self.clone();
+        let timeout = super::nanos(timeout);
+        let loc = std::panic::Location::caller();
+        Op::new(&self.shared.rt, Some(loc), move || {
+            match b.arrive_or_park(timeout) {
+                BarrierStart::Leader => Begin::Done(Ok(true)),
+                BarrierStart::Refused => Begin::Done(Err(Timeout)),
+                BarrierStart::Parked(parked, key) => {
+                    let rt = b.shared.rt.clone();
+                    Begin::Parked(Box::new(move || {
+                        parked.timed_result(&rt, key).map(|()| false)
+                    }))
+                }
+            }
+        })
+    }
+}
