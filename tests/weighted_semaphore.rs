@@ -484,3 +484,34 @@ assert(sem:available() == 2)
     let r = gosim::scenario::run_source("t.lua", src, &opts).unwrap();
     assert!(r.outcome.is_pass(), "{}", r.outcome);
 }
+
+/// A waiter queued behind a timed waiter may be let in when that one gives up, with no holder
+/// releasing anything: its wait makes no wait-for edge, so a holder waiting on it is no false
+/// cycle (the run goes on and passes).
+#[test]
+fn a_wait_behind_a_timed_waiter_is_no_false_cycle() {
+    let src = r#"
+local sem = goroutine.weighted_semaphore(10)
+local m = goroutine.mutex()
+goroutine.spawn{name = "holder", fn = function()
+  sem:acquire(5)
+  goroutine.sleep(5)
+  m:lock()                              -- waits for "small", which holds m
+  sem:release(5)
+  m:unlock()
+end}
+goroutine.sleep(1)
+goroutine.spawn{name = "big", fn = function()
+  assert(sem:acquire(10, 20) == false)  -- gives up at t=21
+end}
+goroutine.sleep(1)
+goroutine.spawn{name = "small", fn = function()
+  m:lock()
+  assert(sem:acquire(2))                -- fits, but queues behind "big" until it gives up
+  sem:release(2)
+  m:unlock()
+end}
+goroutine.sleep(50)
+"#;
+    common::expect_pass_on_seeds(src);
+}

@@ -32,6 +32,8 @@ const ACQUIRE: Blocking = Blocking::new("acquire", "block-acquire");
 struct Waiter {
     parked: Rc<Parked>,
     weight: u64,
+    /// When it gives up, if it has a timeout.
+    deadline: Option<Nanos>,
 }
 
 struct State {
@@ -162,13 +164,25 @@ impl WeightedSemaphore {
             return Ok(AcquireStart::Refused);
         }
         let parked = Parked::new(me);
-        self.shared.state.borrow_mut().waiters.push_back(Waiter {
-            parked: parked.clone(),
-            weight: w,
-        });
         let until = timeout.map(|t| rt.now().saturating_add(t));
+        // A timed waiter ahead may give up and let this one in without any holder releasing: the
+        // wait is then not "released only by the holders", and must make no wait-for edge (no
+        // false cycle). Its earliest such deadline is when a timer may end it.
+        let ahead = {
+            let mut st = self.shared.state.borrow_mut();
+            let ahead = st.waiters.iter().filter_map(|w| w.deadline).min();
+            st.waiters.push_back(Waiter {
+                parked: parked.clone(),
+                weight: w,
+                deadline: until,
+            });
+            ahead
+        };
         let mut wait = Wait::on(ACQUIRE, &self.shared.res);
-        wait.until = until;
+        wait.until = match (until, ahead) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         rt.block(wait);
         let key = until.map(|at| {
             let sem = self.clone();
