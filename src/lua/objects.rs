@@ -154,6 +154,11 @@ handle!(LuaInspector, "inspector", |this| format!(
 ));
 handle!(LuaDetector, "detector", |_this| "deadlock_detector");
 
+/// A request/reply handle (seed 4.2).
+#[derive(Debug)]
+pub struct LuaRequestReply(pub(crate) crate::patterns::RequestReply<LuaValue, LuaValue>);
+handle!(LuaRequestReply, "request_reply", |this| this.0.resource());
+
 /// A Rust primitive or pattern that a Lua script can be handed (`LuaWorld::expose`): it becomes
 /// the same handle the script would get from the `goroutine` module.
 pub trait Exposable {
@@ -181,6 +186,13 @@ impl Exposable for crate::patterns::WeightedSemaphore {
     }
 }
 
+impl Exposable for crate::patterns::RequestReply<LuaValue, LuaValue> {
+    type Handle = LuaRequestReply;
+    fn into_handle(self) -> LuaRequestReply {
+        LuaRequestReply(self)
+    }
+}
+
 /// The kinds that have a methods table.
 pub(crate) const KINDS: &[&str] = &[
     "channel",
@@ -198,6 +210,7 @@ pub(crate) const KINDS: &[&str] = &[
     "profiler",
     "inspector",
     "detector",
+    "request_reply",
 ];
 
 /// The resource behind one of our handles (for traces: `channel#3`, never an address).
@@ -220,5 +233,6 @@ pub(crate) fn resource_of(ud: &mlua::AnyUserData) -> Option<ResourceRef> {
     try_kind!(LuaCond, |this| this.cond.resource());
     try_kind!(LuaContext, |this| this.0.resource());
     try_kind!(LuaTimer, |this| this.timer.resource());
+    try_kind!(LuaRequestReply, |this| this.0.resource());
     None
 }

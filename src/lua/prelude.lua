@@ -710,6 +710,38 @@ end
 function detector_mt.stop(d) d.running = false end
 
 ---------------------------------------------------------------------------------------------
+-- Messaging (seed 4.x): the loops that call user functions between declared Rust steps
+-- (`src/lua/bind/request_reply.rs`, `work_queue.rs`); their private steps leave the methods
+-- tables.
+---------------------------------------------------------------------------------------------
+do
+  local RR, d = methods.request_reply, declared.request_reply
+  local begin_, next_, reply_, fail_, end_ = d.serve, d._next, d._reply, d._fail, d._serve_end
+  RR._next, RR._reply, RR._fail, RR._serve_end = nil, nil, nil, nil
+  -- Answers each request with fn(data) until close; a handler that raises (or returns nil, err)
+  -- gives the requester nil, msg.
+  function RR.serve(rr, f)
+    check(begin_(rr))
+    if not is_callable(f) then
+      check(end_(rr))
+      argcheck(false, "request_reply:serve", "expects a function", f)
+    end
+    while true do
+      local id, data = op2(next_(rr))
+      if id == nil then break end
+      local r = pack(pcall(f, data))
+      if r[1] and not (r[2] == nil and r[3] ~= nil) then
+        check(reply_(rr, id, r[2]))
+      else
+        local e = r[1] and r[3] or r[2]
+        check(fail_(rr, id, type(e) == "string" and e or describe_error(e)))
+      end
+    end
+    check(end_(rr))
+  end
+end
+
+---------------------------------------------------------------------------------------------
 -- log and sim
 ---------------------------------------------------------------------------------------------
 local function dump(v, indent, seen, out)

@@ -19,6 +19,7 @@ mod goroutine;
 mod log;
 mod mutex;
 mod observe;
+mod request_reply;
 mod rwmutex;
 mod semaphore;
 mod timer;
@@ -309,6 +310,8 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.kind(&observe::PROFILER)?;
     d.kind(&observe::INSPECTOR)?;
     d.funcs(observe::FUNCS)?;
+    d.kind(&request_reply::KIND)?;
+    d.funcs(request_reply::FUNCS)?;
     Ok(list)
 }
 

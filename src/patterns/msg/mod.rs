@@ -1,0 +1,7 @@
+//! Messaging patterns (seed §4): request/reply with correlation ids and a work queue with
+//! retries and a dead-letter queue, each usable from Rust tasks and Lua goroutines on the same
+//! object.
+
+mod request_reply;
+
+pub use request_reply::{RequestError, RequestReply};
