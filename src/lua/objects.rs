@@ -159,6 +159,11 @@ handle!(LuaDetector, "detector", |_this| "deadlock_detector");
 pub struct LuaRequestReply(pub(crate) crate::patterns::RequestReply<LuaValue, LuaValue>);
 handle!(LuaRequestReply, "request_reply", |this| this.0.resource());
 
+/// A work queue handle (seed 4.3); its dead letters are Lua tables.
+#[derive(Debug)]
+pub struct LuaWorkQueue(pub(crate) crate::patterns::WorkQueue<LuaValue, LuaValue>);
+handle!(LuaWorkQueue, "work_queue", |this| this.0.resource());
+
 /// A Rust primitive or pattern that a Lua script can be handed (`LuaWorld::expose`): it becomes
 /// the same handle the script would get from the `goroutine` module.
 pub trait Exposable {
@@ -193,6 +198,13 @@ impl Exposable for crate::patterns::RequestReply<LuaValue, LuaValue> {
     }
 }
 
+impl Exposable for crate::patterns::WorkQueue<LuaValue, LuaValue> {
+    type Handle = LuaWorkQueue;
+    fn into_handle(self) -> LuaWorkQueue {
+        LuaWorkQueue(self)
+    }
+}
+
 /// The kinds that have a methods table.
 pub(crate) const KINDS: &[&str] = &[
     "channel",
@@ -211,6 +223,7 @@ pub(crate) const KINDS: &[&str] = &[
     "inspector",
     "detector",
     "request_reply",
+    "work_queue",
 ];
 
 /// The resource behind one of our handles (for traces: `channel#3`, never an address).
@@ -234,5 +247,6 @@ pub(crate) fn resource_of(ud: &mlua::AnyUserData) -> Option<ResourceRef> {
     try_kind!(LuaContext, |this| this.0.resource());
     try_kind!(LuaTimer, |this| this.timer.resource());
     try_kind!(LuaRequestReply, |this| this.0.resource());
+    try_kind!(LuaWorkQueue, |this| this.0.resource());
     None
 }

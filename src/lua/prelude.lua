@@ -741,6 +741,35 @@ do
   end
 end
 
+do
+  local WQ, d = methods.work_queue, declared.work_queue
+  local begin_, next_, done_, fail_ = d.process, d._next, d._done, d._fail
+  WQ._next, WQ._done, WQ._fail = nil, nil, nil
+  local function worker(q, f)
+    while true do
+      local id, item = op2(next_(q))
+      if id == nil then break end
+      local r = pack(pcall(f, item))
+      if r[1] and not (r[2] == nil and r[3] ~= nil) then
+        check(done_(q, id))
+      else
+        local e = r[1] and r[3] or r[2]
+        check(fail_(q, id, type(e) == "string" and e or describe_error(e)))
+      end
+    end
+  end
+  -- Starts the worker loops, each calling fn(item) on one job at a time; raising or returning
+  -- nil, err is a failed attempt.
+  function WQ.process(q, f)
+    argcheck(is_callable(f), "work_queue:process", "expects a function", f)
+    local n = check(begin_(q))
+    for i = 1, n do
+      op1(raw.spawn_quiet(worker, "work_queue-worker-" .. i, q, f))
+    end
+    op2(raw.yield())
+  end
+end
+
 ---------------------------------------------------------------------------------------------
 -- log and sim
 ---------------------------------------------------------------------------------------------

@@ -39,7 +39,10 @@ pub use coord::{AcquireStart, WeightedSemaphore};
 pub use detector::{DeadlockDetector, DeadlockInfo};
 pub use fan::{fan_in, fan_out};
 pub use inspector::{ChannelInspector, ChannelStats};
-pub use msg::{RequestError, RequestReply};
+pub use msg::{
+    DeadLetter, QueueClosed, RequestError, RequestReply, WorkQueue, WorkQueueOptions,
+    WorkQueueStats, retry_delay,
+};
 pub use pipeline::{Stage, StageFn, pipeline};
 pub use pool::{Job, JobId, Pool, PoolError, PoolStats};
 pub use profiler::{ProfileStats, Profiler};

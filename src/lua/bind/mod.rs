@@ -25,6 +25,7 @@ mod semaphore;
 mod timer;
 mod wait_group;
 mod weighted_semaphore;
+mod work_queue;
 
 use std::fmt::Display;
 use std::rc::Rc;
@@ -312,6 +313,8 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(observe::FUNCS)?;
     d.kind(&request_reply::KIND)?;
     d.funcs(request_reply::FUNCS)?;
+    d.kind(&work_queue::KIND)?;
+    d.funcs(work_queue::FUNCS)?;
     Ok(list)
 }
 

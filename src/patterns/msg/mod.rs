@@ -3,5 +3,9 @@
 //! object.
 
 mod request_reply;
+mod work_queue;
 
 pub use request_reply::{RequestError, RequestReply};
+pub use work_queue::{
+    DeadLetter, QueueClosed, WorkQueue, WorkQueueOptions, WorkQueueStats, retry_delay,
+};
