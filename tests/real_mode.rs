@@ -23,6 +23,8 @@ fn verdict(o: &Outcome) -> String {
 /// seeded randomness: they are about simulation, not behaviour that real time can reproduce.
 const TIME_SENSITIVE: &[&str] = &[
     "request_reply",
+    "debounce",
+    "throttle",
     "async_await",
     "canary_leak",
     "channel_close",

@@ -20,6 +20,7 @@
 //! (`Pool::submit`, creating a pipeline) take none, as `Sim::spawn` and `Channel::try_send` take
 //! none in Rust: the Lua binding takes its scheduling point after them, as after any call.
 
+mod chan;
 mod coord;
 mod detector;
 mod fan;
@@ -35,6 +36,7 @@ use std::pin::Pin;
 
 use crate::runtime::TaskId;
 
+pub use chan::{DebounceOptions, ThrottleOptions, debounce, throttle};
 pub use coord::{AcquireStart, WeightedSemaphore};
 pub use detector::{DeadlockDetector, DeadlockInfo};
 pub use fan::{fan_in, fan_out};

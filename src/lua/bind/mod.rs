@@ -15,6 +15,7 @@
 mod atomic;
 mod channel;
 mod context;
+mod debounce;
 mod goroutine;
 mod log;
 mod mutex;
@@ -22,6 +23,7 @@ mod observe;
 mod request_reply;
 mod rwmutex;
 mod semaphore;
+mod throttle;
 mod timer;
 mod wait_group;
 mod weighted_semaphore;
@@ -315,6 +317,8 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(request_reply::FUNCS)?;
     d.kind(&work_queue::KIND)?;
     d.funcs(work_queue::FUNCS)?;
+    d.funcs(debounce::FUNCS)?;
+    d.funcs(throttle::FUNCS)?;
     Ok(list)
 }
 
