@@ -22,6 +22,9 @@ fn verdict(o: &Outcome) -> String {
 /// Scenarios whose assertions are about exact virtual instants (`goroutine.now() == 10`) or
 /// seeded randomness: they are about simulation, not behaviour that real time can reproduce.
 const TIME_SENSITIVE: &[&str] = &[
+    "request_reply",
+    "debounce",
+    "throttle",
     "async_await",
     "canary_leak",
     "channel_close",

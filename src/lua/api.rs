@@ -312,20 +312,26 @@ fn deadlock_info(lua: &Lua, info: &DeadlockInfo) -> mlua::Result<Table> {
     t.set("time", ms_value(info.time))?;
     t.set("stuck_count", info.stuck_count as i64)?;
     t.set("blocked_channels", info.blocked_channels as i64)?;
+    // `goroutines` entries are `{id, name, waiting_on, since, line}` (patterns.md); `stuck`,
+    // `waits_on` (the list form of `waiting_on`) and `location` (= `line`) are the older names,
+    // kept as aliases.
     let stuck = lua.create_table()?;
     for (i, b) in info.stuck.iter().enumerate() {
         let g = lua.create_table()?;
         g.set("id", b.id.0 as i64)?;
         g.set("name", b.name.clone())?;
         g.set("op", b.op)?;
+        g.set("waiting_on", b.waits_on.join("; "))?;
         g.set(
             "waits_on",
             lua.create_sequence_from(b.waits_on.iter().cloned())?,
         )?;
         g.set("since", ms_value(b.since))?;
+        g.set("line", b.location.clone())?;
         g.set("location", b.location.clone())?;
         stuck.raw_set(i + 1, g)?;
     }
+    t.set("goroutines", stuck.clone())?;
     t.set("stuck", stuck)?;
     if let Some(cycle) = &info.cycle {
         t.set("cycle", lua.create_sequence_from(cycle.iter().cloned())?)?;

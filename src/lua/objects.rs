@@ -176,6 +176,16 @@ handle!(LuaInspector, "inspector", |this| format!(
 ));
 handle!(LuaDetector, "detector", |_this| "deadlock_detector");
 
+/// A request/reply handle (seed 4.2).
+#[derive(Debug)]
+pub struct LuaRequestReply(pub(crate) crate::patterns::RequestReply<LuaValue, LuaValue>);
+handle!(LuaRequestReply, "request_reply", |this| this.0.resource());
+
+/// A work queue handle (seed 4.3); its dead letters are Lua tables.
+#[derive(Debug)]
+pub struct LuaWorkQueue(pub(crate) crate::patterns::WorkQueue<LuaValue, LuaValue>);
+handle!(LuaWorkQueue, "work_queue", |this| this.0.resource());
+
 /// A Rust primitive or pattern that a Lua script can be handed (`LuaWorld::expose`): it becomes
 /// the same handle the script would get from the `goroutine` module.
 pub trait Exposable {
@@ -221,5 +231,19 @@ impl Exposable for crate::patterns::UpgradeableRwLock {
     type Handle = LuaUpgradeableRwLock;
     fn into_handle(self) -> LuaUpgradeableRwLock {
         LuaUpgradeableRwLock(self)
+    }
+}
+
+impl Exposable for crate::patterns::RequestReply<LuaValue, LuaValue> {
+    type Handle = LuaRequestReply;
+    fn into_handle(self) -> LuaRequestReply {
+        LuaRequestReply(self)
+    }
+}
+
+impl Exposable for crate::patterns::WorkQueue<LuaValue, LuaValue> {
+    type Handle = LuaWorkQueue;
+    fn into_handle(self) -> LuaWorkQueue {
+        LuaWorkQueue(self)
     }
 }

@@ -710,6 +710,67 @@ end
 function detector_mt.stop(d) d.running = false end
 
 ---------------------------------------------------------------------------------------------
+-- Messaging (seed 4.x): the loops that call user functions between declared Rust steps
+-- (`src/lua/bind/request_reply.rs`, `work_queue.rs`); their private steps leave the methods
+-- tables.
+---------------------------------------------------------------------------------------------
+do
+  local RR, d = methods.request_reply, declared.request_reply
+  local begin_, next_, reply_, fail_, end_ = d.serve, d._next, d._reply, d._fail, d._serve_end
+  RR._next, RR._reply, RR._fail, RR._serve_end = nil, nil, nil, nil
+  -- Answers each request with fn(data) until close; a handler that raises (or returns nil, err)
+  -- gives the requester nil, msg.
+  function RR.serve(rr, f)
+    check(begin_(rr))
+    if not is_callable(f) then
+      check(end_(rr))
+      argcheck(false, "request_reply:serve", "expects a function", f)
+    end
+    while true do
+      local id, data = op2(next_(rr))
+      if id == nil then break end
+      local r = pack(pcall(f, data))
+      if r[1] and not (r[2] == nil and r[3] ~= nil) then
+        check(reply_(rr, id, r[2]))
+      else
+        local e = r[1] and r[3] or r[2]
+        check(fail_(rr, id, type(e) == "string" and e or describe_error(e)))
+      end
+    end
+    check(end_(rr))
+  end
+end
+
+do
+  local WQ, d = methods.work_queue, declared.work_queue
+  local begin_, next_, done_, fail_ = d.process, d._next, d._done, d._fail
+  WQ._next, WQ._done, WQ._fail = nil, nil, nil
+  local function worker(q, f)
+    while true do
+      local id, item = op2(next_(q))
+      if id == nil then break end
+      local r = pack(pcall(f, item))
+      if r[1] and not (r[2] == nil and r[3] ~= nil) then
+        check(done_(q, id))
+      else
+        local e = r[1] and r[3] or r[2]
+        check(fail_(q, id, type(e) == "string" and e or describe_error(e)))
+      end
+    end
+  end
+  -- Starts the worker loops, each calling fn(item) on one job at a time; raising or returning
+  -- nil, err is a failed attempt.
+  function WQ.process(q, f)
+    argcheck(is_callable(f), "work_queue:process", "expects a function", f)
+    local n = check(begin_(q))
+    for i = 1, n do
+      op1(raw.spawn_quiet(worker, "work_queue-worker-" .. i, q, f))
+    end
+    op2(raw.yield())
+  end
+end
+
+---------------------------------------------------------------------------------------------
 -- log and sim
 ---------------------------------------------------------------------------------------------
 local function dump(v, indent, seen, out)

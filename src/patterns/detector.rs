@@ -39,6 +39,14 @@ pub struct DeadlockDetector {
     last: RefCell<Option<Situation>>,
 }
 
+impl DeadlockInfo {
+    /// The stuck goroutines under the name `patterns.md` gives them (Lua's `info.goroutines`;
+    /// `stuck` is the older name).
+    pub fn goroutines(&self) -> &[BlockedInfo] {
+        &self.stuck
+    }
+}
+
 impl DeadlockDetector {
     /// A detector that calls goroutines blocked for at least `timeout` stuck.
     pub fn new(rt: &Runtime, timeout: Nanos) -> DeadlockDetector {

@@ -20,10 +20,12 @@
 //! (`Pool::submit`, creating a pipeline) take none, as `Sim::spawn` and `Channel::try_send` take
 //! none in Rust: the Lua binding takes its scheduling point after them, as after any call.
 
+mod chan;
 mod coord;
 mod detector;
 mod fan;
 mod inspector;
+mod msg;
 mod pipeline;
 mod pool;
 mod profiler;
@@ -34,6 +36,7 @@ use std::pin::Pin;
 
 use crate::runtime::TaskId;
 
+pub use chan::{DebounceOptions, ThrottleOptions, debounce, throttle};
 pub use coord::{AcquireStart, WeightedSemaphore};
 pub use coord::{Barrier, BarrierStart};
 pub use coord::{Latch, LatchStart};
@@ -41,6 +44,10 @@ pub use coord::{LockStart, UpgradeableRwLock};
 pub use detector::{DeadlockDetector, DeadlockInfo};
 pub use fan::{fan_in, fan_out};
 pub use inspector::{ChannelInspector, ChannelStats};
+pub use msg::{
+    DeadLetter, QueueClosed, RequestError, RequestReply, WorkQueue, WorkQueueOptions,
+    WorkQueueStats, retry_delay,
+};
 pub use pipeline::{Stage, StageFn, pipeline};
 pub use pool::{Job, JobId, Pool, PoolError, PoolStats};
 pub use profiler::{ProfileStats, Profiler};

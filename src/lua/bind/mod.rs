@@ -16,17 +16,21 @@ mod atomic;
 mod barrier;
 mod channel;
 mod context;
+mod debounce;
 mod goroutine;
 mod latch;
 mod log;
 mod mutex;
 mod observe;
+mod request_reply;
 mod rwmutex;
 mod semaphore;
+mod throttle;
 mod timer;
 mod upgradeable_rwlock;
 mod wait_group;
 mod weighted_semaphore;
+mod work_queue;
 
 use std::fmt::Display;
 use std::rc::Rc;
@@ -318,6 +322,12 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.kind(&observe::PROFILER)?;
     d.kind(&observe::INSPECTOR)?;
     d.funcs(observe::FUNCS)?;
+    d.kind(&request_reply::KIND)?;
+    d.funcs(request_reply::FUNCS)?;
+    d.kind(&work_queue::KIND)?;
+    d.funcs(work_queue::FUNCS)?;
+    d.funcs(debounce::FUNCS)?;
+    d.funcs(throttle::FUNCS)?;
     Ok(list)
 }
 
