@@ -2,7 +2,7 @@
 //! tables (written in the prelude) reached through `__index`, and `tostring` prints the
 //! resource's stable identity (`channel#3`), never an address.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 
 use mlua::{UserData, UserDataFields, UserDataMethods, Value};
 
@@ -62,13 +62,9 @@ pub struct LuaWaitGroup(pub(crate) WaitGroup);
 #[derive(Debug)]
 pub struct LuaOnce(pub(crate) Once);
 
-/// An atomic integer: plain data, since only one goroutine runs at a time, but every operation
-/// is a scheduling point so interleavings around it are explored.
+/// An atomic integer handle (`crate::sync::AtomicInt`, the one a Rust task uses).
 #[derive(Debug)]
-pub struct LuaAtomic {
-    pub(crate) value: Cell<i64>,
-    pub(crate) res: ResourceRef,
-}
+pub struct LuaAtomic(pub(crate) crate::sync::AtomicInt);
 
 /// A cond handle and its locker (any Lua object with lock/unlock).
 #[derive(Debug)]
@@ -123,7 +119,7 @@ handle!(LuaRLocker, "rlocker", |this| format!(
 ));
 handle!(LuaWaitGroup, "waitgroup", |this| this.0.resource());
 handle!(LuaOnce, "once", |this| this.0.resource());
-handle!(LuaAtomic, "atomic", |this| this.res);
+handle!(LuaAtomic, "atomic", |this| this.0.resource());
 handle!(LuaCond, "cond", |this| this.cond.resource());
 handle!(LuaContext, "context", |this| this.0.resource());
 handle!(LuaTimer, "timer", |this| this.timer.resource());
@@ -181,7 +177,7 @@ pub(crate) fn resource_of(ud: &mlua::AnyUserData) -> Option<ResourceRef> {
     try_kind!(LuaSemaphore, |this| this.0.resource());
     try_kind!(LuaWaitGroup, |this| this.0.resource());
     try_kind!(LuaOnce, |this| this.0.resource());
-    try_kind!(LuaAtomic, |this| this.res);
+    try_kind!(LuaAtomic, |this| this.0.resource());
     try_kind!(LuaCond, |this| this.cond.resource());
     try_kind!(LuaContext, |this| this.0.resource());
     try_kind!(LuaTimer, |this| this.timer.resource());
