@@ -9,12 +9,12 @@ use std::rc::Rc;
 
 use mlua::{Function, Lua, MultiValue, Table, UserDataRef, Value};
 
+use super::bind::select::{Cases, channel_for, parse_cases, select_values};
 use super::objects::{Dir, LuaChannel, LuaCond, LuaDetector, LuaOnce};
-use super::value::LuaValue;
 use super::{Host, Resume, caller_location};
 use crate::patterns::{DeadlockDetector, DeadlockInfo};
 use crate::runtime::{NANOS_PER_MS, Nanos, Subject, ms_to_nanos, nanos_to_ms_f64};
-use crate::sync::{Case, Cond, Once, OnceStart, SelectResult, SelectStart, select_start};
+use crate::sync::{Cond, Once, OnceStart, SelectResult, SelectStart, select_start};
 
 type R2 = (Value, Value);
 
@@ -153,7 +153,7 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     ));
     // ---- channels ---------------------------------------------------------------------------
     op!("ch_check_recv", |_lua, _h, (ch, fname): (Value, String)| {
-        chan(&ch, &fname, Dir::Receive)?;
+        channel_for(&ch, &fname, Dir::Receive)?;
         Ok((Value::Nil, Value::Nil))
     });
     // select returns three values, so it is written out.
@@ -348,16 +348,6 @@ fn new_handle<T: mlua::UserData + 'static>(lua: &Lua, v: T) -> Result<R2, String
     ))
 }
 
-/// Borrows a channel handle and checks that it may be used in direction `need`.
-fn chan(v: &Value, fname: &str, need: Dir) -> Result<UserDataRef<LuaChannel>, String> {
-    let c = handle::<LuaChannel>(v, fname, "a channel")?;
-    match (need, c.dir) {
-        (Dir::Send, Dir::Receive) => Err(format!("{fname}: cannot send on a receive-only channel")),
-        (Dir::Receive, Dir::Send) => Err(format!("{fname}: cannot receive on a send-only channel")),
-        _ => Ok(c),
-    }
-}
-
 fn spawn(lua: &Lua, h: &Rc<Host>, args: MultiValue, with_options: bool) -> Result<R2, String> {
     let mut args = args.into_iter();
     // The prelude has checked that a table argument is callable (has `__call`).
@@ -403,86 +393,24 @@ fn select(
     fname: &str,
     nil_marker: &Value,
 ) -> Result<(Value, Value, Value), String> {
-    let Value::Table(list) = cases else {
-        return Err(format!(
-            "{fname}: expects an array of cases (got {})",
-            type_name(cases)
-        ));
-    };
-    let n = list.raw_len();
-    let mut parsed = Vec::with_capacity(n);
-    let mut map = Vec::with_capacity(n);
-    let mut default_idx = None;
-    for i in 1..=n {
-        let case: Value = list.raw_get(i).map_err(|e| e.to_string())?;
-        let Value::Table(case) = case else {
-            return Err(format!(
-                "{fname}: case {i} must be a table (got {})",
-                type_name(&case)
-            ));
-        };
-        let get = |k: &str| -> Value { case.raw_get(k).unwrap_or(Value::Nil) };
-        if get("default").as_boolean() == Some(true) {
-            if default_idx.is_some() {
-                return Err(format!("{fname}: more than one default case"));
-            }
-            default_idx = Some(i);
-            continue;
-        }
-        let handler = get("handler");
-        if !matches!(handler, Value::Nil | Value::Function(_)) {
-            return Err(format!(
-                "{fname}: case {i} handler must be a function (got {})",
-                type_name(&handler)
-            ));
-        }
-        let channel = get("channel");
-        let send = get("send");
-        let receive = get("receive").as_boolean() == Some(true);
-        if receive != send.is_nil() {
-            return Err(format!(
-                "{fname}: case {i} needs exactly one of receive = true or send = value"
-            ));
-        }
-        let case = match channel {
-            Value::Boolean(false) => Case::Never,
-            Value::Nil => return Err(format!("{fname}: case {i} has no channel")),
-            ch => {
-                let c = chan(
-                    &ch,
-                    &format!("{fname} case {i}"),
-                    if receive { Dir::Receive } else { Dir::Send },
-                )?;
-                if receive {
-                    Case::Recv(c.ch.clone())
-                } else {
-                    let v = if send == *nil_marker {
-                        Value::Nil
-                    } else {
-                        send
-                    };
-                    Case::Send(c.ch.clone(), LuaValue(v))
-                }
-            }
-        };
-        parsed.push(case);
-        map.push(i);
-    }
-    if parsed.is_empty() && default_idx.is_none() {
+    let parsed = parse_cases(cases, fname, nil_marker)?;
+    if parsed.cases.is_empty() && parsed.default.is_none() {
         return Err(format!(
             "{fname}: no cases (a select with nothing to wait for blocks forever)"
         ));
     }
-    let has_default = default_idx.is_some();
-    match select_start(&h.rt, parsed, has_default) {
+    let Cases {
+        cases,
+        map,
+        default,
+    } = parsed;
+    match select_start(&h.rt, cases, default.is_some()) {
         SelectStart::Done(SelectResult::Default) => {
-            let idx = Value::Integer(default_idx.expect("default taken only when present") as i64);
+            let idx = Value::Integer(default.expect("default taken only when present") as i64);
             Ok(h.finish3(idx, Value::Nil, Value::Nil))
         }
         SelectStart::Done(result) => {
-            let mut it = select_values(h, result, &map).into_iter();
-            let mut next = || it.next().unwrap_or(Value::Nil);
-            let (a, b, c) = (next(), next(), next());
+            let (a, b, c) = select_values(h, result, &map);
             Ok(h.finish3(a, b, c))
         }
         SelectStart::Parked(wait) => {
@@ -490,17 +418,4 @@ fn select(
             Ok((p, Value::Nil, Value::Nil))
         }
     }
-}
-
-/// The Lua values of a finished select: `index, value, ok`.
-pub(crate) fn select_values(h: &Host, result: SelectResult<LuaValue>, map: &[usize]) -> MultiValue {
-    let idx = |i: usize| Value::Integer(map[i] as i64);
-    let v = match result {
-        SelectResult::Recv(i, Some(v)) => vec![idx(i), v.0, Value::Boolean(true)],
-        SelectResult::Recv(i, None) => vec![idx(i), Value::Nil, Value::Boolean(false)],
-        SelectResult::Sent(i) => vec![idx(i), Value::Boolean(true), Value::Nil],
-        SelectResult::SendClosed(i) => vec![idx(i), Value::Boolean(false), h.closed_msg.clone()],
-        SelectResult::Default => unreachable!("the default case is handled by the caller"),
-    };
-    MultiValue::from_vec(v)
 }

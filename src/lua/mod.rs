@@ -269,7 +269,9 @@ impl LuaTask {
                 Ok(()) => t.resume(true),
                 Err(_) => t.resume((false, host.closed_msg.clone())),
             },
-            Resume::Select(wait, map) => t.resume(api::select_values(host, wait.finish(), &map)),
+            Resume::Select(wait, map) => {
+                t.resume(bind::select::select_values(host, wait.finish(), &map))
+            }
             Resume::Future(_) => unreachable!("a pending future is polled before the resume"),
         }
     }

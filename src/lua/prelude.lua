@@ -324,19 +324,11 @@ function goroutine.select(cases)
   return call_handler(cases[idx], v, ok)
 end
 
+-- Rust selects over the cases and a timer (`bind/select.rs`); here only the handler runs.
+local select_deadline = goroutine.select_timeout
 function goroutine.select_timeout(ms, cases)
-  argcheck(type(ms) == "number", "goroutine.select_timeout", "timeout must be a number of milliseconds", ms)
-  argcheck(type(cases) == "table", "goroutine.select_timeout", "expects an array of cases", cases)
-  for i, c in ipairs(cases) do
-    if type(c) == "table" and c.default then
-      raise("goroutine.select_timeout: case " .. i .. " is a default case, which select_timeout does not take")
-    end
-  end
-  local all = { n = #cases + 1 }
-  for i = 1, #cases do all[i] = cases[i] end
-  all[#cases + 1] = { channel = goroutine.after(ms), receive = true }
-  local idx, v, ok = run_select("goroutine.select_timeout", all, 4)
-  if idx == #cases + 1 then return true, nil end
+  local idx, v, ok = select_deadline(ms, cases, NIL)
+  if idx == nil then return true, nil end
   local r = pack(pcall(call_handler, cases[idx], v, ok))
   if not r[1] then return false, describe_error(r[2]) end
   return false, idx - 1

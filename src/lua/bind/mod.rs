@@ -20,6 +20,7 @@ mod log;
 mod mutex;
 mod observe;
 mod rwmutex;
+pub(crate) mod select;
 mod semaphore;
 mod timer;
 mod wait_group;
@@ -306,6 +307,7 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.kind(&observe::PROFILER)?;
     d.kind(&observe::INSPECTOR)?;
     d.funcs(observe::FUNCS)?;
+    d.funcs(select::FUNCS)?;
     Ok(list)
 }
 

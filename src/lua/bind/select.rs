@@ -1,0 +1,181 @@
+//! Parsing a Lua case array (`{channel = ch, receive = true, handler = f}`...) into
+//! `crate::sync::Case`s, shared by `goroutine.select` and `goroutine.select_timeout`, and
+//! `select_timeout`'s select itself: `crate::sync::select_deadline` over the user's cases and an
+//! `after` channel. Only the chosen case's handler is left to the prelude (it is user code).
+
+use mlua::Value;
+
+use super::{Cx, Func, Out, borrow, shown, type_name};
+use crate::lua::Host;
+use crate::lua::objects::{Dir, LuaChannel};
+use crate::lua::value::LuaValue;
+use crate::sync::{Case, SelectResult, Timed, after_channel, select_deadline};
+
+/// A parsed case array: the cases to select over, for each its index in the user's array, and
+/// the index of the default case if there is one.
+pub(crate) struct Cases {
+    pub(crate) cases: Vec<Case<LuaValue>>,
+    pub(crate) map: Vec<usize>,
+    pub(crate) default: Option<usize>,
+}
+
+/// Parses the user's case array (`fname` names the function in misuse messages; `nil_marker` is
+/// `goroutine.NIL`, which sends `nil`).
+pub(crate) fn parse_cases(cases: &Value, fname: &str, nil_marker: &Value) -> Result<Cases, String> {
+    let Value::Table(list) = cases else {
+        return Err(format!(
+            "{fname}: expects an array of cases (got {})",
+            type_name(cases)
+        ));
+    };
+    let n = list.raw_len();
+    let mut parsed = Cases {
+        cases: Vec::with_capacity(n + 1),
+        map: Vec::with_capacity(n + 1),
+        default: None,
+    };
+    for i in 1..=n {
+        let case: Value = list.raw_get(i).map_err(|e| e.to_string())?;
+        let Value::Table(case) = case else {
+            return Err(format!(
+                "{fname}: case {i} must be a table (got {})",
+                type_name(&case)
+            ));
+        };
+        let get = |k: &str| -> Value { case.raw_get(k).unwrap_or(Value::Nil) };
+        if get("default").as_boolean() == Some(true) {
+            if parsed.default.is_some() {
+                return Err(format!("{fname}: more than one default case"));
+            }
+            parsed.default = Some(i);
+            continue;
+        }
+        let handler = get("handler");
+        if !matches!(handler, Value::Nil | Value::Function(_)) {
+            return Err(format!(
+                "{fname}: case {i} handler must be a function (got {})",
+                type_name(&handler)
+            ));
+        }
+        let channel = get("channel");
+        let send = get("send");
+        let receive = get("receive").as_boolean() == Some(true);
+        if receive != send.is_nil() {
+            return Err(format!(
+                "{fname}: case {i} needs exactly one of receive = true or send = value"
+            ));
+        }
+        let case = match channel {
+            Value::Boolean(false) => Case::Never,
+            Value::Nil => return Err(format!("{fname}: case {i} has no channel")),
+            ch => {
+                let need = if receive { Dir::Receive } else { Dir::Send };
+                let c = channel_for(&ch, &format!("{fname} case {i}"), need)?;
+                if receive {
+                    Case::Recv(c.ch.clone())
+                } else {
+                    let v = if send == *nil_marker {
+                        Value::Nil
+                    } else {
+                        send
+                    };
+                    Case::Send(c.ch.clone(), LuaValue(v))
+                }
+            }
+        };
+        parsed.cases.push(case);
+        parsed.map.push(i);
+    }
+    Ok(parsed)
+}
+
+/// Borrows a channel handle and checks that it may be used in direction `need`.
+pub(crate) fn channel_for(
+    v: &Value,
+    fname: &str,
+    need: Dir,
+) -> Result<mlua::UserDataRef<LuaChannel>, String> {
+    let Some(c) = borrow::<LuaChannel>(v) else {
+        return Err(format!("{fname}: expects a channel (got {})", type_name(v)));
+    };
+    match (need, c.dir) {
+        (Dir::Send, Dir::Receive) => Err(format!("{fname}: cannot send on a receive-only channel")),
+        (Dir::Receive, Dir::Send) => Err(format!("{fname}: cannot receive on a send-only channel")),
+        _ => Ok(c),
+    }
+}
+
+/// The Lua values of a finished select: `index, value, ok` (the index in the user's array).
+pub(crate) fn select_values(h: &Host, result: SelectResult<LuaValue>, map: &[usize]) -> Out {
+    let idx = |i: usize| Value::Integer(map[i] as i64);
+    match result {
+        SelectResult::Recv(i, Some(v)) => (idx(i), v.0, Value::Boolean(true)),
+        SelectResult::Recv(i, None) => (idx(i), Value::Nil, Value::Boolean(false)),
+        SelectResult::Sent(i) => (idx(i), Value::Boolean(true), Value::Nil),
+        SelectResult::SendClosed(i) => (idx(i), Value::Boolean(false), h.closed_msg.clone()),
+        SelectResult::Default => unreachable!("the default case is handled by the caller"),
+    }
+}
+
+/// Checks a timeout argument as the Lua versions did (`type(ms) == "number"`).
+pub(crate) fn timeout_ms(cx: &Cx<'_>, ms: &Value) -> Result<(), String> {
+    if matches!(ms, Value::Integer(_) | Value::Number(_)) {
+        Ok(())
+    } else {
+        Err(cx.misuse(format!(
+            "timeout must be a number of milliseconds (got {})",
+            shown(ms)
+        )))
+    }
+}
+
+/// An `after(ms)` channel, made and checked as `goroutine.after` makes it.
+pub(crate) fn after(cx: &Cx<'_>, ms: &Value) -> Result<crate::sync::Channel<LuaValue>, String> {
+    let d = Cx {
+        fname: "goroutine.after",
+        ..*cx
+    }
+    .duration(ms)?;
+    Ok(after_channel(
+        cx.rt(),
+        d,
+        |now| LuaValue(super::ms_value(now)),
+        cx.here(),
+    ))
+}
+
+pub(crate) static FUNCS: &[Func] = &[Func {
+    // The prelude wraps it (the chosen case's handler is user code) and passes `goroutine.NIL`.
+    module: "goroutine",
+    name: "select_timeout",
+    results: 3,
+    call: |cx, (ms, cases, nil_marker)| {
+        timeout_ms(cx, &ms)?;
+        let Value::Table(list) = &cases else {
+            return Err(cx.misuse(format!("expects an array of cases (got {})", shown(&cases))));
+        };
+        for (i, c) in list.sequence_values::<Value>().enumerate() {
+            let Value::Table(c) = c.map_err(|e| cx.misuse(e))? else {
+                continue;
+            };
+            if !matches!(
+                c.get::<Value>("default"),
+                Ok(Value::Nil | Value::Boolean(false))
+            ) {
+                return Err(cx.misuse(format!(
+                    "case {} is a default case, which select_timeout does not take",
+                    i + 1
+                )));
+            }
+        }
+        let deadline = after(cx, &ms)?;
+        let parsed = parse_cases(&cases, cx.fname, &nil_marker)?;
+        let host = cx.host.clone();
+        let map = parsed.map;
+        let fut = select_deadline(cx.rt(), parsed.cases, deadline);
+        cx.wait(fut, move |_lua, r| match r {
+            Timed::Case(r) => select_values(&host, r, &map),
+            Timed::TimedOut => (Value::Nil, Value::Nil, Value::Nil),
+        })
+    },
+}];
