@@ -124,6 +124,25 @@ handle!(LuaCond, "cond", |this| this.cond.resource());
 handle!(LuaContext, "context", |this| this.0.resource());
 handle!(LuaTimer, "timer", |this| this.timer.resource());
 
+/// An async handle (`goroutine.async`, `crate::patterns::JoinHandle`): the result is the
+/// packed table of the function's results (`table.pack`), a failure its error message.
+#[derive(Debug)]
+pub struct LuaAsync(pub(crate) crate::patterns::JoinHandle<Value>);
+
+/// No methods; `h.id` is the goroutine's id, as the documentation promises.
+impl UserData for LuaAsync {
+    fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
+        fields.add_meta_field("__name", "async handle");
+        fields.add_field_method_get("id", |_, this| Ok(this.0.id().0 as i64));
+    }
+
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_meta_method("__tostring", |_, this, ()| {
+            Ok(format!("async({})", this.0.id().0))
+        });
+    }
+}
+
 /// A goroutine profiler handle.
 #[derive(Debug)]
 pub struct LuaProfiler(pub(crate) crate::patterns::Profiler);

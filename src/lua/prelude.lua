@@ -40,7 +40,8 @@ end)
 local goroutine = {}
 local log = {}
 local sim = {}
-local modules = { goroutine = goroutine, log = log, sim = sim }
+-- Declarations with module `raw` are the prelude's private functions.
+local modules = { goroutine = goroutine, log = log, sim = sim, raw = raw }
 
 -- Misuse errors point at the user's line: the innermost frame that is neither C nor this
 -- prelude (so wrappers may tail-call each other freely).
@@ -399,71 +400,22 @@ X.with_deadline = with_cancel_fn(X.with_deadline)
 ---------------------------------------------------------------------------------------------
 -- async / await / timeout
 ---------------------------------------------------------------------------------------------
-local handle_mt = { __name = "async handle" }
-handle_mt.__index = handle_mt
-function handle_mt.__tostring(h) return "async(" .. tostring(h.id) .. ")" end
-
-local function start_async(fname, f, ...)
-  argcheck(is_callable(f), fname, "expects a function", f)
-  local h = setmetatable({ done = goroutine.channel(0), finished = false }, handle_mt)
-  raw.name_channel(h.done, "await")
-  local args = pack(...)
-  h.id = op1(raw.spawn_quiet(function()
-    -- The error is returned to the awaiter as a message (no traceback: it is a value now).
-    local r = pack(xpcall(f, describe_error, unpack(args, 1, args.n)))
-    if not r[1] then raw.mark_failed() end
-    h.result = r
-    h.finished = true
-    C.close(h.done)
-  end, nil))
-  return h
+-- Rust owns the handles and the waits (`bind/task.rs`); an async goroutine's body only calls the
+-- user's function and hands the packed result to Rust, which keeps it and closes `await`.
+local async_finish = raw.async_finish
+local function async_body(h, f, ...)
+  async_finish(h, pack(xpcall(f, describe_error, ...)))
 end
 
-function goroutine.async(f, ...)
-  local h = start_async("goroutine.async", f, ...)
-  op2(raw.yield())
-  return h
+local function await_values(ok, r)
+  if ok then return true, unpack(r, 2, r.n) end
+  return false, r
 end
 
-local function await_handle(h)
-  if not h.finished then C.receive(h.done) end
-  local r = h.result
-  if r[1] then return true, unpack(r, 2, r.n) end
-  return false, r[2]
-end
-
-function goroutine.await(h)
-  argcheck(getmetatable(h) == handle_mt, "goroutine.await", "expects a handle from goroutine.async", h)
-  return await_handle(h)
-end
-
-function goroutine.await_all(hs)
-  argcheck(type(hs) == "table", "goroutine.await_all", "expects an array of handles", hs)
-  local out = {}
-  for _, h in ipairs(hs) do
-    if getmetatable(h) == handle_mt then
-      local r = pack(await_handle(h))
-      if r[1] then
-        out[#out + 1] = { success = true, values = { unpack(r, 2, r.n) } }
-      else
-        out[#out + 1] = { success = false, error = r[2] }
-      end
-    end
-  end
-  return out
-end
-
-function goroutine.timeout(ms, f)
-  argcheck(type(ms) == "number", "goroutine.timeout", "timeout must be a number of milliseconds", ms)
-  local h = start_async("goroutine.timeout", f)
-  local timer = goroutine.after(ms)
-  local idx = run_select("goroutine.timeout", {
-    { channel = h.done, receive = true },
-    { channel = timer, receive = true },
-  }, 3)
-  if idx == 2 and not h.finished then return false, "timeout exceeded" end
-  return await_handle(h)
-end
+local start_async, await_handle, start_timeout = goroutine.async, goroutine.await, goroutine.timeout
+function goroutine.async(...) return start_async(async_body, ...) end
+function goroutine.await(h) return await_values(await_handle(h)) end
+function goroutine.timeout(ms, f) return await_values(start_timeout(ms, f, async_body)) end
 
 ---------------------------------------------------------------------------------------------
 -- Named worker pools (the original module's pool_*): workers are goroutines reading a queue

@@ -22,6 +22,7 @@ mod observe;
 mod rwmutex;
 pub(crate) mod select;
 mod semaphore;
+mod task;
 mod timer;
 mod wait_group;
 
@@ -308,6 +309,8 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.kind(&observe::INSPECTOR)?;
     d.funcs(observe::FUNCS)?;
     d.funcs(select::FUNCS)?;
+    d.funcs(task::FUNCS)?;
+    d.var_funcs(task::VAR_FUNCS)?;
     Ok(list)
 }
 
