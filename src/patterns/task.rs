@@ -20,6 +20,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use super::Spawn;
+use super::spawn::panic_message;
 use crate::runtime::{Nanos, Runtime, TaskId};
 use crate::sync::{Case, Channel, Describe, Timed, after_channel, select_deadline};
 
@@ -42,15 +43,6 @@ impl std::fmt::Display for TaskError {
 }
 
 impl std::error::Error for TaskError {}
-
-/// The text of a panic payload.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "(no message)".to_string())
-}
 
 /// Runs a future, turning a panic in any of its polls into `Err(message)`: how user code inside
 /// a pattern fails without failing the run (Lua's `pcall` around a user function).
