@@ -205,6 +205,41 @@ impl Host {
     }
 }
 
+/// The Lua layer spawns Rust tasks too: the forwarders of `fan_in`/`fan_out`, which run no user
+/// code, are `crate::patterns`' own tasks.
+impl crate::patterns::Spawn for Host {
+    fn spawn_boxed(&self, name: Option<&str>, task: crate::patterns::LocalTask) -> Option<TaskId> {
+        let task = Box::pin(WithoutRustLines {
+            inner: task,
+            rt: self.rt.clone(),
+        });
+        crate::patterns::spawn_future(&self.rt, name, false, task)
+    }
+}
+
+/// A Rust task of a Lua run that forgets, whenever it parks, the Rust line its operation
+/// recorded: a Lua scenario's reports name Lua lines only, and such a task has none (as when it
+/// was prelude code).
+struct WithoutRustLines {
+    inner: crate::patterns::LocalTask,
+    rt: Runtime,
+}
+
+impl Future for WithoutRustLines {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let polled = self.inner.as_mut().poll(cx);
+        if polled.is_pending() {
+            self.rt.set_location(self.rt.current(), None);
+        }
+        polled
+    }
+}
+
 /// The source line of the innermost user frame (skipping Rust and prelude frames).
 pub(crate) fn caller_location(lua: &Lua) -> Option<Rc<str>> {
     for level in 1..24 {

@@ -521,7 +521,7 @@ function goroutine.pool_stats(name)
 end
 
 ---------------------------------------------------------------------------------------------
--- pipeline, fan_out, fan_in
+-- pipeline (fan_out and fan_in run no user code: they are Rust, `bind/fan.rs`)
 ---------------------------------------------------------------------------------------------
 function goroutine.pipeline(input, stages)
   need_channel("goroutine.pipeline", input)
@@ -557,52 +557,6 @@ function goroutine.pipeline(input, stages)
   end
   op2(raw.yield())
   return current
-end
-
-function goroutine.fan_out(input, n)
-  need_channel("goroutine.fan_out", input)
-  argcheck(is_int(n) and n > 0, "goroutine.fan_out", "count must be a positive integer", n)
-  n = math.tointeger(n)
-  local outs = {}
-  for i = 1, n do
-    outs[i] = goroutine.channel(10)
-    raw.name_channel(outs[i], "fan_out " .. i)
-  end
-  op1(raw.spawn_quiet(function()
-    while true do
-      local v, ok = C.receive(input)
-      if not ok then break end
-      for i = 1, n do C.send(outs[i], v) end
-    end
-    for i = 1, n do C.close(outs[i]) end
-  end, "fan_out"))
-  op2(raw.yield())
-  return outs
-end
-
-function goroutine.fan_in(inputs)
-  argcheck(type(inputs) == "table", "goroutine.fan_in", "expects an array of channels", inputs)
-  local chans = {}
-  for _, ch in ipairs(inputs) do
-    if raw.is_channel(ch) then chans[#chans + 1] = ch end
-  end
-  if #chans == 0 then raise("goroutine.fan_in: at least one input channel required") end
-  local out = goroutine.channel(10)
-  raw.name_channel(out, "fan_in")
-  local remaining = #chans
-  for i, ch in ipairs(chans) do
-    op1(raw.spawn_quiet(function()
-      while true do
-        local v, ok = C.receive(ch)
-        if not ok then break end
-        C.send(out, v)
-      end
-      remaining = remaining - 1
-      if remaining == 0 then C.close(out) end
-    end, "fan_in-" .. i))
-  end
-  op2(raw.yield())
-  return out
 end
 
 ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 mod atomic;
 mod channel;
 mod context;
+mod fan;
 mod goroutine;
 mod log;
 mod mutex;
@@ -311,6 +312,7 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(select::FUNCS)?;
     d.funcs(task::FUNCS)?;
     d.var_funcs(task::VAR_FUNCS)?;
+    d.funcs(fan::FUNCS)?;
     Ok(list)
 }
 

@@ -117,6 +117,15 @@ pub(crate) fn select_values(h: &Host, result: SelectResult<LuaValue>, map: &[usi
     }
 }
 
+/// How the prelude's argument checks showed a bad argument (`type(v)` for anything but a
+/// scalar, so a handle is `userdata`), for the messages of the functions that moved to Rust.
+pub(crate) fn lua_shown(v: &Value) -> String {
+    match v {
+        Value::UserData(_) | Value::LightUserData(_) => "userdata".to_string(),
+        other => shown(other),
+    }
+}
+
 /// Checks a timeout argument as the Lua versions did (`type(ms) == "number"`).
 pub(crate) fn timeout_ms(cx: &Cx<'_>, ms: &Value) -> Result<(), String> {
     if matches!(ms, Value::Integer(_) | Value::Number(_)) {
@@ -124,7 +133,7 @@ pub(crate) fn timeout_ms(cx: &Cx<'_>, ms: &Value) -> Result<(), String> {
     } else {
         Err(cx.misuse(format!(
             "timeout must be a number of milliseconds (got {})",
-            shown(ms)
+            lua_shown(ms)
         )))
     }
 }

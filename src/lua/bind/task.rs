@@ -6,8 +6,8 @@
 
 use mlua::{MultiValue, Table, Value};
 
-use super::select::{after, timeout_ms};
-use super::{Cx, Func, Out, VarFunc, borrow, is_callable, shown, string};
+use super::select::{after, lua_shown, timeout_ms};
+use super::{Cx, Func, Out, VarFunc, borrow, is_callable, string};
 use crate::lua::objects::LuaAsync;
 use crate::patterns::{JoinHandle, TaskError, join_all};
 
@@ -20,7 +20,7 @@ fn start(
     args: impl IntoIterator<Item = Value>,
 ) -> Result<Option<Value>, String> {
     if !is_callable(&f) {
-        return Err(cx.misuse(format!("expects a function (got {})", shown(&f))));
+        return Err(cx.misuse(format!("expects a function (got {})", lua_shown(&f))));
     }
     let h: JoinHandle<Value> = JoinHandle::new(cx.rt(), cx.here());
     let ud = Value::UserData(
@@ -93,7 +93,7 @@ fn handle(cx: &Cx<'_>, v: &Value) -> Result<JoinHandle<Value>, String> {
         Some(a) => Ok(a.0.clone()),
         None => Err(cx.misuse(format!(
             "expects a handle from goroutine.async (got {})",
-            shown(v)
+            lua_shown(v)
         ))),
     }
 }
@@ -135,7 +135,10 @@ pub(crate) static FUNCS: &[Func] = &[
         results: 1,
         call: |cx, (hs, _, _)| {
             let Value::Table(list) = &hs else {
-                return Err(cx.misuse(format!("expects an array of handles (got {})", shown(&hs))));
+                return Err(cx.misuse(format!(
+                    "expects an array of handles (got {})",
+                    lua_shown(&hs)
+                )));
             };
             // As `ipairs`: up to the first nil; anything but a handle is skipped.
             let mut handles = Vec::new();
@@ -196,7 +199,7 @@ pub(crate) static FUNCS: &[Func] = &[
                 let msg = t.raw_get::<Value>(2).unwrap_or(Value::Nil);
                 Err(match msg {
                     Value::String(s) => s.to_string_lossy(),
-                    other => shown(&other),
+                    other => lua_shown(&other),
                 })
             };
             h.complete(r);
