@@ -161,7 +161,10 @@ pub(crate) static FUNCS: &[Func] = &[Func {
     call: |cx, (ms, cases, nil_marker)| {
         timeout_ms(cx, &ms)?;
         let Value::Table(list) = &cases else {
-            return Err(cx.misuse(format!("expects an array of cases (got {})", shown(&cases))));
+            return Err(cx.misuse(format!(
+                "expects an array of cases (got {})",
+                lua_shown(&cases)
+            )));
         };
         for (i, c) in list.sequence_values::<Value>().enumerate() {
             let Value::Table(c) = c.map_err(|e| cx.misuse(e))? else {
