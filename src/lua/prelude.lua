@@ -418,107 +418,29 @@ function goroutine.await(h) return await_values(await_handle(h)) end
 function goroutine.timeout(ms, f) return await_values(start_timeout(ms, f, async_body)) end
 
 ---------------------------------------------------------------------------------------------
--- Named worker pools (the original module's pool_*): workers are goroutines reading a queue
--- channel of workers*2 tasks; submit never blocks.
+-- Named worker pools: Rust owns the pools and their names (`bind/pool.rs`); a worker only runs
+-- the user's jobs between taking one and reporting how it ended.
 ---------------------------------------------------------------------------------------------
-local pools = {}
+local pool_next, pool_job_done, pool_worker_exit = raw.pool_next, raw.pool_job_done, raw.pool_worker_exit
 
 local function pool_worker(p)
   while true do
-    local task, ok = C.receive(p.queue)
-    if not ok then break end
-    if p.cancelled then
-      p.dropped = p.dropped + 1
-    else
-      p.active = p.active + 1
-      local r = pack(xpcall(task.fn, on_error, unpack(task.args, 1, task.args.n)))
-      p.active = p.active - 1
-      if r[1] then
-        p.completed = p.completed + 1
-      else
-        p.failed = p.failed + 1
-        raw.note("pool task failed", p.name .. ": " .. tostring(r[2]):match("[^\n]*"))
-      end
-    end
+    local f, args = pool_next(p)
+    if not f then break end
+    pool_job_done(p, xpcall(f, on_error, unpack(args, 1, args.n)))
   end
-  WG.done(p.wg)
+  pool_worker_exit(p)
 end
 
-local function close_pool(p)
-  p.closed = true
-  if not C.is_closed(p.queue) then C.close(p.queue) end
+local create_pool, submit, wait_pool = goroutine.pool_create, goroutine.pool_submit, goroutine.pool_wait
+function goroutine.pool_create(name, opts) return create_pool(name, opts, pool_worker) end
+-- One value on success, two (nil or false, and why) on failure.
+local function result(a, b)
+  if a then return a end
+  return a, b
 end
-
-function goroutine.pool_create(name, opts)
-  argcheck(type(name) == "string", "goroutine.pool_create", "name must be a string", name)
-  argcheck(opts == nil or type(opts) == "table", "goroutine.pool_create", "options must be a table", opts)
-  local workers = (opts and opts.workers) or 4
-  argcheck(is_int(workers) and workers > 0, "goroutine.pool_create", "workers must be a positive integer", workers)
-  workers = math.tointeger(workers)
-  local old = pools[name]
-  if old then
-    old.cancelled = true
-    close_pool(old)
-  end
-  local p = {
-    name = name, workers = workers, active = 0, completed = 0, failed = 0, dropped = 0,
-    next_id = 0, closed = false, cancelled = false,
-    queue = goroutine.channel(workers * 2), wg = goroutine.wait_group(),
-  }
-  raw.name_channel(p.queue, "pool " .. name)
-  pools[name] = p
-  WG.add(p.wg, workers)
-  for i = 1, workers do
-    op1(raw.spawn_quiet(pool_worker, name .. "-worker-" .. i, p))
-  end
-  op2(raw.yield())
-  return true
-end
-
-function goroutine.pool_submit(name, f, ...)
-  argcheck(type(name) == "string", "goroutine.pool_submit", "name must be a string", name)
-  argcheck(is_callable(f), "goroutine.pool_submit", "expects a function", f)
-  local p = pools[name]
-  if not p then return nil, "pool not found: " .. name end
-  if p.closed then return nil, "pool is closed" end
-  p.next_id = p.next_id + 1
-  local ok = C.try_send(p.queue, { fn = f, args = pack(...) })
-  if not ok then
-    p.next_id = p.next_id - 1
-    return nil, "pool queue is full"
-  end
-  return name .. "-" .. p.next_id
-end
-
-function goroutine.pool_wait(name)
-  argcheck(type(name) == "string", "goroutine.pool_wait", "name must be a string", name)
-  local p = pools[name]
-  if not p then return false, "pool not found: " .. name end
-  close_pool(p)
-  WG.wait(p.wg)
-  return true
-end
-
-function goroutine.pool_close(name)
-  argcheck(type(name) == "string", "goroutine.pool_close", "name must be a string", name)
-  local p = pools[name]
-  if not p then return false end
-  p.cancelled = true
-  close_pool(p)
-  pools[name] = nil
-  op2(raw.yield())
-  return true
-end
-
-function goroutine.pool_stats(name)
-  argcheck(type(name) == "string", "goroutine.pool_stats", "name must be a string", name)
-  local p = pools[name]
-  if not p then return nil end
-  return {
-    name = p.name, workers = p.workers, active = p.active, completed = p.completed,
-    failed = p.failed, queued = C.len(p.queue),
-  }
-end
+function goroutine.pool_submit(...) return result(submit(...)) end
+function goroutine.pool_wait(name) return result(wait_pool(name)) end
 
 ---------------------------------------------------------------------------------------------
 -- pipeline (fan_out and fan_in run no user code: they are Rust, `bind/fan.rs`)

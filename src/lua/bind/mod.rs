@@ -20,6 +20,7 @@ mod goroutine;
 mod log;
 mod mutex;
 mod observe;
+mod pool;
 mod rwmutex;
 pub(crate) mod select;
 mod semaphore;
@@ -313,6 +314,8 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(task::FUNCS)?;
     d.var_funcs(task::VAR_FUNCS)?;
     d.funcs(fan::FUNCS)?;
+    d.funcs(pool::FUNCS)?;
+    d.var_funcs(pool::VAR_FUNCS)?;
     Ok(list)
 }
 
