@@ -443,43 +443,22 @@ function goroutine.pool_submit(...) return result(submit(...)) end
 function goroutine.pool_wait(name) return result(wait_pool(name)) end
 
 ---------------------------------------------------------------------------------------------
--- pipeline (fan_out and fan_in run no user code: they are Rust, `bind/fan.rs`)
+-- pipeline: Rust makes the stages (`bind/pipeline.rs`); a worker only calls the stage's function
+-- (fan_out and fan_in run no user code: they are Rust, `bind/fan.rs`)
 ---------------------------------------------------------------------------------------------
-function goroutine.pipeline(input, stages)
-  need_channel("goroutine.pipeline", input)
-  argcheck(type(stages) == "table", "goroutine.pipeline", "stages must be an array", stages)
-  for i, st in ipairs(stages) do
-    argcheck(type(st) == "table" and is_callable(st.fn), "goroutine.pipeline", "stage " .. i .. " needs fn = function", st)
-    local w = st.workers or 1
-    argcheck(is_int(w) and w > 0, "goroutine.pipeline", "stage " .. i .. " workers must be a positive integer", w)
+local stage_next, stage_emit, stage_failed, stage_done = raw.stage_next, raw.stage_emit, raw.stage_failed, raw.stage_done
+local function stage_worker(stage, st)
+  while true do
+    local v, ok = stage_next(stage)
+    if not ok then break end
+    local fine, out = pcall(st.fn, v)
+    if fine then stage_emit(stage, out) else stage_failed(stage, describe_error(out)) end
   end
-  local current = input
-  for i, st in ipairs(stages) do
-    local out = goroutine.channel(10)
-    raw.name_channel(out, "pipeline stage " .. i)
-    local src = current
-    local remaining = math.tointeger(st.workers or 1)
-    for w = 1, remaining do
-      op1(raw.spawn_quiet(function()
-        while true do
-          local v, ok = C.receive(src)
-          if not ok then break end
-          local r = pack(pcall(st.fn, v))
-          if r[1] then
-            C.send(out, r[2])
-          else
-            raw.note("pipeline stage error", "stage " .. i .. ": " .. describe_error(r[2]))
-          end
-        end
-        remaining = remaining - 1
-        if remaining == 0 then C.close(out) end
-      end, "pipeline-" .. i .. "-" .. w))
-    end
-    current = out
-  end
-  op2(raw.yield())
-  return current
+  stage_done(stage)
 end
+
+local connect = goroutine.pipeline
+function goroutine.pipeline(input, stages) return connect(input, stages, stage_worker) end
 
 ---------------------------------------------------------------------------------------------
 -- Observability (seed 6.x): profiler, channel inspector, deadlock detector. Reading them is never

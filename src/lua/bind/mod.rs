@@ -20,6 +20,7 @@ mod goroutine;
 mod log;
 mod mutex;
 mod observe;
+mod pipeline;
 mod pool;
 mod rwmutex;
 pub(crate) mod select;
@@ -316,6 +317,7 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(fan::FUNCS)?;
     d.funcs(pool::FUNCS)?;
     d.var_funcs(pool::VAR_FUNCS)?;
+    d.funcs(pipeline::FUNCS)?;
     Ok(list)
 }
 
