@@ -12,10 +12,10 @@
 //! Nothing here schedules or decides: the bindings check arguments, call `crate::sync`, and
 //! shape results (`value, ok` / `ok, err`, integers for counts).
 
-mod api;
 mod bind;
 mod bridge;
 mod objects;
+mod raw;
 mod sandbox;
 mod value;
 
@@ -601,7 +601,7 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         lua.set_named_registry_value(&objects::methods_key(kind), &t)?;
         methods.set(*kind, t)?;
     }
-    let raw = api::raw_table(&lua, &host)?;
+    let raw = raw::raw_table(&lua, &host)?;
     install_assertion_record(&lua, &raw, &host)?;
     sandbox::install_stdlib_overrides(&lua, &host)?;
 

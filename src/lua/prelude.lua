@@ -3,11 +3,13 @@
 -- Rust keeps the data (channels, queues, timers, the RNG); this file holds what must be Lua:
 --  * the yield shims: a blocking call asks Rust to do the operation; if Rust answers PARK, the
 --    goroutine yields TOKEN to the scheduler, which resumes it with the operation's results;
---  * every combinator that calls user functions that may block (select handlers, pools,
---    pipelines, async/await, once, range), because a coroutine cannot yield through Rust;
+--  * the loops that call user functions that may block (select handlers, pool workers,
+--    pipeline workers, the async body, once, range), because a coroutine cannot yield through
+--    Rust; Rust owns every state machine they step (`src/lua/bind/`), Lua only calls the user;
 --  * misuse errors: Rust answers MISUSE, msg and the shim raises it prefixed with the user's
 --    line (`raise`), skipping frames of this file.
--- Chunk arguments: raw (Rust functions), TOKEN, PARK, MISUSE, FAILED, methods (tables).
+-- Chunk arguments: raw (private Rust functions: `src/lua/raw.rs`, and the declarations of module
+-- `raw`), TOKEN, PARK, MISUSE, FAILED, methods (tables).
 
 local raw, TOKEN, PARK, MISUSE, FAILED, methods = ...
 
@@ -18,7 +20,7 @@ local raw_status = coroutine.status
 local pack, unpack = table.pack, table.unpack
 local type, error, pcall, xpcall, select_n, tostring = type, error, pcall, xpcall, select, tostring
 local raw_pcall, raw_xpcall = pcall, xpcall
-local setmetatable, rawequal, ipairs, pairs = setmetatable, rawequal, ipairs, pairs
+local setmetatable, ipairs, pairs = setmetatable, ipairs, pairs
 local getinfo = debug.getinfo  -- private: the global `debug` is removed after this chunk
 -- This file is loaded as stripped bytecode (no line info, source "=?"), so its frames are
 -- recognised by their source.
@@ -147,12 +149,6 @@ local function argcheck(cond, fname, msg, got)
   if not cond then
     raise(fname .. ": " .. msg .. " (got " .. shown(got) .. ")")
   end
-end
-
--- An integer argument: an integer, or a float with an integral value (as Lua 5.1 scripts pass).
-local function is_int(v)
-  return math.type(v) == "integer" or (type(v) == "number" and v == math.floor(v) and v == v
-    and v > -2^53 and v < 2^53)
 end
 
 ---------------------------------------------------------------------------------------------
@@ -285,9 +281,6 @@ function C.receive(ch)
   if a == MISUSE then raise(b) end
   return a, b
 end
-local function need_channel(fname, ch)
-  argcheck(raw.is_channel(ch), fname, "expects a channel", ch)
-end
 
 function C.range(ch, f)
   argcheck(is_callable(f), "channel:range", "expects a function", f)
@@ -306,12 +299,9 @@ local NIL = setmetatable({}, { __name = "goroutine.NIL", __tostring = function()
 goroutine.NIL = NIL
 
 local ch_select = raw.select
-local function run_select(fname, cases, level)
+local function run_select(fname, cases)
   argcheck(type(cases) == "table", fname, "expects an array of cases", cases)
-  local idx, v, ok = ch_select(cases, fname, NIL)
-  if idx == PARK then idx, v, ok = yield(TOKEN) end
-  if idx == MISUSE then raise(v) end
-  return idx, v, ok
+  return ch_select(cases, fname, NIL)
 end
 
 local function call_handler(case, v, ok)
@@ -321,7 +311,7 @@ local function call_handler(case, v, ok)
 end
 
 function goroutine.select(cases)
-  local idx, v, ok = run_select("goroutine.select", cases, 4)
+  local idx, v, ok = run_select("goroutine.select", cases)
   return call_handler(cases[idx], v, ok)
 end
 
@@ -338,7 +328,6 @@ end
 ---------------------------------------------------------------------------------------------
 -- Synchronisation
 ---------------------------------------------------------------------------------------------
-local WG = methods.waitgroup
 
 function goroutine.once() return one(raw.once()) end
 local O = methods.once

@@ -5,11 +5,14 @@
 
 use mlua::Value;
 
-use super::{Cx, Func, Out, borrow, shown, type_name};
+use super::{Cx, Func, Out, Res, borrow, shown, type_name};
 use crate::lua::Host;
+use crate::lua::Resume;
 use crate::lua::objects::{Dir, LuaChannel};
 use crate::lua::value::LuaValue;
-use crate::sync::{Case, SelectResult, Timed, after_channel, select_deadline};
+use crate::sync::{
+    Case, SelectResult, SelectStart, Timed, after_channel, select_deadline, select_start,
+};
 
 /// A parsed case array: the cases to select over, for each its index in the user's array, and
 /// the index of the default case if there is one.
@@ -153,41 +156,89 @@ pub(crate) fn after(cx: &Cx<'_>, ms: &Value) -> Result<crate::sync::Channel<LuaV
     ))
 }
 
-pub(crate) static FUNCS: &[Func] = &[Func {
-    // The prelude wraps it (the chosen case's handler is user code) and passes `goroutine.NIL`.
-    module: "goroutine",
-    name: "select_timeout",
-    results: 3,
-    call: |cx, (ms, cases, nil_marker)| {
-        timeout_ms(cx, &ms)?;
-        let Value::Table(list) = &cases else {
-            return Err(cx.misuse(format!(
-                "expects an array of cases (got {})",
-                lua_shown(&cases)
-            )));
-        };
-        for (i, c) in list.sequence_values::<Value>().enumerate() {
-            let Value::Table(c) = c.map_err(|e| cx.misuse(e))? else {
-                continue;
-            };
-            if !matches!(
-                c.get::<Value>("default"),
-                Ok(Value::Nil | Value::Boolean(false))
-            ) {
-                return Err(cx.misuse(format!(
-                    "case {} is a default case, which select_timeout does not take",
-                    i + 1
-                )));
-            }
+/// Parses the case array and starts the select: the chosen case's `index, value, ok` now, or
+/// `PARK` with the select kept for the resume (`Resume::Select`, not a boxed future: `select`
+/// is on the hot path of many scenarios).
+fn select(cx: &Cx<'_>, cases: &Value, fname: &str, nil_marker: &Value) -> Res {
+    let parsed = parse_cases(cases, fname, nil_marker)?;
+    if parsed.cases.is_empty() && parsed.default.is_none() {
+        return Err(format!(
+            "{fname}: no cases (a select with nothing to wait for blocks forever)"
+        ));
+    }
+    let h = cx.host;
+    let Cases {
+        cases,
+        map,
+        default,
+    } = parsed;
+    Ok(match select_start(&h.rt, cases, default.is_some()) {
+        SelectStart::Done(SelectResult::Default) => {
+            let idx = Value::Integer(default.expect("default taken only when present") as i64);
+            h.finish3(idx, Value::Nil, Value::Nil)
         }
-        let deadline = after(cx, &ms)?;
-        let parsed = parse_cases(&cases, cx.fname, &nil_marker)?;
-        let host = cx.host.clone();
-        let map = parsed.map;
-        let fut = select_deadline(cx.rt(), parsed.cases, deadline);
-        cx.wait(fut, move |_lua, r| match r {
-            Timed::Case(r) => select_values(&host, r, &map),
-            Timed::TimedOut => (Value::Nil, Value::Nil, Value::Nil),
-        })
+        SelectStart::Done(result) => {
+            let (a, b, c) = select_values(h, result, &map);
+            h.finish3(a, b, c)
+        }
+        SelectStart::Parked(wait) => {
+            let (p, _) = h.park_with(Resume::Select(wait, map));
+            (p, Value::Nil, Value::Nil)
+        }
+    })
+}
+
+pub(crate) static FUNCS: &[Func] = &[
+    Func {
+        // Private (`raw.select(cases, fname, NIL)`): the select of `goroutine.select`, whose handler
+        // the prelude then runs. Messages name `fname`, the user's function.
+        module: "raw",
+        name: "select",
+        results: 3,
+        call: |cx, (cases, fname, nil_marker)| {
+            let fname = match &fname {
+                Value::String(s) => s.to_string_lossy(),
+                _ => "goroutine.select".to_string(),
+            };
+            select(cx, &cases, &fname, &nil_marker)
+        },
     },
-}];
+    Func {
+        // The prelude wraps it (the chosen case's handler is user code) and passes `goroutine.NIL`.
+        module: "goroutine",
+        name: "select_timeout",
+        results: 3,
+        call: |cx, (ms, cases, nil_marker)| {
+            timeout_ms(cx, &ms)?;
+            let Value::Table(list) = &cases else {
+                return Err(cx.misuse(format!(
+                    "expects an array of cases (got {})",
+                    lua_shown(&cases)
+                )));
+            };
+            for (i, c) in list.sequence_values::<Value>().enumerate() {
+                let Value::Table(c) = c.map_err(|e| cx.misuse(e))? else {
+                    continue;
+                };
+                if !matches!(
+                    c.get::<Value>("default"),
+                    Ok(Value::Nil | Value::Boolean(false))
+                ) {
+                    return Err(cx.misuse(format!(
+                        "case {} is a default case, which select_timeout does not take",
+                        i + 1
+                    )));
+                }
+            }
+            let deadline = after(cx, &ms)?;
+            let parsed = parse_cases(&cases, cx.fname, &nil_marker)?;
+            let host = cx.host.clone();
+            let map = parsed.map;
+            let fut = select_deadline(cx.rt(), parsed.cases, deadline);
+            cx.wait(fut, move |_lua, r| match r {
+                Timed::Case(r) => select_values(&host, r, &map),
+                Timed::TimedOut => (Value::Nil, Value::Nil, Value::Nil),
+            })
+        },
+    },
+];

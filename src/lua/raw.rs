@@ -1,5 +1,12 @@
-//! The Rust half of the Lua modules: the `raw` functions the prelude wraps, and the deterministic
-//! replacements of `math.random`, `os.time`, `os.clock` and `os.date`.
+//! The prelude's private functions: the `raw` table it receives, which no user script can reach.
+//!
+//! What is here is plumbing the prelude needs for itself (the goroutine entry, `where`, tracebacks,
+//! the memory limit, `print`'s and `log.table`'s log lines, the assertion events), and the Rust
+//! halves of the few Lua combinators that still call user code with their own protocol (`once`,
+//! `cond`, the deadlock detector's periodic goroutine). Every public function and method is
+//! declared in `bind/`; so are the private ones of the pattern loops (module `raw` there:
+//! `raw.select`, `raw.pool_next`, `raw.stage_emit`...), which the prelude finds in this same
+//! table. `raw.declared` is the list of declarations.
 //!
 //! Conventions: every function returns fixed-arity values; `(MISUSE, message)` asks the shim to
 //! raise a Lua error at the user's line; `(PARK, nil)` asks it to yield to the scheduler.
@@ -9,37 +16,15 @@ use std::rc::Rc;
 
 use mlua::{Function, Lua, MultiValue, Table, UserDataRef, Value};
 
-use super::bind::select::{Cases, channel_for, parse_cases, select_values};
-use super::objects::{Dir, LuaChannel, LuaCond, LuaDetector, LuaOnce};
+use super::bind::select::channel_for;
+use super::bind::{ms_value, shown, type_name};
+use super::objects::{Dir, LuaCond, LuaDetector, LuaOnce};
 use super::{Host, Resume, caller_location};
 use crate::patterns::{DeadlockDetector, DeadlockInfo};
-use crate::runtime::{NANOS_PER_MS, Nanos, Subject, ms_to_nanos, nanos_to_ms_f64};
-use crate::sync::{Cond, Once, OnceStart, SelectResult, SelectStart, select_start};
+use crate::runtime::{Nanos, Subject, ms_to_nanos};
+use crate::sync::{Cond, Once, OnceStart};
 
 type R2 = (Value, Value);
-
-/// `type(v)` as Lua would say it, with our handles named.
-fn type_name(v: &Value) -> String {
-    match v {
-        Value::UserData(ud) => ud
-            .type_name()
-            .ok()
-            .map(|s| s.to_string_lossy())
-            .unwrap_or_else(|| "userdata".into()),
-        other => other.type_name().to_string(),
-    }
-}
-
-pub(crate) fn shown(v: &Value) -> String {
-    match v {
-        Value::Nil => "nil".to_string(),
-        Value::String(s) => format!("{:?}", s.to_string_lossy()),
-        Value::Integer(i) => i.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::Boolean(b) => b.to_string(),
-        other => type_name(other),
-    }
-}
 
 /// Borrows a handle of type `T`, or explains what was given instead.
 fn handle<T: 'static>(v: &Value, fname: &str, what: &str) -> Result<UserDataRef<T>, String> {
@@ -60,15 +45,6 @@ fn duration(v: &Value, fname: &str) -> Result<Nanos, String> {
             "{fname}: duration must be a number of milliseconds (got {})",
             shown(other)
         )),
-    }
-}
-
-/// An integer argument (a float with an integral value is accepted).
-pub(crate) fn integer(v: &Value) -> Option<i64> {
-    match v {
-        Value::Integer(i) => Some(*i),
-        Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Some(*n as i64),
-        _ => None,
     }
 }
 
@@ -121,33 +97,8 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         );
         Ok(())
     });
-    func!("note", |_lua, h, (what, detail): (String, String)| {
-        let _ = what;
-        if h.rt.tracing() {
-            h.rt.emit("note", Subject::None, Some(detail));
-        }
-        Ok(())
-    });
-    func!("is_channel", |_lua, _h, v: Value| Ok(
-        matches!(&v, Value::UserData(ud) if ud.is::<LuaChannel>())
-    ));
-    func!("name_channel", |_lua,
-                           _h,
-                           (ch, name): (
-        UserDataRef<LuaChannel>,
-        String
-    )| {
-        ch.ch.resource().set_name(&name);
-        Ok(())
-    });
-
-    // ---- goroutines and time ----------------------------------------------------------------
-    op!("spawn", |lua, h, args: MultiValue| spawn(
-        lua, h, args, true
-    ));
-    op!("spawn_quiet", |lua, h, args: MultiValue| spawn(
-        lua, h, args, false
-    ));
+    // ---- goroutines ---------------------------------------------------------------------------
+    op!("spawn", |lua, h, args: MultiValue| spawn(lua, h, args));
     op!("yield", |_lua, h, (): ()| Ok(
         h.finish(Value::Nil, Value::Nil)
     ));
@@ -156,25 +107,6 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         channel_for(&ch, &fname, Dir::Receive)?;
         Ok((Value::Nil, Value::Nil))
     });
-    // select returns three values, so it is written out.
-    {
-        let h = host.clone();
-        t.set(
-            "select",
-            lua.create_function(
-                move |lua, (cases, fname, nil_marker): (Value, String, Value)| {
-                    Ok(match select(&h, &cases, &fname, &nil_marker) {
-                        Ok(v) => v,
-                        Err(msg) => {
-                            let (a, b) = h.misuse(lua, msg);
-                            (a, b, Value::Nil)
-                        }
-                    })
-                },
-            )?,
-        )?;
-    }
-
     // ---- mutexes and friends ------------------------------------------------------------------
     op!("once", |lua, h, (): ()| new_handle(
         lua,
@@ -263,11 +195,6 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         h.rt.mark_observer(crate::runtime::TaskId(id as u64));
         Ok(())
     });
-    func!("mark_failed", |_lua, h, (): ()| {
-        h.rt.mark_failed(h.rt.current());
-        Ok(())
-    });
-
     // ---- log and sim --------------------------------------------------------------------------
     func!("log", |_lua, h, (level, msg): (String, String)| {
         super::bind::log_line(h, &level, msg);
@@ -333,14 +260,6 @@ fn deadlock_info(lua: &Lua, info: &DeadlockInfo) -> mlua::Result<Table> {
     Ok(t)
 }
 
-fn ms_value(ns: Nanos) -> Value {
-    if ns.is_multiple_of(NANOS_PER_MS) && ns / NANOS_PER_MS <= i64::MAX as u64 {
-        Value::Integer((ns / NANOS_PER_MS) as i64)
-    } else {
-        Value::Number(nanos_to_ms_f64(ns))
-    }
-}
-
 fn new_handle<T: mlua::UserData + 'static>(lua: &Lua, v: T) -> Result<R2, String> {
     Ok((
         Value::UserData(lua.create_userdata(v).map_err(|e| e.to_string())?),
@@ -348,74 +267,20 @@ fn new_handle<T: mlua::UserData + 'static>(lua: &Lua, v: T) -> Result<R2, String
     ))
 }
 
-fn spawn(lua: &Lua, h: &Rc<Host>, args: MultiValue, with_options: bool) -> Result<R2, String> {
+/// `raw.spawn(f, name, daemon)`: the deadlock detector's periodic goroutine (a scheduling point).
+fn spawn(lua: &Lua, h: &Rc<Host>, args: MultiValue) -> Result<R2, String> {
     let mut args = args.into_iter();
-    // The prelude has checked that a table argument is callable (has `__call`).
-    let f = match args.next() {
-        Some(f @ (Value::Function(_) | Value::Table(_))) => f,
-        other => {
-            return Err(format!(
-                "goroutine.spawn: expects a function (got {})",
-                shown(&other.unwrap_or(Value::Nil))
-            ));
-        }
-    };
+    let f = args.next().unwrap_or(Value::Nil);
     let name = match args.next() {
         Some(Value::String(s)) => Some(s.to_string_lossy()),
         _ => None,
     };
-    let daemon = if with_options {
-        matches!(args.next(), Some(Value::Boolean(true)))
-    } else {
-        false
-    };
-    let rest: MultiValue = args.collect();
+    let daemon = matches!(args.next(), Some(Value::Boolean(true)));
     let id = h
-        .spawn(lua, f, name.as_deref(), daemon, rest)
+        .spawn(lua, f, name.as_deref(), daemon, MultiValue::new())
         .map_err(|e| format!("goroutine.spawn: {e}"))?;
-    let Some(id) = id else {
-        // The run has ended with a limit: stop this goroutine here rather than raise an error a
-        // `pcall` could catch and loop on.
-        return Ok(h.finish(Value::Nil, Value::Nil));
-    };
-    let id = Value::Integer(id.0 as i64);
-    Ok(if with_options {
-        h.finish(id, Value::Nil)
-    } else {
-        (id, Value::Nil)
-    })
-}
-
-/// Parses the case array and starts the select.
-fn select(
-    h: &Rc<Host>,
-    cases: &Value,
-    fname: &str,
-    nil_marker: &Value,
-) -> Result<(Value, Value, Value), String> {
-    let parsed = parse_cases(cases, fname, nil_marker)?;
-    if parsed.cases.is_empty() && parsed.default.is_none() {
-        return Err(format!(
-            "{fname}: no cases (a select with nothing to wait for blocks forever)"
-        ));
-    }
-    let Cases {
-        cases,
-        map,
-        default,
-    } = parsed;
-    match select_start(&h.rt, cases, default.is_some()) {
-        SelectStart::Done(SelectResult::Default) => {
-            let idx = Value::Integer(default.expect("default taken only when present") as i64);
-            Ok(h.finish3(idx, Value::Nil, Value::Nil))
-        }
-        SelectStart::Done(result) => {
-            let (a, b, c) = select_values(h, result, &map);
-            Ok(h.finish3(a, b, c))
-        }
-        SelectStart::Parked(wait) => {
-            let (p, _) = h.park_with(Resume::Select(wait, map));
-            Ok((p, Value::Nil, Value::Nil))
-        }
-    }
+    // Past the goroutine limit the run is over: the scheduling point parks this goroutine rather
+    // than raise an error a `pcall` could catch and loop on.
+    let id = id.map_or(Value::Nil, |id| Value::Integer(id.0 as i64));
+    Ok(h.finish(id, Value::Nil))
 }
