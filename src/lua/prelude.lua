@@ -298,10 +298,14 @@ end
 local NIL = setmetatable({}, { __name = "goroutine.NIL", __tostring = function() return "goroutine.NIL" end })
 goroutine.NIL = NIL
 
-local ch_select = raw.select
-local function run_select(fname, cases)
-  argcheck(type(cases) == "table", fname, "expects an array of cases", cases)
-  return ch_select(cases, fname, NIL)
+-- The select itself is Rust (`bind/select.rs`); a hot call, so its shim is written out.
+local ch_select = declared.raw.select
+local function run_select(cases)
+  argcheck(type(cases) == "table", "goroutine.select", "expects an array of cases", cases)
+  local idx, v, ok = ch_select(cases, NIL)
+  if idx == PARK then idx, v, ok = yield(TOKEN) end
+  if idx == MISUSE then raise(v) end
+  return idx, v, ok
 end
 
 local function call_handler(case, v, ok)
@@ -311,7 +315,7 @@ local function call_handler(case, v, ok)
 end
 
 function goroutine.select(cases)
-  local idx, v, ok = run_select("goroutine.select", cases)
+  local idx, v, ok = run_select(cases)
   return call_handler(cases[idx], v, ok)
 end
 

@@ -190,18 +190,12 @@ fn select(cx: &Cx<'_>, cases: &Value, fname: &str, nil_marker: &Value) -> Res {
 
 pub(crate) static FUNCS: &[Func] = &[
     Func {
-        // Private (`raw.select(cases, fname, NIL)`): the select of `goroutine.select`, whose handler
-        // the prelude then runs. Messages name `fname`, the user's function.
+        // Private (`raw.select(cases, NIL)`): the select of `goroutine.select`, whose handler the
+        // prelude then runs (through its own fixed-arity shim: a hot call).
         module: "raw",
         name: "select",
         results: 3,
-        call: |cx, (cases, fname, nil_marker)| {
-            let fname = match &fname {
-                Value::String(s) => s.to_string_lossy(),
-                _ => "goroutine.select".to_string(),
-            };
-            select(cx, &cases, &fname, &nil_marker)
-        },
+        call: |cx, (cases, nil_marker, _)| select(cx, &cases, "goroutine.select", &nil_marker),
     },
     Func {
         // The prelude wraps it (the chosen case's handler is user code) and passes `goroutine.NIL`.
