@@ -1038,3 +1038,93 @@ a:add(2) a:load() a:store(1) a:swap(3) a:compare_and_swap(3, 4)
     });
     cmp("select_timeout", lua, rs);
 }
+
+// ---- the Lua bindings run on these state machines ------------------------------------------
+
+#[test]
+fn a_lua_async_handle_is_a_rust_join_handle_with_the_lua_face() {
+    let r = common::run(
+        r#"
+local h = goroutine.async(function() return 1, nil, 3 end)
+log.info(tostring(h) .. " " .. h.id .. " " .. type(h))
+local ok, a, b, c = goroutine.await(h)
+log.info(tostring(ok) .. " " .. a .. " " .. tostring(b) .. " " .. c)
+local bad = goroutine.async(function() error("boom") end)
+local all = goroutine.await_all({h, 42, bad})
+log.info(#all .. " " .. #all[1].values .. " " .. tostring(all[2].success) .. " " .. all[2].error)
+"#,
+        1,
+    );
+    assert!(r.outcome.is_pass(), "{}", r.outcome);
+    assert_eq!(
+        common::logs(&r),
+        [
+            "async(2) 2 userdata",
+            "true 1 nil 3",
+            "2 3 false t.lua:6: boom",
+        ]
+    );
+}
+
+#[test]
+fn a_lua_pool_name_reused_cancels_the_old_pool_in_rust() {
+    let r = common::run(
+        r#"
+goroutine.pool_create("p", {workers = 1})
+local ran = 0
+for i = 1, 2 do goroutine.pool_submit("p", function() goroutine.sleep(10) ran = ran + 1 end) end
+goroutine.sleep(1)
+goroutine.pool_create("p", {workers = 2})
+local st = goroutine.pool_stats("p")
+log.info(st.workers .. " " .. st.queued)
+goroutine.pool_wait("p")
+goroutine.sleep(20)
+log.info(ran)
+"#,
+        1,
+    );
+    assert!(r.outcome.is_pass(), "{}", r.outcome);
+    // The old pool's running job finishes; its queued one is dropped.
+    assert_eq!(common::logs(&r), ["2 0", "1"]);
+}
+
+#[test]
+fn lua_fan_and_pipeline_reject_a_send_only_input_at_the_call() {
+    for (call, fname) in [
+        ("goroutine.fan_out(tx, 2)", "goroutine.fan_out"),
+        ("goroutine.fan_in({tx})", "goroutine.fan_in"),
+        (
+            "goroutine.pipeline(tx, {{fn = function(v) return v end}})",
+            "goroutine.pipeline",
+        ),
+    ] {
+        let src = format!(
+            "local tx = goroutine.channel(1, \"send\")\nlocal ok, err = pcall(function() {call} end)\nlog.info(err)\n"
+        );
+        let r = common::run(&src, 1);
+        assert_eq!(
+            common::logs(&r),
+            [format!(
+                "t.lua:2: {fname}: cannot receive on a send-only channel"
+            )]
+        );
+    }
+}
+
+#[test]
+fn a_lua_runs_fan_forwarders_are_rust_tasks_whose_reports_name_no_rust_line() {
+    let r = common::run(
+        "local a = goroutine.channel(0)\nlocal out = goroutine.fan_in({a})\nlocal outs = goroutine.fan_out(out, 2)\n",
+        1,
+    );
+    let report = r.outcome.to_string();
+    assert!(
+        report.contains("g2(fan_in-1) blocked in receive"),
+        "{report}"
+    );
+    assert!(
+        report.contains("g3(fan_out) blocked in receive"),
+        "{report}"
+    );
+    assert!(!report.contains(".rs:"), "{report}");
+}

@@ -12,10 +12,10 @@
 //! Nothing here schedules or decides: the bindings check arguments, call `crate::sync`, and
 //! shape results (`value, ok` / `ok, err`, integers for counts).
 
-mod api;
 mod bind;
 mod bridge;
 mod objects;
+mod raw;
 mod sandbox;
 mod value;
 
@@ -205,6 +205,41 @@ impl Host {
     }
 }
 
+/// The Lua layer spawns Rust tasks too: the forwarders of `fan_in`/`fan_out`, which run no user
+/// code, are `crate::patterns`' own tasks.
+impl crate::patterns::Spawn for Host {
+    fn spawn_boxed(&self, name: Option<&str>, task: crate::patterns::LocalTask) -> Option<TaskId> {
+        let task = Box::pin(WithoutRustLines {
+            inner: task,
+            rt: self.rt.clone(),
+        });
+        crate::patterns::spawn_future(&self.rt, name, false, task)
+    }
+}
+
+/// A Rust task of a Lua run that forgets, whenever it parks, the Rust line its operation
+/// recorded: a Lua scenario's reports name Lua lines only, and such a task has none (as when it
+/// was prelude code).
+struct WithoutRustLines {
+    inner: crate::patterns::LocalTask,
+    rt: Runtime,
+}
+
+impl Future for WithoutRustLines {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let polled = self.inner.as_mut().poll(cx);
+        if polled.is_pending() {
+            self.rt.set_location(self.rt.current(), None);
+        }
+        polled
+    }
+}
+
 /// The source line of the innermost user frame (skipping Rust and prelude frames).
 pub(crate) fn caller_location(lua: &Lua) -> Option<Rc<str>> {
     for level in 1..24 {
@@ -269,7 +304,9 @@ impl LuaTask {
                 Ok(()) => t.resume(true),
                 Err(_) => t.resume((false, host.closed_msg.clone())),
             },
-            Resume::Select(wait, map) => t.resume(api::select_values(host, wait.finish(), &map)),
+            Resume::Select(wait, map) => {
+                t.resume(bind::select::select_values(host, wait.finish(), &map))
+            }
             Resume::Future(_) => unreachable!("a pending future is polled before the resume"),
         }
     }
@@ -571,7 +608,7 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         })?,
     )?;
     methods.set_metatable(Some(by_kind))?;
-    let raw = api::raw_table(&lua, &host)?;
+    let raw = raw::raw_table(&lua, &host)?;
     install_assertion_record(&lua, &raw, &host)?;
     sandbox::install_stdlib_overrides(&lua, &host)?;
 

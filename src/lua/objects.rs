@@ -2,7 +2,7 @@
 //! tables (written in the prelude) reached through `__index`, and `tostring` prints the
 //! resource's stable identity (`channel#3`), never an address.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 
 use mlua::{UserData, UserDataFields, UserDataMethods, Value};
 
@@ -74,13 +74,9 @@ pub struct LuaWaitGroup(pub(crate) WaitGroup);
 #[derive(Debug)]
 pub struct LuaOnce(pub(crate) Once);
 
-/// An atomic integer: plain data, since only one goroutine runs at a time, but every operation
-/// is a scheduling point so interleavings around it are explored.
+/// An atomic integer handle (`crate::sync::AtomicInt`, the one a Rust task uses).
 #[derive(Debug)]
-pub struct LuaAtomic {
-    pub(crate) value: Cell<i64>,
-    pub(crate) res: ResourceRef,
-}
+pub struct LuaAtomic(pub(crate) crate::sync::AtomicInt);
 
 /// A cond handle and its locker (any Lua object with lock/unlock).
 #[derive(Debug)]
@@ -151,10 +147,29 @@ handle!(LuaRLocker, "rlocker", |this| format!(
 ));
 handle!(LuaWaitGroup, "waitgroup", |this| this.0.resource());
 handle!(LuaOnce, "once", |this| this.0.resource());
-handle!(LuaAtomic, "atomic", |this| this.res);
+handle!(LuaAtomic, "atomic", |this| this.0.resource());
 handle!(LuaCond, "cond", |this| this.cond.resource());
 handle!(LuaContext, "context", |this| this.0.resource());
 handle!(LuaTimer, "timer", |this| this.timer.resource());
+
+/// An async handle (`goroutine.async`, `crate::patterns::JoinHandle`): the result is the
+/// packed table of the function's results (`table.pack`), a failure its error message.
+#[derive(Debug)]
+pub struct LuaAsync(pub(crate) crate::patterns::JoinHandle<Value>);
+
+/// No methods; `h.id` is the goroutine's id, as the documentation promises.
+impl UserData for LuaAsync {
+    fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
+        fields.add_meta_field("__name", "async handle");
+        fields.add_field_method_get("id", |_, this| Ok(this.0.id().0 as i64));
+    }
+
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_meta_method("__tostring", |_, this, ()| {
+            Ok(format!("async({})", this.0.id().0))
+        });
+    }
+}
 
 /// A goroutine profiler handle.
 #[derive(Debug)]

@@ -3,11 +3,13 @@
 -- Rust keeps the data (channels, queues, timers, the RNG); this file holds what must be Lua:
 --  * the yield shims: a blocking call asks Rust to do the operation; if Rust answers PARK, the
 --    goroutine yields TOKEN to the scheduler, which resumes it with the operation's results;
---  * every combinator that calls user functions that may block (select handlers, pools,
---    pipelines, async/await, once, range), because a coroutine cannot yield through Rust;
+--  * the loops that call user functions that may block (select handlers, pool workers,
+--    pipeline workers, the async body, once, range), because a coroutine cannot yield through
+--    Rust; Rust owns every state machine they step (`src/lua/bind/`), Lua only calls the user;
 --  * misuse errors: Rust answers MISUSE, msg and the shim raises it prefixed with the user's
 --    line (`raise`), skipping frames of this file.
--- Chunk arguments: raw (Rust functions), TOKEN, PARK, MISUSE, FAILED, methods (tables).
+-- Chunk arguments: raw (private Rust functions: `src/lua/raw.rs`, and the declarations of module
+-- `raw`), TOKEN, PARK, MISUSE, FAILED, methods (tables).
 
 local raw, TOKEN, PARK, MISUSE, FAILED, methods = ...
 
@@ -18,7 +20,7 @@ local raw_status = coroutine.status
 local pack, unpack = table.pack, table.unpack
 local type, error, pcall, xpcall, select_n, tostring = type, error, pcall, xpcall, select, tostring
 local raw_pcall, raw_xpcall = pcall, xpcall
-local setmetatable, rawequal, ipairs, pairs = setmetatable, rawequal, ipairs, pairs
+local setmetatable, ipairs, pairs = setmetatable, ipairs, pairs
 local getinfo = debug.getinfo  -- private: the global `debug` is removed after this chunk
 -- This file is loaded as stripped bytecode (no line info, source "=?"), so its frames are
 -- recognised by their source.
@@ -40,7 +42,8 @@ end)
 local goroutine = {}
 local log = {}
 local sim = {}
-local modules = { goroutine = goroutine, log = log, sim = sim }
+-- Declarations with module `raw` are the prelude's private functions.
+local modules = { goroutine = goroutine, log = log, sim = sim, raw = raw }
 
 -- Misuse errors point at the user's line: the innermost frame that is neither C nor this
 -- prelude (so wrappers may tail-call each other freely).
@@ -146,12 +149,6 @@ local function argcheck(cond, fname, msg, got)
   if not cond then
     raise(fname .. ": " .. msg .. " (got " .. shown(got) .. ")")
   end
-end
-
--- An integer argument: an integer, or a float with an integral value (as Lua 5.1 scripts pass).
-local function is_int(v)
-  return math.type(v) == "integer" or (type(v) == "number" and v == math.floor(v) and v == v
-    and v > -2^53 and v < 2^53)
 end
 
 ---------------------------------------------------------------------------------------------
@@ -284,9 +281,6 @@ function C.receive(ch)
   if a == MISUSE then raise(b) end
   return a, b
 end
-local function need_channel(fname, ch)
-  argcheck(raw.is_channel(ch), fname, "expects a channel", ch)
-end
 
 function C.range(ch, f)
   argcheck(is_callable(f), "channel:range", "expects a function", f)
@@ -304,10 +298,11 @@ end
 local NIL = setmetatable({}, { __name = "goroutine.NIL", __tostring = function() return "goroutine.NIL" end })
 goroutine.NIL = NIL
 
-local ch_select = raw.select
-local function run_select(fname, cases, level)
-  argcheck(type(cases) == "table", fname, "expects an array of cases", cases)
-  local idx, v, ok = ch_select(cases, fname, NIL)
+-- The select itself is Rust (`bind/select.rs`); a hot call, so its shim is written out.
+local ch_select = declared.raw.select
+local function run_select(cases)
+  argcheck(type(cases) == "table", "goroutine.select", "expects an array of cases", cases)
+  local idx, v, ok = ch_select(cases, NIL)
   if idx == PARK then idx, v, ok = yield(TOKEN) end
   if idx == MISUSE then raise(v) end
   return idx, v, ok
@@ -320,23 +315,15 @@ local function call_handler(case, v, ok)
 end
 
 function goroutine.select(cases)
-  local idx, v, ok = run_select("goroutine.select", cases, 4)
+  local idx, v, ok = run_select(cases)
   return call_handler(cases[idx], v, ok)
 end
 
+-- Rust selects over the cases and a timer (`bind/select.rs`); here only the handler runs.
+local select_deadline = goroutine.select_timeout
 function goroutine.select_timeout(ms, cases)
-  argcheck(type(ms) == "number", "goroutine.select_timeout", "timeout must be a number of milliseconds", ms)
-  argcheck(type(cases) == "table", "goroutine.select_timeout", "expects an array of cases", cases)
-  for i, c in ipairs(cases) do
-    if type(c) == "table" and c.default then
-      raise("goroutine.select_timeout: case " .. i .. " is a default case, which select_timeout does not take")
-    end
-  end
-  local all = { n = #cases + 1 }
-  for i = 1, #cases do all[i] = cases[i] end
-  all[#cases + 1] = { channel = goroutine.after(ms), receive = true }
-  local idx, v, ok = run_select("goroutine.select_timeout", all, 4)
-  if idx == #cases + 1 then return true, nil end
+  local idx, v, ok = select_deadline(ms, cases, NIL)
+  if idx == nil then return true, nil end
   local r = pack(pcall(call_handler, cases[idx], v, ok))
   if not r[1] then return false, describe_error(r[2]) end
   return false, idx - 1
@@ -345,7 +332,6 @@ end
 ---------------------------------------------------------------------------------------------
 -- Synchronisation
 ---------------------------------------------------------------------------------------------
-local WG = methods.waitgroup
 
 function goroutine.once() return one(raw.once()) end
 local O = methods.once
@@ -407,259 +393,65 @@ X.with_deadline = with_cancel_fn(X.with_deadline)
 ---------------------------------------------------------------------------------------------
 -- async / await / timeout
 ---------------------------------------------------------------------------------------------
-local handle_mt = { __name = "async handle" }
-handle_mt.__index = handle_mt
-function handle_mt.__tostring(h) return "async(" .. tostring(h.id) .. ")" end
-
-local function start_async(fname, f, ...)
-  argcheck(is_callable(f), fname, "expects a function", f)
-  local h = setmetatable({ done = goroutine.channel(0), finished = false }, handle_mt)
-  raw.name_channel(h.done, "await")
-  local args = pack(...)
-  h.id = op1(raw.spawn_quiet(function()
-    -- The error is returned to the awaiter as a message (no traceback: it is a value now).
-    local r = pack(xpcall(f, describe_error, unpack(args, 1, args.n)))
-    if not r[1] then raw.mark_failed() end
-    h.result = r
-    h.finished = true
-    C.close(h.done)
-  end, nil))
-  return h
+-- Rust owns the handles and the waits (`bind/task.rs`); an async goroutine's body only calls the
+-- user's function and hands the packed result to Rust, which keeps it and closes `await`.
+local async_finish = raw.async_finish
+local function async_body(h, f, ...)
+  async_finish(h, pack(xpcall(f, describe_error, ...)))
 end
 
-function goroutine.async(f, ...)
-  local h = start_async("goroutine.async", f, ...)
-  op2(raw.yield())
-  return h
+local function await_values(ok, r)
+  if ok then return true, unpack(r, 2, r.n) end
+  return false, r
 end
 
-local function await_handle(h)
-  if not h.finished then C.receive(h.done) end
-  local r = h.result
-  if r[1] then return true, unpack(r, 2, r.n) end
-  return false, r[2]
-end
-
-function goroutine.await(h)
-  argcheck(getmetatable(h) == handle_mt, "goroutine.await", "expects a handle from goroutine.async", h)
-  return await_handle(h)
-end
-
-function goroutine.await_all(hs)
-  argcheck(type(hs) == "table", "goroutine.await_all", "expects an array of handles", hs)
-  local out = {}
-  for _, h in ipairs(hs) do
-    if getmetatable(h) == handle_mt then
-      local r = pack(await_handle(h))
-      if r[1] then
-        out[#out + 1] = { success = true, values = { unpack(r, 2, r.n) } }
-      else
-        out[#out + 1] = { success = false, error = r[2] }
-      end
-    end
-  end
-  return out
-end
-
-function goroutine.timeout(ms, f)
-  argcheck(type(ms) == "number", "goroutine.timeout", "timeout must be a number of milliseconds", ms)
-  local h = start_async("goroutine.timeout", f)
-  local timer = goroutine.after(ms)
-  local idx = run_select("goroutine.timeout", {
-    { channel = h.done, receive = true },
-    { channel = timer, receive = true },
-  }, 3)
-  if idx == 2 and not h.finished then return false, "timeout exceeded" end
-  return await_handle(h)
-end
+local start_async, await_handle, start_timeout = goroutine.async, goroutine.await, goroutine.timeout
+function goroutine.async(...) return start_async(async_body, ...) end
+function goroutine.await(h) return await_values(await_handle(h)) end
+function goroutine.timeout(ms, f) return await_values(start_timeout(ms, f, async_body)) end
 
 ---------------------------------------------------------------------------------------------
--- Named worker pools (the original module's pool_*): workers are goroutines reading a queue
--- channel of workers*2 tasks; submit never blocks.
+-- Named worker pools: Rust owns the pools and their names (`bind/pool.rs`); a worker only runs
+-- the user's jobs between taking one and reporting how it ended.
 ---------------------------------------------------------------------------------------------
-local pools = {}
+local pool_next, pool_job_done, pool_worker_exit = raw.pool_next, raw.pool_job_done, raw.pool_worker_exit
 
 local function pool_worker(p)
   while true do
-    local task, ok = C.receive(p.queue)
+    local f, args = pool_next(p)
+    if not f then break end
+    pool_job_done(p, xpcall(f, on_error, unpack(args, 1, args.n)))
+  end
+  pool_worker_exit(p)
+end
+
+local create_pool, submit, wait_pool = goroutine.pool_create, goroutine.pool_submit, goroutine.pool_wait
+function goroutine.pool_create(name, opts) return create_pool(name, opts, pool_worker) end
+-- One value on success, two (nil or false, and why) on failure.
+local function result(a, b)
+  if a then return a end
+  return a, b
+end
+function goroutine.pool_submit(...) return result(submit(...)) end
+function goroutine.pool_wait(name) return result(wait_pool(name)) end
+
+---------------------------------------------------------------------------------------------
+-- pipeline: Rust makes the stages (`bind/pipeline.rs`); a worker only calls the stage's function
+-- (fan_out and fan_in run no user code: they are Rust, `bind/fan.rs`)
+---------------------------------------------------------------------------------------------
+local stage_next, stage_emit, stage_failed, stage_done = raw.stage_next, raw.stage_emit, raw.stage_failed, raw.stage_done
+local function stage_worker(stage, st)
+  while true do
+    local v, ok = stage_next(stage)
     if not ok then break end
-    if p.cancelled then
-      p.dropped = p.dropped + 1
-    else
-      p.active = p.active + 1
-      local r = pack(xpcall(task.fn, on_error, unpack(task.args, 1, task.args.n)))
-      p.active = p.active - 1
-      if r[1] then
-        p.completed = p.completed + 1
-      else
-        p.failed = p.failed + 1
-        raw.note("pool task failed", p.name .. ": " .. tostring(r[2]):match("[^\n]*"))
-      end
-    end
+    local fine, out = pcall(st.fn, v)
+    if fine then stage_emit(stage, out) else stage_failed(stage, describe_error(out)) end
   end
-  WG.done(p.wg)
+  stage_done(stage)
 end
 
-local function close_pool(p)
-  p.closed = true
-  if not C.is_closed(p.queue) then C.close(p.queue) end
-end
-
-function goroutine.pool_create(name, opts)
-  argcheck(type(name) == "string", "goroutine.pool_create", "name must be a string", name)
-  argcheck(opts == nil or type(opts) == "table", "goroutine.pool_create", "options must be a table", opts)
-  local workers = (opts and opts.workers) or 4
-  argcheck(is_int(workers) and workers > 0, "goroutine.pool_create", "workers must be a positive integer", workers)
-  workers = math.tointeger(workers)
-  local old = pools[name]
-  if old then
-    old.cancelled = true
-    close_pool(old)
-  end
-  local p = {
-    name = name, workers = workers, active = 0, completed = 0, failed = 0, dropped = 0,
-    next_id = 0, closed = false, cancelled = false,
-    queue = goroutine.channel(workers * 2), wg = goroutine.wait_group(),
-  }
-  raw.name_channel(p.queue, "pool " .. name)
-  pools[name] = p
-  WG.add(p.wg, workers)
-  for i = 1, workers do
-    op1(raw.spawn_quiet(pool_worker, name .. "-worker-" .. i, p))
-  end
-  op2(raw.yield())
-  return true
-end
-
-function goroutine.pool_submit(name, f, ...)
-  argcheck(type(name) == "string", "goroutine.pool_submit", "name must be a string", name)
-  argcheck(is_callable(f), "goroutine.pool_submit", "expects a function", f)
-  local p = pools[name]
-  if not p then return nil, "pool not found: " .. name end
-  if p.closed then return nil, "pool is closed" end
-  p.next_id = p.next_id + 1
-  local ok = C.try_send(p.queue, { fn = f, args = pack(...) })
-  if not ok then
-    p.next_id = p.next_id - 1
-    return nil, "pool queue is full"
-  end
-  return name .. "-" .. p.next_id
-end
-
-function goroutine.pool_wait(name)
-  argcheck(type(name) == "string", "goroutine.pool_wait", "name must be a string", name)
-  local p = pools[name]
-  if not p then return false, "pool not found: " .. name end
-  close_pool(p)
-  WG.wait(p.wg)
-  return true
-end
-
-function goroutine.pool_close(name)
-  argcheck(type(name) == "string", "goroutine.pool_close", "name must be a string", name)
-  local p = pools[name]
-  if not p then return false end
-  p.cancelled = true
-  close_pool(p)
-  pools[name] = nil
-  op2(raw.yield())
-  return true
-end
-
-function goroutine.pool_stats(name)
-  argcheck(type(name) == "string", "goroutine.pool_stats", "name must be a string", name)
-  local p = pools[name]
-  if not p then return nil end
-  return {
-    name = p.name, workers = p.workers, active = p.active, completed = p.completed,
-    failed = p.failed, queued = C.len(p.queue),
-  }
-end
-
----------------------------------------------------------------------------------------------
--- pipeline, fan_out, fan_in
----------------------------------------------------------------------------------------------
-function goroutine.pipeline(input, stages)
-  need_channel("goroutine.pipeline", input)
-  argcheck(type(stages) == "table", "goroutine.pipeline", "stages must be an array", stages)
-  for i, st in ipairs(stages) do
-    argcheck(type(st) == "table" and is_callable(st.fn), "goroutine.pipeline", "stage " .. i .. " needs fn = function", st)
-    local w = st.workers or 1
-    argcheck(is_int(w) and w > 0, "goroutine.pipeline", "stage " .. i .. " workers must be a positive integer", w)
-  end
-  local current = input
-  for i, st in ipairs(stages) do
-    local out = goroutine.channel(10)
-    raw.name_channel(out, "pipeline stage " .. i)
-    local src = current
-    local remaining = math.tointeger(st.workers or 1)
-    for w = 1, remaining do
-      op1(raw.spawn_quiet(function()
-        while true do
-          local v, ok = C.receive(src)
-          if not ok then break end
-          local r = pack(pcall(st.fn, v))
-          if r[1] then
-            C.send(out, r[2])
-          else
-            raw.note("pipeline stage error", "stage " .. i .. ": " .. describe_error(r[2]))
-          end
-        end
-        remaining = remaining - 1
-        if remaining == 0 then C.close(out) end
-      end, "pipeline-" .. i .. "-" .. w))
-    end
-    current = out
-  end
-  op2(raw.yield())
-  return current
-end
-
-function goroutine.fan_out(input, n)
-  need_channel("goroutine.fan_out", input)
-  argcheck(is_int(n) and n > 0, "goroutine.fan_out", "count must be a positive integer", n)
-  n = math.tointeger(n)
-  local outs = {}
-  for i = 1, n do
-    outs[i] = goroutine.channel(10)
-    raw.name_channel(outs[i], "fan_out " .. i)
-  end
-  op1(raw.spawn_quiet(function()
-    while true do
-      local v, ok = C.receive(input)
-      if not ok then break end
-      for i = 1, n do C.send(outs[i], v) end
-    end
-    for i = 1, n do C.close(outs[i]) end
-  end, "fan_out"))
-  op2(raw.yield())
-  return outs
-end
-
-function goroutine.fan_in(inputs)
-  argcheck(type(inputs) == "table", "goroutine.fan_in", "expects an array of channels", inputs)
-  local chans = {}
-  for _, ch in ipairs(inputs) do
-    if raw.is_channel(ch) then chans[#chans + 1] = ch end
-  end
-  if #chans == 0 then raise("goroutine.fan_in: at least one input channel required") end
-  local out = goroutine.channel(10)
-  raw.name_channel(out, "fan_in")
-  local remaining = #chans
-  for i, ch in ipairs(chans) do
-    op1(raw.spawn_quiet(function()
-      while true do
-        local v, ok = C.receive(ch)
-        if not ok then break end
-        C.send(out, v)
-      end
-      remaining = remaining - 1
-      if remaining == 0 then C.close(out) end
-    end, "fan_in-" .. i))
-  end
-  op2(raw.yield())
-  return out
-end
+local connect = goroutine.pipeline
+function goroutine.pipeline(input, stages) return connect(input, stages, stage_worker) end
 
 ---------------------------------------------------------------------------------------------
 -- Observability (seed 6.x): profiler, channel inspector, deadlock detector. Reading them is never

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use mlua::{Function, Lua, Table, Value, Variadic};
 
 use super::Host;
-use super::api::{integer, shown};
+use super::bind::{integer, shown};
 use crate::runtime::{NANOS_PER_MS, Runtime};
 
 type R2 = (Value, Value);

@@ -11,8 +11,9 @@
 //! the same state machine. Patterns that run no user code (fan-in/out forwarders) are Rust tasks
 //! whatever the caller's language.
 //!
-//! Patterns start goroutines through `Spawn`, implemented by the layer that knows how to turn a
-//! future into a task body (`sim::Sim`), so this layer needs nothing above `sync`.
+//! Patterns start goroutines through `Spawn`, implemented by each layer that spawns Rust tasks
+//! (`sim::Sim`, and the Lua layer's `Host` for the fan forwarders); both build the task body with
+//! `spawn_future` (the future as a `TaskBody`), so this layer needs nothing above `sync`.
 //!
 //! Scheduling points follow the Lua versions, so a binding switched onto these implementations
 //! keeps its traces: steps inside a pattern's own tasks (a receive, a send, a close, a
@@ -29,6 +30,7 @@ mod msg;
 mod pipeline;
 mod pool;
 mod profiler;
+mod spawn;
 mod task;
 
 use std::future::Future;
@@ -51,6 +53,7 @@ pub use msg::{
 pub use pipeline::{Stage, StageFn, pipeline};
 pub use pool::{Job, JobId, Pool, PoolError, PoolStats};
 pub use profiler::{ProfileStats, Profiler};
+pub(crate) use spawn::spawn_future;
 pub use task::{JoinHandle, TaskError, go, join_all, timeout};
 
 /// A future to run as a goroutine.

@@ -257,9 +257,15 @@ impl<J: Describe + 'static> Pool<J> {
     /// Closes the pool and drops the jobs still queued (running ones finish); returns without
     /// waiting (Lua's `pool_close`, with its final scheduling point).
     pub async fn close(&self) {
+        self.cancel().await;
+        crate::sync::yield_now(&self.shared.rt).await;
+    }
+
+    /// `close` without its final scheduling point: for a binding whose call does more before
+    /// that point (Lua's `pool_close` unregisters the name; `pool_create` replaces a pool).
+    pub async fn cancel(&self) {
         self.shared.state.borrow_mut().cancelled = true;
         self.close_queue().await;
-        crate::sync::yield_now(&self.shared.rt).await;
     }
 
     /// Its counters. Not an operation (the Lua binding's `pool_stats` adds the scheduling point

@@ -20,8 +20,9 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use super::Spawn;
+use super::spawn::panic_message;
 use crate::runtime::{Nanos, Runtime, TaskId};
-use crate::sync::{Case, Channel, Timed, after_channel, select_deadline};
+use crate::sync::{Case, Channel, Describe, Timed, after_channel, select_deadline};
 
 /// Why a task gave no value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,15 +43,6 @@ impl std::fmt::Display for TaskError {
 }
 
 impl std::error::Error for TaskError {}
-
-/// The text of a panic payload.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "(no message)".to_string())
-}
 
 /// Runs a future, turning a panic in any of its polls into `Err(message)`: how user code inside
 /// a pattern fails without failing the run (Lua's `pcall` around a user function).
@@ -78,6 +70,7 @@ impl<F: Future> Future for CatchPanic<F> {
 }
 
 struct Shared<T> {
+    rt: Runtime,
     id: Cell<TaskId>,
     done: Channel<()>,
     result: RefCell<Option<Result<T, TaskError>>>,
@@ -110,32 +103,65 @@ pub fn go<T: 'static>(
     task: impl Future<Output = T> + 'static,
     created_at: Option<Rc<str>>,
 ) -> JoinHandle<T> {
-    let done: Channel<()> = Channel::new(rt, 0, created_at);
-    done.resource().set_name("await");
-    let shared = Rc::new(Shared {
-        id: Cell::new(TaskId(0)),
-        done,
-        result: RefCell::new(None),
-    });
-    let (rt2, mine) = (rt.clone(), shared.clone());
+    let h = JoinHandle::new(rt, created_at);
+    let (rt2, mine) = (rt.clone(), h.clone());
     let id = spawner.spawn_boxed(
         None,
         Box::pin(async move {
             let r = CatchPanic::new(task).await;
-            if r.is_err() {
-                rt2.mark_failed(rt2.current());
-            }
-            *mine.result.borrow_mut() = Some(r.map_err(TaskError::Failed));
-            mine.done.close();
+            mine.complete(r);
             // Closing is a scheduling point in Lua, where the task's last act is `done:close()`.
             crate::sync::yield_now(&rt2).await;
         }),
     );
-    shared.id.set(id.unwrap_or(TaskId(0)));
-    JoinHandle { shared }
+    h.set_id(id.unwrap_or(TaskId(0)));
+    h
 }
 
 impl<T> JoinHandle<T> {
+    /// A handle for a task its caller spawns: `go` for a Rust future; a language binding for a
+    /// goroutine of its own that runs the user's function and then calls `complete`. It creates
+    /// the `await` channel (not a scheduling point, no task yet).
+    pub fn new(rt: &Runtime, created_at: Option<Rc<str>>) -> JoinHandle<T> {
+        let done: Channel<()> = Channel::new(rt, 0, created_at);
+        done.resource().set_name("await");
+        JoinHandle {
+            shared: Rc::new(Shared {
+                rt: rt.clone(),
+                id: Cell::new(TaskId(0)),
+                done,
+                result: RefCell::new(None),
+            }),
+        }
+    }
+
+    /// Records the id of the task spawned for this handle (shown by `Debug`, Lua's `tostring`).
+    pub fn set_id(&self, id: TaskId) {
+        self.shared.id.set(id);
+    }
+
+    /// Called by the task itself as its last act: keeps its result (a failure is the failed
+    /// user code's message, and marks the calling task failed for the observers), then closes
+    /// the `await` channel, which releases every awaiter. Not a scheduling point: the caller
+    /// takes one after it (the close's, in Lua).
+    pub fn complete(&self, r: Result<T, String>) {
+        let rt = &self.shared.rt;
+        if r.is_err() {
+            rt.mark_failed(rt.current());
+        }
+        *self.shared.result.borrow_mut() = Some(r.map_err(TaskError::Failed));
+        self.shared.done.close();
+    }
+
+    /// Waits until the task ends or `deadline` (a timer's channel) delivers, whichever the
+    /// select takes first: true if the deadline came first and the task has not ended. The
+    /// select is the task's `await` channel then the deadline, as Lua's `timeout` has it.
+    pub async fn deadline_first<U: Describe + 'static>(&self, deadline: Channel<U>) -> bool {
+        let cases = vec![Case::Recv(self.shared.done.clone())];
+        let r = select_deadline(&self.shared.rt, cases, deadline).await;
+        matches!(r, Timed::TimedOut) && !self.is_finished()
+    }
+
     /// The task's id.
     pub fn id(&self) -> TaskId {
         self.shared.id.get()
@@ -160,6 +186,11 @@ impl<T> JoinHandle<T> {
 }
 
 impl<T: Clone> JoinHandle<T> {
+    /// The result of a finished task (no operation); `None` while it runs.
+    pub fn try_join(&self) -> Option<Result<T, TaskError>> {
+        self.shared.result.borrow().clone()
+    }
+
     /// Waits for the task to end; its value, or `Failed` with its panic's message. Awaiting a
     /// finished task returns at once, as often as asked (the result is kept).
     pub async fn join(&self) -> Result<T, TaskError> {
@@ -197,8 +228,7 @@ pub async fn timeout<T: 'static>(
 ) -> Result<T, TaskError> {
     let h = go(rt, spawner, task, created_at.clone());
     let after = after_channel(rt, to_nanos(limit), Duration::from_nanos, created_at);
-    let r = select_deadline(rt, vec![Case::Recv(h.shared.done.clone())], after).await;
-    if matches!(r, Timed::TimedOut) && !h.is_finished() {
+    if h.deadline_first(after).await {
         return Err(TaskError::TimedOut);
     }
     h.wait_taken().await

@@ -38,21 +38,17 @@
 mod host;
 
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
 
 pub use crate::sync::{Op, Recv, Send, Sleep};
 
 use crate::patterns::{
     Job, JoinHandle, LocalTask, Pool, Spawn, StageFn, TaskError, fan_in, fan_out, go, join_all,
-    pipeline, timeout,
+    pipeline, spawn_future, timeout,
 };
 use crate::runtime::{
-    Config, Event, FailureKind, Nanos, Outcome, RealClock, RunStats, Runtime, TaskBody, TaskId,
-    TaskState, TaskStep, TraceFormat, render,
+    Config, Event, Nanos, Outcome, RealClock, RunStats, Runtime, TaskId, TraceFormat, render,
 };
 use crate::sync::{
     AtomicInt, Case, Channel, Cond, Context, Describe, Mutex, Once, RwMutex, Semaphore, Timed,
@@ -164,14 +160,8 @@ impl Sim {
         daemon: bool,
         task: impl Future<Output = ()> + 'static,
     ) -> TaskId {
-        let body = RustTask {
-            future: Box::pin(task),
-            rt: self.rt.clone(),
-        };
         // Past the goroutine limit the run ends with a limit outcome; the id is then unused.
-        self.rt
-            .spawn(name, daemon, Box::new(body))
-            .unwrap_or(TaskId(0))
+        spawn_future(&self.rt, name, daemon, Box::pin(task)).unwrap_or(TaskId(0))
     }
 
     /// The run's time since it started.
@@ -375,11 +365,7 @@ impl Sim {
 
 impl Spawn for Sim {
     fn spawn_boxed(&self, name: Option<&str>, task: LocalTask) -> Option<TaskId> {
-        let body = RustTask {
-            future: task,
-            rt: self.rt.clone(),
-        };
-        self.rt.spawn(name, false, Box::new(body))
+        spawn_future(&self.rt, name, false, task)
     }
 }
 
@@ -392,58 +378,5 @@ impl Describe for Duration {
 impl Describe for &'static str {
     fn describe(&self) -> String {
         format!("{self:?}")
-    }
-}
-
-/// A Rust task as the scheduler sees it.
-struct RustTask {
-    future: Pin<Box<dyn Future<Output = ()>>>,
-    rt: Runtime,
-}
-
-impl TaskBody for RustTask {
-    fn run(&mut self, _rt: &Runtime) -> TaskStep {
-        // gosim's own operations never use the waker; a foreign future (production mode only)
-        // gets one that queues this task for the scheduler.
-        let simulated = self.rt.is_simulated();
-        let waker = if simulated {
-            Waker::noop().clone()
-        } else {
-            self.rt.external_waker(self.rt.current())
-        };
-        let mut cx = TaskContext::from_waker(&waker);
-        let polled = catch_unwind(AssertUnwindSafe(|| self.future.as_mut().poll(&mut cx)));
-        match polled {
-            Ok(Poll::Ready(())) => TaskStep::Finished,
-            Ok(Poll::Pending) => {
-                if self.rt.current_state() == Some(TaskState::Running) {
-                    if !simulated {
-                        self.rt.block_external();
-                        return TaskStep::Parked;
-                    }
-                    return TaskStep::Failed {
-                        kind: FailureKind::Error,
-                        message: "a Rust task awaited a future that is not a gosim operation: in a simulated task, \
-                         await only gosim's primitives (channels, locks, sleep, ...); foreign futures \
-                         (tokio I/O) work in production mode (Sim::real, Sim::run_local)"
-                            .to_string(),
-                        location: None,
-                    };
-                }
-                TaskStep::Parked
-            }
-            Err(payload) => {
-                let message = payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "(no message)".to_string());
-                TaskStep::Failed {
-                    kind: FailureKind::Panic,
-                    message: format!("panicked: {message}"),
-                    location: None,
-                }
-            }
-        }
     }
 }

@@ -11,7 +11,6 @@ use super::{Cx, Func, borrow, shown};
 use crate::lua::objects::{Dir, LuaChannel};
 use crate::lua::value::LuaValue;
 use crate::patterns::{DebounceOptions, debounce};
-use crate::sim::Sim;
 use crate::sync::Channel;
 
 /// The input: a channel the caller may receive from.
@@ -92,7 +91,7 @@ pub(crate) static FUNCS: &[Func] = &[Func {
                 })?);
             }
         }
-        let out = debounce(cx.rt(), &Sim::on(cx.rt()), input, ms, o, cx.here());
+        let out = debounce(cx.rt(), cx.host.as_ref(), input, ms, o, cx.here());
         cx.handle(LuaChannel::owned_by_gosim(out))
     },
 }];

@@ -17,14 +17,19 @@ mod barrier;
 mod channel;
 mod context;
 mod debounce;
+mod fan;
 mod goroutine;
 mod latch;
 mod log;
 mod mutex;
 mod observe;
+mod pipeline;
+mod pool;
 mod request_reply;
 mod rwmutex;
+pub(crate) mod select;
 mod semaphore;
+mod task;
 mod throttle;
 mod timer;
 mod upgradeable_rwlock;
@@ -328,6 +333,13 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(work_queue::FUNCS)?;
     d.funcs(debounce::FUNCS)?;
     d.funcs(throttle::FUNCS)?;
+    d.funcs(select::FUNCS)?;
+    d.funcs(task::FUNCS)?;
+    d.var_funcs(task::VAR_FUNCS)?;
+    d.funcs(fan::FUNCS)?;
+    d.funcs(pool::FUNCS)?;
+    d.var_funcs(pool::VAR_FUNCS)?;
+    d.funcs(pipeline::FUNCS)?;
     Ok(list)
 }
 

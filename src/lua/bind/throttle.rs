@@ -6,7 +6,6 @@ use super::debounce::{capacity, flag, input, period, table};
 use super::{Cx, Func};
 use crate::lua::objects::LuaChannel;
 use crate::patterns::{ThrottleOptions, throttle};
-use crate::sim::Sim;
 
 pub(crate) static FUNCS: &[Func] = &[Func {
     module: "goroutine",
@@ -20,7 +19,7 @@ pub(crate) static FUNCS: &[Func] = &[Func {
             o.trailing = flag(cx, &t, "trailing", false)?;
             o.capacity = capacity(cx, &t)?;
         }
-        let out = throttle(cx.rt(), &Sim::on(cx.rt()), input, ms, o, cx.here());
+        let out = throttle(cx.rt(), cx.host.as_ref(), input, ms, o, cx.here());
         cx.handle(LuaChannel::owned_by_gosim(out))
     },
 }];

@@ -1,16 +1,16 @@
 //! `goroutine.after`, `timer`, `ticker`, `after_func` and a timer's methods
-//! (`crate::sync::Timer`). Timer channels carry the run's time in milliseconds.
+//! (`crate::sync::Timer`). Timer channels carry the run's time in milliseconds. Both use the
+//! shared targets of `crate::sync` (`channel_timer`, `after_func`), as the Rust API does.
 
 use std::rc::Rc;
 
 use mlua::{MultiValue, Value};
 
 use super::{Cx, Func, Kind, Method, Res, ms_value, shown};
-use crate::lua::Host;
 use crate::lua::objects::{LuaChannel, LuaTimer};
 use crate::lua::value::LuaValue;
 use crate::runtime::{Nanos, Runtime};
-use crate::sync::{Timer, TimerTarget, channel_timer};
+use crate::sync::{after_func, channel_timer};
 
 fn time_value(now: Nanos) -> LuaValue {
     LuaValue(ms_value(now))
@@ -64,11 +64,22 @@ pub(crate) static FUNCS: &[Func] = &[
             if !super::is_callable(&f) {
                 return Err(cx.misuse(format!("expects a function (got {})", shown(&f))));
             }
-            let target = FuncTarget {
-                host: Rc::downgrade(cx.host),
-                f,
+            // The timer holds the host weakly: a timer kept by the run must not keep the run alive.
+            let host = Rc::downgrade(cx.host);
+            let spawn = move |_: &Runtime| {
+                let Some(host) = host.upgrade() else { return };
+                let Some(lua) = host.weak_lua.try_upgrade() else {
+                    return;
+                };
+                let _ = host.spawn(
+                    &lua,
+                    f.clone(),
+                    Some("after_func"),
+                    false,
+                    MultiValue::new(),
+                );
             };
-            let timer = Timer::start(cx.rt(), "after_func", d, None, Box::new(target), cx.here());
+            let timer = after_func(cx.rt(), d, spawn, cx.here());
             cx.handle(LuaTimer {
                 timer,
                 chan: None,
@@ -115,35 +126,3 @@ pub(crate) static KIND: Kind<LuaTimer> = Kind {
         },
     ],
 };
-
-/// Spawns `f` as a new goroutine named `after_func` (Go's `time.AfterFunc`).
-struct FuncTarget {
-    host: std::rc::Weak<Host>,
-    f: Value,
-}
-
-impl TimerTarget for FuncTarget {
-    fn fire(&self, _rt: &Runtime, _now: Nanos) {
-        let Some(host) = self.host.upgrade() else {
-            return;
-        };
-        let Some(lua) = host.weak_lua.try_upgrade() else {
-            return;
-        };
-        let _ = host.spawn(
-            &lua,
-            self.f.clone(),
-            Some("after_func"),
-            false,
-            MultiValue::new(),
-        );
-    }
-
-    fn may_wake(&self) -> bool {
-        true
-    }
-
-    fn drain(&self) -> bool {
-        false
-    }
-}

@@ -1,5 +1,12 @@
-//! The Rust half of the Lua modules: the `raw` functions the prelude wraps, and the deterministic
-//! replacements of `math.random`, `os.time`, `os.clock` and `os.date`.
+//! The prelude's private functions: the `raw` table it receives, which no user script can reach.
+//!
+//! What is here is plumbing the prelude needs for itself (the goroutine entry, `where`, tracebacks,
+//! the memory limit, `print`'s and `log.table`'s log lines, the assertion events), and the Rust
+//! halves of the few Lua combinators that still call user code with their own protocol (`once`,
+//! `cond`, the deadlock detector's periodic goroutine). Every public function and method is
+//! declared in `bind/`; so are the private ones of the pattern loops (module `raw` there:
+//! `raw.select`, `raw.pool_next`, `raw.stage_emit`...), which the prelude finds in this same
+//! table. `raw.declared` is the list of declarations.
 //!
 //! Conventions: every function returns fixed-arity values; `(MISUSE, message)` asks the shim to
 //! raise a Lua error at the user's line; `(PARK, nil)` asks it to yield to the scheduler.
@@ -9,37 +16,15 @@ use std::rc::Rc;
 
 use mlua::{Function, Lua, MultiValue, Table, UserDataRef, Value};
 
-use super::objects::{Dir, LuaChannel, LuaCond, LuaDetector, LuaOnce};
-use super::value::LuaValue;
+use super::bind::select::channel_for;
+use super::bind::{ms_value, shown, type_name};
+use super::objects::{Dir, LuaCond, LuaDetector, LuaOnce};
 use super::{Host, Resume, caller_location};
 use crate::patterns::{DeadlockDetector, DeadlockInfo};
-use crate::runtime::{NANOS_PER_MS, Nanos, Subject, ms_to_nanos, nanos_to_ms_f64};
-use crate::sync::{Case, Cond, Once, OnceStart, SelectResult, SelectStart, select_start};
+use crate::runtime::{Nanos, Subject, ms_to_nanos};
+use crate::sync::{Cond, Once, OnceStart};
 
 type R2 = (Value, Value);
-
-/// `type(v)` as Lua would say it, with our handles named.
-fn type_name(v: &Value) -> String {
-    match v {
-        Value::UserData(ud) => ud
-            .type_name()
-            .ok()
-            .map(|s| s.to_string_lossy())
-            .unwrap_or_else(|| "userdata".into()),
-        other => other.type_name().to_string(),
-    }
-}
-
-pub(crate) fn shown(v: &Value) -> String {
-    match v {
-        Value::Nil => "nil".to_string(),
-        Value::String(s) => format!("{:?}", s.to_string_lossy()),
-        Value::Integer(i) => i.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::Boolean(b) => b.to_string(),
-        other => type_name(other),
-    }
-}
 
 /// Borrows a handle of type `T`, or explains what was given instead.
 fn handle<T: 'static>(v: &Value, fname: &str, what: &str) -> Result<UserDataRef<T>, String> {
@@ -60,15 +45,6 @@ fn duration(v: &Value, fname: &str) -> Result<Nanos, String> {
             "{fname}: duration must be a number of milliseconds (got {})",
             shown(other)
         )),
-    }
-}
-
-/// An integer argument (a float with an integral value is accepted).
-pub(crate) fn integer(v: &Value) -> Option<i64> {
-    match v {
-        Value::Integer(i) => Some(*i),
-        Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Some(*n as i64),
-        _ => None,
     }
 }
 
@@ -121,60 +97,19 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         );
         Ok(())
     });
-    func!("note", |_lua, h, (what, detail): (String, String)| {
-        let _ = what;
-        if h.rt.tracing() {
-            h.rt.emit("note", Subject::None, Some(detail));
-        }
-        Ok(())
-    });
-    func!("is_channel", |_lua, _h, v: Value| Ok(
-        matches!(&v, Value::UserData(ud) if ud.is::<LuaChannel>())
-    ));
-    func!("name_channel", |_lua,
-                           _h,
-                           (ch, name): (
-        UserDataRef<LuaChannel>,
-        String
-    )| {
-        ch.ch.resource().set_name(&name);
-        Ok(())
-    });
-
-    // ---- goroutines and time ----------------------------------------------------------------
-    op!("spawn", |lua, h, args: MultiValue| spawn(
-        lua, h, args, true
-    ));
-    op!("spawn_quiet", |lua, h, args: MultiValue| spawn(
-        lua, h, args, false
+    // ---- goroutines ---------------------------------------------------------------------------
+    op!("spawn", |lua, h, args: MultiValue| spawn(lua, h, args));
+    op!("spawn_quiet", |lua, h, args: MultiValue| spawn_quiet(
+        lua, h, args
     ));
     op!("yield", |_lua, h, (): ()| Ok(
         h.finish(Value::Nil, Value::Nil)
     ));
     // ---- channels ---------------------------------------------------------------------------
     op!("ch_check_recv", |_lua, _h, (ch, fname): (Value, String)| {
-        chan(&ch, &fname, Dir::Receive)?;
+        channel_for(&ch, &fname, Dir::Receive)?;
         Ok((Value::Nil, Value::Nil))
     });
-    // select returns three values, so it is written out.
-    {
-        let h = host.clone();
-        t.set(
-            "select",
-            lua.create_function(
-                move |lua, (cases, fname, nil_marker): (Value, String, Value)| {
-                    Ok(match select(&h, &cases, &fname, &nil_marker) {
-                        Ok(v) => v,
-                        Err(msg) => {
-                            let (a, b) = h.misuse(lua, msg);
-                            (a, b, Value::Nil)
-                        }
-                    })
-                },
-            )?,
-        )?;
-    }
-
     // ---- mutexes and friends ------------------------------------------------------------------
     op!("once", |lua, h, (): ()| new_handle(
         lua,
@@ -263,11 +198,6 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         h.rt.mark_observer(crate::runtime::TaskId(id as u64));
         Ok(())
     });
-    func!("mark_failed", |_lua, h, (): ()| {
-        h.rt.mark_failed(h.rt.current());
-        Ok(())
-    });
-
     // ---- log and sim --------------------------------------------------------------------------
     func!("log", |_lua, h, (level, msg): (String, String)| {
         super::bind::log_line(h, &level, msg);
@@ -339,14 +269,6 @@ fn deadlock_info(lua: &Lua, info: &DeadlockInfo) -> mlua::Result<Table> {
     Ok(t)
 }
 
-fn ms_value(ns: Nanos) -> Value {
-    if ns.is_multiple_of(NANOS_PER_MS) && ns / NANOS_PER_MS <= i64::MAX as u64 {
-        Value::Integer((ns / NANOS_PER_MS) as i64)
-    } else {
-        Value::Number(nanos_to_ms_f64(ns))
-    }
-}
-
 fn new_handle<T: mlua::UserData + 'static>(lua: &Lua, v: T) -> Result<R2, String> {
     Ok((
         Value::UserData(lua.create_userdata(v).map_err(|e| e.to_string())?),
@@ -354,159 +276,38 @@ fn new_handle<T: mlua::UserData + 'static>(lua: &Lua, v: T) -> Result<R2, String
     ))
 }
 
-/// Borrows a channel handle and checks that it may be used in direction `need`.
-fn chan(v: &Value, fname: &str, need: Dir) -> Result<UserDataRef<LuaChannel>, String> {
-    let c = handle::<LuaChannel>(v, fname, "a channel")?;
-    match (need, c.dir) {
-        (Dir::Send, Dir::Receive) => Err(format!("{fname}: cannot send on a receive-only channel")),
-        (Dir::Receive, Dir::Send) => Err(format!("{fname}: cannot receive on a send-only channel")),
-        _ => Ok(c),
-    }
-}
-
-fn spawn(lua: &Lua, h: &Rc<Host>, args: MultiValue, with_options: bool) -> Result<R2, String> {
+/// `raw.spawn_quiet(f, name, args...)`: a pattern's worker goroutine running `f(args...)`, with
+/// no scheduling point (the caller takes one after starting all of them).
+fn spawn_quiet(lua: &Lua, h: &Rc<Host>, args: MultiValue) -> Result<R2, String> {
     let mut args = args.into_iter();
-    // The prelude has checked that a table argument is callable (has `__call`).
-    let f = match args.next() {
-        Some(f @ (Value::Function(_) | Value::Table(_))) => f,
-        other => {
-            return Err(format!(
-                "goroutine.spawn: expects a function (got {})",
-                shown(&other.unwrap_or(Value::Nil))
-            ));
-        }
-    };
+    let f = args.next().unwrap_or(Value::Nil);
     let name = match args.next() {
         Some(Value::String(s)) => Some(s.to_string_lossy()),
         _ => None,
     };
-    let daemon = if with_options {
-        matches!(args.next(), Some(Value::Boolean(true)))
-    } else {
-        false
-    };
-    let rest: MultiValue = args.collect();
     let id = h
-        .spawn(lua, f, name.as_deref(), daemon, rest)
+        .spawn(lua, f, name.as_deref(), false, args.collect())
         .map_err(|e| format!("goroutine.spawn: {e}"))?;
-    let Some(id) = id else {
-        // The run has ended with a limit: stop this goroutine here rather than raise an error a
-        // `pcall` could catch and loop on.
-        return Ok(h.finish(Value::Nil, Value::Nil));
-    };
-    let id = Value::Integer(id.0 as i64);
-    Ok(if with_options {
-        h.finish(id, Value::Nil)
-    } else {
-        (id, Value::Nil)
-    })
+    Ok((
+        id.map_or(Value::Nil, |id| Value::Integer(id.0 as i64)),
+        Value::Nil,
+    ))
 }
 
-/// Parses the case array and starts the select.
-fn select(
-    h: &Rc<Host>,
-    cases: &Value,
-    fname: &str,
-    nil_marker: &Value,
-) -> Result<(Value, Value, Value), String> {
-    let Value::Table(list) = cases else {
-        return Err(format!(
-            "{fname}: expects an array of cases (got {})",
-            type_name(cases)
-        ));
+/// `raw.spawn(f, name, daemon)`: the deadlock detector's periodic goroutine (a scheduling point).
+fn spawn(lua: &Lua, h: &Rc<Host>, args: MultiValue) -> Result<R2, String> {
+    let mut args = args.into_iter();
+    let f = args.next().unwrap_or(Value::Nil);
+    let name = match args.next() {
+        Some(Value::String(s)) => Some(s.to_string_lossy()),
+        _ => None,
     };
-    let n = list.raw_len();
-    let mut parsed = Vec::with_capacity(n);
-    let mut map = Vec::with_capacity(n);
-    let mut default_idx = None;
-    for i in 1..=n {
-        let case: Value = list.raw_get(i).map_err(|e| e.to_string())?;
-        let Value::Table(case) = case else {
-            return Err(format!(
-                "{fname}: case {i} must be a table (got {})",
-                type_name(&case)
-            ));
-        };
-        let get = |k: &str| -> Value { case.raw_get(k).unwrap_or(Value::Nil) };
-        if get("default").as_boolean() == Some(true) {
-            if default_idx.is_some() {
-                return Err(format!("{fname}: more than one default case"));
-            }
-            default_idx = Some(i);
-            continue;
-        }
-        let handler = get("handler");
-        if !matches!(handler, Value::Nil | Value::Function(_)) {
-            return Err(format!(
-                "{fname}: case {i} handler must be a function (got {})",
-                type_name(&handler)
-            ));
-        }
-        let channel = get("channel");
-        let send = get("send");
-        let receive = get("receive").as_boolean() == Some(true);
-        if receive != send.is_nil() {
-            return Err(format!(
-                "{fname}: case {i} needs exactly one of receive = true or send = value"
-            ));
-        }
-        let case = match channel {
-            Value::Boolean(false) => Case::Never,
-            Value::Nil => return Err(format!("{fname}: case {i} has no channel")),
-            ch => {
-                let c = chan(
-                    &ch,
-                    &format!("{fname} case {i}"),
-                    if receive { Dir::Receive } else { Dir::Send },
-                )?;
-                if receive {
-                    Case::Recv(c.ch.clone())
-                } else {
-                    let v = if send == *nil_marker {
-                        Value::Nil
-                    } else {
-                        send
-                    };
-                    Case::Send(c.ch.clone(), LuaValue(v))
-                }
-            }
-        };
-        parsed.push(case);
-        map.push(i);
-    }
-    if parsed.is_empty() && default_idx.is_none() {
-        return Err(format!(
-            "{fname}: no cases (a select with nothing to wait for blocks forever)"
-        ));
-    }
-    let has_default = default_idx.is_some();
-    match select_start(&h.rt, parsed, has_default) {
-        SelectStart::Done(SelectResult::Default) => {
-            let idx = Value::Integer(default_idx.expect("default taken only when present") as i64);
-            Ok(h.finish3(idx, Value::Nil, Value::Nil))
-        }
-        SelectStart::Done(result) => {
-            let mut it = select_values(h, result, &map).into_iter();
-            let mut next = || it.next().unwrap_or(Value::Nil);
-            let (a, b, c) = (next(), next(), next());
-            Ok(h.finish3(a, b, c))
-        }
-        SelectStart::Parked(wait) => {
-            let (p, _) = h.park_with(Resume::Select(wait, map));
-            Ok((p, Value::Nil, Value::Nil))
-        }
-    }
-}
-
-/// The Lua values of a finished select: `index, value, ok`.
-pub(crate) fn select_values(h: &Host, result: SelectResult<LuaValue>, map: &[usize]) -> MultiValue {
-    let idx = |i: usize| Value::Integer(map[i] as i64);
-    let v = match result {
-        SelectResult::Recv(i, Some(v)) => vec![idx(i), v.0, Value::Boolean(true)],
-        SelectResult::Recv(i, None) => vec![idx(i), Value::Nil, Value::Boolean(false)],
-        SelectResult::Sent(i) => vec![idx(i), Value::Boolean(true), Value::Nil],
-        SelectResult::SendClosed(i) => vec![idx(i), Value::Boolean(false), h.closed_msg.clone()],
-        SelectResult::Default => unreachable!("the default case is handled by the caller"),
-    };
-    MultiValue::from_vec(v)
+    let daemon = matches!(args.next(), Some(Value::Boolean(true)));
+    let id = h
+        .spawn(lua, f, name.as_deref(), daemon, MultiValue::new())
+        .map_err(|e| format!("goroutine.spawn: {e}"))?;
+    // Past the goroutine limit the run is over: the scheduling point parks this goroutine rather
+    // than raise an error a `pcall` could catch and loop on.
+    let id = id.map_or(Value::Nil, |id| Value::Integer(id.0 as i64));
+    Ok(h.finish(id, Value::Nil))
 }
