@@ -148,6 +148,33 @@ pub struct LuaInspector(
 pub struct LuaDetector(pub(crate) crate::patterns::DeadlockDetector);
 
 handle!(LuaProfiler, "profiler", |_this| "profiler");
+
+/// A broadcaster handle (seed 1.4).
+#[derive(Debug)]
+pub struct LuaBroadcaster(pub(crate) crate::patterns::Broadcaster<LuaValue>);
+/// A subscriber of a broadcaster or of a pub/sub topic.
+#[derive(Debug)]
+pub struct LuaSubscriber(pub(crate) crate::patterns::Subscriber<LuaValue>);
+/// A pub/sub hub handle (seed 4.1).
+#[derive(Debug)]
+pub struct LuaPubSub(pub(crate) crate::patterns::PubSub<LuaValue>);
+/// A channel with an overflow strategy (seed 1.1).
+#[derive(Debug)]
+pub struct LuaOverflowChannel(pub(crate) crate::patterns::OverflowChannel<LuaValue>);
+/// A priority channel handle (seed 1.2).
+#[derive(Debug)]
+pub struct LuaPriorityChannel(pub(crate) crate::patterns::PriorityChannel<LuaValue>);
+
+handle!(LuaBroadcaster, "broadcaster", |this| this.0.resource());
+handle!(LuaSubscriber, "subscriber", |this| this.0);
+handle!(LuaPubSub, "pubsub", |this| this.0.resource());
+handle!(LuaOverflowChannel, "overflow_channel", |this| this
+    .0
+    .channel()
+    .resource());
+handle!(LuaPriorityChannel, "priority_channel", |this| this
+    .0
+    .resource());
 handle!(LuaInspector, "inspector", |this| format!(
     "inspector({})",
     this.1
@@ -181,6 +208,41 @@ impl Exposable for crate::patterns::WeightedSemaphore {
     }
 }
 
+impl Exposable for crate::patterns::Broadcaster<LuaValue> {
+    type Handle = LuaBroadcaster;
+    fn into_handle(self) -> LuaBroadcaster {
+        LuaBroadcaster(self)
+    }
+}
+
+impl Exposable for crate::patterns::Subscriber<LuaValue> {
+    type Handle = LuaSubscriber;
+    fn into_handle(self) -> LuaSubscriber {
+        LuaSubscriber(self)
+    }
+}
+
+impl Exposable for crate::patterns::PubSub<LuaValue> {
+    type Handle = LuaPubSub;
+    fn into_handle(self) -> LuaPubSub {
+        LuaPubSub(self)
+    }
+}
+
+impl Exposable for crate::patterns::OverflowChannel<LuaValue> {
+    type Handle = LuaOverflowChannel;
+    fn into_handle(self) -> LuaOverflowChannel {
+        LuaOverflowChannel(self)
+    }
+}
+
+impl Exposable for crate::patterns::PriorityChannel<LuaValue> {
+    type Handle = LuaPriorityChannel;
+    fn into_handle(self) -> LuaPriorityChannel {
+        LuaPriorityChannel(self)
+    }
+}
+
 /// The kinds that have a methods table.
 pub(crate) const KINDS: &[&str] = &[
     "channel",
@@ -198,6 +260,11 @@ pub(crate) const KINDS: &[&str] = &[
     "profiler",
     "inspector",
     "detector",
+    "broadcaster",
+    "subscriber",
+    "pubsub",
+    "overflow_channel",
+    "priority_channel",
 ];
 
 /// The resource behind one of our handles (for traces: `channel#3`, never an address).
@@ -220,5 +287,10 @@ pub(crate) fn resource_of(ud: &mlua::AnyUserData) -> Option<ResourceRef> {
     try_kind!(LuaCond, |this| this.cond.resource());
     try_kind!(LuaContext, |this| this.0.resource());
     try_kind!(LuaTimer, |this| this.timer.resource());
+    try_kind!(LuaBroadcaster, |this| this.0.resource());
+    try_kind!(LuaSubscriber, |this| this.0.broadcaster().resource());
+    try_kind!(LuaPubSub, |this| this.0.resource());
+    try_kind!(LuaOverflowChannel, |this| this.0.channel().resource());
+    try_kind!(LuaPriorityChannel, |this| this.0.resource());
     None
 }

@@ -20,6 +20,7 @@
 //! (`Pool::submit`, creating a pipeline) take none, as `Sim::spawn` and `Channel::try_send` take
 //! none in Rust: the Lua binding takes its scheduling point after them, as after any call.
 
+mod chan;
 mod coord;
 mod detector;
 mod fan;
@@ -34,6 +35,10 @@ use std::pin::Pin;
 
 use crate::runtime::TaskId;
 
+pub use chan::{
+    BroadcastError, Broadcaster, Lagging, MERGE_CAPACITY, OverflowChannel, OverflowStrategy,
+    PriorityChannel, PrioritySendError, PubSub, SendOutcome, Subscriber, merge,
+};
 pub use coord::{AcquireStart, WeightedSemaphore};
 pub use detector::{DeadlockDetector, DeadlockInfo};
 pub use fan::{fan_in, fan_out};

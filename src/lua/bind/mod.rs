@@ -25,6 +25,12 @@ mod timer;
 mod wait_group;
 mod weighted_semaphore;
 
+mod broadcaster;
+mod merge;
+mod overflow_channel;
+mod priority_channel;
+mod pubsub;
+
 use std::fmt::Display;
 use std::rc::Rc;
 
@@ -309,6 +315,16 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.kind(&observe::PROFILER)?;
     d.kind(&observe::INSPECTOR)?;
     d.funcs(observe::FUNCS)?;
+    d.kind(&broadcaster::KIND)?;
+    d.kind(&broadcaster::SUBSCRIBER)?;
+    d.funcs(broadcaster::FUNCS)?;
+    d.kind(&pubsub::KIND)?;
+    d.funcs(pubsub::FUNCS)?;
+    d.funcs(merge::FUNCS)?;
+    d.kind(&overflow_channel::KIND)?;
+    d.funcs(overflow_channel::FUNCS)?;
+    d.kind(&priority_channel::KIND)?;
+    d.funcs(priority_channel::FUNCS)?;
     Ok(list)
 }
 
