@@ -394,9 +394,24 @@ assert(table.concat(got, ",") == "1,2,3", table.concat(got, ","))
 fn misuse_is_a_clear_error_at_the_users_line() {
     const B: &str = "local bc = goroutine.broadcaster(); local sub = bc:subscribe()";
     check_all(&[
-        m("", "goroutine.broadcaster(0)", "goroutine.broadcaster", "(got 0)"),
-        m("", "goroutine.broadcaster(-3)", "goroutine.broadcaster", "(got -3)"),
-        m("", "goroutine.broadcaster('x')", "goroutine.broadcaster", "(got \"x\")"),
+        m(
+            "",
+            "goroutine.broadcaster(0)",
+            "goroutine.broadcaster",
+            "(got 0)",
+        ),
+        m(
+            "",
+            "goroutine.broadcaster(-3)",
+            "goroutine.broadcaster",
+            "(got -3)",
+        ),
+        m(
+            "",
+            "goroutine.broadcaster('x')",
+            "goroutine.broadcaster",
+            "(got \"x\")",
+        ),
         m(
             "",
             "goroutine.broadcaster{overflow = 'drop_newest'}",
@@ -409,12 +424,32 @@ fn misuse_is_a_clear_error_at_the_users_line() {
             "goroutine.broadcaster",
             "unknown option",
         ),
-        m(B, "bc:broadcast(1, 'soon')", "broadcaster:broadcast", "(got \"soon\")"),
-        m(B, "bc.subscribe()", "broadcaster:subscribe", "expects a broadcaster"),
+        m(
+            B,
+            "bc:broadcast(1, 'soon')",
+            "broadcaster:broadcast",
+            "(got \"soon\")",
+        ),
+        m(
+            B,
+            "bc.subscribe()",
+            "broadcaster:subscribe",
+            "expects a broadcaster",
+        ),
         m(B, "sub:receive('x')", "subscriber:receive", "(got \"x\")"),
-        m(B, "sub.missed()", "subscriber:missed", "expects a subscriber"),
+        m(
+            B,
+            "sub.missed()",
+            "subscriber:missed",
+            "expects a subscriber",
+        ),
         m(B, "sub:range(42)", "subscriber:range", "expects a function"),
-        m(B, "sub.range(bc, print)", "subscriber:range", "expects a subscriber"),
+        m(
+            B,
+            "sub.range(bc, print)",
+            "subscriber:range",
+            "expects a subscriber",
+        ),
     ]);
 }
 

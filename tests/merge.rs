@@ -70,7 +70,9 @@ fn check_laws(inputs: &[Vec<u64>], caps: &[usize], seed: u64) {
             .copied()
             .filter(|v| v / 1000 == i as u64)
             .collect();
-        let want: Vec<u64> = (0..gaps.len() as u64).map(|j| i as u64 * 1000 + j).collect();
+        let want: Vec<u64> = (0..gaps.len() as u64)
+            .map(|j| i as u64 * 1000 + j)
+            .collect();
         assert_eq!(mine, want, "seed {seed}: input {i} (order kept, each once)");
     }
     assert_eq!(got.len(), inputs.iter().map(Vec::len).sum::<usize>());
@@ -160,7 +162,12 @@ assert(#seen == 9)
 #[test]
 fn misuse_is_a_clear_error_at_the_users_line() {
     check_all(&[
-        m("", "goroutine.merge(42)", "goroutine.merge", "expects an array of channels"),
+        m(
+            "",
+            "goroutine.merge(42)",
+            "goroutine.merge",
+            "expects an array of channels",
+        ),
         m("", "goroutine.merge()", "goroutine.merge", "(got nil)"),
         m(
             "",

@@ -34,12 +34,19 @@ const STRATEGIES: [OverflowStrategy; 4] = [
 
 /// One producer sends `0..n` with `send_gaps`, then closes; one consumer receives with
 /// `recv_gaps` until closed. Checks every law.
-fn check_laws(strategy: OverflowStrategy, cap: usize, n: u64, send_gaps: &[u64], recv_gaps: &[u64], seed: u64) {
+fn check_laws(
+    strategy: OverflowStrategy,
+    cap: usize,
+    n: u64,
+    send_gaps: &[u64],
+    recv_gaps: &[u64],
+    seed: u64,
+) {
     let sim = Sim::with_seed(seed);
     let ch: OverflowChannel<u64> = OverflowChannel::new(sim.runtime(), cap, strategy, None);
     let outcomes: Rc<RefCell<Vec<SendOutcome>>> = Rc::default();
     let got: Rc<RefCell<Vec<u64>>> = Rc::default();
-    let max_len = Rc::new(RefCell::new(0usize));
+    let max_len = Rc::new(std::cell::Cell::new(0usize));
     let s = sim.clone();
     let (ch2, out2, got2, max2) = (ch.clone(), outcomes.clone(), got.clone(), max_len.clone());
     let (sg, rg) = (send_gaps.to_vec(), recv_gaps.to_vec());
@@ -50,9 +57,7 @@ fn check_laws(strategy: OverflowStrategy, cap: usize, n: u64, send_gaps: &[u64],
                 s2.sleep(ms(sg[v as usize % sg.len()])).await;
                 let o = ch3.send(v, None).await;
                 out3.borrow_mut().push(o);
-                let l = ch3.len();
-                let mut mx = max3.borrow_mut();
-                *mx = (*mx).max(l);
+                max3.set(max3.get().max(ch3.len()));
             }
             ch3.close();
             // Close never crashes: a send after it is an outcome.
@@ -61,10 +66,7 @@ fn check_laws(strategy: OverflowStrategy, cap: usize, n: u64, send_gaps: &[u64],
         let mut i = 0;
         while let Some(v) = ch2.recv().await {
             got2.borrow_mut().push(v);
-            let l = ch2.len();
-            let mut mx = max2.borrow_mut();
-            *mx = (*mx).max(l);
-            drop(mx);
+            max2.set(max2.get().max(ch2.len()));
             s.sleep(ms(rg[i % rg.len()])).await;
             i += 1;
         }
@@ -76,8 +78,9 @@ fn check_laws(strategy: OverflowStrategy, cap: usize, n: u64, send_gaps: &[u64],
         report.trace_text()
     );
     let (outcomes, got) = (outcomes.borrow(), got.borrow());
-    let ctx = format!("seed {seed} {strategy:?} cap {cap} n {n}: outcomes {outcomes:?} got {got:?}");
-    assert!(*max_len.borrow() <= cap, "len <= cap: {ctx}");
+    let ctx =
+        format!("seed {seed} {strategy:?} cap {cap} n {n}: outcomes {outcomes:?} got {got:?}");
+    assert!(max_len.get() <= cap, "len <= cap: {ctx}");
     assert!(got.windows(2).all(|w| w[0] < w[1]), "order: {ctx}");
     let accepted: Vec<u64> = (0..n)
         .filter(|&v| outcomes[v as usize] == SendOutcome::Sent)
@@ -89,7 +92,9 @@ fn check_laws(strategy: OverflowStrategy, cap: usize, n: u64, send_gaps: &[u64],
         }
         OverflowStrategy::Error => {
             assert!(
-                outcomes.iter().all(|o| matches!(o, SendOutcome::Sent | SendOutcome::Full)),
+                outcomes
+                    .iter()
+                    .all(|o| matches!(o, SendOutcome::Sent | SendOutcome::Full)),
                 "{ctx}"
             );
             assert_eq!(*got, accepted, "each accepted value once: {ctx}");
@@ -102,8 +107,15 @@ fn check_laws(strategy: OverflowStrategy, cap: usize, n: u64, send_gaps: &[u64],
         OverflowStrategy::DropOldest => {
             assert!(outcomes.iter().all(|o| *o == SendOutcome::Sent), "{ctx}");
             let last = (cap as u64).min(n);
-            assert!((n - last..n).all(|v| got.contains(&v)), "ends with the last cap: {ctx}");
-            assert_eq!(got.len() as u64 + ch.evicted(), n, "delivered + evicted: {ctx}");
+            assert!(
+                (n - last..n).all(|v| got.contains(&v)),
+                "ends with the last cap: {ctx}"
+            );
+            assert_eq!(
+                got.len() as u64 + ch.evicted(),
+                n,
+                "delivered + evicted: {ctx}"
+            );
         }
     }
 }
@@ -248,9 +260,24 @@ fn misuse_is_a_clear_error_at_the_users_line() {
             "goroutine.channel_with_overflow",
             "(got \"x\")",
         ),
-        m(O, "o:send(1, 'soon')", "overflow_channel:send", "(got \"soon\")"),
-        m(O, "o.send(1)", "overflow_channel:send", "expects an overflow channel"),
-        m(O, "o:range(7)", "overflow_channel:range", "expects a function"),
+        m(
+            O,
+            "o:send(1, 'soon')",
+            "overflow_channel:send",
+            "(got \"soon\")",
+        ),
+        m(
+            O,
+            "o.send(1)",
+            "overflow_channel:send",
+            "expects an overflow channel",
+        ),
+        m(
+            O,
+            "o:range(7)",
+            "overflow_channel:range",
+            "expects a function",
+        ),
         m(
             O,
             "goroutine.select({{channel = o, send = 1}})",

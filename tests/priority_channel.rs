@@ -125,7 +125,10 @@ fn check_laws(w: &Work, seed: u64) {
         match e.verb {
             "send" => model.push(v),
             "receive" => {
-                let pos = model.iter().position(|&x| x == v).expect("received a sent value");
+                let pos = model
+                    .iter()
+                    .position(|&x| x == v)
+                    .expect("received a sent value");
                 // Maximal priority, and the first sent among equals.
                 let best = model
                     .iter()
@@ -142,12 +145,18 @@ fn check_laws(w: &Work, seed: u64) {
     }
     assert!(model.is_empty(), "seed {seed}: left {model:?}");
     let (sent, received) = pc.totals();
-    assert_eq!(replayed, received, "seed {seed}: the trace shows every receive");
+    assert_eq!(
+        replayed, received,
+        "seed {seed}: the trace shows every receive"
+    );
     assert_eq!(sent, received + pc.len() as u64);
     let got: BTreeSet<u64> = got.borrow().iter().copied().collect();
     assert_eq!(got.len(), received as usize, "each value received once");
     assert_eq!(got, *accepted.borrow(), "seed {seed}: accepted = received");
-    assert!(refused.borrow().is_disjoint(&got), "a timed-out send enqueued nothing");
+    assert!(
+        refused.borrow().is_disjoint(&got),
+        "a timed-out send enqueued nothing"
+    );
 }
 
 fn work() -> impl Strategy<Value = Work> {
@@ -282,15 +291,55 @@ assert(pq:len() == (sent and 1 or 0))
 fn misuse_is_a_clear_error_at_the_users_line() {
     const P: &str = "local pq = goroutine.priority_channel()";
     check_all(&[
-        m("", "goroutine.priority_channel(0)", "goroutine.priority_channel", "(got 0)"),
-        m("", "goroutine.priority_channel(-2)", "goroutine.priority_channel", "(got -2)"),
-        m("", "goroutine.priority_channel('x')", "goroutine.priority_channel", "(got \"x\")"),
-        m(P, "pq:send(1, 'high')", "priority_channel:send", "(got \"high\")"),
+        m(
+            "",
+            "goroutine.priority_channel(0)",
+            "goroutine.priority_channel",
+            "(got 0)",
+        ),
+        m(
+            "",
+            "goroutine.priority_channel(-2)",
+            "goroutine.priority_channel",
+            "(got -2)",
+        ),
+        m(
+            "",
+            "goroutine.priority_channel('x')",
+            "goroutine.priority_channel",
+            "(got \"x\")",
+        ),
+        m(
+            P,
+            "pq:send(1, 'high')",
+            "priority_channel:send",
+            "(got \"high\")",
+        ),
         m(P, "pq:send(1, 1.5)", "priority_channel:send", "(got 1.5)"),
-        m(P, "pq:send(1, 1, 'x')", "priority_channel:send", "(got \"x\")"),
-        m(P, "pq:receive({})", "priority_channel:receive", "(got table)"),
-        m(P, "pq.len()", "priority_channel:len", "expects a priority channel"),
-        m(P, "pq:range()", "priority_channel:range", "expects a function"),
+        m(
+            P,
+            "pq:send(1, 1, 'x')",
+            "priority_channel:send",
+            "(got \"x\")",
+        ),
+        m(
+            P,
+            "pq:receive({})",
+            "priority_channel:receive",
+            "(got table)",
+        ),
+        m(
+            P,
+            "pq.len()",
+            "priority_channel:len",
+            "expects a priority channel",
+        ),
+        m(
+            P,
+            "pq:range()",
+            "priority_channel:range",
+            "expects a function",
+        ),
     ]);
 }
 

@@ -14,6 +14,9 @@ use gosim::sim::Sim;
 
 use common::misuse::{check_all, m};
 
+/// What one subscriber got: its topic, the topic's count at its subscription, its messages.
+type Delivery = (String, u64, Vec<u64>);
+
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
@@ -67,7 +70,7 @@ fn pubsub_law_over_1000_seeds() {
     for seed in 0..1000 {
         let sim = Sim::with_seed(seed);
         let ps: PubSub<u64> = PubSub::new(sim.runtime(), 2, Lagging::Block, None);
-        let got: Rc<RefCell<Vec<(String, u64, Vec<u64>)>>> = Rc::default();
+        let got: Rc<RefCell<Vec<Delivery>>> = Rc::default();
         let s = sim.clone();
         let (ps2, got2) = (ps.clone(), got.clone());
         let report = sim.run(async move {
@@ -108,18 +111,53 @@ fn pubsub_law_over_1000_seeds() {
     }
 }
 
-
 #[test]
 fn misuse_is_a_clear_error_at_the_users_line() {
-    const P: &str = "local ps = goroutine.pubsub(); local other = goroutine.broadcaster():subscribe()";
+    const P: &str =
+        "local ps = goroutine.pubsub(); local other = goroutine.broadcaster():subscribe()";
     check_all(&[
-        m("", "goroutine.pubsub{capacity = 0}", "goroutine.pubsub", "(got 0)"),
-        m(P, "ps:subscribe({})", "pubsub:subscribe", "topic must be a string"),
-        m(P, "ps:publish(nil, 1)", "pubsub:publish", "topic must be a string"),
-        m(P, "ps:unsubscribe(42)", "pubsub:unsubscribe", "expects a subscriber"),
-        m(P, "ps:unsubscribe(other)", "pubsub:unsubscribe", "another pubsub"),
-        m("", "goroutine.pubsub{overflow = 'x'}", "goroutine.pubsub", "overflow must be"),
-        m(P, "ps.publish('t', 1)", "pubsub:publish", "expects a pubsub"),
+        m(
+            "",
+            "goroutine.pubsub{capacity = 0}",
+            "goroutine.pubsub",
+            "(got 0)",
+        ),
+        m(
+            P,
+            "ps:subscribe({})",
+            "pubsub:subscribe",
+            "topic must be a string",
+        ),
+        m(
+            P,
+            "ps:publish(nil, 1)",
+            "pubsub:publish",
+            "topic must be a string",
+        ),
+        m(
+            P,
+            "ps:unsubscribe(42)",
+            "pubsub:unsubscribe",
+            "expects a subscriber",
+        ),
+        m(
+            P,
+            "ps:unsubscribe(other)",
+            "pubsub:unsubscribe",
+            "another pubsub",
+        ),
+        m(
+            "",
+            "goroutine.pubsub{overflow = 'x'}",
+            "goroutine.pubsub",
+            "overflow must be",
+        ),
+        m(
+            P,
+            "ps.publish('t', 1)",
+            "pubsub:publish",
+            "expects a pubsub",
+        ),
     ]);
 }
 

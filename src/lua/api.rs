@@ -447,10 +447,13 @@ fn select(
         let case = match channel {
             Value::Boolean(false) => Case::Never,
             Value::Nil => return Err(format!("{fname}: case {i} has no channel")),
-            ch if receive && super::bind::borrow::<super::objects::LuaOverflowChannel>(&ch).is_some() => {
+            ch if receive
+                && super::bind::borrow::<super::objects::LuaOverflowChannel>(&ch).is_some() =>
+            {
                 // An overflow channel is a channel underneath: receiving from it is a plain
                 // receive (a send case would bypass its strategy, so it is refused below).
-                let o = super::bind::borrow::<super::objects::LuaOverflowChannel>(&ch).expect("checked");
+                let o = super::bind::borrow::<super::objects::LuaOverflowChannel>(&ch)
+                    .expect("checked");
                 Case::Recv(o.0.channel().clone())
             }
             ch => {

@@ -92,7 +92,10 @@ pub(super) fn closed(cx: &Cx<'_>, first: bool, what: &str) -> Res {
     if first {
         cx.point(true)
     } else {
-        cx.point((Value::Boolean(false), string(cx.lua, &format!("{what} already closed"))))
+        cx.point((
+            Value::Boolean(false),
+            string(cx.lua, &format!("{what} already closed")),
+        ))
     }
 }
 
@@ -102,7 +105,12 @@ pub(crate) static FUNCS: &[Func] = &[Func {
     results: 1,
     call: |cx, (opts, _, _)| {
         let (cap, lagging) = options(cx, &opts)?;
-        cx.handle(LuaBroadcaster(Broadcaster::new(cx.rt(), cap, lagging, cx.here())))
+        cx.handle(LuaBroadcaster(Broadcaster::new(
+            cx.rt(),
+            cap,
+            lagging,
+            cx.here(),
+        )))
     },
 }];
 

@@ -80,10 +80,12 @@ pub(crate) static KIND: Kind<LuaOverflowChannel> = Kind {
         Method {
             name: "receive",
             results: 2,
-            call: |cx, c, _| cx.wait(c.0.recv(), |_, r| match r {
-                Some(v) => (v.0, Value::Boolean(true), Value::Nil),
-                None => (Value::Nil, Value::Boolean(false), Value::Nil),
-            }),
+            call: |cx, c, _| {
+                cx.wait(c.0.recv(), |_, r| match r {
+                    Some(v) => (v.0, Value::Boolean(true), Value::Nil),
+                    None => (Value::Nil, Value::Boolean(false), Value::Nil),
+                })
+            },
         },
         Method {
             name: "try_receive",

@@ -360,16 +360,23 @@ impl<T: Clone + Describe + 'static> Broadcaster<T> {
         });
         drop(st);
         let bc = self.clone();
-        let key = block_timed(rt, BROADCAST, &self.shared.res, &parked, timeout, move |rt, p| {
-            bc.shared
-                .state
-                .borrow_mut()
-                .sendq
-                .retain(|w| !Rc::ptr_eq(&w.parked, p));
-            bc.trace_as(p.task(), "timeout", Some("broadcast".to_string()));
-            let _ = rt;
-            bc.pump();
-        });
+        let key = block_timed(
+            rt,
+            BROADCAST,
+            &self.shared.res,
+            &parked,
+            timeout,
+            move |rt, p| {
+                bc.shared
+                    .state
+                    .borrow_mut()
+                    .sendq
+                    .retain(|w| !Rc::ptr_eq(&w.parked, p));
+                bc.trace_as(p.task(), "timeout", Some("broadcast".to_string()));
+                let _ = rt;
+                bc.pump();
+            },
+        );
         SendStart::Parked(parked, result, key)
     }
 
@@ -406,11 +413,7 @@ impl<T: Clone + Describe + 'static> Broadcaster<T> {
     /// Under `Block` it waits while a buffer is full, until `timeout` (`Some(ZERO)`: a try);
     /// `Err(Timeout)` then delivered nothing. `Err(Closed)` after `close`.
     #[track_caller]
-    pub fn broadcast(
-        &self,
-        v: T,
-        timeout: Option<Duration>,
-    ) -> Op<Result<usize, BroadcastError>> {
+    pub fn broadcast(&self, v: T, timeout: Option<Duration>) -> Op<Result<usize, BroadcastError>> {
         let bc = self.clone();
         let timeout = nanos(timeout);
         let loc = std::panic::Location::caller();
@@ -504,12 +507,19 @@ impl<T: Clone + Describe + 'static> Broadcaster<T> {
         });
         drop(st);
         let bc = self.clone();
-        let key = block_timed(rt, RECEIVE, &self.shared.res, &parked, timeout, move |_, p| {
-            if let Some(sub) = bc.shared.state.borrow_mut().subs.get_mut(&id) {
-                sub.waiters.retain(|w| !Rc::ptr_eq(&w.parked, p));
-            }
-            bc.trace_as(p.task(), "timeout", Some(format!("receive sub={id}")));
-        });
+        let key = block_timed(
+            rt,
+            RECEIVE,
+            &self.shared.res,
+            &parked,
+            timeout,
+            move |_, p| {
+                if let Some(sub) = bc.shared.state.borrow_mut().subs.get_mut(&id) {
+                    sub.waiters.retain(|w| !Rc::ptr_eq(&w.parked, p));
+                }
+                bc.trace_as(p.task(), "timeout", Some(format!("receive sub={id}")));
+            },
+        );
         RecvStart::Parked(parked, slot, key)
     }
 
@@ -567,7 +577,10 @@ impl<T: Clone + Describe + 'static> Subscriber<T> {
                             return Err(Timeout);
                         }
                         let _ = parked.timed_result(&rt, key);
-                        Ok(slot.borrow_mut().take().expect("a woken receiver has its result"))
+                        Ok(slot
+                            .borrow_mut()
+                            .take()
+                            .expect("a woken receiver has its result"))
                     }))
                 }
             }

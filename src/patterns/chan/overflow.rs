@@ -17,8 +17,7 @@ use std::time::Duration;
 use super::{block_timed, nanos};
 use crate::runtime::{Blocking, Nanos, Runtime, Subject};
 use crate::sync::{
-    Begin, Channel, Describe, Op, Parked, SendSlot, SendState, TIMED_OUT, TrySendError,
-    send_result,
+    Begin, Channel, Describe, Op, Parked, SendSlot, SendState, TIMED_OUT, TrySendError, send_result,
 };
 
 const SEND: Blocking = Blocking::new("send", "block-send");
@@ -91,7 +90,12 @@ impl<T> Clone for OverflowChannel<T> {
 
 impl<T> std::fmt::Debug for OverflowChannel<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "OverflowChannel({:?}, {})", self.ch, self.strategy.name())
+        write!(
+            f,
+            "OverflowChannel({:?}, {})",
+            self.ch,
+            self.strategy.name()
+        )
     }
 }
 
@@ -135,7 +139,11 @@ impl<T: Describe + 'static> OverflowChannel<T> {
     fn trace(&self, verb: &'static str, detail: String) {
         let rt = self.ch.rt_handle();
         if rt.tracing() {
-            rt.emit(verb, Subject::Resource(self.ch.resource().clone()), Some(detail));
+            rt.emit(
+                verb,
+                Subject::Resource(self.ch.resource().clone()),
+                Some(detail),
+            );
         }
     }
 

@@ -62,9 +62,7 @@ impl<T> PartialOrd for Entry<T> {
 }
 impl<T> Ord for Entry<T> {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.prio
-            .cmp(&o.prio)
-            .then_with(|| o.seq.cmp(&self.seq))
+        self.prio.cmp(&o.prio).then_with(|| o.seq.cmp(&self.seq))
     }
 }
 
@@ -133,7 +131,10 @@ impl<T: Describe + 'static> PriorityChannel<T> {
     /// A priority channel; `cap`: `None` unbounded, `Some(n)` (`n > 0`) sends wait while `n`
     /// values are buffered.
     pub fn new(rt: &Runtime, cap: Option<usize>, created_at: Option<Rc<str>>) -> Self {
-        assert!(cap != Some(0), "a bounded priority channel holds at least one value");
+        assert!(
+            cap != Some(0),
+            "a bounded priority channel holds at least one value"
+        );
         let res = rt.new_resource(KIND, created_at);
         if rt.tracing() {
             let detail = match cap {
@@ -195,7 +196,11 @@ impl<T: Describe + 'static> PriorityChannel<T> {
     fn trace(&self, verb: &'static str, detail: String) {
         let rt = &self.shared.rt;
         if rt.tracing() {
-            rt.emit(verb, Subject::Resource(self.shared.res.clone()), Some(detail));
+            rt.emit(
+                verb,
+                Subject::Resource(self.shared.res.clone()),
+                Some(detail),
+            );
         }
     }
 
@@ -246,7 +251,9 @@ impl<T: Describe + 'static> PriorityChannel<T> {
         let full = st.cap.is_some_and(|c| st.heap.len() >= c)
             || st.sendq.iter().any(|w| w.parked.is_live());
         if !full {
-            let shown = rt.tracing().then(|| format!("{} prio={prio}", v.describe()));
+            let shown = rt
+                .tracing()
+                .then(|| format!("{} prio={prio}", v.describe()));
             let wake = Self::enter(&mut st, prio, v);
             drop(st);
             if let Some(d) = shown {
@@ -342,14 +349,21 @@ impl<T: Describe + 'static> PriorityChannel<T> {
         });
         drop(st);
         let pc = self.clone();
-        let key = block_timed(rt, RECEIVE, &self.shared.res, &parked, timeout, move |_, p| {
-            pc.shared
-                .state
-                .borrow_mut()
-                .recvq
-                .retain(|w| !Rc::ptr_eq(&w.parked, p));
-            pc.trace_as(p.task(), "timeout", "receive".to_string());
-        });
+        let key = block_timed(
+            rt,
+            RECEIVE,
+            &self.shared.res,
+            &parked,
+            timeout,
+            move |_, p| {
+                pc.shared
+                    .state
+                    .borrow_mut()
+                    .recvq
+                    .retain(|w| !Rc::ptr_eq(&w.parked, p));
+                pc.trace_as(p.task(), "timeout", "receive".to_string());
+            },
+        );
         RecvStart::Parked(parked, slot, key)
     }
 
@@ -399,7 +413,10 @@ impl<T: Describe + 'static> PriorityChannel<T> {
                             return Err(Timeout);
                         }
                         let _ = parked.timed_result(&rt, key);
-                        Ok(slot.borrow_mut().take().expect("a woken receiver has its result"))
+                        Ok(slot
+                            .borrow_mut()
+                            .take()
+                            .expect("a woken receiver has its result"))
                     }))
                 }
             }
