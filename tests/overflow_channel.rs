@@ -232,6 +232,26 @@ end
     common::expect_pass_on_seeds(src);
 }
 
+/// `receive(timeout_ms)`: every blocking call takes a timeout; a timed-out receive takes
+/// nothing and leaves the queue (the next value goes to the next receive).
+#[test]
+fn timed_receive() {
+    let src = r#"
+local o = goroutine.channel_with_overflow(1, "drop_oldest")
+local v, ok, err = o:receive(5)
+assert(v == nil and ok == false and err == "timeout" and goroutine.now() == 5)
+goroutine.spawn(function() goroutine.sleep(2); o:send("x") end)
+v, ok = o:receive(10)
+assert(v == "x" and ok and goroutine.now() == 7)
+o:send("y")
+assert(o:receive(0) == "y")
+o:close()
+v, ok, err = o:receive(10)
+assert(v == nil and ok == false and err == nil)
+"#;
+    common::expect_pass_on_seeds(src);
+}
+
 #[test]
 fn misuse_is_a_clear_error_at_the_users_line() {
     const O: &str = "local o = goroutine.channel_with_overflow(2, 'error')";

@@ -1,12 +1,12 @@
 //! `goroutine.channel_with_overflow(cap, strategy)` (`patterns::OverflowChannel`, seed 1.1):
 //! `och:send(v, timeout_ms?) -> true | true, "dropped" | false, "channel full" | false, "send on
-//! closed channel" | false, "timeout"`, and the channel methods `receive`, `try_receive`,
+//! closed channel" | false, "timeout"`, `och:receive(timeout_ms?)`, and the channel methods `try_receive`,
 //! `close`, `len`, `cap`, `is_closed` (`range` is in the prelude). It can be a *receive* case of
 //! `goroutine.select` (a send case would bypass its strategy, so that is misuse).
 
 use mlua::Value;
 
-use super::broadcaster::{closed, timeout};
+use super::broadcaster::{closed, received, timeout};
 use super::{Cx, Func, Kind, Method, Res, shown, string};
 use crate::lua::objects::LuaOverflowChannel;
 use crate::lua::value::LuaValue;
@@ -79,12 +79,17 @@ pub(crate) static KIND: Kind<LuaOverflowChannel> = Kind {
         },
         Method {
             name: "receive",
-            results: 2,
-            call: |cx, c, _| {
-                cx.wait(c.0.recv(), |_, r| match r {
+            results: 3,
+            call: |cx, c, (t, _, _)| match &t {
+                // No timeout: exactly a channel's receive.
+                Value::Nil => cx.wait(c.0.recv(), |_, r| match r {
                     Some(v) => (v.0, Value::Boolean(true), Value::Nil),
                     None => (Value::Nil, Value::Boolean(false), Value::Nil),
-                })
+                }),
+                t => {
+                    let t = timeout(cx, t)?;
+                    cx.wait(c.0.recv_timeout(t), received)
+                }
             },
         },
         Method {

@@ -17,10 +17,12 @@ use std::time::Duration;
 use super::{block_timed, nanos};
 use crate::runtime::{Blocking, Nanos, Runtime, Subject};
 use crate::sync::{
-    Begin, Channel, Describe, Op, Parked, SendSlot, SendState, TIMED_OUT, TrySendError, send_result,
+    Begin, Channel, Describe, Op, Parked, RecvSlot, SendSlot, SendState, TIMED_OUT, Timeout,
+    TryRecvError, TrySendError, send_result,
 };
 
 const SEND: Blocking = Blocking::new("send", "block-send");
+const RECEIVE: Blocking = Blocking::new("receive", "block-receive");
 
 /// What a send does when the buffer is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,6 +226,59 @@ impl<T: Describe + 'static> OverflowChannel<T> {
     #[track_caller]
     pub fn recv(&self) -> crate::sync::Recv<T> {
         self.ch.recv()
+    }
+
+    /// Receives with a deadline: `Ok(Some(v))`, `Ok(None)` once closed and drained, or
+    /// `Err(Timeout)` if `timeout` passes first (`Some(ZERO)`: a try). A timed-out receiver
+    /// leaves the channel's queue and takes nothing.
+    #[track_caller]
+    pub fn recv_timeout(&self, timeout: Option<Duration>) -> Op<Result<Option<T>, Timeout>> {
+        let ch = self.ch.clone();
+        let timeout = nanos(timeout);
+        let loc = std::panic::Location::caller();
+        Op::new(&self.ch.rt_handle(), Some(loc), move || {
+            match ch.try_recv() {
+                Ok(v) => return Begin::Done(Ok(Some(v))),
+                Err(TryRecvError::Closed) => return Begin::Done(Ok(None)),
+                Err(TryRecvError::Empty) => {}
+            }
+            let rt = ch.rt_handle();
+            if timeout == Some(0) {
+                if rt.tracing() {
+                    let subject = Subject::Resource(ch.resource().clone());
+                    rt.emit("receive", subject, Some("empty".to_string()));
+                }
+                return Begin::Done(Err(Timeout));
+            }
+            let parked = Parked::new(rt.current());
+            let slot: RecvSlot<T> = Rc::new(std::cell::RefCell::new(None));
+            ch.register_recv(parked.clone(), 0, slot.clone());
+            let ch2 = ch.clone();
+            let key = block_timed(
+                &rt,
+                RECEIVE,
+                ch.resource(),
+                &parked,
+                timeout,
+                move |rt, p| {
+                    ch2.unregister(p);
+                    if rt.tracing() {
+                        let subject = Subject::Resource(ch2.resource().clone());
+                        rt.emit_as(p.task(), "timeout", subject, Some("receive".into()), None);
+                    }
+                },
+            );
+            Begin::Parked(Box::new(move || {
+                if parked.fired_case() == Some(TIMED_OUT) {
+                    return Err(Timeout);
+                }
+                let _ = parked.timed_result(&rt, key);
+                Ok(slot
+                    .borrow_mut()
+                    .take()
+                    .expect("a woken receiver has its result"))
+            }))
+        })
     }
 
     /// Closes it; false if already closed. Receivers drain, then get `None`.
