@@ -355,3 +355,22 @@ assert(d:receive() == 2)
     let r = gosim::scenario::run_source("t.lua", src, &opts).unwrap();
     assert!(r.outcome.is_pass(), "{}", r.outcome);
 }
+
+/// A blocked send nobody can end is reported with the channel's name; a timed one is not.
+#[test]
+fn a_send_nobody_ends_is_a_deadlock_with_names() {
+    let r = common::run(
+        "local o = goroutine.channel_with_overflow(1, 'block')\no:send(1)\no:send(2)",
+        1,
+    );
+    assert!(!r.outcome.is_pass());
+    let text = r.outcome.to_string();
+    assert!(
+        text.contains("block channel") || text.contains("channel#1"),
+        "{text}"
+    );
+    assert!(text.contains("t.lua:3"), "{text}");
+    common::expect_pass_on_seeds(
+        "local o = goroutine.channel_with_overflow(1, 'block'); o:send(1); assert(o:send(2, 50) == false)",
+    );
+}

@@ -388,3 +388,16 @@ assert(pq:receive() == "c")
     let r = gosim::scenario::run_source("t.lua", src, &opts).unwrap();
     assert!(r.outcome.is_pass(), "{}", r.outcome);
 }
+
+/// A receive nobody can end is reported with the channel's name; a timed one is no deadlock.
+#[test]
+fn a_receive_nobody_ends_is_a_deadlock_with_names() {
+    let r = common::run("local pq = goroutine.priority_channel()\npq:receive()", 1);
+    assert!(!r.outcome.is_pass());
+    let text = r.outcome.to_string();
+    assert!(text.contains("priority_channel"), "{text}");
+    assert!(text.contains("t.lua:2"), "{text}");
+    common::expect_pass_on_seeds(
+        "local pq = goroutine.priority_channel(1); pq:send(1); assert(pq:send(2, 0, 50) == false)",
+    );
+}
