@@ -185,6 +185,33 @@ pub struct LuaInspector(
 pub struct LuaDetector(pub(crate) crate::patterns::DeadlockDetector);
 
 handle!(LuaProfiler, "profiler", |_this| "profiler");
+
+/// A broadcaster handle (seed 1.4).
+#[derive(Debug)]
+pub struct LuaBroadcaster(pub(crate) crate::patterns::Broadcaster<LuaValue>);
+/// A subscriber of a broadcaster or of a pub/sub topic.
+#[derive(Debug)]
+pub struct LuaSubscriber(pub(crate) crate::patterns::Subscriber<LuaValue>);
+/// A pub/sub hub handle (seed 4.1).
+#[derive(Debug)]
+pub struct LuaPubSub(pub(crate) crate::patterns::PubSub<LuaValue>);
+/// A channel with an overflow strategy (seed 1.1).
+#[derive(Debug)]
+pub struct LuaOverflowChannel(pub(crate) crate::patterns::OverflowChannel<LuaValue>);
+/// A priority channel handle (seed 1.2).
+#[derive(Debug)]
+pub struct LuaPriorityChannel(pub(crate) crate::patterns::PriorityChannel<LuaValue>);
+
+handle!(LuaBroadcaster, "broadcaster", |this| this.0.resource());
+handle!(LuaSubscriber, "subscriber", |this| this.0);
+handle!(LuaPubSub, "pubsub", |this| this.0.resource());
+handle!(LuaOverflowChannel, "overflow_channel", |this| this
+    .0
+    .channel()
+    .resource());
+handle!(LuaPriorityChannel, "priority_channel", |this| this
+    .0
+    .resource());
 handle!(LuaInspector, "inspector", |this| format!(
     "inspector({})",
     this.1
@@ -260,5 +287,40 @@ impl Exposable for crate::patterns::WorkQueue<LuaValue, LuaValue> {
     type Handle = LuaWorkQueue;
     fn into_handle(self) -> LuaWorkQueue {
         LuaWorkQueue(self)
+    }
+}
+
+impl Exposable for crate::patterns::Broadcaster<LuaValue> {
+    type Handle = LuaBroadcaster;
+    fn into_handle(self) -> LuaBroadcaster {
+        LuaBroadcaster(self)
+    }
+}
+
+impl Exposable for crate::patterns::Subscriber<LuaValue> {
+    type Handle = LuaSubscriber;
+    fn into_handle(self) -> LuaSubscriber {
+        LuaSubscriber(self)
+    }
+}
+
+impl Exposable for crate::patterns::PubSub<LuaValue> {
+    type Handle = LuaPubSub;
+    fn into_handle(self) -> LuaPubSub {
+        LuaPubSub(self)
+    }
+}
+
+impl Exposable for crate::patterns::OverflowChannel<LuaValue> {
+    type Handle = LuaOverflowChannel;
+    fn into_handle(self) -> LuaOverflowChannel {
+        LuaOverflowChannel(self)
+    }
+}
+
+impl Exposable for crate::patterns::PriorityChannel<LuaValue> {
+    type Handle = LuaPriorityChannel;
+    fn into_handle(self) -> LuaPriorityChannel {
+        LuaPriorityChannel(self)
     }
 }

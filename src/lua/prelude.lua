@@ -292,6 +292,24 @@ function C.range(ch, f)
   end
 end
 
+-- `range(fn)` of the channel patterns (subscriber, overflow and priority channels): receive
+-- until the stream ends (closed, or unsubscribed), calling fn between declared receives; fn
+-- returning false stops early, as `channel:range`.
+for _, kind in ipairs({ "subscriber", "overflow_channel", "priority_channel" }) do
+  local recv = declared[kind].receive
+  local fname = kind .. ":range"
+  methods[kind].range = function(h, f)
+    argcheck(is_callable(f), fname, "expects a function", f)
+    while true do
+      local v, ok = recv(h)
+      if v == PARK then v, ok = yield(TOKEN) end
+      if v == MISUSE then raise((ok:gsub("^[%w_]+:receive", fname))) end
+      if not ok then return end
+      if f(v) == false then return end
+    end
+  end
+end
+
 ---------------------------------------------------------------------------------------------
 -- Select: Rust commits exactly one case; its handler then runs here (it may block).
 ---------------------------------------------------------------------------------------------

@@ -38,7 +38,11 @@ use std::pin::Pin;
 
 use crate::runtime::TaskId;
 
-pub use chan::{DebounceOptions, ThrottleOptions, debounce, throttle};
+pub use chan::{
+    BroadcastError, Broadcaster, DebounceOptions, Lagging, MERGE_CAPACITY, OverflowChannel,
+    OverflowStrategy, PriorityChannel, PrioritySendError, PubSub, SendOutcome, Subscriber,
+    ThrottleOptions, debounce, merge, throttle,
+};
 pub use coord::{AcquireStart, WeightedSemaphore};
 pub use coord::{Barrier, BarrierStart};
 pub use coord::{Latch, LatchStart};

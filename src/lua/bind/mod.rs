@@ -37,6 +37,12 @@ mod wait_group;
 mod weighted_semaphore;
 mod work_queue;
 
+mod broadcaster;
+mod merge;
+mod overflow_channel;
+mod priority_channel;
+mod pubsub;
+
 use std::fmt::Display;
 use std::rc::Rc;
 
@@ -340,6 +346,16 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(pool::FUNCS)?;
     d.var_funcs(pool::VAR_FUNCS)?;
     d.funcs(pipeline::FUNCS)?;
+    d.kind(&broadcaster::KIND)?;
+    d.kind(&broadcaster::SUBSCRIBER)?;
+    d.funcs(broadcaster::FUNCS)?;
+    d.kind(&pubsub::KIND)?;
+    d.funcs(pubsub::FUNCS)?;
+    d.funcs(merge::FUNCS)?;
+    d.kind(&overflow_channel::KIND)?;
+    d.funcs(overflow_channel::FUNCS)?;
+    d.kind(&priority_channel::KIND)?;
+    d.funcs(priority_channel::FUNCS)?;
     Ok(list)
 }
 

@@ -71,6 +71,15 @@ pub(crate) fn parse_cases(cases: &Value, fname: &str, nil_marker: &Value) -> Res
         let case = match channel {
             Value::Boolean(false) => Case::Never,
             Value::Nil => return Err(format!("{fname}: case {i} has no channel")),
+            ch if receive
+                && super::borrow::<crate::lua::objects::LuaOverflowChannel>(&ch).is_some() =>
+            {
+                // An overflow channel is a channel underneath: receiving from it is a plain
+                // receive (a send case would bypass its strategy, so it is refused below).
+                let o =
+                    super::borrow::<crate::lua::objects::LuaOverflowChannel>(&ch).expect("checked");
+                Case::Recv(o.0.channel().clone())
+            }
             ch => {
                 let need = if receive { Dir::Receive } else { Dir::Send };
                 let c = channel_for(&ch, &format!("{fname} case {i}"), need)?;
