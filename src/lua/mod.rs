@@ -13,6 +13,7 @@
 //! shape results (`value, ok` / `ok, err`, integers for counts).
 
 mod api;
+mod guard;
 mod objects;
 mod sandbox;
 mod value;

@@ -1,0 +1,350 @@
+//! Hostile and careless scenarios (issue 8): no way out of the sandbox, no hang, no unbounded
+//! memory or input, no scheduler corruption from user code, no panic from the command line.
+//!
+//! Each test reproduces one defect found by attacking gosim; it failed before the fix.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use gosim::lua::LuaLimits;
+use gosim::runtime::{Config, LimitKind, Outcome};
+use gosim::scenario::{RunOptions, RunReport, run_source};
+
+mod common;
+use common::{gosim, logs};
+
+/// Runs `src` as `t.lua` with seed 1 and default limits; a load error or a panic fails the test.
+fn run(src: &str) -> RunReport {
+    run_with(src, &RunOptions::with_seed(1))
+}
+
+fn run_with(src: &str, opts: &RunOptions) -> RunReport {
+    match try_run(src, opts) {
+        Ok(r) => r,
+        Err(e) => panic!("{e}\n--- source ---\n{src}"),
+    }
+}
+
+fn try_run(src: &str, opts: &RunOptions) -> Result<RunReport, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_source("t.lua", src, opts)))
+    {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(format!("the scenario did not load: {e}")),
+        Err(_) => Err("gosim panicked".to_string()),
+    }
+}
+
+/// How long one of these runs may take before it counts as a hang.
+const HANG_AFTER: Duration = Duration::from_secs(20);
+
+/// What a guarded run sends back from its thread (a `RunReport` is not `Send`).
+#[derive(Debug)]
+struct Ended {
+    outcome: Outcome,
+    trace: String,
+    logs: Vec<String>,
+}
+
+impl Ended {
+    fn trace_text(&self) -> String {
+        self.trace.clone()
+    }
+}
+
+/// Runs `src` on its own thread and gives up after `HANG_AFTER` (a hang fails the test instead
+/// of hanging the suite).
+fn run_guarded(src: &str, opts: &RunOptions) -> Ended {
+    let (tx, rx) = mpsc::channel();
+    let source = src.to_string();
+    let opts = opts.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(try_run(&source, &opts).map(|r| Ended {
+            trace: r.trace_text(),
+            logs: logs(&r),
+            outcome: r.outcome,
+        }));
+    });
+    match rx.recv_timeout(HANG_AFTER) {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => panic!("{e}\n--- source ---\n{src}"),
+        Err(_) => panic!(
+            "the run did not end within {} s (a hang)\n--- source ---\n{src}",
+            HANG_AFTER.as_secs()
+        ),
+    }
+}
+
+fn error_message(outcome: &Outcome, src: &str) -> String {
+    match outcome {
+        Outcome::Fail(f) => f.message.clone(),
+        other => panic!("expected a failure, got {other}\n--- source ---\n{src}"),
+    }
+}
+
+fn expect_pass(r: &RunReport, src: &str) {
+    assert!(
+        r.outcome.is_pass(),
+        "{}\n{}\n--- source ---\n{src}",
+        r.outcome,
+        r.trace_text()
+    );
+}
+
+fn expect_limit(r: &Ended, kind: LimitKind, src: &str) -> gosim::runtime::LimitHit {
+    match &r.outcome {
+        Outcome::Limit(l) if l.kind == kind => l.clone(),
+        other => panic!(
+            "expected the {}, got {other}\n{}\n--- source ---\n{src}",
+            kind.word(),
+            r.trace
+        ),
+    }
+}
+
+fn with_lua(f: impl FnOnce(&mut LuaLimits)) -> RunOptions {
+    let mut o = RunOptions::with_seed(1);
+    f(&mut o.lua);
+    o
+}
+
+fn with_config(f: impl FnOnce(&mut Config)) -> RunOptions {
+    let mut o = RunOptions::with_seed(1);
+    f(&mut o.config);
+    o
+}
+
+/// A small instruction budget: the guards replay pattern matching step by step, which a debug
+/// build does slowly; the default budget (10^8) works the same, only later.
+fn small_budget() -> RunOptions {
+    with_lua(|l| l.max_instructions = 2_000_000)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. The sandbox
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn require_gives_only_the_sandboxed_libraries() {
+    let src = r#"
+local os2 = require("os")
+assert(os2 == os, "require('os') is the sandboxed os")
+assert(os2.execute == nil and os2.exit == nil and os2.getenv == nil and os2.remove == nil)
+assert(package.loaded.os == os and package.loaded.os.execute == nil)
+for _, name in ipairs{"io", "debug", "ffi", "lfs", "socket"} do
+  local ok, e = pcall(function() local m = require(name) return m end)
+  assert(not ok, name)
+  assert(e:find("t.lua:7: require: module '" .. name .. "' not found", 1, true), e)
+  assert(package.loaded[name] == nil, name)
+end
+assert(require("package") == package and package.searchers == nil and package.loadlib == nil)
+assert(package.path == "" and package.cpath == "")
+assert(require("string") == string and require("table") == table and require("math") == math)
+assert(require("coroutine") == coroutine and require("utf8") == utf8 and require("_G") == _G)
+assert(require("goroutine") == goroutine and require("log") == log and require("sim") == sim)
+-- a scenario's own modules, through preload or loaded
+package.preload.mymod = function(name, extra) return {name = name, extra = extra} end
+local m, extra = require("mymod")
+assert(m.name == "mymod" and m.extra == ":preload:" and extra == ":preload:")
+assert(require("mymod") == m and package.loaded.mymod == m)
+package.loaded.other = 42
+assert(require("other") == 42)
+-- a preload loader that returns nothing registers true
+package.preload.empty = function() end
+assert(require("empty") == true)
+-- no path reaches a file: a searcher list is ignored, path is not used
+package.path = "./?.lua;/etc/?"
+package.searchers = {function() return function() return "pwned" end end}
+assert(not pcall(require, "passwd"))
+assert(dofile == nil and loadfile == nil and io == nil and debug == nil)
+"#;
+    expect_pass(&run(src), src);
+}
+
+#[test]
+fn require_os_cannot_run_a_command_nor_exit() {
+    let dir = std::env::temp_dir().join(format!("gosim-hostile-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join("pwned");
+    let src = format!(
+        "pcall(function() require('os').execute('id > {}') end)\n\
+         pcall(function() require('os').exit(7) end)\n\
+         pcall(function() package.loaded.os.exit(7) end)\n\
+         log.info('still here')\n",
+        file.display()
+    );
+    let r = run(&src);
+    expect_pass(&r, &src);
+    assert_eq!(logs(&r), vec!["still here".to_string()]);
+    assert!(!file.exists(), "os.execute ran a command");
+}
+
+#[test]
+fn the_string_metatable_and_bytecode_lead_nowhere() {
+    let src = r#"
+local mt = getmetatable("")
+assert(mt.__index == string, "the string metatable indexes the sandboxed string table")
+assert(mt.__index.dump ~= nil)
+-- bytecode cannot be loaded, by string or by reader function
+local code = string.dump(function() return 1 end)
+local f, e = load(code)
+assert(f == nil and e:find("binary chunk"), e)
+local parts = {code}
+f, e = load(function() return table.remove(parts) end)
+assert(f == nil and e:find("binary chunk"), e)
+f, e = load(code, "x", "b")
+assert(f == nil and e:find("binary chunk"), e)
+-- the real os is not reachable through the string library either
+assert(mt.__index.os == nil and string.os == nil)
+"#;
+    expect_pass(&run(src), src);
+}
+
+#[test]
+fn collectgarbage_options_neither_escape_nor_hang() {
+    let src = r#"
+for _, opt in ipairs{"collect", "step", "count", "isrunning", "incremental", "generational", "incremental"} do
+  collectgarbage(opt)
+end
+assert(not pcall(collectgarbage, "nonsense"))
+collectgarbage("stop")
+collectgarbage("restart")
+log.info("ok")
+"#;
+    expect_pass(&run(src), src);
+    // With the collector stopped, Lua still collects when an allocation fails (an emergency
+    // collection), and live data still meets the memory limit: a limit, never a hang.
+    let src = "collectgarbage('stop')\nwhile true do local t = {} for i = 1, 1000 do t[i] = i end end\n";
+    let r = run_guarded(src, &with_lua(|l| l.max_memory = 32 * 1024 * 1024));
+    assert!(matches!(r.outcome, Outcome::Limit(_)), "{}", r.outcome);
+    let src = "collectgarbage('stop')\nlocal keep = {}\nwhile true do keep[#keep + 1] = {} end\n";
+    let r = run_guarded(src, &with_lua(|l| l.max_memory = 32 * 1024 * 1024));
+    expect_limit(&r, LimitKind::Memory, src);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Hangs in C code and in finalizers
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn gc_finalizers_are_refused_with_a_clear_error() {
+    for src in [
+        // explicit collection
+        "setmetatable({}, {__gc = function() while true do end end})\ncollectgarbage()\n",
+        // at state close, after main returned
+        "local keep = setmetatable({}, {__gc = function() while true do end end})\n",
+        // set up in a goroutine
+        "goroutine.spawn(function()\n  setmetatable({}, {__gc = function() while true do end end})\nend)\ngoroutine.sleep(1)\ncollectgarbage()\n",
+        // a finalizer that sleeps or errors
+        "setmetatable({}, {__gc = function() goroutine.sleep(10) end})\n",
+        "setmetatable({}, {__gc = function() error('boom') end})\n",
+        // any non-nil __gc marks an object for finalization
+        "setmetatable({}, {__gc = true})\n",
+    ] {
+        let r = run_guarded(src, &RunOptions::with_seed(1));
+        let msg = error_message(&r.outcome, src);
+        assert!(
+            msg.contains("t.lua:") && msg.contains("setmetatable: __gc finalizers are not allowed"),
+            "{msg}\n--- source ---\n{src}"
+        );
+    }
+    // A __gc added after setmetatable does not mark the object (Lua's rule): harmless.
+    let src = "local mt = {}\nsetmetatable({}, mt)\nmt.__gc = function() while true do end end\ncollectgarbage()\nlog.info('ok')\n";
+    let r = run_guarded(src, &RunOptions::with_seed(1));
+    assert!(r.outcome.is_pass(), "{}\n{}", r.outcome, r.trace);
+}
+
+#[test]
+fn catastrophic_patterns_end_with_the_instruction_limit() {
+    for src in [
+        "string.find(string.rep('a', 40), string.rep('a*', 40) .. 'b')\n",
+        "local s = string.rep('a', 40)\nlocal ok = pcall(string.match, s, string.rep('a-', 40) .. 'b')\nwhile true do end\n",
+        "for w in string.gmatch(string.rep('a', 40), string.rep('a*', 30) .. 'b') do end\n",
+        "string.gsub(string.rep('a', 40), string.rep('a?', 40) .. 'b', 'x')\n",
+        "goroutine.spawn(function() ('x'):rep(30):find(('x*'):rep(30) .. 'y') end)\ngoroutine.sleep(1)\n",
+    ] {
+        let r = run_guarded(src, &small_budget());
+        let l = expect_limit(&r, LimitKind::Instructions, src);
+        assert!(
+            l.message.contains("catastrophic backtracking") || l.message.contains("instructions"),
+            "{}\n--- source ---\n{src}",
+            l.message
+        );
+        assert!(
+            l.location.as_deref().unwrap_or("").starts_with("t.lua:"),
+            "{:?}",
+            l.location
+        );
+    }
+}
+
+#[test]
+fn a_limit_in_c_code_keeps_the_trace_so_far() {
+    let src = "log.info('before')\ngoroutine.sleep(5)\nstring.find(string.rep('a', 40), string.rep('a*', 40) .. 'b')\n";
+    let r = run_guarded(src, &small_budget());
+    expect_limit(&r, LimitKind::Instructions, src);
+    assert_eq!(r.logs, vec!["before".to_string()]);
+    assert!(r.trace_text().contains("sleep"), "{}", r.trace_text());
+}
+
+#[test]
+fn ordinary_patterns_still_work() {
+    let src = r#"
+assert(("hello world"):find("o w") == 5)
+assert(select(3, ("key = value"):find("^%s*(%S+)%s*=%s*(.-)%s*$")) == "key")
+assert(("f(a(b)c)"):match("%b()") == "(a(b)c)")
+assert(("THE (quick) fox"):match("%f[%a]%a+", 2) == "quick")
+assert(("abcabc"):match("(a)(b)c%1%2") == "a")
+local n = 0
+for k, v in ("a=1, b=2"):gmatch("(%w+)=(%w+)") do n = n + 1 end
+assert(n == 2)
+assert(("hello"):gsub("l", {l = "L"}) == "heLLo")
+assert(select(2, ("abc"):gsub("", "-")) == 4)
+assert(("x"):rep(3, ",") == "x,x,x" and (""):rep(1e15) == "" and ("ab"):rep(0) == "")
+assert(string.find("a+b", "+", 1, true) == 2)
+assert(("abc"):find("b", -2) == 2)
+assert(("123"):find(2) == 2)
+local t = {1, 2, 3}
+table.insert(t, 1, 0) table.insert(t, 4) assert(table.concat(t) == "01234")
+assert(table.remove(t, 1) == 0 and table.remove(t) == 4 and table.concat(t) == "123")
+assert(table.concat(table.move({1, 2, 3}, 1, 3, 2), ",") == "1,1,2,3")
+-- argument errors keep the caller's line and the function's name
+local ok, e = pcall(function() return string.find(nil, "x") end)
+assert(e:find("bad argument #1 to 'find'"), e)
+ok, e = pcall(function() local x = string.rep("x") return x end)
+assert(e:find("t.lua:%d+: bad argument #2 to 'rep'"), e)
+ok, e = pcall(setmetatable, 1, {})
+assert(e:find("bad argument #1 to 'setmetatable'"), e)
+-- a malformed pattern is Lua's own error
+ok, e = pcall(string.find, "abc", "[a")
+assert(not ok and e:find("malformed pattern"), e)
+"#;
+    expect_pass(&run(src), src);
+}
+
+#[test]
+fn c_loops_over_huge_ranges_end_with_the_instruction_limit() {
+    for src in [
+        "table.move({}, 1, 1e15, 2)\n",
+        "local t = setmetatable({}, {__len = function() return 1e15 end})\ntable.insert(t, 1, 'x')\n",
+        "local t = setmetatable({}, {__len = function() return 1e15 end})\ntable.remove(t, 1)\n",
+    ] {
+        let r = run_guarded(src, &RunOptions::with_seed(1));
+        expect_limit(&r, LimitKind::Instructions, src);
+    }
+}
+
+#[test]
+fn explore_ends_on_hostile_c_code_too() {
+    let dir = std::env::temp_dir().join(format!("gosim-hostile-explore-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("pattern.lua");
+    std::fs::write(
+        &path,
+        "goroutine.sleep(1)\nstring.find(string.rep('a', 40), string.rep('a*', 40) .. 'b')\n",
+    )
+    .unwrap();
+    let out = gosim(&["explore", path.to_str().unwrap(), "--runs", "4", "--jobs", "2", "--max-instructions", "2000000"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("catastrophic backtracking"), "{stdout}");
+}
