@@ -348,3 +348,150 @@ fn explore_ends_on_hostile_c_code_too() {
     assert_eq!(out.status.code(), Some(3), "{stdout}");
     assert!(stdout.contains("catastrophic backtracking"), "{stdout}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 4. User code cannot resume or close a goroutine's coroutine
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_goroutine_coroutine_cannot_be_resumed_or_closed_by_user_code() {
+    for (call, what) in [
+        ("coroutine.resume(co, 'forged', true)", "coroutine.resume"),
+        ("coroutine.close(co)", "coroutine.close"),
+    ] {
+        let src = format!(
+            "local ch, handoff = goroutine.channel(), goroutine.channel(1)\n\
+             goroutine.spawn(function()\n\
+               handoff:send(coroutine.running())\n\
+               local v, ok = ch:receive()\n\
+               log.info('received ' .. tostring(v))\n\
+             end)\n\
+             local co = handoff:receive()\n\
+             goroutine.yield()\n\
+             local ok, e = pcall(function() local a, b = {call} return a, b end)\n\
+             log.info(tostring(ok) .. ' ' .. tostring(e))\n\
+             ch:send('real')\n"
+        );
+        let r = run(&src);
+        expect_pass(&r, &src);
+        let l = logs(&r);
+        assert_eq!(l.len(), 2, "{l:?}");
+        assert!(
+            l[0].starts_with(&format!("false t.lua:9: {what}: this is a goroutine's own coroutine")),
+            "{l:?}"
+        );
+        assert_eq!(l[1], "received real");
+    }
+}
+
+#[test]
+fn sleep_and_wait_groups_are_not_cut_short_by_a_forged_resume() {
+    let src = r#"
+local handoff = goroutine.channel(2)
+local wg = goroutine.wait_group()
+wg:add(1)
+goroutine.spawn(function()
+  handoff:send(coroutine.running())
+  goroutine.sleep(100)
+  assert(goroutine.now() == 100, "slept 100 ms")
+  wg:done()
+end)
+goroutine.spawn(function()
+  handoff:send(coroutine.running())
+  wg:wait()
+  log.info("waited until " .. goroutine.now())
+end)
+local a, b = handoff:receive(), handoff:receive()
+goroutine.yield()
+for _, co in ipairs{a, b} do
+  assert(not pcall(coroutine.resume, co))
+  assert(not pcall(coroutine.close, co))
+  assert(coroutine.status(co) == "suspended")
+end
+"#;
+    let r = run(src);
+    expect_pass(&r, src);
+    assert_eq!(logs(&r), vec!["waited until 100".to_string()]);
+}
+
+#[test]
+fn a_user_coroutine_blocked_in_a_call_cannot_be_resumed_elsewhere() {
+    let src = r#"
+local ch, shared = goroutine.channel(), goroutine.channel(1)
+goroutine.spawn(function()
+  local gen = coroutine.create(function() local v = ch:receive() coroutine.yield(v) end)
+  shared:send(gen)
+  local ok, v = coroutine.resume(gen)
+  log.info("gen gave " .. tostring(v))
+end)
+local gen = shared:receive()
+goroutine.yield()
+local ok, e = pcall(function() local a, b = coroutine.resume(gen, "forged") return a, b end)
+log.info(tostring(ok) .. " " .. tostring(e))
+ok, e = pcall(function() local a, b = coroutine.close(gen) return a, b end)
+log.info(tostring(ok))
+ch:send("real")
+"#;
+    let r = run(src);
+    expect_pass(&r, src);
+    let l = logs(&r);
+    assert!(
+        l[0].starts_with("false t.lua:11: coroutine.resume: this coroutine is blocked in a goroutine.* call"),
+        "{l:?}"
+    );
+    assert_eq!(l[1], "false");
+    assert_eq!(l[2], "gen gave real");
+}
+
+#[test]
+fn user_coroutines_keep_working_inside_goroutines() {
+    let src = r#"
+assert(coroutine.isyieldable() == false, "a goroutine yields only through goroutine.* calls")
+local co = coroutine.create(function(a)
+  assert(coroutine.isyieldable())
+  goroutine.sleep(5)
+  local b = coroutine.yield(a + 1)
+  local me = coroutine.running()
+  assert(coroutine.status(me) == "running")
+  return b * 2
+end)
+local ok, v = coroutine.resume(co, 1)
+assert(ok and v == 2 and goroutine.now() == 5)
+ok, v = coroutine.resume(co, 21)
+assert(ok and v == 42 and coroutine.status(co) == "dead")
+-- wrap, a generator shared with another goroutine, close of a suspended one
+local ch = goroutine.channel(3)
+for i = 1, 3 do ch:send(i) end
+ch:close()
+local gen = coroutine.wrap(function() ch:range(function(v) coroutine.yield(v) end) end)
+local done = goroutine.channel()
+goroutine.spawn(function() done:send(gen() + gen()) end)
+assert(done:receive() == 3 and gen() == 3)
+local c2 = coroutine.create(function() coroutine.yield() end)
+coroutine.resume(c2)
+assert(coroutine.close(c2) == true and coroutine.status(c2) == "dead")
+assert(not pcall(coroutine.create, 5))
+"#;
+    expect_pass(&run(src), src);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Limits are what they say
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_instruction_limit_cannot_be_caught() {
+    for src in [
+        "local ok = pcall(function() while true do end end)\nlog.info('caught')\nwhile true do end\n",
+        "local ok = xpcall(function() while true do end end, function(e) return e end)\nlog.info('caught')\n",
+        "local co = coroutine.create(function() while true do end end)\nlocal ok = coroutine.resume(co)\nlog.info('caught')\n",
+        "local f = load(function() while true do end end)\nlog.info('caught')\n",
+        "local t = {3, 2, 1}\nwhile true do pcall(table.sort, t, function(a, b) while true do end end) end\n",
+        "local t = {3, 2, 1}\ntable.sort(t, function(a, b)\n  while true do coroutine.resume(coroutine.create(function() while true do end end)) end\nend)\n",
+        "for i = 1, 100 do pcall(function() while true do end end) end\nlog.info('caught')\n",
+    ] {
+        let r = run_guarded(src, &with_lua(|l| l.max_instructions = 100_000));
+        expect_limit(&r, LimitKind::Instructions, src);
+        assert!(r.logs.is_empty(), "user code went on after the limit: {:?}\n{src}", r.logs);
+    }
+}

@@ -497,6 +497,7 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         methods.set(*kind, t)?;
     }
     let raw = api::raw_table(&lua, &host)?;
+    sandbox::extend_raw(&lua, &host, &raw)?;
     sandbox::install_stdlib_overrides(&lua, &host)?;
 
     let prelude = lua
@@ -548,9 +549,10 @@ fn install_budget_hook(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
                 return Ok(VmState::Continue);
             }
             if host.rt.is_over() {
-                // The limit was hit and its error caught by a `pcall`: suspend the coroutine so the
-                // scheduler sees the run is over (a yield cannot be caught).
-                return Ok(VmState::Yield);
+                // The limit was hit and its error caught: raise again. Every catch (pcall, resume,
+                // close, load) raises it again once the run is over (prelude), and a yield would
+                // be ignored where Lua cannot yield (a sort comparator, a metamethod).
+                return Err(mlua::Error::runtime("gosim: the run is over (a limit was hit)"));
             }
             let src = debug.source();
             let here = match (src.source.as_deref(), debug.current_line()) {

@@ -121,22 +121,80 @@ end
 ---------------------------------------------------------------------------------------------
 -- Nested coroutines: a blocking call made inside a user's coroutine travels up to the
 -- scheduler and back, so user generators can use channels and sleeps.
+-- A goroutine's own coroutine belongs to the scheduler: user code may see it (coroutine.running)
+-- but never resume or close it, or a parked goroutine would return from a call with values
+-- nobody sent. Only coroutines made by coroutine.create/wrap can be resumed, and not while a
+-- blocking call made inside one travels to the scheduler (its results belong to the goroutine
+-- that resumed it, which is parked).
+-- Once the run has an outcome (a limit), an error caught by resume/close/pcall/load is raised
+-- again: user code cannot swallow a limit.
 ---------------------------------------------------------------------------------------------
+local raw_close, raw_running, raw_isyieldable = coroutine.close, coroutine.running, coroutine.isyieldable
+local run_over = raw.run_over
+local user_coroutines = setmetatable({}, {__mode = "k"})
+local in_transit = setmetatable({}, {__mode = "k"})
+
+local function back_from_scheduler(co, ...)
+  in_transit[co] = nil
+  return raw_resume(co, ...)
+end
+
 local function pass_through(co, r)
   while r[1] and r[2] == TOKEN and raw_status(co) == "suspended" do
-    r = pack(raw_resume(co, yield(TOKEN)))
+    in_transit[co] = true
+    r = pack(back_from_scheduler(co, yield(TOKEN)))
   end
+  if not r[1] and run_over() then error(r[2], 0) end
   return r
 end
 
+local function check_resumable(fname, co)
+  if type(co) ~= "thread" then return end
+  if not user_coroutines[co] then
+    raise(fname .. ": this is a goroutine's own coroutine (from coroutine.running()); only the " ..
+      "scheduler runs goroutines: talk to them with channels and goroutine.* calls")
+  end
+  if in_transit[co] then
+    raise(fname .. ": this coroutine is blocked in a goroutine.* call made inside it; it can be " ..
+      "resumed again once that call returns to the goroutine that resumed it")
+  end
+end
+
+local function new_coroutine(fname, f)
+  if type(f) ~= "function" then raise(fname .. ": expects a function (got " .. type(f) .. ")") end
+  local co = raw_create(f)
+  user_coroutines[co] = true
+  return co
+end
+
+coroutine.create = function(f) return new_coroutine("coroutine.create", f) end
+
 coroutine.resume = function(co, ...)
+  check_resumable("coroutine.resume", co)
   local r = pass_through(co, pack(raw_resume(co, ...)))
   return unpack(r, 1, r.n)
 end
 
+coroutine.close = function(co)
+  check_resumable("coroutine.close", co)
+  local ok, e = raw_close(co)
+  if not ok and run_over() then error(e, 0) end
+  return ok, e
+end
+
+-- A goroutine gives up control only through goroutine.* calls: only a user coroutine can yield.
+coroutine.isyieldable = function(co)
+  if co ~= nil and type(co) ~= "thread" then
+    raise("coroutine.isyieldable: expects a coroutine (got " .. type(co) .. ")")
+  end
+  co = co or raw_running()
+  return user_coroutines[co] == true and raw_isyieldable(co)
+end
+
 coroutine.wrap = function(f)
-  local co = raw_create(f)
+  local co = new_coroutine("coroutine.wrap", f)
   return function(...)
+    if in_transit[co] then check_resumable("coroutine.wrap", co) end
     local r = pass_through(co, pack(raw_resume(co, ...)))
     if r[1] then return unpack(r, 2, r.n) end
     error(r[2], 0)
@@ -189,7 +247,10 @@ raw.set_entry(run_goroutine)
 -- An out-of-memory error ends the run with the memory limit even when a pcall catches it: the
 -- heap is full, and going on would only fail again somewhere less clear.
 local function after_pcall(ok, ...)
-  if not ok and (...) == "not enough memory" then raw.memory_error() end
+  if not ok then
+    if (...) == "not enough memory" then raw.memory_error() end
+    if run_over() then error((...), 0) end
+  end
   return ok, ...
 end
 _G.pcall = function(f, ...) return after_pcall(raw_pcall(f, ...)) end
@@ -207,7 +268,9 @@ end
 -- Only source text may be loaded: precompiled bytecode can crash the VM.
 local raw_load = load
 load = function(chunk, name, mode, env)
-  return raw_load(chunk, name, "t", env)
+  local f, e = raw_load(chunk, name, "t", env)
+  if f == nil and run_over() then error(e, 0) end
+  return f, e
 end
 
 -- `assert` failures are classified as assertion failures (not plain errors) in reports, and

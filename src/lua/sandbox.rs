@@ -25,6 +25,16 @@ pub(crate) fn install_stdlib_overrides(lua: &Lua, host: &Rc<Host>) -> mlua::Resu
     sandbox(lua, host)
 }
 
+/// Functions the prelude's sandbox half needs, added to its `raw` table: `run_over()` (the run
+/// has an outcome: an error caught after a limit is raised again, so no limit can be swallowed).
+pub(crate) fn extend_raw(lua: &Lua, host: &Rc<Host>, raw: &Table) -> mlua::Result<()> {
+    let h = host.clone();
+    raw.set(
+        "run_over",
+        lua.create_function(move |_, ()| Ok(h.rt.is_over()))?,
+    )
+}
+
 /// In a real run `math.random`, `os.time`, `os.clock` and `os.date` are Lua's own; only the
 /// functions that act on the process are removed from `os`.
 fn keep_real_time_and_randomness(lua: &Lua) -> mlua::Result<()> {
