@@ -26,8 +26,9 @@ fn run_with(src: &str, opts: &RunOptions) -> RunReport {
 }
 
 fn try_run(src: &str, opts: &RunOptions) -> Result<RunReport, String> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_source("t.lua", src, opts)))
-    {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_source("t.lua", src, opts)
+    })) {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => Err(format!("the scenario did not load: {e}")),
         Err(_) => Err("gosim panicked".to_string()),
@@ -213,7 +214,8 @@ log.info("ok")
     expect_pass(&run(src), src);
     // With the collector stopped, Lua still collects when an allocation fails (an emergency
     // collection), and live data still meets the memory limit: a limit, never a hang.
-    let src = "collectgarbage('stop')\nwhile true do local t = {} for i = 1, 1000 do t[i] = i end end\n";
+    let src =
+        "collectgarbage('stop')\nwhile true do local t = {} for i = 1, 1000 do t[i] = i end end\n";
     let r = run_guarded(src, &with_lua(|l| l.max_memory = 32 * 1024 * 1024));
     assert!(matches!(r.outcome, Outcome::Limit(_)), "{}", r.outcome);
     let src = "collectgarbage('stop')\nlocal keep = {}\nwhile true do keep[#keep + 1] = {} end\n";
@@ -343,7 +345,16 @@ fn explore_ends_on_hostile_c_code_too() {
         "goroutine.sleep(1)\nstring.find(string.rep('a', 40), string.rep('a*', 40) .. 'b')\n",
     )
     .unwrap();
-    let out = gosim(&["explore", path.to_str().unwrap(), "--runs", "4", "--jobs", "2", "--max-instructions", "2000000"]);
+    let out = gosim(&[
+        "explore",
+        path.to_str().unwrap(),
+        "--runs",
+        "4",
+        "--jobs",
+        "2",
+        "--max-instructions",
+        "2000000",
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{stdout}");
     assert!(stdout.contains("catastrophic backtracking"), "{stdout}");
@@ -377,7 +388,9 @@ fn a_goroutine_coroutine_cannot_be_resumed_or_closed_by_user_code() {
         let l = logs(&r);
         assert_eq!(l.len(), 2, "{l:?}");
         assert!(
-            l[0].starts_with(&format!("false t.lua:9: {what}: this is a goroutine's own coroutine")),
+            l[0].starts_with(&format!(
+                "false t.lua:9: {what}: this is a goroutine's own coroutine"
+            )),
             "{l:?}"
         );
         assert_eq!(l[1], "received real");
@@ -436,7 +449,9 @@ ch:send("real")
     expect_pass(&r, src);
     let l = logs(&r);
     assert!(
-        l[0].starts_with("false t.lua:11: coroutine.resume: this coroutine is blocked in a goroutine.* call"),
+        l[0].starts_with(
+            "false t.lua:11: coroutine.resume: this coroutine is blocked in a goroutine.* call"
+        ),
         "{l:?}"
     );
     assert_eq!(l[1], "false");
@@ -492,6 +507,203 @@ fn the_instruction_limit_cannot_be_caught() {
     ] {
         let r = run_guarded(src, &with_lua(|l| l.max_instructions = 100_000));
         expect_limit(&r, LimitKind::Instructions, src);
-        assert!(r.logs.is_empty(), "user code went on after the limit: {:?}\n{src}", r.logs);
+        assert!(
+            r.logs.is_empty(),
+            "user code went on after the limit: {:?}\n{src}",
+            r.logs
+        );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Numeric flags are validated; 3. inputs are capped; 8. small CLI items
+// ---------------------------------------------------------------------------------------------
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[test]
+fn out_of_range_flags_are_usage_errors_not_panics() {
+    let t = "scenarios/timers.lua";
+    for (args, needle) in [
+        (
+            vec![
+                "run",
+                t,
+                "--step-cost",
+                "18446744073710",
+                "--step-cost-random",
+            ],
+            "--step-cost",
+        ),
+        (vec!["run", t, "--step-cost=-1"], "--step-cost"),
+        (vec!["run", t, "--max-time", "nan"], "--max-time"),
+        (vec!["run", t, "--max-time", "inf"], "--max-time"),
+        (vec!["run", t, "--drain-time", "1e300"], "--drain-time"),
+        (vec!["run", t, "--max-goroutines", "0"], "--max-goroutines"),
+        (vec!["run", t, "--max-steps", "0"], "--max-steps"),
+        (vec!["run", t, "--max-memory", "0"], "--max-memory"),
+        (
+            vec!["run", t, "--max-memory", "18446744073709551615"],
+            "--max-memory",
+        ),
+        (vec!["run", t, "--max-input", "0"], "--max-input"),
+        (vec!["explore", t, "--jobs", "0"], "--jobs"),
+        (vec!["explore", t, "--jobs", "100000"], "--jobs"),
+        (
+            vec!["shrink", t, "--seed", "1", "--max-runs", "0"],
+            "--max-runs",
+        ),
+    ] {
+        let out = gosim(&args);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(needle) && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+    // The largest accepted step cost, drawn at random, runs to a limit without a panic.
+    let out = gosim(&[
+        "run",
+        t,
+        "--step-cost",
+        "1e13",
+        "--step-cost-random",
+        "--trace",
+        "none",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+}
+
+#[test]
+fn library_configs_with_extreme_step_costs_do_not_panic() {
+    let opts = with_config(|c| {
+        c.step_cost = u64::MAX;
+        c.step_cost_random = true;
+    });
+    let r = run_guarded("goroutine.sleep(1)\ngoroutine.yield()\n", &opts);
+    assert!(
+        !matches!(&r.outcome, Outcome::Fail(f) if f.kind == gosim::runtime::FailureKind::Panic),
+        "{}",
+        r.outcome
+    );
+}
+
+#[test]
+fn endless_inputs_are_refused_at_the_cap() {
+    for args in [
+        vec!["run", "/dev/zero"],
+        vec!["explore", "/dev/zero", "--runs", "1"],
+        vec!["replay", "scenarios/timers.lua", "--schedule", "/dev/zero"],
+        vec!["run", "/dev/zero", "--max-input", "1"],
+    ] {
+        let start = std::time::Instant::now();
+        let out = gosim(&args);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("is larger than") && err.contains("--max-input"),
+            "{args:?}: {err}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(20), "{args:?}");
+    }
+}
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gosim-hostile-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_schedule_is_refused_against_another_scenario() {
+    let dir = temp_dir("schedule");
+    let canary = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/canary.lua"),
+    )
+    .unwrap();
+    let a = dir.join("a.lua");
+    let b = dir.join("b.lua");
+    std::fs::write(&a, &canary).unwrap();
+    std::fs::write(&b, format!("{canary}\n-- another version\n")).unwrap();
+    let sched = dir.join("a.schedule");
+    let out = gosim(&[
+        "shrink",
+        a.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--out",
+        sched.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let text = std::fs::read_to_string(&sched).unwrap();
+    assert!(text.contains("# scenario-hash "), "{text}");
+    // Same scenario: replays.
+    let out = gosim(&[
+        "replay",
+        a.to_str().unwrap(),
+        "--schedule",
+        sched.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    // Another scenario: refused.
+    let out = gosim(&[
+        "replay",
+        b.to_str().unwrap(),
+        "--schedule",
+        sched.to_str().unwrap(),
+    ]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("recorded for another scenario"), "{err}");
+    // A schedule naming a goroutine the run never had: refused.
+    let forged = dir.join("forged.schedule");
+    let edited: String = text
+        .lines()
+        .filter(|l| !l.starts_with("# scenario-hash"))
+        .map(|l| {
+            if l.starts_with("P ") || l.starts_with("S ") {
+                "P 2 g999\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&forged, edited).unwrap();
+    let out = gosim(&[
+        "replay",
+        a.to_str().unwrap(),
+        "--schedule",
+        forged.to_str().unwrap(),
+    ]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("g999"), "{err}");
+}
+
+#[test]
+fn a_bom_or_a_shebang_line_is_accepted_and_lines_stay_right() {
+    for src in [
+        "\u{feff}-- a comment\nlog.info('bom')\nerror('here')\n",
+        "#!/usr/bin/env gosim run\nlog.info('shebang')\nerror('here')\n",
+        "\u{feff}#!/usr/bin/env gosim run\nlog.info('both')\nerror('here')\n",
+    ] {
+        let r = run(src);
+        let msg = error_message(&r.outcome, src);
+        assert!(msg.starts_with("t.lua:3: here"), "{msg}");
+        assert_eq!(logs(&r).len(), 1);
+    }
+}
+
+#[test]
+fn limits_of_zero_are_refused_without_a_doubled_prefix() {
+    let out = gosim(&["run", "scenarios/timers.lua", "--max-goroutines", "0"]);
+    let err = stderr_of(&out);
+    assert!(!err.contains("gosim: gosim:"), "{err}");
+    let out = gosim(&["run", "/nonexistent/x.lua"]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("gosim: gosim:"), "{err}");
 }

@@ -552,7 +552,9 @@ fn install_budget_hook(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
                 // The limit was hit and its error caught: raise again. Every catch (pcall, resume,
                 // close, load) raises it again once the run is over (prelude), and a yield would
                 // be ignored where Lua cannot yield (a sort comparator, a metamethod).
-                return Err(mlua::Error::runtime("gosim: the run is over (a limit was hit)"));
+                return Err(mlua::Error::runtime(
+                    "gosim: the run is over (a limit was hit)",
+                ));
             }
             let src = debug.source();
             let here = match (src.source.as_deref(), debug.current_line()) {

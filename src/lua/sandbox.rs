@@ -334,7 +334,8 @@ fn sandbox_bytecode(lua: &Lua) -> mlua::Result<&'static [u8]> {
 /// raises an error to unwind the goroutine.
 fn over_budget(lua: &Lua, host: &Host, message: String) -> mlua::Result<()> {
     let here = super::caller_location(lua).map(|l| l.to_string());
-    host.rt.hit_limit(LimitKind::Instructions, message.clone(), here);
+    host.rt
+        .hit_limit(LimitKind::Instructions, message.clone(), here);
     Err(mlua::Error::runtime(format!("gosim: {message}")))
 }
 
