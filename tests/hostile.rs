@@ -707,3 +707,46 @@ fn limits_of_zero_are_refused_without_a_doubled_prefix() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(!err.contains("gosim: gosim:"), "{err}");
 }
+
+#[test]
+fn huge_spawns_end_with_the_goroutine_limit_not_a_stack_error() {
+    for src in [
+        "goroutine.spawn_many(520000, function() goroutine.sleep(1000) end)\n",
+        "local p = goroutine.pool_create('p', {workers = 1e9})\n",
+        "local ok = pcall(goroutine.spawn_many, 520000, function() goroutine.sleep(1000) end)\nlog.info('caught')\n",
+    ] {
+        let r = run_guarded(src, &RunOptions::with_seed(1));
+        let l = expect_limit(&r, LimitKind::Goroutines, src);
+        assert!(
+            l.message.contains("300000 Lua goroutines") && !l.message.contains("out of Lua stack"),
+            "{}",
+            l.message
+        );
+        assert!(r.logs.is_empty(), "{:?}", r.logs);
+        let shown = r.outcome.to_string();
+        assert!(!shown.contains("raise it with"), "{shown}");
+    }
+}
+
+#[test]
+fn too_many_values_held_at_once_is_a_limit_not_an_error() {
+    let src = "local ch = goroutine.channel(2e6)\nfor i = 1, 1.2e6 do ch:send({}) end\n";
+    let r = run_guarded(src, &RunOptions::with_seed(1));
+    let l = expect_limit(&r, LimitKind::Memory, src);
+    assert!(l.message.contains("reference stack"), "{}", l.message);
+}
+
+#[test]
+fn an_endless_sleep_names_the_call_and_the_line() {
+    for src in [
+        "goroutine.spawn(function() end)\ngoroutine.sleep(math.huge)\n",
+        "goroutine.spawn(function() end)\ngoroutine.sleep(1e300)\n",
+    ] {
+        let r = run(src);
+        let msg = error_message(&r.outcome, src);
+        assert!(
+            msg.starts_with("t.lua:2: goroutine.sleep: duration must be finite"),
+            "{msg}"
+        );
+    }
+}

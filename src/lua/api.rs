@@ -62,6 +62,11 @@ fn handle<T: 'static>(v: &Value, fname: &str, what: &str) -> Result<UserDataRef<
 fn duration(v: &Value, fname: &str) -> Result<Nanos, String> {
     match v {
         Value::Integer(i) => Ok(ms_to_nanos(*i as f64)),
+        // Past 1e13 ms (about 317 years) the clock would saturate: say so at the call.
+        Value::Number(n) if n.is_infinite() || *n > 1e13 => Err(format!(
+            "{fname}: duration must be finite and at most 1e13 ms (got {})",
+            shown(v)
+        )),
         Value::Number(n) if !n.is_nan() => Ok(ms_to_nanos(*n)),
         other => Err(format!(
             "{fname}: duration must be a number of milliseconds (got {})",

@@ -16,6 +16,49 @@
 //! The budget is `--max-instructions` (one pattern step or one moved element counts as one
 //! instruction), so one flag bounds all the CPU a goroutine may spend without a scheduling point.
 
+use crate::runtime::{LimitKind, Runtime};
+
+/// The most Lua goroutines alive at once, whatever `--max-goroutines` says. Every Lua value the
+/// runtime holds (a goroutine's coroutine, the function and arguments of one not started yet, a
+/// value buffered in a channel) takes a slot of mlua's reference stack, which Lua 5.4 caps at
+/// 1,000,000 for the whole state. A goroutine holds one or two slots; this cap keeps room for
+/// the other values, so the run ends with a goroutine limit instead of `out of Lua stack` errors
+/// at random calls (which also left the state unusable).
+pub(crate) const LUA_GOROUTINES_MAX: usize = 300_000;
+
+/// Whether one more Lua goroutine may start; if not, ends the run with the goroutine limit.
+pub(crate) fn may_spawn_lua_goroutine(rt: &Runtime) -> bool {
+    if rt.live_goroutines() < LUA_GOROUTINES_MAX {
+        return true;
+    }
+    rt.hit_limit(
+        LimitKind::Goroutines,
+        format!(
+            "more than {LUA_GOROUTINES_MAX} Lua goroutines alive at once (the most a Lua run can \
+             hold, whatever --max-goroutines says: each holds Lua values in mlua's reference \
+             stack of 1,000,000 slots)"
+        ),
+        None,
+    );
+    false
+}
+
+/// A goroutine failed with mlua's "out of Lua stack": the reference stack is full (too many
+/// values held by the runtime at once, e.g. buffered in channels). That is a resource limit, not
+/// an error of the scenario: end the run with the memory limit and say so.
+pub(crate) fn classify_failure(rt: &Runtime, message: &str) {
+    if message.contains("out of Lua stack") {
+        rt.hit_limit(
+            LimitKind::Memory,
+            "more Lua values held by the runtime at once than mlua's reference stack allows \
+             (1,000,000 slots: goroutines, values buffered in channels, pending results; a cap \
+             of the Lua binding, not raised by --max-memory)"
+                .to_string(),
+            None,
+        );
+    }
+}
+
 /// The largest number of captures Lua allows (`LUA_MAXCAPTURES`).
 const MAX_CAPTURES: usize = 32;
 /// The recursion bound of Lua's matcher (`MAXCCALLS` in `lstrlib.c`).

@@ -168,6 +168,9 @@ impl Host {
         daemon: bool,
         args: MultiValue,
     ) -> mlua::Result<Option<TaskId>> {
+        if !guard::may_spawn_lua_goroutine(&self.rt) {
+            return Ok(None);
+        }
         let entry = self
             .entry
             .borrow()
@@ -290,6 +293,7 @@ impl TaskBody for LuaTask {
                     if message.starts_with("not enough memory") {
                         rt.hit_limit(LimitKind::Memory, memory_message(&self.host), None);
                     }
+                    guard::classify_failure(rt, &message);
                     TaskStep::Failed(message)
                 } else {
                     let mut free = self.host.free_threads.borrow_mut();
@@ -303,7 +307,9 @@ impl TaskBody for LuaTask {
                 if matches!(e, mlua::Error::MemoryError(_)) {
                     rt.hit_limit(LimitKind::Memory, memory_message(&self.host), None);
                 }
-                TaskStep::Failed(e.to_string())
+                let message = e.to_string();
+                guard::classify_failure(rt, &message);
+                TaskStep::Failed(message)
             }
         }
     }
