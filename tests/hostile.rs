@@ -750,3 +750,61 @@ fn an_endless_sleep_names_the_call_and_the_line() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 8. Smaller items
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn logs_with_bytes_that_are_not_utf8_are_escaped() {
+    let src = "log.info('bad \\255\\254 bytes')\nprint('p \\255', 1)\nlog.warn('ok é')\nlog.table({k = 'v\\255'})\n";
+    let r = run(src);
+    expect_pass(&r, src);
+    let text = r.trace_text();
+    assert!(text.contains("log.info bad \\xFF\\xFE bytes"), "{text}");
+    assert!(text.contains("p \\xFF\t1"), "{text}");
+    assert!(text.contains("ok é"), "{text}");
+    assert!(text.contains("\\xFF"), "{text}");
+}
+
+#[test]
+fn error_nil_says_what_happened() {
+    for src in ["error(nil)\n", "error()\n"] {
+        let msg = error_message(&run(src).outcome, src);
+        assert!(
+            msg.starts_with("nil (an error raised with no message"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn a_blocking_call_inside_tostring_names_the_call_and_cannot_be_caught() {
+    for src in [
+        "local ch = goroutine.channel(1)\nlocal t = setmetatable({}, {__tostring = function() ch:receive() return 'x' end})\ngoroutine.spawn(function() goroutine.sleep(1) ch:send(1) end)\nlocal s = tostring(t)\n",
+        "local ch = goroutine.channel(1)\nlocal t = setmetatable({}, {__tostring = function() ch:receive() return 'x' end})\ngoroutine.spawn(function() goroutine.sleep(1) ch:send(1) end)\nlocal ok = pcall(tostring, t)\nlog.info('went on')\n",
+        "local t = {3, 1, 2}\ngoroutine.spawn(function() end)\ntable.sort(t, function(a, b) goroutine.sleep(1) return a < b end)\n",
+    ] {
+        let r = run_guarded(src, &RunOptions::with_seed(1));
+        let msg = error_message(&r.outcome, src);
+        assert!(
+            msg.contains("t.lua:2: a goroutine call (")
+                || msg.contains("t.lua:3: a goroutine call ("),
+            "{msg}\n{src}"
+        );
+        assert!(msg.contains("cannot switch goroutines here"), "{msg}");
+        assert!(r.logs.is_empty(), "{:?}", r.logs);
+    }
+}
+
+#[test]
+fn a_stack_overflow_through_a_goroutine_call_names_the_line() {
+    let src = "local ch = goroutine.channel(1)\nlocal function f(n)\n  ch:send(n)\n  ch:receive()\n  return f(n + 1) + 1\nend\nf(1)\n";
+    let msg = error_message(&run(src).outcome, src);
+    assert!(msg.starts_with("t.lua:"), "{msg}");
+    assert!(msg.contains("stack overflow"), "{msg}");
+    assert!(!msg.starts_with("?:-1"), "{msg}");
+    // Caught by pcall, the message names the line too.
+    let src = "local ch = goroutine.channel(1)\nlocal function f(n)\n  ch:send(n)\n  ch:receive()\n  return f(n + 1) + 1\nend\nlocal ok, e = pcall(f, 1)\nassert(not ok and e:find('^t.lua:%d+: stack overflow'), e)\n";
+    expect_pass(&run(src), src);
+}

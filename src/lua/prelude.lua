@@ -201,6 +201,19 @@ coroutine.wrap = function(f)
   end
 end
 
+-- Text for the trace: bytes that are not UTF-8 are shown escaped (\xNN), never an error.
+local utf8_len, byte, gsub_raw = utf8.len, string.byte, string.gsub
+local function printable(s)
+  if utf8_len(s) then return s end
+  return (gsub_raw(s, "[\128-\255]", function(c) return string.format("\\x%02X", byte(c)) end))
+end
+
+-- Runtime errors raised inside this prelude's stripped code say "?:-1:": point at the user's line.
+local function fix_position(e)
+  if type(e) == "string" and e:sub(1, 6) == "?:-1: " then return user_position() .. e:sub(7) end
+  return e
+end
+
 ---------------------------------------------------------------------------------------------
 -- Errors: describe any error value without addresses, with a traceback.
 ---------------------------------------------------------------------------------------------
@@ -222,7 +235,7 @@ local function describe_error(e)
     end
     return "error object {" .. table.concat(parts, ", ") .. "}"
   end
-  if t == "nil" then return "nil" end
+  if t == "nil" then return "nil (an error raised with no message: error() or error(nil))" end
   if t == "userdata" then return tostring(e) end
   if t == "number" or t == "boolean" then return tostring(e) end
   return "error object (" .. t .. ")"
@@ -230,7 +243,7 @@ end
 
 local function on_error(e)
   if e == "not enough memory" then raw.memory_error() end
-  return raw.traceback(describe_error(e), 2)
+  return raw.traceback(describe_error(fix_position(e)), 2)
 end
 
 -- The body of every goroutine (main included). No table is built on the way: spawning is hot.
@@ -250,6 +263,7 @@ local function after_pcall(ok, ...)
   if not ok then
     if (...) == "not enough memory" then raw.memory_error() end
     if run_over() then error((...), 0) end
+    return ok, fix_position((...)), select_n(2, ...)
   end
   return ok, ...
 end
@@ -262,7 +276,7 @@ _G.print = function(...)
   local n = select_n("#", ...)
   local parts = {}
   for i = 1, n do parts[i] = tostring((select_n(i, ...))) end
-  raw.log("print", table.concat(parts, "\t"))
+  raw.log("print", printable(table.concat(parts, "\t")))
 end
 
 -- Only source text may be loaded: precompiled bytecode can crash the VM.
@@ -869,7 +883,7 @@ local function log_fn(level)
     if t ~= "string" and t ~= "number" then
       raise("log." .. level .. ": expects a string (got " .. t .. ")")
     end
-    raw.log(level, tostring(msg))
+    raw.log(level, printable(tostring(msg)))
   end
 end
 log.info, log.warn, log.error, log.debug, log.print = log_fn("info"), log_fn("warn"), log_fn("error"), log_fn("debug"), log_fn("print")
@@ -903,7 +917,7 @@ function log.table(t, title)
   local out = {}
   if title ~= nil then out[1] = tostring(title) .. ": " end
   dump(t, "", {}, out)
-  raw.log("table", table.concat(out))
+  raw.log("table", printable(table.concat(out)))
 end
 
 sim.seed = raw.seed

@@ -26,12 +26,15 @@ pub(crate) fn install_stdlib_overrides(lua: &Lua, host: &Rc<Host>) -> mlua::Resu
 }
 
 /// Functions the prelude's sandbox half needs, added to its `raw` table: `run_over()` (the run
-/// has an outcome: an error caught after a limit is raised again, so no limit can be swallowed).
+/// has an outcome, or a parked goroutine could not yield: an error caught then is raised again,
+/// so no limit can be swallowed).
 pub(crate) fn extend_raw(lua: &Lua, host: &Rc<Host>, raw: &Table) -> mlua::Result<()> {
     let h = host.clone();
     raw.set(
         "run_over",
-        lua.create_function(move |_, ()| Ok(h.rt.is_over()))?,
+        lua.create_function(move |lua, ()| {
+            Ok(h.rt.is_over() || lua.app_data_ref::<CannotResume>().is_some())
+        })?,
     )
 }
 
@@ -126,7 +129,7 @@ fn install_virtual_time_and_randomness(lua: &Lua, host: &Rc<Host>) -> mlua::Resu
 /// Compiled once per process, like the prelude; its frames have the source `=?`, so errors it
 /// raises with level 2 point at the user's line.
 const SANDBOX_LUA: &str = r##"
-local loaded, preload, check_pattern, check_count = ...
+local loaded, preload, check_pattern, check_count, getinfo, parked_here = ...
 local type, error, rawget, select, tostring = type, error, rawget, select, tostring
 local find, match, gmatch, gsub, rep = string.find, string.match, string.gmatch, string.gsub, string.rep
 local move, insert, remove = table.move, table.insert, table.remove
@@ -150,6 +153,31 @@ function require(name)
   local r = loader(name, ":preload:")
   if r ~= nil then loaded[name] = r elseif loaded[name] == nil then loaded[name] = true end
   return loaded[name], ":preload:"
+end
+
+-- A gosim call that blocks parks the goroutine in Rust, then yields to the scheduler. Where Lua
+-- cannot yield (a metamethod called from C such as __tostring, a table.sort comparator, a gsub
+-- callback, a load reader), the yield fails after the park: say which call, at the user's line,
+-- and end the goroutine (parked_here makes the error uncatchable: its results can never come).
+local raw_yield, raw_isyieldable = coroutine.yield, coroutine.isyieldable
+local GOSIM_SOURCE = { ["=[gosim]"] = true, ["=?"] = true }
+function coroutine.yield(...)
+  if raw_isyieldable() then return raw_yield(...) end
+  local op = parked_here()
+  if not op then return raw_yield(...) end
+  local where = ""
+  for level = 2, 60 do
+    local info = getinfo(level, "Sl")
+    if not info then break end
+    if info.what ~= "C" and not GOSIM_SOURCE[info.source] and (info.currentline or -1) > 0 then
+      where = info.short_src .. ":" .. info.currentline .. ": "
+      break
+    end
+  end
+  error(where .. "a goroutine call (" .. op .. ") cannot switch goroutines here: Lua cannot " ..
+    "suspend a goroutine inside a metamethod called by C (such as __tostring), a table.sort " ..
+    "comparator, a string.gsub callback or a load reader; every goroutine.* call may switch " ..
+    "goroutines, so make the call outside it", 0)
 end
 
 -- The wrappers below end with a tail call of the C function. Lua keeps the wrapper's frame for a
@@ -299,12 +327,42 @@ fn sandbox(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
             Ok(())
         }
     })?;
+    let getinfo: Function = globals.get::<Table>("debug")?.get("getinfo")?;
+    let h = host.clone();
+    let parked_here = lua.create_function(move |lua, ()| {
+        use super::Resume;
+        let op = match &*h.resume.borrow() {
+            None => return Ok(None),
+            Some(Resume::Recv(_)) => "a blocked receive",
+            Some(Resume::Send(_)) => "a blocked send",
+            Some(Resume::Select(..)) => "a blocked select",
+            Some(Resume::Retry) => "a blocked lock",
+            Some(Resume::Nothing | Resume::Start(_)) => "a sleep, lock or wait that blocked",
+            Some(Resume::One(_) | Resume::Two(..) | Resume::Three(..)) => {
+                "a scheduling point that switched goroutines"
+            }
+        };
+        lua.set_app_data(CannotResume);
+        Ok(Some(op))
+    })?;
     let chunk = lua
         .load(sandbox_bytecode(lua)?)
         .set_name(super::PRELUDE_NAME)
         .set_mode(mlua::chunk::ChunkMode::Binary);
-    chunk.call::<()>((loaded, preload, check_pattern, check_count))
+    chunk.call::<()>((
+        loaded,
+        preload,
+        check_pattern,
+        check_count,
+        getinfo,
+        parked_here,
+    ))
 }
+
+/// Set (as Lua app data) once a goroutine parked in Rust could not yield to the scheduler: its
+/// state is inconsistent, so the error must end the run, like a limit (see `extend_raw`).
+#[derive(Debug)]
+struct CannotResume;
 
 fn shallow_copy(lua: &Lua, t: &Table) -> mlua::Result<Table> {
     let copy = lua.create_table()?;
