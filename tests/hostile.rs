@@ -13,6 +13,74 @@ use gosim::scenario::{RunOptions, RunReport, run_source};
 mod common;
 use common::{gosim, logs};
 
+/// This test binary counts its allocations per thread, as the `gosim` binary does, so the
+/// whole-run memory limit can be checked in process (`gosim::lua::set_memory_probe`).
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static THREAD: Cell<i64> = const { Cell::new(0) };
+        static PEAK: Cell<i64> = const { Cell::new(0) };
+    }
+
+    fn add(n: i64) {
+        let _ = THREAD.try_with(|c| {
+            let now = c.get().wrapping_add(n);
+            c.set(now);
+            let _ = PEAK.try_with(|p| p.set(p.get().max(now)));
+        });
+    }
+
+    /// This thread's net allocations.
+    pub fn current() -> i64 {
+        THREAD.try_with(Cell::get).unwrap_or(0)
+    }
+
+    /// This thread's highest net allocations since `reset_peak`.
+    pub fn peak() -> i64 {
+        PEAK.try_with(Cell::get).unwrap_or(0)
+    }
+
+    pub fn reset_peak() {
+        let now = current();
+        let _ = PEAK.try_with(|p| p.set(now));
+    }
+
+    pub struct Counting;
+
+    // SAFETY: every method forwards to `System` unchanged and only updates counters.
+    #[allow(unsafe_code)]
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: forwarded with the caller's layout.
+            let p = unsafe { System.alloc(layout) };
+            if !p.is_null() {
+                add(layout.size() as i64);
+            }
+            p
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: forwarded with the caller's pointer and layout.
+            unsafe { System.dealloc(ptr, layout) };
+            add(-(layout.size() as i64));
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            // SAFETY: forwarded with the caller's arguments.
+            let p = unsafe { System.realloc(ptr, layout, new_size) };
+            if !p.is_null() {
+                add(new_size as i64 - layout.size() as i64);
+            }
+            p
+        }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: counting::Counting = counting::Counting;
+
 /// Runs `src` as `t.lua` with seed 1 and default limits; a load error or a panic fails the test.
 fn run(src: &str) -> RunReport {
     run_with(src, &RunOptions::with_seed(1))
@@ -807,4 +875,72 @@ fn a_stack_overflow_through_a_goroutine_call_names_the_line() {
     // Caught by pcall, the message names the line too.
     let src = "local ch = goroutine.channel(1)\nlocal function f(n)\n  ch:send(n)\n  ch:receive()\n  return f(n + 1) + 1\nend\nlocal ok, e = pcall(f, 1)\nassert(not ok and e:find('^t.lua:%d+: stack overflow'), e)\n";
     expect_pass(&run(src), src);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. The memory limit bounds the whole run
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_memory_limit_counts_the_rust_side_of_a_run() {
+    gosim::lua::set_memory_probe(counting::current);
+    const MB: usize = 1024 * 1024;
+    for src in [
+        // Channels: a small userdata in the Lua heap, the queue and its name on the Rust side.
+        "local ch = goroutine.channel()\nlocal outs = goroutine.fan_out(ch, 1e9)\n",
+        // Goroutines parked on timers: tasks and timers on the Rust side.
+        "while true do goroutine.spawn(function() goroutine.sleep(1000) end) end\n",
+    ] {
+        let (tx, rx) = mpsc::channel();
+        let source = src.to_string();
+        std::thread::spawn(move || {
+            let mut opts = with_lua(|l| l.max_memory = 32 * MB);
+            opts.config.trace = false;
+            counting::reset_peak();
+            let start = counting::current();
+            let r = try_run(&source, &opts).map(|r| r.outcome);
+            let _ = tx.send((r, counting::peak() - start));
+        });
+        let (outcome, peak) = rx.recv_timeout(Duration::from_secs(120)).expect("no hang");
+        let outcome = outcome.unwrap();
+        match &outcome {
+            Outcome::Limit(l) if l.kind == LimitKind::Memory => {}
+            other => panic!("expected the memory limit, got {other}\n{src}"),
+        }
+        // The documented margin: what one step allocates past the limit, at most the limit again.
+        assert!(
+            peak < 2 * 32 * MB as i64,
+            "the run reached {} MB with a 32 MB limit\n{src}",
+            peak / MB as i64
+        );
+    }
+}
+
+#[test]
+fn the_binary_bounds_the_whole_run_in_run_and_explore() {
+    let dir = temp_dir("memory");
+    let path = dir.join("fan_out.lua");
+    std::fs::write(
+        &path,
+        "local ch = goroutine.channel()\nlocal outs = goroutine.fan_out(ch, 1e9)\n",
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    let out = gosim(&["run", p, "--max-memory", "32", "--trace", "none"]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("the run's memory"), "{err}");
+    let out = gosim(&[
+        "explore",
+        p,
+        "--runs",
+        "2",
+        "--jobs",
+        "2",
+        "--max-memory",
+        "32",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("the run's memory"), "{stdout}");
 }

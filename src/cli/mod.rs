@@ -365,6 +365,8 @@ struct CheckArgs {
 
 /// Entry point: parse, dispatch, map outcomes to exit codes.
 pub fn main() -> ExitCode {
+    // --max-memory bounds a whole run (Lua heap and Rust side): runs read their thread's count.
+    gosim::lua::set_memory_probe(alloc_count::thread_current);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -59,6 +59,56 @@ pub(crate) fn classify_failure(rt: &Runtime, message: &str) {
     }
 }
 
+/// Reads the calling thread's net allocated bytes. Installed by a program that counts its
+/// allocations (the `gosim` binary's global allocator); without one, only the Lua heap is
+/// limited.
+static MEMORY_PROBE: std::sync::OnceLock<fn() -> i64> = std::sync::OnceLock::new();
+
+/// Installs the probe behind the whole-run memory limit: `probe()` must return the bytes the
+/// calling thread has allocated and not freed (see `MemoryWatch`). The first call wins.
+pub fn set_memory_probe(probe: fn() -> i64) {
+    let _ = MEMORY_PROBE.set(probe);
+}
+
+/// The whole-run memory limit: the Lua heap, the runtime's tasks, queues and timers, channel
+/// buffers and the trace together. A run executes on one thread, so its memory is the growth of
+/// that thread's allocation count since the run's Lua state was created. Checked at every
+/// scheduling point and every instruction-hook call (every 1,000 Lua instructions).
+#[derive(Debug)]
+pub(crate) struct MemoryWatch {
+    baseline: i64,
+    limit: i64,
+}
+
+impl MemoryWatch {
+    /// Starts watching the current thread with a limit of `limit` bytes.
+    pub(crate) fn new(limit: usize) -> MemoryWatch {
+        MemoryWatch {
+            baseline: MEMORY_PROBE.get().map_or(0, |p| p()),
+            limit: i64::try_from(limit).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// Ends the run with the memory limit if the run's memory passed it.
+    pub(crate) fn check(&self, rt: &Runtime) {
+        let Some(probe) = MEMORY_PROBE.get() else {
+            return;
+        };
+        let used = probe().wrapping_sub(self.baseline);
+        if used > self.limit && !rt.is_over() {
+            rt.hit_limit(
+                LimitKind::Memory,
+                format!(
+                    "the run's memory (Lua heap, goroutines, channels, timers and trace) passed \
+                     {} MB",
+                    self.limit / (1024 * 1024)
+                ),
+                None,
+            );
+        }
+    }
+}
+
 /// The largest number of captures Lua allows (`LUA_MAXCAPTURES`).
 const MAX_CAPTURES: usize = 32;
 /// The recursion bound of Lua's matcher (`MAXCCALLS` in `lstrlib.c`).

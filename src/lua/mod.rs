@@ -26,6 +26,7 @@ use mlua::{
     Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Thread, Value, VmState,
 };
 
+pub use guard::set_memory_probe;
 pub use objects::Dir;
 pub use value::{LuaValue, describe};
 
@@ -98,6 +99,8 @@ pub(crate) struct Host {
     pub(crate) weak_lua: mlua::WeakLua,
     /// Finished coroutines kept for reuse: `Thread::reset` costs a fraction of a new thread.
     free_threads: RefCell<Vec<Thread>>,
+    /// The whole-run memory limit (`guard.rs`).
+    memory: guard::MemoryWatch,
 }
 
 /// How many finished coroutines are kept for reuse.
@@ -114,6 +117,7 @@ impl Host {
     /// goroutine keeps running, or PARK with the results kept for the resume.
     pub(crate) fn finish(&self, a: Value, b: Value) -> (Value, Value) {
         self.instructions.set(0);
+        self.memory.check(&self.rt);
         if self.rt.schedule_point() {
             (a, b)
         } else {
@@ -145,6 +149,7 @@ impl Host {
     /// Parks the current goroutine (it has blocked, or was switched away) until it resumes
     /// with `resume`'s results.
     pub(crate) fn park_with(&self, resume: Resume) -> (Value, Value) {
+        self.memory.check(&self.rt);
         let previous = self.resume.borrow_mut().replace(resume);
         debug_assert!(previous.is_none(), "one pending resume per goroutine");
         (self.park.clone(), Value::Nil)
@@ -493,6 +498,7 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         sometimes: RefCell::new(BTreeMap::new()),
         weak_lua: lua.weak(),
         free_threads: RefCell::new(Vec::new()),
+        memory: guard::MemoryWatch::new(limits.max_memory),
     });
     let token = sentinel("token")?;
 
@@ -551,7 +557,8 @@ fn install_budget_hook(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
             };
             let n = host.instructions.get() + HOOK_EVERY as u64;
             host.instructions.set(n);
-            if n <= host.limits.max_instructions {
+            host.memory.check(&host.rt);
+            if n <= host.limits.max_instructions && !host.rt.is_over() {
                 return Ok(VmState::Continue);
             }
             if host.rt.is_over() {
