@@ -572,6 +572,9 @@ fn the_instruction_limit_cannot_be_caught() {
         "local t = {3, 2, 1}\nwhile true do pcall(table.sort, t, function(a, b) while true do end end) end\n",
         "local t = {3, 2, 1}\ntable.sort(t, function(a, b)\n  while true do coroutine.resume(coroutine.create(function() while true do end end)) end\nend)\n",
         "for i = 1, 100 do pcall(function() while true do end end) end\nlog.info('caught')\n",
+        // A message handler called for the hook's error runs inside the hook, with hooks off.
+        "xpcall(function() while true do end end, function(e) while true do end end)\nlog.info('caught')\n",
+        "xpcall(function() error('x') end, function(e) while true do end end)\nlog.info('caught')\n",
     ] {
         let r = run_guarded(src, &with_lua(|l| l.max_instructions = 100_000));
         expect_limit(&r, LimitKind::Instructions, src);

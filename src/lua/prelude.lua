@@ -268,7 +268,17 @@ local function after_pcall(ok, ...)
   return ok, ...
 end
 _G.pcall = function(f, ...) return after_pcall(raw_pcall(f, ...)) end
-_G.xpcall = function(f, h, ...) return after_pcall(raw_xpcall(f, h, ...)) end
+-- A message handler runs at the point of the error: for an error raised by the instruction hook
+-- (a limit), that is inside the hook, where Lua runs no hook, so a looping handler would never
+-- be stopped. Once the run is over the user's handler is skipped (the error is raised again).
+local function guarded_handler(h)
+  if type(h) ~= "function" then return h end
+  return function(e)
+    if run_over() then return e end
+    return h(e)
+  end
+end
+_G.xpcall = function(f, h, ...) return after_pcall(raw_xpcall(f, guarded_handler(h), ...)) end
 pcall, xpcall = _G.pcall, _G.xpcall  -- the prelude's own catches check too
 
 -- `print` writes a trace event (verb `print`) instead of bypassing the trace on stdout.
