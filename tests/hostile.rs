@@ -947,3 +947,23 @@ fn the_binary_bounds_the_whole_run_in_run_and_explore() {
     assert_eq!(out.status.code(), Some(3), "{stdout}");
     assert!(stdout.contains("the run's memory"), "{stdout}");
 }
+
+#[test]
+fn virtual_dates_out_of_range_are_errors_not_overflows() {
+    let src = r#"
+local ok, e = pcall(function() local t = os.time{year = 1e18, month = 1, day = 1} return t end)
+assert(not ok and e:find("t.lua:2: os.time: field 'year' is out%-of%-bound"), e)
+ok, e = pcall(os.time, {year = 2000, month = 1e18, day = 1, hour = 1e18})
+assert(not ok and e:find("out%-of%-bound"), e)
+ok, e = pcall(os.time, {year = 2000})
+assert(not ok and e:find("field 'month' missing"), e)
+ok, e = pcall(os.date, "%Y", 1e17)
+assert(not ok and e:find("os.date: time must be an integer"), e)
+ok, e = pcall(os.date, {})
+assert(not ok and e:find("os.date: format must be a string"), e)
+assert(os.time{year = 2000, month = 13, day = 1, hour = 0} == os.time{year = 2001, month = 1, day = 1, hour = 0})
+assert(os.time{year = 2000, month = 1, day = 1, hour = 0} == 946684800)
+assert(os.date("!%Y-%m-%d", 253402300799) == "9999-12-31")
+"#;
+    expect_pass(&run(src), src);
+}

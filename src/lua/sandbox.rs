@@ -79,42 +79,71 @@ fn install_virtual_time_and_randomness(lua: &Lua, host: &Rc<Host>) -> mlua::Resu
     let safe = lua.create_table()?;
     // A fixed epoch for virtual time: 2000-01-01T00:00:00Z.
     const EPOCH_S: i64 = 946_684_800;
+    // Both return `value, nil` or `nil, message`: the sandbox chunk raises the message at the
+    // caller's line (a Rust error would carry mlua's prefix and a second traceback).
     let h = host.clone();
-    let time_fn = lua.create_function(move |_, t: Option<Table>| {
-        if let Some(t) = t {
-            // os.time{year=...}: fall back to arithmetic in UTC.
-            let year: i64 = t.get("year")?;
-            let month: i64 = t.get("month")?;
-            let day: i64 = t.get("day")?;
-            let hour: i64 = t.get::<Option<i64>>("hour")?.unwrap_or(12);
-            let min: i64 = t.get::<Option<i64>>("min")?.unwrap_or(0);
-            let sec: i64 = t.get::<Option<i64>>("sec")?.unwrap_or(0);
-            return Ok(days_from_civil(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec);
-        }
-        Ok(EPOCH_S + (h.rt.now() / (1000 * NANOS_PER_MS)) as i64)
+    let time_fn = lua.create_function(move |lua, t: Value| -> mlua::Result<(Value, Value)> {
+        let now = EPOCH_S + (h.rt.now() / (1000 * NANOS_PER_MS)) as i64;
+        let result = match &t {
+            Value::Nil => Ok(now),
+            Value::Table(t) => time_from_fields(t),
+            other => Err(format!(
+                "os.time: expects a table or nothing (got {})",
+                shown(other)
+            )),
+        };
+        Ok(match result {
+            Ok(secs) => (Value::Integer(secs), Value::Nil),
+            Err(msg) => (Value::Nil, Value::String(lua.create_string(msg)?)),
+        })
     })?;
-    safe.set("time", time_fn.clone())?;
+    safe.set("time", time_fn)?;
     let h = host.clone();
     safe.set(
         "clock",
         lua.create_function(move |_, ()| Ok(h.rt.now() as f64 / 1e9))?,
     )?;
-    let tf = time_fn.clone();
+    let h = host.clone();
     safe.set(
         "date",
-        lua.create_function(move |_, (fmt, t): (Option<String>, Option<i64>)| {
+        lua.create_function(move |lua, (fmt, t): (Value, Value)| -> mlua::Result<(Value, Value)> {
+            let fail = |msg: String| -> mlua::Result<(Value, Value)> {
+                Ok((Value::Nil, Value::String(lua.create_string(msg)?)))
+            };
             // Local time depends on the machine's time zone: in a simulation, all dates are UTC.
-            let fmt = fmt.unwrap_or_else(|| "%c".to_string());
+            let fmt = match fmt {
+                Value::Nil => "%c".to_string(),
+                Value::String(s) => s.to_string_lossy(),
+                other => {
+                    return fail(format!(
+                        "os.date: format must be a string (got {})",
+                        shown(&other)
+                    ));
+                }
+            };
             let fmt = if fmt.starts_with('!') {
                 fmt
             } else {
                 format!("!{fmt}")
             };
-            let t = match t {
-                Some(t) => t,
-                None => tf.call::<i64>(())?,
+            let t = match &t {
+                Value::Nil => EPOCH_S + (h.rt.now() / (1000 * NANOS_PER_MS)) as i64,
+                other => match integer(other) {
+                    // Years 1 to 9999: what every platform's C library formats.
+                    Some(t) if (MIN_DATE..=MAX_DATE).contains(&t) => t,
+                    _ => {
+                        return fail(format!(
+                            "os.date: time must be an integer between {MIN_DATE} and {MAX_DATE} \
+                             (years 1 to 9999; got {})",
+                            brief(other)
+                        ));
+                    }
+                },
             };
-            real_date.call::<Value>((fmt, t))
+            match real_date.call::<Value>((fmt, t)) {
+                Ok(v) => Ok((v, Value::Nil)),
+                Err(e) => fail(format!("os.date: {}", first_line(&e.to_string()))),
+            }
         })?,
     )?;
     safe.set(
@@ -129,7 +158,7 @@ fn install_virtual_time_and_randomness(lua: &Lua, host: &Rc<Host>) -> mlua::Resu
 /// Compiled once per process, like the prelude; its frames have the source `=?`, so errors it
 /// raises with level 2 point at the user's line.
 const SANDBOX_LUA: &str = r##"
-local loaded, preload, check_pattern, check_count, getinfo, parked_here = ...
+local loaded, preload, check_pattern, check_count, getinfo, parked_here, simulated = ...
 local type, error, rawget, select, tostring = type, error, rawget, select, tostring
 local find, match, gmatch, gsub, rep = string.find, string.match, string.gmatch, string.gsub, string.rep
 local move, insert, remove = table.move, table.insert, table.remove
@@ -190,6 +219,22 @@ local function need(cond, fname, i, expected, v, level)
   end
 end
 local function strlike(v) local t = type(v) return t == "string" or t == "number" end
+
+-- In a simulation os.time and os.date are gosim's: they return a value, or nil and a message to
+-- raise at the caller's line.
+if simulated then
+  local time, date = os.time, os.date
+  function os.time(t)
+    local v, e = time(t)
+    if e then error(e, 2) end
+    return v
+  end
+  function os.date(f, t)
+    local v, e = date(f, t)
+    if e then error(e, 2) end
+    return v
+  end
+end
 
 -- __gc finalizers run inside the garbage collector: outside the scheduler, with Lua's hooks off
 -- (no instruction limit), at moments that differ between runs. They are refused.
@@ -356,6 +401,7 @@ fn sandbox(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
         check_count,
         getinfo,
         parked_here,
+        host.rt.is_simulated(),
     ))
 }
 
@@ -481,6 +527,66 @@ fn shown_pattern(p: &[u8]) -> String {
     }
     out.push('"');
     out
+}
+
+/// `os.date`'s range of times: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+const MIN_DATE: i64 = -62_135_596_800;
+const MAX_DATE: i64 = 253_402_300_799;
+
+/// `os.time{...}` in UTC. Fields out of range are an error, never an overflow.
+fn time_from_fields(t: &Table) -> Result<i64, String> {
+    let field = |name: &str, default: Option<i64>| -> Result<i64, String> {
+        match t.get::<Value>(name).map_err(|e| e.to_string())? {
+            Value::Nil => {
+                default.ok_or_else(|| format!("os.time: field '{name}' missing in date table"))
+            }
+            v => match integer(&v) {
+                // Lua keeps these fields in C ints.
+                Some(i) if i32::try_from(i).is_ok() => Ok(i),
+                Some(_) => Err(format!("os.time: field '{name}' is out-of-bound")),
+                None if matches!(v, Value::Number(n) if n.fract() == 0.0) => {
+                    Err(format!("os.time: field '{name}' is out-of-bound"))
+                }
+                None => Err(format!(
+                    "os.time: field '{name}' is not an integer (got {})",
+                    brief(&v)
+                )),
+            },
+        }
+    };
+    let (year, month, day) = (
+        field("year", None)?,
+        field("month", None)?,
+        field("day", None)?,
+    );
+    let (hour, min, sec) = (
+        field("hour", Some(12))?,
+        field("min", Some(0))?,
+        field("sec", Some(0))?,
+    );
+    // Normalise the month as C's mktime does, then count in i128: no overflow is possible.
+    let (year, month) = (
+        year + (month - 1).div_euclid(12),
+        (month - 1).rem_euclid(12) + 1,
+    );
+    let secs = days_from_civil(year, month, 1) as i128 * 86_400
+        + (day as i128 - 1) * 86_400
+        + hour as i128 * 3600
+        + min as i128 * 60
+        + sec as i128;
+    i64::try_from(secs).map_err(|_| "os.time: time result cannot be represented".to_string())
+}
+
+/// `shown`, with huge numbers in exponent form.
+fn brief(v: &Value) -> String {
+    match v {
+        Value::Number(n) if n.abs() >= 1e15 => format!("{n:e}"),
+        other => shown(other),
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
 }
 
 /// `math.random` (Lua 5.4 semantics) from the run's data stream. Errors are misuse messages.
