@@ -967,3 +967,29 @@ assert(os.date("!%Y-%m-%d", 253402300799) == "9999-12-31")
 "#;
     expect_pass(&run(src), src);
 }
+
+#[test]
+fn a_looping_close_handler_cannot_hang_a_run_after_a_limit() {
+    // The hook's error unwinds the interrupted function from inside the hook (hooks off there):
+    // a __close that loops would never be stopped.
+    for src in [
+        "local x <close> = setmetatable({}, {__close = function() while true do end end})\nwhile true do end\n",
+        "goroutine.spawn(function()\n  local x <close> = setmetatable({}, {__close = function() while true do end end})\n  while true do end\nend)\ngoroutine.sleep(1)\n",
+        "local x <close> = setmetatable({}, {__close = function() while true do end end})\nerror('x')\n",
+    ] {
+        let r = run_guarded(src, &with_lua(|l| l.max_instructions = 100_000));
+        assert!(
+            matches!(r.outcome, Outcome::Limit(_)),
+            "{}\n{src}",
+            r.outcome
+        );
+    }
+    // An ordinary __close still runs.
+    let src = "do\n  local x <close> = setmetatable({}, {__close = function(_, e) log.info('closed ' .. tostring(e)) end})\nend\nlog.info('after')\n";
+    let r = run(src);
+    expect_pass(&r, src);
+    assert_eq!(
+        logs(&r),
+        vec!["closed nil".to_string(), "after".to_string()]
+    );
+}

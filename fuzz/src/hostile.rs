@@ -73,6 +73,8 @@ pub enum Snippet {
     Sleep(u8),
     /// Metamethods that recurse or loop.
     Metamethod(u8),
+    /// A to-be-closed variable whose `__close` loops, sleeps or errors, then a runaway loop.
+    Close(u8),
 }
 
 impl Snippet {
@@ -252,6 +254,15 @@ impl Snippet {
                 writeln!(out, "pcall(collectgarbage, {opt:?})")
             }
             Snippet::Sleep(n) => writeln!(out, "pcall(goroutine.sleep, {})", size(n)),
+            Snippet::Close(f) => {
+                let body = ["while true do end", "goroutine.sleep(1)", "error('in close')", ""]
+                    [f as usize % 4];
+                let then = ["while true do end", "error('x')", "goroutine.sleep(1)"][(f / 4) as usize % 3];
+                writeln!(
+                    out,
+                    "pcall(function() local x <close> = setmetatable({{}}, {{__close = function() {body} end}}) {then} end)"
+                )
+            }
             Snippet::Metamethod(f) => match f % 3 {
                 0 => writeln!(
                     out,
@@ -378,6 +389,7 @@ mod tests {
                 Snippet::Collect(b),
                 Snippet::Sleep(b),
                 Snippet::Metamethod(b),
+                Snippet::Close(b),
             ]);
         }
         v

@@ -158,7 +158,7 @@ fn install_virtual_time_and_randomness(lua: &Lua, host: &Rc<Host>) -> mlua::Resu
 /// Compiled once per process, like the prelude; its frames have the source `=?`, so errors it
 /// raises with level 2 point at the user's line.
 const SANDBOX_LUA: &str = r##"
-local loaded, preload, check_pattern, check_count, getinfo, parked_here, simulated = ...
+local loaded, preload, check_pattern, check_count, getinfo, parked_here, simulated, run_over = ...
 local type, error, rawget, select, tostring = type, error, rawget, select, tostring
 local find, match, gmatch, gsub, rep = string.find, string.match, string.gmatch, string.gsub, string.rep
 local move, insert, remove = table.move, table.insert, table.remove
@@ -236,6 +236,23 @@ if simulated then
   end
 end
 
+-- When the instruction hook ends a goroutine, mlua unwinds the interrupted function's stack from
+-- inside the hook, where Lua runs no hook: a to-be-closed variable's __close then runs with no
+-- limit. The run is over at that point, so a __close set through setmetatable is skipped then.
+-- (A __close stored into a metatable after setmetatable is not wrapped.)
+local rawset, guarded = rawset, setmetatable({}, {__mode = "k"})
+local function guard_close(mt)
+  local f = rawget(mt, "__close")
+  if type(f) == "function" and not guarded[f] then
+    local g = function(...)
+      if run_over() then return end
+      return f(...)
+    end
+    guarded[g] = true
+    rawset(mt, "__close", g)
+  end
+end
+
 -- __gc finalizers run inside the garbage collector: outside the scheduler, with Lua's hooks off
 -- (no instruction limit), at moments that differ between runs. They are refused.
 function setmetatable(t, mt)
@@ -246,6 +263,7 @@ function setmetatable(t, mt)
       "garbage collector, outside the scheduler and every limit, at moments that differ between " ..
       "runs); release resources explicitly, or with a to-be-closed variable (__close)", 2)
   end
+  if mt ~= nil then guard_close(mt) end
   return raw_setmetatable(t, mt)
 end
 
@@ -390,6 +408,10 @@ fn sandbox(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
         lua.set_app_data(CannotResume);
         Ok(Some(op))
     })?;
+    let h = host.clone();
+    let run_over = lua.create_function(move |lua, ()| {
+        Ok(h.rt.is_over() || lua.app_data_ref::<CannotResume>().is_some())
+    })?;
     let chunk = lua
         .load(sandbox_bytecode(lua)?)
         .set_name(super::PRELUDE_NAME)
@@ -402,6 +424,7 @@ fn sandbox(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
         getinfo,
         parked_here,
         host.rt.is_simulated(),
+        run_over,
     ))
 }
 
