@@ -553,8 +553,8 @@ fn install_budget_hook(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
         HookTriggers::new().every_nth_instruction(HOOK_EVERY),
         move |lua, debug| {
             let Some(host) = hook_host.upgrade() else {
-                // The run is finished and its host dropped: Lua code still running is a `__close`
-                // handler run while the state is torn down. Nothing may run then.
+                // The run's world is dropped: Lua code still running now (a `__close` run while
+                // the state closes) belongs to no run, and must not loop unstopped.
                 return Err(mlua::Error::runtime("gosim: the run is over"));
             };
             let n = host.instructions.get() + HOOK_EVERY as u64;
