@@ -1,6 +1,8 @@
 //! The standard library as a scenario sees it: deterministic `math.random`, `os.time`,
 //! `os.clock` and `os.date` in a simulation, and the sandbox (what no scenario may reach: the
-//! process, files, native code).
+//! process, files, native code, the real `os` through `package.loaded`; what no scenario may do:
+//! hang the run inside C code or a finalizer). docs/harness.md "Sandbox and limits" is the
+//! user-facing side of this file.
 
 use std::rc::Rc;
 
@@ -153,7 +155,8 @@ fn install_virtual_time_and_randomness(lua: &Lua, host: &Rc<Host>) -> mlua::Resu
     globals.set("os", safe)
 }
 
-/// The Lua half of the sandbox: `require`, the `__gc` refusal in `setmetatable`, and the
+/// The Lua half of the sandbox: `require`, the checked `coroutine.yield`, `os.time`/`os.date`
+/// raising at the caller's line, `setmetatable` refusing `__gc` and wrapping `__close`, and the
 /// wrappers that check the C loops of `string` and `table` before they run (see `guard.rs`).
 /// Compiled once per process, like the prelude; its frames have the source `=?`, so errors it
 /// raises with level 2 point at the user's line.
