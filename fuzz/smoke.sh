@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Smoke run of the fuzz targets: build them, run ops_sim and select briefly (they must find
-# nothing), and run canary until it finds its planted bug (it must, within CANARY_SECS).
+# Smoke run of the fuzz targets: build them, run ops_sim, select and hostile briefly (they must
+# find nothing), and run canary and hostile_canary until each finds its planted bug (they must,
+# within CANARY_SECS).
 #
 #   bash fuzz/smoke.sh                 # from anywhere
 #   SMOKE_SECS=60 bash fuzz/smoke.sh   # longer runs of ops_sim and select
@@ -53,7 +54,7 @@ executed() {
   grep -oE '^#[0-9]+' "$work/$1.log" | tail -n 1 | tr -d '#' || true
 }
 
-for target in ops_sim select; do
+for target in ops_sim select hostile; do
   t0=$(date +%s)
   run "$target" "$SMOKE_SECS"
   runs=$(executed "$target")
@@ -75,18 +76,20 @@ for target in ops_sim select; do
   fi
 done
 
-t0=$(date +%s)
-run canary "$CANARY_SECS"
-took=$(($(date +%s) - t0))
-if [ "$rc" -ne 0 ] && grep -q 'planted bug found' "$work/canary.log"; then
-  echo "smoke: canary found its planted bug as it must: after $(executed canary) runs, ${took}s"
-  passed=$((passed + 1))
-  grep -m1 -A3 'planted bug found' "$work/canary.log" | sed 's/^/    /' || true
-else
-  echo "smoke: canary FAILED: its planted bug was not found in ${CANARY_SECS}s (exit $rc)"
-  tail -n 30 "$work/canary.log"
-  failed=$((failed + 1))
-fi
+for target in canary hostile_canary; do
+  t0=$(date +%s)
+  run "$target" "$CANARY_SECS"
+  took=$(($(date +%s) - t0))
+  if [ "$rc" -ne 0 ] && grep -q 'planted bug found' "$work/$target.log"; then
+    echo "smoke: $target found its planted bug as it must: after $(executed "$target") runs, ${took}s"
+    passed=$((passed + 1))
+    grep -m1 -A3 'planted bug found' "$work/$target.log" | sed 's/^/    /' || true
+  else
+    echo "smoke: $target FAILED: its planted bug was not found in ${CANARY_SECS}s (exit $rc)"
+    tail -n 30 "$work/$target.log"
+    failed=$((failed + 1))
+  fi
+done
 
 echo "smoke: took $(($(date +%s) - started))s in all"
 echo "smoke: $passed passed, $failed failed"

@@ -34,6 +34,8 @@ pub const MAX_MS: u8 = 20;
 
 const HARNESS: &str = include_str!("harness.lua");
 
+pub mod hostile;
+
 /// Declares an enum of unit and tuple variants whose `Arbitrary` impl reads the variant from one
 /// byte (the derive reads a `u32`): five bytes per operation instead of two would keep libFuzzer's
 /// small early inputs to a couple of operations.

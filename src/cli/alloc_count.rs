@@ -1,9 +1,28 @@
 //! A counting global allocator, so `gosim bench` can report real memory per goroutine (Lua heap
-//! and Rust bookkeeping together: mlua allocates the Lua heap through Rust's allocator). Two
-//! relaxed atomic adds per allocation; no effect on behaviour.
+//! and Rust bookkeeping together: mlua allocates the Lua heap through Rust's allocator), and so
+//! `--max-memory` bounds a whole run. Two relaxed atomic adds per allocation, and a per-thread
+//! count: a run lives on one thread (`run` on the main thread, each `explore` run on one worker),
+//! so the growth of its thread's count since the run started is the run's memory, whatever other
+//! threads do. No effect on behaviour.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+thread_local! {
+    /// Bytes allocated minus bytes freed by this thread. Const-initialised and without a
+    /// destructor, so reading it from the allocator neither allocates nor fails at thread exit.
+    static THREAD: Cell<i64> = const { Cell::new(0) };
+}
+
+fn thread_add(n: i64) {
+    let _ = THREAD.try_with(|c| c.set(c.get().wrapping_add(n)));
+}
+
+/// This thread's net allocations, in bytes (a probe for `gosim::lua::set_memory_probe`).
+pub(crate) fn thread_current() -> i64 {
+    THREAD.try_with(Cell::get).unwrap_or(0)
+}
 
 pub(crate) struct Counting;
 
@@ -18,6 +37,7 @@ unsafe impl GlobalAlloc for Counting {
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
             add(layout.size());
+            thread_add(layout.size() as i64);
         }
         p
     }
@@ -26,6 +46,7 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: forwarded with the caller's pointer and layout.
         unsafe { System.dealloc(ptr, layout) };
         CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+        thread_add(-(layout.size() as i64));
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -34,6 +55,7 @@ unsafe impl GlobalAlloc for Counting {
         if !p.is_null() {
             CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
             add(new_size);
+            thread_add(new_size as i64 - layout.size() as i64);
         }
         p
     }

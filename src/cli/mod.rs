@@ -67,20 +67,24 @@ enum TraceArg {
 #[derive(Args, Debug, Clone)]
 struct LimitArgs {
     /// Scheduling steps before the run ends with a limit.
-    #[arg(long, value_name = "N", default_value_t = 100_000_000)]
+    #[arg(long, value_name = "N", default_value_t = 100_000_000, value_parser = at_least_one_u64)]
     max_steps: u64,
     /// Virtual-time horizon in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 86_400_000.0)]
+    #[arg(long, value_name = "MS", default_value_t = 86_400_000.0, value_parser = milliseconds)]
     max_time: f64,
     /// How long (virtual ms) the other goroutines may run after main returned before they count as leaked.
-    #[arg(long, value_name = "MS", default_value_t = 60_000.0)]
+    #[arg(long, value_name = "MS", default_value_t = 60_000.0, value_parser = milliseconds)]
     drain_time: f64,
-    /// Goroutines alive at once.
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    /// Goroutines alive at once (main included, so at least 1).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = at_least_one_usize)]
     max_goroutines: usize,
-    /// Lua heap limit in megabytes.
-    #[arg(long, value_name = "MB", default_value_t = 2048)]
+    /// Memory limit in megabytes: the Lua heap, and in the gosim binary the whole run's
+    /// allocations (see "Sandbox and limits" in docs/harness.md).
+    #[arg(long, value_name = "MB", default_value_t = 2048, value_parser = megabytes)]
     max_memory: usize,
+    /// Largest scenario or schedule file read, in megabytes.
+    #[arg(long, value_name = "MB", default_value_t = scenario::DEFAULT_MAX_INPUT_MB, value_parser = megabytes)]
+    max_input: usize,
     /// Lua instructions a goroutine may run without a scheduling point (0: no limit, and no
     /// per-instruction hook: faster, but a runaway loop then hangs).
     #[arg(long, value_name = "N", default_value_t = 100_000_000)]
@@ -89,7 +93,7 @@ struct LimitArgs {
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     spin_steps: u64,
     /// Virtual milliseconds added by every scheduling step.
-    #[arg(long, value_name = "MS", default_value_t = 0.0)]
+    #[arg(long, value_name = "MS", default_value_t = 0.0, value_parser = milliseconds)]
     step_cost: f64,
     /// Draw each step's cost uniformly in [0, --step-cost] from the seed.
     #[arg(long)]
@@ -105,7 +109,67 @@ fn parse_strategy(s: &str) -> Result<Strategy, String> {
     s.parse()
 }
 
+/// The largest duration a millisecond flag takes: 10^13 ms (about 317 years) is 10^19 ns, which
+/// still fits the clock's u64 nanoseconds with room for one more step.
+const MAX_MS: f64 = 1e13;
+
+/// A duration flag: a finite number of milliseconds in `[0, MAX_MS]`.
+fn milliseconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a number of milliseconds (got {s:?})"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!(
+            "expected a finite, non-negative number of milliseconds (got {s})"
+        ));
+    }
+    if v > MAX_MS {
+        return Err(format!(
+            "at most {MAX_MS:e} ms (about 317 years of virtual time; got {s})"
+        ));
+    }
+    Ok(v)
+}
+
+fn at_least_one_u64(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err("must be at least 1 (got 0)".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("expected a whole number (got {s:?})")),
+    }
+}
+
+fn at_least_one_usize(s: &str) -> Result<usize, String> {
+    at_least_one_u64(s).and_then(|n| usize::try_from(n).map_err(|_| format!("too large: {s}")))
+}
+
+/// The largest megabyte figure: 1 TB, so that bytes never overflow.
+const MAX_MB: usize = 1 << 20;
+
+fn megabytes(s: &str) -> Result<usize, String> {
+    let n = at_least_one_usize(s)?;
+    if n > MAX_MB {
+        return Err(format!("at most {MAX_MB} MB (got {s})"));
+    }
+    Ok(n)
+}
+
+/// `--jobs`: 1 to 1024 worker threads.
+fn jobs(s: &str) -> Result<usize, String> {
+    let n = at_least_one_usize(s)?;
+    if n > 1024 {
+        return Err(format!("at most 1024 jobs (got {s})"));
+    }
+    Ok(n)
+}
+
 impl LimitArgs {
+    /// `--max-input` in bytes.
+    fn max_input_bytes(&self) -> u64 {
+        (self.max_input as u64).saturating_mul(1024 * 1024)
+    }
+
     fn options(&self, seed: u64, trace: bool) -> RunOptions {
         RunOptions {
             config: Config {
@@ -158,8 +222,12 @@ impl LimitArgs {
             format!("--max-goroutines {}", self.max_goroutines),
         );
         add(
-            self.max_memory * 1024 * 1024 != dl.max_memory,
+            self.max_memory.saturating_mul(1024 * 1024) != dl.max_memory,
             format!("--max-memory {}", self.max_memory),
+        );
+        add(
+            self.max_input != scenario::DEFAULT_MAX_INPUT_MB,
+            format!("--max-input {}", self.max_input),
         );
         add(
             self.max_instructions != dl.max_instructions,
@@ -221,8 +289,8 @@ struct ExploreArgs {
     /// Run seeds 1..=N.
     #[arg(long, value_name = "N")]
     runs: Option<u64>,
-    /// Worker threads (default: the number of cores).
-    #[arg(long, value_name = "N")]
+    /// Worker threads, 1 to 1024 (default: the number of cores).
+    #[arg(long, value_name = "N", value_parser = jobs)]
     jobs: Option<usize>,
     /// Run only the K-th of N disjoint slices of the seeds (seeds with seed % N == K - 1), to
     /// spread one sweep over machines; the slices' summaries add up to the whole.
@@ -260,8 +328,8 @@ struct ShrinkArgs {
     /// Where to write the shrunk schedule (default: SCENARIO.seed-N.schedule next to the scenario).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// The most runs to spend searching.
-    #[arg(long, value_name = "N", default_value_t = 500)]
+    /// The most runs to spend searching (at least 2).
+    #[arg(long, value_name = "N", default_value_t = 500, value_parser = at_least_one_usize)]
     max_runs: usize,
     #[command(flatten)]
     limits: LimitArgs,
@@ -297,6 +365,8 @@ struct CheckArgs {
 
 /// Entry point: parse, dispatch, map outcomes to exit codes.
 pub fn main() -> ExitCode {
+    // --max-memory bounds a whole run (Lua heap and Rust side): runs read their thread's count.
+    gosim::lua::set_memory_probe(alloc_count::thread_current);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -316,6 +386,9 @@ pub fn main() -> ExitCode {
 }
 
 fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
+    let msg = msg.to_string();
+    // Library messages may already say where they come from.
+    let msg = msg.strip_prefix("gosim: ").unwrap_or(&msg);
     eprintln!("gosim: {msg}");
     ExitCode::from(2)
 }
@@ -351,7 +424,7 @@ fn run(a: RunArgs) -> ExitCode {
     });
     let mut options = a.limits.options(a.seed, trace != TraceArg::None);
     options.real = a.real;
-    let source = match scenario::read_scenario(&a.scenario) {
+    let source = match scenario::read_scenario_capped(&a.scenario, a.limits.max_input_bytes()) {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
@@ -422,7 +495,7 @@ fn strategy_flag(s: Strategy) -> String {
 }
 
 fn shrink(a: ShrinkArgs) -> ExitCode {
-    let source = match scenario::read_scenario(&a.scenario) {
+    let source = match scenario::read_scenario_capped(&a.scenario, a.limits.max_input_bytes()) {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
@@ -448,7 +521,10 @@ fn shrink(a: ShrinkArgs) -> ExitCode {
         p.push(format!(".seed-{}.schedule", a.seed));
         PathBuf::from(p)
     });
-    if let Err(e) = std::fs::write(&out, result.shrunk.to_text(&name)) {
+    if let Err(e) = std::fs::write(
+        &out,
+        scenario::schedule_text(&result.shrunk, &name, &source),
+    ) {
         return usage_error(format!("cannot write {}: {e}", out.display()));
     }
     println!("failure: {}", result.original.failure);
@@ -474,7 +550,7 @@ fn shrink(a: ShrinkArgs) -> ExitCode {
 }
 
 fn replay(a: ReplayArgs) -> ExitCode {
-    let source = match scenario::read_scenario(&a.scenario) {
+    let source = match scenario::read_scenario_capped(&a.scenario, a.limits.max_input_bytes()) {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
@@ -484,13 +560,11 @@ fn replay(a: ReplayArgs) -> ExitCode {
         .options(a.seed.unwrap_or(0), a.trace != TraceArg::None);
     let (report, repro) = match &a.schedule {
         Some(path) => {
-            let text = match std::fs::read_to_string(path) {
+            let text = match scenario::read_schedule(path, a.limits.max_input_bytes()) {
                 Ok(t) => t,
-                Err(e) => {
-                    return usage_error(format!("cannot read schedule {}: {e}", path.display()));
-                }
+                Err(e) => return usage_error(e),
             };
-            let schedule = match gosim::runtime::Schedule::parse(&text) {
+            let schedule = match scenario::parse_schedule_for(&text, &source) {
                 Ok(s) => s,
                 Err(e) => return usage_error(format!("{}: {e}", path.display())),
             };
@@ -500,7 +574,13 @@ fn replay(a: ReplayArgs) -> ExitCode {
                 path.display(),
                 a.limits.non_default_flags()
             );
-            (scenario::replay(&name, &source, &options, &schedule), repro)
+            let report = scenario::replay(&name, &source, &options, &schedule);
+            if let Ok(r) = &report
+                && let Err(e) = scenario::check_replay_followed(&schedule, &r.stats)
+            {
+                return usage_error(format!("{}: {e}", path.display()));
+            }
+            (report, repro)
         }
         None => {
             match scenario::resolve_strategy(&name, &source, &options) {
@@ -578,7 +658,7 @@ fn explore(a: ExploreArgs) -> ExitCode {
             .map(|n| n.get())
             .unwrap_or(1)
     });
-    let source = match scenario::read_scenario(&a.scenario) {
+    let source = match scenario::read_scenario_capped(&a.scenario, a.limits.max_input_bytes()) {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
@@ -684,7 +764,7 @@ fn check(a: CheckArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
-    let source = match scenario::read_scenario(&a.scenario) {
+    let source = match scenario::read_scenario_capped(&a.scenario, a.limits.max_input_bytes()) {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };

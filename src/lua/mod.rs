@@ -14,6 +14,7 @@
 
 mod bind;
 mod bridge;
+mod guard;
 mod objects;
 mod raw;
 mod sandbox;
@@ -27,6 +28,7 @@ use mlua::{
     Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Thread, Value, VmState,
 };
 
+pub use guard::set_memory_probe;
 pub use objects::{Dir, Exposable};
 pub use value::{LuaValue, describe};
 
@@ -103,6 +105,8 @@ pub(crate) struct Host {
     /// `LuaTask`, which calls a failure an assertion only if its message begins with it: what
     /// raised the error decides, not its words (a user's `error("assertion failed")` is an error).
     assertion: RefCell<Option<String>>,
+    /// The whole-run memory limit (`guard.rs`).
+    pub(crate) memory: guard::MemoryWatch,
 }
 
 /// How many finished coroutines are kept for reuse.
@@ -119,6 +123,7 @@ impl Host {
     /// goroutine keeps running, or PARK with the results kept for the resume.
     pub(crate) fn finish(&self, a: Value, b: Value) -> (Value, Value) {
         self.instructions.set(0);
+        self.memory.check(&self.rt);
         if self.rt.schedule_point() {
             (a, b)
         } else {
@@ -150,6 +155,7 @@ impl Host {
     /// Parks the current goroutine (it has blocked, or was switched away) until it resumes
     /// with `resume`'s results.
     pub(crate) fn park_with(&self, resume: Resume) -> (Value, Value) {
+        self.memory.check(&self.rt);
         let previous = self.resume.borrow_mut().replace(resume);
         debug_assert!(previous.is_none(), "one pending resume per goroutine");
         (self.park.clone(), Value::Nil)
@@ -179,6 +185,9 @@ impl Host {
         daemon: bool,
         args: MultiValue,
     ) -> mlua::Result<Option<TaskId>> {
+        if !guard::may_spawn_lua_goroutine(&self.rt) {
+            return Ok(None);
+        }
         let entry = self
             .entry
             .borrow()
@@ -382,6 +391,7 @@ impl TaskBody for LuaTask {
                     if message.starts_with("not enough memory") {
                         rt.hit_limit(LimitKind::Memory, memory_message(&self.host), None);
                     }
+                    guard::classify_failure(rt, &message);
                     self.failed(message)
                 } else {
                     let mut free = self.host.free_threads.borrow_mut();
@@ -395,7 +405,9 @@ impl TaskBody for LuaTask {
                 if matches!(e, mlua::Error::MemoryError(_)) {
                     rt.hit_limit(LimitKind::Memory, memory_message(&self.host), None);
                 }
-                self.failed(e.to_string())
+                let message = e.to_string();
+                guard::classify_failure(rt, &message);
+                self.failed(message)
             }
         }
     }
@@ -593,6 +605,7 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         weak_lua: lua.weak(),
         free_threads: RefCell::new(Vec::new()),
         assertion: RefCell::new(None),
+        memory: guard::MemoryWatch::new(limits.max_memory),
     });
     let token = sentinel("token")?;
 
@@ -610,6 +623,7 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
     methods.set_metatable(Some(by_kind))?;
     let raw = raw::raw_table(&lua, &host)?;
     install_assertion_record(&lua, &raw, &host)?;
+    sandbox::extend_raw(&lua, &host, &raw)?;
     sandbox::install_stdlib_overrides(&lua, &host)?;
 
     let prelude = lua
@@ -663,17 +677,23 @@ fn install_budget_hook(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
         HookTriggers::new().every_nth_instruction(HOOK_EVERY),
         move |lua, debug| {
             let Some(host) = hook_host.upgrade() else {
-                return Ok(VmState::Continue);
+                // The run's world is dropped: Lua code still running now (a `__close` run while
+                // the state closes) belongs to no run, and must not loop unstopped.
+                return Err(mlua::Error::runtime("gosim: the run is over"));
             };
             let n = host.instructions.get() + HOOK_EVERY as u64;
             host.instructions.set(n);
-            if n <= host.limits.max_instructions {
+            host.memory.check(&host.rt);
+            if n <= host.limits.max_instructions && !host.rt.is_over() {
                 return Ok(VmState::Continue);
             }
             if host.rt.is_over() {
-                // The limit was hit and its error caught by a `pcall`: suspend the coroutine so the
-                // scheduler sees the run is over (a yield cannot be caught).
-                return Ok(VmState::Yield);
+                // The limit was hit and its error caught: raise again. Every catch (pcall, resume,
+                // close, load) raises it again once the run is over (prelude), and a yield would
+                // be ignored where Lua cannot yield (a sort comparator, a metamethod).
+                return Err(mlua::Error::runtime(
+                    "gosim: the run is over (a limit was hit)",
+                ));
             }
             let src = debug.source();
             let here = match (src.source.as_deref(), debug.current_line()) {

@@ -154,26 +154,97 @@ end
 ---------------------------------------------------------------------------------------------
 -- Nested coroutines: a blocking call made inside a user's coroutine travels up to the
 -- scheduler and back, so user generators can use channels and sleeps.
+-- A goroutine's own coroutine belongs to the scheduler: user code may see it (coroutine.running)
+-- but never resume or close it, or a parked goroutine would return from a call with values
+-- nobody sent. Only coroutines made by coroutine.create/wrap can be resumed, and not while a
+-- blocking call made inside one travels to the scheduler (its results belong to the goroutine
+-- that resumed it, which is parked).
+-- Once the run has an outcome (a limit), an error caught by resume/close/pcall/load is raised
+-- again: user code cannot swallow a limit.
 ---------------------------------------------------------------------------------------------
+local raw_close, raw_running, raw_isyieldable = coroutine.close, coroutine.running, coroutine.isyieldable
+local run_over = raw.run_over
+local user_coroutines = setmetatable({}, {__mode = "k"})
+local in_transit = setmetatable({}, {__mode = "k"})
+
+local function back_from_scheduler(co, ...)
+  in_transit[co] = nil
+  return raw_resume(co, ...)
+end
+
 local function pass_through(co, r)
   while r[1] and r[2] == TOKEN and raw_status(co) == "suspended" do
-    r = pack(raw_resume(co, yield(TOKEN)))
+    in_transit[co] = true
+    r = pack(back_from_scheduler(co, yield(TOKEN)))
   end
+  if not r[1] and run_over() then error(r[2], 0) end
   return r
 end
 
+local function check_resumable(fname, co)
+  if type(co) ~= "thread" then return end
+  if not user_coroutines[co] then
+    raise(fname .. ": this is a goroutine's own coroutine (from coroutine.running()); only the " ..
+      "scheduler runs goroutines: talk to them with channels and goroutine.* calls")
+  end
+  if in_transit[co] then
+    raise(fname .. ": this coroutine is blocked in a goroutine.* call made inside it; it can be " ..
+      "resumed again once that call returns to the goroutine that resumed it")
+  end
+end
+
+local function new_coroutine(fname, f)
+  if type(f) ~= "function" then raise(fname .. ": expects a function (got " .. type(f) .. ")") end
+  local co = raw_create(f)
+  user_coroutines[co] = true
+  return co
+end
+
+coroutine.create = function(f) return new_coroutine("coroutine.create", f) end
+
 coroutine.resume = function(co, ...)
+  check_resumable("coroutine.resume", co)
   local r = pass_through(co, pack(raw_resume(co, ...)))
   return unpack(r, 1, r.n)
 end
 
+coroutine.close = function(co)
+  check_resumable("coroutine.close", co)
+  local ok, e = raw_close(co)
+  if not ok and run_over() then error(e, 0) end
+  return ok, e
+end
+
+-- A goroutine gives up control only through goroutine.* calls: only a user coroutine can yield.
+coroutine.isyieldable = function(co)
+  if co ~= nil and type(co) ~= "thread" then
+    raise("coroutine.isyieldable: expects a coroutine (got " .. type(co) .. ")")
+  end
+  co = co or raw_running()
+  return user_coroutines[co] == true and raw_isyieldable(co)
+end
+
 coroutine.wrap = function(f)
-  local co = raw_create(f)
+  local co = new_coroutine("coroutine.wrap", f)
   return function(...)
+    if in_transit[co] then check_resumable("coroutine.wrap", co) end
     local r = pass_through(co, pack(raw_resume(co, ...)))
     if r[1] then return unpack(r, 2, r.n) end
     error(r[2], 0)
   end
+end
+
+-- Text for the trace: bytes that are not UTF-8 are shown escaped (\xNN), never an error.
+local utf8_len, byte, gsub_raw = utf8.len, string.byte, string.gsub
+local function printable(s)
+  if utf8_len(s) then return s end
+  return (gsub_raw(s, "[\128-\255]", function(c) return string.format("\\x%02X", byte(c)) end))
+end
+
+-- Runtime errors raised inside this prelude's stripped code say "?:-1:": point at the user's line.
+local function fix_position(e)
+  if type(e) == "string" and e:sub(1, 6) == "?:-1: " then return user_position() .. e:sub(7) end
+  return e
 end
 
 ---------------------------------------------------------------------------------------------
@@ -197,7 +268,7 @@ local function describe_error(e)
     end
     return "error object {" .. table.concat(parts, ", ") .. "}"
   end
-  if t == "nil" then return "nil" end
+  if t == "nil" then return "nil (an error raised with no message: error() or error(nil))" end
   if t == "userdata" then return tostring(e) end
   if t == "number" or t == "boolean" then return tostring(e) end
   return "error object (" .. t .. ")"
@@ -205,7 +276,7 @@ end
 
 local function on_error(e)
   if e == "not enough memory" then raw.memory_error() end
-  return raw.traceback(describe_error(e), 2)
+  return raw.traceback(describe_error(fix_position(e)), 2)
 end
 
 -- The body of every goroutine (main included). No table is built on the way: spawning is hot.
@@ -222,11 +293,25 @@ raw.set_entry(run_goroutine)
 -- An out-of-memory error ends the run with the memory limit even when a pcall catches it: the
 -- heap is full, and going on would only fail again somewhere less clear.
 local function after_pcall(ok, ...)
-  if not ok and (...) == "not enough memory" then raw.memory_error() end
+  if not ok then
+    if (...) == "not enough memory" then raw.memory_error() end
+    if run_over() then error((...), 0) end
+    return ok, fix_position((...)), select_n(2, ...)
+  end
   return ok, ...
 end
 _G.pcall = function(f, ...) return after_pcall(raw_pcall(f, ...)) end
-_G.xpcall = function(f, h, ...) return after_pcall(raw_xpcall(f, h, ...)) end
+-- A message handler runs at the point of the error: for an error raised by the instruction hook
+-- (a limit), that is inside the hook, where Lua runs no hook, so a looping handler would never
+-- be stopped. Once the run is over the user's handler is skipped (the error is raised again).
+local function guarded_handler(h)
+  if type(h) ~= "function" then return h end
+  return function(e)
+    if run_over() then return e end
+    return h(e)
+  end
+end
+_G.xpcall = function(f, h, ...) return after_pcall(raw_xpcall(f, guarded_handler(h), ...)) end
 pcall, xpcall = _G.pcall, _G.xpcall  -- the prelude's own catches check too
 
 -- `print` writes a trace event (verb `print`) instead of bypassing the trace on stdout.
@@ -234,13 +319,15 @@ _G.print = function(...)
   local n = select_n("#", ...)
   local parts = {}
   for i = 1, n do parts[i] = tostring((select_n(i, ...))) end
-  raw.log("print", table.concat(parts, "\t"))
+  raw.log("print", printable(table.concat(parts, "\t")))
 end
 
 -- Only source text may be loaded: precompiled bytecode can crash the VM.
 local raw_load = load
 load = function(chunk, name, mode, env)
-  return raw_load(chunk, name, "t", env)
+  local f, e = raw_load(chunk, name, "t", env)
+  if f == nil and run_over() then error(e, 0) end
+  return f, e
 end
 
 -- `assert` failures are classified as assertion failures (not plain errors) in reports, and
@@ -612,7 +699,7 @@ function log.table(t, title)
   local out = {}
   if title ~= nil then out[1] = tostring(title) .. ": " end
   dump(t, "", {}, out)
-  raw.log("table", table.concat(out))
+  raw.log("table", printable(table.concat(out)))
 end
 
 do

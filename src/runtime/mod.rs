@@ -973,7 +973,7 @@ impl Core {
         if self.config.step_cost > 0 {
             let cost = if self.config.step_cost_random {
                 self.decider
-                    .below(DecisionKind::Cost, self.config.step_cost + 1)
+                    .below(DecisionKind::Cost, self.config.step_cost.saturating_add(1))
             } else {
                 self.config.step_cost
             };

@@ -266,7 +266,12 @@ impl fmt::Display for LimitHit {
         if let Some((id, name)) = &self.task {
             write!(f, " in {}", label(*id, name.as_deref()))?;
         }
-        write!(f, ": {} (raise it with {})", self.message, self.kind.flag())
+        // A message that names the flag itself says how it relates (a cap no flag raises).
+        if self.message.contains(self.kind.flag()) {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, ": {} (raise it with {})", self.message, self.kind.flag())
+        }
     }
 }
 

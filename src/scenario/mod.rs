@@ -3,12 +3,17 @@
 //! runs: determinism checks and seed exploration.
 
 mod explore;
+mod input;
 mod shrink;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use explore::{ExploreOptions, ExploreSummary, Group, SeedOutcome, explore};
+pub use input::{
+    DEFAULT_MAX_INPUT, DEFAULT_MAX_INPUT_MB, check_replay_followed, lua_text, parse_schedule_for,
+    read_scenario_capped, read_schedule, schedule_text, source_hash,
+};
 pub use shrink::{Shrunk, failure_signature, replay, shrink};
 
 use crate::lua::{LoadError, LuaLimits, LuaWorld};
@@ -81,7 +86,7 @@ pub fn run_source(name: &str, source: &str, options: &RunOptions) -> Result<RunR
         Runtime::simulated(options.config.clone())
     };
     let world = LuaWorld::new(&rt, options.lua.clone())?;
-    world.spawn_main(name, source)?;
+    world.spawn_main(name, &lua_text(source))?;
     // A panic is a failure of the run, not of the caller: explore must count it and go on.
     let outcome = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run())) {
         Ok(outcome) => outcome,
@@ -143,10 +148,9 @@ pub fn resolve_strategy(
     }
 }
 
-/// Reads a scenario file; the error says which file and why.
+/// Reads a scenario file (at most `DEFAULT_MAX_INPUT` bytes); the error says which file and why.
 pub fn read_scenario(path: &Path) -> Result<String, LoadError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| LoadError(format!("cannot read scenario {}: {e}", path.display())))
+    read_scenario_capped(path, DEFAULT_MAX_INPUT)
 }
 
 /// Runs the scenario file at `path`.

@@ -10,6 +10,10 @@ use super::{Func, borrow, integer};
 use crate::lua::objects::{Dir, LuaChannel};
 use crate::patterns::{fan_in, fan_out};
 
+/// About what one `fan_out` output costs (its channel, resource, handle and table slot), for the
+/// memory check before making them all.
+const BYTES_PER_OUTPUT: i64 = 512;
+
 /// A handle on a channel the pattern made: the caller may use it in both directions.
 fn handle(lua: &mlua::Lua, ch: crate::sync::Channel<crate::lua::value::LuaValue>) -> Value {
     let h = LuaChannel {
@@ -38,6 +42,12 @@ pub(crate) static FUNCS: &[Func] = &[
                 ))
             })?;
             let input = channel_for(&input, cx.fname, Dir::Receive)?.ch.clone();
+            // One call makes `count` channels with no scheduling point in between: ask the
+            // run's memory limit first (an absurd count ends the run with that limit).
+            let bytes = count.saturating_mul(BYTES_PER_OUTPUT);
+            if !cx.host.memory.reserve(cx.rt(), bytes) {
+                return cx.point(Value::Nil);
+            }
             let outs = fan_out(cx.rt(), &**cx.host, input, count as usize, cx.here());
             let list = cx
                 .lua

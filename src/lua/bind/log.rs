@@ -37,10 +37,29 @@ pub(crate) fn log_line(h: &Host, level: &str, msg: String) {
     }
 }
 
+/// Log text as it is printed and traced: valid UTF-8 as it is; otherwise every byte of 128 and
+/// above as `\xNN` (as the prelude's `printable` does for `print` and `log.table`), so binary
+/// data never breaks a trace line or an error message.
+fn printable(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => bytes
+            .iter()
+            .map(|&b| {
+                if b < 128 {
+                    (b as char).to_string()
+                } else {
+                    format!("\\x{b:02X}")
+                }
+            })
+            .collect(),
+    }
+}
+
 /// A log level: strings and numbers only (tables would print addresses).
 fn log(cx: &Cx<'_>, level: &str, msg: &Value) -> Res {
     let text = match msg {
-        Value::String(s) => s.to_string_lossy(),
+        Value::String(s) => printable(&s.as_bytes()),
         Value::Integer(_) | Value::Number(_) => cx
             .lua
             .coerce_string(msg.clone())
@@ -120,7 +139,7 @@ pub(crate) static FUNCS: &[Func] = &[
                 Value::Nil => {
                     return Err(cx.misuse("needs a message naming the assertion (got nil)"));
                 }
-                Value::String(s) => s.to_string_lossy(),
+                Value::String(s) => printable(&s.as_bytes()),
                 other => describe(other),
             };
             let ok = !matches!(cond, Value::Nil | Value::Boolean(false));

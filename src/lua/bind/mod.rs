@@ -53,6 +53,10 @@ pub(crate) use log::log_line;
 use super::{Host, caller_location};
 use crate::runtime::{NANOS_PER_MS, Nanos, Runtime, ms_to_nanos, nanos_to_ms_f64};
 
+/// The longest duration a call accepts, in milliseconds (about 317 years): past it the virtual
+/// clock would saturate.
+const MAX_MS: f64 = 1e13;
+
 /// What a binding returns to its Lua shim: up to three values (the shim keeps as many as the
 /// declaration says), or `PARK`, or `MISUSE, message`.
 pub(crate) type Out = (Value, Value, Value);
@@ -182,6 +186,15 @@ impl Cx<'_> {
     /// A duration in milliseconds (fractions allowed; negative counts as 0).
     pub(crate) fn duration(&self, v: &Value) -> Result<Nanos, String> {
         match v {
+            // Past 1e13 ms (about 317 years) the clock would saturate: say so at the call.
+            Value::Integer(i) if *i as f64 > MAX_MS => Err(self.misuse(format!(
+                "duration must be finite and at most 1e13 ms (got {})",
+                shown(v)
+            ))),
+            Value::Number(n) if n.is_infinite() || *n > MAX_MS => Err(self.misuse(format!(
+                "duration must be finite and at most 1e13 ms (got {})",
+                shown(v)
+            ))),
             Value::Integer(i) => Ok(ms_to_nanos(*i as f64)),
             Value::Number(n) if !n.is_nan() => Ok(ms_to_nanos(*n)),
             other => Err(self.misuse(format!(
