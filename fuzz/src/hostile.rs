@@ -29,7 +29,18 @@ pub const WALL_BOUND: Duration = Duration::from_secs(5);
 /// A small number chosen by the fuzzer, mapped onto values that matter (0, 1, small, huge).
 fn size(n: u8) -> &'static str {
     [
-        "0", "1", "2", "10", "40", "1000", "100000", "1e6", "1e9", "1e15", "-1", "math.huge",
+        "0",
+        "1",
+        "2",
+        "10",
+        "40",
+        "1000",
+        "100000",
+        "1e6",
+        "1e9",
+        "1e15",
+        "-1",
+        "math.huge",
     ][n as usize % 12]
 }
 
@@ -157,7 +168,8 @@ impl Snippet {
                 ),
             },
             Snippet::BlockInC(f) => {
-                let call = ["goroutine.sleep(1)", "goroutine.yield()", "c:receive()"][f as usize % 3];
+                let call =
+                    ["goroutine.sleep(1)", "goroutine.yield()", "c:receive()"][f as usize % 3];
                 match (f / 3) % 3 {
                     0 => writeln!(
                         out,
@@ -204,11 +216,11 @@ impl Snippet {
                 size(n)
             ),
             Snippet::MemoryBomb(f) => match f % 3 {
-                0 => writeln!(out, "do local t = {{}} while true do t[#t + 1] = {{}} end end"),
-                1 => writeln!(
+                0 => writeln!(
                     out,
-                    "do local s = 'x' while true do s = s .. s end end"
+                    "do local t = {{}} while true do t[#t + 1] = {{}} end end"
                 ),
+                1 => writeln!(out, "do local s = 'x' while true do s = s .. s end end"),
                 _ => writeln!(
                     out,
                     "do local c = goroutine.channel(1e9) while true do c:send({{}}) end end"
@@ -249,15 +261,28 @@ impl Snippet {
                 )
             }
             Snippet::Collect(f) => {
-                let opt = ["collect", "step", "stop", "restart", "incremental", "generational", "count", "isrunning"]
-                    [f as usize % 8];
+                let opt = [
+                    "collect",
+                    "step",
+                    "stop",
+                    "restart",
+                    "incremental",
+                    "generational",
+                    "count",
+                    "isrunning",
+                ][f as usize % 8];
                 writeln!(out, "pcall(collectgarbage, {opt:?})")
             }
             Snippet::Sleep(n) => writeln!(out, "pcall(goroutine.sleep, {})", size(n)),
             Snippet::Close(f) => {
-                let body = ["while true do end", "goroutine.sleep(1)", "error('in close')", ""]
-                    [f as usize % 4];
-                let then = ["while true do end", "error('x')", "goroutine.sleep(1)"][(f / 4) as usize % 3];
+                let body = [
+                    "while true do end",
+                    "goroutine.sleep(1)",
+                    "error('in close')",
+                    "",
+                ][f as usize % 4];
+                let then =
+                    ["while true do end", "error('x')", "goroutine.sleep(1)"][(f / 4) as usize % 3];
                 writeln!(
                     out,
                     "pcall(function() local x <close> = setmetatable({{}}, {{__close = function() {body} end}}) {then} end)"
@@ -335,7 +360,9 @@ pub fn run_hostile(input: &HostileInput, guards: bool) {
         match rx.recv_timeout(WALL_BOUND) {
             Ok(Ok(r)) => runs.push(r),
             Ok(Err(e)) => panic!("a generated scenario did not load: {e}\n{src}"),
-            Err(_) if !guards => panic!("{HANG_FOUND}\n{}", scenario_text("hostile.lua", &src, seed)),
+            Err(_) if !guards => {
+                panic!("{HANG_FOUND}\n{}", scenario_text("hostile.lua", &src, seed))
+            }
             Err(_) => panic!(
                 "a hostile scenario did not end within {} s (a hang)\n{}",
                 WALL_BOUND.as_secs(),
@@ -417,10 +444,7 @@ mod tests {
             snippets: vec![(false, Snippet::Runaway(0))],
         };
         let err = std::panic::catch_unwind(|| run_hostile(&input, false)).unwrap_err();
-        let msg = err
-            .downcast_ref::<String>()
-            .cloned()
-            .unwrap_or_default();
+        let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
         assert!(msg.contains(HANG_FOUND), "{msg}");
     }
 }
