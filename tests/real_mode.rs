@@ -36,6 +36,7 @@ const TIME_SENSITIVE: &[&str] = &[
     "timers",
     "wait_group",
     "weighted_semaphore",
+    "rate_limiter",
 ];
 
 #[test]

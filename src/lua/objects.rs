@@ -188,3 +188,20 @@ impl Exposable for crate::patterns::WeightedSemaphore {
         LuaWeightedSemaphore(self)
     }
 }
+
+/// A rate limiter handle (seed 3.2).
+#[derive(Debug)]
+pub struct LuaRateLimiter(pub(crate) crate::patterns::RateLimiter);
+/// A rate limiter's reservation.
+#[derive(Debug)]
+pub struct LuaReservation(pub(crate) crate::patterns::Reservation);
+
+handle!(LuaRateLimiter, "rate_limiter", |this| this.0.resource());
+handle!(LuaReservation, "reservation", |_this| "reservation");
+
+impl Exposable for crate::patterns::RateLimiter {
+    type Handle = LuaRateLimiter;
+    fn into_handle(self) -> LuaRateLimiter {
+        LuaRateLimiter(self)
+    }
+}

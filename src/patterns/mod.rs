@@ -27,6 +27,7 @@ mod inspector;
 mod pipeline;
 mod pool;
 mod profiler;
+mod resilience;
 mod task;
 
 use std::future::Future;
@@ -41,6 +42,7 @@ pub use inspector::{ChannelInspector, ChannelStats};
 pub use pipeline::{Stage, StageFn, pipeline};
 pub use pool::{Job, JobId, Pool, PoolError, PoolStats};
 pub use profiler::{ProfileStats, Profiler};
+pub use resilience::{RateLimiter, Reservation, WaitError};
 pub use task::{JoinHandle, TaskError, go, join_all, timeout};
 
 /// A future to run as a goroutine.

@@ -19,6 +19,7 @@ mod goroutine;
 mod log;
 mod mutex;
 mod observe;
+mod rate_limiter;
 mod rwmutex;
 mod semaphore;
 mod timer;
@@ -309,6 +310,9 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.kind(&observe::PROFILER)?;
     d.kind(&observe::INSPECTOR)?;
     d.funcs(observe::FUNCS)?;
+    d.kind(&rate_limiter::KIND)?;
+    d.kind(&rate_limiter::RESERVATION)?;
+    d.funcs(rate_limiter::FUNCS)?;
     Ok(list)
 }
 

@@ -1,0 +1,8 @@
+//! Resilience patterns (seed §3): a rate limiter, a circuit breaker, retry with backoff and a
+//! bulkhead. Each is a Rust state machine usable from Rust tasks and Lua goroutines on the same
+//! object; the ones that run user functions (breaker, retry, bulkhead) expose their steps so a
+//! language layer's combinator only calls the user's function between them.
+
+mod rate_limiter;
+
+pub use rate_limiter::{RateLimiter, Reservation, WaitError};
