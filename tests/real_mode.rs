@@ -37,6 +37,7 @@ const TIME_SENSITIVE: &[&str] = &[
     "wait_group",
     "weighted_semaphore",
     "rate_limiter",
+    "circuit_breaker",
 ];
 
 #[test]

@@ -205,3 +205,22 @@ impl Exposable for crate::patterns::RateLimiter {
         LuaRateLimiter(self)
     }
 }
+
+/// A circuit breaker handle (seed 3.3).
+#[derive(Debug)]
+pub struct LuaCircuitBreaker(pub(crate) crate::patterns::CircuitBreaker);
+/// A circuit breaker's permit: recorded once (then empty).
+#[derive(Debug)]
+pub struct LuaPermit(pub(crate) RefCell<Option<crate::patterns::Permit>>);
+
+handle!(LuaCircuitBreaker, "circuit_breaker", |this| this
+    .0
+    .resource());
+handle!(LuaPermit, "permit", |_this| "permit");
+
+impl Exposable for crate::patterns::CircuitBreaker {
+    type Handle = LuaCircuitBreaker;
+    fn into_handle(self) -> LuaCircuitBreaker {
+        LuaCircuitBreaker(self)
+    }
+}

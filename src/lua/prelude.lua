@@ -662,6 +662,58 @@ function goroutine.fan_in(inputs)
 end
 
 ---------------------------------------------------------------------------------------------
+-- Resilience (seed 3.x): Rust owns each state machine (`patterns::resilience`); these loops only
+-- call the user's functions between its declared steps.
+---------------------------------------------------------------------------------------------
+local function op3(a, b, c)
+  if a == PARK then return yield(TOKEN) end
+  if a == MISUSE then raise(b) end
+  return a, b, c
+end
+
+-- How a user function's outcome reads: raised (false, err), returned `nil, err` (false, err),
+-- or anything else (true, results...).
+local function outcome(r)
+  if not r[1] then return false, describe_error(r[2]) end
+  if r[2] == nil and r.n >= 3 and r[3] ~= nil then return false, r[3] end
+  return true
+end
+
+local cb_acquire = declared.circuit_breaker.acquire
+local permit_record = declared.permit.record
+local cb_callbacks = setmetatable({}, { __mode = "k" })
+local function cb_notify(cb, ts)
+  if ts == nil then return end
+  local f = cb_callbacks[cb]
+  if f == nil then return end
+  for _, t in ipairs(ts) do f(t[1], t[2]) end
+end
+
+do
+  local make = goroutine.circuit_breaker
+  function goroutine.circuit_breaker(opts)
+    local cb = make(opts)
+    if type(opts) == "table" and opts.on_state_change ~= nil then
+      cb_callbacks[cb] = opts.on_state_change
+    end
+    return cb
+  end
+end
+
+local CB = methods.circuit_breaker
+function CB.call(cb, f, ...)
+  argcheck(is_callable(f), "circuit_breaker:call", "expects a function", f)
+  local permit, err, ts = op3(cb_acquire(cb))
+  cb_notify(cb, ts)
+  if not permit then return false, err end
+  local r = pack(pcall(f, ...))
+  local ok, e = outcome(r)
+  cb_notify(cb, op1(permit_record(permit, ok)))
+  if ok then return true, unpack(r, 2, r.n) end
+  return false, e
+end
+
+---------------------------------------------------------------------------------------------
 -- Observability (seed 6.x): profiler, channel inspector, deadlock detector. Reading them is never
 -- a scheduling point, so adding them to a scenario does not change its interleavings.
 ---------------------------------------------------------------------------------------------

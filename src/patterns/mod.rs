@@ -42,6 +42,9 @@ pub use inspector::{ChannelInspector, ChannelStats};
 pub use pipeline::{Stage, StageFn, pipeline};
 pub use pool::{Job, JobId, Pool, PoolError, PoolStats};
 pub use profiler::{ProfileStats, Profiler};
+pub use resilience::{
+    CallError, CircuitBreaker, CircuitSettings, CircuitState, Permit, Rejected, Transition,
+};
 pub use resilience::{RateLimiter, Reservation, WaitError};
 pub use task::{JoinHandle, TaskError, go, join_all, timeout};
 

@@ -14,6 +14,7 @@
 
 mod atomic;
 mod channel;
+mod circuit_breaker;
 mod context;
 mod goroutine;
 mod log;
@@ -313,6 +314,9 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.kind(&rate_limiter::KIND)?;
     d.kind(&rate_limiter::RESERVATION)?;
     d.funcs(rate_limiter::FUNCS)?;
+    d.kind(&circuit_breaker::KIND)?;
+    d.kind(&circuit_breaker::PERMIT)?;
+    d.funcs(circuit_breaker::FUNCS)?;
     Ok(list)
 }
 

@@ -3,6 +3,11 @@
 //! object; the ones that run user functions (breaker, retry, bulkhead) expose their steps so a
 //! language layer's combinator only calls the user's function between them.
 
+mod circuit_breaker;
 mod rate_limiter;
 
+pub use circuit_breaker::{
+    CallError, CircuitBreaker, Permit, Rejected, Settings as CircuitSettings,
+    State as CircuitState, Transition,
+};
 pub use rate_limiter::{RateLimiter, Reservation, WaitError};
