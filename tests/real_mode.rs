@@ -38,6 +38,7 @@ const TIME_SENSITIVE: &[&str] = &[
     "weighted_semaphore",
     "rate_limiter",
     "circuit_breaker",
+    "retry",
 ];
 
 #[test]

@@ -224,3 +224,16 @@ impl Exposable for crate::patterns::CircuitBreaker {
         LuaCircuitBreaker(self)
     }
 }
+
+/// A retry policy handle (seed 3.5).
+#[derive(Debug)]
+pub struct LuaRetry(pub(crate) crate::patterns::Retry);
+
+handle!(LuaRetry, "retry_policy", |this| this.0.resource());
+
+impl Exposable for crate::patterns::Retry {
+    type Handle = LuaRetry;
+    fn into_handle(self) -> LuaRetry {
+        LuaRetry(self)
+    }
+}

@@ -713,6 +713,40 @@ function CB.call(cb, f, ...)
   return false, e
 end
 
+-- Retry: `goroutine.permanent(err)` wraps an error that stops the retries at once.
+local permanent_mt = { __name = "permanent error" }
+function permanent_mt.__tostring(p) return "permanent: " .. describe_error(p.err) end
+function goroutine.permanent(err)
+  return setmetatable({ err = err }, permanent_mt)
+end
+
+local RP = methods.retry_policy
+function goroutine.retry(opts, f)
+  local policy
+  if type(opts) == "userdata" then
+    policy = opts
+    RP.max_attempts(policy)  -- a misuse if it is not a retry policy
+  else
+    argcheck(opts == nil or type(opts) == "table", "goroutine.retry", "options must be a table", opts)
+    policy = goroutine.retry_policy(opts)
+  end
+  argcheck(is_callable(f), "goroutine.retry", "expects a function", f)
+  local attempt = 0
+  while true do
+    attempt = attempt + 1
+    local r = pack(pcall(f))
+    if r[1] and not (r[2] == nil and r.n >= 3 and r[3] ~= nil) then
+      return unpack(r, 2, r.n)
+    end
+    local e = r[1] and r[3] or r[2]
+    if getmetatable(e) == permanent_mt then return nil, e.err end
+    if not r[1] then e = describe_error(e) end
+    local d = RP.next_delay(policy, attempt)
+    if d == nil then return nil, e end
+    goroutine.sleep(d)
+  end
+end
+
 ---------------------------------------------------------------------------------------------
 -- Observability (seed 6.x): profiler, channel inspector, deadlock detector. Reading them is never
 -- a scheduling point, so adding them to a scenario does not change its interleavings.

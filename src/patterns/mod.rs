@@ -45,6 +45,7 @@ pub use profiler::{ProfileStats, Profiler};
 pub use resilience::{
     CallError, CircuitBreaker, CircuitSettings, CircuitState, Permit, Rejected, Transition,
 };
+pub use resilience::{Failure, Retry, RetrySettings, permanent, retry};
 pub use resilience::{RateLimiter, Reservation, WaitError};
 pub use task::{JoinHandle, TaskError, go, join_all, timeout};
 

@@ -21,6 +21,7 @@ mod log;
 mod mutex;
 mod observe;
 mod rate_limiter;
+mod retry;
 mod rwmutex;
 mod semaphore;
 mod timer;
@@ -317,6 +318,8 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.kind(&circuit_breaker::KIND)?;
     d.kind(&circuit_breaker::PERMIT)?;
     d.funcs(circuit_breaker::FUNCS)?;
+    d.kind(&retry::KIND)?;
+    d.funcs(retry::FUNCS)?;
     Ok(list)
 }
 

@@ -5,9 +5,11 @@
 
 mod circuit_breaker;
 mod rate_limiter;
+mod retry;
 
 pub use circuit_breaker::{
     CallError, CircuitBreaker, Permit, Rejected, Settings as CircuitSettings,
     State as CircuitState, Transition,
 };
 pub use rate_limiter::{RateLimiter, Reservation, WaitError};
+pub use retry::{Failure, Retry, RetrySettings, permanent, retry};
