@@ -39,6 +39,7 @@ const TIME_SENSITIVE: &[&str] = &[
     "rate_limiter",
     "circuit_breaker",
     "retry",
+    "bulkhead",
 ];
 
 #[test]

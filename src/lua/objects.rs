@@ -237,3 +237,16 @@ impl Exposable for crate::patterns::Retry {
         LuaRetry(self)
     }
 }
+
+/// A bulkhead handle (seed 3.4).
+#[derive(Debug)]
+pub struct LuaBulkhead(pub(crate) crate::patterns::Bulkhead);
+
+handle!(LuaBulkhead, "bulkhead", |this| this.0.resource());
+
+impl Exposable for crate::patterns::Bulkhead {
+    type Handle = LuaBulkhead;
+    fn into_handle(self) -> LuaBulkhead {
+        LuaBulkhead(self)
+    }
+}

@@ -747,6 +747,22 @@ function goroutine.retry(opts, f)
   end
 end
 
+-- Bulkhead: enter the partition (Rust), run fn, leave whatever its outcome.
+local BH = methods.bulkhead
+local bh_enter, bh_leave = declared.bulkhead.enter, declared.bulkhead.leave
+function BH.execute(bh, name, f, ...)
+  argcheck(is_callable(f), "bulkhead:execute", "expects a function", f)
+  local ok, err = bh_enter(bh, name)
+  if ok == MISUSE then raise((err:gsub("^bulkhead:enter", "bulkhead:execute"))) end
+  if ok == PARK then ok, err = yield(TOKEN) end
+  if not ok then return false, err end
+  local r = pack(pcall(f, ...))
+  op2(bh_leave(bh, name))
+  local good, e = outcome(r)
+  if good then return true, unpack(r, 2, r.n) end
+  return false, e
+end
+
 ---------------------------------------------------------------------------------------------
 -- Observability (seed 6.x): profiler, channel inspector, deadlock detector. Reading them is never
 -- a scheduling point, so adding them to a scenario does not change its interleavings.

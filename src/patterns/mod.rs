@@ -42,6 +42,7 @@ pub use inspector::{ChannelInspector, ChannelStats};
 pub use pipeline::{Stage, StageFn, pipeline};
 pub use pool::{Job, JobId, Pool, PoolError, PoolStats};
 pub use profiler::{ProfileStats, Profiler};
+pub use resilience::{Bulkhead, Full, Partition};
 pub use resilience::{
     CallError, CircuitBreaker, CircuitSettings, CircuitState, Permit, Rejected, Transition,
 };

@@ -13,6 +13,7 @@
 //! borrowed handle. Module functions (`goroutine.semaphore`) are [`Func`]s.
 
 mod atomic;
+mod bulkhead;
 mod channel;
 mod circuit_breaker;
 mod context;
@@ -320,6 +321,8 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(circuit_breaker::FUNCS)?;
     d.kind(&retry::KIND)?;
     d.funcs(retry::FUNCS)?;
+    d.kind(&bulkhead::KIND)?;
+    d.funcs(bulkhead::FUNCS)?;
     Ok(list)
 }
 

@@ -3,10 +3,12 @@
 //! object; the ones that run user functions (breaker, retry, bulkhead) expose their steps so a
 //! language layer's combinator only calls the user's function between them.
 
+mod bulkhead;
 mod circuit_breaker;
 mod rate_limiter;
 mod retry;
 
+pub use bulkhead::{Bulkhead, Full, Partition};
 pub use circuit_breaker::{
     CallError, CircuitBreaker, Permit, Rejected, Settings as CircuitSettings,
     State as CircuitState, Transition,
