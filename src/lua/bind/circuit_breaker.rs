@@ -110,8 +110,10 @@ pub(crate) static KIND: Kind<LuaCircuitBreaker> = Kind {
                 let ts = transitions(cx.lua, &ts);
                 match r {
                     Ok(p) => {
+                        // Admitted: the call's scheduling point comes after its outcome is
+                        // recorded (`permit:record`), one per call like any other.
                         let (permit, _, _) = cx.handle(LuaPermit(RefCell::new(Some(p))))?;
-                        cx.point((permit, Value::Nil, ts))
+                        cx.ret((permit, Value::Nil, ts))
                     }
                     Err(e) => cx.point((Value::Boolean(false), string(cx.lua, &e.to_string()), ts)),
                 }

@@ -23,9 +23,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::runtime::{
-    Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TaskId, TimerCallback, Wait,
+    Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TimerCallback, Wait,
 };
-use crate::sync::{Begin, Op};
+use crate::sync::{Begin, Op, Parked};
 
 /// Only time ends a limiter wait: never a wait-for edge.
 const KIND: ResourceKind = ResourceKind::released_by_anyone("rate_limiter");
@@ -326,7 +326,7 @@ impl RateLimiter {
         rt.add_timer(
             a.time_to_act,
             Box::new(Admit {
-                task: me,
+                parked: Parked::new(me),
                 res: self.shared.res.clone(),
                 n,
             }),
@@ -393,24 +393,29 @@ fn refused(ok: bool) -> &'static str {
     if ok { "" } else { " refused" }
 }
 
-/// A waiter's reservation instant: it goes.
+/// A waiter's reservation instant: it goes. Nothing else completes the wait (its tokens are
+/// already taken), so this timer is the only way out and always wakes it.
 struct Admit {
-    task: TaskId,
+    parked: Rc<Parked>,
     res: ResourceRef,
     n: u64,
 }
 
 impl TimerCallback for Admit {
     fn fire(self: Box<Self>, rt: &Runtime) {
+        if !self.parked.is_live() {
+            return;
+        }
         if rt.tracing() {
             let detail = Some(format!("n={}", self.n));
-            rt.emit_as(self.task, "wait", Subject::Resource(self.res), detail, None);
+            let task = self.parked.task();
+            rt.emit_as(task, "wait", Subject::Resource(self.res), detail, None);
         }
-        rt.wake(self.task);
+        self.parked.fire(rt, 0);
     }
 
     fn may_wake(&self) -> bool {
-        true
+        self.parked.is_live()
     }
 }
 
