@@ -792,3 +792,20 @@ r:cancel()
     let r = gosim::scenario::run_source("t.lua", src, &opts).unwrap();
     assert!(r.outcome.is_pass(), "{}", r.outcome);
 }
+
+/// A goroutine waiting on the limiter is woken by time alone: never part of a wait-for cycle
+/// and never a false deadlock, even while everyone else waits on it.
+#[test]
+fn a_limiter_wait_is_never_a_false_deadlock() {
+    let src = r#"
+local lim = goroutine.rate_limiter{rate = 1, per = 1000, burst = 1}
+assert(lim:allow())
+local ch = goroutine.channel()
+goroutine.spawn{name = "waiter", fn = function()
+  assert(lim:wait())
+  ch:send(goroutine.now())
+end}
+assert(ch:receive() == 1000)
+"#;
+    common::expect_pass_on_seeds(src);
+}
