@@ -42,6 +42,10 @@ const TIME_SENSITIVE: &[&str] = &[
     "latch",
     "barrier",
     "rwmutex_upgradeable",
+    "rate_limiter",
+    "circuit_breaker",
+    "retry",
+    "bulkhead",
 ];
 
 #[test]

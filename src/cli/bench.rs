@@ -297,6 +297,89 @@ fn real_ticker_lateness(ticks: usize) -> (f64, f64) {
     (mean, max)
 }
 
+/// Per-call cost of a Lua scenario's loop of `n` calls: the run's wall time over `n` (the run's
+/// fixed cost, a Lua state and the prelude, is amortised over the calls).
+fn lua_per_call(name: &str, src: &str, n: u64, reps: usize) -> f64 {
+    time_ns(reps, || run_ok(name, src)) / n as f64
+}
+
+/// `lim:allow()` per call (a limiter that always has tokens), and the same token bucket written
+/// by hand in Lua over `goroutine.now()`.
+fn limiter_allow(n: u64, reps: usize) -> (f64, f64) {
+    let pattern = format!(
+        "local lim = goroutine.rate_limiter{{rate = 1000000, per = 1, burst = 1000000}}\n\
+         for i = 1, {n} do lim:allow() end"
+    );
+    let by_hand = format!(
+        "local rate, burst = 1000000, 1000000\n\
+         local tokens, last = burst, goroutine.now()\n\
+         local function allow()\n\
+           local now = goroutine.now()\n\
+           tokens = math.min(burst, tokens + (now - last) * rate)\n\
+           last = now\n\
+           if tokens >= 1 then tokens = tokens - 1 return true end\n\
+           return false\n\
+         end\n\
+         for i = 1, {n} do allow() goroutine.yield() end"
+    );
+    (
+        lua_per_call("limiter_allow.lua", &pattern, n, reps),
+        lua_per_call("limiter_allow_by_hand.lua", &by_hand, n, reps),
+    )
+}
+
+/// `lim:wait()` per call when every call must sleep for its token (1 per ms), and the same
+/// written by hand with `goroutine.sleep`.
+fn limiter_wait(n: u64, reps: usize) -> (f64, f64) {
+    let pattern = format!(
+        "local lim = goroutine.rate_limiter{{rate = 1, per = 1, burst = 1}}\n\
+         for i = 1, {n} do lim:wait() end"
+    );
+    let by_hand = format!(
+        "local next_at = goroutine.now()\n\
+         local function wait()\n\
+           local now = goroutine.now()\n\
+           if next_at > now then goroutine.sleep(next_at - now) end\n\
+           next_at = math.max(now, next_at) + 1\n\
+         end\n\
+         for i = 1, {n} do wait() end"
+    );
+    (
+        lua_per_call("limiter_wait.lua", &pattern, n, reps),
+        lua_per_call("limiter_wait_by_hand.lua", &by_hand, n, reps),
+    )
+}
+
+/// `cb:call(fn)` per call on a closed breaker, and a hand-written breaker (a state table and
+/// `pcall`).
+fn breaker_call(n: u64, reps: usize) -> (f64, f64) {
+    let pattern = format!(
+        "local cb = goroutine.circuit_breaker{{threshold = 5, timeout = 1000}}\n\
+         local function f() return 1 end\n\
+         for i = 1, {n} do cb:call(f) end"
+    );
+    let by_hand = format!(
+        "local st = {{state = \"closed\", failures = 0, opened = 0}}\n\
+         local function call(f)\n\
+           if st.state == \"open\" then\n\
+             if goroutine.now() - st.opened <= 1000 then return false, \"open\" end\n\
+             st.state = \"half-open\"\n\
+           end\n\
+           local ok, v = pcall(f)\n\
+           if ok then st.failures = 0 st.state = \"closed\" return true, v end\n\
+           st.failures = st.failures + 1\n\
+           if st.failures >= 5 then st.state = \"open\" st.opened = goroutine.now() end\n\
+           return false, v\n\
+         end\n\
+         local function f() return 1 end\n\
+         for i = 1, {n} do call(f) goroutine.yield() end"
+    );
+    (
+        lua_per_call("breaker_call.lua", &pattern, n, reps),
+        lua_per_call("breaker_call_by_hand.lua", &by_hand, n, reps),
+    )
+}
+
 pub(crate) fn run(a: BenchArgs) -> ExitCode {
     let (reps, scale) = if a.quick { (3, 10) } else { (7, 1) };
     eprintln!("measuring ({} repetitions each; medians)...", reps);
@@ -311,6 +394,9 @@ pub(crate) fn run(a: BenchArgs) -> ExitCode {
     let rust_timers = rust_timer_firings(10_000 / scale, 100, reps.min(3));
     let tokio_timers = tokio_timer_firings(10_000 / scale, 100, reps.min(3));
     let (late_mean, late_max) = real_ticker_lateness(if a.quick { 200 } else { 1000 });
+    let (allow, allow_hand) = limiter_allow(100_000 / scale, reps);
+    let (wait, wait_hand) = limiter_wait(100_000 / scale, reps);
+    let (cb_call, cb_hand) = breaker_call(100_000 / scale, reps);
     let rows = [
         Row {
             name: "unbuffered ping-pong, per message",
@@ -381,6 +467,30 @@ pub(crate) fn run(a: BenchArgs) -> ExitCode {
             value: late_max,
             unit: "us",
             anchor: None,
+            target: "(reported)",
+            met: true,
+        },
+        Row {
+            name: "rate limiter allow, per call",
+            value: allow,
+            unit: "ns",
+            anchor: Some((allow_hand, "token bucket by hand in Lua")),
+            target: "(reported)",
+            met: true,
+        },
+        Row {
+            name: "rate limiter wait (sleeps each time), per call",
+            value: wait,
+            unit: "ns",
+            anchor: Some((wait_hand, "by hand with goroutine.sleep")),
+            target: "(reported)",
+            met: true,
+        },
+        Row {
+            name: "circuit breaker call (closed), per call",
+            value: cb_call,
+            unit: "ns",
+            anchor: Some((cb_hand, "breaker by hand (table + pcall)")),
             target: "(reported)",
             met: true,
         },

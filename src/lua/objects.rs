@@ -324,3 +324,65 @@ impl Exposable for crate::patterns::PriorityChannel<LuaValue> {
         LuaPriorityChannel(self)
     }
 }
+
+/// A rate limiter handle (seed 3.2).
+#[derive(Debug)]
+pub struct LuaRateLimiter(pub(crate) crate::patterns::RateLimiter);
+/// A rate limiter's reservation.
+#[derive(Debug)]
+pub struct LuaReservation(pub(crate) crate::patterns::Reservation);
+
+handle!(LuaRateLimiter, "rate_limiter", |this| this.0.resource());
+handle!(LuaReservation, "reservation", |_this| "reservation");
+
+impl Exposable for crate::patterns::RateLimiter {
+    type Handle = LuaRateLimiter;
+    fn into_handle(self) -> LuaRateLimiter {
+        LuaRateLimiter(self)
+    }
+}
+
+/// A circuit breaker handle (seed 3.3).
+#[derive(Debug)]
+pub struct LuaCircuitBreaker(pub(crate) crate::patterns::CircuitBreaker);
+/// A circuit breaker's permit: recorded once (then empty).
+#[derive(Debug)]
+pub struct LuaPermit(pub(crate) RefCell<Option<crate::patterns::Permit>>);
+
+handle!(LuaCircuitBreaker, "circuit_breaker", |this| this
+    .0
+    .resource());
+handle!(LuaPermit, "permit", |_this| "permit");
+
+impl Exposable for crate::patterns::CircuitBreaker {
+    type Handle = LuaCircuitBreaker;
+    fn into_handle(self) -> LuaCircuitBreaker {
+        LuaCircuitBreaker(self)
+    }
+}
+
+/// A retry policy handle (seed 3.5).
+#[derive(Debug)]
+pub struct LuaRetry(pub(crate) crate::patterns::Retry);
+
+handle!(LuaRetry, "retry_policy", |this| this.0.resource());
+
+impl Exposable for crate::patterns::Retry {
+    type Handle = LuaRetry;
+    fn into_handle(self) -> LuaRetry {
+        LuaRetry(self)
+    }
+}
+
+/// A bulkhead handle (seed 3.4).
+#[derive(Debug)]
+pub struct LuaBulkhead(pub(crate) crate::patterns::Bulkhead);
+
+handle!(LuaBulkhead, "bulkhead", |this| this.0.resource());
+
+impl Exposable for crate::patterns::Bulkhead {
+    type Handle = LuaBulkhead;
+    fn into_handle(self) -> LuaBulkhead {
+        LuaBulkhead(self)
+    }
+}

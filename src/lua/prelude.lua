@@ -559,6 +559,108 @@ local connect = goroutine.pipeline
 function goroutine.pipeline(input, stages) return connect(input, stages, stage_worker) end
 
 ---------------------------------------------------------------------------------------------
+-- Resilience (seed 3.x): Rust owns each state machine (`patterns::resilience`); these loops only
+-- call the user's functions between its declared steps.
+---------------------------------------------------------------------------------------------
+local function op3(a, b, c)
+  if a == PARK then return yield(TOKEN) end
+  if a == MISUSE then raise(b) end
+  return a, b, c
+end
+
+-- How a user function's outcome reads: raised (false, err), returned `nil, err` (false, err),
+-- or anything else (true, results...).
+local function outcome(r)
+  if not r[1] then return false, describe_error(r[2]) end
+  if r[2] == nil and r.n >= 3 and r[3] ~= nil then return false, r[3] end
+  return true
+end
+
+local cb_acquire = declared.circuit_breaker.acquire
+local permit_record = declared.permit.record
+local cb_callbacks = setmetatable({}, { __mode = "k" })
+local function cb_notify(cb, ts)
+  if ts == nil then return end
+  local f = cb_callbacks[cb]
+  if f == nil then return end
+  for _, t in ipairs(ts) do f(t[1], t[2]) end
+end
+
+do
+  local make = goroutine.circuit_breaker
+  function goroutine.circuit_breaker(opts)
+    local cb = make(opts)
+    if type(opts) == "table" and opts.on_state_change ~= nil then
+      cb_callbacks[cb] = opts.on_state_change
+    end
+    return cb
+  end
+end
+
+local CB = methods.circuit_breaker
+function CB.call(cb, f, ...)
+  argcheck(is_callable(f), "circuit_breaker:call", "expects a function", f)
+  local permit, err, ts = op3(cb_acquire(cb))
+  cb_notify(cb, ts)
+  if not permit then return false, err end
+  local r = pack(pcall(f, ...))
+  local ok, e = outcome(r)
+  cb_notify(cb, op1(permit_record(permit, ok)))
+  if ok then return true, unpack(r, 2, r.n) end
+  return false, e
+end
+
+-- Retry: `goroutine.permanent(err)` wraps an error that stops the retries at once.
+local permanent_mt = { __name = "permanent error" }
+function permanent_mt.__tostring(p) return "permanent: " .. describe_error(p.err) end
+function goroutine.permanent(err)
+  return setmetatable({ err = err }, permanent_mt)
+end
+
+local RP = methods.retry_policy
+function goroutine.retry(opts, f)
+  local policy
+  if type(opts) == "userdata" then
+    policy = opts
+    RP.max_attempts(policy)  -- a misuse if it is not a retry policy
+  else
+    argcheck(opts == nil or type(opts) == "table", "goroutine.retry", "options must be a table", opts)
+    policy = goroutine.retry_policy(opts)
+  end
+  argcheck(is_callable(f), "goroutine.retry", "expects a function", f)
+  local attempt = 0
+  while true do
+    attempt = attempt + 1
+    local r = pack(pcall(f))
+    if r[1] and not (r[2] == nil and r.n >= 3 and r[3] ~= nil) then
+      return unpack(r, 2, r.n)
+    end
+    local e = r[1] and r[3] or r[2]
+    if getmetatable(e) == permanent_mt then return nil, e.err end
+    if not r[1] then e = describe_error(e) end
+    local d = RP.next_delay(policy, attempt)
+    if d == nil then return nil, e end
+    goroutine.sleep(d)
+  end
+end
+
+-- Bulkhead: enter the partition (Rust), run fn, leave whatever its outcome.
+local BH = methods.bulkhead
+local bh_enter, bh_leave = declared.bulkhead.enter, declared.bulkhead.leave
+function BH.execute(bh, name, f, ...)
+  argcheck(is_callable(f), "bulkhead:execute", "expects a function", f)
+  local ok, err = bh_enter(bh, name)
+  if ok == MISUSE then raise((err:gsub("^bulkhead:enter", "bulkhead:execute"))) end
+  if ok == PARK then ok, err = yield(TOKEN) end
+  if not ok then return false, err end
+  local r = pack(pcall(f, ...))
+  op2(bh_leave(bh, name))
+  local good, e = outcome(r)
+  if good then return true, unpack(r, 2, r.n) end
+  return false, e
+end
+
+---------------------------------------------------------------------------------------------
 -- Observability (seed 6.x): profiler, channel inspector, deadlock detector. Reading them is never
 -- a scheduling point, so adding them to a scenario does not change its interleavings.
 ---------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ mod msg;
 mod pipeline;
 mod pool;
 mod profiler;
+mod resilience;
 mod spawn;
 mod task;
 
@@ -57,6 +58,12 @@ pub use msg::{
 pub use pipeline::{Stage, StageFn, pipeline};
 pub use pool::{Job, JobId, Pool, PoolError, PoolStats};
 pub use profiler::{ProfileStats, Profiler};
+pub use resilience::{Bulkhead, Full, Partition};
+pub use resilience::{
+    CallError, CircuitBreaker, CircuitSettings, CircuitState, Permit, Rejected, Transition,
+};
+pub use resilience::{Failure, Retry, RetrySettings, permanent, retry};
+pub use resilience::{RateLimiter, Reservation, WaitError};
 pub(crate) use spawn::spawn_future;
 pub use task::{JoinHandle, TaskError, go, join_all, timeout};
 

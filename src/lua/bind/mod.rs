@@ -14,7 +14,9 @@
 
 mod atomic;
 mod barrier;
+mod bulkhead;
 mod channel;
+mod circuit_breaker;
 mod context;
 mod debounce;
 mod fan;
@@ -25,7 +27,9 @@ mod mutex;
 mod observe;
 mod pipeline;
 mod pool;
+mod rate_limiter;
 mod request_reply;
+mod retry;
 mod rwmutex;
 pub(crate) mod select;
 mod semaphore;
@@ -369,6 +373,16 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(overflow_channel::FUNCS)?;
     d.kind(&priority_channel::KIND)?;
     d.funcs(priority_channel::FUNCS)?;
+    d.kind(&rate_limiter::KIND)?;
+    d.kind(&rate_limiter::RESERVATION)?;
+    d.funcs(rate_limiter::FUNCS)?;
+    d.kind(&circuit_breaker::KIND)?;
+    d.kind(&circuit_breaker::PERMIT)?;
+    d.funcs(circuit_breaker::FUNCS)?;
+    d.kind(&retry::KIND)?;
+    d.funcs(retry::FUNCS)?;
+    d.kind(&bulkhead::KIND)?;
+    d.funcs(bulkhead::FUNCS)?;
     Ok(list)
 }
 
