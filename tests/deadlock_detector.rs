@@ -53,15 +53,21 @@ d:stop()
     );
 }
 
-/// Today, in a simulation, a lock cycle fails the run the moment it closes: a detector whose
-/// next check would come later never sees it. (`patterns.md` wants `on_deadlock(info)` with
-/// `info.cycle` first: that needs the core to let an observer run before a cycle fails the run.)
+/// In a simulation, a lock cycle still fails the run, but a started detector's `on_deadlock(info)`
+/// (with `info.cycle`) is called first, in a goroutine of its own that may block; the run fails
+/// once it is done, with the cycle as it was found.
 #[test]
-fn a_cycle_fails_the_run_when_it_closes() {
+fn on_deadlock_is_called_with_the_cycle_before_the_run_fails() {
     let r = common::run(
         r#"
-local d = goroutine.deadlock_detector{check_interval = 5, timeout = 0}
-d:on_deadlock(function(info) log.info("on_deadlock called") end)
+local d = goroutine.deadlock_detector{check_interval = 500, timeout = 1000}
+d:on_deadlock(function(info)
+  assert(info.cycle and #info.cycle == 2, "the cycle is in the info")
+  assert(info.stuck_count == 2 and #info.goroutines == 2)
+  log.info("on_deadlock called at " .. goroutine.now())
+  goroutine.sleep(5)                     -- a handler may block
+  log.info("handler done at " .. goroutine.now())
+end)
 d:start()
 local m1, m2 = goroutine.mutex(), goroutine.mutex()
 goroutine.spawn{name = "left", fn = function() m1:lock() goroutine.sleep(1) m2:lock() end}
@@ -71,10 +77,44 @@ goroutine.sleep(100)
         1,
     );
     let text = r.outcome.to_string();
-    assert!(text.contains("cycle"), "{text}");
     assert!(
-        !r.events.iter().any(|e| e.verb == "log.info"),
-        "no handler output expected"
+        text.contains("deadlock (cycle)") && text.contains("at 1ms"),
+        "{text}"
+    );
+    assert_eq!(
+        common::logs(&r),
+        ["on_deadlock called at 1", "handler done at 6"],
+        "the handler ran (long before the detector's next check) and finished before the failure"
+    );
+}
+
+/// A global deadlock (every goroutine asleep) is reported the same way; a stopped detector is
+/// not called; without a detector nothing changes.
+#[test]
+fn on_deadlock_before_a_global_deadlock_and_not_after_stop() {
+    let src = |stop: &str| {
+        format!(
+            r#"
+local d = goroutine.deadlock_detector{{check_interval = 500, timeout = 1000}}
+d:on_deadlock(function(info)
+  log.info("reported " .. info.stuck_count .. " channels=" .. info.blocked_channels)
+end)
+d:start()
+{stop}
+local ch = goroutine.channel()
+goroutine.spawn{{name = "waiter", fn = function() ch:receive() end}}
+ch:receive()
+"#
+        )
+    };
+    let r = common::run(&src(""), 1);
+    assert!(r.outcome.to_string().contains("deadlock"), "{}", r.outcome);
+    assert_eq!(common::logs(&r), ["reported 2 channels=1"]);
+    let r = common::run(&src("d:stop()"), 1);
+    assert!(r.outcome.to_string().contains("deadlock"), "{}", r.outcome);
+    assert!(
+        common::logs(&r).is_empty(),
+        "a stopped detector is not called"
     );
 }
 

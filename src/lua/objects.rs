@@ -181,8 +181,19 @@ pub struct LuaInspector(
     pub(crate) ResourceRef,
 );
 /// A deadlock detector's Rust half (the periodic loop is Lua).
-#[derive(Debug)]
-pub struct LuaDetector(pub(crate) crate::patterns::DeadlockDetector);
+pub struct LuaDetector(
+    pub(crate) std::rc::Rc<crate::patterns::DeadlockDetector>,
+    /// While started: what calls `on_deadlock` before a deadlock fails the run.
+    pub(crate) RefCell<Option<std::rc::Rc<dyn crate::runtime::DeadlockReporter>>>,
+);
+
+impl std::fmt::Debug for LuaDetector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("LuaDetector")
+            .field(&self.0)
+            .finish_non_exhaustive()
+    }
+}
 
 handle!(LuaProfiler, "profiler", |_this| "profiler");
 

@@ -693,6 +693,11 @@ end
 function detector_mt.start(d)
   if d.running then return end
   d.running = true
+  -- A deadlock that is about to fail the run (a wait-for cycle, or every goroutine asleep) is
+  -- reported first: the handler runs in a goroutine of its own, then the run fails.
+  raw.detector_arm(d.rust, function(info)
+    if d.handler then d.handler(info) end
+  end)
   -- An observer daemon: its sleeps never count as a way out of a deadlock, so a run whose real
   -- goroutines are all stuck still ends with a deadlock report.
   local id = op1(raw.spawn(function()
@@ -706,7 +711,10 @@ function detector_mt.start(d)
   raw.mark_observer(id)
 end
 
-function detector_mt.stop(d) d.running = false end
+function detector_mt.stop(d)
+  d.running = false
+  raw.detector_arm(d.rust, nil)
+end
 
 ---------------------------------------------------------------------------------------------
 -- Messaging (seed 4.x): the loops that call user functions between declared Rust steps

@@ -182,7 +182,30 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     // ---- observability (seed 6.x): reads only, never a scheduling point ------------------------
     op!("detector", |lua, h, timeout: Value| {
         let d = duration(&timeout, "goroutine.deadlock_detector")?;
-        new_handle(lua, LuaDetector(DeadlockDetector::new(&h.rt, d)))
+        new_handle(
+            lua,
+            LuaDetector(Rc::new(DeadlockDetector::new(&h.rt, d)), RefCell::new(None)),
+        )
+    });
+    // Arms (a function) or disarms (nil) the detector's report of a deadlock that is about to
+    // fail the run: the function runs in a new goroutine with the info table, first.
+    func!("detector_arm", |_lua,
+                           h,
+                           (d, f): (
+        UserDataRef<LuaDetector>,
+        Option<Function>
+    )| {
+        let reporter = f.map(|f| {
+            let r: Rc<dyn crate::runtime::DeadlockReporter> = Rc::new(LuaReporter {
+                host: Rc::downgrade(h),
+                detector: d.0.clone(),
+                f,
+            });
+            h.rt.report_deadlocks_to(Rc::downgrade(&r));
+            r
+        });
+        *d.1.borrow_mut() = reporter;
+        Ok(())
     });
     op!("detector_check", |lua, _h, d: Value| {
         let d = handle::<LuaDetector>(&d, "deadlock_detector:check", "a deadlock detector")?;
@@ -310,4 +333,37 @@ fn spawn(lua: &Lua, h: &Rc<Host>, args: MultiValue) -> Result<R2, String> {
     // than raise an error a `pcall` could catch and loop on.
     let id = id.map_or(Value::Nil, |id| Value::Integer(id.0 as i64));
     Ok(h.finish(id, Value::Nil))
+}
+
+/// A started Lua deadlock detector as the runtime's reporter: before a deadlock fails the run,
+/// its handler runs in a goroutine of its own (`on_deadlock`), with the info table.
+struct LuaReporter {
+    host: std::rc::Weak<Host>,
+    detector: Rc<DeadlockDetector>,
+    f: Function,
+}
+
+impl crate::runtime::DeadlockReporter for LuaReporter {
+    fn deadlock(
+        &self,
+        _rt: &crate::runtime::Runtime,
+        failure: &crate::runtime::Failure,
+    ) -> Vec<crate::runtime::TaskId> {
+        let Some(host) = self.host.upgrade() else {
+            return Vec::new();
+        };
+        let Some(lua) = host.weak_lua.try_upgrade() else {
+            return Vec::new();
+        };
+        let info = self.detector.report(failure);
+        let Ok(table) = deadlock_info(&lua, &info) else {
+            return Vec::new();
+        };
+        let args = MultiValue::from_vec(vec![Value::Table(table)]);
+        let f = Value::Function(self.f.clone());
+        match host.spawn(&lua, f, Some("on_deadlock"), true, args) {
+            Ok(Some(id)) => vec![id],
+            _ => Vec::new(),
+        }
+    }
 }

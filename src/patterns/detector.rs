@@ -57,6 +57,26 @@ impl DeadlockDetector {
         }
     }
 
+    /// What a deadlock that is about to fail the run looks like (for `on_deadlock` before the
+    /// failure): every blocked goroutine, whatever `timeout` says, and the failure's wait-for
+    /// cycle if it is one. The situation counts as reported.
+    pub fn report(&self, failure: &crate::runtime::Failure) -> DeadlockInfo {
+        let stuck = self.rt.blocked_for(0);
+        *self.last.borrow_mut() = Some(
+            stuck
+                .iter()
+                .map(|b| (b.id.0, b.resource_ids.clone(), b.since))
+                .collect(),
+        );
+        DeadlockInfo {
+            time: self.rt.now(),
+            stuck_count: stuck.len(),
+            blocked_channels: count_channels(&stuck),
+            stuck,
+            cycle: (!failure.cycle.is_empty()).then(|| failure.cycle.clone()),
+        }
+    }
+
     /// Checks now: `Some(info)` when goroutines are stuck and this situation was not reported yet.
     pub fn check(&self) -> Option<DeadlockInfo> {
         let stuck = self.rt.blocked_for(self.timeout);
@@ -72,19 +92,24 @@ impl DeadlockDetector {
             return None;
         }
         *self.last.borrow_mut() = Some(signature);
-        let channels: BTreeSet<u64> = stuck
-            .iter()
-            .flat_map(|b| b.kinds.iter().zip(&b.resource_ids))
-            .filter(|(k, _)| **k == CHANNEL_KIND)
-            .map(|(_, id)| *id)
-            .collect();
         let cycle = stuck.iter().find_map(|b| self.rt.wait_cycle(b.id));
         Some(DeadlockInfo {
             time: self.rt.now(),
             stuck_count: stuck.len(),
-            blocked_channels: channels.len(),
+            blocked_channels: count_channels(&stuck),
             stuck,
             cycle,
         })
     }
+}
+
+/// How many distinct channels the goroutines wait on.
+fn count_channels(stuck: &[BlockedInfo]) -> usize {
+    let channels: BTreeSet<u64> = stuck
+        .iter()
+        .flat_map(|b| b.kinds.iter().zip(&b.resource_ids))
+        .filter(|(k, _)| **k == CHANNEL_KIND)
+        .map(|(_, id)| *id)
+        .collect();
+    channels.len()
 }

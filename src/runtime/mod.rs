@@ -36,7 +36,7 @@ pub use backend::{
 pub use chrome::render_chrome;
 pub use decide::{Decision, DecisionKind, Schedule, Strategy};
 pub use external::Wakeups;
-pub use observe::{BlockedInfo, TaskObserver};
+pub use observe::{BlockedInfo, DeadlockReporter, TaskObserver};
 pub use outcome::{Failure, FailureKind, LimitHit, LimitKind, Outcome, StuckTask};
 pub use real::RealClock;
 pub use resource::{Resource, ResourceKind, ResourceRef};
@@ -150,6 +150,11 @@ struct Core {
     n_external: usize,
     /// Profilers and other watchers of spawns and exits (weak: dropped watchers fall away).
     observers: Vec<std::rc::Weak<dyn TaskObserver>>,
+    /// Told of a deadlock before it fails the run (a deadlock detector's `on_deadlock`).
+    reporters: Vec<std::rc::Weak<dyn DeadlockReporter>>,
+    /// A deadlock found while reporters still run: the failure, and the goroutines reporting it.
+    /// The run fails with it once they have all exited, or are stuck too.
+    pending: Option<(Failure, Vec<TaskId>)>,
     /// A goroutine that just blocked on a lock-like resource: the wait-for graph is checked from
     /// it once its body has parked (so every goroutine involved can report its line).
     check_from: Option<TaskId>,
@@ -203,6 +208,8 @@ impl Runtime {
             check_from: None,
             partial: Vec::new(),
             observers: Vec::new(),
+            reporters: Vec::new(),
+            pending: None,
             wakeups: std::sync::Arc::new(Wakeups::default()),
             n_external: 0,
         };
@@ -737,8 +744,11 @@ impl Runtime {
                     "a parked body must block or be rescheduled"
                 );
                 task.body = Some(body);
-                if core.check_from.take() == Some(id) {
-                    core.check_wait_for_graph(id);
+                if core.check_from.take() == Some(id)
+                    && let Some(failure) = core.check_wait_for_graph(id)
+                {
+                    drop(core);
+                    self.fail_deadlock(failure);
                 }
             }
             TaskStep::Finished => {
@@ -848,10 +858,45 @@ impl Runtime {
         }
     }
 
+    /// Fails the run with a deadlock, after its reporters (if any are registered) have run: they
+    /// are told first, outside the core's borrow, and the goroutines they start run before the
+    /// run fails. The first deadlock found stands.
+    fn fail_deadlock(&self, failure: Failure) {
+        let reporters: Vec<Rc<dyn DeadlockReporter>> = {
+            let mut core = self.core();
+            if core.outcome.is_some() || core.pending.is_some() {
+                return;
+            }
+            core.reporters.retain(|r| r.strong_count() > 0);
+            core.reporters
+                .iter()
+                .filter_map(std::rc::Weak::upgrade)
+                .collect()
+        };
+        let mut reporting = Vec::new();
+        for r in reporters {
+            reporting.extend(r.deadlock(self, &failure));
+        }
+        let mut core = self.core();
+        if core.outcome.is_some() {
+            return;
+        }
+        if reporting.is_empty() {
+            core.outcome = Some(Outcome::Fail(failure));
+        } else {
+            core.pending = Some((failure, reporting));
+        }
+    }
+
     /// No goroutine can run and no timer can help: a deadlock, a leak, or the end.
     fn finish_stuck(&self) {
         let mut core = self.core();
         if core.outcome.is_some() {
+            return;
+        }
+        if let Some((failure, _)) = core.pending.take() {
+            // The reporters of a deadlock are done or stuck as well: the run fails with it.
+            core.outcome = Some(Outcome::Fail(failure));
             return;
         }
         if core.main_done_at.is_none() {
@@ -864,14 +909,10 @@ impl Runtime {
                 .and_then(|s| s.location.clone());
             let message = format!("all goroutines are asleep: {n} blocked, no timer can wake them");
             let notes = core.partial.clone();
-            core.outcome = Some(Outcome::Fail(Failure::stuck(
-                FailureKind::Deadlock,
-                message,
-                location,
-                stuck,
-                notes,
-                time,
-            )));
+            let failure =
+                Failure::stuck(FailureKind::Deadlock, message, location, stuck, notes, time);
+            drop(core);
+            self.fail_deadlock(failure);
         } else if core.n_live_non_daemon > 0 {
             let stuck = core.stuck_tasks(false);
             core.set_leak(stuck, "blocked forever after main returned".to_string());
@@ -1025,6 +1066,15 @@ impl Core {
         if id == TaskId::MAIN {
             self.main_done_at = Some(now);
         }
+        if let Some((_, reporting)) = &mut self.pending {
+            reporting.retain(|&t| t != id);
+            if reporting.is_empty() {
+                let (failure, _) = self.pending.take().expect("checked above");
+                if self.outcome.is_none() {
+                    self.outcome = Some(Outcome::Fail(failure));
+                }
+            }
+        }
         if self.main_done_at.is_some() && self.n_live_non_daemon == 0 && self.outcome.is_none() {
             self.outcome = Some(Outcome::Pass);
         }
@@ -1079,13 +1129,13 @@ impl Core {
     /// Checks the wait-for graph from a goroutine that just blocked on a lock-like resource: a
     /// closed cycle fails the run at once; a chain that ends at exited holders is noted as a
     /// partial deadlock (the run goes on; the goroutines will be reported at the end).
-    fn check_wait_for_graph(&mut self, from: TaskId) {
+    fn check_wait_for_graph(&mut self, from: TaskId) -> Option<Failure> {
         let diagnosis = deadlock::diagnose(from, |t| self.node_info(t));
         match diagnosis {
-            None => {}
+            None => None,
             Some(deadlock::Diagnosis::Cycle { path, cycle }) => {
                 if self.outcome.is_some() {
-                    return;
+                    return None;
                 }
                 let lines: Vec<String> = cycle.iter().map(|&t| self.wait_line(t)).collect();
                 let involved: Vec<TaskId> = path.iter().chain(cycle.iter()).copied().collect();
@@ -1102,10 +1152,10 @@ impl Core {
                 let location = self.stuck_task(from).and_then(|s| s.location);
                 let notes = self.partial.clone();
                 let time = self.clock.now();
-                self.outcome = Some(Outcome::Fail(Failure {
+                Some(Failure {
                     cycle: lines,
                     ..Failure::stuck(FailureKind::Cycle, message, location, stuck, notes, time)
-                }));
+                })
             }
             Some(deadlock::Diagnosis::Orphaned { chain }) => {
                 let lines: Vec<String> = chain.iter().map(|&t| self.wait_line(t)).collect();
@@ -1123,6 +1173,7 @@ impl Core {
                     );
                 }
                 self.partial.push(note);
+                None
             }
         }
     }

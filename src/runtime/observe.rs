@@ -6,6 +6,7 @@ use std::rc::{Rc, Weak};
 
 use super::backend::Nanos;
 use super::deadlock;
+use super::outcome::Failure;
 use super::resource::ResourceKind;
 use super::task::{TaskId, TaskState, WaitOp};
 use super::{Core, Runtime};
@@ -17,6 +18,15 @@ pub trait TaskObserver {
     /// A goroutine ended at `at` after living `lifetime`; `failed` if it raised an error (caught
     /// by its own layer, like an `async` that failed, or not).
     fn finished(&self, id: TaskId, at: Nanos, failed: bool, lifetime: Nanos);
+}
+
+/// Told of a deadlock (a wait-for cycle, or every goroutine asleep) before it fails the run: a
+/// deadlock detector's `on_deadlock`. It may start goroutines that report it (a handler may block
+/// or log); it returns them, and the run fails once they have all exited or are stuck as well.
+/// The core knows nothing of what a reporter does.
+pub trait DeadlockReporter {
+    /// The run is about to fail with `failure`.
+    fn deadlock(&self, rt: &Runtime, failure: &Failure) -> Vec<TaskId>;
 }
 
 /// One goroutine blocked for at least the asked duration.
@@ -44,6 +54,11 @@ impl Runtime {
     /// Registers an observer of spawns and exits. It stays registered while it is alive.
     pub fn observe(&self, observer: Weak<dyn TaskObserver>) {
         self.core().observers.push(observer);
+    }
+
+    /// Registers a reporter of deadlocks, told before a deadlock fails the run (while it is alive).
+    pub fn report_deadlocks_to(&self, reporter: Weak<dyn DeadlockReporter>) {
+        self.core().reporters.push(reporter);
     }
 
     /// Marks a daemon goroutine as an observer: it only watches (a deadlock detector's loop), so
