@@ -1,13 +1,15 @@
 //! A counting global allocator, so `gosim bench` can report real memory per goroutine (Lua heap
 //! and Rust bookkeeping together: mlua allocates the Lua heap through Rust's allocator), and so
-//! `--max-memory` bounds a whole run. Two relaxed atomic adds per allocation, and a per-thread
-//! count: a run lives on one thread (`run` on the main thread, each `explore` run on one worker),
-//! so the growth of its thread's count since the run started is the run's memory, whatever other
-//! threads do. No effect on behaviour.
+//! `--max-memory` bounds a whole run. A per-thread count on every allocation: a run lives on one
+//! thread (`run` on the main thread, each `explore` run on one worker), so the growth of its
+//! thread's count since the run started is the run's memory, whatever other threads do. The
+//! process-wide count and peak (two atomics every thread would write, a shared cache line under
+//! `explore --jobs N`) are kept only while `gosim bench` measures memory (`count_globally`). No
+//! effect on behaviour.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 thread_local! {
     /// Bytes allocated minus bytes freed by this thread. Const-initialised and without a
@@ -26,8 +28,17 @@ pub(crate) fn thread_current() -> i64 {
 
 pub(crate) struct Counting;
 
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
+/// Net bytes since counting started (negative when older allocations are freed: only the
+/// difference between two readings means anything).
+static CURRENT: AtomicI64 = AtomicI64::new(0);
+static PEAK: AtomicI64 = AtomicI64::new(0);
+/// Whether the process-wide count is kept (while `gosim bench` measures memory).
+static GLOBAL: AtomicBool = AtomicBool::new(false);
+
+/// Starts or stops the process-wide count (`current`, `peak`).
+pub(crate) fn count_globally(on: bool) {
+    GLOBAL.store(on, Ordering::Relaxed);
+}
 
 // SAFETY: every method forwards to `System` unchanged and only updates counters.
 #[allow(unsafe_code)]
@@ -36,7 +47,9 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: forwarded with the caller's layout.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            add(layout.size());
+            if GLOBAL.load(Ordering::Relaxed) {
+                add(layout.size());
+            }
             thread_add(layout.size() as i64);
         }
         p
@@ -45,7 +58,9 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: forwarded with the caller's pointer and layout.
         unsafe { System.dealloc(ptr, layout) };
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+        if GLOBAL.load(Ordering::Relaxed) {
+            CURRENT.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+        }
         thread_add(-(layout.size() as i64));
     }
 
@@ -53,8 +68,10 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: forwarded with the caller's arguments.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-            add(new_size);
+            if GLOBAL.load(Ordering::Relaxed) {
+                CURRENT.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+                add(new_size);
+            }
             thread_add(new_size as i64 - layout.size() as i64);
         }
         p
@@ -62,23 +79,24 @@ unsafe impl GlobalAlloc for Counting {
 }
 
 fn add(n: usize) {
+    let n = n as i64;
     let now = CURRENT.fetch_add(n, Ordering::Relaxed) + n;
     PEAK.fetch_max(now, Ordering::Relaxed);
 }
 
 /// Bytes allocated now.
-pub(crate) fn current() -> usize {
+pub(crate) fn current() -> i64 {
     CURRENT.load(Ordering::Relaxed)
 }
 
 /// Resets the peak to the current value and returns it.
-pub(crate) fn reset_peak() -> usize {
+pub(crate) fn reset_peak() -> i64 {
     let now = current();
     PEAK.store(now, Ordering::Relaxed);
     now
 }
 
 /// The highest value since the last reset.
-pub(crate) fn peak() -> usize {
+pub(crate) fn peak() -> i64 {
     PEAK.load(Ordering::Relaxed)
 }

@@ -104,9 +104,12 @@ fn parked_memory(n: u64) -> f64 {
         ch:close()
         "#
     );
+    alloc_count::count_globally(true);
     let base = alloc_count::reset_peak();
     run_ok("parked.lua", &src);
-    (alloc_count::peak() - base) as f64 / n as f64
+    let grown = alloc_count::peak() - base;
+    alloc_count::count_globally(false);
+    grown as f64 / n as f64
 }
 
 fn timer_firings(tasks: u64, sleeps: u64, reps: usize) -> f64 {

@@ -97,15 +97,24 @@ pub struct LuaTimer {
     pub(crate) periodic: bool,
 }
 
+/// The registry key of the prelude's `make_lazy(t, kind)`, which gives a new methods table the
+/// metatable that makes its declared methods on first use.
+pub(crate) const MAKE_LAZY_KEY: &str = "gosim.make_lazy";
+
 /// The methods table of a kind (`channel`, `semaphore`...), made on first use and kept in the
-/// registry: the declarations (`bind`) and the prelude fill it, and the handles' `__index` reads
-/// it, whichever comes first.
+/// registry: the prelude fills it (its own methods, and declared ones on first use), and the
+/// handles' `__index` reads it, whichever comes first.
 pub(crate) fn methods_table(lua: &mlua::Lua, kind: &str) -> mlua::Result<mlua::Table> {
     let key = format!("gosim.methods.{kind}");
     match lua.named_registry_value::<Option<mlua::Table>>(&key)? {
         Some(t) => Ok(t),
         None => {
             let t = lua.create_table()?;
+            if let Some(make_lazy) =
+                lua.named_registry_value::<Option<mlua::Function>>(MAKE_LAZY_KEY)?
+            {
+                make_lazy.call::<()>((&t, kind))?;
+            }
             lua.set_named_registry_value(&key, &t)?;
             Ok(t)
         }

@@ -119,17 +119,43 @@ local wrappers = {
   end,
 }
 
--- Every declared binding: methods into their kind's table, functions into their module. Lua
--- definitions below may wrap a declared function (to call user code) under the same name.
--- `declared` keeps the unwrapped functions, for the few shims written by hand (the hot path).
-local declared = {}
-for _, d in ipairs(raw.declared) do
-  local owner = d.kind or d.module
-  local t = d.kind and methods[d.kind] or modules[d.module]
-  t[d.name] = wrappers[d.results](d.fn)
-  declared[owner] = declared[owner] or {}
-  declared[owner][d.name] = d.fn
+-- Every declared binding, made on first use (a state makes only what its script touches): a
+-- module or methods table looks a missing name up among the declarations, wraps it, and keeps
+-- it. Lua definitions below may wrap a declared function (to call user code) under the same
+-- name; plain assignment puts them in the table, so they take precedence. `declared[owner][name]`
+-- is the unwrapped function, for the few shims written by hand (the hot path).
+local lookup = raw.lookup
+local function make_lazy(t, owner)
+  setmetatable(t, { __index = function(tbl, name)
+    if type(name) ~= "string" then return nil end
+    local f, n = lookup(owner, name)
+    if f == nil then return nil end
+    local w = wrappers[n](f)
+    rawset(tbl, name, w)
+    return w
+  end })
 end
+raw.set_make_lazy(make_lazy)
+for owner, t in pairs(modules) do
+  if owner ~= "raw" then make_lazy(t, owner) end
+end
+-- The private steps declared under `raw` are used unwrapped or wrapped by the prelude's loops.
+setmetatable(raw, { __index = function(tbl, name)
+  local f, n = lookup("raw", name)
+  if f == nil then return nil end
+  local w = wrappers[n](f)
+  rawset(tbl, name, w)
+  return w
+end })
+local declared = setmetatable({}, { __index = function(all, owner)
+  local o = setmetatable({}, { __index = function(fns, name)
+    local f = lookup(owner, name)
+    rawset(fns, name, f)
+    return f
+  end })
+  rawset(all, owner, o)
+  return o
+end })
 
 local function is_callable(f)
   if type(f) == "function" then return true end

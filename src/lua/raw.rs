@@ -77,7 +77,16 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     }
 
     // ---- plumbing --------------------------------------------------------------------------
-    t.set("declared", super::bind::declarations(lua, host)?)?;
+    // A declared binding, made for this state on first use (the prelude's lazy tables).
+    func!("lookup", |lua, h, (owner, name): (String, String)| {
+        Ok(match super::bind::make(lua, h, &owner, &name)? {
+            Some((f, results)) => (Value::Function(f), Value::Integer(results as i64)),
+            None => (Value::Nil, Value::Nil),
+        })
+    });
+    // The prelude's maker of lazy methods tables, used whenever a kind's table is created.
+    func!("set_make_lazy", |lua, _h, f: Function| lua
+        .set_named_registry_value(super::objects::MAKE_LAZY_KEY, f));
     func!("set_entry", |_lua, h, f: Function| {
         *h.entry.borrow_mut() = Some(f);
         Ok(())

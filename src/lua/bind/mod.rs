@@ -47,10 +47,12 @@ mod overflow_channel;
 mod priority_channel;
 mod pubsub;
 
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::rc::Rc;
+use std::sync::OnceLock;
 
-use mlua::{AnyUserData, IntoLua, Lua, MultiValue, Table, UserData, UserDataRef, Value};
+use mlua::{AnyUserData, IntoLua, Lua, MultiValue, UserData, UserDataRef, Value};
 
 pub(crate) use log::log_line;
 
@@ -310,174 +312,185 @@ pub(crate) fn ms_value(ns: Nanos) -> Value {
     }
 }
 
-/// Every declared kind and function, as the list the prelude installs: entries
-/// `{kind = "semaphore" | module = "goroutine", name = ..., results = n, fn = f}`.
-pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
-    let list = lua.create_table()?;
-    let mut d = Declarer {
-        lua,
-        host,
-        list: &list,
-    };
-    d.funcs(goroutine::FUNCS)?;
-    d.var_funcs(goroutine::VAR_FUNCS)?;
-    d.funcs(log::FUNCS)?;
-    d.kind(&channel::KIND)?;
-    d.funcs(channel::FUNCS)?;
-    d.kind(&semaphore::KIND)?;
-    d.funcs(semaphore::FUNCS)?;
-    d.kind(&weighted_semaphore::KIND)?;
-    d.funcs(weighted_semaphore::FUNCS)?;
-    d.kind(&latch::KIND)?;
-    d.funcs(latch::FUNCS)?;
-    d.kind(&barrier::KIND)?;
-    d.funcs(barrier::FUNCS)?;
-    d.kind(&upgradeable_rwlock::KIND)?;
-    d.funcs(upgradeable_rwlock::FUNCS)?;
-    d.kind(&mutex::KIND)?;
-    d.funcs(mutex::FUNCS)?;
-    d.kind(&rwmutex::KIND)?;
-    d.kind(&rwmutex::RLOCKER)?;
-    d.funcs(rwmutex::FUNCS)?;
-    d.kind(&wait_group::KIND)?;
-    d.funcs(wait_group::FUNCS)?;
-    d.kind(&atomic::KIND)?;
-    d.funcs(atomic::FUNCS)?;
-    d.kind(&context::KIND)?;
-    d.funcs(context::FUNCS)?;
-    d.kind(&timer::KIND)?;
-    d.funcs(timer::FUNCS)?;
-    d.kind(&observe::PROFILER)?;
-    d.kind(&observe::INSPECTOR)?;
-    d.funcs(observe::FUNCS)?;
-    d.kind(&request_reply::KIND)?;
-    d.funcs(request_reply::FUNCS)?;
-    d.kind(&work_queue::KIND)?;
-    d.funcs(work_queue::FUNCS)?;
-    d.funcs(debounce::FUNCS)?;
-    d.funcs(throttle::FUNCS)?;
-    d.funcs(select::FUNCS)?;
-    d.funcs(task::FUNCS)?;
-    d.var_funcs(task::VAR_FUNCS)?;
-    d.funcs(fan::FUNCS)?;
-    d.funcs(pool::FUNCS)?;
-    d.var_funcs(pool::VAR_FUNCS)?;
-    d.funcs(pipeline::FUNCS)?;
-    d.kind(&broadcaster::KIND)?;
-    d.kind(&broadcaster::SUBSCRIBER)?;
-    d.funcs(broadcaster::FUNCS)?;
-    d.kind(&pubsub::KIND)?;
-    d.funcs(pubsub::FUNCS)?;
-    d.funcs(merge::FUNCS)?;
-    d.kind(&overflow_channel::KIND)?;
-    d.funcs(overflow_channel::FUNCS)?;
-    d.kind(&priority_channel::KIND)?;
-    d.funcs(priority_channel::FUNCS)?;
-    d.kind(&rate_limiter::KIND)?;
-    d.kind(&rate_limiter::RESERVATION)?;
-    d.funcs(rate_limiter::FUNCS)?;
-    d.kind(&circuit_breaker::KIND)?;
-    d.kind(&circuit_breaker::PERMIT)?;
-    d.funcs(circuit_breaker::FUNCS)?;
-    d.kind(&retry::KIND)?;
-    d.funcs(retry::FUNCS)?;
-    d.kind(&bulkhead::KIND)?;
-    d.funcs(bulkhead::FUNCS)?;
-    Ok(list)
+/// Makes one declared binding's Lua function for a Lua state (its host).
+type Make = Box<dyn Fn(&Lua, &Rc<Host>) -> mlua::Result<mlua::Function> + Send + Sync>;
+
+/// One declared binding: how many values it returns and how to make it.
+struct Decl {
+    results: u8,
+    make: Make,
 }
 
-/// Builds the declaration list: one Lua function per binding.
-struct Declarer<'a> {
-    lua: &'a Lua,
-    host: &'a Rc<Host>,
-    list: &'a Table,
+/// Every declared kind and function, by owner (a methods table such as `semaphore`, or a module:
+/// `goroutine`, `log`, `sim`, `raw`) and name. Built once per process; a Lua state makes only the
+/// bindings its script touches (`make`), on first use: creating them all for every state cost
+/// more than a short run (`explore` makes a state per run).
+fn index() -> &'static BTreeMap<(&'static str, &'static str), Decl> {
+    static INDEX: OnceLock<BTreeMap<(&'static str, &'static str), Decl>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut d = Declarer {
+            index: BTreeMap::new(),
+        };
+        d.funcs(goroutine::FUNCS);
+        d.var_funcs(goroutine::VAR_FUNCS);
+        d.funcs(log::FUNCS);
+        d.kind(&channel::KIND);
+        d.funcs(channel::FUNCS);
+        d.kind(&semaphore::KIND);
+        d.funcs(semaphore::FUNCS);
+        d.kind(&weighted_semaphore::KIND);
+        d.funcs(weighted_semaphore::FUNCS);
+        d.kind(&latch::KIND);
+        d.funcs(latch::FUNCS);
+        d.kind(&barrier::KIND);
+        d.funcs(barrier::FUNCS);
+        d.kind(&upgradeable_rwlock::KIND);
+        d.funcs(upgradeable_rwlock::FUNCS);
+        d.kind(&mutex::KIND);
+        d.funcs(mutex::FUNCS);
+        d.kind(&rwmutex::KIND);
+        d.kind(&rwmutex::RLOCKER);
+        d.funcs(rwmutex::FUNCS);
+        d.kind(&wait_group::KIND);
+        d.funcs(wait_group::FUNCS);
+        d.kind(&atomic::KIND);
+        d.funcs(atomic::FUNCS);
+        d.kind(&context::KIND);
+        d.funcs(context::FUNCS);
+        d.kind(&timer::KIND);
+        d.funcs(timer::FUNCS);
+        d.kind(&observe::PROFILER);
+        d.kind(&observe::INSPECTOR);
+        d.funcs(observe::FUNCS);
+        d.kind(&request_reply::KIND);
+        d.funcs(request_reply::FUNCS);
+        d.kind(&work_queue::KIND);
+        d.funcs(work_queue::FUNCS);
+        d.funcs(debounce::FUNCS);
+        d.funcs(throttle::FUNCS);
+        d.funcs(select::FUNCS);
+        d.funcs(task::FUNCS);
+        d.var_funcs(task::VAR_FUNCS);
+        d.funcs(fan::FUNCS);
+        d.funcs(pool::FUNCS);
+        d.var_funcs(pool::VAR_FUNCS);
+        d.funcs(pipeline::FUNCS);
+        d.kind(&broadcaster::KIND);
+        d.kind(&broadcaster::SUBSCRIBER);
+        d.funcs(broadcaster::FUNCS);
+        d.kind(&pubsub::KIND);
+        d.funcs(pubsub::FUNCS);
+        d.funcs(merge::FUNCS);
+        d.kind(&overflow_channel::KIND);
+        d.funcs(overflow_channel::FUNCS);
+        d.kind(&priority_channel::KIND);
+        d.funcs(priority_channel::FUNCS);
+        d.kind(&rate_limiter::KIND);
+        d.kind(&rate_limiter::RESERVATION);
+        d.funcs(rate_limiter::FUNCS);
+        d.kind(&circuit_breaker::KIND);
+        d.kind(&circuit_breaker::PERMIT);
+        d.funcs(circuit_breaker::FUNCS);
+        d.kind(&retry::KIND);
+        d.funcs(retry::FUNCS);
+        d.kind(&bulkhead::KIND);
+        d.funcs(bulkhead::FUNCS);
+        d.index
+    })
 }
 
-impl Declarer<'_> {
-    fn push(
-        &mut self,
-        key: &str,
-        owner: &str,
-        name: &str,
-        results: u8,
-        f: mlua::Function,
-    ) -> mlua::Result<()> {
-        let e = self.lua.create_table()?;
-        e.set(key, owner)?;
-        e.set("name", name)?;
-        e.set("results", results)?;
-        e.set("fn", f)?;
-        self.list.raw_push(e)
+/// The declared binding `owner.name` made for this Lua state, with its result count, or `None`
+/// if nothing is declared under that name.
+pub(crate) fn make(
+    lua: &Lua,
+    host: &Rc<Host>,
+    owner: &str,
+    name: &str,
+) -> mlua::Result<Option<(mlua::Function, u8)>> {
+    match index().get(&(owner, name)) {
+        Some(decl) => Ok(Some(((decl.make)(lua, host)?, decl.results))),
+        None => Ok(None),
+    }
+}
+
+/// Builds the index of declarations.
+struct Declarer {
+    index: BTreeMap<(&'static str, &'static str), Decl>,
+}
+
+impl Declarer {
+    fn push(&mut self, owner: &'static str, name: &'static str, results: u8, make: Make) {
+        let previous = self.index.insert((owner, name), Decl { results, make });
+        assert!(previous.is_none(), "{owner}.{name} is declared twice");
     }
 
-    fn kind<T: 'static>(&mut self, kind: &'static Kind<T>) -> mlua::Result<()> {
+    fn kind<T: 'static>(&mut self, kind: &'static Kind<T>) {
         for m in kind.methods {
-            let host = self.host.clone();
-            let fname = format!("{}:{}", kind.name, m.name);
-            let call = m.call;
-            let f = self.lua.create_function(
-                move |lua, (this, a, b, c): (Value, Value, Value, Value)| -> mlua::Result<Out> {
-                    let cx = Cx {
-                        lua,
-                        host: &host,
-                        fname: &fname,
-                    };
-                    let r = match borrow::<T>(&this) {
-                        Some(h) => call(&cx, &h, (a, b, c)),
-                        None => Err(cx.misuse(format!(
-                            "expects {} (got {})",
-                            kind.what,
-                            type_name(&this)
-                        ))),
-                    };
-                    Ok(r.unwrap_or_else(|msg| host.misuse3(lua, msg)))
-                },
-            )?;
-            self.push("kind", kind.table, m.name, m.results, f)?;
+            let make: Make = Box::new(move |lua, host| {
+                let host = host.clone();
+                let fname = format!("{}:{}", kind.name, m.name);
+                let call = m.call;
+                lua.create_function(
+                    move |lua,
+                          (this, a, b, c): (Value, Value, Value, Value)|
+                          -> mlua::Result<Out> {
+                        let cx = Cx {
+                            lua,
+                            host: &host,
+                            fname: &fname,
+                        };
+                        let r = match borrow::<T>(&this) {
+                            Some(h) => call(&cx, &h, (a, b, c)),
+                            None => Err(cx.misuse(format!(
+                                "expects {} (got {})",
+                                kind.what,
+                                type_name(&this)
+                            ))),
+                        };
+                        Ok(r.unwrap_or_else(|msg| host.misuse3(lua, msg)))
+                    },
+                )
+            });
+            self.push(kind.table, m.name, m.results, make);
         }
-        Ok(())
     }
 
-    fn funcs(&mut self, funcs: &'static [Func]) -> mlua::Result<()> {
+    fn funcs(&mut self, funcs: &'static [Func]) {
         for func in funcs {
-            let host = self.host.clone();
-            let fname = format!("{}.{}", func.module, func.name);
-            let call = func.call;
-            let f = self
-                .lua
-                .create_function(move |lua, args: Args| -> mlua::Result<Out> {
+            let make: Make = Box::new(move |lua, host| {
+                let host = host.clone();
+                let fname = format!("{}.{}", func.module, func.name);
+                let call = func.call;
+                lua.create_function(move |lua, args: Args| -> mlua::Result<Out> {
                     let cx = Cx {
                         lua,
                         host: &host,
                         fname: &fname,
                     };
                     Ok(call(&cx, args).unwrap_or_else(|msg| host.misuse3(lua, msg)))
-                })?;
-            self.push("module", func.module, func.name, func.results, f)?;
+                })
+            });
+            self.push(func.module, func.name, func.results, make);
         }
-        Ok(())
     }
-}
 
-impl Declarer<'_> {
-    fn var_funcs(&mut self, funcs: &'static [VarFunc]) -> mlua::Result<()> {
+    fn var_funcs(&mut self, funcs: &'static [VarFunc]) {
         for func in funcs {
-            let host = self.host.clone();
-            let fname = format!("{}.{}", func.module, func.name);
-            let call = func.call;
-            let f =
-                self.lua
-                    .create_function(move |lua, args: MultiValue| -> mlua::Result<Out> {
-                        let cx = Cx {
-                            lua,
-                            host: &host,
-                            fname: &fname,
-                        };
-                        Ok(call(&cx, args).unwrap_or_else(|msg| host.misuse3(lua, msg)))
-                    })?;
-            self.push("module", func.module, func.name, func.results, f)?;
+            let make: Make = Box::new(move |lua, host| {
+                let host = host.clone();
+                let fname = format!("{}.{}", func.module, func.name);
+                let call = func.call;
+                lua.create_function(move |lua, args: MultiValue| -> mlua::Result<Out> {
+                    let cx = Cx {
+                        lua,
+                        host: &host,
+                        fname: &fname,
+                    };
+                    Ok(call(&cx, args).unwrap_or_else(|msg| host.misuse3(lua, msg)))
+                })
+            });
+            self.push(func.module, func.name, func.results, make);
         }
-        Ok(())
     }
 }
 
