@@ -2,8 +2,8 @@
 //! modules is, as data.
 //!
 //! A binding is a name, how many values the Lua call returns, and a Rust function that checks the
-//! arguments and does the operation. The prelude wraps every declared function with one generic
-//! shim per result count (`wrap` in `prelude.lua`), which turns the two private answers into Lua
+//! arguments and does the operation. The prelude wraps every declared function, on first use,
+//! with one generic shim per result count (`wrappers` in `prelude.lua`), which turns the two private answers into Lua
 //! control flow: `MISUSE, message` raises the message at the user's line, `PARK` yields to the
 //! scheduler. So a new primitive or pattern needs no Lua at all unless it calls user functions:
 //! its file here declares its methods, and blocking ones hand a Rust future to [`Cx::wait`], which
