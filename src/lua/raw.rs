@@ -6,7 +6,7 @@
 //! `cond`, the deadlock detector's periodic goroutine). Every public function and method is
 //! declared in `bind/`; so are the private ones of the pattern loops (module `raw` there:
 //! `raw.select`, `raw.pool_next`, `raw.stage_emit`...), which the prelude finds in this same
-//! table. `raw.declared` is the list of declarations.
+//! table. `raw.lookup(owner, name)` makes a declared binding for this state (first use).
 //!
 //! Conventions: every function returns fixed-arity values; `(MISUSE, message)` asks the shim to
 //! raise a Lua error at the user's line; `(PARK, nil)` asks it to yield to the scheduler.
