@@ -770,6 +770,61 @@ do
 end
 
 ---------------------------------------------------------------------------------------------
+-- The wish-list's pipelines (seed 2.x): Rust makes the stages and decides everything
+-- (`bind/pipeline_with.rs`: retry or not, emit, error record, metrics, tokens); a worker only
+-- calls the stage's function and says how the call went.
+---------------------------------------------------------------------------------------------
+do
+  local take, finish = raw.stage_take, raw.stage_finish
+  -- How a call went: true, result | false, message | "permanent", message.
+  local function how(r)
+    local e
+    if not r[1] then
+      e = r[2]
+    elseif r[2] == nil and r.n >= 3 and r[3] ~= nil then
+      e = r[3]
+    else
+      return true, r[2]
+    end
+    if getmetatable(e) == permanent_mt then
+      e = e.err
+      return "permanent", type(e) == "string" and e or describe_error(e)
+    end
+    return false, type(e) == "string" and e or describe_error(e)
+  end
+  local function worker(stage, st)
+    local f = st.fn
+    while true do
+      local item, v = take(stage)
+      if item == nil then break end
+      repeat
+        item = finish(item, how(pack(pcall(f, v))))
+      until item == nil
+    end
+    stage_done(stage)
+  end
+  for _, name in ipairs({ "pipeline_with_errors", "pipeline_with_retry", "pipeline_with_rate_limit",
+                          "pipeline_with_metrics" }) do
+    local connect_with = goroutine[name]
+    goroutine[name] = function(input, stages) return connect_with(input, stages, worker) end
+  end
+
+  -- dynamic_pipeline: Rust routes every item; a worker only calls the stage's function.
+  local dnext, demit, dfailed = raw.dynamic_next, raw.dynamic_emit, raw.dynamic_failed
+  local function dworker(w, f)
+    while true do
+      local v, ok = dnext(w)
+      if not ok then break end
+      local fine, out = pcall(f, v)
+      if fine then demit(w, out) else dfailed(w, describe_error(out)) end
+    end
+  end
+  local DP = methods.dynamic_pipeline
+  local add = DP.add_stage
+  function DP.add_stage(p, spec) return add(p, spec, dworker) end
+end
+
+---------------------------------------------------------------------------------------------
 -- log and sim
 ---------------------------------------------------------------------------------------------
 local function dump(v, indent, seen, out)

@@ -26,6 +26,7 @@ mod log;
 mod mutex;
 mod observe;
 mod pipeline;
+mod pipeline_with;
 mod pool;
 mod rate_limiter;
 mod request_reply;
@@ -383,6 +384,9 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(retry::FUNCS)?;
     d.kind(&bulkhead::KIND)?;
     d.funcs(bulkhead::FUNCS)?;
+    d.kind(&pipeline_with::METRICS)?;
+    d.kind(&pipeline_with::DYNAMIC)?;
+    d.funcs(pipeline_with::FUNCS)?;
     Ok(list)
 }
 
