@@ -301,7 +301,12 @@ fn connect(cx: &Cx<'_>, input: Value, stages: Value, worker: Value, variant: Var
     };
     let out = chan(current)?;
     let second = match errors {
-        Some(e) => chan(e)?,
+        // Only the pipeline sends on it and closes it: the script may only receive.
+        Some(e) => Value::UserData(
+            cx.lua
+                .create_userdata(LuaChannel::owned_by_gosim(e))
+                .map_err(|e| cx.misuse(e))?,
+        ),
         None => Value::UserData(
             cx.lua
                 .create_userdata(LuaPipelineMetrics(metrics))
