@@ -974,3 +974,70 @@ assert(m == 5)
     let r = gosim::scenario::run_source("t.lua", src, &opts).unwrap();
     assert!(r.outcome.is_pass(), "{}", r.outcome);
 }
+
+/// In a dynamic pipeline, a stage `fn` that returns `nil, err` drops only that item, like one
+/// that raises (its stages are the same `Stage`s as `pipeline_with_*`'s).
+#[test]
+fn lua_dynamic_failures_drop_the_item_only() {
+    common::expect_pass_on_seeds(
+        r#"
+local input = goroutine.channel(10)
+local p = goroutine.dynamic_pipeline(input)
+p:add_stage{name = "check", workers = 2, fn = function(x)
+  if x == 2 then return nil, "two" end
+  if x == 3 then error("three") end
+  return x
+end}
+for i = 1, 5 do input:send(i) end
+input:close()
+local got = {}
+p:output():range(function(v) got[#got + 1] = v end)
+table.sort(got)
+assert(#got == 3 and got[1] == 1 and got[2] == 4 and got[3] == 5)
+"#,
+    );
+}
+
+/// The wait-for graph: a pipeline whose output nobody reads, while main waits for its errors,
+/// is a deadlock the run reports (naming the worker blocked on its stage's output); a worker
+/// waiting for a rate-limit token is woken by time alone, never a deadlock.
+#[test]
+fn an_unread_output_is_a_reported_deadlock_and_a_token_wait_is_not() {
+    let r = common::run(
+        r#"
+local input = goroutine.channel(20)
+local out, errs = goroutine.pipeline_with_errors(input, {{fn = function(x) return x end}})
+for i = 1, 15 do input:send(i) end
+input:close()
+errs:receive()
+"#,
+        1,
+    );
+    match &r.outcome {
+        gosim::runtime::Outcome::Fail(f) => {
+            assert_eq!(
+                f.kind,
+                gosim::runtime::FailureKind::Deadlock,
+                "{}",
+                r.outcome
+            );
+            assert!(
+                r.outcome.to_string().contains("pipeline-1-1"),
+                "{}",
+                r.outcome
+            );
+        }
+        other => panic!("expected a deadlock, got {other}"),
+    }
+    common::expect_pass_on_seeds(
+        r#"
+local input = goroutine.channel(20)
+local out = goroutine.pipeline_with_rate_limit(input, {{workers = 3, rate_limit = 1, fn = function(x) return x end}})
+for i = 1, 4 do input:send(i) end
+input:close()
+local n = 0
+out:range(function() n = n + 1 end)
+assert(n == 4 and goroutine.now() == 3000)
+"#,
+    );
+}

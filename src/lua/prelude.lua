@@ -792,33 +792,29 @@ do
     end
     return false, type(e) == "string" and e or describe_error(e)
   end
-  local function worker(stage, st)
-    local f = st.fn
-    while true do
-      local item, v = take(stage)
-      if item == nil then break end
-      repeat
-        item = finish(item, how(pack(pcall(f, v))))
-      until item == nil
+  -- The worker loop of a stage: take an item, call fn until `finish` says it is done with it.
+  local function stage_loop(take_, finish_, done_)
+    return function(stage, st)
+      local f = st.fn
+      while true do
+        local item, v = take_(stage)
+        if item == nil then break end
+        repeat
+          item = finish_(item, how(pack(pcall(f, v))))
+        until item == nil
+      end
+      done_(stage)
     end
-    stage_done(stage)
   end
+  local worker = stage_loop(take, finish, stage_done)
   for _, name in ipairs({ "pipeline_with_errors", "pipeline_with_retry", "pipeline_with_rate_limit",
                           "pipeline_with_metrics" }) do
     local connect_with = goroutine[name]
     goroutine[name] = function(input, stages) return connect_with(input, stages, worker) end
   end
 
-  -- dynamic_pipeline: Rust routes every item; a worker only calls the stage's function.
-  local dnext, demit, dfailed = raw.dynamic_next, raw.dynamic_emit, raw.dynamic_failed
-  local function dworker(w, f)
-    while true do
-      local v, ok = dnext(w)
-      if not ok then break end
-      local fine, out = pcall(f, v)
-      if fine then demit(w, out) else dfailed(w, describe_error(out)) end
-    end
-  end
+  -- dynamic_pipeline: Rust routes every item; its stages run the same loop.
+  local dworker = stage_loop(raw.dynamic_take, raw.dynamic_finish, raw.dynamic_done)
   local DP = methods.dynamic_pipeline
   local add = DP.add_stage
   function DP.add_stage(p, spec) return add(p, spec, dworker) end

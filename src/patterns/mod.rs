@@ -55,6 +55,7 @@ pub use msg::{
     DeadLetter, QueueClosed, RequestError, RequestReply, WorkQueue, WorkQueueOptions,
     WorkQueueStats, retry_delay,
 };
+pub use pipeline::{Bypass, DynItem, RouteFuture};
 pub use pipeline::{
     DynamicPipeline, DynamicStage, ErrorSink, PipelineMetrics, PipelineWith, StageError,
     StageLabel, StageMetrics, StageOptions, StageSpec, Taken, fixed_retries, pipeline_with,

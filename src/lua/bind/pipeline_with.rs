@@ -8,8 +8,9 @@
 //! stage's function between `raw.stage_take` (`Stage::take`) and `raw.stage_finish`
 //! (`Stage::finish`, which decides retry, emit or error record), then `raw.stage_done`.
 //! `goroutine.dynamic_pipeline(input) -> p` (`p:add_stage{name, workers, fn}`,
-//! `p:remove_stage(name) -> bool`, `p:output()`, `p:stages()`); its worker loop calls the
-//! function between `raw.dynamic_next` and `raw.dynamic_emit`/`raw.dynamic_failed`.
+//! `p:remove_stage(name) -> bool`, `p:output()`, `p:stages()`); its stages are `Stage`s too,
+//! and their workers run the same prelude loop over `raw.dynamic_take`, `raw.dynamic_finish`
+//! and `raw.dynamic_done`.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -23,8 +24,8 @@ use super::{Cx, Func, Kind, Method, Res, borrow, integer, ms_value, nothing, sho
 use crate::lua::objects::{Dir, LuaChannel, LuaDynamicPipeline, LuaPipelineMetrics};
 use crate::lua::value::LuaValue;
 use crate::patterns::{
-    DynamicPipeline, DynamicStage, ErrorSink, PipelineMetrics, Retry, RetrySettings, Stage,
-    StageError, StageLabel, StageMetrics, StageOptions, Taken, fixed_retries, stage_limiter,
+    DynItem, DynamicPipeline, DynamicStage, ErrorSink, PipelineMetrics, Retry, RetrySettings,
+    Stage, StageError, StageLabel, StageMetrics, StageOptions, Taken, fixed_retries, stage_limiter,
 };
 use crate::runtime::Nanos;
 
@@ -45,10 +46,19 @@ type Held = (Stage<LuaValue, LuaValue>, Taken<LuaValue>);
 
 impl UserData for LuaStageItem {}
 
-/// A dynamic pipeline worker's handle (no methods: only the prelude's worker loop uses it).
-pub(crate) struct LuaDynamicWorker(DynamicStage<LuaValue>);
+/// A dynamic pipeline stage, for its workers (no methods: only the prelude's worker loop uses
+/// it).
+pub(crate) struct LuaDynamicStage(DynamicStage<LuaValue>);
 
-impl UserData for LuaDynamicWorker {}
+impl UserData for LuaDynamicStage {}
+
+/// An item a dynamic stage's worker holds between `dynamic_take` and `dynamic_finish`.
+pub(crate) struct LuaDynamicItem(RefCell<Option<DynHeld>>);
+
+impl UserData for LuaDynamicItem {}
+
+/// The stage and the item a dynamic worker holds.
+type DynHeld = (DynamicStage<LuaValue>, Taken<DynItem<LuaValue>>);
 
 /// A stage's options as its table gives them.
 struct Fields {
@@ -267,6 +277,7 @@ fn connect(cx: &Cx<'_>, input: Value, stages: Value, worker: Value, variant: Var
             errors: sink,
             metrics: Some(metrics.clone()),
             on_close,
+            ..StageOptions::default()
         };
         let stage: Stage<LuaValue, LuaValue> =
             Stage::with_options(cx.rt(), i + 1, current, workers, cx.here(), opts);
@@ -322,10 +333,25 @@ fn item(cx: &Cx<'_>, v: &Value) -> Result<Held, String> {
         .ok_or_else(|| cx.misuse("expects a pipeline item"))
 }
 
-fn dyn_worker(cx: &Cx<'_>, v: &Value) -> Result<DynamicStage<LuaValue>, String> {
-    borrow::<LuaDynamicWorker>(v)
+fn dyn_stage(cx: &Cx<'_>, v: &Value) -> Result<DynamicStage<LuaValue>, String> {
+    borrow::<LuaDynamicStage>(v)
         .map(|w| w.0.clone())
-        .ok_or_else(|| cx.misuse("expects a dynamic pipeline worker"))
+        .ok_or_else(|| cx.misuse("expects a dynamic pipeline stage"))
+}
+
+fn dyn_item(cx: &Cx<'_>, v: &Value) -> Result<DynHeld, String> {
+    borrow::<LuaDynamicItem>(v)
+        .and_then(|i| i.0.borrow_mut().take())
+        .ok_or_else(|| cx.misuse("expects a dynamic pipeline item"))
+}
+
+/// How the worker said a call went: the result, or the error and whether it is permanent.
+fn call_result(status: &Value, v: Value) -> (Result<LuaValue, String>, bool) {
+    match status {
+        Value::Boolean(true) => (Ok(LuaValue(v)), false),
+        Value::Boolean(false) => (Err(message(&v)), false),
+        _ => (Err(message(&v)), true),
+    }
 }
 
 fn message(v: &Value) -> String {
@@ -389,11 +415,7 @@ pub(crate) static FUNCS: &[Func] = &[
         results: 1,
         call: |cx, (it, status, v)| {
             let (s, t) = item(cx, &it)?;
-            let (r, permanent) = match status {
-                Value::Boolean(true) => (Ok(LuaValue(v)), false),
-                Value::Boolean(false) => (Err(message(&v)), false),
-                _ => (Err(message(&v)), true),
-            };
+            let (r, permanent) = call_result(&status, v);
             let s2 = s.clone();
             cx.wait(
                 Box::pin(s.finish(t, r, permanent)),
@@ -421,37 +443,49 @@ pub(crate) static FUNCS: &[Func] = &[
         },
     },
     Func {
-        // Private: a dynamic worker's next value, `v, true`, or `nil, false` when it leaves.
+        // Private: a dynamic stage worker's next item, `item, value`, or nil when it leaves
+        // (items that skip a removed stage are passed on inside).
         module: "raw",
-        name: "dynamic_next",
+        name: "dynamic_take",
         results: 2,
-        call: |cx, (w, _, _)| {
-            let w = dyn_worker(cx, &w)?;
-            cx.wait(Box::pin(w.next()), |_, v| match v {
-                Some(v) => (v.0, Value::Boolean(true), Value::Nil),
-                None => (Value::Nil, Value::Boolean(false), Value::Nil),
+        call: |cx, (s, _, _)| {
+            let s = dyn_stage(cx, &s)?;
+            let s2 = s.clone();
+            cx.wait(Box::pin(s.take()), move |lua, t| match t {
+                Some(t) => {
+                    let v = t.value().value.0.clone();
+                    match lua.create_userdata(LuaDynamicItem(RefCell::new(Some((s2, t))))) {
+                        Ok(ud) => (Value::UserData(ud), v, Value::Nil),
+                        Err(_) => nothing(),
+                    }
+                }
+                None => nothing(),
             })
         },
     },
     Func {
-        // Private: the result goes on (to the next live stage or the output).
+        // Private: how the call went; the result goes on (to the next live stage or the
+        // output), a failure drops the item (a note). Never asks for another call.
         module: "raw",
-        name: "dynamic_emit",
-        results: 0,
-        call: |cx, (w, v, _)| {
-            let w = dyn_worker(cx, &w)?;
-            cx.wait(Box::pin(w.emit(LuaValue(v))), |_, ()| nothing())
+        name: "dynamic_finish",
+        results: 1,
+        call: |cx, (it, status, v)| {
+            let (s, t) = dyn_item(cx, &it)?;
+            let (r, permanent) = call_result(&status, v);
+            let r = r.map(|v| t.value().with_value(v));
+            cx.wait(Box::pin(s.finish(t, r, permanent)), |_, _| nothing())
         },
     },
     Func {
-        // Private: the function raised; the item is dropped (a note event).
+        // Private: a dynamic stage's worker leaves.
         module: "raw",
-        name: "dynamic_failed",
+        name: "dynamic_done",
         results: 0,
-        call: |cx, (w, m, _)| {
-            let w = dyn_worker(cx, &w)?;
-            w.item_failed(&message(&m));
-            cx.point(())
+        call: |cx, (s, _, _)| -> Res {
+            let s = dyn_stage(cx, &s)?;
+            cx.wait(Box::pin(async move { s.worker_done().await }), |_, ()| {
+                nothing()
+            })
         },
     },
 ];
@@ -538,16 +572,17 @@ pub(crate) static DYNAMIC: Kind<LuaDynamicPipeline> = Kind {
                         shown(&w)
                     ))
                 })? as usize;
-                let handles =
+                let stage =
                     p.0.add_stage_workers(&name, workers)
                         .map_err(|e| cx.misuse(e))?;
-                for (i, h) in handles.into_iter().enumerate() {
-                    let wname = h.worker_name(i + 1);
-                    let ud = cx
-                        .lua
-                        .create_userdata(LuaDynamicWorker(h))
-                        .map_err(|e| cx.misuse(e))?;
-                    let args = MultiValue::from_vec(vec![Value::UserData(ud), f.clone()]);
+                let ud = cx
+                    .lua
+                    .create_userdata(LuaDynamicStage(stage))
+                    .map_err(|e| cx.misuse(e))?;
+                for w in 1..=workers {
+                    let wname = DynamicPipeline::<LuaValue>::worker_name(&name, w);
+                    let args =
+                        MultiValue::from_vec(vec![Value::UserData(ud.clone()), spec.clone()]);
                     match cx
                         .host
                         .spawn(cx.lua, worker.clone(), Some(&wname), false, args)

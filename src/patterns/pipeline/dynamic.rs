@@ -7,42 +7,60 @@
 //! since `add_stage` appends at the end, the list's order is the sequence order, so "the next
 //! live stage after `s`" is the smallest live number above `s`. An item remembers the highest
 //! number that existed when it entered (its horizon), so a stage added later does not affect
-//! it (changes affect items that enter after them). Each stage has an unbounded queue (a
-//! channel its workers receive from); removing a stage closes its queue: its workers still
-//! drain it, but pass the queued items on untouched (they had not reached the stage, so they
-//! skip it), while an item a worker already holds finishes there. The router (a Rust task,
-//! `dynamic-pipeline`) reads the input continuously. Once the input is closed and every item
-//! has left, the output (capacity 10) and the live queues close and every worker leaves.
-//! A stage function that fails drops its item with a `note` event, as `pipeline` does.
+//! it (changes affect items that enter after them). Each stage is a `Stage` (the one stage
+//! state machine of every pipeline) reading an unbounded queue, whose results are routed
+//! (`StageOptions::emit_to`) instead of sent on its own output, and whose failures drop the
+//! item with a `note` event (its error sink). Removing a stage closes its queue and turns on
+//! its `Bypass`: its workers still drain the queue, but pass the queued items on untouched
+//! (they had not reached the stage, so they skip it), while an item a worker already holds
+//! finishes there. The router (a Rust task, `dynamic-pipeline`) reads the input continuously.
+//! Once the input is closed and every item has left, the output (capacity 10) and the live
+//! queues close and every worker leaves.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
+use super::stage::{Bypass, ErrorSink, RouteFuture, Stage, StageError, StageOptions};
 use crate::patterns::Spawn;
 use crate::patterns::task::CatchPanic;
 use crate::runtime::{Runtime, Subject};
 use crate::sync::{Channel, Describe};
 
-/// An item on its way: its value and the last stage number it may visit.
-#[derive(Debug)]
-struct Item<T> {
-    value: T,
+/// An item on its way through a dynamic pipeline: its value and the last stage number it may
+/// visit (what a dynamic stage's `Stage` carries).
+#[derive(Debug, Clone)]
+pub struct DynItem<T> {
+    /// The value.
+    pub value: T,
     horizon: u64,
 }
 
-impl<T: Describe> Describe for Item<T> {
+impl<T> DynItem<T> {
+    /// The same item with a stage's result as its value.
+    pub fn with_value(&self, value: T) -> DynItem<T> {
+        DynItem {
+            value,
+            horizon: self.horizon,
+        }
+    }
+}
+
+impl<T: Describe> Describe for DynItem<T> {
     fn describe(&self) -> String {
         self.value.describe()
     }
 }
 
+/// A dynamic pipeline's stage: the shared `Stage` over its items.
+pub type DynamicStage<T> = Stage<DynItem<T>, DynItem<T>>;
+
 struct Entry<T> {
     seq: u64,
     name: String,
     live: bool,
-    queue: Channel<Item<T>>,
+    queue: Channel<DynItem<T>>,
 }
 
 struct State<T> {
@@ -87,35 +105,6 @@ impl<T> std::fmt::Debug for DynamicPipeline<T> {
     }
 }
 
-/// One worker's handle on its stage: the steps of its loop (`next`, the function, `emit` or
-/// `item_failed`, then `worker_done`). It remembers the item it holds.
-pub struct DynamicStage<T> {
-    p: DynamicPipeline<T>,
-    seq: u64,
-    name: Rc<str>,
-    queue: Channel<Item<T>>,
-    horizon: Rc<Cell<u64>>,
-}
-
-impl<T> Clone for DynamicStage<T> {
-    /// The same worker's handle.
-    fn clone(&self) -> Self {
-        DynamicStage {
-            p: self.p.clone(),
-            seq: self.seq,
-            name: self.name.clone(),
-            queue: self.queue.clone(),
-            horizon: self.horizon.clone(),
-        }
-    }
-}
-
-impl<T> std::fmt::Debug for DynamicStage<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "DynamicStage({})", self.name)
-    }
-}
-
 /// A stage function of a Rust dynamic pipeline, boxed.
 type BoxedFn<T> = Rc<dyn Fn(T) -> Pin<Box<dyn Future<Output = T>>>>;
 
@@ -154,7 +143,7 @@ impl<T: Describe + 'static> DynamicPipeline<T> {
                         st.inside += 1;
                         st.next_seq - 1
                     };
-                    router.route(Item { value: v, horizon }, 0).await;
+                    router.route(DynItem { value: v, horizon }, 0).await;
                 }
                 router.shared.state.borrow_mut().input_done = true;
                 router.finish_if_done();
@@ -179,14 +168,12 @@ impl<T: Describe + 'static> DynamicPipeline<T> {
             .collect()
     }
 
-    /// Appends a stage named `name` with `workers` (`> 0`) workers and returns their handles,
-    /// to be run by the caller's loops (goroutines `dynamic-<name>-<w>`). Err if a live stage
-    /// has that name. It affects items that enter after it. Not a scheduling point.
-    pub fn add_stage_workers(
-        &self,
-        name: &str,
-        workers: usize,
-    ) -> Result<Vec<DynamicStage<T>>, String> {
+    /// Appends a stage named `name` with `workers` (`> 0`) workers and returns it, for the
+    /// caller to start `workers` loops (`Stage::take`, the function on the item's value,
+    /// `Stage::finish` with `DynItem::with_value`, `Stage::worker_done`), named
+    /// `worker_name(name, 1..=workers)`. Err if a live stage has that name. It affects items
+    /// that enter after it. Not a scheduling point.
+    pub fn add_stage_workers(&self, name: &str, workers: usize) -> Result<DynamicStage<T>, String> {
         assert!(workers > 0, "a pipeline stage needs at least one worker");
         let mut st = self.shared.state.borrow_mut();
         if st.stages.iter().any(|e| e.live && e.name == name) {
@@ -194,8 +181,9 @@ impl<T: Describe + 'static> DynamicPipeline<T> {
         }
         let seq = st.next_seq;
         st.next_seq += 1;
-        let queue: Channel<Item<T>> =
-            Channel::new(&self.shared.rt, usize::MAX, self.shared.created_at.clone());
+        let rt = &self.shared.rt;
+        let queue: Channel<DynItem<T>> =
+            Channel::new(rt, usize::MAX, self.shared.created_at.clone());
         queue
             .resource()
             .set_name(&format!("dynamic pipeline stage {name}"));
@@ -211,15 +199,36 @@ impl<T: Describe + 'static> DynamicPipeline<T> {
         });
         drop(st);
         self.trace("add_stage", name);
-        Ok((0..workers)
-            .map(|_| DynamicStage {
-                p: self.clone(),
-                seq,
-                name: name.into(),
-                queue: queue.clone(),
-                horizon: Rc::new(Cell::new(0)),
-            })
-            .collect())
+        let (p1, p2, p3, p4) = (self.clone(), self.clone(), self.clone(), self.clone());
+        let dropped: ErrorSink<DynItem<T>> = Rc::new(move |r: StageError<DynItem<T>>| {
+            p4.note(&format!("stage {}: {}", r.stage, r.error));
+            p4.left();
+        });
+        let opts = StageOptions {
+            name: Some(name.to_string()),
+            errors: Some(dropped),
+            bypass: Some(Bypass {
+                active: Rc::new(move || !p1.is_live(seq)),
+                pass: Rc::new(move |item| Box::pin(p2.route(item, seq)) as RouteFuture),
+            }),
+            emit_to: Some(Rc::new(move |item| {
+                Box::pin(p3.route(item, seq)) as RouteFuture
+            })),
+            ..StageOptions::default()
+        };
+        Ok(Stage::with_options(
+            rt,
+            seq as usize,
+            queue,
+            workers,
+            self.shared.created_at.clone(),
+            opts,
+        ))
+    }
+
+    /// The goroutine name of worker `w` (from 1) of stage `name`: `dynamic-<name>-<w>`.
+    pub fn worker_name(name: &str, w: usize) -> String {
+        format!("dynamic-{name}-{w}")
     }
 
     /// Appends a stage of `workers` Rust workers applying `f` (a panic drops the item with a
@@ -232,24 +241,24 @@ impl<T: Describe + 'static> DynamicPipeline<T> {
         f: F,
     ) -> Result<(), String>
     where
+        T: Clone,
         F: Fn(T) -> Fut + 'static,
         Fut: Future<Output = T> + 'static,
     {
-        let handles = self.add_stage_workers(name, workers)?;
+        let stage = self.add_stage_workers(name, workers)?;
         let f: BoxedFn<T> = Rc::new(move |v| Box::pin(f(v)));
-        for (w, h) in handles.into_iter().enumerate() {
-            let f = f.clone();
+        for w in 1..=workers {
+            let (stage, f) = (stage.clone(), f.clone());
             spawner.spawn_boxed(
-                Some(&h.worker_name(w + 1)),
+                Some(&Self::worker_name(name, w)),
                 Box::pin(async move {
-                    while let Some(v) = h.next().await {
-                        let f = f.clone();
-                        match CatchPanic::new(async move { f(v).await }).await {
-                            Ok(out) => h.emit(out).await,
-                            Err(m) => h.item_failed(&m),
-                        }
+                    while let Some(t) = stage.take().await {
+                        let (f, item) = (f.clone(), t.value().clone());
+                        let r = CatchPanic::new(async move { f(item.value).await }).await;
+                        let r = r.map(|v| t.value().with_value(v));
+                        stage.finish(t, r, false).await;
                     }
-                    h.worker_done();
+                    stage.worker_done().await;
                 }),
             );
         }
@@ -274,18 +283,20 @@ impl<T: Describe + 'static> DynamicPipeline<T> {
     }
 
     fn trace(&self, verb: &'static str, name: &str) {
+        self.note(&format!("dynamic pipeline {verb} {name}"));
+    }
+
+    fn note(&self, text: &str) {
         if self.shared.rt.tracing() {
-            self.shared.rt.emit(
-                "note",
-                Subject::None,
-                Some(format!("dynamic pipeline {verb} {name}")),
-            );
+            self.shared
+                .rt
+                .emit("note", Subject::None, Some(text.to_string()));
         }
     }
 
     /// Sends `item`, which leaves stage `from` (0: the input), on: to the next live stage it may
     /// visit, else to the output (waiting for room there).
-    fn route(&self, item: Item<T>, from: u64) -> impl Future<Output = ()> + use<T> {
+    fn route(&self, item: DynItem<T>, from: u64) -> impl Future<Output = ()> + use<T> {
         let p = self.clone();
         async move {
             let next = {
@@ -317,7 +328,7 @@ impl<T: Describe + 'static> DynamicPipeline<T> {
 
     /// Once the input is closed and no item is inside: closes the output and every queue.
     fn finish_if_done(&self) {
-        let queues: Vec<Channel<Item<T>>> = {
+        let queues: Vec<Channel<DynItem<T>>> = {
             let mut st = self.shared.state.borrow_mut();
             if st.finished || !st.input_done || st.inside > 0 {
                 return;
@@ -339,58 +350,4 @@ impl<T: Describe + 'static> DynamicPipeline<T> {
         let st = self.shared.state.borrow();
         st.stages.iter().any(|e| e.seq == seq && e.live)
     }
-}
-
-impl<T: Describe + 'static> DynamicStage<T> {
-    /// The goroutine name of worker `w` (from 1): `dynamic-<name>-<w>`.
-    pub fn worker_name(&self, w: usize) -> String {
-        format!("dynamic-{}-{w}", self.name)
-    }
-
-    /// The stage's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The next item to process; `None` once the stage's queue is closed and drained. Items
-    /// queued when the stage was removed are passed on here, unseen by the caller.
-    pub fn next(&self) -> impl Future<Output = Option<T>> + use<T> {
-        let me = self.clone();
-        async move {
-            loop {
-                let item = me.queue.recv().await?;
-                if me.p.is_live(me.seq) {
-                    me.horizon.set(item.horizon);
-                    return Some(item.value);
-                }
-                me.p.route(item, me.seq).await;
-            }
-        }
-    }
-
-    /// Sends the result for the item `next` gave on (to the next stage or the output).
-    pub fn emit(&self, value: T) -> impl Future<Output = ()> + use<T> {
-        let item = Item {
-            value,
-            horizon: self.horizon.get(),
-        };
-        self.p.route(item, self.seq)
-    }
-
-    /// The function failed on the item `next` gave: it is dropped (a `note` event). Not a
-    /// scheduling point.
-    pub fn item_failed(&self, message: &str) {
-        let rt = &self.p.shared.rt;
-        if rt.tracing() {
-            rt.emit(
-                "note",
-                Subject::None,
-                Some(format!("stage {}: {message}", self.name)),
-            );
-        }
-        self.p.left();
-    }
-
-    /// The worker leaves (after `next` said `None`). Not a scheduling point.
-    pub fn worker_done(&self) {}
 }

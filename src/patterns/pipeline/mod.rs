@@ -30,9 +30,9 @@ use super::task::CatchPanic;
 use crate::runtime::Runtime;
 use crate::sync::{Channel, Describe};
 
-pub use dynamic::{DynamicPipeline, DynamicStage};
+pub use dynamic::{DynItem, DynamicPipeline, DynamicStage};
 pub use metrics::{PipelineMetrics, StageLabel, StageMetrics};
-pub use stage::{ErrorSink, Stage, StageError, StageOptions, Taken};
+pub use stage::{Bypass, ErrorSink, RouteFuture, Stage, StageError, StageOptions, Taken};
 
 /// A stage function, boxed.
 type BoxedStageFn<T> = Rc<dyn Fn(T) -> Pin<Box<dyn Future<Output = T>>>>;
@@ -248,6 +248,7 @@ pub fn pipeline_with<T: Describe + Clone + 'static>(
             errors: sink,
             metrics: Some(metrics.clone()),
             on_close,
+            ..StageOptions::default()
         };
         let stage: Stage<T, T> =
             Stage::with_options(rt, i + 1, current, st.workers, created_at.clone(), opts);

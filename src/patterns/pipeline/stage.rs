@@ -2,7 +2,7 @@
 //! `pipeline_with_*`, Lua's and Rust's alike).
 //!
 //! Why it is shaped so. A stage is an input channel, an output channel (capacity 10, named
-//! `pipeline stage <i>`), `N` workers, and a counter that closes the output when the last worker
+//! `pipeline stage <i>`; none when its results are routed, as the dynamic pipeline's), `N` workers, and a counter that closes the output when the last worker
 //! has seen the input close, so closing the pipeline's input drains and closes every stage in
 //! turn. It runs no user code: a worker loop is its steps around the user's function. The plain
 //! pipeline's loop is `next`, the function, `emit` or `item_failed`, then `worker_done`. A stage
@@ -53,8 +53,26 @@ impl<T> Describe for StageError<T> {
 /// unbounded channel), so an unread error channel never stalls the pipeline.
 pub type ErrorSink<I> = Rc<dyn Fn(StageError<I>)>;
 
+/// A boxed future of a routing step.
+pub type RouteFuture = std::pin::Pin<Box<dyn Future<Output = ()>>>;
+
+/// How a stage that has left its pipeline passes items on: `active` says whether it has, and
+/// `pass` sends an item it received past it, untouched (the dynamic pipeline's removed stages).
+pub struct Bypass<I> {
+    /// Whether items skip the stage now.
+    pub active: Rc<dyn Fn() -> bool>,
+    /// Sends an item on past the stage.
+    pub pass: Rc<dyn Fn(I) -> RouteFuture>,
+}
+
+impl<I> std::fmt::Debug for Bypass<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Bypass(active={})", (self.active)())
+    }
+}
+
 /// What a stage adds to the plain stage. `Default` is the plain stage.
-pub struct StageOptions<I> {
+pub struct StageOptions<I, O = I> {
     /// The stage's name in error records and metrics (its index when `None`).
     pub name: Option<String>,
     /// Retry a failed item by this policy (one call when `None`).
@@ -67,9 +85,13 @@ pub struct StageOptions<I> {
     pub metrics: Option<PipelineMetrics>,
     /// Also run when the stage closes its output (the last stage closes the errors channel).
     pub on_close: Option<Rc<dyn Fn()>>,
+    /// Items received while this is active skip the stage.
+    pub bypass: Option<Bypass<I>>,
+    /// Results go here instead of the output channel (the dynamic pipeline routes them).
+    pub emit_to: Option<Rc<dyn Fn(O) -> RouteFuture>>,
 }
 
-impl<I> std::fmt::Debug for StageOptions<I> {
+impl<I, O> std::fmt::Debug for StageOptions<I, O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StageOptions")
             .field("name", &self.name)
@@ -77,11 +99,13 @@ impl<I> std::fmt::Debug for StageOptions<I> {
             .field("limiter", &self.limiter)
             .field("errors", &self.errors.is_some())
             .field("metrics", &self.metrics.is_some())
+            .field("bypass", &self.bypass.is_some())
+            .field("emit_to", &self.emit_to.is_some())
             .finish()
     }
 }
 
-impl<I> Default for StageOptions<I> {
+impl<I, O> Default for StageOptions<I, O> {
     fn default() -> Self {
         StageOptions {
             name: None,
@@ -90,6 +114,8 @@ impl<I> Default for StageOptions<I> {
             errors: None,
             metrics: None,
             on_close: None,
+            bypass: None,
+            emit_to: None,
         }
     }
 }
@@ -98,10 +124,11 @@ struct Shared<I, O> {
     rt: Runtime,
     index: usize,
     input: Channel<I>,
-    output: Channel<O>,
+    /// `None` when results are routed (`emit_to`).
+    output: Option<Channel<O>>,
     remaining: Cell<usize>,
     label: StageLabel,
-    opts: StageOptions<I>,
+    opts: StageOptions<I, O>,
     /// The stage's row in `opts.metrics`.
     slot: usize,
 }
@@ -175,13 +202,16 @@ impl<I: Describe + 'static, O: Describe + 'static> Stage<I, O> {
         input: Channel<I>,
         workers: usize,
         created_at: Option<Rc<str>>,
-        opts: StageOptions<I>,
+        opts: StageOptions<I, O>,
     ) -> Stage<I, O> {
         assert!(workers > 0, "a pipeline stage needs at least one worker");
-        let output: Channel<O> = Channel::new(rt, 10, created_at);
-        output
-            .resource()
-            .set_name(&format!("pipeline stage {index}"));
+        let output = opts.emit_to.is_none().then(|| {
+            let output: Channel<O> = Channel::new(rt, 10, created_at);
+            output
+                .resource()
+                .set_name(&format!("pipeline stage {index}"));
+            output
+        });
         let label = match &opts.name {
             Some(n) => StageLabel::Name(n.clone()),
             None => StageLabel::Index(index),
@@ -215,9 +245,13 @@ impl<I: Describe + 'static, O: Describe + 'static> Stage<I, O> {
         &self.shared.label
     }
 
-    /// Its output channel (the next stage's input).
+    /// Its output channel (the next stage's input). Panics for a stage whose results are
+    /// routed (`StageOptions::emit_to`), which has none.
     pub fn output(&self) -> Channel<O> {
-        self.shared.output.clone()
+        self.shared
+            .output
+            .clone()
+            .expect("a stage whose results are routed has no output channel")
     }
 
     /// For a worker: the next input value; `None` once the input is closed and drained.
@@ -228,8 +262,20 @@ impl<I: Describe + 'static, O: Describe + 'static> Stage<I, O> {
     /// For a worker: sends a result downstream (waiting for room); false if the output was
     /// closed (only a caller closing it by hand does that).
     pub fn emit(&self, value: O) -> impl Future<Output = bool> + use<I, O> {
-        let send = self.shared.output.send(value);
-        async move { send.await.is_ok() }
+        let (send, route) = match &self.shared.opts.emit_to {
+            None => (self.shared.output.as_ref().map(|o| o.send(value)), None),
+            Some(f) => (None, Some(f(value))),
+        };
+        async move {
+            if let Some(r) = route {
+                r.await;
+                return true;
+            }
+            match send {
+                Some(send) => send.await.is_ok(),
+                None => false,
+            }
+        }
     }
 
     /// For a worker: the function failed on an item, which is dropped (a `note` event). Not a
@@ -245,12 +291,19 @@ impl<I: Describe + 'static, O: Describe + 'static> Stage<I, O> {
     }
 
     /// For a worker of a stage with options: the next item (`None` once the input is closed
-    /// and drained). After receiving it, takes a rate-limit token if the stage has a limiter
-    /// (so an idle stage holds none); the item is then in flight.
+    /// and drained). An item received while the stage's bypass is active is passed on
+    /// untouched instead. After receiving it, takes a rate-limit token if the stage has a
+    /// limiter (so an idle stage holds none); the item is then in flight.
     pub fn take(&self) -> impl Future<Output = Option<Taken<I>>> + use<I, O> {
         let stage = self.clone();
         async move {
-            let value = stage.shared.input.recv().await?;
+            let value = loop {
+                let v = stage.shared.input.recv().await?;
+                match &stage.shared.opts.bypass {
+                    Some(b) if (b.active)() => (b.pass)(v).await,
+                    _ => break v,
+                }
+            };
             let sh = &stage.shared;
             if let Some(m) = &sh.opts.metrics {
                 m.took(sh.slot);
@@ -338,7 +391,9 @@ impl<I: Describe + 'static, O: Describe + 'static> Stage<I, O> {
             let out = self.shared.output.clone();
             let on_close = self.shared.opts.on_close.clone();
             Op::now(&self.shared.rt, move || {
-                out.close();
+                if let Some(out) = out {
+                    out.close();
+                }
                 if let Some(f) = on_close {
                     f();
                 }
