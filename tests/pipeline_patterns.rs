@@ -1041,3 +1041,41 @@ assert(n == 4 and goroutine.now() == 3000)
 "#,
     );
 }
+
+/// A Rust `pipeline_with` over Lua values: Lua feeds it, reads its output and errors, and reads
+/// the same metrics object Rust reads.
+#[test]
+fn lua_and_rust_share_one_pipeline_with_metrics() {
+    use gosim::lua::LuaValue;
+    use gosim::lua::{LuaLimits, LuaWorld};
+    let sim = Sim::with_seed(9);
+    let world = LuaWorld::new(sim.runtime(), LuaLimits::default()).unwrap();
+    let input: Channel<LuaValue> = Channel::new(sim.runtime(), 0, None);
+    let spec = StageSpec::new(2, |v: LuaValue| async move {
+        match v.0 {
+            mlua::Value::Integer(i) if i % 2 == 0 => Err(Failure::Transient("odd one out".into())),
+            other => Ok(LuaValue(other)),
+        }
+    })
+    .name("rust");
+    let p = pipeline_with(sim.runtime(), &sim, input.clone(), vec![spec], false, None);
+    world.expose("metrics", p.metrics.clone()).unwrap();
+    world.expose_channel("input", &input).unwrap();
+    world.expose_channel("output", &p.output).unwrap();
+    world
+        .spawn_main(
+            "t.lua",
+            r#"
+goroutine.spawn(function() for i = 1, 6 do input:send(i) end input:close() end)
+local n = 0
+output:range(function() n = n + 1 end)
+local m = metrics:get()
+assert(n == 3 and m.rust.processed == 6 and m.rust.errors == 3 and m.total.errors == 3)
+"#,
+        )
+        .unwrap();
+    let outcome = sim.runtime().run();
+    assert!(outcome.is_pass(), "{outcome}");
+    assert_eq!(p.metrics.total().processed, 6);
+    sim.runtime().shutdown();
+}
