@@ -22,6 +22,7 @@ fn verdict(o: &Outcome) -> String {
 /// Scenarios whose assertions are about exact virtual instants (`goroutine.now() == 10`) or
 /// seeded randomness: they are about simulation, not behaviour that real time can reproduce.
 const TIME_SENSITIVE: &[&str] = &[
+    "pipeline_patterns",
     "request_reply",
     "debounce",
     "throttle",

@@ -406,3 +406,34 @@ impl Exposable for crate::patterns::Bulkhead {
         LuaBulkhead(self)
     }
 }
+
+/// Metrics of a `pipeline_with_metrics` pipeline (seed 2.4).
+#[derive(Debug)]
+pub struct LuaPipelineMetrics(pub(crate) crate::patterns::PipelineMetrics);
+/// A dynamic pipeline handle (seed 2.5).
+#[derive(Debug)]
+pub struct LuaDynamicPipeline(pub(crate) crate::patterns::DynamicPipeline<LuaValue>);
+
+handle!(
+    LuaPipelineMetrics,
+    "pipeline_metrics",
+    |_this| "pipeline_metrics"
+);
+handle!(LuaDynamicPipeline, "dynamic_pipeline", |this| format!(
+    "dynamic_pipeline({})",
+    this.0.output().resource()
+));
+
+impl Exposable for crate::patterns::PipelineMetrics {
+    type Handle = LuaPipelineMetrics;
+    fn into_handle(self) -> LuaPipelineMetrics {
+        LuaPipelineMetrics(self)
+    }
+}
+
+impl Exposable for crate::patterns::DynamicPipeline<LuaValue> {
+    type Handle = LuaDynamicPipeline;
+    fn into_handle(self) -> LuaDynamicPipeline {
+        LuaDynamicPipeline(self)
+    }
+}

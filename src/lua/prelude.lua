@@ -804,6 +804,57 @@ do
 end
 
 ---------------------------------------------------------------------------------------------
+-- The wish-list's pipelines (seed 2.x): Rust makes the stages and decides everything
+-- (`bind/pipeline_with.rs`: retry or not, emit, error record, metrics, tokens); a worker only
+-- calls the stage's function and says how the call went.
+---------------------------------------------------------------------------------------------
+do
+  local take, finish = raw.stage_take, raw.stage_finish
+  -- How a call went: true, result | false, message | "permanent", message.
+  local function how(r)
+    local e
+    if not r[1] then
+      e = r[2]
+    elseif r[2] == nil and r.n >= 3 and r[3] ~= nil then
+      e = r[3]
+    else
+      return true, r[2]
+    end
+    if getmetatable(e) == permanent_mt then
+      e = e.err
+      return "permanent", type(e) == "string" and e or describe_error(e)
+    end
+    return false, type(e) == "string" and e or describe_error(e)
+  end
+  -- The worker loop of a stage: take an item, call fn until `finish` says it is done with it.
+  local function stage_loop(take_, finish_, done_)
+    return function(stage, st)
+      local f = st.fn
+      while true do
+        local item, v = take_(stage)
+        if item == nil then break end
+        repeat
+          item = finish_(item, how(pack(pcall(f, v))))
+        until item == nil
+      end
+      done_(stage)
+    end
+  end
+  local worker = stage_loop(take, finish, stage_done)
+  for _, name in ipairs({ "pipeline_with_errors", "pipeline_with_retry", "pipeline_with_rate_limit",
+                          "pipeline_with_metrics" }) do
+    local connect_with = goroutine[name]
+    goroutine[name] = function(input, stages) return connect_with(input, stages, worker) end
+  end
+
+  -- dynamic_pipeline: Rust routes every item; its stages run the same loop.
+  local dworker = stage_loop(raw.dynamic_take, raw.dynamic_finish, raw.dynamic_done)
+  local DP = methods.dynamic_pipeline
+  local add = DP.add_stage
+  function DP.add_stage(p, spec) return add(p, spec, dworker) end
+end
+
+---------------------------------------------------------------------------------------------
 -- log and sim
 ---------------------------------------------------------------------------------------------
 local function dump(v, indent, seen, out)

@@ -55,6 +55,12 @@ pub use msg::{
     DeadLetter, QueueClosed, RequestError, RequestReply, WorkQueue, WorkQueueOptions,
     WorkQueueStats, retry_delay,
 };
+pub use pipeline::{Bypass, DynItem, RouteFuture};
+pub use pipeline::{
+    DynamicPipeline, DynamicStage, ErrorSink, PipelineMetrics, PipelineWith, StageError,
+    StageLabel, StageMetrics, StageOptions, StageSpec, Taken, fixed_retries, pipeline_with,
+    stage_limiter,
+};
 pub use pipeline::{Stage, StageFn, pipeline};
 pub use pool::{Job, JobId, Pool, PoolError, PoolStats};
 pub use profiler::{ProfileStats, Profiler};

@@ -26,6 +26,7 @@ mod log;
 mod mutex;
 mod observe;
 mod pipeline;
+mod pipeline_with;
 mod pool;
 mod rate_limiter;
 mod request_reply;
@@ -395,6 +396,9 @@ fn index() -> &'static BTreeMap<(&'static str, &'static str), Decl> {
         d.funcs(retry::FUNCS);
         d.kind(&bulkhead::KIND);
         d.funcs(bulkhead::FUNCS);
+        d.kind(&pipeline_with::METRICS);
+        d.kind(&pipeline_with::DYNAMIC);
+        d.funcs(pipeline_with::FUNCS);
         d.index
     })
 }

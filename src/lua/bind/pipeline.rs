@@ -14,11 +14,11 @@ use crate::lua::value::LuaValue;
 use crate::patterns::Stage;
 
 /// The handle a stage's worker gets (no methods: only the prelude's worker loop uses it).
-pub(crate) struct LuaStage(Stage<LuaValue, LuaValue>);
+pub(crate) struct LuaStage(pub(super) Stage<LuaValue, LuaValue>);
 
 impl UserData for LuaStage {}
 
-fn stage(cx: &Cx<'_>, v: &Value) -> Result<Stage<LuaValue, LuaValue>, String> {
+pub(super) fn stage(cx: &Cx<'_>, v: &Value) -> Result<Stage<LuaValue, LuaValue>, String> {
     borrow::<LuaStage>(v)
         .map(|s| s.0.clone())
         .ok_or_else(|| cx.misuse("expects a pipeline stage"))
@@ -26,7 +26,7 @@ fn stage(cx: &Cx<'_>, v: &Value) -> Result<Stage<LuaValue, LuaValue>, String> {
 
 /// One checked stage: its table (the worker reads `fn` from it, as the Lua loop did) and its
 /// number of workers.
-fn check_stages(cx: &Cx<'_>, stages: &Value) -> Result<Vec<(Value, usize)>, String> {
+pub(super) fn check_stages(cx: &Cx<'_>, stages: &Value) -> Result<Vec<(Value, usize)>, String> {
     let Value::Table(list) = stages else {
         return Err(cx.misuse(format!(
             "stages must be an array (got {})",

@@ -41,52 +41,57 @@ pub(crate) static FUNCS: &[Func] = &[Func {
                 )));
             }
         };
-        let d = RetrySettings::default();
-        let v: Value = t.get("max_attempts").map_err(|e| cx.misuse(e))?;
-        let max_attempts = match v {
-            Value::Nil => d.max_attempts,
-            v => match integer(&v) {
-                Some(n) if n >= 1 && n <= u32::MAX as i64 => n as u32,
-                _ => {
-                    return Err(cx.misuse(format!(
-                        "max_attempts must be a positive integer (got {})",
-                        shown(&v)
-                    )));
-                }
-            },
-        };
-        let initial_delay = ms_field(cx, &t, "initial_delay", d.initial_delay)?;
-        let max_delay = ms_field(cx, &t, "max_delay", d.max_delay)?;
-        let v: Value = t.get("multiplier").map_err(|e| cx.misuse(e))?;
-        let multiplier = match v {
-            Value::Nil => d.multiplier,
-            Value::Integer(i) if i >= 1 => i as f64,
-            Value::Number(n) if n.is_finite() && n >= 1.0 => n,
-            other => {
-                return Err(cx.misuse(format!(
-                    "multiplier must be a number >= 1 (got {})",
-                    shown(&other)
-                )));
-            }
-        };
-        let v: Value = t.get("jitter").map_err(|e| cx.misuse(e))?;
-        let jitter = match v {
-            Value::Nil => d.jitter,
-            Value::Boolean(b) => b,
-            other => {
-                return Err(cx.misuse(format!("jitter must be a boolean (got {})", shown(&other))));
-            }
-        };
-        let settings = RetrySettings {
-            max_attempts,
-            initial_delay,
-            max_delay,
-            multiplier,
-            jitter,
-        };
+        let settings = settings(cx, &t)?;
         cx.handle(LuaRetry(Retry::new(cx.rt(), settings, cx.here())))
     },
 }];
+
+/// The settings in a `retry_policy` options table (also a pipeline stage's `backoff` table).
+pub(super) fn settings(cx: &Cx<'_>, t: &Table) -> Result<RetrySettings, String> {
+    let d = RetrySettings::default();
+    let v: Value = t.get("max_attempts").map_err(|e| cx.misuse(e))?;
+    let max_attempts = match v {
+        Value::Nil => d.max_attempts,
+        v => match integer(&v) {
+            Some(n) if n >= 1 && n <= u32::MAX as i64 => n as u32,
+            _ => {
+                return Err(cx.misuse(format!(
+                    "max_attempts must be a positive integer (got {})",
+                    shown(&v)
+                )));
+            }
+        },
+    };
+    let initial_delay = ms_field(cx, t, "initial_delay", d.initial_delay)?;
+    let max_delay = ms_field(cx, t, "max_delay", d.max_delay)?;
+    let v: Value = t.get("multiplier").map_err(|e| cx.misuse(e))?;
+    let multiplier = match v {
+        Value::Nil => d.multiplier,
+        Value::Integer(i) if i >= 1 => i as f64,
+        Value::Number(n) if n.is_finite() && n >= 1.0 => n,
+        other => {
+            return Err(cx.misuse(format!(
+                "multiplier must be a number >= 1 (got {})",
+                shown(&other)
+            )));
+        }
+    };
+    let v: Value = t.get("jitter").map_err(|e| cx.misuse(e))?;
+    let jitter = match v {
+        Value::Nil => d.jitter,
+        Value::Boolean(b) => b,
+        other => {
+            return Err(cx.misuse(format!("jitter must be a boolean (got {})", shown(&other))));
+        }
+    };
+    Ok(RetrySettings {
+        max_attempts,
+        initial_delay,
+        max_delay,
+        multiplier,
+        jitter,
+    })
+}
 
 /// An attempt number argument (a positive integer).
 fn attempt(cx: &Cx<'_>, v: &Value) -> Result<u32, String> {
