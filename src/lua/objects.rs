@@ -386,3 +386,17 @@ impl Exposable for crate::patterns::Bulkhead {
         LuaBulkhead(self)
     }
 }
+
+/// A batch processor handle (seed 7.2); its loop is the prelude's.
+#[derive(Debug)]
+pub struct LuaBatchProcessor(pub(crate) crate::patterns::BatchProcessor<LuaValue>);
+handle!(LuaBatchProcessor, "batch_processor", |this| this
+    .0
+    .resource());
+
+impl Exposable for crate::patterns::BatchProcessor<LuaValue> {
+    type Handle = LuaBatchProcessor;
+    fn into_handle(self) -> LuaBatchProcessor {
+        LuaBatchProcessor(self)
+    }
+}

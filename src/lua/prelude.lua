@@ -770,6 +770,32 @@ do
 end
 
 ---------------------------------------------------------------------------------------------
+-- Work patterns (seed 3.1, 7.x): Rust owns each state machine (`patterns::work`); these loops
+-- only call the user's functions between its declared steps.
+---------------------------------------------------------------------------------------------
+do
+  local BP, d = methods.batch_processor, declared.batch_processor
+  local next_, done_ = d._next, d._done
+  BP._next, BP._done = nil, nil
+  -- The processor's own goroutine: fn(items) on one batch at a time, until closed and drained.
+  local function loop(b, f)
+    while true do
+      local items = op1(next_(b))
+      if items == nil then break end
+      local r = pack(pcall(f, items))
+      local ok, e = outcome(r)
+      check(done_(b, ok, e))
+    end
+  end
+  local make = goroutine.batch_processor
+  function goroutine.batch_processor(opts)
+    local b = make(opts)
+    op1(raw.spawn_quiet(loop, "batch_processor", b, opts.fn))
+    return b
+  end
+end
+
+---------------------------------------------------------------------------------------------
 -- log and sim
 ---------------------------------------------------------------------------------------------
 local function dump(v, indent, seen, out)

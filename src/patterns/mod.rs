@@ -33,6 +33,7 @@ mod profiler;
 mod resilience;
 mod spawn;
 mod task;
+mod work;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -66,6 +67,7 @@ pub use resilience::{Failure, Retry, RetrySettings, permanent, retry};
 pub use resilience::{RateLimiter, Reservation, WaitError};
 pub(crate) use spawn::spawn_future;
 pub use task::{JoinHandle, TaskError, go, join_all, timeout};
+pub use work::{BatchError, BatchOptions, BatchProcessor, BatchStats};
 
 /// A future to run as a goroutine.
 pub type LocalTask = Pin<Box<dyn Future<Output = ()>>>;

@@ -41,6 +41,8 @@ mod wait_group;
 mod weighted_semaphore;
 mod work_queue;
 
+mod batch_processor;
+
 mod broadcaster;
 mod merge;
 mod overflow_channel;
@@ -383,6 +385,8 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(retry::FUNCS)?;
     d.kind(&bulkhead::KIND)?;
     d.funcs(bulkhead::FUNCS)?;
+    d.kind(&batch_processor::KIND)?;
+    d.funcs(batch_processor::FUNCS)?;
     Ok(list)
 }
 

@@ -1,0 +1,12 @@
+//! Work patterns (seed §3.1 and §7): batch processor, coalescing cache, bounded parallelism,
+//! priority worker pool, adaptive pool. Each runs user code, so each is a state machine here
+//! whose steps a worker loop (Rust below, Lua in the prelude) calls around the user's function.
+
+mod batch_processor;
+
+pub use batch_processor::{BatchError, BatchOptions, BatchProcessor, BatchStats};
+
+/// A Rust API timeout in the runtime's nanoseconds (saturating).
+fn nanos(timeout: Option<std::time::Duration>) -> Option<crate::runtime::Nanos> {
+    timeout.map(|d| d.as_nanos().min(u64::MAX as u128) as crate::runtime::Nanos)
+}
