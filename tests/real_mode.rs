@@ -46,6 +46,7 @@ const TIME_SENSITIVE: &[&str] = &[
     "circuit_breaker",
     "retry",
     "bulkhead",
+    "coalescing_cache",
 ];
 
 #[test]

@@ -795,6 +795,32 @@ do
   end
 end
 
+do
+  local CC, d = methods.coalescing_cache, declared.coalescing_cache
+  local begin_, join_, finish_, rust_get = d.get, d._join, d._finish, d._get
+  CC._join, CC._finish, CC._get = nil, nil, nil
+  local loaders = setmetatable({}, { __mode = "k" })
+  local make = goroutine.coalescing_cache
+  function goroutine.coalescing_cache(opts)
+    local c = make(opts)
+    loaders[c] = opts.loader
+    return c
+  end
+  -- A hit returns the entry; a joined caller waits for the flight; the first caller runs the
+  -- loader itself (raising or returning nil, err is an error every joined caller gets).
+  function CC.get(c, key, timeout)
+    local f = loaders[c]
+    if f == nil then return op2(rust_get(c, key, timeout)) end
+    local kind, v = op2(begin_(c, key, timeout))
+    if kind == "hit" then return v end
+    if kind == "join" then return op2(join_(c, v, timeout)) end
+    local r = pack(pcall(f, key))
+    local ok, e = outcome(r)
+    if ok then return op2(finish_(c, v, true, r[2])) end
+    return op2(finish_(c, v, false, e))
+  end
+end
+
 ---------------------------------------------------------------------------------------------
 -- log and sim
 ---------------------------------------------------------------------------------------------

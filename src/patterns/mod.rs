@@ -68,6 +68,7 @@ pub use resilience::{RateLimiter, Reservation, WaitError};
 pub(crate) use spawn::spawn_future;
 pub use task::{JoinHandle, TaskError, go, join_all, timeout};
 pub use work::{BatchError, BatchOptions, BatchProcessor, BatchStats};
+pub use work::{CacheError, CacheStats, CoalescingCache, Lookup};
 
 /// A future to run as a goroutine.
 pub type LocalTask = Pin<Box<dyn Future<Output = ()>>>;

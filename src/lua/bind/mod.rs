@@ -42,6 +42,7 @@ mod weighted_semaphore;
 mod work_queue;
 
 mod batch_processor;
+mod coalescing_cache;
 
 mod broadcaster;
 mod merge;
@@ -387,6 +388,8 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(bulkhead::FUNCS)?;
     d.kind(&batch_processor::KIND)?;
     d.funcs(batch_processor::FUNCS)?;
+    d.kind(&coalescing_cache::KIND)?;
+    d.funcs(coalescing_cache::FUNCS)?;
     Ok(list)
 }
 

@@ -3,8 +3,10 @@
 //! whose steps a worker loop (Rust below, Lua in the prelude) calls around the user's function.
 
 mod batch_processor;
+mod coalescing_cache;
 
 pub use batch_processor::{BatchError, BatchOptions, BatchProcessor, BatchStats};
+pub use coalescing_cache::{CacheError, CacheStats, CoalescingCache, Lookup};
 
 /// A Rust API timeout in the runtime's nanoseconds (saturating).
 fn nanos(timeout: Option<std::time::Duration>) -> Option<crate::runtime::Nanos> {
