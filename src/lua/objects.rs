@@ -482,3 +482,17 @@ impl crate::sync::Describe for LuaKey {
         }
     }
 }
+
+/// A bounded-parallelism group handle (seed 7.1); its goroutines' loop is the prelude's.
+#[derive(Debug)]
+pub struct LuaBoundedParallel(pub(crate) crate::patterns::BoundedParallel<LuaValue>);
+handle!(LuaBoundedParallel, "bounded_parallel", |this| this
+    .0
+    .resource());
+
+impl Exposable for crate::patterns::BoundedParallel<LuaValue> {
+    type Handle = LuaBoundedParallel;
+    fn into_handle(self) -> LuaBoundedParallel {
+        LuaBoundedParallel(self)
+    }
+}

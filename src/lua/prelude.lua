@@ -821,6 +821,27 @@ do
   end
 end
 
+do
+  local BPAR, d = methods.bounded_parallel, declared.bounded_parallel
+  local submit_, done_ = d.submit, d._done
+  BPAR._done = nil
+  -- A goroutine of the group: runs fn, then each queued function it is handed, then ends.
+  local function worker(b, f)
+    while f ~= nil do
+      local ok, e = outcome(pack(pcall(f)))
+      f = check(done_(b, ok, e))
+    end
+  end
+  function BPAR.submit(b, f, timeout)
+    local r, err = op2(submit_(b, f, timeout))
+    if r == "start" then
+      op1(raw.spawn_quiet(worker, "bounded_parallel-worker", b, f))
+      return true
+    end
+    return r, err
+  end
+end
+
 ---------------------------------------------------------------------------------------------
 -- log and sim
 ---------------------------------------------------------------------------------------------

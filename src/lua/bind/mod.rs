@@ -42,6 +42,7 @@ mod weighted_semaphore;
 mod work_queue;
 
 mod batch_processor;
+mod bounded_parallel;
 mod coalescing_cache;
 
 mod broadcaster;
@@ -390,6 +391,8 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(batch_processor::FUNCS)?;
     d.kind(&coalescing_cache::KIND)?;
     d.funcs(coalescing_cache::FUNCS)?;
+    d.kind(&bounded_parallel::KIND)?;
+    d.funcs(bounded_parallel::FUNCS)?;
     Ok(list)
 }
 

@@ -3,9 +3,11 @@
 //! whose steps a worker loop (Rust below, Lua in the prelude) calls around the user's function.
 
 mod batch_processor;
+mod bounded_parallel;
 mod coalescing_cache;
 
 pub use batch_processor::{BatchError, BatchOptions, BatchProcessor, BatchStats};
+pub use bounded_parallel::{Admit, BoundedJob, BoundedParallel, BoundedStats};
 pub use coalescing_cache::{CacheError, CacheStats, CoalescingCache, Lookup};
 
 /// A Rust API timeout in the runtime's nanoseconds (saturating).
