@@ -23,7 +23,7 @@ local batch = goroutine.batch_processor({
     goroutine.sleep(50)
     for _, item in ipairs(items) do seen[#seen + 1] = item.id end
     log.info(string.format("inserted %d items (%d..%d) at %dms", #items, items[1].id,
-      items[#items].id, goroutine.now()))
+      items[#items].id, math.floor(goroutine.now())))
   end
 })
 

@@ -41,4 +41,4 @@ assert(peak == 3, peak)
 for i = 1, 12 do assert(ran[i] == 1, "task " .. i .. " ran once") end
 local s = bounded:stats()
 assert(s.active == 0 and s.queued == 0 and s.completed == 11 and s.failed == 1)
-log.info(string.format("done at %dms, peak %d, %d error(s)", goroutine.now(), peak, #errors))
+log.info(string.format("done at %sms, peak %d, %d error(s)", tostring(goroutine.now()), peak, #errors))

@@ -47,6 +47,7 @@ const TIME_SENSITIVE: &[&str] = &[
     "retry",
     "bulkhead",
     "coalescing_cache",
+    "priority_worker_pool",
 ];
 
 #[test]

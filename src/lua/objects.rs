@@ -496,3 +496,17 @@ impl Exposable for crate::patterns::BoundedParallel<LuaValue> {
         LuaBoundedParallel(self)
     }
 }
+
+/// A priority worker pool handle (seed 3.1); its workers' loop is the prelude's.
+#[derive(Debug)]
+pub struct LuaPriorityPool(pub(crate) crate::patterns::PriorityPool<LuaValue>);
+handle!(LuaPriorityPool, "priority_worker_pool", |this| this
+    .0
+    .resource());
+
+impl Exposable for crate::patterns::PriorityPool<LuaValue> {
+    type Handle = LuaPriorityPool;
+    fn into_handle(self) -> LuaPriorityPool {
+        LuaPriorityPool(self)
+    }
+}

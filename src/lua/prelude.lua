@@ -842,6 +842,29 @@ do
   end
 end
 
+do
+  local PP, d = methods.priority_worker_pool, declared.priority_worker_pool
+  local workers_, next_, done_ = d._workers, d._next, d._done
+  PP._workers, PP._next, PP._done = nil, nil, nil
+  -- A worker: fn(task) on the highest-priority task, one at a time, until closed and drained.
+  local function worker(p, f)
+    while true do
+      local has, task = op2(next_(p))
+      if not has then break end
+      local ok, e = outcome(pack(pcall(f, task)))
+      check(done_(p, ok, e))
+    end
+  end
+  local make = goroutine.priority_worker_pool
+  function goroutine.priority_worker_pool(opts)
+    local p = make(opts)
+    for i = 1, check(workers_(p)) do
+      op1(raw.spawn_quiet(worker, "priority_pool-worker-" .. i, p, opts.fn))
+    end
+    return p
+  end
+end
+
 ---------------------------------------------------------------------------------------------
 -- log and sim
 ---------------------------------------------------------------------------------------------

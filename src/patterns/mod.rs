@@ -70,6 +70,7 @@ pub use task::{JoinHandle, TaskError, go, join_all, timeout};
 pub use work::{Admit, BoundedJob, BoundedParallel, BoundedStats};
 pub use work::{BatchError, BatchOptions, BatchProcessor, BatchStats};
 pub use work::{CacheError, CacheStats, CoalescingCache, Lookup};
+pub use work::{PriorityPool, PriorityPoolStats};
 
 /// A future to run as a goroutine.
 pub type LocalTask = Pin<Box<dyn Future<Output = ()>>>;

@@ -44,6 +44,7 @@ mod work_queue;
 mod batch_processor;
 mod bounded_parallel;
 mod coalescing_cache;
+mod priority_pool;
 
 mod broadcaster;
 mod merge;
@@ -393,6 +394,8 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(coalescing_cache::FUNCS)?;
     d.kind(&bounded_parallel::KIND)?;
     d.funcs(bounded_parallel::FUNCS)?;
+    d.kind(&priority_pool::KIND)?;
+    d.funcs(priority_pool::FUNCS)?;
     Ok(list)
 }
 

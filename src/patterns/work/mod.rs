@@ -5,10 +5,12 @@
 mod batch_processor;
 mod bounded_parallel;
 mod coalescing_cache;
+mod priority_pool;
 
 pub use batch_processor::{BatchError, BatchOptions, BatchProcessor, BatchStats};
 pub use bounded_parallel::{Admit, BoundedJob, BoundedParallel, BoundedStats};
 pub use coalescing_cache::{CacheError, CacheStats, CoalescingCache, Lookup};
+pub use priority_pool::{PriorityPool, PriorityPoolStats};
 
 /// A Rust API timeout in the runtime's nanoseconds (saturating).
 fn nanos(timeout: Option<std::time::Duration>) -> Option<crate::runtime::Nanos> {
