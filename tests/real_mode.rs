@@ -48,6 +48,7 @@ const TIME_SENSITIVE: &[&str] = &[
     "bulkhead",
     "coalescing_cache",
     "priority_worker_pool",
+    "adaptive_pool",
 ];
 
 #[test]

@@ -510,3 +510,15 @@ impl Exposable for crate::patterns::PriorityPool<LuaValue> {
         LuaPriorityPool(self)
     }
 }
+
+/// An adaptive worker pool handle (seed 7.3); its workers' loop is the prelude's.
+#[derive(Debug)]
+pub struct LuaAdaptivePool(pub(crate) crate::patterns::AdaptivePool<LuaValue>);
+handle!(LuaAdaptivePool, "adaptive_pool", |this| this.0.resource());
+
+impl Exposable for crate::patterns::AdaptivePool<LuaValue> {
+    type Handle = LuaAdaptivePool;
+    fn into_handle(self) -> LuaAdaptivePool {
+        LuaAdaptivePool(self)
+    }
+}

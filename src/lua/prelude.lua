@@ -865,6 +865,27 @@ do
   end
 end
 
+do
+  local AP, d = methods.adaptive_pool, declared.adaptive_pool
+  local process_, next_, done_ = d.process, d._next, d._done
+  AP._next, AP._done = nil, nil
+  -- A worker: fn(task) on one task at a time, until retired or closed and drained.
+  local function worker(p, f)
+    while true do
+      local has, task = op2(next_(p))
+      if not has then break end
+      local ok, e = outcome(pack(pcall(f, task)))
+      check(done_(p, ok, e))
+    end
+  end
+  -- Sets the task function and starts min_workers workers (Rust starts more at its checks).
+  function AP.process(p, f)
+    argcheck(is_callable(f), "adaptive_pool:process", "expects a function", f)
+    local a, b = process_(p, worker, f)
+    if a == PARK then yield(TOKEN) elseif a == MISUSE then raise(b) end
+  end
+end
+
 ---------------------------------------------------------------------------------------------
 -- log and sim
 ---------------------------------------------------------------------------------------------

@@ -67,6 +67,7 @@ pub use resilience::{Failure, Retry, RetrySettings, permanent, retry};
 pub use resilience::{RateLimiter, Reservation, WaitError};
 pub(crate) use spawn::spawn_future;
 pub use task::{JoinHandle, TaskError, go, join_all, timeout};
+pub use work::{AdaptiveJob, AdaptiveOptions, AdaptivePool, AdaptiveStats};
 pub use work::{Admit, BoundedJob, BoundedParallel, BoundedStats};
 pub use work::{BatchError, BatchOptions, BatchProcessor, BatchStats};
 pub use work::{CacheError, CacheStats, CoalescingCache, Lookup};

@@ -41,6 +41,7 @@ mod wait_group;
 mod weighted_semaphore;
 mod work_queue;
 
+mod adaptive_pool;
 mod batch_processor;
 mod bounded_parallel;
 mod coalescing_cache;
@@ -396,6 +397,8 @@ pub(crate) fn declarations(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     d.funcs(bounded_parallel::FUNCS)?;
     d.kind(&priority_pool::KIND)?;
     d.funcs(priority_pool::FUNCS)?;
+    d.kind(&adaptive_pool::KIND)?;
+    d.funcs(adaptive_pool::FUNCS)?;
     Ok(list)
 }
 
