@@ -47,6 +47,9 @@ const TIME_SENSITIVE: &[&str] = &[
     "circuit_breaker",
     "retry",
     "bulkhead",
+    "coalescing_cache",
+    "priority_worker_pool",
+    "adaptive_pool",
 ];
 
 #[test]

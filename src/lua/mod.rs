@@ -29,6 +29,7 @@ use mlua::{
 };
 
 pub use guard::set_memory_probe;
+pub use objects::LuaKey;
 pub use objects::{Dir, Exposable};
 pub use value::{LuaValue, describe};
 

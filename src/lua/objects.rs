@@ -437,3 +437,139 @@ impl Exposable for crate::patterns::DynamicPipeline<LuaValue> {
         LuaDynamicPipeline(self)
     }
 }
+
+/// A batch processor handle (seed 7.2); its loop is the prelude's.
+#[derive(Debug)]
+pub struct LuaBatchProcessor(pub(crate) crate::patterns::BatchProcessor<LuaValue>);
+handle!(LuaBatchProcessor, "batch_processor", |this| this
+    .0
+    .resource());
+
+impl Exposable for crate::patterns::BatchProcessor<LuaValue> {
+    type Handle = LuaBatchProcessor;
+    fn into_handle(self) -> LuaBatchProcessor {
+        LuaBatchProcessor(self)
+    }
+}
+
+/// A coalescing cache handle (seed 7.4): keys are Lua strings, numbers and booleans.
+#[derive(Debug)]
+pub struct LuaCoalescingCache(pub(crate) crate::patterns::CoalescingCache<LuaKey, LuaValue>);
+handle!(LuaCoalescingCache, "coalescing_cache", |this| this
+    .0
+    .resource());
+
+impl Exposable for crate::patterns::CoalescingCache<LuaKey, LuaValue> {
+    type Handle = LuaCoalescingCache;
+    fn into_handle(self) -> LuaCoalescingCache {
+        LuaCoalescingCache(self)
+    }
+}
+
+/// A Lua table key as an ordered Rust value (a coalescing cache's key): a float with an integral
+/// value is the integer, as in a Lua table.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LuaKey {
+    /// `true` or `false`.
+    Bool(bool),
+    /// An integer (or an integral float).
+    Int(i64),
+    /// Another float (not NaN), ordered by its total order.
+    Float(i64),
+    /// A string's bytes.
+    Str(Vec<u8>),
+}
+
+impl LuaKey {
+    /// The key of a Lua value; `None` for nil, NaN, tables, functions and other references.
+    pub fn of(v: &Value) -> Option<LuaKey> {
+        match v {
+            Value::Boolean(b) => Some(LuaKey::Bool(*b)),
+            Value::Integer(i) => Some(LuaKey::Int(*i)),
+            Value::Number(n) if n.is_nan() => None,
+            Value::Number(n) if n.fract() == 0.0 && *n >= -9.2e18 && *n <= 9.2e18 => {
+                Some(LuaKey::Int(*n as i64))
+            }
+            Value::Number(n) => {
+                let b = n.to_bits() as i64;
+                Some(LuaKey::Float(b ^ ((((b >> 63) as u64) >> 1) as i64)))
+            }
+            Value::String(s) => Some(LuaKey::Str(s.as_bytes().to_vec())),
+            _ => None,
+        }
+    }
+
+    /// Back to a Lua value (a Rust loader's argument).
+    pub fn to_value(&self, lua: &mlua::Lua) -> Value {
+        match self {
+            LuaKey::Bool(b) => Value::Boolean(*b),
+            LuaKey::Int(i) => Value::Integer(*i),
+            LuaKey::Float(k) => {
+                let b = k ^ ((((k >> 63) as u64) >> 1) as i64);
+                Value::Number(f64::from_bits(b as u64))
+            }
+            LuaKey::Str(s) => lua
+                .create_string(s)
+                .map(Value::String)
+                .unwrap_or(Value::Nil),
+        }
+    }
+}
+
+impl crate::sync::Describe for LuaKey {
+    fn describe(&self) -> String {
+        match self {
+            LuaKey::Bool(b) => b.to_string(),
+            LuaKey::Int(i) => i.to_string(),
+            LuaKey::Float(k) => {
+                let b = k ^ ((((k >> 63) as u64) >> 1) as i64);
+                f64::from_bits(b as u64).to_string()
+            }
+            LuaKey::Str(s) => {
+                let text = String::from_utf8_lossy(s);
+                let short: String = text.chars().take(40).collect();
+                format!("{short:?}")
+            }
+        }
+    }
+}
+
+/// A bounded-parallelism group handle (seed 7.1); its goroutines' loop is the prelude's.
+#[derive(Debug)]
+pub struct LuaBoundedParallel(pub(crate) crate::patterns::BoundedParallel<LuaValue>);
+handle!(LuaBoundedParallel, "bounded_parallel", |this| this
+    .0
+    .resource());
+
+impl Exposable for crate::patterns::BoundedParallel<LuaValue> {
+    type Handle = LuaBoundedParallel;
+    fn into_handle(self) -> LuaBoundedParallel {
+        LuaBoundedParallel(self)
+    }
+}
+
+/// A priority worker pool handle (seed 3.1); its workers' loop is the prelude's.
+#[derive(Debug)]
+pub struct LuaPriorityPool(pub(crate) crate::patterns::PriorityPool<LuaValue>);
+handle!(LuaPriorityPool, "priority_worker_pool", |this| this
+    .0
+    .resource());
+
+impl Exposable for crate::patterns::PriorityPool<LuaValue> {
+    type Handle = LuaPriorityPool;
+    fn into_handle(self) -> LuaPriorityPool {
+        LuaPriorityPool(self)
+    }
+}
+
+/// An adaptive worker pool handle (seed 7.3); its workers' loop is the prelude's.
+#[derive(Debug)]
+pub struct LuaAdaptivePool(pub(crate) crate::patterns::AdaptivePool<LuaValue>);
+handle!(LuaAdaptivePool, "adaptive_pool", |this| this.0.resource());
+
+impl Exposable for crate::patterns::AdaptivePool<LuaValue> {
+    type Handle = LuaAdaptivePool;
+    fn into_handle(self) -> LuaAdaptivePool {
+        LuaAdaptivePool(self)
+    }
+}

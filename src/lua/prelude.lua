@@ -855,6 +855,123 @@ do
 end
 
 ---------------------------------------------------------------------------------------------
+-- Work patterns (seed 3.1, 7.x): Rust owns each state machine (`patterns::work`); these loops
+-- only call the user's functions between its declared steps.
+---------------------------------------------------------------------------------------------
+do
+  local BP, d = methods.batch_processor, declared.batch_processor
+  local next_, done_ = d._next, d._done
+  BP._next, BP._done = nil, nil
+  -- The processor's own goroutine: fn(items) on one batch at a time, until closed and drained.
+  local function loop(b, f)
+    while true do
+      local items = op1(next_(b))
+      if items == nil then break end
+      local r = pack(pcall(f, items))
+      local ok, e = outcome(r)
+      check(done_(b, ok, e))
+    end
+  end
+  local make = goroutine.batch_processor
+  function goroutine.batch_processor(opts)
+    local b = make(opts)
+    op1(raw.spawn_quiet(loop, "batch_processor", b, opts.fn))
+    return b
+  end
+end
+
+do
+  local CC, d = methods.coalescing_cache, declared.coalescing_cache
+  local begin_, join_, finish_, rust_get = d.get, d._join, d._finish, d._get
+  CC._join, CC._finish, CC._get = nil, nil, nil
+  local loaders = setmetatable({}, { __mode = "k" })
+  local make = goroutine.coalescing_cache
+  function goroutine.coalescing_cache(opts)
+    local c = make(opts)
+    loaders[c] = opts.loader
+    return c
+  end
+  -- A hit returns the entry; a joined caller waits for the flight; the first caller runs the
+  -- loader itself (raising or returning nil, err is an error every joined caller gets).
+  function CC.get(c, key, timeout)
+    local f = loaders[c]
+    if f == nil then return op2(rust_get(c, key, timeout)) end
+    local kind, v = op2(begin_(c, key, timeout))
+    if kind == "hit" then return v end
+    if kind == "join" then return op2(join_(c, v, timeout)) end
+    local r = pack(pcall(f, key))
+    local ok, e = outcome(r)
+    if ok then return op2(finish_(c, v, true, r[2])) end
+    return op2(finish_(c, v, false, e))
+  end
+end
+
+do
+  local BPAR, d = methods.bounded_parallel, declared.bounded_parallel
+  local submit_, done_ = d.submit, d._done
+  BPAR._done = nil
+  -- A goroutine of the group: runs fn, then each queued function it is handed, then ends.
+  local function worker(b, f)
+    while f ~= nil do
+      local ok, e = outcome(pack(pcall(f)))
+      f = check(done_(b, ok, e))
+    end
+  end
+  function BPAR.submit(b, f, timeout)
+    local r, err = op2(submit_(b, f, timeout))
+    if r == "start" then
+      op1(raw.spawn_quiet(worker, "bounded_parallel-worker", b, f))
+      return true
+    end
+    return r, err
+  end
+end
+
+do
+  local PP, d = methods.priority_worker_pool, declared.priority_worker_pool
+  local workers_, next_, done_ = d._workers, d._next, d._done
+  PP._workers, PP._next, PP._done = nil, nil, nil
+  -- A worker: fn(task) on the highest-priority task, one at a time, until closed and drained.
+  local function worker(p, f)
+    while true do
+      local has, task = op2(next_(p))
+      if not has then break end
+      local ok, e = outcome(pack(pcall(f, task)))
+      check(done_(p, ok, e))
+    end
+  end
+  local make = goroutine.priority_worker_pool
+  function goroutine.priority_worker_pool(opts)
+    local p = make(opts)
+    for i = 1, check(workers_(p)) do
+      op1(raw.spawn_quiet(worker, "priority_pool-worker-" .. i, p, opts.fn))
+    end
+    return p
+  end
+end
+
+do
+  local AP, d = methods.adaptive_pool, declared.adaptive_pool
+  local process_, next_, done_ = d.process, d._next, d._done
+  AP._next, AP._done = nil, nil
+  -- A worker: fn(task) on one task at a time, until retired or closed and drained.
+  local function worker(p, f)
+    while true do
+      local has, task = op2(next_(p))
+      if not has then break end
+      local ok, e = outcome(pack(pcall(f, task)))
+      check(done_(p, ok, e))
+    end
+  end
+  -- Sets the task function and starts min_workers workers (Rust starts more at its checks).
+  function AP.process(p, f)
+    argcheck(is_callable(f), "adaptive_pool:process", "expects a function", f)
+    local a, b = process_(p, worker, f)
+    if a == PARK then yield(TOKEN) elseif a == MISUSE then raise(b) end
+  end
+end
+
+---------------------------------------------------------------------------------------------
 -- log and sim
 ---------------------------------------------------------------------------------------------
 local function dump(v, indent, seen, out)

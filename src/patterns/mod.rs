@@ -33,6 +33,7 @@ mod profiler;
 mod resilience;
 mod spawn;
 mod task;
+mod work;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -72,6 +73,11 @@ pub use resilience::{Failure, Retry, RetrySettings, permanent, retry};
 pub use resilience::{RateLimiter, Reservation, WaitError};
 pub(crate) use spawn::spawn_future;
 pub use task::{JoinHandle, TaskError, go, join_all, timeout};
+pub use work::{AdaptiveJob, AdaptiveOptions, AdaptivePool, AdaptiveStats};
+pub use work::{Admit, BoundedJob, BoundedParallel, BoundedStats};
+pub use work::{BatchError, BatchOptions, BatchProcessor, BatchStats};
+pub use work::{CacheError, CacheStats, CoalescingCache, Lookup};
+pub use work::{PriorityPool, PriorityPoolStats};
 
 /// A future to run as a goroutine.
 pub type LocalTask = Pin<Box<dyn Future<Output = ()>>>;

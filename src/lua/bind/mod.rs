@@ -42,6 +42,12 @@ mod wait_group;
 mod weighted_semaphore;
 mod work_queue;
 
+mod adaptive_pool;
+mod batch_processor;
+mod bounded_parallel;
+mod coalescing_cache;
+mod priority_pool;
+
 mod broadcaster;
 mod merge;
 mod overflow_channel;
@@ -399,6 +405,16 @@ fn index() -> &'static BTreeMap<(&'static str, &'static str), Decl> {
         d.kind(&pipeline_with::METRICS);
         d.kind(&pipeline_with::DYNAMIC);
         d.funcs(pipeline_with::FUNCS);
+        d.kind(&batch_processor::KIND);
+        d.funcs(batch_processor::FUNCS);
+        d.kind(&coalescing_cache::KIND);
+        d.funcs(coalescing_cache::FUNCS);
+        d.kind(&bounded_parallel::KIND);
+        d.funcs(bounded_parallel::FUNCS);
+        d.kind(&priority_pool::KIND);
+        d.funcs(priority_pool::FUNCS);
+        d.kind(&adaptive_pool::KIND);
+        d.funcs(adaptive_pool::FUNCS);
         d.index
     })
 }
