@@ -477,41 +477,38 @@ impl Declarer {
 
     fn funcs(&mut self, funcs: &'static [Func]) {
         for func in funcs {
-            let make: Make = Box::new(move |lua, host| {
-                let host = host.clone();
-                let fname = format!("{}.{}", func.module, func.name);
-                let call = func.call;
-                lua.create_function(move |lua, args: Args| -> mlua::Result<Out> {
-                    let cx = Cx {
-                        lua,
-                        host: &host,
-                        fname: &fname,
-                    };
-                    Ok(call(&cx, args).unwrap_or_else(|msg| host.misuse3(lua, msg)))
-                })
-            });
+            let make = module_fn(func.module, func.name, func.call);
             self.push(func.module, func.name, func.results, make);
         }
     }
 
     fn var_funcs(&mut self, funcs: &'static [VarFunc]) {
         for func in funcs {
-            let make: Make = Box::new(move |lua, host| {
-                let host = host.clone();
-                let fname = format!("{}.{}", func.module, func.name);
-                let call = func.call;
-                lua.create_function(move |lua, args: MultiValue| -> mlua::Result<Out> {
-                    let cx = Cx {
-                        lua,
-                        host: &host,
-                        fname: &fname,
-                    };
-                    Ok(call(&cx, args).unwrap_or_else(|msg| host.misuse3(lua, msg)))
-                })
-            });
+            let make = module_fn(func.module, func.name, func.call);
             self.push(func.module, func.name, func.results, make);
         }
     }
+}
+
+/// How a module function is made: its arguments (`A`: three values, or all of them) go to `call`
+/// with a `Cx` named `module.name`; an error is the misuse answer.
+fn module_fn<A: mlua::FromLuaMulti + 'static>(
+    module: &'static str,
+    name: &'static str,
+    call: fn(&Cx<'_>, A) -> Res,
+) -> Make {
+    Box::new(move |lua, host| {
+        let host = host.clone();
+        let fname = format!("{module}.{name}");
+        lua.create_function(move |lua, args: A| -> mlua::Result<Out> {
+            let cx = Cx {
+                lua,
+                host: &host,
+                fname: &fname,
+            };
+            Ok(call(&cx, args).unwrap_or_else(|msg| host.misuse3(lua, msg)))
+        })
+    })
 }
 
 /// Borrows a handle of type `T`, if `v` is one.
