@@ -515,3 +515,48 @@ goroutine.sleep(50)
 "#;
     common::expect_pass_on_seeds(src);
 }
+
+/// The `Sim` shortcuts record the Rust line that created each pattern, so a Rust deadlock report
+/// names it, as it names a Lua creation line.
+#[test]
+fn sim_shortcuts_name_their_creation_lines_in_reports() {
+    let sim = Sim::with_seed(1);
+    let s = sim.clone();
+    let (a, b) = (sim.weighted_semaphore(1), sim.weighted_semaphore(1));
+    let line = line!() - 1;
+    let (a2, b2) = (a.clone(), b.clone());
+    let s2 = s.clone();
+    s.spawn("left", async move {
+        a2.acquire(1, None).await.unwrap();
+        s2.sleep(ms(1)).await;
+        b2.acquire(1, None).await.unwrap();
+    });
+    let s3 = s.clone();
+    s.spawn("right", async move {
+        b.acquire(1, None).await.unwrap();
+        s3.sleep(ms(1)).await;
+        a.acquire(1, None).await.unwrap();
+    });
+    let report = sim.run(async move { s.sleep(ms(10)).await });
+    let text = report.outcome.to_string();
+    assert!(text.contains("deadlock (cycle)"), "{text}");
+    assert!(
+        text.contains(&format!("created at tests/weighted_semaphore.rs:{line}")),
+        "{text}"
+    );
+}
+
+/// Every pattern shortcut on `Sim` makes the pattern it names, with its size.
+#[test]
+fn sim_shortcuts_make_their_patterns() {
+    let sim = Sim::with_seed(1);
+    assert_eq!(sim.weighted_semaphore(7).capacity(), 7);
+    assert_eq!(sim.latch(3).count(), 3);
+    assert_eq!(sim.barrier(4).parties(), 4);
+    assert!(!sim.rwmutex_upgradeable().is_write_locked());
+    assert_eq!(sim.priority_channel::<i64>(Some(5)).cap(), Some(5));
+    assert_eq!(sim.request_reply::<i64, i64>().pending(), 0);
+    assert_eq!(sim.rate_limiter(10, Duration::from_secs(1), 3).burst(), 3);
+    let report = sim.run(async {});
+    assert!(report.outcome.is_pass(), "{}", report.outcome);
+}

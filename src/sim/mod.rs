@@ -271,6 +271,58 @@ impl Sim {
 /// a select with a deadline, worker pools, pipelines, fan-in/fan-out. Each is a thin call into
 /// `sync` or `patterns`, which own the state machines (a Lua binding calls the same ones).
 impl Sim {
+    /// A weighted semaphore of `size` units (wish-list 5.4; strict FIFO, no barging).
+    #[track_caller]
+    pub fn weighted_semaphore(&self, size: u64) -> crate::patterns::WeightedSemaphore {
+        crate::patterns::WeightedSemaphore::new(&self.rt, size, here())
+    }
+
+    /// A countdown latch of `count` (wish-list 5.2).
+    #[track_caller]
+    pub fn latch(&self, count: u64) -> crate::patterns::Latch {
+        crate::patterns::Latch::new(&self.rt, count, here())
+    }
+
+    /// A cyclic barrier of `parties` (wish-list 5.1).
+    #[track_caller]
+    pub fn barrier(&self, parties: usize) -> crate::patterns::Barrier {
+        crate::patterns::Barrier::new(&self.rt, parties, here())
+    }
+
+    /// A reader/writer lock with upgradable reads (wish-list 5.3).
+    #[track_caller]
+    pub fn rwmutex_upgradeable(&self) -> crate::patterns::UpgradeableRwLock {
+        crate::patterns::UpgradeableRwLock::new(&self.rt, here())
+    }
+
+    /// A priority channel, bounded by `cap` if given (wish-list 1.2).
+    #[track_caller]
+    pub fn priority_channel<T: Describe + 'static>(
+        &self,
+        cap: Option<usize>,
+    ) -> crate::patterns::PriorityChannel<T> {
+        crate::patterns::PriorityChannel::new(&self.rt, cap, here())
+    }
+
+    /// A request/reply endpoint (wish-list 4.2).
+    #[track_caller]
+    pub fn request_reply<Req: 'static, Resp: 'static>(
+        &self,
+    ) -> crate::patterns::RequestReply<Req, Resp> {
+        crate::patterns::RequestReply::new(&self.rt, here())
+    }
+
+    /// A token-bucket rate limiter: `burst` tokens, refilled at `rate` per `per` (wish-list 3.2).
+    #[track_caller]
+    pub fn rate_limiter(
+        &self,
+        rate: u64,
+        per: Duration,
+        burst: u64,
+    ) -> crate::patterns::RateLimiter {
+        crate::patterns::RateLimiter::new(&self.rt, rate, per, burst, here())
+    }
+
     /// An atomic integer holding `init`; its operations are futures (each a scheduling point,
     /// traced `atomic.add` ...).
     #[track_caller]
