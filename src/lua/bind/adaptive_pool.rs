@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use mlua::{MultiValue, Table, Value};
 
-use super::broadcaster::timeout;
 use super::{Cx, Func, Kind, Method, nothing, shown, string};
 use crate::lua::objects::LuaAdaptivePool;
 use crate::lua::value::LuaValue;
@@ -147,15 +146,8 @@ pub(crate) static KIND: Kind<LuaAdaptivePool> = Kind {
             name: "wait",
             results: 2,
             call: |cx, p, (t, _, _)| {
-                let t = timeout(cx, &t)?;
-                cx.wait(p.0.wait(t), |lua, r| match r {
-                    Ok(()) => (Value::Boolean(true), Value::Nil, Value::Nil),
-                    Err(e) => (
-                        Value::Boolean(false),
-                        string(lua, &e.to_string()),
-                        Value::Nil,
-                    ),
-                })
+                let t = cx.timeout(&t)?;
+                cx.wait(p.0.wait(t), super::outcome)
             },
         },
         Method {
@@ -171,17 +163,13 @@ pub(crate) static KIND: Kind<LuaAdaptivePool> = Kind {
             results: 1,
             call: |cx, p, _| {
                 let s = p.0.stats();
-                let t = cx.lua.create_table().map_err(|e| cx.misuse(e))?;
-                for (k, v) in [
+                cx.counts(&[
                     ("workers", s.workers as i64),
                     ("busy", s.busy as i64),
                     ("queued", s.queued as i64),
                     ("completed", s.completed as i64),
                     ("failed", s.failed as i64),
-                ] {
-                    t.set(k, v).map_err(|e| cx.misuse(e))?;
-                }
-                cx.ret(Value::Table(t))
+                ])
             },
         },
         Method {

@@ -35,7 +35,7 @@ pub(crate) static KIND: Kind<LuaBarrier> = Kind {
             name: "wait",
             results: 2,
             call: |cx, b, (t, _, _)| {
-                let t = super::weighted_semaphore::timeout(cx, &t)?;
+                let t = cx.timeout(&t)?;
                 cx.wait(b.0.wait(t), |lua, r| match r {
                     Ok(leader) => (Value::Boolean(leader), Value::Nil, Value::Nil),
                     Err(e) => (

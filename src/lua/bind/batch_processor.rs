@@ -9,11 +9,10 @@ use std::time::Duration;
 
 use mlua::{Table, Value};
 
-use super::broadcaster::timeout;
-use super::{Cx, Func, Kind, Method, is_callable, nothing, shown, string};
+use super::{Cx, Func, Kind, Method, is_callable, nothing, shown};
 use crate::lua::objects::LuaBatchProcessor;
 use crate::lua::value::LuaValue;
-use crate::patterns::{BatchError, BatchOptions, BatchProcessor};
+use crate::patterns::{BatchOptions, BatchProcessor};
 
 pub(crate) static FUNCS: &[Func] = &[Func {
     // The first step of the prelude's constructor, which then starts the processor's loop.
@@ -83,17 +82,6 @@ fn options(cx: &Cx<'_>, v: &Value) -> Result<BatchOptions, String> {
     Ok(o)
 }
 
-fn outcome(lua: &mlua::Lua, r: Result<(), BatchError>) -> super::Out {
-    match r {
-        Ok(()) => (Value::Boolean(true), Value::Nil, Value::Nil),
-        Err(e) => (
-            Value::Boolean(false),
-            string(lua, &e.to_string()),
-            Value::Nil,
-        ),
-    }
-}
-
 pub(crate) static KIND: Kind<LuaBatchProcessor> = Kind {
     table: "batch_processor",
     name: "batch_processor",
@@ -106,8 +94,8 @@ pub(crate) static KIND: Kind<LuaBatchProcessor> = Kind {
                 if item.is_nil() {
                     return Err(cx.misuse("item must not be nil"));
                 }
-                let t = timeout(cx, &t)?;
-                cx.wait(b.0.add(LuaValue(item), t), outcome)
+                let t = cx.timeout(&t)?;
+                cx.wait(b.0.add(LuaValue(item), t), super::outcome)
             },
         },
         Method {
@@ -122,8 +110,8 @@ pub(crate) static KIND: Kind<LuaBatchProcessor> = Kind {
             name: "close",
             results: 2,
             call: |cx, b, (t, _, _)| {
-                let t = timeout(cx, &t)?;
-                cx.wait(b.0.close(t), outcome)
+                let t = cx.timeout(&t)?;
+                cx.wait(b.0.close(t), super::outcome)
             },
         },
         Method {
@@ -131,16 +119,12 @@ pub(crate) static KIND: Kind<LuaBatchProcessor> = Kind {
             results: 1,
             call: |cx, b, _| {
                 let s = b.0.stats();
-                let t = cx.lua.create_table().map_err(|e| cx.misuse(e))?;
-                for (k, v) in [
+                cx.counts(&[
                     ("added", s.added as i64),
                     ("batches", s.batches as i64),
                     ("failed", s.failed as i64),
                     ("pending", s.pending as i64),
-                ] {
-                    t.set(k, v).map_err(|e| cx.misuse(e))?;
-                }
-                cx.ret(Value::Table(t))
+                ])
             },
         },
         Method {

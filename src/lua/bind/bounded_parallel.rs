@@ -7,7 +7,6 @@
 
 use mlua::{Table, Value};
 
-use super::broadcaster::timeout;
 use super::{Func, Kind, Method, is_callable, shown, string};
 use crate::lua::objects::LuaBoundedParallel;
 use crate::lua::value::LuaValue;
@@ -72,7 +71,7 @@ pub(crate) static KIND: Kind<LuaBoundedParallel> = Kind {
                 if !is_callable(&f) {
                     return Err(cx.misuse(format!("expects a function (got {})", shown(&f))));
                 }
-                let t = timeout(cx, &t)?;
+                let t = cx.timeout(&t)?;
                 cx.wait(b.0.submit_begin(LuaValue(f), t), |lua, r| match r {
                     Ok(Admit::Start(_)) => (string(lua, "start"), Value::Nil, Value::Nil),
                     Ok(Admit::Queued) => (Value::Boolean(true), Value::Nil, Value::Nil),
@@ -103,7 +102,7 @@ pub(crate) static KIND: Kind<LuaBoundedParallel> = Kind {
             name: "wait_all",
             results: 2,
             call: |cx, b, (t, _, _)| {
-                let t = timeout(cx, &t)?;
+                let t = cx.timeout(&t)?;
                 cx.wait(b.0.wait_all(t), |lua, r| match r {
                     Ok(errors) => {
                         let list = lua.create_table_with_capacity(errors.len(), 0);
@@ -126,16 +125,12 @@ pub(crate) static KIND: Kind<LuaBoundedParallel> = Kind {
             results: 1,
             call: |cx, b, _| {
                 let s = b.0.stats();
-                let t = cx.lua.create_table().map_err(|e| cx.misuse(e))?;
-                for (k, v) in [
+                cx.counts(&[
                     ("active", s.active as i64),
                     ("queued", s.queued as i64),
                     ("completed", s.completed as i64),
                     ("failed", s.failed as i64),
-                ] {
-                    t.set(k, v).map_err(|e| cx.misuse(e))?;
-                }
-                cx.ret(Value::Table(t))
+                ])
             },
         },
     ],

@@ -4,8 +4,6 @@
 //! v, true | nil, false | nil, false, "timeout"`, `sub:missed()`, `sub:unsubscribe()`,
 //! `sub:len()`; `sub:range(fn)` is in the prelude (it calls the user's function).
 
-use std::time::Duration;
-
 use mlua::{Lua, Value};
 
 use super::{Cx, Func, Kind, Method, Out, Res, shown, string};
@@ -62,14 +60,6 @@ pub(super) fn options(cx: &Cx<'_>, v: &Value) -> Result<(usize, Lagging), String
     }
 }
 
-/// An optional timeout in milliseconds (`nil`: no deadline; 0: a try).
-pub(super) fn timeout(cx: &Cx<'_>, v: &Value) -> Result<Option<Duration>, String> {
-    match v {
-        Value::Nil => Ok(None),
-        v => Ok(Some(Duration::from_nanos(cx.duration(v)?))),
-    }
-}
-
 /// `n` or `0, "timeout" | "closed"`.
 pub(super) fn sent_count(lua: &Lua, r: Result<usize, BroadcastError>) -> Out {
     match r {
@@ -115,7 +105,7 @@ pub(crate) static FUNCS: &[Func] = &[Func {
 }];
 
 fn receive(cx: &Cx<'_>, s: &Subscriber<LuaValue>, t: &Value) -> Res {
-    let t = timeout(cx, t)?;
+    let t = cx.timeout(t)?;
     cx.wait(s.recv(t), received)
 }
 
@@ -139,7 +129,7 @@ pub(crate) static KIND: Kind<LuaBroadcaster> = Kind {
             name: "broadcast",
             results: 2,
             call: |cx, b, (v, t, _)| {
-                let t = timeout(cx, &t)?;
+                let t = cx.timeout(&t)?;
                 cx.wait(b.0.broadcast(LuaValue(v), t), sent_count)
             },
         },

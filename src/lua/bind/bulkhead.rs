@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use mlua::Value;
 
-use super::{Cx, Func, Kind, Method, integer, shown, string};
+use super::{Cx, Func, Kind, Method, integer, shown};
 use crate::lua::objects::LuaBulkhead;
 use crate::patterns::{Bulkhead, Partition};
 
@@ -108,14 +108,7 @@ pub(crate) static KIND: Kind<LuaBulkhead> = Kind {
             call: |cx, b, (n, _, _)| {
                 let n = name(cx, &n)?;
                 let op = b.0.enter(&n).map_err(|e| cx.misuse(e))?;
-                cx.wait(op, |lua, r| match r {
-                    Ok(()) => (Value::Boolean(true), Value::Nil, Value::Nil),
-                    Err(e) => (
-                        Value::Boolean(false),
-                        string(lua, &e.to_string()),
-                        Value::Nil,
-                    ),
-                })
+                cx.wait(op, super::outcome)
             },
         },
         Method {

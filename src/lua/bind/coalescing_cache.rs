@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use mlua::{Table, Value};
 
-use super::broadcaster::timeout;
 use super::{Cx, Func, Kind, Method, Out, is_callable, shown, string};
 use crate::lua::objects::{LuaCoalescingCache, LuaKey};
 use crate::lua::value::LuaValue;
@@ -102,7 +101,7 @@ pub(crate) static KIND: Kind<LuaCoalescingCache> = Kind {
             results: 2,
             call: |cx, c, (k, t, _)| {
                 let k = key(&k, "coalescing_cache:get")?;
-                timeout(cx, &t)?;
+                cx.timeout(&t)?;
                 match c.0.begin(k) {
                     Lookup::Hit(v) => cx.point((string(cx.lua, "hit"), v.0)),
                     Lookup::Load(id) => {
@@ -119,7 +118,7 @@ pub(crate) static KIND: Kind<LuaCoalescingCache> = Kind {
             results: 2,
             call: |cx, c, (id, t, _)| {
                 let id = flight(cx, &id)?;
-                let t = timeout(cx, &t)?;
+                let t = cx.timeout(&t)?;
                 cx.wait(c.0.join(id, t), got)
             },
         },
@@ -146,7 +145,7 @@ pub(crate) static KIND: Kind<LuaCoalescingCache> = Kind {
             results: 2,
             call: |cx, c, (k, t, _)| {
                 let k = key(&k, "coalescing_cache:get")?;
-                let t = timeout(cx, &t)?;
+                let t = cx.timeout(&t)?;
                 if !c.0.has_loader() {
                     return Err("coalescing_cache:get: this cache has no loader".to_string());
                 }
@@ -169,17 +168,13 @@ pub(crate) static KIND: Kind<LuaCoalescingCache> = Kind {
             results: 1,
             call: |cx, c, _| {
                 let s = c.0.stats();
-                let t = cx.lua.create_table().map_err(|e| cx.misuse(e))?;
-                for (k, v) in [
+                cx.counts(&[
                     ("hits", s.hits as i64),
                     ("loads", s.loads as i64),
                     ("joins", s.joins as i64),
                     ("errors", s.errors as i64),
                     ("entries", s.entries as i64),
-                ] {
-                    t.set(k, v).map_err(|e| cx.misuse(e))?;
-                }
-                cx.ret(Value::Table(t))
+                ])
             },
         },
     ],

@@ -42,7 +42,7 @@ pub(crate) static KIND: Kind<LuaLatch> = Kind {
             name: "wait",
             results: 1,
             call: |cx, l, (t, _, _)| {
-                let t = super::weighted_semaphore::timeout(cx, &t)?;
+                let t = cx.timeout(&t)?;
                 cx.wait(l.0.wait(t), |_, ok| {
                     (Value::Boolean(ok), Value::Nil, Value::Nil)
                 })

@@ -176,6 +176,36 @@ impl Cx<'_> {
         Ok(self.host.drive(self.lua, fut, convert))
     }
 
+    /// An optional timeout in milliseconds: `nil` waits as long as it takes, `0` is a try.
+    pub(crate) fn timeout(&self, v: &Value) -> Result<Option<std::time::Duration>, String> {
+        match v {
+            Value::Nil => Ok(None),
+            v => Ok(Some(std::time::Duration::from_nanos(self.duration(v)?))),
+        }
+    }
+
+    /// A table of named values (a stats snapshot) as the single result.
+    pub(crate) fn table(&self, fields: &[(&str, Value)]) -> Res {
+        let make = || -> mlua::Result<Value> {
+            let t = self.lua.create_table_with_capacity(0, fields.len())?;
+            for (k, v) in fields {
+                t.set(*k, v.clone())?;
+            }
+            Ok(Value::Table(t))
+        };
+        let t = make().map_err(|e| self.misuse(e))?;
+        self.ret(t)
+    }
+
+    /// A table of named counts (a pattern's `stats()`) as the single result.
+    pub(crate) fn counts(&self, fields: &[(&str, i64)]) -> Res {
+        let values: Vec<(&str, Value)> = fields
+            .iter()
+            .map(|&(k, n)| (k, Value::Integer(n)))
+            .collect();
+        self.table(&values)
+    }
+
     /// A new handle (userdata) as the single result.
     pub(crate) fn handle<U: UserData + 'static>(&self, u: U) -> Res {
         let ud = self.lua.create_userdata(u).map_err(|e| self.misuse(e))?;
@@ -215,6 +245,19 @@ impl Cx<'_> {
                 shown(other)
             ))),
         }
+    }
+}
+
+/// How a call that may give up ended, as Lua sees it: `true`, or `false, why` (`"timeout"`,
+/// `"closed"`...: the error's text).
+pub(crate) fn outcome<E: Display>(lua: &Lua, r: Result<(), E>) -> Out {
+    match r {
+        Ok(()) => (Value::Boolean(true), Value::Nil, Value::Nil),
+        Err(e) => (
+            Value::Boolean(false),
+            string(lua, &e.to_string()),
+            Value::Nil,
+        ),
     }
 }
 

@@ -3,24 +3,11 @@
 //! a scenario does not change its interleavings. (The deadlock detector's periodic loop calls the
 //! user's handler, so its loop is in the prelude.)
 
-use mlua::{Lua, Value};
+use mlua::Value;
 
-use super::{Cx, Func, Kind, Method, Res, borrow, type_name};
+use super::{Func, Kind, Method, borrow, type_name};
 use crate::lua::objects::{LuaChannel, LuaInspector, LuaProfiler};
 use crate::patterns::{ChannelInspector, ChannelStats, Profiler};
-
-/// A table of named values (a stats snapshot).
-fn table(cx: &Cx<'_>, fields: &[(&str, Value)]) -> Res {
-    let make = |lua: &Lua| -> mlua::Result<Value> {
-        let t = lua.create_table_with_capacity(0, fields.len())?;
-        for (k, v) in fields {
-            t.set(*k, v.clone())?;
-        }
-        Ok(Value::Table(t))
-    };
-    let t = make(cx.lua).map_err(|e| cx.misuse(e))?;
-    cx.ret(t)
-}
 
 pub(crate) static FUNCS: &[Func] = &[
     Func {
@@ -70,17 +57,14 @@ pub(crate) static PROFILER: Kind<LuaProfiler> = Kind {
             call: |cx, p, _| {
                 let st = p.0.stats();
                 let int = |n: u64| Value::Integer(n as i64);
-                table(
-                    cx,
-                    &[
-                        ("active", int(st.active)),
-                        ("max_active", int(st.max_active)),
-                        ("total_created", int(st.total_created)),
-                        ("completed", int(st.completed)),
-                        ("failed", int(st.failed)),
-                        ("avg_lifetime", Value::Number(st.avg_lifetime_ms)),
-                    ],
-                )
+                cx.table(&[
+                    ("active", int(st.active)),
+                    ("max_active", int(st.max_active)),
+                    ("total_created", int(st.total_created)),
+                    ("completed", int(st.completed)),
+                    ("failed", int(st.failed)),
+                    ("avg_lifetime", Value::Number(st.avg_lifetime_ms)),
+                ])
             },
         },
     ],
@@ -133,7 +117,7 @@ pub(crate) static INSPECTOR: Kind<LuaInspector> = Kind {
         Method {
             name: "stats",
             results: 1,
-            call: |cx, i, _| table(cx, &all(&i.0.stats())),
+            call: |cx, i, _| cx.table(&all(&i.0.stats())),
         },
     ],
 };

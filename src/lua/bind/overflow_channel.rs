@@ -6,7 +6,7 @@
 
 use mlua::Value;
 
-use super::broadcaster::{closed, received, timeout};
+use super::broadcaster::{closed, received};
 use super::{Cx, Func, Kind, Method, Res, shown, string};
 use crate::lua::objects::LuaOverflowChannel;
 use crate::lua::value::LuaValue;
@@ -53,7 +53,7 @@ pub(crate) static FUNCS: &[Func] = &[Func {
 }];
 
 fn send(cx: &Cx<'_>, c: &LuaOverflowChannel, v: Value, t: &Value) -> Res {
-    let t = timeout(cx, t)?;
+    let t = cx.timeout(t)?;
     cx.wait(c.0.send(LuaValue(v), t), |lua, r| {
         let (ok, msg) = match r {
             SendOutcome::Sent => (true, None),
@@ -87,7 +87,7 @@ pub(crate) static KIND: Kind<LuaOverflowChannel> = Kind {
                     None => (Value::Nil, Value::Boolean(false), Value::Nil),
                 }),
                 t => {
-                    let t = timeout(cx, t)?;
+                    let t = cx.timeout(t)?;
                     cx.wait(c.0.recv_timeout(t), received)
                 }
             },

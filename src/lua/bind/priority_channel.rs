@@ -6,8 +6,8 @@
 
 use mlua::Value;
 
-use super::broadcaster::{closed, received, timeout};
-use super::{Func, Kind, Method, shown, string};
+use super::broadcaster::{closed, received};
+use super::{Func, Kind, Method, shown};
 use crate::lua::objects::LuaPriorityChannel;
 use crate::lua::value::LuaValue;
 use crate::patterns::PriorityChannel;
@@ -47,14 +47,9 @@ pub(crate) static KIND: Kind<LuaPriorityChannel> = Kind {
             results: 2,
             call: |cx, c, (v, prio, t)| {
                 let prio = cx.int_or(&prio, "priority", 0)?;
-                let t = timeout(cx, &t)?;
-                cx.wait(c.0.send(LuaValue(v), prio, t), |lua, r| match r {
-                    Ok(()) => (Value::Boolean(true), Value::Nil, Value::Nil),
-                    Err(e) => (
-                        Value::Boolean(false),
-                        string(lua, &e.to_string()),
-                        Value::Nil,
-                    ),
+                let t = cx.timeout(&t)?;
+                cx.wait(c.0.send(LuaValue(v), prio, t), |lua, r| {
+                    super::outcome(lua, r)
                 })
             },
         },
@@ -62,7 +57,7 @@ pub(crate) static KIND: Kind<LuaPriorityChannel> = Kind {
             name: "receive",
             results: 3,
             call: |cx, c, (t, _, _)| {
-                let t = timeout(cx, &t)?;
+                let t = cx.timeout(&t)?;
                 cx.wait(c.0.recv(t), received)
             },
         },

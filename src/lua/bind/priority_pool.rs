@@ -6,7 +6,6 @@
 
 use mlua::{Table, Value};
 
-use super::broadcaster::timeout;
 use super::{Func, Kind, Method, is_callable, nothing, shown, string};
 use crate::lua::objects::LuaPriorityPool;
 use crate::lua::value::LuaValue;
@@ -74,15 +73,8 @@ pub(crate) static KIND: Kind<LuaPriorityPool> = Kind {
             name: "wait",
             results: 2,
             call: |cx, p, (t, _, _)| {
-                let t = timeout(cx, &t)?;
-                cx.wait(p.0.wait(t), |lua, r| match r {
-                    Ok(()) => (Value::Boolean(true), Value::Nil, Value::Nil),
-                    Err(e) => (
-                        Value::Boolean(false),
-                        string(lua, &e.to_string()),
-                        Value::Nil,
-                    ),
-                })
+                let t = cx.timeout(&t)?;
+                cx.wait(p.0.wait(t), super::outcome)
             },
         },
         Method {
@@ -98,17 +90,13 @@ pub(crate) static KIND: Kind<LuaPriorityPool> = Kind {
             results: 1,
             call: |cx, p, _| {
                 let s = p.0.stats();
-                let t = cx.lua.create_table().map_err(|e| cx.misuse(e))?;
-                for (k, v) in [
+                cx.counts(&[
                     ("workers", s.workers as i64),
                     ("active", s.active as i64),
                     ("queued", s.queued as i64),
                     ("completed", s.completed as i64),
                     ("failed", s.failed as i64),
-                ] {
-                    t.set(k, v).map_err(|e| cx.misuse(e))?;
-                }
-                cx.ret(Value::Table(t))
+                ])
             },
         },
         Method {

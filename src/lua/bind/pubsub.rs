@@ -5,7 +5,7 @@
 
 use mlua::Value;
 
-use super::broadcaster::{closed, options, sent_count, timeout};
+use super::broadcaster::{closed, options, sent_count};
 use super::{Cx, Func, Kind, Method, Res, borrow, shown};
 use crate::lua::objects::{LuaPubSub, LuaSubscriber};
 use crate::lua::value::LuaValue;
@@ -62,7 +62,7 @@ pub(crate) static KIND: Kind<LuaPubSub> = Kind {
             results: 2,
             call: |cx, ps, (t, v, ms)| {
                 let t = topic(cx, &t)?;
-                let ms = timeout(cx, &ms)?;
+                let ms = cx.timeout(&ms)?;
                 cx.wait(ps.0.publish(&t, LuaValue(v), ms), sent_count)
             },
         },

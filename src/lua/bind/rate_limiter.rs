@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mlua::{Table, Value};
 
-use super::{Cx, Func, Kind, Method, integer, ms_value, shown, string};
+use super::{Cx, Func, Kind, Method, integer, ms_value, shown};
 use crate::lua::objects::{LuaRateLimiter, LuaReservation};
 use crate::patterns::RateLimiter;
 
@@ -92,14 +92,7 @@ pub(crate) static KIND: Kind<LuaRateLimiter> = Kind {
                     Value::Nil => None,
                     t => Some(Duration::from_nanos(cx.duration(&t)?)),
                 };
-                cx.wait(l.0.wait(n, t), |lua, r| match r {
-                    Ok(()) => (Value::Boolean(true), Value::Nil, Value::Nil),
-                    Err(e) => (
-                        Value::Boolean(false),
-                        string(lua, &e.to_string()),
-                        Value::Nil,
-                    ),
-                })
+                cx.wait(l.0.wait(n, t), super::outcome)
             },
         },
         Method {

@@ -3,8 +3,6 @@
 //! the Lua loop in the prelude over the private steps declared here (`serve`'s first step, `_next`,
 //! `_reply`, `_fail`, `_serve_end`; the prelude removes them from the methods table).
 
-use std::time::Duration;
-
 use mlua::Value;
 
 use super::{Cx, Func, Kind, Method, nothing, string};
@@ -18,14 +16,6 @@ pub(crate) static FUNCS: &[Func] = &[Func {
     results: 1,
     call: |cx, _| cx.handle(LuaRequestReply(RequestReply::new(cx.rt(), cx.here()))),
 }];
-
-/// An optional timeout in milliseconds (`nil`: wait as long as it takes).
-fn timeout(cx: &Cx<'_>, v: &Value) -> Result<Option<Duration>, String> {
-    match v {
-        Value::Nil => Ok(None),
-        v => Ok(Some(Duration::from_nanos(cx.duration(v)?))),
-    }
-}
 
 /// A correlation id handed out by `_next`.
 fn id(cx: &Cx<'_>, v: &Value) -> Result<u64, String> {
@@ -44,7 +34,7 @@ pub(crate) static KIND: Kind<LuaRequestReply> = Kind {
             name: "request",
             results: 2,
             call: |cx, r, (data, t, _)| {
-                let t = timeout(cx, &t)?;
+                let t = cx.timeout(&t)?;
                 cx.wait(r.0.request(LuaValue(data), t), |lua, out| match out {
                     Ok(v) => (v.0, Value::Nil, Value::Nil),
                     Err(e) => (Value::Nil, string(lua, &e.to_string()), Value::Nil),

@@ -2,10 +2,7 @@
 //! `rlock`, `lock`, `upgradable_rlock`, `upgrade` (each `(timeout_ms?) -> true | false, "timeout"`),
 //! `runlock`, `unlock`, `upgradable_runlock`, `try_upgrade() -> bool`.
 
-use mlua::Value;
-
-use super::weighted_semaphore::timeout;
-use super::{Cx, Func, Kind, Method, Res, string};
+use super::{Cx, Func, Kind, Method, Res};
 use crate::lua::objects::LuaUpgradeableRwLock;
 use crate::patterns::UpgradeableRwLock;
 use crate::sync::{Op, Timeout};
@@ -24,14 +21,7 @@ pub(crate) static FUNCS: &[Func] = &[Func {
 
 /// Drives a timed lock operation: `true`, or `false, "timeout"`.
 fn timed(cx: &Cx<'_>, op: Op<Result<(), Timeout>>) -> Res {
-    cx.wait(op, |lua, r| match r {
-        Ok(()) => (Value::Boolean(true), Value::Nil, Value::Nil),
-        Err(e) => (
-            Value::Boolean(false),
-            string(lua, &e.to_string()),
-            Value::Nil,
-        ),
-    })
+    cx.wait(op, super::outcome)
 }
 
 pub(crate) static KIND: Kind<LuaUpgradeableRwLock> = Kind {
@@ -43,7 +33,7 @@ pub(crate) static KIND: Kind<LuaUpgradeableRwLock> = Kind {
             name: "rlock",
             results: 2,
             call: |cx, l, (t, _, _)| {
-                let t = timeout(cx, &t)?;
+                let t = cx.timeout(&t)?;
                 timed(cx, l.0.rlock(t))
             },
         },
@@ -51,7 +41,7 @@ pub(crate) static KIND: Kind<LuaUpgradeableRwLock> = Kind {
             name: "lock",
             results: 2,
             call: |cx, l, (t, _, _)| {
-                let t = timeout(cx, &t)?;
+                let t = cx.timeout(&t)?;
                 timed(cx, l.0.lock(t))
             },
         },
@@ -59,7 +49,7 @@ pub(crate) static KIND: Kind<LuaUpgradeableRwLock> = Kind {
             name: "upgradable_rlock",
             results: 2,
             call: |cx, l, (t, _, _)| {
-                let t = timeout(cx, &t)?;
+                let t = cx.timeout(&t)?;
                 timed(cx, l.0.upgradable_rlock(t))
             },
         },
@@ -67,7 +57,7 @@ pub(crate) static KIND: Kind<LuaUpgradeableRwLock> = Kind {
             name: "upgrade",
             results: 2,
             call: |cx, l, (t, _, _)| {
-                let t = timeout(cx, &t)?;
+                let t = cx.timeout(&t)?;
                 if !l.0.holds_upgradable() {
                     return Err(cx.misuse("upgrade without holding the upgradable read lock"));
                 }

@@ -2,11 +2,9 @@
 //! `acquire(w, timeout_ms?) -> true | false, "timeout"`, `release(w)`, `try_acquire(w)`,
 //! `available()`, `capacity()`. A missing weight is 1.
 
-use std::time::Duration;
-
 use mlua::Value;
 
-use super::{Cx, Func, Kind, Method, Res, shown, string};
+use super::{Cx, Func, Kind, Method, Res, shown};
 use crate::lua::objects::LuaWeightedSemaphore;
 use crate::patterns::WeightedSemaphore;
 
@@ -48,25 +46,10 @@ fn weight(cx: &Cx<'_>, s: &WeightedSemaphore, v: &Value) -> Result<u64, String> 
     Ok(w)
 }
 
-/// An optional timeout in milliseconds (`nil`: wait as long as it takes; 0: a try).
-pub(super) fn timeout(cx: &Cx<'_>, v: &Value) -> Result<Option<Duration>, String> {
-    match v {
-        Value::Nil => Ok(None),
-        v => Ok(Some(Duration::from_nanos(cx.duration(v)?))),
-    }
-}
-
 fn acquire(cx: &Cx<'_>, s: &WeightedSemaphore, w: &Value, t: &Value) -> Res {
     let w = weight(cx, s, w)?;
-    let t = timeout(cx, t)?;
-    cx.wait(s.acquire(w, t), |lua, r| match r {
-        Ok(()) => (Value::Boolean(true), Value::Nil, Value::Nil),
-        Err(e) => (
-            Value::Boolean(false),
-            string(lua, &e.to_string()),
-            Value::Nil,
-        ),
-    })
+    let t = cx.timeout(t)?;
+    cx.wait(s.acquire(w, t), super::outcome)
 }
 
 pub(crate) static KIND: Kind<LuaWeightedSemaphore> = Kind {

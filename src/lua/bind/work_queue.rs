@@ -147,14 +147,7 @@ pub(crate) static KIND: Kind<LuaWorkQueue> = Kind {
                     Value::Nil => None,
                     v => Some(Duration::from_nanos(cx.duration(&v)?)),
                 };
-                cx.wait(q.0.wait(t), |lua, r| match r {
-                    Ok(()) => (Value::Boolean(true), Value::Nil, Value::Nil),
-                    Err(e) => (
-                        Value::Boolean(false),
-                        string(lua, &e.to_string()),
-                        Value::Nil,
-                    ),
-                })
+                cx.wait(q.0.wait(t), super::outcome)
             },
         },
         Method {
@@ -162,17 +155,13 @@ pub(crate) static KIND: Kind<LuaWorkQueue> = Kind {
             results: 1,
             call: |cx, q, _| {
                 let s = q.0.stats();
-                let t = cx.lua.create_table().map_err(|e| cx.misuse(e))?;
-                for (k, v) in [
-                    ("processed", s.processed),
-                    ("failed", s.failed),
-                    ("retried", s.retried),
-                    ("dead_lettered", s.dead_lettered),
-                    ("dropped", s.dropped),
-                ] {
-                    t.set(k, v as i64).map_err(|e| cx.misuse(e))?;
-                }
-                cx.ret(Value::Table(t))
+                cx.counts(&[
+                    ("processed", s.processed as i64),
+                    ("failed", s.failed as i64),
+                    ("retried", s.retried as i64),
+                    ("dead_lettered", s.dead_lettered as i64),
+                    ("dropped", s.dropped as i64),
+                ])
             },
         },
         Method {
