@@ -23,6 +23,7 @@ mod timer;
 mod wait_group;
 
 pub use atomic::{AtomicInt, AtomicOp, AtomicResult};
+pub(crate) use base::{Base, debug_handle};
 pub(crate) use channel::KIND as CHANNEL_KIND;
 pub use channel::{
     Channel, Closed, Describe, Recv, RecvSlot, RecvStart, Send, SendSlot, SendStart, SendState,

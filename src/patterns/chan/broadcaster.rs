@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use super::{block_timed, nanos};
 use crate::runtime::{Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TimerKey};
-use crate::sync::{Begin, Describe, Op, Parked, RecvSlot, TIMED_OUT, Timeout};
+use crate::sync::{Base, Begin, Describe, Op, Parked, RecvSlot, TIMED_OUT, Timeout, debug_handle};
 
 const KIND: ResourceKind = ResourceKind::released_by_anyone("broadcaster");
 const RECEIVE: Blocking = Blocking::new("receive", "block-receive");
@@ -101,11 +101,7 @@ struct State<T> {
     sendq: VecDeque<SendWaiter<T>>,
 }
 
-struct Shared<T> {
-    rt: Runtime,
-    res: ResourceRef,
-    state: RefCell<State<T>>,
-}
+type Shared<T> = Base<State<T>>;
 
 /// A broadcaster of `T` values. Clones are the same broadcaster.
 pub struct Broadcaster<T> {
@@ -120,11 +116,7 @@ impl<T> Clone for Broadcaster<T> {
     }
 }
 
-impl<T> std::fmt::Debug for Broadcaster<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Broadcaster({})", self.shared.res)
-    }
-}
+debug_handle!(Broadcaster<T>);
 
 /// One subscriber of a broadcaster (or of a pub/sub topic). Clones are the same subscriber.
 pub struct Subscriber<T> {
@@ -175,16 +167,14 @@ impl<T: Clone + Describe + 'static> Broadcaster<T> {
         created_at: Option<Rc<str>>,
     ) -> Broadcaster<T> {
         assert!(capacity > 0, "a broadcaster buffers at least one value");
-        let res = rt.new_resource(KIND, created_at);
-        if rt.tracing() {
-            let detail = format!("cap={capacity} overflow={}", lagging.name());
-            rt.emit("new", Subject::Resource(res.clone()), Some(detail));
-        }
+        let detail = format!("cap={capacity} overflow={}", lagging.name());
         Broadcaster {
-            shared: Rc::new(Shared {
-                rt: rt.clone(),
-                res,
-                state: RefCell::new(State {
+            shared: Base::new(
+                rt,
+                KIND,
+                created_at,
+                Some(detail),
+                State {
                     cap: capacity,
                     lagging,
                     closed: false,
@@ -192,8 +182,8 @@ impl<T: Clone + Describe + 'static> Broadcaster<T> {
                     next_id: 1,
                     sent: 0,
                     sendq: VecDeque::new(),
-                }),
-            }),
+                },
+            ),
         }
     }
 

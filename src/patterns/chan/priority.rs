@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use super::{block_timed, nanos};
 use crate::runtime::{Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TaskId};
-use crate::sync::{Begin, Describe, Op, Parked, RecvSlot, TIMED_OUT, Timeout};
+use crate::sync::{Base, Begin, Describe, Op, Parked, RecvSlot, TIMED_OUT, Timeout, debug_handle};
 
 const KIND: ResourceKind = ResourceKind::released_by_anyone("priority_channel");
 const RECEIVE: Blocking = Blocking::new("receive", "block-receive");
@@ -91,11 +91,7 @@ struct State<T> {
     received: u64,
 }
 
-struct Shared<T> {
-    rt: Runtime,
-    res: ResourceRef,
-    state: RefCell<State<T>>,
-}
+type Shared<T> = Base<State<T>>;
 
 /// A channel delivering the largest priority first. Clones are the same channel.
 pub struct PriorityChannel<T> {
@@ -110,11 +106,7 @@ impl<T> Clone for PriorityChannel<T> {
     }
 }
 
-impl<T> std::fmt::Debug for PriorityChannel<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PriorityChannel({})", self.shared.res)
-    }
-}
+debug_handle!(PriorityChannel<T>);
 
 enum SendStart {
     Done(Result<(), PrioritySendError>),
@@ -135,19 +127,17 @@ impl<T: Describe + 'static> PriorityChannel<T> {
             cap != Some(0),
             "a bounded priority channel holds at least one value"
         );
-        let res = rt.new_resource(KIND, created_at);
-        if rt.tracing() {
-            let detail = match cap {
-                Some(n) => format!("cap={n}"),
-                None => "unbounded".to_string(),
-            };
-            rt.emit("new", Subject::Resource(res.clone()), Some(detail));
-        }
+        let detail = match cap {
+            Some(n) => format!("cap={n}"),
+            None => "unbounded".to_string(),
+        };
         PriorityChannel {
-            shared: Rc::new(Shared {
-                rt: rt.clone(),
-                res,
-                state: RefCell::new(State {
+            shared: Base::new(
+                rt,
+                KIND,
+                created_at,
+                Some(detail),
+                State {
                     cap,
                     heap: BinaryHeap::new(),
                     next_seq: 0,
@@ -156,8 +146,8 @@ impl<T: Describe + 'static> PriorityChannel<T> {
                     sendq: VecDeque::new(),
                     sent: 0,
                     received: 0,
-                }),
-            }),
+                },
+            ),
         }
     }
 

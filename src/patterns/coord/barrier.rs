@@ -16,13 +16,12 @@
 //! harness cannot know: a wait is `released_by_anyone` (never a false cycle), and a barrier that
 //! can never fill is reported by the global deadlock check with the waiters' names and lines.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::runtime::{
     Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TimerKey, Wait,
 };
-use crate::sync::{Begin, Op, Parked, Timeout};
+use crate::sync::{Base, Begin, Op, Parked, Timeout, debug_handle};
 
 /// Any goroutine may be the next arrival: waits make no wait-for edges.
 const KIND: ResourceKind = ResourceKind::released_by_anyone("barrier");
@@ -37,11 +36,7 @@ struct State {
     waiting: Vec<Rc<Parked>>,
 }
 
-struct Shared {
-    rt: Runtime,
-    res: ResourceRef,
-    state: RefCell<State>,
-}
+type Shared = Base<State>;
 
 /// A cyclic barrier of `n` parties. Clones are the same barrier.
 #[derive(Clone)]
@@ -49,11 +44,7 @@ pub struct Barrier {
     shared: Rc<Shared>,
 }
 
-impl std::fmt::Debug for Barrier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Barrier({})", self.shared.res)
-    }
-}
+debug_handle!(Barrier);
 
 /// How an arrival starts.
 #[derive(Debug)]
@@ -70,24 +61,19 @@ impl Barrier {
     /// A barrier for `parties` goroutines (`parties >= 1`; 1 makes every wait a leader at once).
     pub fn new(rt: &Runtime, parties: usize, created_at: Option<Rc<str>>) -> Barrier {
         assert!(parties >= 1, "a barrier has at least one party");
-        let res = rt.new_resource(KIND, created_at);
-        if rt.tracing() {
-            rt.emit(
-                "new",
-                Subject::Resource(res.clone()),
-                Some(format!("n={parties}")),
-            );
-        }
+        let detail = Some(format!("n={parties}"));
         Barrier {
-            shared: Rc::new(Shared {
-                rt: rt.clone(),
-                res,
-                state: RefCell::new(State {
+            shared: Base::new(
+                rt,
+                KIND,
+                created_at,
+                detail,
+                State {
                     parties,
                     generation: 0,
                     waiting: Vec::new(),
-                }),
-            }),
+                },
+            ),
         }
     }
 

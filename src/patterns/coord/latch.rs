@@ -14,13 +14,12 @@
 //! a false cycle; the global deadlock check (or the leak check at the end) names the waiters and
 //! their lines.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::runtime::{
     Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TimerKey, Wait,
 };
-use crate::sync::{Begin, Op, Parked};
+use crate::sync::{Base, Begin, Op, Parked, debug_handle};
 
 /// Any goroutine may count down: waits make no wait-for edges.
 const KIND: ResourceKind = ResourceKind::released_by_anyone("latch");
@@ -33,11 +32,7 @@ struct State {
     waiters: Vec<Rc<Parked>>,
 }
 
-struct Shared {
-    rt: Runtime,
-    res: ResourceRef,
-    state: RefCell<State>,
-}
+type Shared = Base<State>;
 
 /// A countdown latch. Clones are the same latch.
 #[derive(Clone)]
@@ -45,11 +40,7 @@ pub struct Latch {
     shared: Rc<Shared>,
 }
 
-impl std::fmt::Debug for Latch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Latch({})", self.shared.res)
-    }
-}
+debug_handle!(Latch);
 
 /// How a wait starts.
 #[derive(Debug)]
@@ -63,23 +54,18 @@ pub enum LatchStart {
 impl Latch {
     /// A latch counting down from `count` (0 is allowed: every wait returns at once).
     pub fn new(rt: &Runtime, count: u64, created_at: Option<Rc<str>>) -> Latch {
-        let res = rt.new_resource(KIND, created_at);
-        if rt.tracing() {
-            rt.emit(
-                "new",
-                Subject::Resource(res.clone()),
-                Some(format!("count={count}")),
-            );
-        }
+        let detail = Some(format!("count={count}"));
         Latch {
-            shared: Rc::new(Shared {
-                rt: rt.clone(),
-                res,
-                state: RefCell::new(State {
+            shared: Base::new(
+                rt,
+                KIND,
+                created_at,
+                detail,
+                State {
                     count,
                     waiters: Vec::new(),
-                }),
-            }),
+                },
+            ),
         }
     }
 

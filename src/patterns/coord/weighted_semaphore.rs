@@ -14,14 +14,13 @@
 //! Holders are recorded per goroutine, so a semaphore whose holders are all blocked is a
 //! wait-for edge like a mutex's (the deadlock report names who holds how much).
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
 use crate::runtime::{
     Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TaskId, TimerKey, Wait,
 };
-use crate::sync::{Begin, Misuse, Op, Parked, Timeout};
+use crate::sync::{Base, Begin, Misuse, Op, Parked, Timeout, debug_handle};
 
 /// Only holders give units back: a waiter behind holders that are all blocked is a wait-for edge.
 const KIND: ResourceKind = ResourceKind::released_by_holders("weighted_semaphore");
@@ -44,11 +43,7 @@ struct State {
     held: Vec<(TaskId, u64)>,
 }
 
-struct Shared {
-    rt: Runtime,
-    res: ResourceRef,
-    state: RefCell<State>,
-}
+type Shared = Base<State>;
 
 /// A semaphore of `size` units taken and given back in any weight. Clones are the same semaphore.
 #[derive(Clone)]
@@ -56,11 +51,7 @@ pub struct WeightedSemaphore {
     shared: Rc<Shared>,
 }
 
-impl std::fmt::Debug for WeightedSemaphore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "WeightedSemaphore({})", self.shared.res)
-    }
-}
+debug_handle!(WeightedSemaphore);
 
 /// How an acquire starts.
 #[derive(Debug)]
@@ -77,25 +68,20 @@ impl WeightedSemaphore {
     /// A semaphore with all `size` units free (`size > 0`).
     pub fn new(rt: &Runtime, size: u64, created_at: Option<Rc<str>>) -> WeightedSemaphore {
         assert!(size > 0, "a weighted semaphore has at least one unit");
-        let res = rt.new_resource(KIND, created_at);
-        if rt.tracing() {
-            rt.emit(
-                "new",
-                Subject::Resource(res.clone()),
-                Some(format!("n={size}")),
-            );
-        }
+        let detail = Some(format!("n={size}"));
         WeightedSemaphore {
-            shared: Rc::new(Shared {
-                rt: rt.clone(),
-                res,
-                state: RefCell::new(State {
+            shared: Base::new(
+                rt,
+                KIND,
+                created_at,
+                detail,
+                State {
                     size,
                     used: 0,
                     waiters: VecDeque::new(),
                     held: Vec::new(),
-                }),
-            }),
+                },
+            ),
         }
     }
 

@@ -18,14 +18,14 @@
 //! wait is the exact ceiling `debt / rate` in nanoseconds. A wait too long for the clock (about
 //! 584 years) counts as never.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
 use crate::runtime::{
     Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TimerCallback, Wait,
 };
-use crate::sync::{Begin, Op, Parked};
+use crate::sync::{Base, Begin, Op, Parked, debug_handle};
 
 /// Only time ends a limiter wait: never a wait-for edge.
 const KIND: ResourceKind = ResourceKind::released_by_anyone("rate_limiter");
@@ -85,11 +85,7 @@ impl State {
     }
 }
 
-struct Shared {
-    rt: Runtime,
-    res: ResourceRef,
-    state: RefCell<State>,
-}
+type Shared = Base<State>;
 
 /// A token bucket. Clones are the same limiter.
 #[derive(Clone)]
@@ -97,11 +93,7 @@ pub struct RateLimiter {
     shared: Rc<Shared>,
 }
 
-impl std::fmt::Debug for RateLimiter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RateLimiter({})", self.shared.res)
-    }
-}
+debug_handle!(RateLimiter);
 
 /// Why a wait failed (at once: a wait never starts unless it will finish in time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,31 +159,26 @@ impl RateLimiter {
         created_at: Option<Rc<str>>,
     ) -> RateLimiter {
         let per_ns = u64::try_from(per.as_nanos()).unwrap_or(u64::MAX).max(1);
-        let res = rt.new_resource(KIND, created_at);
-        if rt.tracing() {
-            rt.emit(
-                "new",
-                Subject::Resource(res.clone()),
-                Some(format!(
-                    "rate={rate} per={} burst={burst}",
-                    crate::runtime::format_ms(per_ns)
-                )),
-            );
-        }
+        let detail = Some(format!(
+            "rate={rate} per={} burst={burst}",
+            crate::runtime::format_ms(per_ns)
+        ));
         let now = rt.now();
         RateLimiter {
-            shared: Rc::new(Shared {
-                rt: rt.clone(),
-                res,
-                state: RefCell::new(State {
+            shared: Base::new(
+                rt,
+                KIND,
+                created_at,
+                detail,
+                State {
                     rate,
                     per_ns,
                     burst,
                     tokens: burst as i128 * per_ns as i128,
                     last: now,
                     last_event: now,
-                }),
-            }),
+                },
+            ),
         }
     }
 
