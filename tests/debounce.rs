@@ -31,38 +31,9 @@ fn run(
     opts: DebounceOptions,
     seed: u64,
 ) -> Vec<(usize, u64)> {
-    let sim = Sim::with_seed(seed);
-    let got = Rc::new(RefCell::new(Vec::new()));
-    let (s, got2, times2) = (sim.clone(), got.clone(), times.to_vec());
-    let report = sim.run(async move {
-        let input: Channel<usize> = s.channel(0);
-        let out = debounce(s.runtime(), &s, input.clone(), ms(wait), opts, None);
-        let s2 = s.clone();
-        s.spawn("producer", async move {
-            for (i, t) in times2.into_iter().enumerate() {
-                let now = s2.now();
-                if ms(t) > now {
-                    s2.sleep(ms(t) - now).await;
-                }
-                input.send(i).await.unwrap();
-            }
-            let now = s2.now();
-            if ms(close) > now {
-                s2.sleep(ms(close) - now).await;
-            }
-            input.close();
-        });
-        while let Some(v) = out.recv().await {
-            got2.borrow_mut().push((v, s.now().as_millis() as u64));
-        }
-    });
-    assert!(
-        report.outcome.is_pass(),
-        "seed {seed}: {}\n{}",
-        report.outcome,
-        report.trace_text()
-    );
-    got.take()
+    common::forwarder::run_forwarder(times, close, seed, move |s, input| {
+        debounce(s.runtime(), s, input, ms(wait), opts, None)
+    })
 }
 
 /// The semantics, event by event: at one instant a deadline comes before an arrival.

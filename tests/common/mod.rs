@@ -2,6 +2,7 @@
 //! part of it, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod forwarder;
 pub mod misuse;
 
 use std::process::{Command, Output};
