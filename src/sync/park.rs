@@ -5,7 +5,9 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use crate::runtime::{Nanos, Runtime, TaskId, TimerCallback, TimerKey};
+use crate::runtime::{
+    Blocking, Nanos, ResourceRef, Runtime, TaskId, TimerCallback, TimerKey, Wait,
+};
 
 /// One blocked operation of one goroutine.
 #[derive(Debug)]
@@ -84,6 +86,24 @@ impl Parked {
             }),
         )
     }
+}
+
+/// Blocks the current goroutine on `res` in `op` (with its deadline, if any, so the wait-for
+/// graph knows a timed wait is no false cycle) and arms the deadline: `leave` takes the waiter
+/// out of the primitive's queue when it passes first. The timed wait of every pattern.
+pub fn block_timed(
+    rt: &Runtime,
+    op: Blocking,
+    res: &ResourceRef,
+    parked: &Rc<Parked>,
+    timeout: Option<Nanos>,
+    leave: impl FnOnce(&Runtime, &Rc<Parked>) + 'static,
+) -> Option<TimerKey> {
+    let until = timeout.map(|t| rt.now().saturating_add(t));
+    let mut wait = Wait::on(op, res);
+    wait.until = until;
+    rt.block(wait);
+    until.map(|at| parked.expire_at(rt, at, leave))
 }
 
 /// What a primitive does when one of its waiters times out (see `Parked::expire_at`).

@@ -14,11 +14,11 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::{block_timed, nanos};
+use super::nanos;
 use crate::runtime::{Blocking, Nanos, Runtime, Subject};
 use crate::sync::{
     Begin, Channel, Describe, Op, Parked, RecvSlot, SendSlot, SendState, TIMED_OUT, Timeout,
-    TryRecvError, TrySendError, send_result,
+    TryRecvError, TrySendError, block_timed, send_result,
 };
 
 const SEND: Blocking = Blocking::new("send", "block-send");

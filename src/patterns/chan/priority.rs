@@ -14,9 +14,11 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::{block_timed, nanos};
+use super::nanos;
 use crate::runtime::{Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TaskId};
-use crate::sync::{Base, Begin, Describe, Op, Parked, RecvSlot, TIMED_OUT, Timeout, debug_handle};
+use crate::sync::{
+    Base, Begin, Describe, Op, Parked, RecvSlot, TIMED_OUT, Timeout, block_timed, debug_handle,
+};
 
 const KIND: ResourceKind = ResourceKind::released_by_anyone("priority_channel");
 const RECEIVE: Blocking = Blocking::new("receive", "block-receive");

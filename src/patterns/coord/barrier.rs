@@ -18,10 +18,8 @@
 
 use std::rc::Rc;
 
-use crate::runtime::{
-    Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TimerKey, Wait,
-};
-use crate::sync::{Base, Begin, Op, Parked, Timeout, debug_handle};
+use crate::runtime::{Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TimerKey};
+use crate::sync::{Base, Begin, Op, Parked, Timeout, block_timed, debug_handle};
 
 /// Any goroutine may be the next arrival: waits make no wait-for edges.
 const KIND: ResourceKind = ResourceKind::released_by_anyone("barrier");
@@ -142,14 +140,17 @@ impl Barrier {
         }
         let parked = Parked::new(rt.current());
         self.shared.state.borrow_mut().waiting.push(parked.clone());
-        let until = timeout.map(|t| rt.now().saturating_add(t));
-        let mut wait = Wait::on(WAIT, &self.shared.res);
-        wait.until = until;
-        rt.block(wait);
-        let key = until.map(|at| {
+        let key = {
             let b = self.clone();
-            parked.expire_at(rt, at, move |rt, p| b.leave(rt, p))
-        });
+            block_timed(
+                rt,
+                WAIT,
+                &self.shared.res,
+                &parked,
+                timeout,
+                move |rt, p| b.leave(rt, p),
+            )
+        };
         BarrierStart::Parked(parked, key)
     }
 

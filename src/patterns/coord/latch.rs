@@ -16,10 +16,8 @@
 
 use std::rc::Rc;
 
-use crate::runtime::{
-    Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TimerKey, Wait,
-};
-use crate::sync::{Base, Begin, Op, Parked, debug_handle};
+use crate::runtime::{Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TimerKey};
+use crate::sync::{Base, Begin, Op, Parked, block_timed, debug_handle};
 
 /// Any goroutine may count down: waits make no wait-for edges.
 const KIND: ResourceKind = ResourceKind::released_by_anyone("latch");
@@ -158,14 +156,17 @@ impl Latch {
         }
         let parked = Parked::new(rt.current());
         self.shared.state.borrow_mut().waiters.push(parked.clone());
-        let until = timeout.map(|t| rt.now().saturating_add(t));
-        let mut wait = Wait::on(WAIT, &self.shared.res);
-        wait.until = until;
-        rt.block(wait);
-        let key = until.map(|at| {
+        let key = {
             let l = self.clone();
-            parked.expire_at(rt, at, move |rt, p| l.leave(rt, p))
-        });
+            block_timed(
+                rt,
+                WAIT,
+                &self.shared.res,
+                &parked,
+                timeout,
+                move |rt, p| l.leave(rt, p),
+            )
+        };
         LatchStart::Parked(parked, key)
     }
 

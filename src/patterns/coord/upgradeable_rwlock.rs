@@ -32,7 +32,7 @@ use std::rc::Rc;
 use crate::runtime::{
     Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TaskId, TimerKey, Wait,
 };
-use crate::sync::{Begin, Misuse, Op, Parked, Timeout};
+use crate::sync::{Begin, Misuse, Op, Parked, Timeout, block_timed};
 
 /// Only holders (and timed waiters ahead) release a waiter.
 const KIND: ResourceKind = ResourceKind::released_by_holders("rwmutex_upgradeable");
@@ -359,14 +359,17 @@ impl UpgradeableRwLock {
         }
         let parked = Parked::new(me);
         self.shared.state.borrow_mut().upgrading = Some(parked.clone());
-        let until = timeout.map(|t| rt.now().saturating_add(t));
-        let mut wait = Wait::on(UPGRADE, &self.shared.readers_res);
-        wait.until = until;
-        rt.block(wait);
-        let key = until.map(|at| {
+        let key = {
             let l = self.clone();
-            parked.expire_at(rt, at, move |rt, p| l.leave_upgrade(rt, p))
-        });
+            block_timed(
+                rt,
+                UPGRADE,
+                &self.shared.readers_res,
+                &parked,
+                timeout,
+                move |rt, p| l.leave_upgrade(rt, p),
+            )
+        };
         Ok(LockStart::Parked(parked, key))
     }
 

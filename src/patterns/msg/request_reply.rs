@@ -29,7 +29,7 @@ use std::time::Duration;
 use crate::runtime::{
     Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TimerKey, Wait,
 };
-use crate::sync::{Begin, Op, Parked, TIMED_OUT};
+use crate::sync::{Begin, Op, Parked, TIMED_OUT, block_timed};
 
 /// Any goroutine may end either wait (a request arrives, a server replies, a close).
 const KIND: ResourceKind = ResourceKind::released_by_anyone("request_reply");
@@ -211,14 +211,17 @@ impl<Req: 'static, Resp: 'static> RequestReply<Req, Resp> {
         );
         self.trace("request", format!("id={id}"));
         self.deliver(id, req);
-        let until = timeout.map(|t| rt.now().saturating_add(t));
-        let mut wait = Wait::on(REQUEST, &self.shared.res);
-        wait.until = until;
-        rt.block(wait);
-        let key = until.map(|at| {
+        let key = {
             let this = self.clone();
-            parked.expire_at(&rt, at, move |rt, p| this.expire(rt, p, id))
-        });
+            block_timed(
+                &rt,
+                REQUEST,
+                &self.shared.res,
+                &parked,
+                timeout,
+                move |rt, p| this.expire(rt, p, id),
+            )
+        };
         Begin::Parked(Box::new(move || finish(&rt, &parked, &slot, key)))
     }
 

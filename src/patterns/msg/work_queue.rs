@@ -28,10 +28,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::super::Spawn;
-use crate::runtime::{
-    Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TimerCallback, Wait,
-};
-use crate::sync::{Begin, Channel, Describe, Misuse, Op, Parked, Timeout};
+use crate::runtime::{Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TimerCallback};
+use crate::sync::{Begin, Channel, Describe, Misuse, Op, Parked, Timeout, block_timed};
 
 /// Anyone may end a wait for the queue to drain.
 const KIND: ResourceKind = ResourceKind::released_by_anyone("work_queue");
@@ -462,20 +460,16 @@ impl<T: Clone + Describe + 'static, D: Describe + 'static> WorkQueue<T, D> {
                 .borrow_mut()
                 .drain_waiters
                 .push(parked.clone());
-            let until = timeout.map(|t| rt.now().saturating_add(t));
-            let mut wait = Wait::on(DRAIN, &q.shared.res);
-            wait.until = until;
-            rt.block(wait);
-            let key = until.map(|at| {
+            let key = {
                 let q2 = q.clone();
-                parked.expire_at(&rt, at, move |_, p| {
+                block_timed(&rt, DRAIN, &q.shared.res, &parked, timeout, move |_, p| {
                     q2.shared
                         .state
                         .borrow_mut()
                         .drain_waiters
                         .retain(|w| !Rc::ptr_eq(w, p));
                 })
-            });
+            };
             Begin::Parked(Box::new(move || parked.timed_result(&rt, key)))
         })
     }

@@ -37,7 +37,7 @@ use super::nanos;
 use crate::runtime::{
     Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TimerCallback, Wait,
 };
-use crate::sync::{Begin, Misuse, Op, Parked, Timeout};
+use crate::sync::{Begin, Misuse, Op, Parked, Timeout, block_timed};
 
 /// Anyone (a submit, a task's end, a check, a close) ends a wait on the pool.
 const KIND: ResourceKind = ResourceKind::released_by_anyone("adaptive_pool");
@@ -447,20 +447,16 @@ impl<J: 'static> AdaptivePool<J> {
             }
             let parked = Parked::new(rt.current());
             p.shared.state.borrow_mut().waiters.push(parked.clone());
-            let until = timeout.map(|t| rt.now().saturating_add(t));
-            let mut wait = Wait::on(DRAIN, &p.shared.res);
-            wait.until = until;
-            rt.block(wait);
-            let key = until.map(|at| {
+            let key = {
                 let p2 = p.clone();
-                parked.expire_at(&rt, at, move |_, w| {
+                block_timed(&rt, DRAIN, &p.shared.res, &parked, timeout, move |_, w| {
                     p2.shared
                         .state
                         .borrow_mut()
                         .waiters
                         .retain(|x| !Rc::ptr_eq(x, w));
                 })
-            });
+            };
             Begin::Parked(Box::new(move || parked.timed_result(&rt, key)))
         })
     }

@@ -33,7 +33,7 @@ use super::nanos;
 use crate::runtime::{
     Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TimerKey, Wait,
 };
-use crate::sync::{Begin, Op, Parked, TIMED_OUT, Timeout};
+use crate::sync::{Begin, Op, Parked, TIMED_OUT, Timeout, block_timed};
 
 /// Anyone (an add, a flush, a close, the processor) may end a wait on a batch processor.
 const KIND: ResourceKind = ResourceKind::released_by_anyone("batch_processor");
@@ -313,20 +313,16 @@ impl<T: 'static> BatchProcessor<T> {
                 item: Some(item),
             });
             drop(st);
-            let until = timeout.map(|t| rt.now().saturating_add(t));
-            let mut wait = Wait::on(ADD, &b.shared.res);
-            wait.until = until;
-            rt.block(wait);
-            let key = until.map(|at| {
+            let key = {
                 let b2 = b.clone();
-                parked.expire_at(&rt, at, move |_, p| {
+                block_timed(&rt, ADD, &b.shared.res, &parked, timeout, move |_, p| {
                     b2.shared
                         .state
                         .borrow_mut()
                         .adders
                         .retain(|a| !Rc::ptr_eq(&a.parked, p));
                 })
-            });
+            };
             Begin::Parked(Box::new(move || match parked.fired_case() {
                 Some(TIMED_OUT) => Err(BatchError::Timeout),
                 Some(REFUSED) => {
@@ -414,20 +410,16 @@ impl<T: 'static> BatchProcessor<T> {
             let parked = Parked::new(rt.current());
             st.closers.push(parked.clone());
             drop(st);
-            let until = timeout.map(|t| rt.now().saturating_add(t));
-            let mut wait = Wait::on(CLOSE, &b.shared.res);
-            wait.until = until;
-            rt.block(wait);
-            let key = until.map(|at| {
+            let key = {
                 let b2 = b.clone();
-                parked.expire_at(&rt, at, move |_, p| {
+                block_timed(&rt, CLOSE, &b.shared.res, &parked, timeout, move |_, p| {
                     b2.shared
                         .state
                         .borrow_mut()
                         .closers
                         .retain(|w| !Rc::ptr_eq(w, p));
                 })
-            });
+            };
             Begin::Parked(Box::new(move || {
                 parked
                     .timed_result(&rt, key)

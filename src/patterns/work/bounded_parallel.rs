@@ -30,8 +30,8 @@ use std::time::Duration;
 use super::super::Spawn;
 use super::super::task::CatchPanic;
 use super::nanos;
-use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Subject, Wait};
-use crate::sync::{Begin, Op, Parked, TIMED_OUT, Timeout};
+use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Subject};
+use crate::sync::{Begin, Op, Parked, TIMED_OUT, Timeout, block_timed};
 
 /// The group's goroutines end every wait on it.
 const KIND: ResourceKind = ResourceKind::released_by_anyone("bounded_parallel");
@@ -203,20 +203,16 @@ impl<J: 'static> BoundedParallel<J> {
                 job: Some(job),
             });
             drop(st);
-            let until = timeout.map(|t| rt.now().saturating_add(t));
-            let mut wait = Wait::on(SUBMIT, &b.shared.res);
-            wait.until = until;
-            rt.block(wait);
-            let key = until.map(|at| {
+            let key = {
                 let b2 = b.clone();
-                parked.expire_at(&rt, at, move |_, p| {
+                block_timed(&rt, SUBMIT, &b.shared.res, &parked, timeout, move |_, p| {
                     b2.shared
                         .state
                         .borrow_mut()
                         .submitters
                         .retain(|s| !Rc::ptr_eq(&s.parked, p));
                 })
-            });
+            };
             Begin::Parked(Box::new(move || {
                 if parked.fired_case() == Some(TIMED_OUT) {
                     return Err(Timeout);
@@ -297,20 +293,23 @@ impl<J: 'static> BoundedParallel<J> {
             let parked = Parked::new(rt.current());
             st.waiters.push(parked.clone());
             drop(st);
-            let until = timeout.map(|t| rt.now().saturating_add(t));
-            let mut wait = Wait::on(WAIT_ALL, &b.shared.res);
-            wait.until = until;
-            rt.block(wait);
-            let key = until.map(|at| {
+            let key = {
                 let b2 = b.clone();
-                parked.expire_at(&rt, at, move |_, p| {
-                    b2.shared
-                        .state
-                        .borrow_mut()
-                        .waiters
-                        .retain(|w| !Rc::ptr_eq(w, p));
-                })
-            });
+                block_timed(
+                    &rt,
+                    WAIT_ALL,
+                    &b.shared.res,
+                    &parked,
+                    timeout,
+                    move |_, p| {
+                        b2.shared
+                            .state
+                            .borrow_mut()
+                            .waiters
+                            .retain(|w| !Rc::ptr_eq(w, p));
+                    },
+                )
+            };
             Begin::Parked(Box::new(move || {
                 parked.timed_result(&rt, key)?;
                 Ok(std::mem::take(&mut b.shared.state.borrow_mut().errors))

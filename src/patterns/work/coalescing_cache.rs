@@ -33,8 +33,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::nanos;
-use crate::runtime::{Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, Wait};
-use crate::sync::{Begin, Describe, Op, Parked, TIMED_OUT};
+use crate::runtime::{Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject};
+use crate::sync::{Begin, Describe, Op, Parked, TIMED_OUT, block_timed};
 
 /// Anyone (the goroutine running the loader) ends a joined caller's wait.
 const KIND: ResourceKind = ResourceKind::released_by_anyone("coalescing_cache");
@@ -331,16 +331,12 @@ impl<K: Ord + Clone + Describe + 'static, V: Clone + 'static> CoalescingCache<K,
             }
             let parked = Parked::new(rt.current());
             cell.borrow_mut().waiters.push(parked.clone());
-            let until = timeout.map(|t| rt.now().saturating_add(t));
-            let mut wait = Wait::on(JOIN, &c.shared.res);
-            wait.until = until;
-            rt.block(wait);
-            let key = until.map(|at| {
+            let key = {
                 let cell2 = cell.clone();
-                parked.expire_at(&rt, at, move |_, p| {
+                block_timed(&rt, JOIN, &c.shared.res, &parked, timeout, move |_, p| {
                     cell2.borrow_mut().waiters.retain(|w| !Rc::ptr_eq(w, p));
                 })
-            });
+            };
             Begin::Parked(Box::new(move || {
                 if parked.fired_case() == Some(TIMED_OUT) {
                     return Err(CacheError::Timeout);

@@ -25,8 +25,8 @@ use super::super::Spawn;
 use super::super::task::CatchPanic;
 use super::super::{PoolError, PriorityChannel};
 use super::nanos;
-use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Subject, Wait};
-use crate::sync::{Begin, Describe, Op, Parked, Timeout};
+use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Subject};
+use crate::sync::{Begin, Describe, Op, Parked, Timeout, block_timed};
 
 /// The workers end a `wait`.
 const KIND: ResourceKind = ResourceKind::released_by_anyone("priority_pool");
@@ -264,20 +264,16 @@ impl<J: Describe + 'static> PriorityPool<J> {
             }
             let parked = Parked::new(rt.current());
             p.shared.state.borrow_mut().waiters.push(parked.clone());
-            let until = timeout.map(|t| rt.now().saturating_add(t));
-            let mut wait = Wait::on(IDLE, &p.shared.res);
-            wait.until = until;
-            rt.block(wait);
-            let key = until.map(|at| {
+            let key = {
                 let p2 = p.clone();
-                parked.expire_at(&rt, at, move |_, w| {
+                block_timed(&rt, IDLE, &p.shared.res, &parked, timeout, move |_, w| {
                     p2.shared
                         .state
                         .borrow_mut()
                         .waiters
                         .retain(|x| !Rc::ptr_eq(x, w));
                 })
-            });
+            };
             Begin::Parked(Box::new(move || parked.timed_result(&rt, key)))
         })
     }
