@@ -1017,7 +1017,7 @@ end
 sim.random = math.random
 function sim.assert_always(cond, msg)
   if not cond then
-    raw.assert_event("always", msg == nil and "assertion" or tostring(msg), false)
+    raw.assert_failed(msg == nil and "assertion" or tostring(msg))
     raise_assertion("assertion failed: " .. (msg == nil and "sim.assert_always" or tostring(msg)))
   end
 end

@@ -235,36 +235,28 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         super::bind::log_line(h, &level, msg);
         Ok(())
     });
-    func!(
-        "assert_event",
-        |lua, h, (kind, msg, ok): (String, String, bool)| {
-            if kind == "sometimes" {
-                let mut map = h.sometimes.borrow_mut();
-                let e = map.entry(msg).or_insert(false);
-                *e |= ok;
-            } else {
-                if h.rt.tracing() {
-                    h.rt.emit("assert", Subject::None, Some(format!("failed: {msg}")));
-                }
-                // The run fails here even if a `pcall` catches the error the shim raises next.
-                let me = h.rt.current();
-                let location = super::caller_location(lua).map(|l| l.to_string());
-                let text = match &location {
-                    Some(l) => format!("{l}: assertion failed: {msg}"),
-                    None => format!("assertion failed: {msg}"),
-                };
-                let task = Some((me, h.rt.task_name(me).map(|n| n.to_string())));
-                h.rt.fail(crate::runtime::Failure::in_task(
-                    crate::runtime::FailureKind::Assertion,
-                    task,
-                    text,
-                    location,
-                    h.rt.now(),
-                ));
-            }
-            Ok(())
+    // `sim.assert_always` failed: the run fails here, even if a `pcall` catches the error the
+    // prelude raises next.
+    func!("assert_failed", |lua, h, msg: String| {
+        if h.rt.tracing() {
+            h.rt.emit("assert", Subject::None, Some(format!("failed: {msg}")));
         }
-    );
+        let me = h.rt.current();
+        let location = super::caller_location(lua).map(|l| l.to_string());
+        let text = match &location {
+            Some(l) => format!("{l}: assertion failed: {msg}"),
+            None => format!("assertion failed: {msg}"),
+        };
+        let task = Some((me, h.rt.task_name(me).map(|n| n.to_string())));
+        h.rt.fail(crate::runtime::Failure::in_task(
+            crate::runtime::FailureKind::Assertion,
+            task,
+            text,
+            location,
+            h.rt.now(),
+        ));
+        Ok(())
+    });
     Ok(t)
 }
 

@@ -59,7 +59,7 @@ use std::fmt::Display;
 use std::rc::Rc;
 use std::sync::OnceLock;
 
-use mlua::{AnyUserData, IntoLua, Lua, MultiValue, UserData, UserDataRef, Value};
+use mlua::{IntoLua, Lua, MultiValue, UserData, UserDataRef, Value};
 
 pub(crate) use log::log_line;
 
@@ -576,10 +576,4 @@ pub(crate) fn is_callable(v: &Value) -> bool {
             .is_some_and(|mt| !matches!(mt.raw_get::<Value>("__call"), Ok(Value::Nil) | Err(_))),
         _ => false,
     }
-}
-
-/// Whether `v` is a handle of type `T`.
-#[allow(dead_code)]
-pub(crate) fn is<T: 'static>(v: &Value) -> bool {
-    matches!(v, Value::UserData(ud) if AnyUserData::is::<T>(ud))
 }
