@@ -34,7 +34,7 @@ pub use context::{CancelHook, Context};
 pub use mutex::{LockFuture, Mutex};
 pub use once::{Once, OnceStart};
 pub use op::{Begin, Loc, Op, Sleep, sleep, yield_now};
-pub use park::{Parked, TIMED_OUT, Timeout, block_timed};
+pub use park::{Parked, TIMED_OUT, Timeout, block_timed, block_timed_behind};
 pub use rwmutex::RwMutex;
 pub use select::{
     Case, DeadlineStart, DeadlineWait, SelectResult, SelectStart, SelectWait, Timed, select,

@@ -99,9 +99,27 @@ pub fn block_timed(
     timeout: Option<Nanos>,
     leave: impl FnOnce(&Runtime, &Rc<Parked>) + 'static,
 ) -> Option<TimerKey> {
+    block_timed_behind(rt, op, res, parked, timeout, None, leave)
+}
+
+/// `block_timed` for a FIFO queue in which a waiter ahead gives up at `ahead` (the earliest such
+/// deadline): its leaving may let this one in without any holder releasing, so a timer may end
+/// this wait too, and it makes no wait-for edge (no false cycle).
+pub fn block_timed_behind(
+    rt: &Runtime,
+    op: Blocking,
+    res: &ResourceRef,
+    parked: &Rc<Parked>,
+    timeout: Option<Nanos>,
+    ahead: Option<Nanos>,
+    leave: impl FnOnce(&Runtime, &Rc<Parked>) + 'static,
+) -> Option<TimerKey> {
     let until = timeout.map(|t| rt.now().saturating_add(t));
     let mut wait = Wait::on(op, res);
-    wait.until = until;
+    wait.until = match (until, ahead) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     rt.block(wait);
     until.map(|at| parked.expire_at(rt, at, leave))
 }

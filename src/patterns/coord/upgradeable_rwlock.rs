@@ -20,8 +20,9 @@
 //! - Only the goroutine holding a lock may release it (the holders are exact).
 //!
 //! Wait-for graph: the lock's holders (readers, the upgradable holder, the writer) are recorded
-//! per goroutine, and so are queued *timed* waiters (a request queued ahead that will give up can
-//! let the ones behind it through, so it counts as a possible releaser: never a false cycle). A
+//! per goroutine; a request queued behind a *timed* one (which may give up and let it through)
+//! carries that deadline (`block_timed_behind`), so it makes no wait-for edge: never a false
+//! cycle. A
 //! pending upgrade waits on a second resource whose holders are the plain readers only, so an
 //! upgrade that waits on a reader who waits on the upgrader is a cycle named with both.
 
@@ -30,11 +31,11 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use crate::runtime::{
-    Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TaskId, TimerKey, Wait,
+    Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TaskId, TimerKey,
 };
-use crate::sync::{Begin, Misuse, Op, Parked, Timeout, block_timed};
+use crate::sync::{Begin, Misuse, Op, Parked, Timeout, block_timed, block_timed_behind};
 
-/// Only holders (and timed waiters ahead) release a waiter.
+/// Only holders release a waiter (or a timed waiter ahead giving up, see `block_timed_behind`).
 const KIND: ResourceKind = ResourceKind::released_by_holders("rwmutex_upgradeable");
 /// The plain readers a pending upgrade waits for.
 const READERS: ResourceKind = ResourceKind::released_by_holders("rwmutex_upgradeable_readers");
@@ -65,8 +66,8 @@ impl Want {
 struct Waiter {
     parked: Rc<Parked>,
     want: Want,
-    /// Recorded as a possible releaser (a timed wait).
-    timed: bool,
+    /// When it gives up, if it has a timeout.
+    deadline: Option<Nanos>,
 }
 
 #[derive(Default)]
@@ -216,42 +217,35 @@ impl UpgradeableRwLock {
             return LockStart::Refused;
         }
         let parked = Parked::new(me);
-        let timed = timeout.is_some();
-        if timed {
-            self.shared.res.add_holder(me);
-        }
-        self.shared.state.borrow_mut().queue.push_back(Waiter {
-            parked: parked.clone(),
-            want,
-            timed,
-        });
         let until = timeout.map(|t| rt.now().saturating_add(t));
+        let ahead = {
+            let mut st = self.shared.state.borrow_mut();
+            let ahead = st.queue.iter().filter_map(|w| w.deadline).min();
+            st.queue.push_back(Waiter {
+                parked: parked.clone(),
+                want,
+                deadline: until,
+            });
+            ahead
+        };
         let op = match want {
             Want::Read => RLOCK,
             Want::Write => LOCK,
             Want::Upgradable => ULOCK,
         };
-        let mut wait = Wait::on(op, &self.shared.res);
-        wait.until = until;
-        rt.block(wait);
-        let key = until.map(|at| {
-            let l = self.clone();
-            parked.expire_at(rt, at, move |rt, p| l.leave(rt, p))
-        });
+        let l = self.clone();
+        let leave = move |rt: &Runtime, p: &Rc<Parked>| l.leave(rt, p);
+        let key = block_timed_behind(rt, op, &self.shared.res, &parked, timeout, ahead, leave);
         LockStart::Parked(parked, key)
     }
 
     /// A queued request timed out: it leaves, and whoever is now first may go.
     fn leave(&self, rt: &Runtime, parked: &Rc<Parked>) {
-        let mut timed = false;
-        self.shared.state.borrow_mut().queue.retain(|w| {
-            let me = Rc::ptr_eq(&w.parked, parked);
-            timed |= me && w.timed;
-            !me
-        });
-        if timed {
-            self.shared.res.remove_holder(parked.task());
-        }
+        self.shared
+            .state
+            .borrow_mut()
+            .queue
+            .retain(|w| !Rc::ptr_eq(&w.parked, parked));
         if rt.tracing() {
             rt.emit_as(
                 parked.task(),
@@ -274,9 +268,6 @@ impl UpgradeableRwLock {
                     break;
                 }
                 let w = st.queue.pop_front().expect("front exists");
-                if w.timed {
-                    self.shared.res.remove_holder(w.parked.task());
-                }
                 self.grant(&mut st, w.parked.task(), w.want);
                 granted.push(w);
             }

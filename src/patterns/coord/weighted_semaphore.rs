@@ -18,9 +18,9 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use crate::runtime::{
-    Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TaskId, TimerKey, Wait,
+    Blocking, Nanos, ResourceKind, ResourceRef, Runtime, Subject, TaskId, TimerKey,
 };
-use crate::sync::{Base, Begin, Misuse, Op, Parked, Timeout, debug_handle};
+use crate::sync::{Base, Begin, Misuse, Op, Parked, Timeout, block_timed_behind, debug_handle};
 
 /// Only holders give units back: a waiter behind holders that are all blocked is a wait-for edge.
 const KIND: ResourceKind = ResourceKind::released_by_holders("weighted_semaphore");
@@ -151,9 +151,7 @@ impl WeightedSemaphore {
         }
         let parked = Parked::new(me);
         let until = timeout.map(|t| rt.now().saturating_add(t));
-        // A timed waiter ahead may give up and let this one in without any holder releasing: the
-        // wait is then not "released only by the holders", and must make no wait-for edge (no
-        // false cycle). Its earliest such deadline is when a timer may end it.
+        // A timed waiter ahead may give up and let this one in (see `block_timed_behind`).
         let ahead = {
             let mut st = self.shared.state.borrow_mut();
             let ahead = st.waiters.iter().filter_map(|w| w.deadline).min();
@@ -164,16 +162,17 @@ impl WeightedSemaphore {
             });
             ahead
         };
-        let mut wait = Wait::on(ACQUIRE, &self.shared.res);
-        wait.until = match (until, ahead) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        rt.block(wait);
-        let key = until.map(|at| {
-            let sem = self.clone();
-            parked.expire_at(rt, at, move |rt, p| sem.leave(rt, p))
-        });
+        let sem = self.clone();
+        let leave = move |rt: &Runtime, p: &Rc<Parked>| sem.leave(rt, p);
+        let key = block_timed_behind(
+            rt,
+            ACQUIRE,
+            &self.shared.res,
+            &parked,
+            timeout,
+            ahead,
+            leave,
+        );
         Ok(AcquireStart::Parked(parked, key))
     }
 
