@@ -14,6 +14,7 @@
 
 mod bind;
 mod bridge;
+mod capi;
 mod guard;
 mod objects;
 mod raw;
@@ -24,9 +25,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use mlua::{
-    Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Thread, Value, VmState,
-};
+use mlua::{Function, HookTriggers, Lua, MultiValue, Table, Thread, Value, VmState};
 
 pub use guard::set_memory_probe;
 pub use objects::LuaKey;
@@ -90,6 +89,8 @@ pub(crate) struct Host {
     pub(crate) park: Value,
     pub(crate) misuse: Value,
     failed: Value,
+    /// What a goroutine yields to the scheduler when it parks (private to gosim).
+    token: Value,
     pub(crate) closed_msg: Value,
     pub(crate) entry: RefCell<Option<Function>>,
     /// The prelude's `where(thread)`: the user line where a suspended goroutine stopped. Read
@@ -156,10 +157,15 @@ impl Host {
     /// Parks the current goroutine (it has blocked, or was switched away) until it resumes
     /// with `resume`'s results.
     pub(crate) fn park_with(&self, resume: Resume) -> (Value, Value) {
+        self.park(resume);
+        (self.park.clone(), Value::Nil)
+    }
+
+    /// `park_with` for the C functions (`capi`), which yield themselves: no PARK value.
+    pub(crate) fn park(&self, resume: Resume) {
         self.memory.check(&self.rt);
         let previous = self.resume.borrow_mut().replace(resume);
         debug_assert!(previous.is_none(), "one pending resume per goroutine");
-        (self.park.clone(), Value::Nil)
     }
 
     /// A misuse error, raised by the shim at the user's line.
@@ -284,38 +290,43 @@ struct LuaTask {
 }
 
 impl LuaTask {
-    /// Resumes the coroutine with the results its pending operation produced. Fixed-arity
-    /// tuples avoid allocating a `MultiValue` on every switch.
-    fn resume(&mut self) -> mlua::Result<(Value, Value)> {
+    /// Resumes the coroutine with the results its pending operation produced (through the C
+    /// API: `capi::resume`).
+    fn resume(&mut self) -> capi::Resumed {
         let host = &self.host;
         let t = self
             .thread
             .as_ref()
             .expect("a runnable goroutine has its coroutine");
-        match self
+        let pending = self
             .pending
             .take()
-            .expect("a parked goroutine knows how to resume")
-        {
-            Resume::Start(args) => t.resume(args),
-            Resume::Two(a, b) => t.resume((a, b)),
-            Resume::One(v) => t.resume(v),
-            Resume::Three(a, b, c) => t.resume((a, b, c)),
-            Resume::Nothing => t.resume(()),
+            .expect("a parked goroutine knows how to resume");
+        let go = |args: &[Value]| capi::resume(host, t, args);
+        match pending {
+            Resume::Start(args) => {
+                let args: Vec<Value> = args.into_iter().collect();
+                go(&args)
+            }
+            Resume::Two(a, b) => go(&[a, b]),
+            Resume::One(v) => go(&[v]),
+            Resume::Three(a, b, c) => go(&[a, b, c]),
+            Resume::Nothing => go(&[]),
             Resume::Recv(slot) => match slot
                 .borrow_mut()
                 .take()
                 .expect("a woken receiver has a result")
             {
-                Some(v) => t.resume((v.0, true)),
-                None => t.resume((Value::Nil, false)),
+                Some(v) => go(&[v.0, Value::Boolean(true)]),
+                None => go(&[Value::Nil, Value::Boolean(false)]),
             },
             Resume::Send(slot) => match send_result(&slot) {
-                Ok(()) => t.resume(true),
-                Err(_) => t.resume((false, host.closed_msg.clone())),
+                Ok(()) => go(&[Value::Boolean(true)]),
+                Err(_) => go(&[Value::Boolean(false), host.closed_msg.clone()]),
             },
             Resume::Select(wait, map) => {
-                t.resume(bind::select::select_values(host, wait.finish(), &map))
+                let (a, b, c) = bind::select::select_values(host, wait.finish(), &map);
+                go(&[a, b, c])
             }
             Resume::Future(_) => unreachable!("a pending future is polled before the resume"),
         }
@@ -368,45 +379,40 @@ impl TaskBody for LuaTask {
             self.assertion = Some(raised);
         }
         match resumed {
-            Ok((first, second)) => {
-                let thread = self
-                    .thread
-                    .as_ref()
-                    .expect("a running goroutine has its coroutine");
-                if thread.is_resumable() {
-                    let pending = self.host.resume.borrow_mut().take();
-                    match pending {
-                        Some(r) => {
-                            self.pending = Some(r);
-                            TaskStep::Parked
-                        }
-                        None => self.failed(
-                            "coroutine.yield called outside a coroutine: a goroutine gives up control only \
-                             through goroutine.* calls (use goroutine.yield())"
-                                .to_string(),
-                        ),
+            capi::Resumed::Yielded => {
+                let pending = self.host.resume.borrow_mut().take();
+                match pending {
+                    Some(r) => {
+                        self.pending = Some(r);
+                        TaskStep::Parked
                     }
-                } else if first == self.host.failed {
-                    let message = describe_error_value(&second);
-                    // Lua does not call message handlers for memory errors: recognise them here.
-                    if message.starts_with("not enough memory") {
-                        rt.hit_limit(LimitKind::Memory, memory_message(&self.host), None);
-                    }
-                    guard::classify_failure(rt, &message);
-                    self.failed(message)
-                } else {
-                    let mut free = self.host.free_threads.borrow_mut();
-                    if free.len() < FREE_THREADS_MAX {
-                        free.extend(self.thread.take());
-                    }
-                    TaskStep::Finished
+                    None => self.failed(
+                        "coroutine.yield called outside a coroutine: a goroutine gives up control only \
+                         through goroutine.* calls (use goroutine.yield())"
+                            .to_string(),
+                    ),
                 }
             }
-            Err(e) => {
-                if matches!(e, mlua::Error::MemoryError(_)) {
+            capi::Resumed::Finished(Some(error)) => {
+                let message = describe_error_value(&error);
+                // Lua does not call message handlers for memory errors: recognise them here.
+                if message.starts_with("not enough memory") {
                     rt.hit_limit(LimitKind::Memory, memory_message(&self.host), None);
                 }
-                let message = e.to_string();
+                guard::classify_failure(rt, &message);
+                self.failed(message)
+            }
+            capi::Resumed::Finished(None) => {
+                let mut free = self.host.free_threads.borrow_mut();
+                if free.len() < FREE_THREADS_MAX {
+                    free.extend(self.thread.take());
+                }
+                TaskStep::Finished
+            }
+            capi::Resumed::Error { message, memory } => {
+                if memory {
+                    rt.hit_limit(LimitKind::Memory, memory_message(&self.host), None);
+                }
                 guard::classify_failure(rt, &message);
                 self.failed(message)
             }
@@ -560,29 +566,8 @@ fn prelude_bytecode(lua: &Lua) -> mlua::Result<&'static [u8]> {
     Ok(BYTECODE.get_or_init(|| f.dump(true)))
 }
 
-/// A Lua state with the libraries gosim needs, `debug` included.
-///
-/// `debug` is only reachable from mlua's unsafe constructor. The prelude keeps a private
-/// reference to `debug.getinfo` (to read the line where a suspended goroutine stopped, which
-/// mlua's safe API cannot do) and the global is removed before any user code runs. Loading C
-/// modules, the other thing the safe mode forbids, is disabled by removing `package.loadlib` and
-/// the C searchers (`sandbox::install_stdlib_overrides`).
-#[allow(unsafe_code)]
-fn new_state() -> Lua {
-    let libs = StdLib::COROUTINE
-        | StdLib::TABLE
-        | StdLib::STRING
-        | StdLib::UTF8
-        | StdLib::MATH
-        | StdLib::OS
-        | StdLib::PACKAGE
-        | StdLib::DEBUG;
-    // SAFETY: user scripts never see `debug` nor a way to load native code (see above).
-    unsafe { Lua::unsafe_new_with(libs, LuaOptions::new()) }
-}
-
 fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
-    let lua = new_state();
+    let lua = capi::new_state();
     let sentinel = |name: &str| -> mlua::Result<Value> {
         let t = lua.create_table()?;
         let mt = lua.create_table()?;
@@ -597,6 +582,7 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         park: sentinel("park")?,
         misuse: sentinel("misuse")?,
         failed: sentinel("failed")?,
+        token: sentinel("token")?,
         closed_msg: Value::String(lua.create_string("send on closed channel")?),
         entry: RefCell::new(None),
         where_fn: RefCell::new(None),
@@ -608,7 +594,7 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         assertion: RefCell::new(None),
         memory: guard::MemoryWatch::new(limits.max_memory),
     });
-    let token = sentinel("token")?;
+    let token = host.token.clone();
 
     // `methods.<kind>`: each kind's methods table, made on first use (see `objects::methods_table`).
     let methods = lua.create_table()?;

@@ -381,19 +381,24 @@ end
 local ch_send, ch_recv = declared.channel.send, declared.channel.receive
 
 local C = methods.channel
--- send and receive are the hottest calls: fixed-arity shims, written out.
-function C.send(ch, v)
+-- send and receive are the hottest calls: C functions that yield to the scheduler themselves
+-- (`src/lua/capi.rs`). What they do not take (a handle that is not a channel) goes to the
+-- declared bindings through these shims, which raise the misuse error.
+local function slow_send(ch, v)
   local a, b = ch_send(ch, v)
   if a == PARK then return yield(TOKEN) end
   if a == MISUSE then raise(b) end
   return a, b
 end
-function C.receive(ch)
+local function slow_receive(ch)
   local a, b = ch_recv(ch)
   if a == PARK then return yield(TOKEN) end
   if a == MISUSE then raise(b) end
   return a, b
 end
+local hot_yield
+C.send, C.receive, hot_yield = raw.hot_functions(raise, yield, slow_send, slow_receive)
+goroutine.yield = hot_yield
 
 function C.range(ch, f)
   argcheck(is_callable(f), "channel:range", "expects a function", f)
