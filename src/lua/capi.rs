@@ -274,17 +274,28 @@ enum Step {
 /// Keeps the host alive for as long as a C closure holding it exists.
 struct HostKeep(#[allow(dead_code)] Rc<Host>);
 
-/// `methods.channel.send`, `methods.channel.receive` and `goroutine.yield` as C functions, for
-/// the prelude (which installs them in place of the declared bindings' generic shims).
+/// The slow paths of the hot functions: the declared bindings' shims, for arguments the fast
+/// path does not take (they raise the misuse error, or handle the rare case).
+pub(super) struct Slow {
+    /// `ch:send`.
+    pub(super) send: Value,
+    /// `ch:receive`.
+    pub(super) receive: Value,
+    /// `goroutine.sleep`.
+    pub(super) sleep: Value,
+}
+
+/// `methods.channel.send`, `methods.channel.receive`, `goroutine.yield` and `goroutine.sleep`
+/// as C functions, for the prelude (which installs them in place of the declared bindings'
+/// generic shims).
 pub(super) fn hot_functions(
     lua: &Lua,
     host: &Rc<Host>,
     token: Value,
     raise: Value,
     checked_yield: Value,
-    slow_send: Value,
-    slow_receive: Value,
-) -> mlua::Result<(Value, Value, Value)> {
+    slow: Slow,
+) -> mlua::Result<(Value, Value, Value, Value)> {
     let keep = lua.create_any_userdata(HostKeep(host.clone()))?;
     let attach = lua.create_function(|_, v: Value| {
         Ok(match super::bind::borrow::<LuaChannel>(&v) {
@@ -312,9 +323,10 @@ pub(super) fn hot_functions(
         unsafe { lua.exec_raw::<Value>(ups, |l| ffi::lua_pushcclosure(l, f, 7)) }
     };
     Ok((
-        make(channel_send, &slow_send)?,
-        make(channel_receive, &slow_receive)?,
+        make(channel_send, &slow.send)?,
+        make(channel_receive, &slow.receive)?,
         make(goroutine_yield, &Value::Nil)?,
+        make(goroutine_sleep, &slow.sleep)?,
     ))
 }
 
@@ -518,5 +530,41 @@ unsafe extern "C-unwind" fn goroutine_yield(l: *mut lua_State) -> c_int {
             Step::Yield
         };
         finish_step(l, step, 0)
+    }
+}
+
+/// `goroutine.sleep(ms)`: parks until the virtual clock reaches now + ms (a scheduling point
+/// only, for 0). Anything but a finite number in range goes to the declared binding, which
+/// words the error.
+unsafe extern "C-unwind" fn goroutine_sleep(l: *mut lua_State) -> c_int {
+    // SAFETY: as `channel_send`; nothing here needs dropping.
+    unsafe {
+        let nargs = ffi::lua_gettop(l);
+        let host = host(l);
+        let ms = match ffi::lua_type(l, 1) {
+            ffi::LUA_TNUMBER if ffi::lua_isinteger(l, 1) != 0 => {
+                ffi::lua_tointeger(l, 1) as f64
+            }
+            ffi::LUA_TNUMBER => ffi::lua_tonumber(l, 1),
+            _ => f64::NAN,
+        };
+        let step = if ms.is_nan() || ms.is_infinite() || ms > super::bind::MAX_MS {
+            Step::Slow
+        } else {
+            match crate::runtime::ms_to_nanos(ms) {
+                0 if point(host) => Step::Return(0),
+                0 => {
+                    host.park(Resume::Nothing);
+                    Step::Yield
+                }
+                d => {
+                    host.instructions.set(0);
+                    host.rt.sleep(d);
+                    host.park(Resume::Nothing);
+                    Step::Yield
+                }
+            }
+        };
+        finish_step(l, step, nargs)
     }
 }

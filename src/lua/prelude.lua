@@ -396,9 +396,10 @@ local function slow_receive(ch)
   if a == MISUSE then raise(b) end
   return a, b
 end
-local hot_yield
-C.send, C.receive, hot_yield = raw.hot_functions(raise, yield, slow_send, slow_receive)
-goroutine.yield = hot_yield
+local hot_yield, hot_sleep
+C.send, C.receive, hot_yield, hot_sleep =
+  raw.hot_functions(raise, yield, slow_send, slow_receive, goroutine.sleep)
+goroutine.yield, goroutine.sleep = hot_yield, hot_sleep
 
 function C.range(ch, f)
   argcheck(is_callable(f), "channel:range", "expects a function", f)

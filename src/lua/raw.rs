@@ -107,24 +107,24 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         Ok(())
     });
     // The hot operations as C functions (`capi`): the prelude hands over what they need.
-    func!("hot_functions", |lua,
-                            h,
-                            (
+    func!("hot_functions", |lua, h, (raise, checked_yield, send, receive, sleep): (
+        Value,
+        Value,
+        Value,
+        Value,
+        Value
+    )| super::capi::hot_functions(
+        lua,
+        h,
+        h.token.clone(),
         raise,
         checked_yield,
-        slow_send,
-        slow_receive,
-    ): (Value, Value, Value, Value)| {
-        super::capi::hot_functions(
-            lua,
-            h,
-            h.token.clone(),
-            raise,
-            checked_yield,
-            slow_send,
-            slow_receive,
-        )
-    });
+        super::capi::Slow {
+            send,
+            receive,
+            sleep
+        },
+    ));
     // ---- goroutines ---------------------------------------------------------------------------
     op!("spawn", |lua, h, args: MultiValue| spawn(lua, h, args));
     op!("spawn_quiet", |lua, h, args: MultiValue| spawn_quiet(

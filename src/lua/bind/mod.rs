@@ -68,7 +68,7 @@ use crate::runtime::{NANOS_PER_MS, Nanos, Runtime, ms_to_nanos, nanos_to_ms_f64}
 
 /// The longest duration a call accepts, in milliseconds (about 317 years): past it the virtual
 /// clock would saturate.
-const MAX_MS: f64 = 1e13;
+pub(crate) const MAX_MS: f64 = 1e13;
 
 /// What a binding returns to its Lua shim: up to three values (the shim keeps as many as the
 /// declaration says), or `PARK`, or `MISUSE, message`.
