@@ -136,7 +136,9 @@ fn random_resume(tasks: u64, resumes: u64, reps: usize) -> f64 {
         )
         .into_function()
         .expect("anchor compiles");
-    time_ns(reps, || f.call::<()>((tasks, resumes)).expect("anchor runs")) / resumes as f64
+    time_ns(reps, || {
+        f.call::<()>((tasks, resumes)).expect("anchor runs")
+    }) / resumes as f64
 }
 
 fn timer_firings(tasks: u64, sleeps: u64, reps: usize) -> f64 {

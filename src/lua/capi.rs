@@ -95,6 +95,16 @@ pub(super) fn resume(host: &Host, thread: &Thread, args: &[Value]) -> Resumed {
                 };
             }
         }
+        resume_with(host, thread, n)
+    }
+}
+
+/// Resumes `thread` with the `n` values on top of its stack as the results of the call it is
+/// suspended in (or, the first time, as its entry's arguments).
+pub(super) fn resume_with(host: &Host, thread: &Thread, n: c_int) -> Resumed {
+    let th = thread.state();
+    // SAFETY: as `resume`: `th` is a live coroutine of this state with `n` values pushed.
+    unsafe {
         let mut nres: c_int = 0;
         let status = ffi::lua_resume(th, std::ptr::null_mut(), n, &mut nres);
         match status {
@@ -103,18 +113,20 @@ pub(super) fn resume(host: &Host, thread: &Thread, args: &[Value]) -> Resumed {
                 Resumed::Yielded
             }
             ffi::LUA_OK => {
+                // A finished coroutine's stack holds only its results.
                 let top = ffi::lua_gettop(th);
                 let failed =
                     nres >= 1 && ffi::lua_topointer(th, top - nres + 1) == host.failed.to_pointer();
                 let message = if failed && nres >= 2 {
-                    ffi::lua_pushvalue(th, top - nres + 2);
+                    // The message is the second result: drop what follows, take it from the top.
+                    ffi::lua_settop(th, top - nres + 2);
                     Some(pop(host, th))
                 } else if failed {
                     Some(Value::Nil)
                 } else {
                     None
                 };
-                ffi::lua_settop(th, top - nres);
+                ffi::lua_settop(th, 0);
                 Resumed::Finished(message)
             }
             code => {
@@ -129,28 +141,41 @@ pub(super) fn resume(host: &Host, thread: &Thread, args: &[Value]) -> Resumed {
 
 /// The error object on top of `th`'s stack, worded as mlua's `Error` would show it (a Rust
 /// error raised through Lua keeps its own text; a runtime error gets mlua's prefix and Lua's
-/// traceback).
+/// traceback). Nothing is pushed onto `th`: a coroutine that died in an error may have no room
+/// left in its frame; the work is done on the state mlua is using (the main thread).
 ///
 /// SAFETY: the caller guarantees an error object on top of `th` (a failed resume).
 unsafe fn error_message(host: &Host, th: *mut lua_State, code: c_int) -> String {
     unsafe {
-        let value = if ffi::lua_type(th, -1) == ffi::LUA_TSTRING {
-            None
-        } else {
-            ffi::lua_pushvalue(th, -1);
-            Some(pop(host, th))
-        };
-        if let Some(Value::Error(e)) = value {
-            return e.to_string();
-        }
         if code == ffi::LUA_ERRMEM {
             return mlua::Error::MemoryError(to_string_lossy(th, -1)).to_string();
         }
-        // As mlua's `Thread::resume`: the message with the coroutine's traceback.
-        ffi::luaL_traceback(th, th, ffi::lua_tostring(th, -1), 0);
-        let with_trace = to_string_lossy(th, -1);
-        ffi::lua_pop(th, 1);
-        mlua::Error::RuntimeError(with_trace).to_string()
+        let is_string = ffi::lua_type(th, -1) == ffi::LUA_TSTRING;
+        let Some(lua) = host.weak_lua.try_upgrade() else {
+            return to_string_lossy(th, -1);
+        };
+        lua.exec_raw_lua(|raw| {
+            let main = raw.state();
+            if main == th || ffi::lua_checkstack(main, 4) == 0 {
+                return to_string_lossy(th, -1);
+            }
+            ffi::lua_xmove(th, main, 1);
+            if !is_string {
+                // A Rust error raised through Lua (mlua's wrapped error) keeps its own text.
+                let v = <Value as FromLua>::from_stack(-1, raw);
+                ffi::lua_pop(main, 1);
+                return match v {
+                    Ok(Value::Error(e)) => e.to_string(),
+                    Ok(other) => mlua::Error::RuntimeError(super::describe(&other)).to_string(),
+                    Err(e) => e.to_string(),
+                };
+            }
+            // As mlua's `Thread::resume`: the message with the coroutine's traceback.
+            ffi::luaL_traceback(main, th, ffi::lua_tostring(main, -1), 0);
+            let with_trace = to_string_lossy(main, -1);
+            ffi::lua_pop(main, 2);
+            mlua::Error::RuntimeError(with_trace).to_string()
+        })
     }
 }
 
@@ -283,10 +308,12 @@ pub(super) struct Slow {
     pub(super) receive: Value,
     /// `goroutine.sleep`.
     pub(super) sleep: Value,
+    /// `goroutine.spawn`.
+    pub(super) spawn: Value,
 }
 
-/// `methods.channel.send`, `methods.channel.receive`, `goroutine.yield` and `goroutine.sleep`
-/// as C functions, for the prelude (which installs them in place of the declared bindings'
+/// `methods.channel.send`, `methods.channel.receive`, `goroutine.yield`, `goroutine.sleep` and
+/// `goroutine.spawn` as C functions, for the prelude (which installs them in place of the declared bindings'
 /// generic shims).
 pub(super) fn hot_functions(
     lua: &Lua,
@@ -295,7 +322,7 @@ pub(super) fn hot_functions(
     raise: Value,
     checked_yield: Value,
     slow: Slow,
-) -> mlua::Result<(Value, Value, Value, Value)> {
+) -> mlua::Result<[Value; 5]> {
     let keep = lua.create_any_userdata(HostKeep(host.clone()))?;
     let attach = lua.create_function(|_, v: Value| {
         Ok(match super::bind::borrow::<LuaChannel>(&v) {
@@ -305,9 +332,7 @@ pub(super) fn hot_functions(
             None => Value::Nil,
         })
     })?;
-    let host_ptr = Value::LightUserData(mlua::LightUserData(
-        Rc::as_ptr(host) as *mut c_void
-    ));
+    let host_ptr = Value::LightUserData(mlua::LightUserData(Rc::as_ptr(host) as *mut c_void));
     let make = |f: ffi::lua_CFunction, slow: &Value| -> mlua::Result<Value> {
         let ups = (
             host_ptr.clone(),
@@ -322,12 +347,13 @@ pub(super) fn hot_functions(
         // closure's upvalues and pushes the closure, which `exec_raw` returns as a `Value`.
         unsafe { lua.exec_raw::<Value>(ups, |l| ffi::lua_pushcclosure(l, f, 7)) }
     };
-    Ok((
+    Ok([
         make(channel_send, &slow.send)?,
         make(channel_receive, &slow.receive)?,
         make(goroutine_yield, &Value::Nil)?,
         make(goroutine_sleep, &slow.sleep)?,
-    ))
+        make(goroutine_spawn, &slow.spawn)?,
+    ])
 }
 
 /// The host of a hot C function.
@@ -405,11 +431,23 @@ unsafe fn finish_step(l: *mut lua_State, step: Step, nargs: c_int) -> c_int {
                 ffi::lua_settop(l, nargs);
                 ffi::lua_pushvalue(l, ffi::lua_upvalueindex(UP_SLOW));
                 ffi::lua_insert(l, 1);
-                ffi::lua_call(l, nargs, ffi::LUA_MULTRET);
+                // The declared binding may park (a spawn's scheduling point): call it with a
+                // continuation, so that it can yield through this C function.
+                ffi::lua_callk(l, nargs, ffi::LUA_MULTRET, 0, Some(all_results));
                 ffi::lua_gettop(l)
             }
         }
     }
+}
+
+/// The continuation of a slow call that yielded: its results are the whole stack.
+unsafe extern "C-unwind" fn all_results(
+    l: *mut lua_State,
+    _status: c_int,
+    _ctx: ffi::lua_KContext,
+) -> c_int {
+    // SAFETY: called by Lua with this function's stack, which holds only the results.
+    unsafe { ffi::lua_gettop(l) }
 }
 
 /// After an operation that completed: the scheduling point. True if the goroutine keeps
@@ -542,9 +580,7 @@ unsafe extern "C-unwind" fn goroutine_sleep(l: *mut lua_State) -> c_int {
         let nargs = ffi::lua_gettop(l);
         let host = host(l);
         let ms = match ffi::lua_type(l, 1) {
-            ffi::LUA_TNUMBER if ffi::lua_isinteger(l, 1) != 0 => {
-                ffi::lua_tointeger(l, 1) as f64
-            }
+            ffi::LUA_TNUMBER if ffi::lua_isinteger(l, 1) != 0 => ffi::lua_tointeger(l, 1) as f64,
             ffi::LUA_TNUMBER => ffi::lua_tonumber(l, 1),
             _ => f64::NAN,
         };
@@ -566,5 +602,53 @@ unsafe extern "C-unwind" fn goroutine_sleep(l: *mut lua_State) -> c_int {
             }
         };
         finish_step(l, step, nargs)
+    }
+}
+
+/// `goroutine.spawn(f, ...)` for a Lua function `f`: the new goroutine's coroutine gets `f` and
+/// the arguments moved onto its stack (no conversion), and its id is returned after the
+/// scheduling point. Anything else (a callable table, a spec table, a bad argument) goes to the
+/// declared binding.
+unsafe extern "C-unwind" fn goroutine_spawn(l: *mut lua_State) -> c_int {
+    // SAFETY: as `channel_send`; `spawn_step` drops its Rust values before returning.
+    unsafe {
+        let nargs = ffi::lua_gettop(l);
+        let step = spawn_step(l, nargs);
+        finish_step(l, step, nargs)
+    }
+}
+
+/// SAFETY: called by `goroutine_spawn` only, with `nargs` arguments on the stack.
+unsafe fn spawn_step(l: *mut lua_State, nargs: c_int) -> Step {
+    unsafe {
+        let host = host(l);
+        if ffi::lua_type(l, 1) != ffi::LUA_TFUNCTION {
+            return Step::Slow;
+        }
+        let id = if super::guard::may_spawn_lua_goroutine(&host.rt) {
+            let Some(lua) = host.weak_lua.try_upgrade() else {
+                return Step::Slow;
+            };
+            let Ok(thread) = host.new_thread(&lua) else {
+                // The declared binding tries again and reports the error.
+                return Step::Slow;
+            };
+            let th = thread.state();
+            if ffi::lua_checkstack(th, nargs + 1) == 0 {
+                return Step::Slow;
+            }
+            // The coroutine's stack: the entry, then `f` and the arguments.
+            ffi::lua_xmove(l, th, nargs);
+            host.spawn_on(thread, Resume::Started(nargs), None, false)
+        } else {
+            None
+        };
+        let id = id.map_or(Value::Nil, |id| Value::Integer(id.0 as i64));
+        if point(host) {
+            let _ = push(host, l, &id);
+            return Step::Return(1);
+        }
+        host.park(Resume::One(id));
+        Step::Yield
     }
 }

@@ -63,6 +63,9 @@ impl Default for LuaLimits {
 pub(crate) enum Resume {
     /// First run: the entry function's arguments.
     Start(MultiValue),
+    /// First run: the entry function's `n` arguments are already on the coroutine's stack
+    /// (`capi`'s spawn moved them there).
+    Started(i32),
     /// The operation completed before the switch: these two values.
     Two(Value, Value),
     /// A receive: `v, true` or `nil, false`.
@@ -84,6 +87,9 @@ pub(crate) enum Resume {
 /// State shared by every binding of one Lua state: the runtime, the sentinels, the resume slot
 /// of the running goroutine, and the Lua-side limits.
 pub(crate) struct Host {
+    /// This host, for code that has only a reference and makes a goroutine (which keeps an
+    /// `Rc<Host>`): the C functions of `capi`.
+    me: std::rc::Weak<Host>,
     pub(crate) rt: Runtime,
     resume: RefCell<Option<Resume>>,
     pub(crate) park: Value,
@@ -195,29 +201,46 @@ impl Host {
         if !guard::may_spawn_lua_goroutine(&self.rt) {
             return Ok(None);
         }
+        let thread = self.new_thread(lua)?;
+        let mut start = MultiValue::with_capacity(args.len() + 1);
+        start.push_back(f);
+        start.extend(args);
+        Ok(self.spawn_on(thread, Resume::Start(start), name, daemon))
+    }
+
+    /// A coroutine whose body is the goroutine entry, not started: a finished one reset, or a
+    /// new one.
+    pub(crate) fn new_thread(&self, lua: &Lua) -> mlua::Result<Thread> {
         let entry = self
             .entry
             .borrow()
             .clone()
             .expect("the prelude sets the goroutine entry");
         let recycled = self.free_threads.borrow_mut().pop();
-        let thread = match recycled {
+        match recycled {
             Some(t) => {
                 t.reset(entry)?;
-                t
+                Ok(t)
             }
-            None => lua.create_thread(entry)?,
-        };
-        let mut start = MultiValue::with_capacity(args.len() + 1);
-        start.push_back(f);
-        start.extend(args);
+            None => lua.create_thread(entry),
+        }
+    }
+
+    /// Makes `thread` a goroutine that starts with `start`.
+    pub(crate) fn spawn_on(
+        &self,
+        thread: Thread,
+        start: Resume,
+        name: Option<&str>,
+        daemon: bool,
+    ) -> Option<TaskId> {
         let body = LuaTask {
-            host: self.clone(),
+            host: self.me.upgrade().expect("a host in use is alive"),
             thread: Some(thread),
-            pending: Some(Resume::Start(start)),
+            pending: Some(start),
             assertion: None,
         };
-        Ok(self.rt.spawn(name, daemon, Box::new(body)))
+        self.rt.spawn(name, daemon, Box::new(body))
     }
 }
 
@@ -308,6 +331,7 @@ impl LuaTask {
                 let args: Vec<Value> = args.into_iter().collect();
                 go(&args)
             }
+            Resume::Started(n) => capi::resume_with(host, t, n),
             Resume::Two(a, b) => go(&[a, b]),
             Resume::One(v) => go(&[v]),
             Resume::Three(a, b, c) => go(&[a, b, c]),
@@ -576,14 +600,22 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         t.set_metatable(Some(mt))?;
         Ok(Value::Table(t))
     };
-    let host = Rc::new(Host {
+    let (park, misuse, failed, token) = (
+        sentinel("park")?,
+        sentinel("misuse")?,
+        sentinel("failed")?,
+        sentinel("token")?,
+    );
+    let closed_msg = Value::String(lua.create_string("send on closed channel")?);
+    let host = Rc::new_cyclic(|me| Host {
+        me: me.clone(),
         rt: rt.clone(),
         resume: RefCell::new(None),
-        park: sentinel("park")?,
-        misuse: sentinel("misuse")?,
-        failed: sentinel("failed")?,
-        token: sentinel("token")?,
-        closed_msg: Value::String(lua.create_string("send on closed channel")?),
+        park,
+        misuse,
+        failed,
+        token,
+        closed_msg,
         entry: RefCell::new(None),
         where_fn: RefCell::new(None),
         instructions: Cell::new(0),

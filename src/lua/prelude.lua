@@ -396,10 +396,10 @@ local function slow_receive(ch)
   if a == MISUSE then raise(b) end
   return a, b
 end
-local hot_yield, hot_sleep
-C.send, C.receive, hot_yield, hot_sleep =
-  raw.hot_functions(raise, yield, slow_send, slow_receive, goroutine.sleep)
-goroutine.yield, goroutine.sleep = hot_yield, hot_sleep
+local hot = raw.hot_functions(raise, yield, slow_send, slow_receive, goroutine.sleep,
+  goroutine.spawn)
+C.send, C.receive, goroutine.yield, goroutine.sleep, goroutine.spawn =
+  hot[1], hot[2], hot[3], hot[4], hot[5]
 
 function C.range(ch, f)
   argcheck(is_callable(f), "channel:range", "expects a function", f)

@@ -107,7 +107,17 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         Ok(())
     });
     // The hot operations as C functions (`capi`): the prelude hands over what they need.
-    func!("hot_functions", |lua, h, (raise, checked_yield, send, receive, sleep): (
+    func!("hot_functions", |lua,
+                            h,
+                            (
+        raise,
+        checked_yield,
+        send,
+        receive,
+        sleep,
+        spawn,
+    ): (
+        Value,
         Value,
         Value,
         Value,
@@ -122,7 +132,8 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         super::capi::Slow {
             send,
             receive,
-            sleep
+            sleep,
+            spawn
         },
     ));
     // ---- goroutines ---------------------------------------------------------------------------

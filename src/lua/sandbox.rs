@@ -403,7 +403,9 @@ fn sandbox(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
             Some(Resume::Send(_)) => "a blocked send",
             Some(Resume::Select(..)) => "a blocked select",
             Some(Resume::Future(_)) => "a blocked lock, wait or pattern call",
-            Some(Resume::Nothing | Resume::Start(_)) => "a sleep or wait that blocked",
+            Some(Resume::Nothing | Resume::Start(_) | Resume::Started(_)) => {
+                "a sleep or wait that blocked"
+            }
             Some(Resume::One(_) | Resume::Two(..) | Resume::Three(..)) => {
                 "a scheduling point that switched goroutines"
             }
