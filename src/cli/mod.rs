@@ -13,7 +13,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gosim::lua::LuaLimits;
-use gosim::runtime::{Config, Outcome, Strategy, TraceFormat, ms_to_nanos, render, render_chrome};
+use gosim::runtime::{
+    Config, Outcome, Portfolio, Strategy, TraceFormat, ms_to_nanos, render, render_chrome,
+};
 use gosim::scenario::{self, ExploreOptions, RunOptions};
 
 /// Exit code of a run that hit a limit (0 pass, 1 fail, 2 usage or load error).
@@ -98,11 +100,14 @@ struct LimitArgs {
     /// Draw each step's cost uniformly in [0, --step-cost] from the seed.
     #[arg(long)]
     step_cost_random: bool,
-    /// How scheduling choices are made: `random` (uniform), or `pct[:DEPTH[:STEPS]]`
-    /// (probabilistic concurrency testing: random priorities and DEPTH-1 change points over the
-    /// first STEPS steps; default pct:3:10000).
-    #[arg(long, value_name = "STRATEGY", default_value = "random", value_parser = parse_strategy)]
-    strategy: Strategy,
+    /// How choices are made: `random` (uniform), `pct[:DEPTH[:STEPS]]` (probabilistic
+    /// concurrency testing: random priorities and DEPTH-1 change points over the first STEPS
+    /// steps, measured from one run when omitted), `cost:MS` (random, and every step takes a
+    /// seeded random [0, MS] ms), `jitter:MS` (random, and every timer fires up to MS ms late),
+    /// or `portfolio[:exact][:STEPS]` (each seed runs one of those, derived from the seed; see
+    /// docs/harness.md). Default: `portfolio` for explore, `random` for the others.
+    #[arg(long, value_name = "STRATEGY", value_parser = parse_strategy)]
+    strategy: Option<Strategy>,
 }
 
 fn parse_strategy(s: &str) -> Result<Strategy, String> {
@@ -182,7 +187,7 @@ impl LimitArgs {
                 step_cost: ms_to_nanos(self.step_cost),
                 step_cost_random: self.step_cost_random,
                 trace,
-                strategy: self.strategy,
+                strategy: self.strategy.unwrap_or(Strategy::Random),
                 record: false,
                 schedule: None,
             },
@@ -466,7 +471,7 @@ fn run(a: RunArgs) -> ExitCode {
         a.scenario.display(),
         a.seed,
         a.limits.non_default_flags(),
-        strategy_flag(options.config.strategy)
+        strategy_flag(options.config.strategy.for_seed(a.seed))
     );
     if a.report == ReportArg::Json {
         let mut json = report.outcome.to_json();
@@ -486,7 +491,8 @@ fn run(a: RunArgs) -> ExitCode {
     )
 }
 
-/// ` --strategy S` for a non-default strategy (resolved, so that it reproduces exactly).
+/// ` --strategy S` for a strategy other than `random` (resolved, and for a portfolio the seed's
+/// member, so that it reproduces exactly).
 fn strategy_flag(s: Strategy) -> String {
     match s {
         Strategy::Random => String::new(),
@@ -511,7 +517,7 @@ fn shrink(a: ShrinkArgs) -> ExitCode {
             return usage_error(format!(
                 "seed {} passes{}: nothing to shrink",
                 a.seed,
-                strategy_flag(options.config.strategy)
+                strategy_flag(options.config.strategy.for_seed(a.seed))
             ));
         }
         Err(e) => return usage_error(e),
@@ -528,6 +534,7 @@ fn shrink(a: ShrinkArgs) -> ExitCode {
         return usage_error(format!("cannot write {}: {e}", out.display()));
     }
     println!("failure: {}", result.original.failure);
+    println!("strategy: {}", result.original.strategy);
     println!(
         "original schedule: {} decisions, {} preemptions",
         result.original.decisions.len(),
@@ -592,7 +599,7 @@ fn replay(a: ReplayArgs) -> ExitCode {
                 name,
                 options.config.seed,
                 a.limits.non_default_flags(),
-                strategy_flag(options.config.strategy)
+                strategy_flag(options.config.strategy.for_seed(options.config.seed))
             );
             (scenario::run_source(&name, &source, &options), repro)
         }
@@ -662,6 +669,9 @@ fn explore(a: ExploreArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
+    // The probe that resolves PCT's step count runs the range's first seed, not the shard's: every
+    // shard then runs the same strategy as one whole sweep, so their summaries add up to it.
+    let probe_seed = seeds[0];
     let seeds: Vec<u64> = match a.shard {
         Some((k, n)) => seeds.into_iter().filter(|s| s % n == k - 1).collect(),
         None => seeds,
@@ -670,16 +680,17 @@ fn explore(a: ExploreArgs) -> ExitCode {
         return usage_error("this shard holds no seed of the range");
     }
     let mut run = a.limits.options(0, false);
+    if a.limits.strategy.is_none() {
+        // The default sweep is the portfolio: timing bugs too, with no flag.
+        run.config.strategy = Strategy::Portfolio(Portfolio::default());
+    }
     // PCT spreads its change points over the run's length: measure it once for the whole sweep.
-    run.config.seed = seeds[0];
+    run.config.seed = probe_seed;
     match scenario::resolve_strategy(&a.scenario.display().to_string(), &source, &run) {
         Ok(s) => run.config.strategy = s,
         Err(e) => return usage_error(e),
     }
-    let strategy_flag = match run.config.strategy {
-        Strategy::Random => String::new(),
-        s => format!(" --strategy {s}"),
-    };
+    let strategy = run.config.strategy;
     let options = ExploreOptions { seeds, jobs, run };
     let bar = progress_bar(options.seeds.len() as u64);
     // Wall clock for the throughput figure only; no verdict depends on it.
@@ -708,6 +719,22 @@ fn explore(a: ExploreArgs) -> ExitCode {
         summary.failed(),
         summary.limited()
     );
+    println!("strategy: {strategy}");
+    if let Strategy::Portfolio(_) = strategy {
+        // Which members ran and how they fared: what kind of bug each one finds.
+        let per: Vec<String> = summary
+            .by_strategy
+            .iter()
+            .map(|(name, c)| {
+                let mut t = format!("{name} {}/{} failed", c.failed, c.runs);
+                if c.limited > 0 {
+                    t.push_str(&format!(", {} limit", c.limited));
+                }
+                t
+            })
+            .collect();
+        println!("  by member: {}", per.join("; "));
+    }
     if !summary.groups.is_empty() {
         println!(
             "distinct outcomes other than pass: {}",
@@ -721,14 +748,25 @@ fn explore(a: ExploreArgs) -> ExitCode {
             g.verdict, g.kind, loc, g.count, g.smallest_seed
         );
         println!("    {}", g.message);
+        let found: Vec<String> = g
+            .found_by
+            .iter()
+            .map(|(name, n)| format!("{name} ({n})"))
+            .collect();
         println!(
-            "    reproduce: gosim run {} --seed {}{}{strategy_flag}",
+            "    found by: {}{}",
+            found.join(", "),
+            kind_hint(&g.found_by)
+        );
+        let flag = strategy_flag(g.strategy);
+        println!(
+            "    reproduce: gosim run {} --seed {}{}{flag}",
             a.scenario.display(),
             g.smallest_seed,
             a.limits.non_default_flags()
         );
         println!(
-            "    shrink:    gosim shrink {} --seed {}{}{strategy_flag}",
+            "    shrink:    gosim shrink {} --seed {}{}{flag}",
             a.scenario.display(),
             g.smallest_seed,
             a.limits.non_default_flags()
@@ -743,6 +781,20 @@ fn explore(a: ExploreArgs) -> ExitCode {
         ExitCode::from(EXIT_LIMIT)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// What the strategies that found a group say about the bug (empty when it says nothing).
+fn kind_hint(found_by: &std::collections::BTreeMap<String, usize>) -> &'static str {
+    let family = |name: &String| name.split(':').next().unwrap_or("").to_string();
+    let families: std::collections::BTreeSet<String> = found_by.keys().map(family).collect();
+    let timing = |f: &String| f == "cost" || f == "jitter";
+    if !families.is_empty() && families.iter().all(timing) {
+        " -- a timing bug: it needs work to take time or a timer to fire late"
+    } else if families.len() == 1 && families.contains("pct") {
+        " -- an ordering bug that needs a long uninterrupted run (PCT)"
+    } else {
+        ""
     }
 }
 

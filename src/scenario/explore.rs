@@ -9,7 +9,7 @@ use std::sync::mpsc;
 
 use super::{RunOptions, run_source};
 use crate::lua::LoadError;
-use crate::runtime::Outcome;
+use crate::runtime::{Outcome, Strategy};
 
 /// What to explore.
 #[derive(Debug, Clone)]
@@ -18,7 +18,8 @@ pub struct ExploreOptions {
     pub seeds: Vec<u64>,
     /// Worker threads.
     pub jobs: usize,
-    /// Limits and settings of every run (the seed is replaced).
+    /// Limits and settings of every run (the seed is replaced). A `Strategy::Portfolio` runs
+    /// each seed under its own member.
     pub run: RunOptions,
 }
 
@@ -27,6 +28,8 @@ pub struct ExploreOptions {
 pub struct SeedOutcome {
     /// The seed.
     pub seed: u64,
+    /// The strategy it ran under (a portfolio's member for this seed).
+    pub strategy: Strategy,
     /// `pass`, `fail` or `limit`.
     pub verdict: &'static str,
     /// The failure or limit kind (`deadlock`, `step limit`, ...).
@@ -54,6 +57,22 @@ pub struct Group {
     pub smallest_seed: u64,
     /// Its report's first line.
     pub message: String,
+    /// The strategy of the smallest seed (what its reproduce line must name).
+    pub strategy: Strategy,
+    /// How many of the group's runs each strategy found (keyed by the strategy's text), so a
+    /// user learns what kind of bug it is: one only `cost` or `jitter` runs find is a timing bug.
+    pub found_by: BTreeMap<String, usize>,
+}
+
+/// Runs of one strategy in a sweep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StrategyCount {
+    /// Runs under it.
+    pub runs: usize,
+    /// Those that failed.
+    pub failed: usize,
+    /// Those that hit a limit.
+    pub limited: usize,
 }
 
 /// The result of an exploration.
@@ -67,6 +86,8 @@ pub struct ExploreSummary {
     pub groups: Vec<Group>,
     /// `sim.assert_sometimes` messages never true in any run.
     pub never_true: Vec<String>,
+    /// Runs, failures and limits per strategy (keyed by the strategy's text, in text order).
+    pub by_strategy: BTreeMap<String, StrategyCount>,
 }
 
 impl ExploreSummary {
@@ -89,7 +110,7 @@ impl ExploreSummary {
     }
 }
 
-fn reduce(seed: u64, report: super::RunReport) -> SeedOutcome {
+fn reduce(seed: u64, strategy: Strategy, report: super::RunReport) -> SeedOutcome {
     let (verdict, kind, location, message) = match &report.outcome {
         Outcome::Pass => ("pass", String::new(), None, String::new()),
         Outcome::Fail(f) => (
@@ -107,6 +128,7 @@ fn reduce(seed: u64, report: super::RunReport) -> SeedOutcome {
     };
     SeedOutcome {
         seed,
+        strategy,
         verdict,
         kind,
         location,
@@ -144,7 +166,8 @@ pub fn explore(
                 let mut opts = run.clone();
                 opts.config.seed = seed;
                 opts.config.trace = false;
-                let r = run_source(&name, &source, &opts).map(|rep| reduce(seed, rep));
+                let strategy = opts.config.strategy.for_seed(seed);
+                let r = run_source(&name, &source, &opts).map(|rep| reduce(seed, strategy, rep));
                 if tx.send(r).is_err() {
                     break;
                 }
@@ -168,10 +191,18 @@ pub fn explore(
 pub fn summarize(results: &[SeedOutcome]) -> ExploreSummary {
     let mut groups: BTreeMap<(&'static str, String, Option<String>), Group> = BTreeMap::new();
     let mut sometimes: BTreeMap<String, bool> = BTreeMap::new();
+    let mut by_strategy: BTreeMap<String, StrategyCount> = BTreeMap::new();
     let mut passed = 0;
     for r in results {
         for (k, v) in &r.sometimes {
             *sometimes.entry(k.clone()).or_insert(false) |= *v;
+        }
+        let count = by_strategy.entry(r.strategy.to_string()).or_default();
+        count.runs += 1;
+        match r.verdict {
+            "fail" => count.failed += 1,
+            "limit" => count.limited += 1,
+            _ => {}
         }
         if r.verdict == "pass" {
             passed += 1;
@@ -186,11 +217,15 @@ pub fn summarize(results: &[SeedOutcome]) -> ExploreSummary {
                 count: 0,
                 smallest_seed: r.seed,
                 message: r.message.clone(),
+                strategy: r.strategy,
+                found_by: BTreeMap::new(),
             });
         g.count += 1;
+        *g.found_by.entry(r.strategy.to_string()).or_insert(0) += 1;
         if r.seed < g.smallest_seed {
             g.smallest_seed = r.seed;
             g.message = r.message.clone();
+            g.strategy = r.strategy;
         }
     }
     let mut groups: Vec<Group> = groups.into_values().collect();
@@ -208,5 +243,6 @@ pub fn summarize(results: &[SeedOutcome]) -> ExploreSummary {
             .filter(|(_, v)| !v)
             .map(|(k, _)| k)
             .collect(),
+        by_strategy,
     }
 }
