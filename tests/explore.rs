@@ -239,3 +239,37 @@ fn shards_split_a_sweep_into_disjoint_parts_that_add_up() {
         Some(2)
     );
 }
+
+#[test]
+fn shards_of_a_default_portfolio_sweep_add_up_to_the_whole() {
+    // Each shard measures PCT's step count with the range's first seed, so every shard runs the
+    // same members as one whole sweep, and the timing members' failures add up too.
+    let failed = |args: &[&str]| -> u64 {
+        let o = gosim(args);
+        let t = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(t.contains("strategy: portfolio:"), "{t}");
+        t.lines()
+            .next()
+            .and_then(|l| l.split(", ").find(|p| p.ends_with("failed")))
+            .and_then(|p| p.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .expect("a failed count")
+    };
+    for s in ["scenarios/sleep_barrier_bug.lua", "scenarios/pct_bug.lua"] {
+        let whole = failed(&["explore", s, "--seeds", "5..600"]);
+        let parts: u64 = (1..=3)
+            .map(|k| {
+                failed(&[
+                    "explore",
+                    s,
+                    "--seeds",
+                    "5..600",
+                    "--shard",
+                    &format!("{k}/3"),
+                ])
+            })
+            .sum();
+        assert!(whole > 0, "{s}: the portfolio finds its bug");
+        assert_eq!(parts, whole, "{s}");
+    }
+}

@@ -165,11 +165,10 @@ fn every_member_is_reachable_and_the_mapping_is_a_function_of_the_seed() {
             assert!(
                 members.iter().any(|m| m.family() == "cost")
                     && members.iter().any(|m| m.family() == "jitter")
-                    && members.iter().any(|m| *m
-                        == Strategy::Pct {
-                            depth: 2,
-                            steps: 40
-                        })
+                    && members.contains(&Strategy::Pct {
+                        depth: 2,
+                        steps: 40
+                    })
             );
         }
     }

@@ -121,7 +121,11 @@ impl Portfolio {
 
     /// The strategy seed `seed` runs: a pure function of the seed and the portfolio.
     pub fn member(&self, seed: u64) -> Strategy {
-        let slot = Portfolio::slot(seed);
+        self.slot_member(Portfolio::slot(seed))
+    }
+
+    /// The member of one slot.
+    fn slot_member(&self, slot: usize) -> Strategy {
         let s = if self.exact && slot >= 4 {
             EXACT_SLOTS[slot - 4]
         } else {
@@ -140,17 +144,7 @@ impl Portfolio {
     pub fn members(&self) -> Vec<Strategy> {
         let mut out: Vec<Strategy> = Vec::new();
         for slot in 0..SLOTS.len() {
-            let s = match SLOTS[slot] {
-                _ if self.exact && slot >= 4 => EXACT_SLOTS[slot - 4],
-                s => s,
-            };
-            let s = match s {
-                Strategy::Pct { depth, .. } => Strategy::Pct {
-                    depth,
-                    steps: self.pct_steps,
-                },
-                other => other,
-            };
+            let s = self.slot_member(slot);
             if !out.contains(&s) {
                 out.push(s);
             }
@@ -792,6 +786,35 @@ mod tests {
             .to_string(),
             "pct:2:500"
         );
+    }
+
+    #[test]
+    fn jitter_delays_by_a_function_of_the_deadline_within_the_bound() {
+        let max = 5 * NANOS_PER_MS;
+        let d = Decider::new(9, Strategy::Jitter { max }, false, None);
+        let mut moved = 0;
+        for at in (0..200u64).map(|i| i * 250_000) {
+            let f = d.fire_at(at);
+            assert!(f >= at && f - at <= max, "{at} fires at {f}");
+            assert_eq!(f, d.fire_at(at), "same deadline, same lateness");
+            moved += usize::from(f > at);
+        }
+        assert!(moved > 190);
+        // Another seed, other lateness; no jitter, none at all.
+        let e = Decider::new(10, Strategy::Jitter { max }, false, None);
+        assert!((1..50u64).any(|at| e.fire_at(at) != d.fire_at(at)));
+        let plain = Decider::new(9, Strategy::Random, false, None);
+        assert_eq!(plain.fire_at(1234), 1234);
+        // A portfolio resolves to its seed's member, here through the Decider.
+        let p = Portfolio {
+            pct_steps: 5,
+            exact: false,
+        };
+        let seed = (0..100)
+            .find(|&s| p.member(s).family() == "jitter")
+            .expect("a jitter seed");
+        let d = Decider::new(seed, Strategy::Portfolio(p), false, None);
+        assert!((0..100u64).any(|at| d.fire_at(at) != at));
     }
 
     #[test]
