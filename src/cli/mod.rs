@@ -3,6 +3,7 @@
 
 mod alloc_count;
 mod bench;
+mod merge;
 
 #[global_allocator]
 static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
@@ -51,6 +52,9 @@ enum Command {
     Replay(ReplayArgs),
     /// Measure the scheduler's speed against raw Lua coroutines and tokio (prints a table).
     Bench(bench::BenchArgs),
+    /// Add up the JSON summaries of a sweep's shards (`explore --shard K/N --report json`) into
+    /// the summary of the whole sweep.
+    Merge(merge::MergeArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -280,7 +284,8 @@ struct RunArgs {
 enum ReportArg {
     /// Readable lines.
     Text,
-    /// One JSON object (outcome, kind, cycle, goroutines, reproduce).
+    /// One JSON object (`run`: outcome, kind, cycle, goroutines, reproduce; `explore`: counts,
+    /// groups, reproduce lines).
     Json,
 }
 
@@ -301,6 +306,11 @@ struct ExploreArgs {
     /// spread one sweep over machines; the slices' summaries add up to the whole.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     shard: Option<(u64, u64)>,
+    /// Format of the summary: readable lines, or one JSON object (integer counts, failure groups
+    /// with their smallest seeds and reproduce lines, the strategies that found them) that
+    /// `gosim merge` adds up across shards.
+    #[arg(long, value_enum, default_value_t = ReportArg::Text)]
+    report: ReportArg,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -387,6 +397,7 @@ pub fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Shrink(a) => shrink(a),
         Command::Replay(a) => replay(a),
+        Command::Merge(a) => merge::run(a),
     }
 }
 
@@ -708,6 +719,17 @@ fn explore(a: ExploreArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
+    let sweep = merge::Sweep {
+        scenario: a.scenario.display().to_string(),
+        flags: a.limits.non_default_flags(),
+        strategy,
+        summary,
+    };
+    if a.report == ReportArg::Json {
+        println!("{}", sweep.to_json());
+        return sweep.exit_code();
+    }
+    let summary = &sweep.summary;
     let secs = start.elapsed().as_secs_f64().max(1e-9);
     println!(
         "explored {} runs in {:.2}s ({:.0} runs/s, {} jobs): {} passed, {} failed, {} hit a limit",
@@ -719,69 +741,8 @@ fn explore(a: ExploreArgs) -> ExitCode {
         summary.failed(),
         summary.limited()
     );
-    println!("strategy: {strategy}");
-    if let Strategy::Portfolio(_) = strategy {
-        // Which members ran and how they fared: what kind of bug each one finds.
-        let per: Vec<String> = summary
-            .by_strategy
-            .iter()
-            .map(|(name, c)| {
-                let mut t = format!("{name} {}/{} failed", c.failed, c.runs);
-                if c.limited > 0 {
-                    t.push_str(&format!(", {} limit", c.limited));
-                }
-                t
-            })
-            .collect();
-        println!("  by member: {}", per.join("; "));
-    }
-    if !summary.groups.is_empty() {
-        println!(
-            "distinct outcomes other than pass: {}",
-            summary.groups.len()
-        );
-    }
-    for g in &summary.groups {
-        let loc = g.location.as_deref().unwrap_or("unknown location");
-        println!(
-            "  {} ({}) at {}: {} runs, smallest seed {}",
-            g.verdict, g.kind, loc, g.count, g.smallest_seed
-        );
-        println!("    {}", g.message);
-        let found: Vec<String> = g
-            .found_by
-            .iter()
-            .map(|(name, n)| format!("{name} ({n})"))
-            .collect();
-        println!(
-            "    found by: {}{}",
-            found.join(", "),
-            kind_hint(&g.found_by)
-        );
-        let flag = strategy_flag(g.strategy);
-        println!(
-            "    reproduce: gosim run {} --seed {}{}{flag}",
-            a.scenario.display(),
-            g.smallest_seed,
-            a.limits.non_default_flags()
-        );
-        println!(
-            "    shrink:    gosim shrink {} --seed {}{}{flag}",
-            a.scenario.display(),
-            g.smallest_seed,
-            a.limits.non_default_flags()
-        );
-    }
-    for s in &summary.never_true {
-        println!("  sim.assert_sometimes never true: {s:?}");
-    }
-    if summary.failed() > 0 {
-        ExitCode::from(1)
-    } else if summary.limited() > 0 {
-        ExitCode::from(EXIT_LIMIT)
-    } else {
-        ExitCode::SUCCESS
-    }
+    sweep.print_details();
+    sweep.exit_code()
 }
 
 /// What the strategies that found a group say about the bug (empty when it says nothing).
