@@ -293,7 +293,7 @@ mod merge {
             Strategy::Jitter { max: 5 },
         ][strat as usize % 4];
         let mut sometimes = BTreeMap::new();
-        sometimes.insert(format!("s{}", some % 3), some % 2 == 0);
+        sometimes.insert(format!("s{}", some % 3), some.is_multiple_of(2));
         SeedOutcome {
             seed,
             strategy,
@@ -303,7 +303,8 @@ mod merge {
             } else {
                 format!("kind{}", kind % 2)
             },
-            location: (verdict != "pass" && loc % 3 != 0).then(|| format!("t.lua:{}", loc % 3)),
+            location: (verdict != "pass" && !loc.is_multiple_of(3))
+                .then(|| format!("t.lua:{}", loc % 3)),
             message: format!("message of seed {seed}"),
             sometimes,
         }
