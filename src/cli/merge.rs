@@ -11,7 +11,7 @@ use clap::Args;
 use gosim::runtime::Strategy;
 use gosim::scenario::ExploreSummary;
 
-use super::{EXIT_LIMIT, ReportArg, kind_hint, strategy_flag, usage_error};
+use super::{EXIT_LIMIT, ReportArg, emit, kind_hint, strategy_flag, usage_error};
 
 /// The largest summary file `merge` reads (a summary holds one line per failure group).
 const MAX_SUMMARY_BYTES: u64 = 64 * 1024 * 1024;
@@ -85,9 +85,12 @@ impl Sweep {
 
     /// Everything after the first line of the text summary: the strategy, how each portfolio
     /// member fared, the groups with the members that found them and their reproduce lines.
-    pub(super) fn print_details(&self) {
+    /// (Built as a `String`, whose writes cannot fail, and printed at once by `emit`.)
+    pub(super) fn details(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
         let summary = &self.summary;
-        println!("strategy: {}", self.strategy);
+        let _ = writeln!(out, "strategy: {}", self.strategy);
         if let Strategy::Portfolio(_) = self.strategy {
             // Which members ran and how they fared: what kind of bug each one finds.
             let per: Vec<String> = summary
@@ -101,43 +104,49 @@ impl Sweep {
                     t
                 })
                 .collect();
-            println!("  by member: {}", per.join("; "));
+            let _ = writeln!(out, "  by member: {}", per.join("; "));
         }
         if !summary.groups.is_empty() {
-            println!(
+            let _ = writeln!(
+                out,
                 "distinct outcomes other than pass: {}",
                 summary.groups.len()
             );
         }
         for g in &summary.groups {
             let loc = g.location.as_deref().unwrap_or("unknown location");
-            println!(
+            let _ = writeln!(
+                out,
                 "  {} ({}) at {}: {} runs, smallest seed {}",
                 g.verdict, g.kind, loc, g.count, g.smallest_seed
             );
-            println!("    {}", g.message);
+            let _ = writeln!(out, "    {}", g.message);
             let found: Vec<String> = g
                 .found_by
                 .iter()
                 .map(|(name, n)| format!("{name} ({n})"))
                 .collect();
-            println!(
+            let _ = writeln!(
+                out,
                 "    found by: {}{}",
                 found.join(", "),
                 kind_hint(&g.found_by)
             );
-            println!(
+            let _ = writeln!(
+                out,
                 "    reproduce: {}",
                 self.reproduce("run", g.smallest_seed, g.strategy)
             );
-            println!(
+            let _ = writeln!(
+                out,
                 "    shrink:    {}",
                 self.reproduce("shrink", g.smallest_seed, g.strategy)
             );
         }
         for s in &summary.never_true {
-            println!("  sim.assert_sometimes never true: {s:?}");
+            let _ = writeln!(out, "  sim.assert_sometimes never true: {s:?}");
         }
+        out
     }
 
     /// 1 if a run failed, else 3 if one hit a limit, else 0.
@@ -211,18 +220,18 @@ pub(super) fn run(a: MergeArgs) -> ExitCode {
         summary: ExploreSummary::merge(&summaries),
     };
     if a.report == ReportArg::Json {
-        println!("{}", merged.to_json());
+        emit(&format!("{}\n", merged.to_json()));
     } else {
         let s = &merged.summary;
-        println!(
-            "merged {} summaries: {} runs: {} passed, {} failed, {} hit a limit",
+        emit(&format!(
+            "merged {} summaries: {} runs: {} passed, {} failed, {} hit a limit\n{}",
             sweeps.len(),
             s.runs,
             s.passed,
             s.failed(),
-            s.limited()
-        );
-        merged.print_details();
+            s.limited(),
+            merged.details()
+        ));
     }
     merged.exit_code()
 }

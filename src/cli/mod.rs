@@ -401,6 +401,12 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Writes a report to standard output; a closed pipe (`| head`) is not an error of the command.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
 fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
     let msg = msg.to_string();
     // Library messages may already say where they come from.
@@ -726,22 +732,22 @@ fn explore(a: ExploreArgs) -> ExitCode {
         summary,
     };
     if a.report == ReportArg::Json {
-        println!("{}", sweep.to_json());
+        emit(&format!("{}\n", sweep.to_json()));
         return sweep.exit_code();
     }
     let summary = &sweep.summary;
     let secs = start.elapsed().as_secs_f64().max(1e-9);
-    println!(
-        "explored {} runs in {:.2}s ({:.0} runs/s, {} jobs): {} passed, {} failed, {} hit a limit",
+    emit(&format!(
+        "explored {} runs in {:.2}s ({:.0} runs/s, {} jobs): {} passed, {} failed, {} hit a limit\n{}",
         summary.runs,
         secs,
         summary.runs as f64 / secs,
         jobs,
         summary.passed,
         summary.failed(),
-        summary.limited()
-    );
-    sweep.print_details();
+        summary.limited(),
+        sweep.details()
+    ));
     sweep.exit_code()
 }
 
