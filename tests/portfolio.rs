@@ -601,3 +601,33 @@ fn the_fixed_sleep_barrier_passes_every_member() {
         "exact-time members never find it: {found:?}"
     );
 }
+
+#[test]
+fn every_member_is_deterministic_on_every_scenario() {
+    // Two runs of the same seed and member give the same trace and outcome, for every scenario
+    // (bug scenarios included: a failing run must replay too).
+    let p = Portfolio {
+        pct_steps: 30,
+        exact: false,
+    };
+    let seeds: Vec<(u64, Strategy)> = seeds_covering(p, 1);
+    for path in scenario_files() {
+        let src = std::fs::read_to_string(&path).expect("readable");
+        let name = format!("scenarios/{}.lua", stem(&path));
+        for &(seed, member) in &seeds {
+            let mut o = RunOptions::with_seed(seed);
+            o.config.strategy = member;
+            let d = gosim::scenario::check_determinism(&name, &src, [seed], &o).expect("loads");
+            assert!(d.is_none(), "{name} seed {seed} ({member}): {d:?}");
+        }
+    }
+    let o = gosim(&[
+        "check-determinism",
+        "scenarios/sleep_barrier_bug.lua",
+        "--seeds",
+        "1..30",
+        "--strategy",
+        "portfolio",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}

@@ -789,7 +789,13 @@ fn check(a: CheckArgs) -> ExitCode {
     };
     let n = seeds.len();
     let name = a.scenario.display().to_string();
-    match scenario::check_determinism(&name, &source, seeds, &a.limits.options(0, true)) {
+    // Resolved as `run` and `explore` resolve it (PCT's step count, a portfolio's exactness).
+    let mut options = a.limits.options(seeds[0], true);
+    match scenario::resolve_strategy(&name, &source, &options) {
+        Ok(s) => options.config.strategy = s,
+        Err(e) => return usage_error(e),
+    }
+    match scenario::check_determinism(&name, &source, seeds, &options) {
         Err(e) => usage_error(e),
         Ok(None) => {
             println!("deterministic: {n} seeds, each run twice, identical traces and outcomes");
