@@ -631,3 +631,52 @@ fn every_member_is_deterministic_on_every_scenario() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
+
+/// A bug that needs a timer to fire late: the checker assumes the writer's 10 ms timer fires
+/// before its own 12 ms one. Exact time never breaks that; a late timer does.
+const TIMER_ORDER_BUG: &str = r#"
+local written = false
+local wg = goroutine.wait_group()
+wg:add(2)
+goroutine.spawn{name = "writer", fn = function()
+  goroutine.sleep(10)
+  written = true
+  wg:done()
+end}
+goroutine.spawn{name = "checker", fn = function()
+  goroutine.sleep(12)
+  assert(written, "the checker ran before the writer's earlier timer")
+  wg:done()
+end}
+wg:wait()
+"#;
+
+#[test]
+fn the_portfolio_finds_a_timer_order_bug_through_its_jitter_members() {
+    let mut run = RunOptions::with_seed(1);
+    run.config.strategy = Strategy::Portfolio(Portfolio::default());
+    run.config.strategy = resolve_strategy("t.lua", TIMER_ORDER_BUG, &run).expect("loads");
+    let opts = gosim::scenario::ExploreOptions {
+        seeds: (1..=400).collect(),
+        jobs: 2,
+        run,
+    };
+    let s =
+        gosim::scenario::explore("t.lua", TIMER_ORDER_BUG, &opts, &mut |_, _| {}).expect("loads");
+    assert_eq!(s.groups.len(), 1, "{:?}", s.groups);
+    let g = &s.groups[0];
+    assert!(g.found_by.contains_key("jitter:10"), "{:?}", g.found_by);
+    assert!(
+        g.found_by
+            .keys()
+            .all(|k| k.starts_with("jitter:") || k.starts_with("cost:")),
+        "only timing members find it: {:?}",
+        g.found_by
+    );
+    assert_eq!(s.by_strategy["random"].failed, 0);
+    assert_eq!(
+        s.by_strategy.values().map(|c| c.runs).sum::<usize>(),
+        400,
+        "every run is counted under its member"
+    );
+}
