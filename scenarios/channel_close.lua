@@ -57,3 +57,4 @@ local sent, err = pcall(function() timer_ch:send("no") end)
 assert(not sent and err:find("receive%-only"))
 log.info("misuse: " .. err)
 assert(timer_ch:receive() == 15)              -- delivered 5 ms after t=10
+-- gosim: exact-time (asserts exact virtual instants: explore's portfolio runs no cost or jitter member)

@@ -69,3 +69,4 @@ assert(cache:get("flaky") == "flaky v4")                    -- the next get load
 
 local s = cache:stats()
 log.info(string.format("loads=%d joins=%d hits=%d errors=%d", s.loads, s.joins, s.hits, s.errors))
+-- gosim: exact-time (asserts exact virtual instants: explore's portfolio runs no cost or jitter member)

@@ -70,3 +70,4 @@ nonempty:broadcast()                                  -- every consumer must see
 m:unlock()
 wg:wait()
 assert(#handled == 5 and #queue == 0, "every item handled exactly once")
+-- gosim: exact-time (asserts exact virtual instants: explore's portfolio runs no cost or jitter member)

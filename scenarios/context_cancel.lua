@@ -75,3 +75,4 @@ assert(child:err() == "context canceled" and grandchild:err() == "context cancel
 local late = root:with_cancel()             -- a child of a cancelled context starts cancelled
 assert(late:is_cancelled())
 log.info("root cancelled: child and grandchild too")
+-- gosim: exact-time (asserts exact virtual instants: explore's portfolio runs no cost or jitter member)

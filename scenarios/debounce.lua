@@ -49,3 +49,4 @@ sampled:range(function(v) forced[#forced + 1] = v .. "@" .. (goroutine.now() - 1
 -- 1..6 at 0..500 (relative): 3 is forced out at 250, 5 at 500 (6 arrives at 500 too, but the
 -- max_wait deadline fires first), and 6 is flushed when the stream closes at 600.
 assert(table.concat(forced, " ") == "3@250 5@500 6@600", table.concat(forced, " "))
+-- gosim: exact-time (asserts exact virtual instants: explore's portfolio runs no cost or jitter member)

@@ -42,3 +42,4 @@ log.info("first call failed: " .. tostring(err))
 local ran_again = false
 failing:call(function() ran_again = true end)
 assert(not ran_again, "a once whose fn raised still counts as done")
+-- gosim: exact-time (asserts exact virtual instants: explore's portfolio runs no cost or jitter member)

@@ -180,3 +180,4 @@ output5:range(function(v) seen[#seen + 1] = v log.info("dynamic result " .. v) e
 table.sort(seen)
 assert(#seen == 3 and seen[1] == 11 and seen[3] == 13, "stage1 was removed before any item")
 log.info("done at t=" .. goroutine.now())
+-- gosim: exact-time (asserts exact virtual instants: explore's portfolio runs no cost or jitter member)

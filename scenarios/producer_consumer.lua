@@ -36,3 +36,4 @@ for i = 1, 5 do assert(received[i] == i) end
 -- The last item is sent at t=400, then the producer sleeps 100 ms more before closing.
 assert(goroutine.now() == 500, "closed at t=" .. goroutine.now())
 log.info("all 5 items received in order")
+-- gosim: exact-time (asserts exact virtual instants: explore's portfolio runs no cost or jitter member)

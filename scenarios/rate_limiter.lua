@@ -68,3 +68,4 @@ end
 wg:wait()
 assert(order[1] == 1 and order[2] == 2 and order[3] == 3)
 assert(goroutine.now() == t0 + 30)
+-- gosim: exact-time (asserts exact virtual instants: explore's portfolio runs no cost or jitter member)

@@ -59,3 +59,4 @@ rr:close()
 local _, err5 = call("after close", 5000)
 assert(err5 == "closed")
 goroutine.sleep(1)  -- let the server leave serve
+-- gosim: exact-time (asserts exact virtual instants: explore's portfolio runs no cost or jitter member)

@@ -76,3 +76,4 @@ got = goroutine.select({
 })
 log.info("second send case -> " .. got)
 assert(got == "full" and box:receive() == "parcel")
+-- gosim: exact-time (asserts exact virtual instants: explore's portfolio runs no cost or jitter member)

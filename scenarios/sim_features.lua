@@ -63,3 +63,4 @@ requests:close()                             -- ends the server's range loop
 sim.assert_sometimes(retries > 0, "a request needed a retry")
 sim.assert_sometimes(retries == 0, "every request succeeded first time")
 log.info("5 requests answered with " .. retries .. " retries at t=" .. goroutine.now())
+-- gosim: exact-time (asserts exact virtual instants: explore's portfolio runs no cost or jitter member)

@@ -46,3 +46,4 @@ local t0 = goroutine.now()
 local got2 = {}
 smooth:range(function(v) got2[#got2 + 1] = v .. "@" .. (goroutine.now() - t0) end)
 assert(table.concat(got2, " ") == "1@0 4@100 5@320 6@320", table.concat(got2, " "))
+-- gosim: exact-time (asserts exact virtual instants: explore's portfolio runs no cost or jitter member)

@@ -58,3 +58,4 @@ local cancelled = goroutine.after_func(3, function() error("stopped, never runs"
 assert(cancelled:stop() == true)            -- stopped in time: fn never starts
 assert(done:receive() == 110)
 at("all timers done")
+-- gosim: exact-time (asserts exact virtual instants: explore's portfolio runs no cost or jitter member)

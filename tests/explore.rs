@@ -239,3 +239,179 @@ fn shards_split_a_sweep_into_disjoint_parts_that_add_up() {
         Some(2)
     );
 }
+
+#[test]
+fn shards_of_a_default_portfolio_sweep_add_up_to_the_whole() {
+    // Each shard measures PCT's step count with the range's first seed, so every shard runs the
+    // same members as one whole sweep, and the timing members' failures add up too.
+    let failed = |args: &[&str]| -> u64 {
+        let o = gosim(args);
+        let t = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(t.contains("strategy: portfolio:"), "{t}");
+        t.lines()
+            .next()
+            .and_then(|l| l.split(", ").find(|p| p.ends_with("failed")))
+            .and_then(|p| p.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .expect("a failed count")
+    };
+    for s in ["scenarios/sleep_barrier_bug.lua", "scenarios/pct_bug.lua"] {
+        let whole = failed(&["explore", s, "--seeds", "5..600"]);
+        let parts: u64 = (1..=3)
+            .map(|k| {
+                failed(&[
+                    "explore",
+                    s,
+                    "--seeds",
+                    "5..600",
+                    "--shard",
+                    &format!("{k}/3"),
+                ])
+            })
+            .sum();
+        assert!(whole > 0, "{s}: the portfolio finds its bug");
+        assert_eq!(parts, whole, "{s}");
+    }
+}
+
+mod merge {
+    //! Issue 15 part 4: `explore --report json` and `gosim merge`.
+
+    use std::collections::BTreeMap;
+
+    use super::gosim;
+    use gosim::runtime::{Portfolio, Strategy};
+    use gosim::scenario::{ExploreSummary, SeedOutcome, summarize};
+    use proptest::prelude::*;
+
+    fn outcome(seed: u64, v: u8, kind: u8, loc: u8, strat: u8, some: u8) -> SeedOutcome {
+        let verdict = ["pass", "fail", "fail", "limit"][v as usize % 4];
+        let strategy = [
+            Strategy::Random,
+            Strategy::Pct { depth: 2, steps: 9 },
+            Strategy::Cost { max: 1_000_000 },
+            Strategy::Jitter { max: 5 },
+        ][strat as usize % 4];
+        let mut sometimes = BTreeMap::new();
+        sometimes.insert(format!("s{}", some % 3), some.is_multiple_of(2));
+        SeedOutcome {
+            seed,
+            strategy,
+            verdict,
+            kind: if verdict == "pass" {
+                String::new()
+            } else {
+                format!("kind{}", kind % 2)
+            },
+            location: (verdict != "pass" && !loc.is_multiple_of(3))
+                .then(|| format!("t.lua:{}", loc % 3)),
+            message: format!("message of seed {seed}"),
+            sometimes,
+        }
+    }
+
+    proptest! {
+        /// Summaries of disjoint shards merge into the summary of the whole, and the JSON form
+        /// reads back to the same summary.
+        #[test]
+        fn merging_shards_equals_summarizing_the_whole(
+            raw in proptest::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()), 0..80),
+            shards in 1u64..6,
+        ) {
+            let all: Vec<SeedOutcome> = raw
+                .iter()
+                .enumerate()
+                .map(|(i, &(v, k, l, s, m))| outcome(i as u64 * 3 + 1, v, k, l, s, m))
+                .collect();
+            let whole = summarize(&all);
+            let parts: Vec<ExploreSummary> = (0..shards)
+                .map(|k| {
+                    let part: Vec<SeedOutcome> =
+                        all.iter().filter(|o| o.seed % shards == k).cloned().collect();
+                    summarize(&part)
+                })
+                .collect();
+            let merged = ExploreSummary::merge(&parts);
+            prop_assert_eq!(merged.to_json(), whole.to_json());
+            let back = ExploreSummary::from_json(&whole.to_json()).expect("reads back");
+            prop_assert_eq!(back.to_json(), whole.to_json());
+        }
+    }
+
+    #[test]
+    fn json_summaries_of_shards_merge_into_the_one_process_sweep() {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("merge");
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let s = "scenarios/sleep_barrier_bug.lua";
+        let json = |extra: &[&str]| -> serde_json::Value {
+            let mut args = vec!["explore", s, "--seeds", "3..400", "--report", "json"];
+            args.extend_from_slice(extra);
+            let o = gosim(&args);
+            assert_eq!(o.status.code(), Some(1), "the bug is found");
+            serde_json::from_slice(&o.stdout).expect("one JSON object")
+        };
+        let whole = json(&[]);
+        for key in ["runs", "passed", "failed", "limited"] {
+            assert!(whole[key].is_u64(), "{key} is an integer: {whole}");
+        }
+        assert_eq!(whole["runs"], 398);
+        let g = &whole["groups"][0];
+        assert!(g["smallest_seed"].is_u64() && g["count"].is_u64(), "{g}");
+        assert!(
+            g["reproduce"].as_str().is_some_and(|r| r
+                .starts_with("gosim run scenarios/sleep_barrier_bug.lua --seed ")
+                && r.contains("--strategy cost:")),
+            "{g}"
+        );
+        assert!(g["found_by"].as_object().is_some_and(|m| !m.is_empty()));
+        assert!(
+            whole["strategy"]
+                .as_str()
+                .and_then(|t| t.parse::<Strategy>().ok())
+                .is_some_and(|t| matches!(t, Strategy::Portfolio(Portfolio { .. })))
+        );
+        let mut files = Vec::new();
+        for k in 1..=4 {
+            let part = json(&["--shard", &format!("{k}/4")]);
+            let path = dir.join(format!("shard{k}.json"));
+            std::fs::write(&path, part.to_string()).expect("write");
+            files.push(path.to_str().expect("utf-8").to_string());
+        }
+        let mut args: Vec<&str> = vec!["merge"];
+        args.extend(files.iter().map(String::as_str));
+        args.extend(["--report", "json"]);
+        let merged = gosim(&args);
+        assert_eq!(merged.status.code(), Some(1));
+        let merged: serde_json::Value = serde_json::from_slice(&merged.stdout).expect("JSON");
+        assert_eq!(merged, whole, "the merge equals the one-process sweep");
+
+        // Text: the same counts and reproduce line as the one-process text summary.
+        let text = gosim(&args[..args.len() - 2]);
+        let text = String::from_utf8_lossy(&text.stdout).to_string();
+        assert!(text.starts_with("merged 4 summaries: 398 runs: "), "{text}");
+        let repro = g["reproduce"].as_str().expect("a line");
+        assert!(text.contains(&format!("reproduce: {repro}")), "{text}");
+
+        // Not shards of one sweep, or not a summary: usage errors that say which file.
+        let other = gosim(&[
+            "explore",
+            "scenarios/mutex.lua",
+            "--runs",
+            "4",
+            "--report",
+            "json",
+        ]);
+        let other_path = dir.join("other.json");
+        std::fs::write(&other_path, &other.stdout).expect("write");
+        let bad = gosim(&["merge", &files[0], other_path.to_str().expect("utf-8")]);
+        assert_eq!(bad.status.code(), Some(2));
+        let e = String::from_utf8_lossy(&bad.stderr);
+        assert!(e.contains("scenario") && e.contains("other.json"), "{e}");
+        let junk = dir.join("junk.json");
+        std::fs::write(&junk, "{\"runs\": 1}").expect("write");
+        let bad = gosim(&["merge", junk.to_str().expect("utf-8")]);
+        assert_eq!(bad.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("junk.json"));
+        assert_eq!(gosim(&["merge"]).status.code(), Some(2), "no file");
+    }
+}

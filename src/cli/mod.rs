@@ -3,6 +3,7 @@
 
 mod alloc_count;
 mod bench;
+mod merge;
 
 #[global_allocator]
 static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
@@ -13,7 +14,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gosim::lua::LuaLimits;
-use gosim::runtime::{Config, Outcome, Strategy, TraceFormat, ms_to_nanos, render, render_chrome};
+use gosim::runtime::{
+    Config, Outcome, Portfolio, Strategy, TraceFormat, ms_to_nanos, render, render_chrome,
+};
 use gosim::scenario::{self, ExploreOptions, RunOptions};
 
 /// Exit code of a run that hit a limit (0 pass, 1 fail, 2 usage or load error).
@@ -49,6 +52,9 @@ enum Command {
     Replay(ReplayArgs),
     /// Measure the scheduler's speed against raw Lua coroutines and tokio (prints a table).
     Bench(bench::BenchArgs),
+    /// Add up the JSON summaries of a sweep's shards (`explore --shard K/N --report json`) into
+    /// the summary of the whole sweep.
+    Merge(merge::MergeArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,11 +104,14 @@ struct LimitArgs {
     /// Draw each step's cost uniformly in [0, --step-cost] from the seed.
     #[arg(long)]
     step_cost_random: bool,
-    /// How scheduling choices are made: `random` (uniform), or `pct[:DEPTH[:STEPS]]`
-    /// (probabilistic concurrency testing: random priorities and DEPTH-1 change points over the
-    /// first STEPS steps; default pct:3:10000).
-    #[arg(long, value_name = "STRATEGY", default_value = "random", value_parser = parse_strategy)]
-    strategy: Strategy,
+    /// How choices are made: `random` (uniform), `pct[:DEPTH[:STEPS]]` (probabilistic
+    /// concurrency testing: random priorities and DEPTH-1 change points over the first STEPS
+    /// steps, measured from one run when omitted), `cost:MS` (random, and every step takes a
+    /// seeded random [0, MS] ms), `jitter:MS` (random, and every timer fires up to MS ms late),
+    /// or `portfolio[:exact][:STEPS]` (each seed runs one of those, derived from the seed; see
+    /// docs/harness.md). Default: `portfolio` for explore, `random` for the others.
+    #[arg(long, value_name = "STRATEGY", value_parser = parse_strategy)]
+    strategy: Option<Strategy>,
 }
 
 fn parse_strategy(s: &str) -> Result<Strategy, String> {
@@ -182,7 +191,7 @@ impl LimitArgs {
                 step_cost: ms_to_nanos(self.step_cost),
                 step_cost_random: self.step_cost_random,
                 trace,
-                strategy: self.strategy,
+                strategy: self.strategy.unwrap_or(Strategy::Random),
                 record: false,
                 schedule: None,
             },
@@ -275,7 +284,8 @@ struct RunArgs {
 enum ReportArg {
     /// Readable lines.
     Text,
-    /// One JSON object (outcome, kind, cycle, goroutines, reproduce).
+    /// One JSON object (`run`: outcome, kind, cycle, goroutines, reproduce; `explore`: counts,
+    /// groups, reproduce lines).
     Json,
 }
 
@@ -296,6 +306,11 @@ struct ExploreArgs {
     /// spread one sweep over machines; the slices' summaries add up to the whole.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     shard: Option<(u64, u64)>,
+    /// Format of the summary: readable lines, or one JSON object (integer counts, failure groups
+    /// with their smallest seeds and reproduce lines, the strategies that found them) that
+    /// `gosim merge` adds up across shards.
+    #[arg(long, value_enum, default_value_t = ReportArg::Text)]
+    report: ReportArg,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -382,7 +397,14 @@ pub fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Shrink(a) => shrink(a),
         Command::Replay(a) => replay(a),
+        Command::Merge(a) => merge::run(a),
     }
+}
+
+/// Writes a report to standard output; a closed pipe (`| head`) is not an error of the command.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
 }
 
 fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
@@ -466,7 +488,7 @@ fn run(a: RunArgs) -> ExitCode {
         a.scenario.display(),
         a.seed,
         a.limits.non_default_flags(),
-        strategy_flag(options.config.strategy)
+        strategy_flag(options.config.strategy.for_seed(a.seed))
     );
     if a.report == ReportArg::Json {
         let mut json = report.outcome.to_json();
@@ -486,7 +508,8 @@ fn run(a: RunArgs) -> ExitCode {
     )
 }
 
-/// ` --strategy S` for a non-default strategy (resolved, so that it reproduces exactly).
+/// ` --strategy S` for a strategy other than `random` (resolved, and for a portfolio the seed's
+/// member, so that it reproduces exactly).
 fn strategy_flag(s: Strategy) -> String {
     match s {
         Strategy::Random => String::new(),
@@ -511,7 +534,7 @@ fn shrink(a: ShrinkArgs) -> ExitCode {
             return usage_error(format!(
                 "seed {} passes{}: nothing to shrink",
                 a.seed,
-                strategy_flag(options.config.strategy)
+                strategy_flag(options.config.strategy.for_seed(a.seed))
             ));
         }
         Err(e) => return usage_error(e),
@@ -528,6 +551,7 @@ fn shrink(a: ShrinkArgs) -> ExitCode {
         return usage_error(format!("cannot write {}: {e}", out.display()));
     }
     println!("failure: {}", result.original.failure);
+    println!("strategy: {}", result.original.strategy);
     println!(
         "original schedule: {} decisions, {} preemptions",
         result.original.decisions.len(),
@@ -592,7 +616,7 @@ fn replay(a: ReplayArgs) -> ExitCode {
                 name,
                 options.config.seed,
                 a.limits.non_default_flags(),
-                strategy_flag(options.config.strategy)
+                strategy_flag(options.config.strategy.for_seed(options.config.seed))
             );
             (scenario::run_source(&name, &source, &options), repro)
         }
@@ -662,6 +686,9 @@ fn explore(a: ExploreArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
+    // The probe that resolves PCT's step count runs the range's first seed, not the shard's: every
+    // shard then runs the same strategy as one whole sweep, so their summaries add up to it.
+    let probe_seed = seeds[0];
     let seeds: Vec<u64> = match a.shard {
         Some((k, n)) => seeds.into_iter().filter(|s| s % n == k - 1).collect(),
         None => seeds,
@@ -670,16 +697,17 @@ fn explore(a: ExploreArgs) -> ExitCode {
         return usage_error("this shard holds no seed of the range");
     }
     let mut run = a.limits.options(0, false);
+    if a.limits.strategy.is_none() {
+        // The default sweep is the portfolio: timing bugs too, with no flag.
+        run.config.strategy = Strategy::Portfolio(Portfolio::default());
+    }
     // PCT spreads its change points over the run's length: measure it once for the whole sweep.
-    run.config.seed = seeds[0];
+    run.config.seed = probe_seed;
     match scenario::resolve_strategy(&a.scenario.display().to_string(), &source, &run) {
         Ok(s) => run.config.strategy = s,
         Err(e) => return usage_error(e),
     }
-    let strategy_flag = match run.config.strategy {
-        Strategy::Random => String::new(),
-        s => format!(" --strategy {s}"),
-    };
+    let strategy = run.config.strategy;
     let options = ExploreOptions { seeds, jobs, run };
     let bar = progress_bar(options.seeds.len() as u64);
     // Wall clock for the throughput figure only; no verdict depends on it.
@@ -697,52 +725,43 @@ fn explore(a: ExploreArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
+    let sweep = merge::Sweep {
+        scenario: a.scenario.display().to_string(),
+        flags: a.limits.non_default_flags(),
+        strategy,
+        summary,
+    };
+    if a.report == ReportArg::Json {
+        emit(&format!("{}\n", sweep.to_json()));
+        return sweep.exit_code();
+    }
+    let summary = &sweep.summary;
     let secs = start.elapsed().as_secs_f64().max(1e-9);
-    println!(
-        "explored {} runs in {:.2}s ({:.0} runs/s, {} jobs): {} passed, {} failed, {} hit a limit",
+    emit(&format!(
+        "explored {} runs in {:.2}s ({:.0} runs/s, {} jobs): {} passed, {} failed, {} hit a limit\n{}",
         summary.runs,
         secs,
         summary.runs as f64 / secs,
         jobs,
         summary.passed,
         summary.failed(),
-        summary.limited()
-    );
-    if !summary.groups.is_empty() {
-        println!(
-            "distinct outcomes other than pass: {}",
-            summary.groups.len()
-        );
-    }
-    for g in &summary.groups {
-        let loc = g.location.as_deref().unwrap_or("unknown location");
-        println!(
-            "  {} ({}) at {}: {} runs, smallest seed {}",
-            g.verdict, g.kind, loc, g.count, g.smallest_seed
-        );
-        println!("    {}", g.message);
-        println!(
-            "    reproduce: gosim run {} --seed {}{}{strategy_flag}",
-            a.scenario.display(),
-            g.smallest_seed,
-            a.limits.non_default_flags()
-        );
-        println!(
-            "    shrink:    gosim shrink {} --seed {}{}{strategy_flag}",
-            a.scenario.display(),
-            g.smallest_seed,
-            a.limits.non_default_flags()
-        );
-    }
-    for s in &summary.never_true {
-        println!("  sim.assert_sometimes never true: {s:?}");
-    }
-    if summary.failed() > 0 {
-        ExitCode::from(1)
-    } else if summary.limited() > 0 {
-        ExitCode::from(EXIT_LIMIT)
+        summary.limited(),
+        sweep.details()
+    ));
+    sweep.exit_code()
+}
+
+/// What the strategies that found a group say about the bug (empty when it says nothing).
+fn kind_hint(found_by: &std::collections::BTreeMap<String, usize>) -> &'static str {
+    let family = |name: &String| name.split(':').next().unwrap_or("").to_string();
+    let families: std::collections::BTreeSet<String> = found_by.keys().map(family).collect();
+    let timing = |f: &String| f == "cost" || f == "jitter";
+    if !families.is_empty() && families.iter().all(timing) {
+        " -- a timing bug: it needs work to take time or a timer to fire late"
+    } else if families.len() == 1 && families.contains("pct") {
+        " -- an ordering bug that needs a long uninterrupted run (PCT)"
     } else {
-        ExitCode::SUCCESS
+        ""
     }
 }
 
@@ -770,7 +789,13 @@ fn check(a: CheckArgs) -> ExitCode {
     };
     let n = seeds.len();
     let name = a.scenario.display().to_string();
-    match scenario::check_determinism(&name, &source, seeds, &a.limits.options(0, true)) {
+    // Resolved as `run` and `explore` resolve it (PCT's step count, a portfolio's exactness).
+    let mut options = a.limits.options(seeds[0], true);
+    match scenario::resolve_strategy(&name, &source, &options) {
+        Ok(s) => options.config.strategy = s,
+        Err(e) => return usage_error(e),
+    }
+    match scenario::check_determinism(&name, &source, seeds, &options) {
         Err(e) => usage_error(e),
         Ok(None) => {
             println!("deterministic: {n} seeds, each run twice, identical traces and outcomes");

@@ -12,10 +12,17 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::str::FromStr;
 
+use super::backend::{NANOS_PER_MS, Nanos, format_ms, ms_to_nanos};
 use super::rng::SimRng;
 use super::task::TaskId;
 
-/// How scheduling choices are made.
+/// How a run's choices are made: which goroutine runs next, and, for the members that model
+/// work taking time, how the clock is perturbed. Every variant is a flag value of `--strategy`
+/// (`Display` and `FromStr` round-trip), so a reproduce line names the run exactly.
+///
+/// The timing variants perturb only what real execution could: a step of work takes time
+/// (`Cost`), a timer fires late (`Jitter`). Channel order, mutex exclusion and the creation-order
+/// firing of timers due at the same instant hold under every variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Strategy {
     /// Uniformly among the runnable goroutines at every scheduling point.
@@ -30,6 +37,180 @@ pub enum Strategy {
         /// 0 until resolved from a probe run, see `scenario::resolve_strategy`).
         steps: u64,
     },
+    /// Uniform random scheduling, and every scheduling step advances the clock by a seeded
+    /// random amount in `[0, max]` (the same as `--step-cost MAX --step-cost-random`, which it
+    /// overrides): running code races short timers as it does on a real machine.
+    Cost {
+        /// The largest cost of one step, in nanoseconds (at least 1).
+        max: Nanos,
+    },
+    /// Uniform random scheduling, and every timer fires late by a seeded amount in `[0, max]`,
+    /// the same amount for every timer due at the same instant (so those still fire in creation
+    /// order): timers with different deadlines may fire out of deadline order, as a loaded
+    /// machine can make them.
+    Jitter {
+        /// The largest delay, in nanoseconds (at least 1).
+        max: Nanos,
+    },
+    /// Not a strategy of one run: each seed derives one of the members above from the seed
+    /// alone (`Portfolio::member`). A run resolves it first (`Strategy::for_seed`).
+    Portfolio(Portfolio),
+}
+
+/// The default strategy of `gosim explore`: each seed runs one member, derived from the seed
+/// alone, so a sweep covers uniform random scheduling, PCT and the timing members with no flag.
+///
+/// The mapping (documented in docs/harness.md, "Strategies"): a 64-bit mix of the seed picks one
+/// of eight slots: 0-1 `random`, 2 `pct:2`, 3 `pct:3`, 4 `cost:0.1`, 5 `cost:1`, 6 `jitter:1`,
+/// 7 `jitter:10` (milliseconds). With `exact` (a scenario that asserts exact virtual instants,
+/// marked `-- gosim: exact-time`), the timing slots run `random`, `pct:2`, `pct:3`, `random`
+/// instead, so no member moves the clock while code runs. The scales are fixed, not measured
+/// from the scenario: the mapping then needs no probe run and stays the same for a Rust sweep;
+/// 0.1 and 1 ms per step are small against the 5-100 ms timers typical scenarios use (work stays
+/// fast) yet let a few dozen steps outlast a 1 ms sleep, and 1 and 10 ms of lateness reorder
+/// timers a few milliseconds apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Portfolio {
+    /// The step count PCT members spread their change points over (0: not resolved yet).
+    pub pct_steps: u64,
+    /// Leave out the members that move the clock (`cost`, `jitter`).
+    pub exact: bool,
+}
+
+/// The members in slot order (see `Portfolio`); `pct` members get the portfolio's step count.
+const SLOTS: [Strategy; 8] = [
+    Strategy::Random,
+    Strategy::Random,
+    Strategy::Pct { depth: 2, steps: 0 },
+    Strategy::Pct { depth: 3, steps: 0 },
+    Strategy::Cost {
+        max: NANOS_PER_MS / 10,
+    },
+    Strategy::Cost { max: NANOS_PER_MS },
+    Strategy::Jitter { max: NANOS_PER_MS },
+    Strategy::Jitter {
+        max: 10 * NANOS_PER_MS,
+    },
+];
+
+/// What the exact portfolio runs in the timing slots 4-7.
+const EXACT_SLOTS: [Strategy; 4] = [
+    Strategy::Random,
+    Strategy::Pct { depth: 2, steps: 0 },
+    Strategy::Pct { depth: 3, steps: 0 },
+    Strategy::Random,
+];
+
+/// SplitMix64's finaliser: a fixed, well-mixed function of its input.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl Portfolio {
+    /// How many slots the mapping has (each member's share is its slot count over this).
+    pub const SLOTS: usize = SLOTS.len();
+
+    /// The slot of `seed`: a mix of the seed, not `seed % 8`, so a shard (`seed % N`) still
+    /// covers every member.
+    pub fn slot(seed: u64) -> usize {
+        (mix(seed ^ 0x676f_7369_6d5f_7066) % SLOTS.len() as u64) as usize
+    }
+
+    /// The strategy seed `seed` runs: a pure function of the seed and the portfolio.
+    pub fn member(&self, seed: u64) -> Strategy {
+        self.slot_member(Portfolio::slot(seed))
+    }
+
+    /// The member of one slot.
+    fn slot_member(&self, slot: usize) -> Strategy {
+        let s = if self.exact && slot >= 4 {
+            EXACT_SLOTS[slot - 4]
+        } else {
+            SLOTS[slot]
+        };
+        match s {
+            Strategy::Pct { depth, .. } => Strategy::Pct {
+                depth,
+                steps: self.pct_steps,
+            },
+            other => other,
+        }
+    }
+
+    /// Every distinct member (for tests and docs), in slot order.
+    pub fn members(&self) -> Vec<Strategy> {
+        let mut out: Vec<Strategy> = Vec::new();
+        for slot in 0..SLOTS.len() {
+            let s = self.slot_member(slot);
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
+    }
+}
+
+impl Strategy {
+    /// The strategy a run under `seed` follows: a portfolio's member, else itself.
+    pub fn for_seed(self, seed: u64) -> Strategy {
+        match self {
+            Strategy::Portfolio(p) => p.member(seed),
+            other => other,
+        }
+    }
+
+    /// The step cost this strategy imposes (`Cost`), overriding the configured one.
+    pub fn step_cost(self) -> Option<Nanos> {
+        match self {
+            Strategy::Cost { max } => Some(max),
+            _ => None,
+        }
+    }
+
+    /// Whether this strategy moves the clock while code runs, or makes timers late.
+    pub fn perturbs_time(self) -> bool {
+        matches!(self, Strategy::Cost { .. } | Strategy::Jitter { .. })
+    }
+
+    /// The family name, without parameters (`random`, `pct`, `cost`, `jitter`, `portfolio`).
+    pub fn family(self) -> &'static str {
+        match self {
+            Strategy::Random => "random",
+            Strategy::Pct { .. } => "pct",
+            Strategy::Cost { .. } => "cost",
+            Strategy::Jitter { .. } => "jitter",
+            Strategy::Portfolio(_) => "portfolio",
+        }
+    }
+}
+
+/// Milliseconds as a flag value: `1`, `0.1`, `0.000001` (exact, no unit).
+fn ms_text(ns: Nanos) -> String {
+    let s = format_ms(ns);
+    s.trim_end_matches("ms").to_string()
+}
+
+/// A positive duration in milliseconds, for `cost:MS` and `jitter:MS`.
+fn parse_ms(what: &str, text: &str) -> Result<Nanos, String> {
+    let v: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad {what} {text:?} (a number of milliseconds)"))?;
+    if !v.is_finite() || v <= 0.0 || v > 1e9 {
+        return Err(format!(
+            "bad {what} {text:?} (milliseconds, more than 0 and at most 1e9)"
+        ));
+    }
+    let ns = ms_to_nanos(v);
+    if ns == 0 {
+        return Err(format!(
+            "bad {what} {text:?} (at least 0.000001 ms, one nanosecond)"
+        ));
+    }
+    Ok(ns)
 }
 
 impl fmt::Display for Strategy {
@@ -38,14 +219,30 @@ impl fmt::Display for Strategy {
             Strategy::Random => write!(f, "random"),
             Strategy::Pct { depth, steps: 0 } => write!(f, "pct:{depth}"),
             Strategy::Pct { depth, steps } => write!(f, "pct:{depth}:{steps}"),
+            Strategy::Cost { max } => write!(f, "cost:{}", ms_text(*max)),
+            Strategy::Jitter { max } => write!(f, "jitter:{}", ms_text(*max)),
+            Strategy::Portfolio(p) => {
+                write!(f, "portfolio")?;
+                if p.exact {
+                    write!(f, ":exact")?;
+                }
+                if p.pct_steps > 0 {
+                    write!(f, ":{}", p.pct_steps)?;
+                }
+                Ok(())
+            }
         }
     }
 }
 
+/// The accepted forms, for error messages.
+const FORMS: &str = "random, pct[:DEPTH[:STEPS]], cost:MS, jitter:MS, portfolio[:exact][:STEPS]";
+
 impl FromStr for Strategy {
     type Err = String;
 
-    /// `random`, `pct`, `pct:DEPTH` or `pct:DEPTH:STEPS`.
+    /// `random`, `pct`, `pct:DEPTH`, `pct:DEPTH:STEPS`, `cost:MS`, `jitter:MS`,
+    /// `portfolio[:exact][:STEPS]`.
     fn from_str(s: &str) -> Result<Strategy, String> {
         let mut parts = s.split(':');
         match parts.next() {
@@ -66,9 +263,45 @@ impl FromStr for Strategy {
                 }
                 Ok(Strategy::Pct { depth, steps })
             }
-            _ => Err(format!(
-                "unknown strategy {s:?} (random, pct, pct:DEPTH, pct:DEPTH:STEPS)"
-            )),
+            Some(kind @ ("cost" | "jitter")) => {
+                let (Some(ms), None) = (parts.next(), parts.next()) else {
+                    return Err(format!(
+                        "bad strategy {s:?} ({kind}:MS, MS the largest {})",
+                        if kind == "cost" {
+                            "cost of one step"
+                        } else {
+                            "lateness of a timer"
+                        }
+                    ));
+                };
+                let max = parse_ms(&format!("{kind} in {s:?}"), ms)?;
+                Ok(if kind == "cost" {
+                    Strategy::Cost { max }
+                } else {
+                    Strategy::Jitter { max }
+                })
+            }
+            Some("portfolio") => {
+                let mut p = Portfolio::default();
+                let mut rest: Vec<&str> = parts.collect();
+                if rest.first() == Some(&"exact") {
+                    p.exact = true;
+                    rest.remove(0);
+                }
+                match rest.as_slice() {
+                    [] => {}
+                    [k] => p.pct_steps = k.parse().map_err(|_| {
+                        format!(
+                            "bad strategy {s:?} (portfolio[:exact][:STEPS], STEPS a whole number)"
+                        )
+                    })?,
+                    _ => {
+                        return Err(format!("bad strategy {s:?} (portfolio[:exact][:STEPS])"));
+                    }
+                }
+                Ok(Strategy::Portfolio(p))
+            }
+            _ => Err(format!("unknown strategy {s:?} ({FORMS})")),
         }
     }
 }
@@ -261,6 +494,8 @@ pub(crate) struct Decider {
     replay: Option<Replay>,
     /// Scheduling points reached so far by each goroutine (kept when recording or replaying).
     points_seen: BTreeMap<u64, u64>,
+    /// `Jitter`: a key drawn from the seed and the largest lateness of a timer.
+    jitter: Option<(u64, Nanos)>,
 }
 
 impl Decider {
@@ -270,9 +505,13 @@ impl Decider {
         record: bool,
         replay: Option<Vec<Decision>>,
     ) -> Decider {
+        let strategy = strategy.for_seed(seed);
         let mut sched = SimRng::new(seed, 0);
         let pct = match strategy {
-            Strategy::Random => None,
+            Strategy::Random
+            | Strategy::Cost { .. }
+            | Strategy::Jitter { .. }
+            | Strategy::Portfolio(_) => None,
             Strategy::Pct { depth, steps } => {
                 let steps = steps.max(1);
                 let mut change_points: Vec<u64> =
@@ -292,6 +531,28 @@ impl Decider {
             record: record.then(Vec::new),
             replay: replay.map(Replay::new),
             points_seen: BTreeMap::new(),
+            // Its own stream (3), so jitter reshuffles neither the schedule nor program draws.
+            jitter: match strategy {
+                Strategy::Jitter { max } => Some((SimRng::new(seed, 3).next_u64(), max)),
+                _ => None,
+            },
+        }
+    }
+
+    /// When a timer due at `at` fires: `at` itself, or under `Jitter` `at` plus a lateness in
+    /// `[0, max]` that is a function of the seed and `at` alone. Timers due at the same instant
+    /// get the same lateness, so they still fire in creation order; timers due at different
+    /// instants get independent ones, so they may fire out of deadline order. Never earlier.
+    pub(crate) fn fire_at(&self, at: Nanos) -> Nanos {
+        match self.jitter {
+            None => at,
+            Some((key, max)) => {
+                let late = match max.checked_add(1) {
+                    Some(n) => mix(key ^ at) % n,
+                    None => mix(key ^ at),
+                };
+                at.saturating_add(late)
+            }
         }
     }
 
@@ -525,6 +786,35 @@ mod tests {
             .to_string(),
             "pct:2:500"
         );
+    }
+
+    #[test]
+    fn jitter_delays_by_a_function_of_the_deadline_within_the_bound() {
+        let max = 5 * NANOS_PER_MS;
+        let d = Decider::new(9, Strategy::Jitter { max }, false, None);
+        let mut moved = 0;
+        for at in (0..200u64).map(|i| i * 250_000) {
+            let f = d.fire_at(at);
+            assert!(f >= at && f - at <= max, "{at} fires at {f}");
+            assert_eq!(f, d.fire_at(at), "same deadline, same lateness");
+            moved += usize::from(f > at);
+        }
+        assert!(moved > 190);
+        // Another seed, other lateness; no jitter, none at all.
+        let e = Decider::new(10, Strategy::Jitter { max }, false, None);
+        assert!((1..50u64).any(|at| e.fire_at(at) != d.fire_at(at)));
+        let plain = Decider::new(9, Strategy::Random, false, None);
+        assert_eq!(plain.fire_at(1234), 1234);
+        // A portfolio resolves to its seed's member, here through the Decider.
+        let p = Portfolio {
+            pct_steps: 5,
+            exact: false,
+        };
+        let seed = (0..100)
+            .find(|&s| p.member(s).family() == "jitter")
+            .expect("a jitter seed");
+        let d = Decider::new(seed, Strategy::Portfolio(p), false, None);
+        assert!((0..100u64).any(|at| d.fire_at(at) != at));
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub use backend::{
     Backend, NANOS_PER_MS, Nanos, SimulatedClock, format_ms, ms_to_nanos, nanos_to_ms_f64,
 };
 pub use chrome::render_chrome;
-pub use decide::{Decision, DecisionKind, Schedule, Strategy};
+pub use decide::{Decision, DecisionKind, Portfolio, Schedule, Strategy};
 pub use external::Wakeups;
 pub use observe::{BlockedInfo, DeadlockReporter, TaskObserver};
 pub use outcome::{Failure, FailureKind, LimitHit, LimitKind, Outcome, StuckTask};
@@ -181,7 +181,13 @@ pub struct Runtime {
 
 impl Runtime {
     /// A runtime with this configuration and time source.
-    pub fn new(config: Config, clock: Box<dyn Backend>) -> Runtime {
+    pub fn new(mut config: Config, clock: Box<dyn Backend>) -> Runtime {
+        // A portfolio runs the member of its seed; a `cost:MS` strategy is a random step cost.
+        config.strategy = config.strategy.for_seed(config.seed);
+        if let Some(max) = config.strategy.step_cost() {
+            config.step_cost = max;
+            config.step_cost_random = true;
+        }
         let core = Core {
             decider: decide::Decider::new(
                 config.seed,
@@ -494,7 +500,8 @@ impl Runtime {
         } else {
             TimerAction::Wake(id)
         };
-        core.timers.add(until, action);
+        let fire_at = core.decider.fire_at(until);
+        core.timers.add(fire_at, action);
         if core.config.trace {
             core.push_event(id, "sleep", Subject::None, Some(format_ms(dur)));
         }
@@ -513,7 +520,9 @@ impl Runtime {
 
     /// Adds a timer that runs `callback` at `at`.
     pub fn add_timer(&self, at: Nanos, callback: Box<dyn TimerCallback>) -> TimerKey {
-        self.core().timers.add(at, TimerAction::Call(callback))
+        let mut core = self.core();
+        let fire_at = core.decider.fire_at(at);
+        core.timers.add(fire_at, TimerAction::Call(callback))
     }
 
     /// Cancels a pending timer; false if it already fired or was cancelled.

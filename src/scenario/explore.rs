@@ -9,7 +9,7 @@ use std::sync::mpsc;
 
 use super::{RunOptions, run_source};
 use crate::lua::LoadError;
-use crate::runtime::Outcome;
+use crate::runtime::{Outcome, Strategy};
 
 /// What to explore.
 #[derive(Debug, Clone)]
@@ -18,7 +18,8 @@ pub struct ExploreOptions {
     pub seeds: Vec<u64>,
     /// Worker threads.
     pub jobs: usize,
-    /// Limits and settings of every run (the seed is replaced).
+    /// Limits and settings of every run (the seed is replaced). A `Strategy::Portfolio` runs
+    /// each seed under its own member.
     pub run: RunOptions,
 }
 
@@ -27,6 +28,8 @@ pub struct ExploreOptions {
 pub struct SeedOutcome {
     /// The seed.
     pub seed: u64,
+    /// The strategy it ran under (a portfolio's member for this seed).
+    pub strategy: Strategy,
     /// `pass`, `fail` or `limit`.
     pub verdict: &'static str,
     /// The failure or limit kind (`deadlock`, `step limit`, ...).
@@ -54,6 +57,22 @@ pub struct Group {
     pub smallest_seed: u64,
     /// Its report's first line.
     pub message: String,
+    /// The strategy of the smallest seed (what its reproduce line must name).
+    pub strategy: Strategy,
+    /// How many of the group's runs each strategy found (keyed by the strategy's text), so a
+    /// user learns what kind of bug it is: one only `cost` or `jitter` runs find is a timing bug.
+    pub found_by: BTreeMap<String, usize>,
+}
+
+/// Runs of one strategy in a sweep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StrategyCount {
+    /// Runs under it.
+    pub runs: usize,
+    /// Those that failed.
+    pub failed: usize,
+    /// Those that hit a limit.
+    pub limited: usize,
 }
 
 /// The result of an exploration.
@@ -67,9 +86,200 @@ pub struct ExploreSummary {
     pub groups: Vec<Group>,
     /// `sim.assert_sometimes` messages never true in any run.
     pub never_true: Vec<String>,
+    /// Every `sim.assert_sometimes` message seen, and whether it was ever true (what `merge`
+    /// needs: a message never true in one shard may be true in another).
+    pub sometimes: BTreeMap<String, bool>,
+    /// Runs, failures and limits per strategy (keyed by the strategy's text, in text order).
+    pub by_strategy: BTreeMap<String, StrategyCount>,
 }
 
 impl ExploreSummary {
+    /// Adds up the summaries of disjoint parts of one sweep (shards): the result equals the
+    /// summary of the whole sweep run in one process (counts add, each group keeps its smallest
+    /// seed with that seed's message and strategy, sometimes-assertions are true if true in any).
+    pub fn merge(parts: &[ExploreSummary]) -> ExploreSummary {
+        let mut groups: BTreeMap<(&'static str, String, Option<String>), Group> = BTreeMap::new();
+        let mut out = ExploreSummary::default();
+        for part in parts {
+            out.runs += part.runs;
+            out.passed += part.passed;
+            for (k, v) in &part.sometimes {
+                *out.sometimes.entry(k.clone()).or_insert(false) |= *v;
+            }
+            for (k, c) in &part.by_strategy {
+                let t = out.by_strategy.entry(k.clone()).or_default();
+                t.runs += c.runs;
+                t.failed += c.failed;
+                t.limited += c.limited;
+            }
+            for g in &part.groups {
+                let key = (g.verdict, g.kind.clone(), g.location.clone());
+                match groups.get_mut(&key) {
+                    None => {
+                        groups.insert(key, g.clone());
+                    }
+                    Some(m) => {
+                        m.count += g.count;
+                        for (k, n) in &g.found_by {
+                            *m.found_by.entry(k.clone()).or_insert(0) += n;
+                        }
+                        if g.smallest_seed < m.smallest_seed {
+                            m.smallest_seed = g.smallest_seed;
+                            m.message = g.message.clone();
+                            m.strategy = g.strategy;
+                        }
+                    }
+                }
+            }
+        }
+        out.groups = sorted_groups(groups);
+        out.never_true = never_true(&out.sometimes);
+        out
+    }
+
+    /// The summary as JSON: integer counts, groups, per-strategy counts, sometimes-assertions.
+    /// Nothing in it depends on the machine or the wall clock, so the merge of shards' JSON
+    /// equals the whole sweep's.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let groups: Vec<serde_json::Value> = self
+            .groups
+            .iter()
+            .map(|g| {
+                json!({
+                    "verdict": g.verdict,
+                    "kind": g.kind,
+                    "location": g.location,
+                    "count": g.count,
+                    "smallest_seed": g.smallest_seed,
+                    "message": g.message,
+                    "strategy": g.strategy.to_string(),
+                    "found_by": g.found_by,
+                })
+            })
+            .collect();
+        let by_strategy: serde_json::Map<String, serde_json::Value> = self
+            .by_strategy
+            .iter()
+            .map(|(k, c)| {
+                (
+                    k.clone(),
+                    json!({ "runs": c.runs, "failed": c.failed, "limited": c.limited }),
+                )
+            })
+            .collect();
+        json!({
+            "runs": self.runs,
+            "passed": self.passed,
+            "failed": self.failed(),
+            "limited": self.limited(),
+            "by_strategy": by_strategy,
+            "groups": groups,
+            "sometimes": self.sometimes,
+            "never_true": self.never_true,
+        })
+    }
+
+    /// Reads `to_json`'s form back; the error names the field that is missing or wrong.
+    pub fn from_json(v: &serde_json::Value) -> Result<ExploreSummary, String> {
+        use serde_json::Value;
+        fn count(v: &Value, key: &str) -> Result<usize, String> {
+            v.get(key)
+                .and_then(Value::as_u64)
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| format!("field {key:?} must be a non-negative integer"))
+        }
+        fn text(v: &Value, key: &str) -> Result<String, String> {
+            v.get(key)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| format!("field {key:?} must be a string"))
+        }
+        fn object<'a>(
+            v: &'a Value,
+            key: &str,
+        ) -> Result<&'a serde_json::Map<String, Value>, String> {
+            v.get(key)
+                .and_then(Value::as_object)
+                .ok_or_else(|| format!("field {key:?} must be an object"))
+        }
+        let mut out = ExploreSummary {
+            runs: count(v, "runs")?,
+            passed: count(v, "passed")?,
+            ..ExploreSummary::default()
+        };
+        for (k, c) in object(v, "by_strategy")? {
+            let n = |f: &str| count(c, f).map_err(|e| format!("by_strategy {k:?}: {e}"));
+            out.by_strategy.insert(
+                k.clone(),
+                StrategyCount {
+                    runs: n("runs")?,
+                    failed: n("failed")?,
+                    limited: n("limited")?,
+                },
+            );
+        }
+        for (k, b) in object(v, "sometimes")? {
+            let b = b
+                .as_bool()
+                .ok_or_else(|| format!("sometimes {k:?} must be true or false"))?;
+            out.sometimes.insert(k.clone(), b);
+        }
+        let groups = v
+            .get("groups")
+            .and_then(Value::as_array)
+            .ok_or("field \"groups\" must be an array")?;
+        for (i, g) in groups.iter().enumerate() {
+            let bad = |e: String| format!("group {}: {e}", i + 1);
+            let verdict = match text(g, "verdict").map_err(bad)?.as_str() {
+                "fail" => "fail",
+                "limit" => "limit",
+                other => return Err(bad(format!("verdict {other:?} (fail or limit)"))),
+            };
+            let location = match g.get("location") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(_) => return Err(bad("field \"location\" must be a string or null".into())),
+            };
+            let strategy = text(g, "strategy")
+                .map_err(bad)?
+                .parse::<Strategy>()
+                .map_err(bad)?;
+            let mut found_by = BTreeMap::new();
+            for (k, n) in object(g, "found_by").map_err(bad)? {
+                let n = n
+                    .as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or_else(|| bad(format!("found_by {k:?} must be an integer")))?;
+                found_by.insert(k.clone(), n);
+            }
+            out.groups.push(Group {
+                verdict,
+                kind: text(g, "kind").map_err(bad)?,
+                location,
+                count: count(g, "count").map_err(bad)?,
+                smallest_seed: g
+                    .get("smallest_seed")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| bad("field \"smallest_seed\" must be an integer".into()))?,
+                message: text(g, "message").map_err(bad)?,
+                strategy,
+                found_by,
+            });
+        }
+        out.never_true = never_true(&out.sometimes);
+        if out.passed + out.failed() + out.limited() != out.runs {
+            return Err(format!(
+                "the counts do not add up: {} passed + {} failed + {} limited != {} runs",
+                out.passed,
+                out.failed(),
+                out.limited(),
+                out.runs
+            ));
+        }
+        Ok(out)
+    }
+
     /// Runs that failed (not counting limits).
     pub fn failed(&self) -> usize {
         self.groups
@@ -89,7 +299,7 @@ impl ExploreSummary {
     }
 }
 
-fn reduce(seed: u64, report: super::RunReport) -> SeedOutcome {
+fn reduce(seed: u64, strategy: Strategy, report: super::RunReport) -> SeedOutcome {
     let (verdict, kind, location, message) = match &report.outcome {
         Outcome::Pass => ("pass", String::new(), None, String::new()),
         Outcome::Fail(f) => (
@@ -107,6 +317,7 @@ fn reduce(seed: u64, report: super::RunReport) -> SeedOutcome {
     };
     SeedOutcome {
         seed,
+        strategy,
         verdict,
         kind,
         location,
@@ -144,7 +355,8 @@ pub fn explore(
                 let mut opts = run.clone();
                 opts.config.seed = seed;
                 opts.config.trace = false;
-                let r = run_source(&name, &source, &opts).map(|rep| reduce(seed, rep));
+                let strategy = opts.config.strategy.for_seed(seed);
+                let r = run_source(&name, &source, &opts).map(|rep| reduce(seed, strategy, rep));
                 if tx.send(r).is_err() {
                     break;
                 }
@@ -168,10 +380,18 @@ pub fn explore(
 pub fn summarize(results: &[SeedOutcome]) -> ExploreSummary {
     let mut groups: BTreeMap<(&'static str, String, Option<String>), Group> = BTreeMap::new();
     let mut sometimes: BTreeMap<String, bool> = BTreeMap::new();
+    let mut by_strategy: BTreeMap<String, StrategyCount> = BTreeMap::new();
     let mut passed = 0;
     for r in results {
         for (k, v) in &r.sometimes {
             *sometimes.entry(k.clone()).or_insert(false) |= *v;
+        }
+        let count = by_strategy.entry(r.strategy.to_string()).or_default();
+        count.runs += 1;
+        match r.verdict {
+            "fail" => count.failed += 1,
+            "limit" => count.limited += 1,
+            _ => {}
         }
         if r.verdict == "pass" {
             passed += 1;
@@ -186,27 +406,43 @@ pub fn summarize(results: &[SeedOutcome]) -> ExploreSummary {
                 count: 0,
                 smallest_seed: r.seed,
                 message: r.message.clone(),
+                strategy: r.strategy,
+                found_by: BTreeMap::new(),
             });
         g.count += 1;
+        *g.found_by.entry(r.strategy.to_string()).or_insert(0) += 1;
         if r.seed < g.smallest_seed {
             g.smallest_seed = r.seed;
             g.message = r.message.clone();
+            g.strategy = r.strategy;
         }
     }
+    ExploreSummary {
+        runs: results.len(),
+        passed,
+        groups: sorted_groups(groups),
+        never_true: never_true(&sometimes),
+        sometimes,
+        by_strategy,
+    }
+}
+
+/// Groups, most frequent first (ties by smallest seed).
+fn sorted_groups(groups: BTreeMap<(&'static str, String, Option<String>), Group>) -> Vec<Group> {
     let mut groups: Vec<Group> = groups.into_values().collect();
     groups.sort_by(|a, b| {
         b.count
             .cmp(&a.count)
             .then(a.smallest_seed.cmp(&b.smallest_seed))
     });
-    ExploreSummary {
-        runs: results.len(),
-        passed,
-        groups,
-        never_true: sometimes
-            .into_iter()
-            .filter(|(_, v)| !v)
-            .map(|(k, _)| k)
-            .collect(),
-    }
+    groups
+}
+
+/// The sometimes-assertions never true.
+fn never_true(sometimes: &BTreeMap<String, bool>) -> Vec<String> {
+    sometimes
+        .iter()
+        .filter(|(_, v)| !**v)
+        .map(|(k, _)| k.clone())
+        .collect()
 }

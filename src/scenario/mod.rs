@@ -9,7 +9,9 @@ mod shrink;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub use explore::{ExploreOptions, ExploreSummary, Group, SeedOutcome, explore};
+pub use explore::{
+    ExploreOptions, ExploreSummary, Group, SeedOutcome, StrategyCount, explore, summarize,
+};
 pub use input::{
     DEFAULT_MAX_INPUT, DEFAULT_MAX_INPUT_MB, check_replay_followed, lua_text, parse_schedule_for,
     read_scenario_capped, read_schedule, schedule_text, source_hash,
@@ -18,8 +20,8 @@ pub use shrink::{Shrunk, failure_signature, replay, shrink};
 
 use crate::lua::{LoadError, LuaLimits, LuaWorld};
 use crate::runtime::{
-    Config, Decision, Event, Failure, FailureKind, Outcome, RealClock, RunStats, Runtime, Strategy,
-    TraceFormat, TraceHash, render,
+    Config, Decision, Event, Failure, FailureKind, Outcome, Portfolio, RealClock, RunStats,
+    Runtime, Strategy, TraceFormat, TraceHash, render,
 };
 
 /// Everything that shapes one run.
@@ -126,23 +128,56 @@ fn panic_outcome(rt: &Runtime, payload: &(dyn std::any::Any + Send)) -> Outcome 
     ))
 }
 
-/// Resolves an automatic PCT step count (`pct:D`) from a probe run of the first seed: PCT spreads
-/// its change points over the run's length, which only a run can tell.
+/// The start of the comment line that marks a scenario as asserting exact virtual instants
+/// (`goroutine.now() == 30` after sleeps that add up to 30, or "this is queued before that timer
+/// fires"): the portfolio then leaves out its members that move the clock while code runs
+/// (`cost`, `jitter`), which would break those assertions without any bug. A comment, not a
+/// call, so that it is read before the run (and adds no event to the trace); anything may
+/// follow it on the line (a reason).
+pub const EXACT_TIME_MARKER: &str = "-- gosim: exact-time";
+
+/// Whether a line of `source` starts with `EXACT_TIME_MARKER` (leading blanks allowed).
+pub fn asserts_exact_time(source: &str) -> bool {
+    source
+        .lines()
+        .any(|l| l.trim_start().starts_with(EXACT_TIME_MARKER))
+}
+
+/// The strategy seed `seed` runs under `portfolio`: a pure function of both (the mapping is
+/// `Portfolio::member`'s), for Rust sweeps that must agree with `gosim explore`.
+pub fn portfolio_member(seed: u64, portfolio: Portfolio) -> Strategy {
+    portfolio.member(seed)
+}
+
+/// Resolves what a strategy leaves to the scenario: an automatic PCT step count (`pct:D`, and
+/// the PCT members of a portfolio), measured with a probe run of the first seed, since PCT
+/// spreads its change points over the run's length, which only a run can tell; and, for a
+/// portfolio, whether the scenario asserts exact instants (`asserts_exact_time`).
 pub fn resolve_strategy(
     name: &str,
     source: &str,
     options: &RunOptions,
 ) -> Result<Strategy, LoadError> {
+    let probe_steps = || -> Result<u64, LoadError> {
+        let mut probe = options.clone();
+        probe.config.trace = false;
+        probe.config.record = false;
+        probe.config.schedule = None;
+        probe.config.strategy = Strategy::Random;
+        let r = run_source(name, source, &probe)?;
+        Ok(r.stats.steps.max(1))
+    };
     match options.config.strategy {
-        Strategy::Pct { depth, steps: 0 } => {
-            let mut probe = options.clone();
-            probe.config.trace = false;
-            probe.config.strategy = Strategy::Random;
-            let r = run_source(name, source, &probe)?;
-            Ok(Strategy::Pct {
-                depth,
-                steps: r.stats.steps.max(1),
-            })
+        Strategy::Pct { depth, steps: 0 } => Ok(Strategy::Pct {
+            depth,
+            steps: probe_steps()?,
+        }),
+        Strategy::Portfolio(mut p) => {
+            p.exact |= asserts_exact_time(source);
+            if p.pct_steps == 0 {
+                p.pct_steps = probe_steps()?;
+            }
+            Ok(Strategy::Portfolio(p))
         }
         other => Ok(other),
     }

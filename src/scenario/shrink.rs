@@ -66,9 +66,11 @@ pub fn shrink(
     let Some(signature) = failure_signature(&first.outcome) else {
         return Ok(None);
     };
+    // A portfolio's seed runs one member: the schedule names that member, which replays it.
+    let strategy = options.config.strategy.for_seed(options.config.seed);
     let original = Schedule {
         seed: options.config.seed,
-        strategy: options.config.strategy,
+        strategy,
         failure: signature.clone(),
         decisions: first.decisions.clone(),
     };
@@ -191,7 +193,7 @@ pub fn shrink(
     best.retain(|d| d.kind != DecisionKind::Point || d.is_preemption());
     let shrunk = Schedule {
         seed: options.config.seed,
-        strategy: options.config.strategy,
+        strategy,
         failure: signature,
         decisions: best,
     };
