@@ -502,7 +502,7 @@ unsafe fn send_step(l: *mut lua_State) -> Step {
                 host.park(if ok {
                     Resume::One(Value::Boolean(true))
                 } else {
-                    Resume::Two(Value::Boolean(false), host.closed_msg.clone())
+                    Resume::Two(Box::new((Value::Boolean(false), host.closed_msg.clone())))
                 });
                 Step::Yield
             }
@@ -545,7 +545,7 @@ unsafe fn receive_step(l: *mut lua_State) -> Step {
                     ffi::lua_pushboolean(l, ok as c_int);
                     return Step::Return(2);
                 }
-                host.park(Resume::Two(v, Value::Boolean(ok)));
+                host.park(Resume::Got(v, ok));
                 Step::Yield
             }
             RecvStart::Parked(slot) => {

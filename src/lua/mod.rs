@@ -59,27 +59,30 @@ impl Default for LuaLimits {
     }
 }
 
-/// How a parked goroutine's results are produced when it resumes.
+/// How a parked goroutine's results are produced when it resumes. Every parked goroutine keeps
+/// one, so the rare shapes are boxed: the enum is 48 bytes, not 120.
 pub(crate) enum Resume {
     /// First run: the entry function's arguments.
-    Start(MultiValue),
+    Start(Box<MultiValue>),
     /// First run: the entry function's `n` arguments are already on the coroutine's stack
     /// (`capi`'s spawn moved them there).
     Started(i32),
     /// The operation completed before the switch: these two values.
-    Two(Value, Value),
+    Two(Box<(Value, Value)>),
+    /// A receive that completed before the switch: `v, ok`.
+    Got(Value, bool),
     /// A receive: `v, true` or `nil, false`.
     Recv(RecvSlot<LuaValue>),
     /// A send: `true` or `false, "send on closed channel"`.
     Send(SendSlot<LuaValue>),
     /// A select: `index, value, ok` (index into the user's case array).
-    Select(SelectWait<LuaValue>, Vec<usize>),
+    Select(Box<(SelectWait<LuaValue>, Vec<usize>)>),
     /// Nothing to return (a sleep, a granted lock, a wait group).
     Nothing,
     /// One value.
     One(Value),
     /// Three values (a select that completed before the switch).
-    Three(Value, Value, Value),
+    Three(Box<(Value, Value, Value)>),
     /// A Rust future driven by a binding (`bridge`): polled before the coroutine resumes.
     Future(Box<dyn bridge::PendingOp>),
 }
@@ -135,7 +138,7 @@ impl Host {
         if self.rt.schedule_point() {
             (a, b)
         } else {
-            self.park_with(Resume::Two(a, b))
+            self.park_with(Resume::Two(Box::new((a, b))))
         }
     }
 
@@ -145,7 +148,7 @@ impl Host {
         if self.rt.schedule_point() {
             (a, b, c)
         } else {
-            let (p, _) = self.park_with(Resume::Three(a, b, c));
+            let (p, _) = self.park_with(Resume::Three(Box::new((a, b, c))));
             (p, Value::Nil, Value::Nil)
         }
     }
@@ -205,7 +208,7 @@ impl Host {
         let mut start = MultiValue::with_capacity(args.len() + 1);
         start.push_back(f);
         start.extend(args);
-        Ok(self.spawn_on(thread, Resume::Start(start), name, daemon))
+        Ok(self.spawn_on(thread, Resume::Start(Box::new(start)), name, daemon))
     }
 
     /// A coroutine whose body is the goroutine entry, not started: a finished one reset, or a
@@ -331,10 +334,17 @@ impl LuaTask {
                 let args: Vec<Value> = args.into_iter().collect();
                 go(&args)
             }
+            Resume::Got(v, ok) => go(&[v, Value::Boolean(ok)]),
             Resume::Started(n) => capi::resume_with(host, t, n),
-            Resume::Two(a, b) => go(&[a, b]),
+            Resume::Two(ab) => {
+                let (a, b) = *ab;
+                go(&[a, b])
+            }
             Resume::One(v) => go(&[v]),
-            Resume::Three(a, b, c) => go(&[a, b, c]),
+            Resume::Three(abc) => {
+                let (a, b, c) = *abc;
+                go(&[a, b, c])
+            }
             Resume::Nothing => go(&[]),
             Resume::Recv(slot) => match slot
                 .borrow_mut()
@@ -348,7 +358,8 @@ impl LuaTask {
                 Ok(()) => go(&[Value::Boolean(true)]),
                 Err(_) => go(&[Value::Boolean(false), host.closed_msg.clone()]),
             },
-            Resume::Select(wait, map) => {
+            Resume::Select(select) => {
+                let (wait, map) = *select;
                 let (a, b, c) = bind::select::select_values(host, wait.finish(), &map);
                 go(&[a, b, c])
             }
@@ -390,7 +401,7 @@ impl TaskBody for LuaTask {
                 return self.failed("gosim: the Lua state is gone".to_string());
             };
             match op.poll(&lua) {
-                Some((a, b, c)) => self.pending = Some(Resume::Three(a, b, c)),
+                Some(abc) => self.pending = Some(Resume::Three(Box::new(abc))),
                 None if self.host.has_parked() => {
                     self.pending = Some(Resume::Future(op));
                     return TaskStep::Parked;

@@ -406,7 +406,7 @@ fn sandbox(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
             Some(Resume::Nothing | Resume::Start(_) | Resume::Started(_)) => {
                 "a sleep or wait that blocked"
             }
-            Some(Resume::One(_) | Resume::Two(..) | Resume::Three(..)) => {
+            Some(Resume::One(_) | Resume::Two(_) | Resume::Got(..) | Resume::Three(_)) => {
                 "a scheduling point that switched goroutines"
             }
         };

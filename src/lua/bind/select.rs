@@ -191,7 +191,7 @@ fn select(cx: &Cx<'_>, cases: &Value, fname: &str, nil_marker: &Value) -> Res {
             h.finish3(a, b, c)
         }
         SelectStart::Parked(wait) => {
-            let (p, _) = h.park_with(Resume::Select(wait, map));
+            let (p, _) = h.park_with(Resume::Select(Box::new((wait, map))));
             (p, Value::Nil, Value::Nil)
         }
     })
