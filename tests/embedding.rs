@@ -362,7 +362,10 @@ fn bad_names_and_non_functions_are_refused_with_clear_errors() {
         .expect("set");
     t.set("timeout", 30).expect("set");
     let e = err(world.register_module("m", t.clone()));
-    assert!(e.contains("m.timeout is a integer, not a function"), "{e}");
+    assert!(
+        e.contains("m.timeout is not a function (got integer)"),
+        "{e}"
+    );
     for taken in ["string", "goroutine", "os", "io", "debug"] {
         let e = err(world.register_module(taken, lua.create_table().expect("t")));
         assert!(e.contains("register_module"), "{e}");
@@ -651,4 +654,36 @@ fn the_flaky_service_example_passes_against_the_real_service() {
         "every fourth request fails, so 12 keys take retries: {calls} calls"
     );
     assert!(real.trace.contains("fetched 12 of 12"), "{}", real.trace);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// The law behind "calls overlap": n goroutines calling a host function with latencies
+    /// L1..Ln are all answered at max(L), each at its own Li, whatever the seed.
+    #[test]
+    fn concurrent_host_calls_end_at_their_own_latency(
+        seed in 0u64..10_000,
+        latencies in proptest::collection::vec(0u64..500, 1..6),
+    ) {
+        let list: Vec<String> = latencies.iter().map(|l| l.to_string()).collect();
+        let src = format!(
+            "local ls = {{{}}}\n\
+             local wg = goroutine.wait_group()\n\
+             for i, ms in ipairs(ls) do\n\
+               wg:add(1)\n\
+               goroutine.spawn(function()\n\
+                 latency(ms)\n\
+                 assert(goroutine.now() == ms, 'call ' .. i .. ' ended at ' .. goroutine.now())\n\
+                 wg:done()\n\
+               end)\n\
+             end\n\
+             wg:wait()\n\
+             assert(goroutine.now() == {})\n",
+            list.join(", "),
+            latencies.iter().max().copied().unwrap_or(0)
+        );
+        let (outcome, trace) = run_sim(seed, &src, register_latency);
+        proptest::prop_assert!(outcome.is_pass(), "{}\n{}", outcome, trace);
+    }
 }

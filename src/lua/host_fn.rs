@@ -579,12 +579,12 @@ impl LuaWorld {
             match (&k, &v) {
                 (Value::String(_), Value::Function(_)) => {}
                 (Value::String(s), other) => problems.push(format!(
-                    "{name}.{} is a {}, not a function",
+                    "{name}.{} is not a function (got {})",
                     s.to_string_lossy(),
                     other.type_name()
                 )),
                 (other, _) => problems.push(format!(
-                    "a key of module {name} is a {}, not a string",
+                    "a key of module {name} is not a string (got {})",
                     other.type_name()
                 )),
             }
