@@ -27,8 +27,6 @@
 //! goroutine's location in deadlock and leak reports reads `x.lua:12 (in host function fetch)`;
 //! a host future waiting on a gosim lock is in the wait-for graph like any other lock wait.
 
-use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -132,8 +130,6 @@ struct Registry {
     wrap: Function,
     /// Goroutine coroutine -> the host function it is in, while a call is in flight (weak keys).
     calls: Table,
-    /// The globals and modules registered so far.
-    names: RefCell<BTreeSet<String>>,
 }
 
 /// The registry of `world`'s state, made on first use: the shim is compiled, and the report
@@ -162,7 +158,6 @@ fn registry(world: &LuaWorld) -> mlua::Result<(Function, Table)> {
     lua.set_app_data(Registry {
         wrap: wrap.clone(),
         calls: calls.clone(),
-        names: RefCell::new(BTreeSet::new()),
     });
     Ok((wrap, calls))
 }
@@ -452,9 +447,6 @@ fn check_name(world: &LuaWorld, what: &str, name: &str, module: bool) -> Result<
         ));
     }
     let lua = &world.lua;
-    let taken = lua
-        .app_data_ref::<Registry>()
-        .is_some_and(|r| r.names.borrow().contains(name));
     let exists = if module {
         let loaded: Option<Table> = lua
             .globals()
@@ -465,7 +457,7 @@ fn check_name(world: &LuaWorld, what: &str, name: &str, module: bool) -> Result<
     } else {
         !matches!(lua.globals().raw_get::<Value>(name), Ok(Value::Nil))
     };
-    if taken || exists {
+    if exists {
         let kind = if module { "module" } else { "global" };
         return bad(format!(
             "{name:?} is already defined (a {kind} of this Lua state)"
@@ -605,23 +597,13 @@ impl LuaWorld {
             .map_err(|e| setup_error(what, e))?;
         loaded
             .raw_set(name, table)
-            .map_err(|e| setup_error(what, e))?;
-        self.remember(name);
-        Ok(())
+            .map_err(|e| setup_error(what, e))
     }
 
     fn set_global(&self, what: &str, name: &str, func: Function) -> Result<(), LoadError> {
         self.lua
             .globals()
             .raw_set(name, func)
-            .map_err(|e| setup_error(what, e))?;
-        self.remember(name);
-        Ok(())
-    }
-
-    fn remember(&self, name: &str) {
-        if let Some(r) = self.lua.app_data_ref::<Registry>() {
-            r.names.borrow_mut().insert(name.to_string());
-        }
+            .map_err(|e| setup_error(what, e))
     }
 }
