@@ -687,3 +687,30 @@ proptest::proptest! {
         proptest::prop_assert!(outcome.is_pass(), "{}\n{}", outcome, trace);
     }
 }
+
+/// The example's simulated run is a function of its seed in any process: this test runs itself
+/// again as a child process (the marker variable selects the child's half) and compares traces.
+#[test]
+fn the_example_trace_is_the_same_in_another_process() {
+    const CHILD: &str = "GOSIM_EMBEDDING_CHILD_SEED";
+    const NAME: &str = "the_example_trace_is_the_same_in_another_process";
+    if let Ok(seed) = std::env::var(CHILD) {
+        let run = flaky_service::simulate(seed.parse().expect("a seed"), None);
+        println!("TRACE-BEGIN\n{}TRACE-END", run.trace);
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+        .env(CHILD, "3")
+        .output()
+        .expect("the child runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let child = text
+        .split_once("TRACE-BEGIN\n")
+        .and_then(|(_, rest)| rest.split_once("TRACE-END"))
+        .map(|(trace, _)| trace.to_string())
+        .unwrap_or_else(|| panic!("no trace from the child:\n{text}"));
+    let here = flaky_service::simulate(3, None).trace;
+    assert!(here.contains("host-call fetch("), "{here}");
+    assert_eq!(child, here, "seed 3 gives the same trace in two processes");
+}
