@@ -185,6 +185,7 @@ fn plain_functions_and_modules_return_any_number_of_values() {
                 format!("value of {key}").into_lua_multi(&weak.upgrade())
             })
             .expect("function");
+        let sim2 = sim.clone();
         let sim = sim.clone();
         let wait = world
             .async_function("kv.wait", move |_args: MultiValue| {
@@ -195,6 +196,19 @@ fn plain_functions_and_modules_return_any_number_of_values() {
                 }
             })
             .expect("async function");
+        let many = world
+            .async_function("kv.many", move |args: MultiValue| {
+                let sim = sim2.clone();
+                async move {
+                    sim.sleep(Duration::from_millis(1)).await;
+                    let mut out = args;
+                    out.push_back(Value::Nil);
+                    out.push_back(Value::Boolean(true));
+                    Ok(out)
+                }
+            })
+            .expect("async function");
+        module.set("many", many).expect("set");
         module.set("get", get).expect("set");
         module.set("wait", wait).expect("set");
         world.register_module("kv", module).expect("module");
@@ -204,12 +218,18 @@ fn plain_functions_and_modules_return_any_number_of_values() {
         local a, b, c = spread(3)
         assert(a == 1 and b == nil and c == 3)
         assert(select("#", spread(0)) == 0)
+        assert(select("#", spread(1)) == 1 and spread(1) == 1)
+        assert(select("#", spread(2)) == 2 and select(2, spread(2)) == nil)
         local kv = require("kv")
         assert(kv == require "kv")
         assert(kv.get("x") == "value of x")
         assert(select("#", kv.wait()) == 0 and goroutine.now() == 10)
         local ok, err = pcall(kv.get, 42)
-        assert(err == "t.lua:10: kv.get: key must be a string", err)
+        assert(err == "t.lua:12: kv.get: key must be a string", err)
+        local n = select("#", kv.many("a", nil, 3))
+        local a, b, c, d, e = kv.many("a", nil, 3)
+        assert(n == 5 and a == "a" and b == nil and c == 3 and d == nil and e == true)
+        assert(select("#", kv.many()) == 2)
     "##;
     let (outcome, trace) = run_sim(1, src, setup);
     assert!(outcome.is_pass(), "{outcome}\n{trace}");

@@ -17,10 +17,12 @@
 //! - a panic in the host's code fails the run as `FAIL (panic)` instead of unwinding through Lua.
 //!
 //! The Lua side is a small shim (`SHIM_LUA`) with the prelude's protocol: the Rust function answers
-//! `PARK` (yield the private token to the scheduler), `MISUSE, message` (raise it: the message
-//! already begins with the caller's `file:line`), or `true, packed results` (a host function may
-//! return any number of values, more than the three slots of a declared binding). Its frames carry
-//! the prelude's chunk name, so reports and errors skip them and name the user's line.
+//! `PARK` (yield the private token to the scheduler, which resumes with the answer), `MISUSE,
+//! message` (raise it, prefixed with the innermost user frame's `file:line`: found only on error,
+//! and after a park too, since the coroutine is running again then), `n, v1, v2` for up to two
+//! results, or `true, {n = k, ...}` for more (a host function may return any number of values,
+//! more than the three slots of a bridged call; a table only when needed). Its frames carry the
+//! prelude's chunk name, so reports and errors skip them and name the user's line.
 //!
 //! Observability: each call leaves a `host-call name(args)` event, and an async call a
 //! `host-return name` event when its goroutine gets the answer; while a call is in flight, the
@@ -39,18 +41,34 @@ use super::bind::{Out, string};
 use super::{Host, LoadError, LuaWorld, PRELUDE_NAME, caller_location, describe};
 use crate::runtime::{Failure, FailureKind, Runtime, Subject, TaskState};
 
-/// The named registry value holding `{TOKEN, coroutine.yield, table.unpack}` as they were when the
-/// state was built (before any user code could replace the globals).
+/// The named registry value holding `{TOKEN, coroutine.yield, table.unpack, debug.getinfo}` as
+/// they were when the state was built (before any user code could replace the globals, and while
+/// `debug` still exists).
 const SHIM_ARGS_KEY: &str = "gosim.host_fn.shim_args";
 
 /// The Lua half of a host function (see the module comment). Arguments: PARK, MISUSE, TOKEN,
-/// yield, unpack; the result wraps one Rust function.
+/// yield, unpack, getinfo; the result wraps one Rust function.
 const SHIM_LUA: &str = r#"
-local PARK, MISUSE, TOKEN, yield, unpack = ...
+local PARK, MISUSE, TOKEN, yield, unpack, getinfo = ...
 local error = error
-local function finish(a, b)
-  if a == PARK then a, b = yield(TOKEN) end
-  if a == MISUSE then error(b, 0) end
+local GOSIM = { ["=[gosim]"] = true, ["=?"] = true }
+-- The innermost user frame's `file:line: ` (skipping C, this shim and the prelude).
+local function where()
+  for level = 2, 60 do
+    local info = getinfo(level, "Sl")
+    if not info then return "" end
+    if info.what ~= "C" and not GOSIM[info.source] and (info.currentline or -1) > 0 then
+      return info.short_src .. ":" .. info.currentline .. ": "
+    end
+  end
+  return ""
+end
+local function finish(a, b, c)
+  if a == PARK then a, b, c = yield(TOKEN) end
+  if a == 1 then return b end
+  if a == 0 then return end
+  if a == 2 then return b, c end
+  if a == MISUSE then error(where() .. b, 0) end
   return unpack(b, 1, b.n)
 end
 return function(f)
@@ -115,10 +133,12 @@ pub(crate) fn remember_shim_args(lua: &Lua, token: &Value) -> mlua::Result<()> {
     let globals = lua.globals();
     let yield_fn: Function = globals.get::<Table>("coroutine")?.get("yield")?;
     let unpack: Function = globals.get::<Table>("table")?.get("unpack")?;
+    let getinfo: Function = globals.get::<Table>("debug")?.get("getinfo")?;
     let args = lua.create_sequence_from([
         token.clone(),
         Value::Function(yield_fn),
         Value::Function(unpack),
+        Value::Function(getinfo),
     ])?;
     lua.set_named_registry_value(SHIM_ARGS_KEY, args)
 }
@@ -143,12 +163,14 @@ fn registry(world: &LuaWorld) -> mlua::Result<(Function, Table)> {
     let token: Value = args.raw_get(1)?;
     let yield_fn: Function = args.raw_get(2)?;
     let unpack: Function = args.raw_get(3)?;
+    let getinfo: Function = args.raw_get(4)?;
     let wrap: Function = lua.load(SHIM_LUA).set_name(PRELUDE_NAME).call((
         world.host.park.clone(),
         world.host.misuse.clone(),
         token,
         yield_fn,
         unpack,
+        getinfo,
     ))?;
     let calls = lua.create_table()?;
     let weak_keys = lua.create_table()?;
@@ -262,18 +284,16 @@ fn error_text(e: &mlua::Error) -> String {
     }
 }
 
-/// `file:line: message`, the error the shim raises (Lua's own form of a located error).
-fn located(here: &Option<Rc<str>>, message: &str) -> String {
-    match here {
-        Some(at) => format!("{at}: {message}"),
-        None => message.to_string(),
-    }
-}
-
-/// `(true, {n = k, v1, ..., vk})`: the shim unpacks it.
-fn packed(lua: &Lua, values: MultiValue) -> mlua::Result<Out> {
-    let t = lua.create_table_with_capacity(values.len(), 1)?;
+/// The results as the shim takes them: `n, v1, v2` for up to two values, else
+/// `true, {n = k, v1, ..., vk}`.
+fn results(lua: &Lua, mut values: MultiValue) -> mlua::Result<Out> {
     let n = values.len();
+    if n <= 2 {
+        let a = values.pop_front().unwrap_or(Value::Nil);
+        let b = values.pop_front().unwrap_or(Value::Nil);
+        return Ok((Value::Integer(n as i64), a, b));
+    }
+    let t = lua.create_table_with_capacity(n, 1)?;
     for (i, v) in values.into_iter().enumerate() {
         t.raw_set(i + 1, v)?;
     }
@@ -287,7 +307,8 @@ fn call_text(name: &str, args: &MultiValue) -> String {
     format!("{name}({})", shown.join(", "))
 }
 
-/// Ends the run with a failure raised by a host call of the current goroutine.
+/// Ends the run with a failure raised by a host call of the current goroutine, at `here` (the
+/// caller's line, when the goroutine's coroutine is the one running).
 fn fail_run(rt: &Runtime, kind: FailureKind, message: String, here: &Option<Rc<str>>) {
     let id = rt.current();
     let name = rt.task_name(id).map(|n| n.to_string());
@@ -303,7 +324,7 @@ fn fail_run(rt: &Runtime, kind: FailureKind, message: String, here: &Option<Rc<s
 type AsyncFn = dyn Fn(MultiValue) -> Pin<Box<dyn Future<Output = mlua::Result<MultiValue>>>>;
 type PlainFn = dyn Fn(MultiValue) -> mlua::Result<MultiValue>;
 
-/// The answer that makes the shim raise `message` (already located at the caller's line).
+/// The answer that makes the shim raise `message` at the caller's line.
 fn raise(lua: &Lua, misuse: &Value, message: &str) -> Out {
     (misuse.clone(), string(lua, message), Value::Nil)
 }
@@ -328,12 +349,8 @@ fn async_binding(
         .lua
         .create_function(move |lua, args: MultiValue| -> mlua::Result<Out> {
             let rt = host.rt.clone();
-            let here = caller_location(lua);
             if rt.try_current().is_none() || rt.current_state() != Some(TaskState::Running) {
-                let msg = located(
-                    &here,
-                    &format!("{name}: a host function can only be called by a goroutine"),
-                );
+                let msg = format!("{name}: a host function can only be called by a goroutine");
                 return Ok(raise(lua, &host.misuse, &msg));
             }
             if rt.tracing() {
@@ -342,32 +359,38 @@ fn async_binding(
             let fut = match catch_unwind(AssertUnwindSafe(|| f(args))) {
                 Ok(fut) => fut,
                 Err(payload) => {
+                    let here = caller_location(lua);
                     let message = panicked(&rt, &name, &panic_text(&*payload), &here);
-                    return Ok(raise(lua, &host.misuse, &located(&here, &message)));
+                    return Ok(raise(lua, &host.misuse, &message));
                 }
             };
-            let thread = lua.current_thread();
-            calls.raw_set(&thread, &*name)?;
             let call = HostCall {
                 fut,
                 rt: rt.clone(),
                 done: None,
             };
-            let name = name.clone();
-            let calls = calls.clone();
-            let misuse = host.misuse.clone();
-            Ok(host.drive(lua, call, move |lua, result| {
-                let _ = calls.raw_set(&thread, Value::Nil);
+            let thread = lua.current_thread();
+            let (name_c, calls_c, misuse, thread_c) = (
+                name.clone(),
+                calls.clone(),
+                host.misuse.clone(),
+                thread.clone(),
+            );
+            let out = host.drive(lua, call, move |lua, result| {
+                let name = name_c;
+                let _ = calls_c.raw_set(&thread_c, Value::Nil);
                 if rt.tracing() {
                     rt.emit("host-return", Subject::None, Some(name.to_string()));
                 }
                 let message = match result {
-                    Ok(values) => match packed(lua, values) {
+                    Ok(values) => match results(lua, values) {
                         Ok(out) => return out,
                         Err(e) => format!("{name}: {}", error_text(&e)),
                     },
                     Err(CallError::Lua(e)) => format!("{name}: {}", error_text(&e)),
-                    Err(CallError::Panic(what)) => panicked(&rt, &name, &what, &here),
+                    Err(CallError::Panic(what)) => {
+                        panicked(&rt, &name, &what, &caller_location(lua))
+                    }
                     Err(CallError::Foreign) => {
                         let message = format!(
                             "{name}: the host function awaited a future that is not a gosim \
@@ -376,12 +399,18 @@ fn async_binding(
                              (through Sim::on(&runtime): sleep, channels, locks...); foreign \
                              futures (tokio I/O) work in production mode"
                         );
+                        let here = caller_location(lua);
                         fail_run(&rt, FailureKind::Error, message.clone(), &here);
                         message
                     }
                 };
-                raise(lua, &misuse, &located(&here, &message))
-            }))
+                raise(lua, &misuse, &message)
+            });
+            if out.0 == host.park {
+                // In flight: reports name the host function this goroutine is in.
+                calls.raw_set(&thread, &*name)?;
+            }
+            Ok(out)
         })
 }
 
@@ -396,7 +425,7 @@ fn plain_binding(world: &LuaWorld, name: Rc<str>, f: Rc<PlainFn>) -> mlua::Resul
                 rt.emit("host-call", Subject::None, Some(call_text(&name, &args)));
             }
             let message = match catch_unwind(AssertUnwindSafe(|| f(args))) {
-                Ok(Ok(values)) => match packed(lua, values) {
+                Ok(Ok(values)) => match results(lua, values) {
                     Ok(out) => return Ok(out),
                     Err(e) => format!("{name}: {}", error_text(&e)),
                 },
@@ -410,8 +439,7 @@ fn plain_binding(world: &LuaWorld, name: Rc<str>, f: Rc<PlainFn>) -> mlua::Resul
                     }
                 }
             };
-            let here = caller_location(lua);
-            Ok(raise(lua, &host.misuse, &located(&here, &message)))
+            Ok(raise(lua, &host.misuse, &message))
         })
 }
 
