@@ -734,3 +734,22 @@ fn the_example_trace_is_the_same_in_another_process() {
     assert!(here.contains("host-call fetch("), "{here}");
     assert_eq!(child, here, "seed 3 gives the same trace in two processes");
 }
+
+#[test]
+fn host_calls_work_inside_user_coroutines_and_refuse_to_park_where_lua_cannot_yield() {
+    let src = "local gen = coroutine.wrap(function() coroutine.yield(latency(10)) end)\n\
+               local v = gen()\n\
+               assert(v == 10 and goroutine.now() == 10, 'a host call inside a coroutine')\n";
+    let (outcome, trace) = run_sim(1, src, register_latency);
+    assert!(outcome.is_pass(), "{outcome}\n{trace}");
+
+    let src = "local t = setmetatable({}, {__tostring = function() latency(5) return 'x' end})\n\
+               local ok, err = pcall(tostring, t)\n\
+               goroutine.sleep(100)\n";
+    let (outcome, _) = run_sim(1, src, register_latency);
+    let text = outcome.to_string();
+    assert!(
+        matches!(outcome, Outcome::Fail(_)) && text.contains("cannot switch goroutines here"),
+        "{text}"
+    );
+}
