@@ -320,6 +320,31 @@ fn awaiting_a_foreign_future_in_a_simulation_fails_the_run_even_under_pcall() {
 }
 
 #[test]
+fn a_foreign_future_after_a_gosim_sleep_is_located_at_the_caller_too() {
+    let setup = |world: &LuaWorld, sim: &Sim| {
+        let sim = sim.clone();
+        world
+            .register_async("fetch", move |_args: MultiValue| {
+                let sim = sim.clone();
+                async move {
+                    sim.sleep(Duration::from_millis(5)).await;
+                    tokio::task::yield_now().await;
+                    Ok(MultiValue::new())
+                }
+            })
+            .expect("registered");
+    };
+    let (outcome, _) = run_sim(1, "local x = 1\nfetch('k')\n", setup);
+    match &outcome {
+        Outcome::Fail(f) => {
+            assert!(f.message.contains("not a gosim operation"), "{outcome}");
+            assert_eq!(f.location.as_deref(), Some("t.lua:2"), "{outcome}");
+        }
+        other => panic!("expected a failure, got {other}"),
+    }
+}
+
+#[test]
 fn a_panicking_host_function_fails_the_run_as_a_panic() {
     let setup = |world: &LuaWorld, _: &Sim| {
         world

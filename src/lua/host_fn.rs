@@ -337,6 +337,16 @@ fn panicked(rt: &Runtime, name: &str, what: &str, here: &Option<Rc<str>>) -> Str
     message
 }
 
+/// The caller's line of a host call that is ending: read from the running coroutine at the call,
+/// or (after a park, when the future is polled from outside Lua) from the suspended goroutine.
+fn call_site(lua: &Lua, host: &Host, thread: &Thread) -> Option<Rc<str>> {
+    caller_location(lua).or_else(|| {
+        let f = host.where_fn.borrow().clone()?;
+        let at: Option<String> = f.call(thread).ok().flatten();
+        at.map(Rc::from)
+    })
+}
+
 /// The Rust half of an async host function: start the host's future and drive it.
 fn async_binding(
     world: &LuaWorld,
@@ -370,12 +380,8 @@ fn async_binding(
                 done: None,
             };
             let thread = lua.current_thread();
-            let (name_c, calls_c, misuse, thread_c) = (
-                name.clone(),
-                calls.clone(),
-                host.misuse.clone(),
-                thread.clone(),
-            );
+            let (name_c, calls_c, host_c, thread_c) =
+                (name.clone(), calls.clone(), host.clone(), thread.clone());
             let out = host.drive(lua, call, move |lua, result| {
                 let name = name_c;
                 let _ = calls_c.raw_set(&thread_c, Value::Nil);
@@ -389,7 +395,8 @@ fn async_binding(
                     },
                     Err(CallError::Lua(e)) => format!("{name}: {}", error_text(&e)),
                     Err(CallError::Panic(what)) => {
-                        panicked(&rt, &name, &what, &caller_location(lua))
+                        let here = call_site(lua, &host_c, &thread_c);
+                        panicked(&rt, &name, &what, &here)
                     }
                     Err(CallError::Foreign) => {
                         let message = format!(
@@ -399,12 +406,12 @@ fn async_binding(
                              (through Sim::on(&runtime): sleep, channels, locks...); foreign \
                              futures (tokio I/O) work in production mode"
                         );
-                        let here = caller_location(lua);
+                        let here = call_site(lua, &host_c, &thread_c);
                         fail_run(&rt, FailureKind::Error, message.clone(), &here);
                         message
                     }
                 };
-                raise(lua, &misuse, &message)
+                raise(lua, &host_c.misuse, &message)
             });
             if out.0 == host.park {
                 // In flight: reports name the host function this goroutine is in.
