@@ -1087,6 +1087,7 @@ fn small_memory() -> RunOptions {
     opts_with_lua(LuaLimits {
         max_memory: 32 * 1024 * 1024,
         max_instructions: 50_000_000,
+        ..Default::default()
     })
 }
 

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use gosim::lua::LuaLimits;
+use gosim::lua::{LuaLimits, StdlibAccess};
 use gosim::runtime::{
     Config, Outcome, Portfolio, Strategy, TraceFormat, ms_to_nanos, render, render_chrome,
 };
@@ -198,6 +198,7 @@ impl LimitArgs {
             lua: LuaLimits {
                 max_memory: self.max_memory.saturating_mul(1024 * 1024),
                 max_instructions: self.max_instructions,
+                allow_stdlib: StdlibAccess::default(),
             },
             real: false,
         }
@@ -276,6 +277,11 @@ struct RunArgs {
     /// `math.random` and `os.time` are Lua's own). No trace unless `--trace` is given.
     #[arg(long)]
     real: bool,
+    /// Production mode only: give the script standard libraries the sandbox removes, `io` and/or
+    /// all of `os` (comma-separated: `io,os`). The script may then touch files, processes and the
+    /// environment, and its runs stop being reproducible. Never on by default.
+    #[arg(long, value_name = "LIBS", value_parser = StdlibAccess::parse)]
+    allow_stdlib: Option<StdlibAccess>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -446,6 +452,14 @@ fn run(a: RunArgs) -> ExitCode {
     });
     let mut options = a.limits.options(a.seed, trace != TraceArg::None);
     options.real = a.real;
+    if let Some(allow) = a.allow_stdlib {
+        if !a.real {
+            return usage_error(
+                "--allow-stdlib needs --real: a simulation stays sandboxed and deterministic",
+            );
+        }
+        options.lua.allow_stdlib = allow;
+    }
     let source = match scenario::read_scenario_capped(&a.scenario, a.limits.max_input_bytes()) {
         Ok(s) => s,
         Err(e) => return usage_error(e),

@@ -16,6 +16,7 @@ mod bind;
 mod bridge;
 mod capi;
 mod guard;
+mod host_fn;
 mod objects;
 mod raw;
 mod sandbox;
@@ -30,6 +31,7 @@ use mlua::{Function, HookTriggers, Lua, MultiValue, Table, Thread, Value, VmStat
 pub use guard::set_memory_probe;
 pub use objects::LuaKey;
 pub use objects::{Dir, Exposable};
+pub use sandbox::StdlibAccess;
 pub use value::{LuaValue, describe};
 
 use crate::runtime::{FailureKind, LimitKind, Runtime, TaskBody, TaskId, TaskStep};
@@ -48,6 +50,9 @@ pub struct LuaLimits {
     pub max_memory: usize,
     /// Instructions a goroutine may run without a scheduling point (0: no limit, and no hook).
     pub max_instructions: u64,
+    /// Standard libraries a production run gives scripts beyond the sandbox (`io`, all of `os`);
+    /// none by default, and refused in a simulation (see `StdlibAccess`).
+    pub allow_stdlib: StdlibAccess,
 }
 
 impl Default for LuaLimits {
@@ -55,6 +60,7 @@ impl Default for LuaLimits {
         LuaLimits {
             max_memory: 2048 * 1024 * 1024,
             max_instructions: 100_000_000,
+            allow_stdlib: StdlibAccess::default(),
         }
     }
 }
@@ -511,6 +517,7 @@ pub struct LuaWorld {
 impl LuaWorld {
     /// A fresh Lua state with the `goroutine`, `log` and `sim` modules installed on `rt`.
     pub fn new(rt: &Runtime, limits: LuaLimits) -> Result<LuaWorld, LoadError> {
+        limits.allow_stdlib.check(rt.is_simulated())?;
         build(rt, limits).map_err(|e| LoadError(format!("gosim: cannot set up Lua: {e}")))
     }
 
@@ -655,6 +662,7 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
     install_assertion_record(&lua, &raw, &host)?;
     sandbox::extend_raw(&lua, &host, &raw)?;
     sandbox::install_stdlib_overrides(&lua, &host)?;
+    host_fn::remember_shim_args(&lua, &token)?;
 
     let prelude = lua
         .load(prelude_bytecode(&lua)?)

@@ -19,12 +19,74 @@ type R2 = (Value, Value);
 /// `os.date`, and removes what a simulation must not reach (`os.execute`, `os.exit`, files,
 /// environment, C modules).
 pub(crate) fn install_stdlib_overrides(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
+    let allow = host.limits.allow_stdlib;
     if host.rt.is_simulated() {
         install_virtual_time_and_randomness(lua, host)?;
-    } else {
+    } else if !allow.os {
         keep_real_time_and_randomness(lua)?;
     }
-    sandbox(lua, host)
+    if allow.io && !host.rt.is_simulated() {
+        lua.load_std_libs(mlua::StdLib::IO)?;
+    }
+    sandbox(lua, host)?;
+    if allow.io && !host.rt.is_simulated() {
+        // `require "io"` finds it too (`os` is always in the sandbox's `package.loaded`).
+        let loaded: Table = lua.globals().get::<Table>("package")?.get("loaded")?;
+        loaded.set("io", lua.globals().get::<Value>("io")?)?;
+    }
+    Ok(())
+}
+
+/// The standard libraries a production run may give its scripts beyond the sandbox, when the
+/// host (`LuaLimits::allow_stdlib`) or the operator (`gosim run --real --allow-stdlib io,os`)
+/// asks: `io` (files, processes through `io.popen`, standard streams) and the whole of `os`
+/// (`execute`, `exit`, `getenv`, `remove`, `rename`, `tmpname`...; without it `os` has only
+/// `time`, `clock`, `date`, `difftime`). Both give up the sandbox (a script may then touch the
+/// machine) and determinism (what they read differs between runs). Never on by default, and
+/// refused in a simulation, which stays sandboxed and reproducible.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StdlibAccess {
+    /// The `io` library.
+    pub io: bool,
+    /// All of `os`.
+    pub os: bool,
+}
+
+impl StdlibAccess {
+    /// Parses a comma-separated list of library names (`io`, `os`, `io,os`).
+    pub fn parse(text: &str) -> Result<StdlibAccess, String> {
+        let mut access = StdlibAccess::default();
+        for name in text.split(',').map(str::trim) {
+            match name {
+                "io" => access.io = true,
+                "os" => access.os = true,
+                other => {
+                    return Err(format!(
+                        "unknown library {other:?} (a production run may allow \
+                         io and os, comma-separated: --allow-stdlib io,os)"
+                    ));
+                }
+            }
+        }
+        Ok(access)
+    }
+
+    /// Whether any library is allowed.
+    pub fn any(self) -> bool {
+        self.io || self.os
+    }
+
+    /// A simulation stays sandboxed: asking for a library there is an error, not a silent no.
+    pub(crate) fn check(self, simulated: bool) -> Result<(), super::LoadError> {
+        if simulated && self.any() {
+            return Err(super::LoadError(
+                "gosim: LuaLimits::allow_stdlib: io and os can be allowed only in a production \
+                 run (a simulation stays sandboxed and deterministic)"
+                    .to_string(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Functions the prelude's sandbox half needs, added to its `raw` table: `run_over()` (the run

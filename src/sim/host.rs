@@ -49,6 +49,18 @@ impl Sim {
             "Sim::run_local hosts a production run: build it with Sim::real"
         );
         self.spawn_task(Some("main"), false, main);
+        self.drive_local().await
+    }
+
+    /// Runs the goroutines already spawned on this run to its outcome, inside the current tokio
+    /// `LocalSet` (production mode, as `run_local`): for a host whose main goroutine is not a
+    /// Rust future, such as a Lua script spawned with `LuaWorld::spawn_main` on `Sim::on(&rt)`'s
+    /// runtime (docs/embedding.md).
+    pub async fn drive_local(self) -> SimReport {
+        assert!(
+            !self.rt.is_simulated(),
+            "Sim::drive_local hosts a production run: build its runtime with a real clock"
+        );
         let notify = Arc::new(tokio::sync::Notify::new());
         let n = notify.clone();
         self.rt
