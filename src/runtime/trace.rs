@@ -1,13 +1,23 @@
 //! The trace: one event per scheduling-relevant step, in a stable text form (what snapshot tests
 //! store) and as JSON Lines. An event never contains an address, a wall-clock reading or anything
 //! else that differs between two processes running the same seed.
+//!
+//! Events are recorded compactly and formatted only when rendered: a fixed-size `Event` (88
+//! bytes) holds the time, the goroutine, the verb, the resource (a shared handle), the other
+//! goroutine as an id, and a `Detail` (an integer, a number, a duration, a static or short inline
+//! string, ...). Recording a channel hand-off, a block, a wake, a lock or a sleep allocates
+//! nothing and formats nothing. Goroutine names are not copied into events either: the run keeps
+//! one `NameLog` (who was called what from which event on), shared by its events, so a rename is
+//! shown from the event after it, as if each event had copied the name.
 
-use std::fmt::Write as _;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
 use std::rc::Rc;
 
-use super::backend::{Nanos, format_ms};
+use super::backend::{NANOS_PER_MS, Nanos, format_ms};
 use super::resource::ResourceRef;
-use super::task::{TaskId, label};
+use super::task::TaskId;
 
 /// What an event is about, besides the goroutine that caused it.
 #[derive(Debug, Clone)]
@@ -16,55 +26,361 @@ pub enum Subject {
     None,
     /// A resource (channel, mutex, timer, ...).
     Resource(ResourceRef),
-    /// Another goroutine (spawned or woken).
+    /// Another goroutine (spawned or woken), with its name at the time. When recording, the name
+    /// given here is not stored: the run's name log already knows it.
     Task(TaskId, Option<Rc<str>>),
 }
 
-/// One trace event.
+/// The longest string a `Detail::Quoted` keeps inline (it fills the rest of the detail's 24 bytes).
+pub const SHORT_MAX: usize = 22;
+
+/// A short string stored inline (no heap), at most `SHORT_MAX` bytes of UTF-8.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ShortStr {
+    len: u8,
+    bytes: [u8; SHORT_MAX],
+}
+
+impl ShortStr {
+    /// `s` inline, if it is short enough.
+    pub fn new(s: &str) -> Option<ShortStr> {
+        let n = s.len();
+        if n > SHORT_MAX {
+            return None;
+        }
+        let mut bytes = [0u8; SHORT_MAX];
+        bytes[..n].copy_from_slice(s.as_bytes());
+        Some(ShortStr {
+            len: n as u8,
+            bytes,
+        })
+    }
+
+    /// `bytes` inline, if they are UTF-8 and short enough.
+    pub fn from_utf8(bytes: &[u8]) -> Option<ShortStr> {
+        if bytes.len() > SHORT_MAX {
+            return None;
+        }
+        ShortStr::new(std::str::from_utf8(bytes).ok()?)
+    }
+
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        // Only `new` builds one, from a `&str` cut at its end: always valid UTF-8.
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for ShortStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// An event's free text (a value, a duration, a message), kept in a form that costs nothing to
+/// record and is formatted when the trace is rendered. The rendered text of each kind is fixed
+/// (snapshot tests store it): see `Detail::write`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detail {
+    /// No detail.
+    None,
+    /// A fixed text (`closed`, `daemon`, `refused`).
+    Static(&'static str),
+    /// Text formatted by the caller (patterns' details; values too long to keep inline).
+    Text(Box<str>),
+    /// Shared text.
+    Shared(Rc<str>),
+    /// An integer: `42`.
+    Int(i64),
+    /// An unsigned integer: `42`.
+    Uint(u64),
+    /// A Rust float, as Rust's `Display` shows it: `1.5`, `2`.
+    Float(f64),
+    /// A Lua number (a float), as gosim shows Lua values: `2.0`, `1.5`, `1e+20`.
+    LuaNumber(f64),
+    /// `true` or `false`.
+    Bool(bool),
+    /// A duration in milliseconds: `5ms`, `0.25ms`.
+    Ms(Nanos),
+    /// A string shown quoted and escaped (Rust's `{:?}`): `"job-1"`.
+    Quoted(ShortStr),
+}
+
+impl Detail {
+    /// Owned text (allocated once; prefer a specific kind on hot paths).
+    pub fn text(s: String) -> Detail {
+        Detail::Text(s.into_boxed_str())
+    }
+
+    /// A string shown quoted, as Rust's `{:?}` shows it: inline when short, else formatted now.
+    pub fn quoted(s: &str) -> Detail {
+        match ShortStr::new(s) {
+            Some(short) => Detail::Quoted(short),
+            None => Detail::text(format!("{s:?}")),
+        }
+    }
+
+    /// Whether there is a detail.
+    pub fn is_none(&self) -> bool {
+        matches!(self, Detail::None)
+    }
+
+    /// Appends the rendered text.
+    pub fn write(&self, out: &mut String) {
+        match self {
+            Detail::None => {}
+            Detail::Static(s) => out.push_str(s),
+            Detail::Text(s) => out.push_str(s),
+            Detail::Shared(s) => out.push_str(s),
+            Detail::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Detail::Uint(u) => {
+                let _ = write!(out, "{u}");
+            }
+            Detail::Float(x) => {
+                let _ = write!(out, "{x}");
+            }
+            Detail::LuaNumber(n) => {
+                if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e15 {
+                    let _ = write!(out, "{n:.1}");
+                } else {
+                    let _ = write!(out, "{n}");
+                }
+            }
+            Detail::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Detail::Ms(ns) => write_ms(out, *ns),
+            Detail::Quoted(s) => {
+                let _ = write!(out, "{:?}", s.as_str());
+            }
+        }
+    }
+}
+
+impl From<Option<String>> for Detail {
+    fn from(d: Option<String>) -> Detail {
+        match d {
+            None => Detail::None,
+            Some(s) => Detail::text(s),
+        }
+    }
+}
+
+/// `format_ms` without the allocation: `12ms`, `1.5ms`, `0.000001ms`.
+fn write_ms(out: &mut String, ns: Nanos) {
+    let whole = ns / NANOS_PER_MS;
+    let frac = ns % NANOS_PER_MS;
+    if frac == 0 {
+        let _ = write!(out, "{whole}ms");
+    } else {
+        let mut digits = frac;
+        let mut width = 6;
+        while digits % 10 == 0 {
+            digits /= 10;
+            width -= 1;
+        }
+        let _ = write!(out, "{whole}.{digits:0width$}ms");
+    }
+}
+
+/// `g3` or `g3(worker)`, appended.
+fn write_label(out: &mut String, id: u64, name: Option<&str>) {
+    let _ = write!(out, "g{id}");
+    if let Some(n) = name {
+        out.push('(');
+        out.push_str(n);
+        out.push(')');
+    }
+}
+
+/// Every goroutine's name over the run, shared by the run's events: for each named goroutine,
+/// the names it had and the event sequence number from which each held. Unnamed goroutines take
+/// no room.
+#[derive(Debug, Default)]
+pub(crate) struct NameLog {
+    by_task: RefCell<BTreeMap<u64, Vec<(u32, Option<Rc<str>>)>>>,
+}
+
+impl NameLog {
+    /// `task` is called `name` from event `seq` on.
+    fn set(&self, task: TaskId, seq: u32, name: Option<Rc<str>>) {
+        let mut by_task = self.by_task.borrow_mut();
+        let log = by_task.entry(task.0).or_default();
+        match log.last_mut() {
+            Some(last) if last.0 == seq => last.1 = name,
+            _ => log.push((seq, name)),
+        }
+    }
+
+    /// `task`'s name at event `seq`.
+    fn at(&self, task: u64, seq: u32) -> Option<Rc<str>> {
+        let by_task = self.by_task.borrow();
+        let log = by_task.get(&task)?;
+        let i = log.partition_point(|(from, _)| *from <= seq);
+        log[..i].last().and_then(|(_, n)| n.clone())
+    }
+
+    /// Appends `task`'s label at event `seq` (`sched` for the scheduler).
+    fn write_label(&self, out: &mut String, task: u64, seq: u32) {
+        if task == 0 {
+            out.push_str("sched");
+            return;
+        }
+        let by_task = self.by_task.borrow();
+        let name = by_task.get(&task).and_then(|log| {
+            let i = log.partition_point(|(from, _)| *from <= seq);
+            log[..i].last().and_then(|(_, n)| n.as_deref())
+        });
+        write_label(out, task, name);
+    }
+}
+
+/// What `Event::other` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Other {
+    /// Nothing.
+    None,
+    /// The subject goroutine (`spawn`, `wake`).
+    Subject,
+    /// The peer of a hand-off, not shown in the text.
+    Peer,
+    /// The peer, shown after the detail as `to gN`.
+    PeerTo,
+    /// The peer, shown after the detail as `from gN`.
+    PeerFrom,
+}
+
+/// How the other goroutine of a channel hand-off appears in the text of the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerShown {
+    /// Not at all (the views still link the two through `Event::peer`).
+    Hidden,
+    /// After the detail: `send 42 to g3`.
+    To,
+    /// After the detail: `receive 42 from g3`.
+    From,
+}
+
+/// One trace event: fixed size, formatted only when rendered.
 #[derive(Debug, Clone)]
 pub struct Event {
     /// The run's time when it happened.
     pub time: Nanos,
     /// The goroutine that caused it (`g0` stands for the scheduler itself, e.g. a timer firing).
     pub task: TaskId,
-    /// That goroutine's name at the time.
-    pub task_name: Option<Rc<str>>,
     /// A short verb: `spawn`, `send`, `receive`, `block`, `wake`, `lock`, `log`, ...
     pub verb: &'static str,
-    /// What it acted on.
-    pub subject: Subject,
+    /// The run's goroutine names.
+    names: Rc<NameLog>,
+    /// The resource it acted on.
+    resource: Option<ResourceRef>,
     /// Free text: a value, a duration, a message.
-    pub detail: Option<String>,
-    /// The goroutine on the other side of a hand-off: for a channel `send` the receiver the
-    /// value went to, for a `receive` the sender it came from, when that goroutine was parked.
-    /// The text and JSON forms do not show it (the detail already names it); it is there so
-    /// views (the Chrome trace's message arrows) need not parse the detail back.
-    pub peer: Option<TaskId>,
+    detail: Detail,
+    /// Its number in the run (names are looked up as of it).
+    seq: u32,
+    /// A goroutine id, meaning what `shape` says.
+    other: u64,
+    shape: Other,
 }
 
 impl Event {
+    /// The name of the goroutine that caused it, at the time.
+    pub fn task_name(&self) -> Option<Rc<str>> {
+        self.names.at(self.task.0, self.seq)
+    }
+
+    /// What it acted on.
+    pub fn subject(&self) -> Subject {
+        if self.shape == Other::Subject {
+            let id = TaskId(self.other);
+            return Subject::Task(id, self.names.at(id.0, self.seq));
+        }
+        match &self.resource {
+            Some(r) => Subject::Resource(r.clone()),
+            None => Subject::None,
+        }
+    }
+
+    /// The resource it acted on, if any.
+    pub fn resource(&self) -> Option<&ResourceRef> {
+        self.resource.as_ref()
+    }
+
+    /// The goroutine on the other side of a hand-off: for a channel `send` the receiver the
+    /// value went to, for a `receive` the sender it came from, when that goroutine was parked.
+    /// Views (the Chrome trace's message arrows) read it instead of parsing the detail back.
+    pub fn peer(&self) -> Option<TaskId> {
+        match self.shape {
+            Other::Peer | Other::PeerTo | Other::PeerFrom => Some(TaskId(self.other)),
+            Other::None | Other::Subject => None,
+        }
+    }
+
+    /// The detail as recorded.
+    pub fn detail_kind(&self) -> &Detail {
+        &self.detail
+    }
+
+    /// The detail's text (with the `to gN` / `from gN` of a hand-off), as the text form shows it.
+    pub fn detail(&self) -> Option<String> {
+        if self.detail.is_none() && !matches!(self.shape, Other::PeerTo | Other::PeerFrom) {
+            return None;
+        }
+        let mut out = String::new();
+        self.write_detail(&mut out);
+        Some(out)
+    }
+
+    fn write_detail(&self, out: &mut String) {
+        self.detail.write(out);
+        match self.shape {
+            Other::PeerTo => {
+                let _ = write!(out, " to g{}", self.other);
+            }
+            Other::PeerFrom => {
+                let _ = write!(out, " from g{}", self.other);
+            }
+            _ => {}
+        }
+    }
+
+    fn has_detail(&self) -> bool {
+        !self.detail.is_none() || matches!(self.shape, Other::PeerTo | Other::PeerFrom)
+    }
+
+    /// Appends `verb subject` (`send channel#1`, `wake g3(worker)`).
+    pub(crate) fn write_headline(&self, out: &mut String) {
+        out.push_str(self.verb);
+        if self.shape == Other::Subject {
+            out.push(' ');
+            self.names.write_label(out, self.other, self.seq);
+        } else if let Some(r) = &self.resource {
+            let _ = write!(out, " {r}");
+        }
+    }
+
+    /// Appends the label of the goroutine that caused it (`sched`, `g2`, `g2(worker)`).
+    pub(crate) fn write_actor(&self, out: &mut String) {
+        self.names.write_label(out, self.task.0, self.seq);
+    }
+
+    /// Appends the stable one-line text form, without a newline.
+    pub fn write_text(&self, out: &mut String) {
+        write_ms(out, self.time);
+        out.push(' ');
+        self.write_actor(out);
+        out.push(' ');
+        self.write_headline(out);
+        if self.has_detail() {
+            out.push(' ');
+            self.write_detail(out);
+        }
+    }
+
     /// The stable one-line text form: `12ms g2(worker) send channel#1 42`.
     pub fn to_text(&self) -> String {
         let mut line = String::with_capacity(64);
-        let who = if self.task.0 == 0 {
-            "sched".to_string()
-        } else {
-            label(self.task, self.task_name.as_deref())
-        };
-        let _ = write!(line, "{} {} {}", format_ms(self.time), who, self.verb);
-        match &self.subject {
-            Subject::None => {}
-            Subject::Resource(r) => {
-                let _ = write!(line, " {r}");
-            }
-            Subject::Task(id, name) => {
-                let _ = write!(line, " {}", label(*id, name.as_deref()));
-            }
-        }
-        if let Some(d) = &self.detail {
-            line.push(' ');
-            line.push_str(d);
-        }
+        self.write_text(&mut line);
         line
     }
 
@@ -76,13 +392,13 @@ impl Event {
         obj.insert("g".into(), self.task.0.into());
         obj.insert(
             "name".into(),
-            self.task_name
+            self.task_name()
                 .as_deref()
                 .map(serde_json::Value::from)
                 .unwrap_or(serde_json::Value::Null),
         );
         obj.insert("ev".into(), self.verb.into());
-        match &self.subject {
+        match self.subject() {
             Subject::None => {}
             Subject::Resource(r) => {
                 let mut res = serde_json::Map::new();
@@ -100,10 +416,73 @@ impl Event {
                 }
             }
         }
-        if let Some(d) = &self.detail {
-            obj.insert("detail".into(), d.as_str().into());
+        if let Some(d) = self.detail() {
+            obj.insert("detail".into(), d.into());
         }
         serde_json::Value::Object(obj).to_string()
+    }
+}
+
+/// A run's trace as it is recorded: the events, and the names they share.
+#[derive(Debug, Default)]
+pub(crate) struct Recorder {
+    events: Vec<Event>,
+    names: Rc<NameLog>,
+    seq: u32,
+}
+
+impl Recorder {
+    /// Records one event. `other` is the subject goroutine or the hand-off's peer.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn push(
+        &mut self,
+        time: Nanos,
+        task: TaskId,
+        verb: &'static str,
+        subject: Subject,
+        detail: Detail,
+        peer: Option<(TaskId, PeerShown)>,
+    ) {
+        let (resource, mut other, mut shape) = match subject {
+            Subject::None => (None, 0, Other::None),
+            Subject::Resource(r) => (Some(r), 0, Other::None),
+            Subject::Task(id, _) => (None, id.0, Other::Subject),
+        };
+        if let (Some((p, shown)), false) = (peer, shape == Other::Subject) {
+            other = p.0;
+            shape = match shown {
+                PeerShown::Hidden => Other::Peer,
+                PeerShown::To => Other::PeerTo,
+                PeerShown::From => Other::PeerFrom,
+            };
+        }
+        self.events.push(Event {
+            time,
+            task,
+            verb,
+            names: self.names.clone(),
+            resource,
+            detail,
+            seq: self.seq,
+            other,
+            shape,
+        });
+        self.seq = self.seq.wrapping_add(1);
+    }
+
+    /// `task` is called `name` from the next event on (`None`: it has exited, or lost its name).
+    pub(crate) fn name(&mut self, task: TaskId, name: Option<Rc<str>>) {
+        self.names.set(task, self.seq, name);
+    }
+
+    /// The events recorded so far.
+    pub(crate) fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Takes the events recorded so far.
+    pub(crate) fn take(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
     }
 }
 
@@ -121,7 +500,7 @@ pub fn render(events: &[Event], format: TraceFormat) -> String {
     let mut out = String::with_capacity(events.len() * 48);
     for e in events {
         match format {
-            TraceFormat::Text => out.push_str(&e.to_text()),
+            TraceFormat::Text => e.write_text(&mut out),
             TraceFormat::Jsonl => out.push_str(&e.to_json()),
         }
         out.push('\n');
@@ -146,5 +525,192 @@ impl TraceHash {
             h = h.wrapping_mul(0x100000001b3);
         }
         TraceHash(h)
+    }
+
+    /// Adds every event's text line (one buffer reused for all of them).
+    pub fn add_events(self, events: &[Event]) -> TraceHash {
+        let mut line = String::with_capacity(128);
+        events.iter().fold(self, |h, e| {
+            line.clear();
+            e.write_text(&mut line);
+            h.add_line(&line)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::resource::{Resource, ResourceKind};
+
+    fn text(d: Detail) -> String {
+        let mut out = String::new();
+        d.write(&mut out);
+        out
+    }
+
+    #[test]
+    fn each_detail_kind_renders_its_fixed_text() {
+        assert_eq!(text(Detail::None), "");
+        assert_eq!(text(Detail::Static("closed")), "closed");
+        assert_eq!(text(Detail::text("n=3 full".into())), "n=3 full");
+        assert_eq!(text(Detail::Shared(Rc::from("shared"))), "shared");
+        assert_eq!(text(Detail::Int(-42)), "-42");
+        assert_eq!(text(Detail::Uint(u64::MAX)), "18446744073709551615");
+        assert_eq!(text(Detail::Float(1.5)), "1.5");
+        assert_eq!(text(Detail::Float(2.0)), "2");
+        assert_eq!(text(Detail::LuaNumber(2.0)), "2.0");
+        assert_eq!(text(Detail::LuaNumber(-0.25)), "-0.25");
+        assert_eq!(text(Detail::LuaNumber(1e20)), "100000000000000000000");
+        assert_eq!(text(Detail::LuaNumber(f64::INFINITY)), "inf");
+        assert_eq!(text(Detail::LuaNumber(f64::NAN)), "NaN");
+        assert_eq!(text(Detail::Bool(true)), "true");
+        assert_eq!(text(Detail::Bool(false)), "false");
+        assert_eq!(text(Detail::Ms(5_000_000)), "5ms");
+        assert_eq!(text(Detail::quoted("job-1")), "\"job-1\"");
+        assert_eq!(text(Detail::quoted("a\"b\n")), "\"a\\\"b\\n\"");
+        let long = "x".repeat(SHORT_MAX + 1);
+        assert!(matches!(Detail::quoted(&long), Detail::Text(_)));
+        assert_eq!(text(Detail::quoted(&long)), format!("{long:?}"));
+        assert!(matches!(
+            Detail::quoted(&"é".repeat(SHORT_MAX / 2)),
+            Detail::Quoted(_)
+        ));
+        assert_eq!(text(Detail::from(None)), "");
+        assert_eq!(text(Detail::from(Some("free".to_string()))), "free");
+    }
+
+    #[test]
+    fn milliseconds_render_as_format_ms_does() {
+        for ns in [
+            0,
+            1,
+            10,
+            999_999,
+            1_000_000,
+            1_500_000,
+            1_000_001,
+            12_340_000,
+            123_456_789_012,
+            u64::MAX,
+        ] {
+            let mut out = String::new();
+            write_ms(&mut out, ns);
+            assert_eq!(out, format_ms(ns), "{ns} ns");
+        }
+    }
+
+    #[test]
+    fn short_strings_stay_inline_and_events_stay_small() {
+        assert_eq!(std::mem::size_of::<Detail>(), 24);
+        assert!(std::mem::size_of::<Event>() <= 88);
+        assert_eq!(
+            ShortStr::new("abc").map(|s| s.as_str().to_string()),
+            Some("abc".into())
+        );
+        assert!(ShortStr::from_utf8(b"\xff").is_none());
+        assert!(ShortStr::new(&"y".repeat(SHORT_MAX)).is_some());
+    }
+
+    fn channel(id: u64) -> ResourceRef {
+        Rc::new(Resource::new(
+            id,
+            ResourceKind::released_by_anyone("channel"),
+            None,
+        ))
+    }
+
+    #[test]
+    fn events_render_subjects_peers_and_names_as_of_their_time() {
+        let mut rec = Recorder::default();
+        let ch = channel(1);
+        rec.name(TaskId(1), Some(Rc::from("main")));
+        rec.push(
+            0,
+            TaskId(1),
+            "spawn",
+            Subject::Task(TaskId(2), None),
+            Detail::Static("daemon"),
+            None,
+        );
+        rec.name(TaskId(2), Some(Rc::from("worker")));
+        rec.push(
+            1_500_000,
+            TaskId(2),
+            "send",
+            Subject::Resource(ch.clone()),
+            Detail::Int(7),
+            Some((TaskId(1), PeerShown::To)),
+        );
+        rec.push(
+            1_500_000,
+            TaskId(1),
+            "receive",
+            Subject::Resource(ch.clone()),
+            Detail::Int(7),
+            Some((TaskId(2), PeerShown::From)),
+        );
+        rec.push(
+            2_000_000,
+            TaskId(1),
+            "receive",
+            Subject::Resource(ch),
+            Detail::LuaNumber(1.0),
+            Some((TaskId(2), PeerShown::Hidden)),
+        );
+        rec.push(
+            2_000_000,
+            TaskId(0),
+            "wake",
+            Subject::Task(TaskId(2), None),
+            Detail::None,
+            None,
+        );
+        rec.push(
+            3_000_000,
+            TaskId(2),
+            "exit",
+            Subject::None,
+            Detail::None,
+            None,
+        );
+        rec.name(TaskId(2), None);
+        rec.push(
+            3_000_000,
+            TaskId(2),
+            "note",
+            Subject::None,
+            Detail::Ms(250_000),
+            None,
+        );
+        let events = rec.take();
+        assert_eq!(
+            render(&events, TraceFormat::Text),
+            "0ms g1(main) spawn g2 daemon\n\
+             1.5ms g2(worker) send channel#1 7 to g1\n\
+             1.5ms g1(main) receive channel#1 7 from g2\n\
+             2ms g1(main) receive channel#1 1.0\n\
+             2ms sched wake g2(worker)\n\
+             3ms g2(worker) exit\n\
+             3ms g2 note 0.25ms\n"
+        );
+        assert_eq!(events[1].peer(), Some(TaskId(1)));
+        assert_eq!(events[3].peer(), Some(TaskId(2)));
+        assert_eq!(events[3].detail().as_deref(), Some("1.0"));
+        assert_eq!(events[1].detail().as_deref(), Some("7 to g1"));
+        assert_eq!(events[5].detail(), None);
+        assert!(
+            matches!(events[4].subject(), Subject::Task(TaskId(2), Some(n)) if &*n == "worker")
+        );
+        assert_eq!(events[0].peer(), None);
+        assert_eq!(
+            events[1].to_json(),
+            r#"{"detail":"7 to g1","ev":"send","g":2,"name":"worker","res":{"id":1,"kind":"channel"},"t":"1.5ms","t_ns":1500000}"#
+        );
+        let hash = TraceHash::EMPTY.add_events(&events);
+        let by_line = events
+            .iter()
+            .fold(TraceHash::EMPTY, |h, e| h.add_line(&e.to_text()));
+        assert_eq!(hash, by_line);
     }
 }
