@@ -19,7 +19,7 @@ impl Describe for LuaValue {
     /// nil, tables, functions and strings of up to `SHORT_MAX` bytes of UTF-8 (copied inline).
     fn trace_detail(&self) -> Detail {
         match &self.0 {
-            Value::Nil => Detail::Static("nil"),
+            Value::Nil => Detail::Static(&"nil"),
             Value::Boolean(b) => Detail::Bool(*b),
             Value::Integer(i) => Detail::Int(*i),
             Value::Number(n) => Detail::LuaNumber(*n),
@@ -27,8 +27,8 @@ impl Describe for LuaValue {
                 Some(short) => Detail::Quoted(short),
                 None => Detail::text(describe(&self.0)),
             },
-            Value::Table(_) => Detail::Static("table"),
-            Value::Function(_) => Detail::Static("function"),
+            Value::Table(_) => Detail::Static(&"table"),
+            Value::Function(_) => Detail::Static(&"function"),
             other => Detail::text(describe(other)),
         }
     }

@@ -373,7 +373,7 @@ impl Runtime {
 
     /// The events recorded so far.
     pub fn events(&self) -> Vec<Event> {
-        self.core_ref().events.events().to_vec()
+        self.core_ref().events.events()
     }
 
     /// Takes the recorded decisions out of the runtime (empty unless `Config::record`).
@@ -471,7 +471,7 @@ impl Runtime {
             if id != TaskId::MAIN {
                 let parent = core.current.unwrap_or(TaskId(0));
                 let detail = if daemon {
-                    Detail::Static("daemon")
+                    Detail::Static(&"daemon")
                 } else {
                     Detail::None
                 };

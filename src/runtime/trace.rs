@@ -31,8 +31,8 @@ pub enum Subject {
     Task(TaskId, Option<Rc<str>>),
 }
 
-/// The longest string a `Detail::Quoted` keeps inline (it fills the rest of the detail's 24 bytes).
-pub const SHORT_MAX: usize = 22;
+/// The longest string a `Detail::Quoted` keeps inline (it fills the rest of the detail's 16 bytes).
+pub const SHORT_MAX: usize = 14;
 
 /// A short string stored inline (no heap), at most `SHORT_MAX` bytes of UTF-8.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -79,17 +79,17 @@ impl fmt::Debug for ShortStr {
 
 /// An event's free text (a value, a duration, a message), kept in a form that costs nothing to
 /// record and is formatted when the trace is rendered. The rendered text of each kind is fixed
-/// (snapshot tests store it): see `Detail::write`.
+/// (snapshot tests store it): see `Detail::write`. 16 bytes: every payload is one word, or a
+/// short string inline.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Detail {
     /// No detail.
     None,
-    /// A fixed text (`closed`, `daemon`, `refused`).
-    Static(&'static str),
-    /// Text formatted by the caller (patterns' details; values too long to keep inline).
-    Text(Box<str>),
-    /// Shared text.
-    Shared(Rc<str>),
+    /// A fixed text (`Detail::Static(&"closed")`: a reference to a `&'static str`, one word).
+    Static(&'static &'static str),
+    /// Text formatted by the caller (patterns' details; values too long to keep inline), boxed
+    /// so that the detail stays one word.
+    Text(Box<String>),
     /// An integer: `42`.
     Int(i64),
     /// An unsigned integer: `42`.
@@ -109,7 +109,7 @@ pub enum Detail {
 impl Detail {
     /// Owned text (allocated once; prefer a specific kind on hot paths).
     pub fn text(s: String) -> Detail {
-        Detail::Text(s.into_boxed_str())
+        Detail::Text(Box::new(s))
     }
 
     /// A string shown quoted, as Rust's `{:?}` shows it: inline when short, else formatted now.
@@ -131,13 +131,13 @@ impl Detail {
             Detail::None => {}
             Detail::Static(s) => out.push_str(s),
             Detail::Text(s) => out.push_str(s),
-            Detail::Shared(s) => out.push_str(s),
             Detail::Int(i) => {
-                let _ = write!(out, "{i}");
+                if *i < 0 {
+                    out.push('-');
+                }
+                push_u64(out, i.unsigned_abs());
             }
-            Detail::Uint(u) => {
-                let _ = write!(out, "{u}");
-            }
+            Detail::Uint(u) => push_u64(out, *u),
             Detail::Float(x) => {
                 let _ = write!(out, "{x}");
             }
@@ -166,26 +166,62 @@ impl From<Option<String>> for Detail {
     }
 }
 
+/// Appends `n` in decimal, without the formatting machinery (rendering a trace is mostly
+/// numbers: times, goroutine and resource ids, values).
+fn push_u64(out: &mut String, n: u64) {
+    push_digits(out, n, 1);
+}
+
+/// Appends `n` in decimal, zero-padded to at least `width` digits.
+fn push_digits(out: &mut String, mut n: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let start = i.min(buf.len().saturating_sub(width));
+    // Byte by byte: cheaper than validating and copying a few digits as a `&str`.
+    for &b in &buf[start..] {
+        out.push(char::from(b));
+    }
+}
+
 /// `format_ms` without the allocation: `12ms`, `1.5ms`, `0.000001ms`.
 fn write_ms(out: &mut String, ns: Nanos) {
-    let whole = ns / NANOS_PER_MS;
+    push_u64(out, ns / NANOS_PER_MS);
     let frac = ns % NANOS_PER_MS;
-    if frac == 0 {
-        let _ = write!(out, "{whole}ms");
-    } else {
+    if frac != 0 {
         let mut digits = frac;
         let mut width = 6;
         while digits % 10 == 0 {
             digits /= 10;
             width -= 1;
         }
-        let _ = write!(out, "{whole}.{digits:0width$}ms");
+        out.push('.');
+        push_digits(out, digits, width);
+    }
+    out.push_str("ms");
+}
+
+/// `channel#3` or `mutex#2"accounts"`, as `Resource`'s `Display` writes it, appended.
+fn write_resource(out: &mut String, r: &ResourceRef) {
+    out.push_str(r.kind());
+    out.push('#');
+    push_u64(out, r.id());
+    if let Some(name) = r.name() {
+        let _ = write!(out, "{name:?}");
     }
 }
 
 /// `g3` or `g3(worker)`, appended.
 fn write_label(out: &mut String, id: u64, name: Option<&str>) {
-    let _ = write!(out, "g{id}");
+    out.push('g');
+    push_u64(out, id);
     if let Some(n) = name {
         out.push('(');
         out.push_str(n);
@@ -235,8 +271,9 @@ impl NameLog {
     }
 }
 
-/// What `Event::other` holds.
+/// What `Event::other` holds (in its top bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
 enum Other {
     /// Nothing.
     None,
@@ -248,6 +285,20 @@ enum Other {
     PeerTo,
     /// The peer, shown after the detail as `from gN`.
     PeerFrom,
+}
+
+/// `Event::other`: the low `OTHER_BITS` bits are a goroutine id, the top three what it means
+/// (`Other`). A traced run reaching goroutine 2^29 would hold at least two events per goroutine
+/// spawned (its spawn and its exit, over 70 GB): memory runs out long before the id does.
+const OTHER_BITS: u32 = 29;
+const OTHER_ID: u32 = (1 << OTHER_BITS) - 1;
+
+fn pack_other(shape: Other, id: u64) -> u32 {
+    let id = u32::try_from(id)
+        .ok()
+        .filter(|&i| i <= OTHER_ID)
+        .expect("goroutine ids fit in 29 bits");
+    ((shape as u32) << OTHER_BITS) | id
 }
 
 /// How the other goroutine of a channel hand-off appears in the text of the event.
@@ -278,12 +329,25 @@ pub struct Event {
     detail: Detail,
     /// Its number in the run (names are looked up as of it).
     seq: u32,
-    /// A goroutine id, meaning what `shape` says.
-    other: u64,
-    shape: Other,
+    /// Another goroutine and what it is to this event (`pack_other`).
+    other: u32,
 }
 
 impl Event {
+    fn shape(&self) -> Other {
+        match self.other >> OTHER_BITS {
+            0 => Other::None,
+            1 => Other::Subject,
+            2 => Other::Peer,
+            3 => Other::PeerTo,
+            _ => Other::PeerFrom,
+        }
+    }
+
+    fn other_id(&self) -> u64 {
+        u64::from(self.other & OTHER_ID)
+    }
+
     /// The name of the goroutine that caused it, at the time.
     pub fn task_name(&self) -> Option<Rc<str>> {
         self.names.at(self.task.0, self.seq)
@@ -291,8 +355,8 @@ impl Event {
 
     /// What it acted on.
     pub fn subject(&self) -> Subject {
-        if self.shape == Other::Subject {
-            let id = TaskId(self.other);
+        if self.shape() == Other::Subject {
+            let id = TaskId(self.other_id());
             return Subject::Task(id, self.names.at(id.0, self.seq));
         }
         match &self.resource {
@@ -310,8 +374,8 @@ impl Event {
     /// value went to, for a `receive` the sender it came from, when that goroutine was parked.
     /// Views (the Chrome trace's message arrows) read it instead of parsing the detail back.
     pub fn peer(&self) -> Option<TaskId> {
-        match self.shape {
-            Other::Peer | Other::PeerTo | Other::PeerFrom => Some(TaskId(self.other)),
+        match self.shape() {
+            Other::Peer | Other::PeerTo | Other::PeerFrom => Some(TaskId(self.other_id())),
             Other::None | Other::Subject => None,
         }
     }
@@ -323,7 +387,7 @@ impl Event {
 
     /// The detail's text (with the `to gN` / `from gN` of a hand-off), as the text form shows it.
     pub fn detail(&self) -> Option<String> {
-        if self.detail.is_none() && !matches!(self.shape, Other::PeerTo | Other::PeerFrom) {
+        if self.detail.is_none() && !matches!(self.shape(), Other::PeerTo | Other::PeerFrom) {
             return None;
         }
         let mut out = String::new();
@@ -333,29 +397,32 @@ impl Event {
 
     fn write_detail(&self, out: &mut String) {
         self.detail.write(out);
-        match self.shape {
+        match self.shape() {
             Other::PeerTo => {
-                let _ = write!(out, " to g{}", self.other);
+                out.push_str(" to g");
+                push_u64(out, self.other_id());
             }
             Other::PeerFrom => {
-                let _ = write!(out, " from g{}", self.other);
+                out.push_str(" from g");
+                push_u64(out, self.other_id());
             }
             _ => {}
         }
     }
 
     fn has_detail(&self) -> bool {
-        !self.detail.is_none() || matches!(self.shape, Other::PeerTo | Other::PeerFrom)
+        !self.detail.is_none() || matches!(self.shape(), Other::PeerTo | Other::PeerFrom)
     }
 
     /// Appends `verb subject` (`send channel#1`, `wake g3(worker)`).
     pub(crate) fn write_headline(&self, out: &mut String) {
         out.push_str(self.verb);
-        if self.shape == Other::Subject {
+        if self.shape() == Other::Subject {
             out.push(' ');
-            self.names.write_label(out, self.other, self.seq);
+            self.names.write_label(out, self.other_id(), self.seq);
         } else if let Some(r) = &self.resource {
-            let _ = write!(out, " {r}");
+            out.push(' ');
+            write_resource(out, r);
         }
     }
 
@@ -423,10 +490,18 @@ impl Event {
     }
 }
 
+/// The largest chunk of events `Recorder` allocates at once.
+const CHUNK_MAX: usize = 8192;
+
 /// A run's trace as it is recorded: the events, and the names they share.
+///
+/// Events are kept in chunks rather than one growing `Vec`: a doubling `Vec` would carry up to
+/// as much unused room as it has events (and copy them all at each growth), and a run of 100,000
+/// parked goroutines would pay that per goroutine. The chunks grow with the trace up to
+/// `CHUNK_MAX` events, so the slack stays below one chunk.
 #[derive(Debug, Default)]
 pub(crate) struct Recorder {
-    events: Vec<Event>,
+    chunks: Vec<Vec<Event>>,
     names: Rc<NameLog>,
     seq: u32,
 }
@@ -443,20 +518,31 @@ impl Recorder {
         detail: Detail,
         peer: Option<(TaskId, PeerShown)>,
     ) {
-        let (resource, mut other, mut shape) = match subject {
-            Subject::None => (None, 0, Other::None),
-            Subject::Resource(r) => (Some(r), 0, Other::None),
-            Subject::Task(id, _) => (None, id.0, Other::Subject),
+        let (resource, other) = match (subject, peer) {
+            (Subject::Task(id, _), _) => (None, pack_other(Other::Subject, id.0)),
+            (Subject::None, None) => (None, 0),
+            (Subject::Resource(r), None) => (Some(r), 0),
+            (subject, Some((p, shown))) => {
+                let shape = match shown {
+                    PeerShown::Hidden => Other::Peer,
+                    PeerShown::To => Other::PeerTo,
+                    PeerShown::From => Other::PeerFrom,
+                };
+                let resource = match subject {
+                    Subject::Resource(r) => Some(r),
+                    _ => None,
+                };
+                (resource, pack_other(shape, p.0))
+            }
         };
-        if let (Some((p, shown)), false) = (peer, shape == Other::Subject) {
-            other = p.0;
-            shape = match shown {
-                PeerShown::Hidden => Other::Peer,
-                PeerShown::To => Other::PeerTo,
-                PeerShown::From => Other::PeerFrom,
-            };
+        let full = self.chunks.last().is_none_or(|c| c.len() == c.capacity());
+        if full {
+            let recorded: usize = self.chunks.iter().map(Vec::len).sum();
+            self.chunks
+                .push(Vec::with_capacity(recorded.clamp(64, CHUNK_MAX)));
         }
-        self.events.push(Event {
+        let chunk = self.chunks.last_mut().expect("a chunk with room");
+        chunk.push(Event {
             time,
             task,
             verb,
@@ -465,7 +551,6 @@ impl Recorder {
             detail,
             seq: self.seq,
             other,
-            shape,
         });
         self.seq = self.seq.wrapping_add(1);
     }
@@ -475,14 +560,23 @@ impl Recorder {
         self.names.set(task, self.seq, name);
     }
 
-    /// The events recorded so far.
-    pub(crate) fn events(&self) -> &[Event] {
-        &self.events
+    /// A copy of the events recorded so far.
+    pub(crate) fn events(&self) -> Vec<Event> {
+        self.chunks.iter().flatten().cloned().collect()
     }
 
-    /// Takes the events recorded so far.
+    /// Takes the events recorded so far, as one `Vec` (each chunk is freed once moved, so the
+    /// trace is never held twice).
     pub(crate) fn take(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.events)
+        let mut chunks = std::mem::take(&mut self.chunks);
+        if chunks.len() == 1 {
+            return chunks.pop().unwrap_or_default();
+        }
+        let mut events = Vec::with_capacity(chunks.iter().map(Vec::len).sum());
+        for chunk in chunks {
+            events.extend(chunk);
+        }
+        events
     }
 }
 
@@ -552,9 +646,8 @@ mod tests {
     #[test]
     fn each_detail_kind_renders_its_fixed_text() {
         assert_eq!(text(Detail::None), "");
-        assert_eq!(text(Detail::Static("closed")), "closed");
+        assert_eq!(text(Detail::Static(&"closed")), "closed");
         assert_eq!(text(Detail::text("n=3 full".into())), "n=3 full");
-        assert_eq!(text(Detail::Shared(Rc::from("shared"))), "shared");
         assert_eq!(text(Detail::Int(-42)), "-42");
         assert_eq!(text(Detail::Uint(u64::MAX)), "18446744073709551615");
         assert_eq!(text(Detail::Float(1.5)), "1.5");
@@ -581,6 +674,30 @@ mod tests {
     }
 
     #[test]
+    fn numbers_and_resources_render_as_display_does() {
+        for n in [0, 1, 9, 10, 99, 100, 12345, u64::MAX - 1, u64::MAX] {
+            let mut out = String::new();
+            push_u64(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+        for i in [0, -1, 7, i64::MIN, i64::MAX] {
+            assert_eq!(text(Detail::Int(i)), i.to_string());
+        }
+        let mut padded = String::new();
+        push_digits(&mut padded, 25, 6);
+        assert_eq!(padded, "000025");
+        let r = channel(12);
+        let mut out = String::new();
+        write_resource(&mut out, &r);
+        assert_eq!(out, r.to_string());
+        r.set_name("jobs \"x\"");
+        out.clear();
+        write_resource(&mut out, &r);
+        assert_eq!(out, r.to_string());
+        assert_eq!(out, "channel#12\"jobs \\\"x\\\"\"");
+    }
+
+    #[test]
     fn milliseconds_render_as_format_ms_does() {
         for ns in [
             0,
@@ -602,8 +719,8 @@ mod tests {
 
     #[test]
     fn short_strings_stay_inline_and_events_stay_small() {
-        assert_eq!(std::mem::size_of::<Detail>(), 24);
-        assert!(std::mem::size_of::<Event>() <= 88);
+        assert_eq!(std::mem::size_of::<Detail>(), 16);
+        assert_eq!(std::mem::size_of::<Event>(), 72);
         assert_eq!(
             ShortStr::new("abc").map(|s| s.as_str().to_string()),
             Some("abc".into())
@@ -621,6 +738,28 @@ mod tests {
     }
 
     #[test]
+    fn chunks_keep_every_event_in_order() {
+        let mut rec = Recorder::default();
+        let n = 3 * CHUNK_MAX + 17;
+        for i in 0..n {
+            rec.push(
+                i as u64,
+                TaskId(1),
+                "tick",
+                Subject::None,
+                Detail::None,
+                None,
+            );
+        }
+        assert!(rec.chunks.iter().all(|c| c.capacity() <= CHUNK_MAX));
+        assert_eq!(rec.events().len(), n);
+        let events = rec.take();
+        assert_eq!(events.len(), n);
+        assert!(events.iter().enumerate().all(|(i, e)| e.time == i as u64));
+        assert!(rec.take().is_empty());
+    }
+
+    #[test]
     fn events_render_subjects_peers_and_names_as_of_their_time() {
         let mut rec = Recorder::default();
         let ch = channel(1);
@@ -630,7 +769,7 @@ mod tests {
             TaskId(1),
             "spawn",
             Subject::Task(TaskId(2), None),
-            Detail::Static("daemon"),
+            Detail::Static(&"daemon"),
             None,
         );
         rec.name(TaskId(2), Some(Rc::from("worker")));

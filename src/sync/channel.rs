@@ -90,7 +90,7 @@ impl Describe for () {
         "()".to_string()
     }
     fn trace_detail(&self) -> Detail {
-        Detail::Static("()")
+        Detail::Static(&"()")
     }
 }
 
@@ -358,7 +358,7 @@ impl<T: Describe + 'static> Channel<T> {
         match self.try_recv() {
             Ok(v) => RecvStart::Ready(Some(v)),
             Err(TryRecvError::Closed) => {
-                self.trace("receive", || Detail::Static("closed"));
+                self.trace("receive", || Detail::Static(&"closed"));
                 RecvStart::Ready(None)
             }
             Err(TryRecvError::Empty) => {
@@ -376,7 +376,7 @@ impl<T: Describe + 'static> Channel<T> {
         match self.try_send(value) {
             Ok(()) => SendStart::Done(true),
             Err(TrySendError::Closed(_)) => {
-                self.trace("send", || Detail::Static("closed"));
+                self.trace("send", || Detail::Static(&"closed"));
                 SendStart::Done(false)
             }
             Err(TrySendError::Full(value)) => {
