@@ -127,13 +127,17 @@ impl Detail {
 
     /// Appends the rendered text.
     pub fn write(&self, out: &mut String) {
+        Out::append_to(out, |o| self.write_out(o));
+    }
+
+    fn write_out(&self, out: &mut Out) {
         match self {
             Detail::None => {}
-            Detail::Static(s) => out.push_str(s),
-            Detail::Text(s) => out.push_str(s),
+            Detail::Static(s) => out.s(s),
+            Detail::Text(s) => out.s(s),
             Detail::Int(i) => {
                 if *i < 0 {
-                    out.push('-');
+                    out.b(b'-');
                 }
                 push_u64(out, i.unsigned_abs());
             }
@@ -148,7 +152,7 @@ impl Detail {
                     let _ = write!(out, "{n}");
                 }
             }
-            Detail::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Detail::Bool(b) => out.s(if *b { "true" } else { "false" }),
             Detail::Ms(ns) => write_ms(out, *ns),
             Detail::Quoted(s) => {
                 let _ = write!(out, "{:?}", s.as_str());
@@ -166,14 +170,61 @@ impl From<Option<String>> for Detail {
     }
 }
 
+/// The renderer's buffer: bytes rather than a `String`, so that appending a digit or a space is
+/// a store, not a character encoding. Everything appended comes from a `&str` or is ASCII, so
+/// the bytes are always UTF-8.
+struct Out(Vec<u8>);
+
+impl Out {
+    /// Appends a string.
+    fn s(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    /// Appends one ASCII byte.
+    fn b(&mut self, b: u8) {
+        debug_assert!(b.is_ascii());
+        self.0.push(b);
+    }
+
+    fn into_string(self) -> String {
+        String::from_utf8(self.0)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+
+    /// Runs `f` on a buffer that then goes at the end of `out`.
+    fn append_to(out: &mut String, f: impl FnOnce(&mut Out)) {
+        let mut o = Out(std::mem::take(out).into_bytes());
+        f(&mut o);
+        *out = o.into_string();
+    }
+}
+
+impl fmt::Write for Out {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.s(s);
+        Ok(())
+    }
+}
+
 /// Appends `n` in decimal, without the formatting machinery (rendering a trace is mostly
 /// numbers: times, goroutine and resource ids, values).
-fn push_u64(out: &mut String, n: u64) {
+fn push_u64(out: &mut Out, n: u64) {
     push_digits(out, n, 1);
 }
 
 /// Appends `n` in decimal, zero-padded to at least `width` digits.
-fn push_digits(out: &mut String, mut n: u64, width: usize) {
+fn push_digits(out: &mut Out, mut n: u64, width: usize) {
+    // Most numbers in a trace (ids, small values, whole milliseconds) have one or two digits.
+    if width <= 1 && n < 10 {
+        out.b(b'0' + n as u8);
+        return;
+    }
+    if width <= 2 && n < 100 {
+        out.b(b'0' + (n / 10) as u8);
+        out.b(b'0' + (n % 10) as u8);
+        return;
+    }
     let mut buf = [b'0'; 20];
     let mut i = buf.len();
     loop {
@@ -185,14 +236,11 @@ fn push_digits(out: &mut String, mut n: u64, width: usize) {
         }
     }
     let start = i.min(buf.len().saturating_sub(width));
-    // Byte by byte: cheaper than validating and copying a few digits as a `&str`.
-    for &b in &buf[start..] {
-        out.push(char::from(b));
-    }
+    out.0.extend_from_slice(&buf[start..]);
 }
 
 /// `format_ms` without the allocation: `12ms`, `1.5ms`, `0.000001ms`.
-fn write_ms(out: &mut String, ns: Nanos) {
+fn write_ms(out: &mut Out, ns: Nanos) {
     push_u64(out, ns / NANOS_PER_MS);
     let frac = ns % NANOS_PER_MS;
     if frac != 0 {
@@ -202,16 +250,16 @@ fn write_ms(out: &mut String, ns: Nanos) {
             digits /= 10;
             width -= 1;
         }
-        out.push('.');
+        out.b(b'.');
         push_digits(out, digits, width);
     }
-    out.push_str("ms");
+    out.s("ms");
 }
 
 /// `channel#3` or `mutex#2"accounts"`, as `Resource`'s `Display` writes it, appended.
-fn write_resource(out: &mut String, r: &ResourceRef) {
-    out.push_str(r.kind());
-    out.push('#');
+fn write_resource(out: &mut Out, r: &ResourceRef) {
+    out.s(r.kind());
+    out.b(b'#');
     push_u64(out, r.id());
     if let Some(name) = r.name() {
         let _ = write!(out, "{name:?}");
@@ -219,13 +267,13 @@ fn write_resource(out: &mut String, r: &ResourceRef) {
 }
 
 /// `g3` or `g3(worker)`, appended.
-fn write_label(out: &mut String, id: u64, name: Option<&str>) {
-    out.push('g');
+fn write_label(out: &mut Out, id: u64, name: Option<&str>) {
+    out.b(b'g');
     push_u64(out, id);
     if let Some(n) = name {
-        out.push('(');
-        out.push_str(n);
-        out.push(')');
+        out.b(b'(');
+        out.s(n);
+        out.b(b')');
     }
 }
 
@@ -257,9 +305,9 @@ impl NameLog {
     }
 
     /// Appends `task`'s label at event `seq` (`sched` for the scheduler).
-    fn write_label(&self, out: &mut String, task: u64, seq: u32) {
+    fn write_label(&self, out: &mut Out, task: u64, seq: u32) {
         if task == 0 {
-            out.push_str("sched");
+            out.s("sched");
             return;
         }
         let by_task = self.by_task.borrow();
@@ -390,20 +438,20 @@ impl Event {
         if self.detail.is_none() && !matches!(self.shape(), Other::PeerTo | Other::PeerFrom) {
             return None;
         }
-        let mut out = String::new();
+        let mut out = Out(Vec::new());
         self.write_detail(&mut out);
-        Some(out)
+        Some(out.into_string())
     }
 
-    fn write_detail(&self, out: &mut String) {
-        self.detail.write(out);
+    fn write_detail(&self, out: &mut Out) {
+        self.detail.write_out(out);
         match self.shape() {
             Other::PeerTo => {
-                out.push_str(" to g");
+                out.s(" to g");
                 push_u64(out, self.other_id());
             }
             Other::PeerFrom => {
-                out.push_str(" from g");
+                out.s(" from g");
                 push_u64(out, self.other_id());
             }
             _ => {}
@@ -416,39 +464,42 @@ impl Event {
 
     /// Appends `verb subject` (`send channel#1`, `wake g3(worker)`).
     pub(crate) fn write_headline(&self, out: &mut String) {
-        out.push_str(self.verb);
+        Out::append_to(out, |o| self.headline_out(o));
+    }
+
+    fn headline_out(&self, out: &mut Out) {
+        out.s(self.verb);
         if self.shape() == Other::Subject {
-            out.push(' ');
+            out.b(b' ');
             self.names.write_label(out, self.other_id(), self.seq);
         } else if let Some(r) = &self.resource {
-            out.push(' ');
+            out.b(b' ');
             write_resource(out, r);
         }
     }
 
-    /// Appends the label of the goroutine that caused it (`sched`, `g2`, `g2(worker)`).
-    pub(crate) fn write_actor(&self, out: &mut String) {
-        self.names.write_label(out, self.task.0, self.seq);
-    }
-
     /// Appends the stable one-line text form, without a newline.
     pub fn write_text(&self, out: &mut String) {
+        Out::append_to(out, |o| self.text_out(o));
+    }
+
+    fn text_out(&self, out: &mut Out) {
         write_ms(out, self.time);
-        out.push(' ');
-        self.write_actor(out);
-        out.push(' ');
-        self.write_headline(out);
+        out.b(b' ');
+        self.names.write_label(out, self.task.0, self.seq);
+        out.b(b' ');
+        self.headline_out(out);
         if self.has_detail() {
-            out.push(' ');
+            out.b(b' ');
             self.write_detail(out);
         }
     }
 
     /// The stable one-line text form: `12ms g2(worker) send channel#1 42`.
     pub fn to_text(&self) -> String {
-        let mut line = String::with_capacity(64);
-        self.write_text(&mut line);
-        line
+        let mut line = Out(Vec::with_capacity(64));
+        self.text_out(&mut line);
+        line.into_string()
     }
 
     /// One JSON object (a JSON Lines record).
@@ -591,15 +642,15 @@ pub enum TraceFormat {
 
 /// Renders events in a format, one line each, with a final newline.
 pub fn render(events: &[Event], format: TraceFormat) -> String {
-    let mut out = String::with_capacity(events.len() * 48);
+    let mut out = Out(Vec::with_capacity(events.len() * 48));
     for e in events {
         match format {
-            TraceFormat::Text => e.write_text(&mut out),
-            TraceFormat::Jsonl => out.push_str(&e.to_json()),
+            TraceFormat::Text => e.text_out(&mut out),
+            TraceFormat::Jsonl => out.s(&e.to_json()),
         }
-        out.push('\n');
+        out.b(b'\n');
     }
-    out
+    out.into_string()
 }
 
 /// A 64-bit FNV-1a hash of the text trace: a cheap fingerprint to compare runs without keeping
@@ -613,8 +664,12 @@ impl TraceHash {
 
     /// Adds one line.
     pub fn add_line(self, line: &str) -> TraceHash {
+        self.add_bytes(line.as_bytes())
+    }
+
+    fn add_bytes(self, line: &[u8]) -> TraceHash {
         let mut h = self.0;
-        for b in line.bytes().chain(std::iter::once(b'\n')) {
+        for &b in line.iter().chain(std::iter::once(&b'\n')) {
             h ^= b as u64;
             h = h.wrapping_mul(0x100000001b3);
         }
@@ -623,11 +678,11 @@ impl TraceHash {
 
     /// Adds every event's text line (one buffer reused for all of them).
     pub fn add_events(self, events: &[Event]) -> TraceHash {
-        let mut line = String::with_capacity(128);
+        let mut line = Out(Vec::with_capacity(128));
         events.iter().fold(self, |h, e| {
-            line.clear();
-            e.write_text(&mut line);
-            h.add_line(&line)
+            line.0.clear();
+            e.text_out(&mut line);
+            h.add_bytes(&line.0)
         })
     }
 }
@@ -675,24 +730,44 @@ mod tests {
 
     #[test]
     fn numbers_and_resources_render_as_display_does() {
-        for n in [0, 1, 9, 10, 99, 100, 12345, u64::MAX - 1, u64::MAX] {
-            let mut out = String::new();
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            11,
+            42,
+            99,
+            100,
+            101,
+            999,
+            12345,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let mut out = Out(Vec::new());
             push_u64(&mut out, n);
-            assert_eq!(out, n.to_string());
+            assert_eq!(out.into_string(), n.to_string());
         }
         for i in [0, -1, 7, i64::MIN, i64::MAX] {
             assert_eq!(text(Detail::Int(i)), i.to_string());
         }
-        let mut padded = String::new();
+        let mut padded = Out(Vec::new());
         push_digits(&mut padded, 25, 6);
-        assert_eq!(padded, "000025");
+        assert_eq!(padded.into_string(), "000025");
+        for (n, width, shown) in [(5, 2, "05"), (25, 2, "25"), (7, 3, "007"), (123, 2, "123")] {
+            let mut out = Out(Vec::new());
+            push_digits(&mut out, n, width);
+            assert_eq!(out.into_string(), shown);
+        }
         let r = channel(12);
-        let mut out = String::new();
+        let mut out = Out(Vec::new());
         write_resource(&mut out, &r);
-        assert_eq!(out, r.to_string());
+        assert_eq!(out.into_string(), r.to_string());
         r.set_name("jobs \"x\"");
-        out.clear();
+        let mut out = Out(Vec::new());
         write_resource(&mut out, &r);
+        let out = out.into_string();
         assert_eq!(out, r.to_string());
         assert_eq!(out, "channel#12\"jobs \\\"x\\\"\"");
     }
@@ -711,9 +786,9 @@ mod tests {
             123_456_789_012,
             u64::MAX,
         ] {
-            let mut out = String::new();
+            let mut out = Out(Vec::new());
             write_ms(&mut out, ns);
-            assert_eq!(out, format_ms(ns), "{ns} ns");
+            assert_eq!(out.into_string(), format_ms(ns), "{ns} ns");
         }
     }
 
