@@ -246,7 +246,7 @@ fn write_ms(out: &mut Out, ns: Nanos) {
     if frac != 0 {
         let mut digits = frac;
         let mut width = 6;
-        while digits % 10 == 0 {
+        while digits.is_multiple_of(10) {
             digits /= 10;
             width -= 1;
         }
@@ -282,8 +282,11 @@ fn write_label(out: &mut Out, id: u64, name: Option<&str>) {
 /// no room.
 #[derive(Debug, Default)]
 pub(crate) struct NameLog {
-    by_task: RefCell<BTreeMap<u64, Vec<(u32, Option<Rc<str>>)>>>,
+    by_task: RefCell<BTreeMap<u64, Vec<Named>>>,
 }
+
+/// A goroutine's name (`None`: unnamed, or exited) from an event's sequence number on.
+type Named = (u32, Option<Rc<str>>);
 
 impl NameLog {
     /// `task` is called `name` from event `seq` on.
