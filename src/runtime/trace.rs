@@ -369,7 +369,7 @@ pub enum PeerShown {
 }
 
 /// One trace event: fixed size, formatted only when rendered.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Event {
     /// The run's time when it happened.
     pub time: Nanos,
@@ -387,6 +387,16 @@ pub struct Event {
     seq: u32,
     /// Another goroutine and what it is to this event (`pack_other`).
     other: u32,
+}
+
+impl fmt::Debug for Event {
+    /// The event as its text line shows it (not the run's whole name log, which it shares).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("text", &self.to_text())
+            .field("peer", &self.peer())
+            .finish()
+    }
 }
 
 impl Event {
@@ -925,6 +935,10 @@ mod tests {
             matches!(events[4].subject(), Subject::Task(TaskId(2), Some(n)) if &*n == "worker")
         );
         assert_eq!(events[0].peer(), None);
+        assert_eq!(
+            format!("{:?}", events[1]),
+            r#"Event { text: "1.5ms g2(worker) send channel#1 7 to g1", peer: Some(TaskId(1)) }"#
+        );
         assert_eq!(
             events[1].to_json(),
             r#"{"detail":"7 to g1","ev":"send","g":2,"name":"worker","res":{"id":1,"kind":"channel"},"t":"1.5ms","t_ns":1500000}"#
