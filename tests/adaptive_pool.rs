@@ -107,7 +107,7 @@ fn check_laws(opts: AdaptiveOptions, tasks: &[(u64, u64)], seed: u64) {
     {
         assert_eq!(e.time % every, 0, "seed {seed}: a change between checks");
         let now: i64 = e
-            .detail
+            .detail()
             .as_deref()
             .and_then(|d| d.rsplit("workers=").next())
             .and_then(|n| n.parse().ok())

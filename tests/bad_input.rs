@@ -1607,7 +1607,7 @@ fn print_goes_to_the_trace() {
     assert!(
         r.events
             .iter()
-            .any(|e| e.detail.as_deref() == Some("a\t1\tnil\ttrue")),
+            .any(|e| e.detail().as_deref() == Some("a\t1\tnil\ttrue")),
         "{}",
         r.trace_text()
     );

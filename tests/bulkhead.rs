@@ -208,7 +208,7 @@ fn check_laws(parts: &[Partition], calls: &[CallSpec], seed: u64) {
     let mut seen_full: BTreeMap<u64, bool> = BTreeMap::new();
     let mut rejects = 0;
     for e in &report.events {
-        let Subject::Resource(r) = &e.subject else {
+        let Subject::Resource(r) = e.subject() else {
             continue;
         };
         let r = r.to_string();
@@ -230,7 +230,7 @@ fn check_laws(parts: &[Partition], calls: &[CallSpec], seed: u64) {
                 seen_full.remove(&e.task.0),
                 Some(true),
                 "seed {seed}: {:?} rejected a call while it had a free slot",
-                e.detail
+                e.detail()
             );
             rejects += 1;
         }

@@ -63,7 +63,7 @@ fn goroutine_ids(events: &[Event]) -> BTreeSet<u64> {
     let mut ids = BTreeSet::new();
     for e in events {
         ids.insert(e.task.0);
-        if let Subject::Task(t, _) = &e.subject {
+        if let Subject::Task(t, _) = &e.subject() {
             ids.insert(t.0);
         }
     }

@@ -13,7 +13,7 @@ fn logs(r: &RunReport) -> Vec<(usize, String)> {
         .iter()
         .enumerate()
         .filter(|(_, e)| e.verb == "log.info")
-        .map(|(i, e)| (i, e.detail.clone().unwrap_or_default()))
+        .map(|(i, e)| (i, e.detail().unwrap_or_default()))
         .collect()
 }
 
@@ -23,10 +23,10 @@ fn trace_counts(events: &[Event], id: u64, upto: usize) -> (u64, u64) {
     let mut sent = 0;
     let mut received = 0;
     for e in &events[..upto] {
-        let Subject::Resource(r) = &e.subject else {
+        let Subject::Resource(r) = e.subject() else {
             continue;
         };
-        if r.id() != id || e.detail.as_deref() == Some("closed") {
+        if r.id() != id || e.detail().as_deref() == Some("closed") {
             continue;
         }
         match e.verb {
@@ -104,7 +104,7 @@ proptest! {
         // Senders blocked when the channel closes fail their send, which is fine; errors are not.
         prop_assert!(!matches!(&r.outcome, gosim::runtime::Outcome::Fail(f) if f.kind != gosim::runtime::FailureKind::Leak),
             "{}\n{}", r.outcome, src);
-        let channel_id = r.events.iter().find_map(|e| match (&e.subject, e.verb) {
+        let channel_id = r.events.iter().find_map(|e| match (e.subject(), e.verb) {
             (Subject::Resource(res), "new") if res.kind() == "channel" => Some(res.id()),
             _ => None,
         }).expect("the channel was created");

@@ -109,11 +109,11 @@ fn check_laws(w: &Work, seed: u64) {
     let mut model: Vec<u64> = Vec::new(); // in send order
     let mut replayed = 0u64;
     for e in &report.events {
-        let ours = matches!(&e.subject, Subject::Resource(r) if r.kind() == "priority_channel");
+        let ours = matches!(&e.subject(), Subject::Resource(r) if r.kind() == "priority_channel");
         if !ours {
             continue;
         }
-        let Some(detail) = e.detail.as_deref() else {
+        let Some(detail) = e.detail() else {
             continue;
         };
         let Some(v) = detail.split(' ').next().and_then(|x| x.parse::<u64>().ok()) else {

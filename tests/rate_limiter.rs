@@ -580,7 +580,7 @@ fn check_laws(rate: u64, per: u64, burst: u64, jobs: &[JobSpec], seed: u64) {
     // Waiters parked on the limiter are admitted in the order they blocked.
     let mut queue = std::collections::VecDeque::new();
     for e in &report.events {
-        if !matches!(&e.subject, Subject::Resource(r) if r.kind() == "rate_limiter") {
+        if !matches!(&e.subject(), Subject::Resource(r) if r.kind() == "rate_limiter") {
             continue;
         }
         match e.verb {

@@ -115,7 +115,8 @@ fn check_laws(size: u64, jobs: &[JobSpec], seed: u64) {
     let mut requested: BTreeMap<u64, usize> = BTreeMap::new();
     let mut resolved: BTreeMap<u64, (usize, &str)> = BTreeMap::new();
     for (idx, e) in report.events.iter().enumerate() {
-        let on_sem = matches!(&e.subject, Subject::Resource(r) if r.kind() == "weighted_semaphore");
+        let on_sem =
+            matches!(&e.subject(), Subject::Resource(r) if r.kind() == "weighted_semaphore");
         if !on_sem {
             continue;
         }

@@ -449,6 +449,64 @@ fn batch_throughput(n: u64, reps: usize) -> (f64, f64) {
     )
 }
 
+/// What the text trace costs: the Lua ping-pong with the trace on (recorded, rendered as text the
+/// way `gosim run` does, and freed) minus the same run with it off, over the events recorded,
+/// in ns; the two are run alternately in this process so a drifting machine shifts both, and
+/// the fastest run of each is compared. Also
+/// the memory per goroutine parked on a channel with the trace on, in bytes (`parked_memory`'s
+/// scenario: its events stay alive until the run ends).
+fn text_trace_cost(n: u64, parked: u64, reps: usize) -> (f64, f64) {
+    let src = format!(
+        r#"
+        local a, b = goroutine.channel(), goroutine.channel()
+        goroutine.spawn(function()
+          for i = 1, {n} do local v = a:receive(); b:send(v) end
+        end)
+        for i = 1, {n} do a:send(i); b:receive() end
+        "#
+    );
+    let timed = |trace: bool| {
+        let mut opts = RunOptions::with_seed(1);
+        opts.config.trace = trace;
+        let t = Instant::now();
+        let r = run_source("ping_pong.lua", &src, &opts).expect("bench scenario loads");
+        let text = trace.then(|| r.trace_text());
+        let events = r.events.len();
+        assert!(r.outcome.is_pass(), "ping-pong must pass: {}", r.outcome);
+        drop((r, text));
+        (t.elapsed().as_nanos() as f64, events)
+    };
+    let (mut on, mut off, mut events) = (Vec::new(), Vec::new(), 0);
+    for _ in 0..reps {
+        off.push(timed(false).0);
+        let (ns, n_events) = timed(true);
+        on.push(ns);
+        events = n_events;
+    }
+    // The least disturbed run of each: a difference of two medians on a busy machine is mostly
+    // the noise of the ping-pong itself (several times the trace's cost).
+    let least = |xs: Vec<f64>| xs.into_iter().fold(f64::INFINITY, f64::min);
+    let per_event = (least(on) - least(off)) / events.max(1) as f64;
+
+    let parked_src = format!(
+        r#"
+        local ch = goroutine.channel()
+        for i = 1, {parked} do goroutine.spawn(function() ch:receive() end) end
+        goroutine.sleep(1)
+        ch:close()
+        "#
+    );
+    let mut opts = RunOptions::with_seed(1);
+    opts.config.trace = true;
+    alloc_count::count_globally(true);
+    let base = alloc_count::reset_peak();
+    let r = run_source("parked_traced.lua", &parked_src, &opts).expect("bench scenario loads");
+    let grown = alloc_count::peak() - base;
+    alloc_count::count_globally(false);
+    assert!(r.outcome.is_pass(), "parked must pass: {}", r.outcome);
+    (per_event, grown as f64 / parked as f64)
+}
+
 pub(crate) fn run(a: BenchArgs) -> ExitCode {
     let (reps, scale) = if a.quick { (3, 10) } else { (7, 1) };
     eprintln!("measuring ({} repetitions each; medians)...", reps);
@@ -468,6 +526,7 @@ pub(crate) fn run(a: BenchArgs) -> ExitCode {
     let (wait, wait_hand) = limiter_wait(100_000 / scale, reps);
     let (cb_call, cb_hand) = breaker_call(100_000 / scale, reps);
     let (batch, batch_hand) = batch_throughput(100_000 / scale, reps);
+    let (trace_event, traced_mem) = text_trace_cost(50_000 / scale, 100_000 / scale, reps);
     let rows = [
         Row {
             name: "unbuffered ping-pong, per message",
@@ -572,6 +631,22 @@ pub(crate) fn run(a: BenchArgs) -> ExitCode {
             anchor: Some((batch_hand, "buffer + channel by hand")),
             target: "(reported)",
             met: true,
+        },
+        Row {
+            name: "text trace, cost per event",
+            value: trace_event,
+            unit: "ns",
+            anchor: None,
+            target: "<= 150 ns",
+            met: trace_event <= 150.0,
+        },
+        Row {
+            name: "memory per parked goroutine, text trace on",
+            value: traced_mem,
+            unit: "B",
+            anchor: None,
+            target: "<= 1536 B",
+            met: traced_mem <= 1536.0,
         },
     ];
     println!(

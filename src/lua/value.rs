@@ -2,6 +2,7 @@
 
 use mlua::Value;
 
+use crate::runtime::{Detail, ShortStr};
 use crate::sync::Describe;
 
 /// A Lua value carried by a channel. Tables travel by reference (like pointers in Go).
@@ -12,6 +13,24 @@ impl Describe for LuaValue {
     /// Short and stable: never an address (`tostring(table)` would print one).
     fn describe(&self) -> String {
         describe(&self.0)
+    }
+
+    /// `describe`'s text, recorded without formatting or allocating for numbers, booleans,
+    /// nil, tables, functions and strings of up to `SHORT_MAX` bytes of UTF-8 (copied inline).
+    fn trace_detail(&self) -> Detail {
+        match &self.0 {
+            Value::Nil => Detail::Static(&"nil"),
+            Value::Boolean(b) => Detail::Bool(*b),
+            Value::Integer(i) => Detail::Int(*i),
+            Value::Number(n) => Detail::LuaNumber(*n),
+            Value::String(s) => match ShortStr::from_utf8(&s.as_bytes()) {
+                Some(short) => Detail::Quoted(short),
+                None => Detail::text(describe(&self.0)),
+            },
+            Value::Table(_) => Detail::Static(&"table"),
+            Value::Function(_) => Detail::Static(&"function"),
+            other => Detail::text(describe(other)),
+        }
     }
 }
 

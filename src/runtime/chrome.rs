@@ -129,11 +129,9 @@ fn task_label(id: u64, name: Option<&str>) -> String {
 
 /// `verb subject` (the text line without time, actor and detail).
 fn headline(e: &Event) -> String {
-    match &e.subject {
-        Subject::None => e.verb.to_string(),
-        Subject::Resource(r) => format!("{} {r}", e.verb),
-        Subject::Task(id, name) => format!("{} {}", e.verb, task_label(id.0, name.as_deref())),
-    }
+    let mut out = String::with_capacity(32);
+    e.write_headline(&mut out);
+    out
 }
 
 fn base(ph: &str, tid: u64, ts: Nanos) -> Map<String, Value> {
@@ -148,10 +146,10 @@ fn base(ph: &str, tid: u64, ts: Nanos) -> Map<String, Value> {
 fn args_of(e: &Event) -> Map<String, Value> {
     let mut args = Map::new();
     args.insert("trace".into(), e.to_text().into());
-    if let Some(d) = &e.detail {
-        args.insert("detail".into(), d.as_str().into());
+    if let Some(d) = e.detail() {
+        args.insert("detail".into(), d.into());
     }
-    if let Subject::Resource(r) = &e.subject
+    if let Some(r) = e.resource()
         && let Some(at) = r.created_at()
     {
         args.insert("created_at".into(), at.into());
@@ -283,8 +281,9 @@ impl Builder {
     fn event(&mut self, e: &Event) {
         let actor = e.task.0;
         let at = e.time;
-        self.touch(actor, e.task_name.as_ref(), at);
-        match (e.verb, &e.subject) {
+        let actor_name = e.task_name();
+        self.touch(actor, actor_name.as_ref(), at);
+        match (e.verb, e.subject()) {
             ("spawn", Subject::Task(child, name)) => {
                 let from = self.instant(actor, at, headline(e), "event", args_of(e));
                 let child = child.0;
@@ -294,10 +293,10 @@ impl Builder {
                 }
                 if track.life.is_none() {
                     let mut args = Map::new();
-                    let parent = task_label(actor, e.task_name.as_deref());
+                    let parent = task_label(actor, actor_name.as_deref());
                     args.insert("spawned_by".into(), parent.into());
                     args.insert("spawned_at".into(), format_ms(at).into());
-                    if e.detail.as_deref() == Some("daemon") {
+                    if e.detail().as_deref() == Some("daemon") {
                         args.insert("daemon".into(), true.into());
                     }
                     let life = self.begin_life(child, at, args);
@@ -314,9 +313,10 @@ impl Builder {
                 self.close_wait(actor, at, "its next wait (no wake in the trace)".into());
                 let sleep = verb == "sleep";
                 let mut name = headline(e);
-                if let (true, Some(d)) = (sleep || matches!(e.subject, Subject::None), &e.detail) {
+                if let (true, Some(d)) = (sleep || matches!(e.subject(), Subject::None), e.detail())
+                {
                     name.push(' ');
-                    name.push_str(d);
+                    name.push_str(&d);
                 }
                 let mut v = base("B", actor, at);
                 v.insert("name".into(), name.into());
@@ -347,7 +347,7 @@ impl Builder {
                 let item = self.instant(actor, at, headline(e), cat, args_of(e));
                 match verb {
                     "send" => {
-                        if let Some(to) = e.peer.map(|p| p.0) {
+                        if let Some(to) = e.peer().map(|p| p.0) {
                             let sender = actor;
                             self.sends.insert(to, PendingSend { item, sender, at });
                         }
@@ -363,7 +363,7 @@ impl Builder {
     /// if the trace has one, else (`receive ... from gN`) the sender's blocked slice.
     fn receive(&mut self, e: &Event, item: usize) {
         let actor = e.task.0;
-        let from = e.peer.map(|p| p.0);
+        let from = e.peer().map(|p| p.0);
         let fed = self
             .sends
             .get(&actor)
@@ -384,7 +384,7 @@ impl Builder {
     fn wake(&mut self, e: &Event, woken: u64, name: Option<&Rc<str>>) {
         let waker = e.task.0;
         let at = e.time;
-        let by = task_label(waker, e.task_name.as_deref());
+        let by = task_label(waker, e.task_name().as_deref());
         self.touch(woken, name, at);
         let waker_last = self.tracks.get(&waker).and_then(|t| t.last_instant);
         let wait = self.close_wait(woken, at, by.clone());

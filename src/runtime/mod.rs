@@ -43,7 +43,9 @@ pub use resource::{Resource, ResourceKind, ResourceRef};
 pub use rng::SimRng;
 pub use task::{Blocking, TaskBody, TaskId, TaskState, TaskStep, Wait, WaitOp};
 pub use timer::{TimerCallback, TimerKey};
-pub use trace::{Event, Subject, TraceFormat, TraceHash, render};
+pub use trace::{
+    Detail, Event, PeerShown, SHORT_MAX, ShortStr, Subject, TraceFormat, TraceHash, render,
+};
 
 use task::{Task, label};
 use timer::{TimerAction, Timers};
@@ -133,7 +135,7 @@ struct Core {
     next_pick: Option<TaskId>,
     current: Option<TaskId>,
     timers: Timers,
-    events: Vec<Event>,
+    events: trace::Recorder,
     steps: u64,
     /// `steps` when the clock last moved (spin guard).
     steps_at_advance: u64,
@@ -202,7 +204,7 @@ impl Runtime {
             next_pick: None,
             current: None,
             timers: Timers::default(),
-            events: Vec::new(),
+            events: trace::Recorder::default(),
             steps: 0,
             steps_at_advance: 0,
             need_timers: false,
@@ -279,7 +281,11 @@ impl Runtime {
     pub fn set_task_name(&self, id: TaskId, name: &str) {
         let mut core = self.core();
         if let Some(t) = core.task_mut(id) {
-            t.name = Some(Rc::from(name));
+            let name: Rc<str> = Rc::from(name);
+            t.name = Some(name.clone());
+            if core.config.trace {
+                core.events.name(id, Some(name));
+            }
         }
     }
 
@@ -302,12 +308,37 @@ impl Runtime {
 
     /// Records an event caused by the current goroutine (or by the scheduler outside one).
     pub fn emit(&self, verb: &'static str, subject: Subject, detail: Option<String>) {
+        self.record(verb, subject, Detail::from(detail));
+    }
+
+    /// Records an event caused by the current goroutine (or by the scheduler outside one), with
+    /// a compact detail: nothing is formatted until the trace is rendered.
+    pub fn record(&self, verb: &'static str, subject: Subject, detail: Detail) {
         let mut core = self.core();
         if !core.config.trace {
             return;
         }
         let task = core.current.unwrap_or(TaskId(0));
-        core.push_event(task, verb, subject, detail);
+        core.push_event(task, verb, subject, detail, None);
+    }
+
+    /// Records one side of a hand-off between two goroutines (a channel transfer): the event of
+    /// `task` (the current goroutine when `None`), whose value went to or came from `peer`,
+    /// shown in the text as `shown` says (see `Event::peer`).
+    pub fn record_handoff(
+        &self,
+        task: Option<TaskId>,
+        verb: &'static str,
+        subject: Subject,
+        detail: Detail,
+        peer: Option<(TaskId, PeerShown)>,
+    ) {
+        let mut core = self.core();
+        if !core.config.trace {
+            return;
+        }
+        let task = task.unwrap_or(core.current.unwrap_or(TaskId(0)));
+        core.push_event(task, verb, subject, detail, peer);
     }
 
     /// Records an event of the current goroutine that hands a value to, or takes one from,
@@ -324,7 +355,8 @@ impl Runtime {
             return;
         }
         let task = core.current.unwrap_or(TaskId(0));
-        core.push_event_with_peer(task, verb, subject, detail, Some(peer));
+        let peer = Some((peer, PeerShown::Hidden));
+        core.push_event(task, verb, subject, Detail::from(detail), peer);
     }
 
     /// Records an event on behalf of another goroutine (the parked side of a hand-off made
@@ -340,13 +372,14 @@ impl Runtime {
     ) {
         let mut core = self.core();
         if core.config.trace {
-            core.push_event_with_peer(task, verb, subject, detail, peer);
+            let peer = peer.map(|p| (p, PeerShown::Hidden));
+            core.push_event(task, verb, subject, Detail::from(detail), peer);
         }
     }
 
     /// The events recorded so far.
     pub fn events(&self) -> Vec<Event> {
-        self.core_ref().events.clone()
+        self.core_ref().events.events()
     }
 
     /// Takes the recorded decisions out of the runtime (empty unless `Config::record`).
@@ -356,7 +389,7 @@ impl Runtime {
 
     /// Takes the recorded events out of the runtime.
     pub fn take_events(&self) -> Vec<Event> {
-        std::mem::take(&mut self.core().events)
+        self.core().events.take()
     }
 
     /// A new resource identity (channels, locks... call this when created). `kind` is the
@@ -437,10 +470,19 @@ impl Runtime {
         if !daemon {
             core.n_live_non_daemon += 1;
         }
-        if core.config.trace && id != TaskId::MAIN {
-            let parent = core.current.unwrap_or(TaskId(0));
-            let detail = daemon.then(|| "daemon".to_string());
-            core.push_event(parent, "spawn", Subject::Task(id, name), detail);
+        if core.config.trace {
+            if name.is_some() {
+                core.events.name(id, name.clone());
+            }
+            if id != TaskId::MAIN {
+                let parent = core.current.unwrap_or(TaskId(0));
+                let detail = if daemon {
+                    Detail::Static(&"daemon")
+                } else {
+                    Detail::None
+                };
+                core.push_event(parent, "spawn", Subject::Task(id, name), detail, None);
+            }
         }
         let notice = core.spawned_notice(id, now);
         drop(core);
@@ -457,15 +499,15 @@ impl Runtime {
         if core.config.trace {
             let detail = if !wait.more.is_empty() {
                 let names: Vec<String> = wait.resources().map(|r| r.to_string()).collect();
-                Some(names.join(" "))
+                Detail::text(names.join(" "))
             } else {
-                None
+                Detail::None
             };
             let subject = match (&wait.resource, wait.more.is_empty()) {
                 (Some(r), true) => Subject::Resource(r.clone()),
                 _ => Subject::None,
             };
-            core.push_event(id, wait.op.verb(), subject, detail);
+            core.push_event(id, wait.op.verb(), subject, detail, None);
         }
         let now = core.clock.now();
         let task = core.task_mut(id).expect("current task exists");
@@ -503,7 +545,7 @@ impl Runtime {
         let fire_at = core.decider.fire_at(until);
         core.timers.add(fire_at, action);
         if core.config.trace {
-            core.push_event(id, "sleep", Subject::None, Some(format_ms(dur)));
+            core.push_event(id, "sleep", Subject::None, Detail::Ms(dur), None);
         }
         let now = core.clock.now();
         let task = core.task_mut(id).expect("current task exists");
@@ -786,7 +828,7 @@ impl Runtime {
             .and_then(|t| t.name.as_deref().map(str::to_string));
         if core.config.trace {
             let first = message.lines().next().unwrap_or("").to_string();
-            core.push_event(id, "error", Subject::None, Some(first));
+            core.push_event(id, "error", Subject::None, Detail::text(first), None);
         }
         let time = core.clock.now();
         if core.outcome.is_none() {
@@ -947,30 +989,11 @@ impl Core {
         task: TaskId,
         verb: &'static str,
         subject: Subject,
-        detail: Option<String>,
+        detail: Detail,
+        peer: Option<(TaskId, PeerShown)>,
     ) {
-        self.push_event_with_peer(task, verb, subject, detail, None);
-    }
-
-    fn push_event_with_peer(
-        &mut self,
-        task: TaskId,
-        verb: &'static str,
-        subject: Subject,
-        detail: Option<String>,
-        peer: Option<TaskId>,
-    ) {
-        let task_name = self.task(task).and_then(|t| t.name.clone());
         let time = self.clock.now();
-        self.events.push(Event {
-            time,
-            task,
-            task_name,
-            verb,
-            subject,
-            detail,
-            peer,
-        });
+        self.events.push(time, task, verb, subject, detail, peer);
     }
 
     fn wake(&mut self, id: TaskId) {
@@ -982,11 +1005,10 @@ impl Core {
             "only a blocked goroutine can be woken ({id})"
         );
         task.state = TaskState::Runnable;
-        let name = task.name.clone();
         self.runnable.push(id);
         if trace {
             let by = self.current.unwrap_or(TaskId(0));
-            self.push_event(by, "wake", Subject::Task(id, name), None);
+            self.push_event(by, "wake", Subject::Task(id, None), Detail::None, None);
         }
     }
 
@@ -1062,15 +1084,12 @@ impl Core {
             self.n_live_non_daemon -= 1;
         }
         if trace {
-            self.events.push(Event {
-                time: now,
-                task: id,
-                task_name: task.name.clone(),
-                verb: "exit",
-                subject: Subject::None,
-                detail: None,
-                peer: None,
-            });
+            self.events
+                .push(now, id, "exit", Subject::None, Detail::None, None);
+            if task.name.is_some() {
+                // Events after its exit (none today) would show it unnamed, as a gone task.
+                self.events.name(id, None);
+            }
         }
         if id == TaskId::MAIN {
             self.main_done_at = Some(now);
@@ -1178,7 +1197,8 @@ impl Core {
                         from,
                         "partial-deadlock",
                         Subject::None,
-                        Some(lines.join(" -> ")),
+                        Detail::text(lines.join(" -> ")),
+                        None,
                     );
                 }
                 self.partial.push(note);

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::runtime::{ResourceKind, ResourceRef, Runtime, Subject};
+use crate::runtime::{Detail, ResourceKind, ResourceRef, Runtime, Subject};
 
 pub(crate) struct Base<S> {
     pub(crate) rt: Runtime,
@@ -44,6 +44,15 @@ impl<S> Base<S> {
         if self.rt.tracing() {
             self.rt
                 .emit(verb, Subject::Resource(self.res.clone()), detail());
+        }
+    }
+
+    /// `trace_with` with a compact detail (nothing formatted until the trace is rendered): what
+    /// the hot operations use.
+    pub(crate) fn record_with(&self, verb: &'static str, detail: impl FnOnce() -> Detail) {
+        if self.rt.tracing() {
+            self.rt
+                .record(verb, Subject::Resource(self.res.clone()), detail());
         }
     }
 }

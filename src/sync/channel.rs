@@ -12,7 +12,9 @@ use std::rc::Rc;
 use super::base::{Base, debug_handle};
 use super::op::{Loc, park_at};
 use super::park::Parked;
-use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Subject, TaskId, Wait};
+use crate::runtime::{
+    Blocking, Detail, PeerShown, ResourceKind, ResourceRef, Runtime, Subject, TaskId, Wait,
+};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
@@ -30,20 +32,50 @@ const SEND: Blocking = Blocking::new("send", "block-send");
 pub trait Describe {
     /// A short, stable rendering (`42`, `"job-1"`, `table`).
     fn describe(&self) -> String;
+
+    /// The same rendering as a compact trace detail, formatted only if the trace is rendered.
+    /// The default formats now; values sent on hot paths (numbers, short strings, Lua values)
+    /// return a kind that allocates nothing.
+    fn trace_detail(&self) -> Detail {
+        Detail::text(self.describe())
+    }
 }
 
 macro_rules! describe_display {
-    ($($t:ty),*) => {$(
+    ($variant:ident as $as:ty: $($t:ty),*) => {$(
         impl Describe for $t {
             fn describe(&self) -> String { self.to_string() }
+            fn trace_detail(&self) -> Detail { Detail::$variant(*self as $as) }
         }
     )*};
 }
-describe_display!(i32, i64, u32, u64, usize, bool, f64);
+describe_display!(Int as i64: i32, i64);
+describe_display!(Uint as u64: u32, u64, usize);
+
+impl Describe for bool {
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+    fn trace_detail(&self) -> Detail {
+        Detail::Bool(*self)
+    }
+}
+
+impl Describe for f64 {
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+    fn trace_detail(&self) -> Detail {
+        Detail::Float(*self)
+    }
+}
 
 impl Describe for String {
     fn describe(&self) -> String {
         format!("{self:?}")
+    }
+    fn trace_detail(&self) -> Detail {
+        Detail::quoted(self)
     }
 }
 
@@ -56,6 +88,9 @@ impl Describe for Vec<u8> {
 impl Describe for () {
     fn describe(&self) -> String {
         "()".to_string()
+    }
+    fn trace_detail(&self) -> Detail {
+        Detail::Static(&"()")
     }
 }
 
@@ -195,32 +230,24 @@ impl<T: Describe + 'static> Channel<T> {
         &self.shared.rt
     }
 
-    fn trace(&self, verb: &'static str, detail: impl FnOnce() -> Option<String>) {
-        self.shared.trace_with(verb, detail);
+    fn trace(&self, verb: &'static str, detail: impl FnOnce() -> Detail) {
+        self.shared.record_with(verb, detail);
     }
 
-    /// Traces a transfer of the current goroutine with the parked goroutine `peer`.
-    fn trace_with(&self, verb: &'static str, peer: TaskId, detail: impl FnOnce() -> String) {
-        let rt = self.rt();
-        if rt.tracing() {
-            let subject = Subject::Resource(self.shared.res.clone());
-            rt.emit_with_peer(verb, subject, Some(detail()), peer);
-        }
-    }
-
-    /// Traces the side of a transfer that happened to the parked goroutine `task`; `peer` is
-    /// the goroutine that took its value, when the trace's views should link the two.
-    fn trace_as(
+    /// Traces one side of a transfer: the event of `task` (the current goroutine when `None`),
+    /// whose value went to or came from `peer` (a parked goroutine, or the current one taking
+    /// a parked goroutine's value), shown in the text as `shown` says.
+    fn trace_handoff(
         &self,
-        task: TaskId,
+        task: Option<TaskId>,
         verb: &'static str,
-        peer: Option<TaskId>,
-        detail: impl FnOnce() -> Option<String>,
+        peer: Option<(TaskId, PeerShown)>,
+        detail: impl FnOnce() -> Detail,
     ) {
         let rt = self.rt();
         if rt.tracing() {
             let subject = Subject::Resource(self.shared.res.clone());
-            rt.emit_as(task, verb, subject, detail(), peer);
+            rt.record_handoff(task, verb, subject, detail(), peer);
         }
     }
 
@@ -238,10 +265,9 @@ impl<T: Describe + 'static> Channel<T> {
             st.n_received += 1;
             drop(st);
             let receiver = w.parked.task();
-            self.trace_with("send", receiver, || {
-                format!("{} to {receiver}", value.describe())
-            });
-            self.trace_as(receiver, "receive", None, || Some(value.describe()));
+            let to = Some((receiver, PeerShown::To));
+            self.trace_handoff(None, "send", to, || value.trace_detail());
+            self.trace_handoff(Some(receiver), "receive", None, || value.trace_detail());
             *w.slot.borrow_mut() = Some(Some(value));
             w.parked.fire(self.rt(), w.case);
             return Ok(());
@@ -249,7 +275,7 @@ impl<T: Describe + 'static> Channel<T> {
         if st.buf.len() < st.cap {
             st.n_sent += 1;
             drop(st);
-            self.trace("send", || Some(value.describe()));
+            self.trace("send", || value.trace_detail());
             self.shared.state.borrow_mut().buf.push_back(value);
             return Ok(());
         }
@@ -272,17 +298,18 @@ impl<T: Describe + 'static> Channel<T> {
                 else {
                     unreachable!("a queued sender holds its value")
                 };
-                let shown = self.rt().tracing().then(|| sv.describe());
+                let shown = self.rt().tracing().then(|| sv.trace_detail());
                 st.buf.push_back(sv);
                 st.n_sent += 1;
                 refilled = Some((w, shown));
                 break;
             }
             drop(st);
-            self.trace("receive", || Some(v.describe()));
+            self.trace("receive", || v.trace_detail());
             if let Some((w, shown)) = refilled {
                 // The parked sender's value enters the freed slot now: its send happens here.
-                self.trace_as(w.parked.task(), "send", None, || shown);
+                let shown = shown.unwrap_or(Detail::None);
+                self.trace_handoff(Some(w.parked.task()), "send", None, || shown);
                 w.parked.fire(self.rt(), w.case);
             }
             return Ok(v);
@@ -301,12 +328,10 @@ impl<T: Describe + 'static> Channel<T> {
             drop(st);
             let sender = w.parked.task();
             let me = self.rt().try_current().unwrap_or(TaskId(0));
-            self.trace_as(sender, "send", Some(me), || {
-                Some(format!("{} to {me}", v.describe()))
-            });
-            self.trace_with("receive", sender, || {
-                format!("{} from {sender}", v.describe())
-            });
+            let to = Some((me, PeerShown::To));
+            self.trace_handoff(Some(sender), "send", to, || v.trace_detail());
+            let from = Some((sender, PeerShown::From));
+            self.trace_handoff(None, "receive", from, || v.trace_detail());
             w.parked.fire(self.rt(), w.case);
             return Ok(v);
         }
@@ -333,7 +358,7 @@ impl<T: Describe + 'static> Channel<T> {
         match self.try_recv() {
             Ok(v) => RecvStart::Ready(Some(v)),
             Err(TryRecvError::Closed) => {
-                self.trace("receive", || Some("closed".to_string()));
+                self.trace("receive", || Detail::Static(&"closed"));
                 RecvStart::Ready(None)
             }
             Err(TryRecvError::Empty) => {
@@ -351,7 +376,7 @@ impl<T: Describe + 'static> Channel<T> {
         match self.try_send(value) {
             Ok(()) => SendStart::Done(true),
             Err(TrySendError::Closed(_)) => {
-                self.trace("send", || Some("closed".to_string()));
+                self.trace("send", || Detail::Static(&"closed"));
                 SendStart::Done(false)
             }
             Err(TrySendError::Full(value)) => {
@@ -412,7 +437,7 @@ impl<T: Describe + 'static> Channel<T> {
             st.closed = true;
             (std::mem::take(&mut st.recvq), std::mem::take(&mut st.sendq))
         };
-        self.trace("close", || None);
+        self.trace("close", || Detail::None);
         for w in receivers {
             if w.parked.is_live() {
                 *w.slot.borrow_mut() = Some(None);

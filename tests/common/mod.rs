@@ -38,7 +38,7 @@ pub fn logs(r: &RunReport) -> Vec<String> {
     r.events
         .iter()
         .filter(|e| e.verb == "log.info")
-        .map(|e| e.detail.clone().unwrap_or_default())
+        .map(|e| e.detail().unwrap_or_default())
         .collect()
 }
 
