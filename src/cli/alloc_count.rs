@@ -6,13 +6,8 @@
 //! process-wide count and peak (two atomics every thread would write, a shared cache line under
 //! `explore --jobs N`) are kept only while `gosim bench` measures memory (`count_globally`). No
 //! effect on behaviour.
-//!
-//! Underneath is mimalloc rather than the system allocator: a Lua state is thousands of small
-//! allocations, and an `explore` run creates and frees one per seed; mimalloc cut the
-//! instructions of such a run by 18% (callgrind; `docs/performance.md`). Addresses never reach a
-//! simulated path, so the allocator cannot change a run.
 
-use std::alloc::{GlobalAlloc, Layout};
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
@@ -45,12 +40,12 @@ pub(crate) fn count_globally(on: bool) {
     GLOBAL.store(on, Ordering::Relaxed);
 }
 
-// SAFETY: every method forwards to mimalloc unchanged and only updates counters.
+// SAFETY: every method forwards to `System` unchanged and only updates counters.
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded with the caller's layout.
-        let p = unsafe { mimalloc::MiMalloc.alloc(layout) };
+        let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
             if GLOBAL.load(Ordering::Relaxed) {
                 add(layout.size());
@@ -62,7 +57,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: forwarded with the caller's pointer and layout.
-        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) };
+        unsafe { System.dealloc(ptr, layout) };
         if GLOBAL.load(Ordering::Relaxed) {
             CURRENT.fetch_sub(layout.size() as i64, Ordering::Relaxed);
         }
@@ -71,7 +66,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: forwarded with the caller's arguments.
-        let p = unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) };
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             if GLOBAL.load(Ordering::Relaxed) {
                 CURRENT.fetch_sub(layout.size() as i64, Ordering::Relaxed);
