@@ -305,16 +305,10 @@ local function on_error(e)
   return raw.traceback(describe_error(fix_position(e)), 2)
 end
 
--- The body of every goroutine (main included). No table is built on the way: spawning is hot.
-local function finish_goroutine(ok, err)
-  if not ok then return FAILED, err end
-end
--- The raw xpcall: one frame less on every goroutine's stack (memory errors that reach this
--- level are recognised by the Rust side).
-local function run_goroutine(fn, ...)
-  return finish_goroutine(raw_xpcall(fn, on_error, ...))
-end
-raw.set_entry(run_goroutine)
+-- The body of every goroutine (main included) is a C function (`capi::entry`): fn(...) under
+-- the raw protected call with on_error as the handler, returning nothing or FAILED, message
+-- (memory errors that reach this level are recognised by the Rust side).
+raw.set_entry(on_error)
 
 -- An out-of-memory error ends the run with the memory limit even when a pcall catches it: the
 -- heap is full, and going on would only fail again somewhere less clear.

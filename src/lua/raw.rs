@@ -87,8 +87,13 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     // The prelude's maker of lazy methods tables, used whenever a kind's table is created.
     func!("set_make_lazy", |lua, _h, f: Function| lua
         .set_named_registry_value(super::objects::MAKE_LAZY_KEY, f));
-    func!("set_entry", |_lua, h, f: Function| {
-        *h.entry.borrow_mut() = Some(f);
+    // The goroutine entry: a C function around the prelude's message handler (`capi`).
+    func!("set_entry", |lua, h, on_error: Value| {
+        let entry = match super::capi::goroutine_entry(lua, on_error, h.failed.clone())? {
+            Value::Function(f) => f,
+            _ => unreachable!("a C closure is a function"),
+        };
+        *h.entry.borrow_mut() = Some(entry);
         Ok(())
     });
     func!("set_where", |_lua, h, f: Function| {
