@@ -76,8 +76,9 @@ fn raw_coroutine_round_trip(n: u64, reps: usize) -> f64 {
     time_ns(reps, || f.call::<()>(n).expect("anchor runs")) / n as f64
 }
 
-fn ping_pong(n: u64, reps: usize) -> f64 {
-    let src = format!(
+/// Two goroutines passing `n` values back and forth over two unbuffered channels.
+fn ping_pong_source(n: u64) -> String {
+    format!(
         r#"
         local a, b = goroutine.channel(), goroutine.channel()
         goroutine.spawn(function()
@@ -85,7 +86,11 @@ fn ping_pong(n: u64, reps: usize) -> f64 {
         end)
         for i = 1, {n} do a:send(i); b:receive() end
         "#
-    );
+    )
+}
+
+fn ping_pong(n: u64, reps: usize) -> f64 {
+    let src = ping_pong_source(n);
     // Two messages per iteration.
     time_ns(reps, || run_ok("ping_pong.lua", &src)) / (2 * n) as f64
 }
@@ -456,15 +461,7 @@ fn batch_throughput(n: u64, reps: usize) -> (f64, f64) {
 /// the memory per goroutine parked on a channel with the trace on, in bytes (`parked_memory`'s
 /// scenario: its events stay alive until the run ends).
 fn text_trace_cost(n: u64, parked: u64, reps: usize) -> (f64, f64) {
-    let src = format!(
-        r#"
-        local a, b = goroutine.channel(), goroutine.channel()
-        goroutine.spawn(function()
-          for i = 1, {n} do local v = a:receive(); b:send(v) end
-        end)
-        for i = 1, {n} do a:send(i); b:receive() end
-        "#
-    );
+    let src = ping_pong_source(n);
     let timed = |trace: bool| {
         let mut opts = RunOptions::with_seed(1);
         opts.config.trace = trace;
