@@ -4,6 +4,7 @@
 mod alloc_count;
 mod bench;
 mod merge;
+mod test;
 
 #[global_allocator]
 static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
@@ -55,6 +56,9 @@ enum Command {
     /// Add up the JSON summaries of a sweep's shards (`explore --shard K/N --report json`) into
     /// the summary of the whole sweep.
     Merge(merge::MergeArgs),
+    /// Run every `*.lua` scenario under the given files and folders as a test suite: a seed sweep
+    /// each, trace snapshots, a summary and optionally JUnit XML (docs/testing-lua.md).
+    Test(test::TestArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -404,6 +408,7 @@ pub fn main() -> ExitCode {
         Command::Shrink(a) => shrink(a),
         Command::Replay(a) => replay(a),
         Command::Merge(a) => merge::run(a),
+        Command::Test(a) => test::run(a),
     }
 }
 
