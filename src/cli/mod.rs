@@ -5,6 +5,7 @@ mod alloc_count;
 mod bench;
 mod merge;
 mod test;
+mod types;
 
 #[global_allocator]
 static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
@@ -59,6 +60,9 @@ enum Command {
     /// Run every `*.lua` scenario under the given files and folders as a test suite: a seed sweep
     /// each, trace snapshots, a summary and optionally JUnit XML (docs/testing-lua.md).
     Test(test::TestArgs),
+    /// Print the LuaLS/EmmyLua definitions of the `goroutine`, `sim` and `log` modules, for an
+    /// editor (`gosim types > gosim.d.lua`).
+    Types,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -409,6 +413,7 @@ pub fn main() -> ExitCode {
         Command::Replay(a) => replay(a),
         Command::Merge(a) => merge::run(a),
         Command::Test(a) => test::run(a),
+        Command::Types => types::run(),
     }
 }
 
