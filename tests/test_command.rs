@@ -86,7 +86,14 @@ fn a_failing_scenario_exits_1_with_its_first_failing_seed_and_a_working_reproduc
     let dir = folder("failing");
     write(&dir, "ok.lua", PASSING);
     let racy = write(&dir, "racy.lua", RACY);
-    let out = gosim(&["test", text(&dir), "--seeds", "1..40", "--strategy", "random"]);
+    let out = gosim(&[
+        "test",
+        text(&dir),
+        "--seeds",
+        "1..40",
+        "--strategy",
+        "random",
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", both(&out));
     let s = stdout(&out);
     assert!(s.contains(&format!("FAIL  {}", text(&racy))), "{s}");
@@ -122,7 +129,10 @@ fn a_limit_exits_3_and_a_failure_outranks_it() {
     assert_eq!(out.status.code(), Some(3), "{}", both(&out));
     let s = stdout(&out);
     assert!(s.contains("LIMIT"), "{s}");
-    assert!(s.contains("--max-steps 50"), "the reproduce line keeps the flag: {s}");
+    assert!(
+        s.contains("--max-steps 50"),
+        "the reproduce line keeps the flag: {s}"
+    );
     assert!(s.contains("0 passed, 0 failed, 1 hit a limit"), "{s}");
     write(&dir, "boom.lua", "error('boom')\n");
     let out = gosim(&["test", text(&dir), "--runs", "3", "--max-steps", "50"]);
@@ -237,7 +247,11 @@ fn assert_well_formed(xml: &str) {
             let name = tag.split_whitespace().next().expect("a tag name");
             // Attributes: name="value" pairs with no raw quote inside a value.
             let attrs = &tag[name.len()..];
-            assert_eq!(attrs.matches('"').count() % 2, 0, "unbalanced quotes: {tag}");
+            assert_eq!(
+                attrs.matches('"').count() % 2,
+                0,
+                "unbalanced quotes: {tag}"
+            );
             for value in attrs.split('"').skip(1).step_by(2) {
                 check_text(value);
             }
@@ -307,7 +321,10 @@ fn junit_xml_has_one_testcase_per_scenario_and_failures_carry_seed_and_reproduce
         .and_then(|m| m.split('"').next())
         .expect("a message attribute");
     assert!(message.contains("4 of 4 seeds failed"), "{message}");
-    assert!(message.contains("first failing seed 1 (error at "), "{message}");
+    assert!(
+        message.contains("first failing seed 1 (error at "),
+        "{message}"
+    );
     assert!(
         message.contains("reproduce: gosim run ") && message.contains("markup.lua --seed 1"),
         "{message}"
@@ -354,7 +371,10 @@ fn snapshots_are_written_compared_diffed_and_refreshed() {
     let stored = std::fs::read_to_string(&snap).expect("the snapshot");
     let run = gosim(&["run", text(&scenario), "--seed", "1"]);
     assert_eq!(stored, stdout(&run));
-    assert!(stored.contains("5ms g1(main) log.info done at 5"), "{stored}");
+    assert!(
+        stored.contains("5ms g1(main) log.info done at 5"),
+        "{stored}"
+    );
 
     // Unchanged: the comparison passes.
     let out = gosim(&["test", text(&dir), "--runs", "2"]);
@@ -380,7 +400,11 @@ fn snapshots_are_written_compared_diffed_and_refreshed() {
             .filter(|l| !l.starts_with(&format!("    {sign}{sign}{sign} ")))
             .count()
     };
-    assert_eq!((marked("-"), marked("+")), (4, 4), "only changed lines: {s}");
+    assert_eq!(
+        (marked("-"), marked("+")),
+        (4, 4),
+        "only changed lines: {s}"
+    );
     assert!(s.contains("    @@ -5,7 +5,7 @@"), "3 lines of context: {s}");
 
     // Opting out: for the run, or with the marker comment.

@@ -150,8 +150,7 @@ pub(super) fn run(a: TestArgs) -> ExitCode {
 fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in paths {
-        let meta = std::fs::metadata(p)
-            .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+        let meta = std::fs::metadata(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
         if meta.is_dir() {
             let before = out.len();
             walk(p, &mut out)?;
@@ -244,8 +243,7 @@ fn test_one(
         jobs,
         run,
     };
-    let summary = match scenario::explore(&name, &source, &options, &mut |done, _| progress(done))
-    {
+    let summary = match scenario::explore(&name, &source, &options, &mut |done, _| progress(done)) {
         Ok(s) => s,
         Err(e) => {
             case.verdict = Verdict::Fail;
