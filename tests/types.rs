@@ -136,3 +136,20 @@ fn the_luarc_points_the_editor_at_the_definitions() {
     );
     assert_eq!(v["runtime.version"], "Lua 5.4");
 }
+
+#[test]
+fn the_selene_library_in_the_repository_is_generated_from_the_definitions() {
+    // CI lints scenarios/ with selene against types/selene/gosim.yml: it must say what
+    // `gosim types --format selene` says today (regenerate it with that command).
+    let out = gosim(&["types", "--format", "selene"]);
+    assert_eq!(out.status.code(), Some(0));
+    let generated = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        include_str!("../types/selene/gosim.yml"),
+        generated,
+        "types/selene/gosim.yml is stale: gosim types --format selene > types/selene/gosim.yml"
+    );
+    for module in ["goroutine", "log", "sim"] {
+        assert!(generated.contains(&format!("\n  {module}.")), "{generated}");
+    }
+}

@@ -61,8 +61,8 @@ enum Command {
     /// each, trace snapshots, a summary and optionally JUnit XML (docs/testing-lua.md).
     Test(test::TestArgs),
     /// Print the LuaLS/EmmyLua definitions of the `goroutine`, `sim` and `log` modules, for an
-    /// editor (`gosim types > gosim.d.lua`).
-    Types,
+    /// editor (`gosim types > gosim.d.lua`), or a selene standard library (`--format selene`).
+    Types(types::TypesArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -413,7 +413,7 @@ pub fn main() -> ExitCode {
         Command::Replay(a) => replay(a),
         Command::Merge(a) => merge::run(a),
         Command::Test(a) => test::run(a),
-        Command::Types => types::run(),
+        Command::Types(a) => types::run(a),
     }
 }
 
