@@ -62,6 +62,9 @@ fn a_folder_of_passing_scenarios_exits_0_and_is_searched_recursively_in_order() 
     write(&dir, "a.lua", PASSING);
     write(&dir, "nested/deeper/c.lua", PASSING);
     write(&dir, "notes.txt", "not a scenario");
+    // Editor definitions written into the project are no scenario.
+    let types = gosim(&["types"]);
+    write(&dir, "gosim.d.lua", &String::from_utf8_lossy(&types.stdout));
     let out = gosim(&["test", text(&dir), "--runs", "5"]);
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
     let s = stdout(&out);

@@ -185,11 +185,22 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
         }
         if c.is_dir() {
             walk(&c, out)?;
-        } else if name.ends_with(".lua") {
+        } else if name.ends_with(".lua") && !is_definitions_file(&c) {
             out.push(c);
         }
     }
     Ok(())
+}
+
+/// Whether `path` is a LuaLS/EmmyLua definitions file (its first line is `---@meta`), such as the
+/// one `gosim types > gosim.d.lua` writes into a project: a folder search skips it, since it
+/// declares an API and is no scenario.
+fn is_definitions_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == b"---@meta")
 }
 
 /// Whether a line of `source` starts with `marker` (leading blanks allowed).
