@@ -578,7 +578,11 @@ fn summary_text(cases: &[Case], seeds: usize) -> String {
         if !c.snapshot.is_empty() {
             notes.push(c.snapshot.to_string());
         }
-        let _ = writeln!(out, "{word:5} {} ({})", c.path, notes.join(", "));
+        if notes.is_empty() {
+            let _ = writeln!(out, "{word:5} {}", c.path);
+        } else {
+            let _ = writeln!(out, "{word:5} {} ({})", c.path, notes.join(", "));
+        }
         if !c.message.is_empty() && (c.verdict != Verdict::Pass || c.expect_fail) {
             let _ = writeln!(out, "  {}", c.message);
         }
