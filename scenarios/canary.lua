@@ -40,3 +40,4 @@ transfer("transfer-a-to-b", A, B)
 transfer("transfer-b-to-a", B, A)          -- opposite order: the bug
 wg:wait()                                  -- main blocks too
 error("unreachable: the canary did not deadlock")
+-- gosim: expect-fail (the canary: `gosim test` passes when the sweep finds the deadlock)

@@ -34,3 +34,4 @@ goroutine.spawn{name = "reader", fn = function()
     assert(cache ~= nil, "reader saw a finished loader but an empty cache")
   end
 end}
+-- gosim: expect-fail (a demonstrated bug: `gosim test` passes when the sweep finds it)

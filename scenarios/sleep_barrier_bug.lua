@@ -45,3 +45,4 @@ goroutine.sleep(1)                           -- "give the tasks time to register
 wg:wait()
 closed = true
 log.info("stopper: closed the store with " .. #started .. " tasks started")
+-- gosim: expect-fail (a demonstrated bug: `gosim test` passes when the sweep finds it)

@@ -4,6 +4,8 @@
 mod alloc_count;
 mod bench;
 mod merge;
+mod test;
+mod types;
 
 #[global_allocator]
 static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
@@ -55,6 +57,12 @@ enum Command {
     /// Add up the JSON summaries of a sweep's shards (`explore --shard K/N --report json`) into
     /// the summary of the whole sweep.
     Merge(merge::MergeArgs),
+    /// Run every `*.lua` scenario under the given files and folders as a test suite: a seed sweep
+    /// each, trace snapshots, a summary and optionally JUnit XML (docs/testing-lua.md).
+    Test(test::TestArgs),
+    /// Print the LuaLS/EmmyLua definitions of the `goroutine`, `sim` and `log` modules, for an
+    /// editor (`gosim types > gosim.d.lua`), or a selene standard library (`--format selene`).
+    Types(types::TypesArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -404,6 +412,8 @@ pub fn main() -> ExitCode {
         Command::Shrink(a) => shrink(a),
         Command::Replay(a) => replay(a),
         Command::Merge(a) => merge::run(a),
+        Command::Test(a) => test::run(a),
+        Command::Types(a) => types::run(a),
     }
 }
 

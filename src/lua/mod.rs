@@ -12,6 +12,7 @@
 //! Nothing here schedules or decides: the bindings check arguments, call `crate::sync`, and
 //! shape results (`value, ok` / `ok, err`, integers for counts).
 
+mod api;
 mod bind;
 mod bridge;
 mod capi;
@@ -28,6 +29,7 @@ use std::rc::Rc;
 
 use mlua::{Function, HookTriggers, Lua, MultiValue, Table, Thread, Value, VmState};
 
+pub use api::declared_api;
 pub use guard::set_memory_probe;
 pub use objects::LuaKey;
 pub use objects::{Dir, Exposable};
@@ -658,6 +660,8 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         })?,
     )?;
     methods.set_metatable(Some(by_kind))?;
+    // Kept for `declared_api`, which lists the methods the prelude defines in Lua.
+    lua.set_named_registry_value(api::METHODS_KEY, &methods)?;
     let raw = raw::raw_table(&lua, &host)?;
     install_assertion_record(&lua, &raw, &host)?;
     sandbox::extend_raw(&lua, &host, &raw)?;

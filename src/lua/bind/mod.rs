@@ -462,6 +462,11 @@ fn index() -> &'static BTreeMap<(&'static str, &'static str), Decl> {
     })
 }
 
+/// Every declaration's owner and name, in order (for `lua::declared_api`).
+pub(crate) fn declared_names() -> impl Iterator<Item = (&'static str, &'static str)> {
+    index().keys().copied()
+}
+
 /// The declared binding `owner.name` made for this Lua state, with its result count, or `None`
 /// if nothing is declared under that name.
 pub(crate) fn make(
