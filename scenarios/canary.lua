@@ -41,3 +41,4 @@ transfer("transfer-b-to-a", B, A)          -- opposite order: the bug
 wg:wait()                                  -- main blocks too
 error("unreachable: the canary did not deadlock")
 -- gosim: expect-fail (the canary: `gosim test` passes when the sweep finds the deadlock)
+-- gosim: exact-time (the deadlock relies on a sleep being a barrier: the clock moves only when everybody is blocked)

@@ -38,3 +38,4 @@ transfer("transfer-a-to-b", A, B)
 transfer("transfer-b-to-a", B, A)
 goroutine.sleep(1000)                      -- main would wait here; the cycle ends the run first
 -- gosim: expect-fail (the canary: `gosim test` passes when the sweep finds the cycle)
+-- gosim: exact-time (the deadlock relies on a sleep being a barrier: the clock moves only when everybody is blocked)

@@ -25,3 +25,4 @@ local timed_out = goroutine.select_timeout(50, {
 assert(timed_out == true)
 log.info("gave up waiting at t=" .. goroutine.now() .. "; main returns, slow-worker is leaked")
 -- gosim: expect-fail (the canary: `gosim test` passes when the sweep finds the leak)
+-- gosim: exact-time (the deadlock relies on a sleep being a barrier: the clock moves only when everybody is blocked)
