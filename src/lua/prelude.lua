@@ -1022,4 +1022,4 @@ function sim.assert_always(cond, msg)
   end
 end
 
-return goroutine, log, sim, run_goroutine, describe_error
+return goroutine, log, sim
