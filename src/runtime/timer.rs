@@ -9,12 +9,32 @@ use super::backend::Nanos;
 use super::task::TaskId;
 
 /// Identifies a pending timer: its deadline, creation number and storage slot. Cancelling uses it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// Ordered by deadline, then creation (the slot never decides: creation numbers are unique).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimerKey {
     /// When it fires.
     pub at: Nanos,
     seq: u64,
     slot: u32,
+}
+
+impl TimerKey {
+    /// Deadline and creation number as one integer: the heap's comparisons are its hot path.
+    fn order(&self) -> u128 {
+        (u128::from(self.at) << 64) | u128::from(self.seq)
+    }
+}
+
+impl Ord for TimerKey {
+    fn cmp(&self, other: &TimerKey) -> std::cmp::Ordering {
+        self.order().cmp(&other.order())
+    }
+}
+
+impl PartialOrd for TimerKey {
+    fn partial_cmp(&self, other: &TimerKey) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// Code run when a timer fires (a ticker delivering a tick, a context expiring, ...).
