@@ -560,6 +560,29 @@ enum SendFut<T> {
 }
 
 /// The future of `Channel::send`. No allocation: channel operations are the hot path.
+///
+/// Like every gosim operation it is `#[must_use]`: a send that is never awaited sends nothing,
+/// and the compiler says so.
+///
+/// ```
+/// let sim = gosim::sim::Sim::with_seed(1);
+/// let ch = sim.channel::<u64>(1);
+/// let report = sim.run(async move {
+///     ch.send(1).await.expect("open");
+/// });
+/// assert!(report.outcome.is_pass());
+/// ```
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let sim = gosim::sim::Sim::with_seed(1);
+/// let ch = sim.channel::<u64>(1);
+/// let report = sim.run(async move {
+///     ch.send(1); // not awaited: nothing is sent
+/// });
+/// assert!(report.outcome.is_pass());
+/// ```
+#[must_use = "a gosim operation does nothing until it is awaited"]
 pub struct Send<T> {
     ch: Channel<T>,
     state: SendFut<T>,
@@ -612,6 +635,7 @@ enum RecvFut<T> {
 }
 
 /// The future of `Channel::recv`: `None` once closed and drained.
+#[must_use = "a gosim operation does nothing until it is awaited"]
 pub struct Recv<T> {
     ch: Channel<T>,
     state: RecvFut<T>,

@@ -145,6 +145,7 @@ enum LockState {
 
 /// The future of `Mutex::lock`.
 #[derive(Debug)]
+#[must_use = "a gosim operation does nothing until it is awaited"]
 pub struct LockFuture {
     m: Mutex,
     state: LockState,

@@ -29,6 +29,7 @@ enum State<R> {
 }
 
 /// A gosim operation as a future. Await it inside a gosim task.
+#[must_use = "a gosim operation does nothing until it is awaited"]
 pub struct Op<R> {
     rt: Runtime,
     state: State<R>,
@@ -136,6 +137,7 @@ pub fn sleep(rt: &Runtime, d: Nanos, location: Option<Loc>) -> Sleep {
 
 /// The future of `Sim::sleep`. No allocation: timers are the other hot path.
 #[derive(Debug)]
+#[must_use = "a gosim operation does nothing until it is awaited"]
 pub struct Sleep {
     rt: Runtime,
     d: Nanos,
