@@ -146,6 +146,7 @@ pub(super) fn resume_with(host: &Host, thread: &Thread, n: c_int) -> Resumed {
 ///
 /// SAFETY: the caller guarantees an error object on top of `th` (a failed resume).
 unsafe fn error_message(host: &Host, th: *mut lua_State, code: c_int) -> String {
+    // SAFETY: the caller's contract (an error object on top of `th`); nothing is pushed onto `th`.
     unsafe {
         if code == ffi::LUA_ERRMEM {
             return mlua::Error::MemoryError(to_string_lossy(th, -1)).to_string();
@@ -183,6 +184,7 @@ unsafe fn error_message(host: &Host, th: *mut lua_State, code: c_int) -> String 
 ///
 /// SAFETY: `idx` is a valid index of `l`.
 unsafe fn to_string_lossy(l: *mut lua_State, idx: c_int) -> String {
+    // SAFETY: `idx` is valid (the caller's contract); the bytes are copied before Lua runs again.
     unsafe {
         let mut len = 0usize;
         let p = ffi::lua_tolstring(l, idx, &mut len);
@@ -203,6 +205,7 @@ unsafe fn to_string_lossy(l: *mut lua_State, idx: c_int) -> String {
 ///
 /// SAFETY: `l` is a thread of the host's Lua state with room for two more values.
 unsafe fn push(host: &Host, l: *mut lua_State, v: &Value) -> Result<(), String> {
+    // SAFETY: `l` has room for the value (the caller's contract); reference values go through mlua.
     unsafe {
         match v {
             Value::Nil => ffi::lua_pushnil(l),
@@ -233,6 +236,7 @@ unsafe fn push(host: &Host, l: *mut lua_State, v: &Value) -> Result<(), String> 
 ///
 /// SAFETY: `l` is a thread of the host's Lua state with a value on top.
 unsafe fn pop(host: &Host, l: *mut lua_State) -> Value {
+    // SAFETY: a value is on top of `l` (the caller's contract); it is popped on every path.
     unsafe {
         let scalar = match ffi::lua_type(l, -1) {
             ffi::LUA_TNIL => Some(Value::Nil),
@@ -361,6 +365,7 @@ pub(super) fn hot_functions(
 /// SAFETY: called only from the C functions made by `hot_functions`, whose upvalue 1 points
 /// to a host kept alive by upvalue 2.
 unsafe fn host<'a>(l: *mut lua_State) -> &'a Host {
+    // SAFETY: upvalue 1 is the host's pointer, kept alive by upvalue 2 (see `hot_functions`).
     unsafe { &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(UP_HOST)) as *const Host) }
 }
 
@@ -376,6 +381,8 @@ unsafe fn host<'a>(l: *mut lua_State) -> &'a Host {
 /// on the stack (the handle owns the `LuaChannel`, at a fixed address: mlua keeps it behind an
 /// `Rc`).
 unsafe fn channel_arg<'a>(l: *mut lua_State) -> Option<&'a LuaChannel> {
+    // SAFETY: argument 1 stays on the stack while the returned reference is used (the caller's
+    // contract); every push is popped or stored as the user value.
     unsafe {
         if ffi::lua_type(l, 1) != ffi::LUA_TUSERDATA {
             return None;
@@ -407,6 +414,7 @@ unsafe fn channel_arg<'a>(l: *mut lua_State) -> Option<&'a LuaChannel> {
 /// SAFETY: called from a hot C function of `l`, with `nargs` arguments at the bottom of the
 /// stack (for `Step::Slow`).
 unsafe fn finish_step(l: *mut lua_State, step: Step, nargs: c_int) -> c_int {
+    // SAFETY: the last thing a hot C function does; no Rust value with a destructor is alive.
     unsafe {
         match step {
             Step::Return(n) => n,
@@ -472,6 +480,8 @@ unsafe extern "C-unwind" fn channel_send(l: *mut lua_State) -> c_int {
 
 /// SAFETY: called by `channel_send` only.
 unsafe fn send_step(l: *mut lua_State) -> Step {
+    // SAFETY: runs inside `channel_send`'s C call and returns plain data; the one call that may
+    // raise (`channel_arg`'s attach) runs before any Rust value with a destructor exists.
     unsafe {
         let host = host(l);
         let Some(c) = channel_arg(l) else {
@@ -526,6 +536,8 @@ unsafe extern "C-unwind" fn channel_receive(l: *mut lua_State) -> c_int {
 
 /// SAFETY: called by `channel_receive` only.
 unsafe fn receive_step(l: *mut lua_State) -> Step {
+    // SAFETY: runs inside `channel_receive`'s C call and returns plain data; the one call that may
+    // raise (`channel_arg`'s attach) runs before any Rust value with a destructor exists.
     unsafe {
         let host = host(l);
         let Some(c) = channel_arg(l) else {
@@ -620,6 +632,7 @@ unsafe extern "C-unwind" fn goroutine_spawn(l: *mut lua_State) -> c_int {
 
 /// SAFETY: called by `goroutine_spawn` only, with `nargs` arguments on the stack.
 unsafe fn spawn_step(l: *mut lua_State, nargs: c_int) -> Step {
+    // SAFETY: runs inside `goroutine_spawn`'s C call with `nargs` arguments on the stack.
     unsafe {
         let host = host(l);
         if ffi::lua_type(l, 1) != ffi::LUA_TFUNCTION {

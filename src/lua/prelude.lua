@@ -123,7 +123,7 @@ local wrappers = {
 -- module or methods table looks a missing name up among the declarations, wraps it, and keeps
 -- it. Lua definitions below may wrap a declared function (to call user code) under the same
 -- name; plain assignment puts them in the table, so they take precedence. `declared[owner][name]`
--- is the unwrapped function, for the few shims written by hand (the hot path).
+-- is the unwrapped function, for the shims written by hand (select, the patterns' loops).
 local lookup = raw.lookup
 local function make_lazy(t, owner)
   setmetatable(t, { __index = function(tbl, name)
@@ -372,26 +372,12 @@ end
 ---------------------------------------------------------------------------------------------
 -- Channels
 ---------------------------------------------------------------------------------------------
-local ch_send, ch_recv = declared.channel.send, declared.channel.receive
-
 local C = methods.channel
 -- send and receive are the hottest calls: C functions that yield to the scheduler themselves
--- (`src/lua/capi.rs`). What they do not take (a handle that is not a channel) goes to the
--- declared bindings through these shims, which raise the misuse error.
-local function slow_send(ch, v)
-  local a, b = ch_send(ch, v)
-  if a == PARK then return yield(TOKEN) end
-  if a == MISUSE then raise(b) end
-  return a, b
-end
-local function slow_receive(ch)
-  local a, b = ch_recv(ch)
-  if a == PARK then return yield(TOKEN) end
-  if a == MISUSE then raise(b) end
-  return a, b
-end
-local hot = raw.hot_functions(raise, yield, slow_send, slow_receive, goroutine.sleep,
-  goroutine.spawn)
+-- (`src/lua/capi.rs`), as are yield, sleep and spawn. What they do not take (a handle that is
+-- not a channel, a spec table, a bad duration) goes to the declared binding's generic shim,
+-- read from the lazy tables before the C functions replace it.
+local hot = raw.hot_functions(raise, yield, C.send, C.receive, goroutine.sleep, goroutine.spawn)
 C.send, C.receive, goroutine.yield, goroutine.sleep, goroutine.spawn =
   hot[1], hot[2], hot[3], hot[4], hot[5]
 
