@@ -4,19 +4,18 @@
 
 mod explore;
 mod input;
-mod shrink;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub use explore::{
-    ExploreOptions, ExploreSummary, Group, SeedOutcome, StrategyCount, explore, summarize,
+pub use crate::explore::{
+    ExploreSummary, Group, SeedOutcome, Shrunk, StrategyCount, failure_signature, summarize,
 };
+pub use explore::{ExploreOptions, explore, replay, shrink};
 pub use input::{
     DEFAULT_MAX_INPUT, DEFAULT_MAX_INPUT_MB, check_replay_followed, lua_text, parse_schedule_for,
     read_scenario_capped, read_schedule, schedule_text, source_hash,
 };
-pub use shrink::{Shrunk, failure_signature, replay, shrink};
 
 use crate::lua::{LoadError, LuaLimits, LuaWorld};
 use crate::runtime::{
@@ -167,20 +166,11 @@ pub fn resolve_strategy(
         let r = run_source(name, source, &probe)?;
         Ok(r.stats.steps.max(1))
     };
-    match options.config.strategy {
-        Strategy::Pct { depth, steps: 0 } => Ok(Strategy::Pct {
-            depth,
-            steps: probe_steps()?,
-        }),
-        Strategy::Portfolio(mut p) => {
-            p.exact |= asserts_exact_time(source);
-            if p.pct_steps == 0 {
-                p.pct_steps = probe_steps()?;
-            }
-            Ok(Strategy::Portfolio(p))
-        }
-        other => Ok(other),
-    }
+    crate::explore::resolve_strategy(
+        options.config.strategy,
+        asserts_exact_time(source),
+        probe_steps,
+    )
 }
 
 /// Reads a scenario file (at most `DEFAULT_MAX_INPUT` bytes); the error says which file and why.
