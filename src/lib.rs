@@ -40,3 +40,6 @@ pub mod runtime;
 pub mod scenario;
 pub mod sim;
 pub mod sync;
+
+pub use sim::{Check, Sim, check};
+pub use gosim_macros::test;
