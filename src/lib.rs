@@ -41,5 +41,5 @@ pub mod scenario;
 pub mod sim;
 pub mod sync;
 
-pub use sim::{Check, Sim, check};
 pub use gosim_macros::test;
+pub use sim::{Check, Sim, check};

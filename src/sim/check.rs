@@ -23,7 +23,12 @@ use crate::runtime::{
 };
 
 /// The environment variables a sweep reads (see docs/rust-api.md, "Testing with gosim::check").
-pub const ENV_VARS: [&str; 4] = ["GOSIM_SEED", "GOSIM_RUNS", "GOSIM_STRATEGY", "GOSIM_SCHEDULE"];
+pub const ENV_VARS: [&str; 4] = [
+    "GOSIM_SEED",
+    "GOSIM_RUNS",
+    "GOSIM_STRATEGY",
+    "GOSIM_SCHEDULE",
+];
 
 /// How many trace events of the failing run a report shows (its end: what led to the failure).
 const REPORT_EVENTS: usize = 30;
@@ -60,16 +65,23 @@ where
 ///     .name("doc_example")
 ///     .run(|sim: Sim| async move {
 ///         let wg = sim.wait_group();
-///         wg.add(2);
+///         wg.add(2).expect("a valid count");
 ///         for i in 0..2 {
 ///             let (wg, s) = (wg.clone(), sim.clone());
 ///             sim.spawn(&format!("worker-{i}"), async move {
 ///                 s.sleep(std::time::Duration::from_millis(5)).await;
-///                 wg.done();
+///                 wg.add(-1).expect("a valid count");
 ///             });
 ///         }
 ///         wg.wait().await;
 ///     });
+/// ```
+///
+/// `#[gosim::test]` expands to a `Check`; a bad argument of it is a compile error:
+///
+/// ```compile_fail
+/// #[gosim::test(runz = 3)]
+/// async fn typo(sim: gosim::Sim) {}
 /// ```
 #[derive(Debug, Clone)]
 pub struct Check {
@@ -160,13 +172,18 @@ where
             rt.now(),
         ))
     });
-    // A task's panic is reported without a location by the task body (it only sees the payload):
-    // the hook saw where it was raised. The last panic is the one that ended the run.
+    // A task's panic reaches the runtime without a location (the task body only sees the
+    // payload), so the failure names where the task last stopped; the hook saw where the panic
+    // was raised, which is what the report and the grouping of failures should name.
     if let Outcome::Fail(f) = &mut outcome
         && f.kind == FailureKind::Panic
-        && f.location.is_none()
+        && let Some(p) = panics
+            .iter()
+            .rev()
+            .find(|p| f.message == format!("panicked: {}", p.message))
+        && p.location.is_some()
     {
-        f.location = panics.last().and_then(|p| p.location.clone());
+        f.location = p.location.clone();
     }
     let result = RunResult {
         outcome,
@@ -196,9 +213,8 @@ struct EnvSettings {
 fn read_env(env: &BTreeMap<String, String>) -> EnvSettings {
     let get = |k: &str| env.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
     let number = |k: &str, v: &str| -> u64 {
-        v.parse().unwrap_or_else(|_| {
-            panic!("gosim::check: {k} must be a whole number, not {v:?}")
-        })
+        v.parse()
+            .unwrap_or_else(|_| panic!("gosim::check: {k} must be a whole number, not {v:?}"))
     };
     let mut out = EnvSettings::default();
     if let Some(v) = get("GOSIM_SEED") {
@@ -423,6 +439,7 @@ impl Check {
                 schedule.strategy
             );
             report.push_str(&failure_text(&run));
+            report.push_str(&ctx.seed_line(schedule.seed));
             report.push_str(&format!(
                 "reproduce: GOSIM_SCHEDULE={} cargo test {name}\n",
                 path.display()
@@ -493,7 +510,8 @@ impl Check {
         traced.trace = true;
         let run = run_body(&traced, body);
         let name = &ctx.name;
-        let mut report = format!("gosim::check: `{name}` failed at seed {seed} (strategy {strategy})\n");
+        let mut report =
+            format!("gosim::check: `{name}` failed at seed {seed} (strategy {strategy})\n");
         if !alone {
             report.push_str(&format!(
                 "  the first failure in {run_no} of {of} runs (seeds {}..{})\n",
@@ -513,7 +531,8 @@ impl Check {
         };
         let mut schedule_file = None;
         if let Some(s) = &shrunk {
-            let preemptions = |s: &Schedule| s.decisions.iter().filter(|d| d.is_preemption()).count();
+            let preemptions =
+                |s: &Schedule| s.decisions.iter().filter(|d| d.is_preemption()).count();
             report.push_str(&format!(
                 "shrunk in {} runs: {} decisions ({} preemptions), from {} ({} preemptions)\n",
                 s.runs,
@@ -522,10 +541,7 @@ impl Check {
                 s.original.decisions.len(),
                 preemptions(&s.original)
             ));
-            let dir = self
-                .schedule_dir
-                .clone()
-                .unwrap_or_else(std::env::temp_dir);
+            let dir = self.schedule_dir.clone().unwrap_or_else(std::env::temp_dir);
             let path = dir.join(format!("gosim-{}-seed{seed}.schedule", file_stem(name)));
             let text = schedule_file_text(&s.shrunk, name);
             match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text)) {
@@ -593,10 +609,10 @@ fn failure_text(run: &OneRun) -> String {
         && f.kind == FailureKind::Panic
         && let Some(p) = run.panics.last()
     {
+        // The message is already in the failure's: only where it was raised is new.
         out.push_str(&format!(
-            "  panicked at {}: {}\n",
-            p.location.as_deref().unwrap_or("?"),
-            p.message
+            "  panicked at {}\n",
+            p.location.as_deref().unwrap_or("?")
         ));
     }
     if !run.events.is_empty() {
@@ -616,7 +632,13 @@ fn failure_text(run: &OneRun) -> String {
 /// A file-name-safe form of a test name.
 fn file_stem(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -646,7 +668,10 @@ impl SimReport {
         if self.outcome.is_pass() {
             return;
         }
-        let mut text = format!("gosim: the run of seed {} did not pass\n{}\n", self.seed, self.outcome);
+        let mut text = format!(
+            "gosim: the run of seed {} did not pass\n{}\n",
+            self.seed, self.outcome
+        );
         if !self.events.is_empty() {
             let skip = self.events.len().saturating_sub(REPORT_EVENTS);
             text.push_str(&format!(

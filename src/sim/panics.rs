@@ -34,7 +34,9 @@ fn install() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let message = payload_text(info.payload());
-            let location = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()));
             // `try_with`/`try_borrow_mut`: a panic while the thread is being torn down, or inside
             // the hook's own bookkeeping, goes to the previous hook instead of aborting.
             let captured = CAPTURED
@@ -84,9 +86,7 @@ pub fn capture_panics<R>(f: impl FnOnce() -> R) -> (R, Vec<CapturedPanic>) {
     }
     let mut restore = Restore(Some(outer));
     let value = f();
-    let panics = CAPTURED
-        .with(|c| c.borrow_mut().take())
-        .unwrap_or_default();
+    let panics = CAPTURED.with(|c| c.borrow_mut().take()).unwrap_or_default();
     if let Some(outer) = restore.0.take() {
         CAPTURED.with(|c| *c.borrow_mut() = outer);
     }

@@ -85,7 +85,10 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// The `#[test] fn` that runs the sweep.
-fn expand(function: ItemFn, calls: &[proc_macro2::TokenStream]) -> syn::Result<proc_macro2::TokenStream> {
+fn expand(
+    function: ItemFn,
+    calls: &[proc_macro2::TokenStream],
+) -> syn::Result<proc_macro2::TokenStream> {
     let ItemFn {
         attrs,
         vis,
@@ -114,7 +117,10 @@ fn expand(function: ItemFn, calls: &[proc_macro2::TokenStream]) -> syn::Result<p
         (1, Some(FnArg::Typed(arg))) => arg,
         _ => {
             return Err(syn::Error::new(
-                sig.inputs.span().join(sig.ident.span()).unwrap_or(sig.ident.span()),
+                sig.inputs
+                    .span()
+                    .join(sig.ident.span())
+                    .unwrap_or(sig.ident.span()),
                 "#[gosim::test] functions take exactly one argument: `sim: Sim`",
             ));
         }
