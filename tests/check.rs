@@ -362,3 +362,38 @@ fn the_failing_seed_fails_identically_in_another_process() {
     let end = stdout.rfind(">>>").expect("a report");
     assert_eq!(&stdout[start..end], alone_here.report);
 }
+
+#[test]
+fn assert_pass_panics_with_the_report_and_a_reproduce_line() {
+    let sim = Sim::with_seed(11);
+    let s = sim.clone();
+    let report = sim.run(async move {
+        let ch = s.channel::<i64>(0);
+        ch.send(1).await.expect("open"); // nobody receives: a deadlock
+    });
+    let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| report.assert_pass()))
+        .expect_err("a deadlock");
+    let m = text(e.as_ref());
+    assert!(m.contains("the run of seed 11 did not pass"), "{m}");
+    assert!(m.contains("FAIL (deadlock)"), "{m}");
+    assert!(
+        m.contains("reproduce: run it again with Sim::with_seed(11)"),
+        "{m}"
+    );
+    Sim::with_seed(1).run(async {}).assert_pass();
+
+    let lua = gosim::scenario::run_source(
+        "t.lua",
+        "local ch = goroutine.channel()\nch:send(1)\n",
+        &gosim::scenario::RunOptions::with_seed(5),
+    )
+    .expect("loads");
+    let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lua.assert_pass()))
+        .expect_err("a deadlock");
+    let m = text(e.as_ref());
+    assert!(m.contains("FAIL (deadlock)"), "{m}");
+    assert!(
+        m.ends_with("reproduce: gosim run t.lua --seed 5 --strategy random"),
+        "{m}"
+    );
+}
