@@ -3,7 +3,6 @@
 //! replay, the `GOSIM_*` settings, and task panics captured instead of printed.
 
 use std::cell::Cell;
-use std::future::Future;
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -13,23 +12,21 @@ use gosim::sim::{CheckFailure, capture_panics};
 use gosim::{Check, Sim};
 
 /// Two tasks read a counter, yield, and write it back plus one: an interleaving loses an update.
-fn lost_update(sim: Sim) -> impl Future<Output = ()> {
-    async move {
-        let counter = Rc::new(Cell::new(0));
-        let wg = sim.wait_group();
-        wg.add(2).expect("a valid count");
-        for i in 0..2 {
-            let (c, wg, s) = (counter.clone(), wg.clone(), sim.clone());
-            sim.spawn(&format!("inc-{i}"), async move {
-                let v = c.get();
-                s.yield_now().await;
-                c.set(v + 1);
-                wg.add(-1).expect("a valid count");
-            });
-        }
-        wg.wait().await;
-        assert_eq!(counter.get(), 2, "lost update");
+async fn lost_update(sim: Sim) {
+    let counter = Rc::new(Cell::new(0));
+    let wg = sim.wait_group();
+    wg.add(2).expect("a valid count");
+    for i in 0..2 {
+        let (c, wg, s) = (counter.clone(), wg.clone(), sim.clone());
+        sim.spawn(&format!("inc-{i}"), async move {
+            let v = c.get();
+            s.yield_now().await;
+            c.set(v + 1);
+            wg.add(-1).expect("a valid count");
+        });
     }
+    wg.wait().await;
+    assert_eq!(counter.get(), 2, "lost update");
 }
 
 /// Where this file's checks write their schedules.
