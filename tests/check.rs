@@ -394,3 +394,54 @@ fn assert_pass_panics_with_the_report_and_a_reproduce_line() {
         "{m}"
     );
 }
+
+/// One run of the lost update as the generic exploration layer sees it (no `Check` involved).
+fn lost_update_result(config: &gosim::runtime::Config) -> gosim::explore::RunResult {
+    let rt = gosim::runtime::Runtime::simulated(config.clone());
+    let sim = Sim::on(&rt);
+    sim.spawn("main", lost_update(sim.clone()));
+    let (outcome, _) = capture_panics(|| rt.run());
+    let result = gosim::explore::RunResult {
+        outcome,
+        decisions: rt.take_decisions(),
+        sometimes: Default::default(),
+        stats: rt.stats(),
+    };
+    rt.shutdown();
+    result
+}
+
+#[test]
+fn the_generic_sweep_and_shrink_run_rust_bodies_too() {
+    let config = gosim::runtime::Config {
+        trace: false,
+        ..Default::default()
+    };
+    let seeds: Vec<u64> = (0..200).collect();
+    // Two workers, each with its own runner: Rust bodies are not Send, runners never move.
+    let factory = || |c: &gosim::runtime::Config| Ok::<_, ()>(lost_update_result(c));
+    let summary = gosim::explore::sweep(&seeds, 2, &config, factory, &mut |_, _| {})
+        .expect("no runner error");
+    assert_eq!(summary.runs, 200);
+    assert_eq!(summary.groups.len(), 1, "{:?}", summary.groups);
+    let group = &summary.groups[0];
+    assert_eq!(group.kind, "panic");
+    assert_eq!(summary.passed + group.count, 200);
+    // Check's sequential sweep of the same seeds stops at the same first failure.
+    let failure = lost_update_check(&[]).expect_err("fails");
+    assert_eq!(failure.seed, group.smallest_seed);
+
+    let mut failing = config.clone();
+    failing.seed = group.smallest_seed;
+    let shrunk = gosim::explore::shrink(&failing, 200, &mut |c: &gosim::runtime::Config| {
+        Ok::<_, ()>(lost_update_result(c))
+    })
+    .expect("no runner error")
+    .expect("the seed fails");
+    let replayed = lost_update_result(&gosim::explore::replay_config(&config, &shrunk.shrunk));
+    assert_eq!(
+        failure_signature(&replayed.outcome),
+        failure_signature(&shrunk.outcome)
+    );
+    assert!(failure_signature(&replayed.outcome).is_some());
+}
