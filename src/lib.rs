@@ -9,7 +9,10 @@
 //!
 //! - [`scenario`]: load a Lua scenario, run it under a seed, explore many seeds;
 //! - [`lua`]: the `goroutine`, `log` and `sim` Lua modules (bindings only);
-//! - [`sim`]: the Rust API: async Rust tasks on the same scheduler and primitives;
+//! - [`sim`]: the Rust API: async Rust tasks on the same scheduler and primitives, and the
+//!   test entry point [`check`] / [`macro@test`] (seed sweeps, shrinking, reproduce lines);
+//! - [`explore`]: seed sweeps, shrinking and replay over "one run under a configuration",
+//!   shared by Lua scenarios and Rust tests;
 //! - [`patterns`]: the wish-list's patterns, built from `sync` (profiler, channel inspector,
 //!   deadlock detector; async/await and timeout, worker pools, pipelines, fan-in/fan-out);
 //! - [`sync`]: channels, select, locks, wait groups, contexts, timers, atomic integers;
@@ -30,9 +33,13 @@
 //! assert!(report.outcome.is_pass());
 //! ```
 
+pub mod explore;
 pub mod lua;
 pub mod patterns;
 pub mod runtime;
 pub mod scenario;
 pub mod sim;
 pub mod sync;
+
+pub use gosim_macros::test;
+pub use sim::{Check, Sim, check};

@@ -4,19 +4,18 @@
 
 mod explore;
 mod input;
-mod shrink;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub use explore::{
-    ExploreOptions, ExploreSummary, Group, SeedOutcome, StrategyCount, explore, summarize,
+pub use crate::explore::{
+    ExploreSummary, Group, SeedOutcome, Shrunk, StrategyCount, failure_signature, summarize,
 };
+pub use explore::{ExploreOptions, explore, replay, shrink};
 pub use input::{
     DEFAULT_MAX_INPUT, DEFAULT_MAX_INPUT_MB, check_replay_followed, lua_text, parse_schedule_for,
     read_scenario_capped, read_schedule, schedule_text, source_hash,
 };
-pub use shrink::{Shrunk, failure_signature, replay, shrink};
 
 use crate::lua::{LoadError, LuaLimits, LuaWorld};
 use crate::runtime::{
@@ -52,8 +51,12 @@ impl RunOptions {
 /// The result of one run.
 #[derive(Debug, Clone)]
 pub struct RunReport {
+    /// The scenario's name (its path, as given to `run_source`): what a reproduce line names.
+    pub name: String,
     /// The seed it ran with.
     pub seed: u64,
+    /// The strategy it ran under (a portfolio's member for this seed).
+    pub strategy: Strategy,
     /// How it ended.
     pub outcome: Outcome,
     /// The trace (empty when tracing was off).
@@ -70,6 +73,45 @@ impl RunReport {
     /// The trace as text, one line per event.
     pub fn trace_text(&self) -> String {
         render(&self.events, TraceFormat::Text)
+    }
+
+    /// Panics with the full report (the outcome, the end of the trace) and the line that
+    /// reproduces the run from the command line, unless the run passed.
+    ///
+    /// ```should_panic
+    /// let report = gosim::scenario::run_source(
+    ///     "t.lua",
+    ///     "assert(1 == 2, 'arithmetic')",
+    ///     &gosim::scenario::RunOptions::with_seed(3),
+    /// )
+    /// .expect("loads");
+    /// report.assert_pass(); // reproduce: gosim run t.lua --seed 3 --strategy random
+    /// ```
+    #[track_caller]
+    pub fn assert_pass(&self) {
+        if self.outcome.is_pass() {
+            return;
+        }
+        let mut text = format!(
+            "gosim: {} did not pass at seed {} (strategy {})\n{}\n",
+            self.name, self.seed, self.strategy, self.outcome
+        );
+        let skip = self.events.len().saturating_sub(30);
+        if !self.events.is_empty() {
+            text.push_str(&format!(
+                "trace (last {} of {} events):\n",
+                self.events.len() - skip,
+                self.events.len()
+            ));
+            for e in &self.events[skip..] {
+                text.push_str(&format!("  {}\n", e.to_text()));
+            }
+        }
+        text.push_str(&format!(
+            "reproduce: gosim run {} --seed {} --strategy {}",
+            self.name, self.seed, self.strategy
+        ));
+        panic!("{text}");
     }
 
     /// A fingerprint of the text trace.
@@ -95,7 +137,9 @@ pub fn run_source(name: &str, source: &str, options: &RunOptions) -> Result<RunR
         Err(payload) => panic_outcome(&rt, payload.as_ref()),
     };
     let report = RunReport {
+        name: name.to_string(),
         seed: options.config.seed,
+        strategy: options.config.strategy.for_seed(options.config.seed),
         outcome,
         events: rt.take_events(),
         stats: rt.stats(),
@@ -167,20 +211,11 @@ pub fn resolve_strategy(
         let r = run_source(name, source, &probe)?;
         Ok(r.stats.steps.max(1))
     };
-    match options.config.strategy {
-        Strategy::Pct { depth, steps: 0 } => Ok(Strategy::Pct {
-            depth,
-            steps: probe_steps()?,
-        }),
-        Strategy::Portfolio(mut p) => {
-            p.exact |= asserts_exact_time(source);
-            if p.pct_steps == 0 {
-                p.pct_steps = probe_steps()?;
-            }
-            Ok(Strategy::Portfolio(p))
-        }
-        other => Ok(other),
-    }
+    crate::explore::resolve_strategy(
+        options.config.strategy,
+        asserts_exact_time(source),
+        probe_steps,
+    )
 }
 
 /// Reads a scenario file (at most `DEFAULT_MAX_INPUT` bytes); the error says which file and why.

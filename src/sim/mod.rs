@@ -35,13 +35,17 @@
 //! assert!(report.outcome.is_pass(), "{}", report.outcome);
 //! ```
 
+mod check;
 mod host;
+mod panics;
 
 use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
 pub use crate::sync::{Op, Recv, Send, Sleep};
+pub use check::{Check, CheckFailure, CheckPassed, ENV_VARS, check, test_name};
+pub use panics::{CapturedPanic, capture_panics, capturing};
 
 use crate::patterns::{
     Job, JoinHandle, LocalTask, Pool, Spawn, StageFn, TaskError, fan_in, fan_out, go, join_all,
@@ -65,6 +69,8 @@ pub struct Sim {
 /// How a run of Rust tasks ended.
 #[derive(Debug, Clone)]
 pub struct SimReport {
+    /// The run's seed (what a reproduce line names).
+    pub seed: u64,
     /// Pass, fail or limit.
     pub outcome: Outcome,
     /// The trace (empty when tracing is off).
@@ -135,6 +141,7 @@ impl Sim {
     /// Collects the run's report, then frees the run (both ways of running end here).
     fn finish(&self, outcome: Outcome) -> SimReport {
         let report = SimReport {
+            seed: self.rt.seed(),
             outcome,
             events: self.rt.take_events(),
             stats: self.rt.stats(),

@@ -3,9 +3,8 @@
 //! a full run with the edited list as its schedule; past the list's end a run takes the quietest
 //! choices (no preemption), so shorter lists mean calmer schedules. The result replays exactly.
 
-use super::{RunOptions, RunReport, run_source};
-use crate::lua::LoadError;
-use crate::runtime::{Decision, DecisionKind, Outcome, Schedule};
+use super::RunResult;
+use crate::runtime::{Config, Decision, DecisionKind, Outcome, Schedule};
 
 /// How a failure is recognised across runs: verdict, kind and location.
 pub fn failure_signature(outcome: &Outcome) -> Option<String> {
@@ -37,39 +36,39 @@ pub struct Shrunk {
     pub outcome: Outcome,
 }
 
-/// Runs with `schedule` and reports whether the run fails with `signature`.
-fn attempt(
-    name: &str,
-    source: &str,
-    options: &RunOptions,
+/// Runs with `schedule` (recording, tracing off).
+fn attempt<E>(
+    run: &mut dyn FnMut(&Config) -> Result<RunResult, E>,
+    config: &Config,
     schedule: &[Decision],
-) -> Result<RunReport, LoadError> {
-    let mut opts = options.clone();
-    opts.config.trace = false;
-    opts.config.record = true;
-    opts.config.schedule = Some(schedule.to_vec());
-    run_source(name, source, &opts)
+) -> Result<RunResult, E> {
+    let mut cfg = config.clone();
+    cfg.trace = false;
+    cfg.record = true;
+    cfg.schedule = Some(schedule.to_vec());
+    run(&cfg)
 }
 
-/// Shrinks the failing run of `options` (its seed and strategy). `Ok(None)` if it passes.
-pub fn shrink(
-    name: &str,
-    source: &str,
-    options: &RunOptions,
+/// Shrinks the failing run of `config` (its seed and strategy), spending at most `max_runs`
+/// runs of `run`. `Ok(None)` if it passes. `run` is one run of the test under a configuration
+/// (a Lua scenario's or a Rust closure's); it must honour `record` and `schedule`.
+pub fn shrink<E>(
+    config: &Config,
     max_runs: usize,
-) -> Result<Option<Shrunk>, LoadError> {
-    let mut opts = options.clone();
-    opts.config.trace = false;
-    opts.config.record = true;
-    opts.config.schedule = None;
-    let first = run_source(name, source, &opts)?;
+    run: &mut dyn FnMut(&Config) -> Result<RunResult, E>,
+) -> Result<Option<Shrunk>, E> {
+    let mut cfg = config.clone();
+    cfg.trace = false;
+    cfg.record = true;
+    cfg.schedule = None;
+    let first = run(&cfg)?;
     let Some(signature) = failure_signature(&first.outcome) else {
         return Ok(None);
     };
     // A portfolio's seed runs one member: the schedule names that member, which replays it.
-    let strategy = options.config.strategy.for_seed(options.config.seed);
+    let strategy = config.strategy.for_seed(config.seed);
     let original = Schedule {
-        seed: options.config.seed,
+        seed: config.seed,
         strategy,
         failure: signature.clone(),
         decisions: first.decisions.clone(),
@@ -77,9 +76,9 @@ pub fn shrink(
     let mut best = first.decisions.clone();
     let mut best_outcome = first.outcome.clone();
     let mut runs = 1;
-    let try_list = |list: &[Decision], runs: &mut usize| -> Result<Option<RunReport>, LoadError> {
+    let mut try_list = |list: &[Decision], runs: &mut usize| -> Result<Option<RunResult>, E> {
         *runs += 1;
-        let r = attempt(name, source, options, list)?;
+        let r = attempt(run, config, list)?;
         Ok((failure_signature(&r.outcome).as_deref() == Some(signature.as_str())).then_some(r))
     };
 
@@ -192,7 +191,7 @@ pub fn shrink(
     // the file keeps only the decisions that matter.
     best.retain(|d| d.kind != DecisionKind::Point || d.is_preemption());
     let shrunk = Schedule {
-        seed: options.config.seed,
+        seed: config.seed,
         strategy,
         failure: signature,
         decisions: best,
@@ -225,16 +224,12 @@ fn trim_quiet_tail(mut list: Vec<Decision>) -> Vec<Decision> {
     list
 }
 
-/// Replays a schedule: the run follows its decisions, then takes the quietest choices.
-pub fn replay(
-    name: &str,
-    source: &str,
-    options: &RunOptions,
-    schedule: &Schedule,
-) -> Result<RunReport, LoadError> {
-    let mut opts = options.clone();
-    opts.config.seed = schedule.seed;
-    opts.config.strategy = schedule.strategy;
-    opts.config.schedule = Some(schedule.decisions.clone());
-    run_source(name, source, &opts)
+/// The configuration that replays `schedule`: its seed and strategy, following its decisions
+/// (then the quietest choices), the rest of `config` kept.
+pub fn replay_config(config: &Config, schedule: &Schedule) -> Config {
+    let mut cfg = config.clone();
+    cfg.seed = schedule.seed;
+    cfg.strategy = schedule.strategy;
+    cfg.schedule = Some(schedule.decisions.clone());
+    cfg
 }
