@@ -110,6 +110,11 @@ impl Future for Acquire {
 
 /// One permit of a [`Semaphore`], given back (to the oldest waiter, if any) when dropped. See
 /// [`Semaphore`] for an example.
+///
+/// A permit may move into another task, but the deadlock detector's wait-for graph keeps
+/// counting it as held by the task that acquired it: that task waiting on the same semaphore
+/// while the moved permit is out reads as waiting on itself (a cycle). Acquire in the task
+/// that holds the permit.
 #[derive(Debug)]
 #[must_use = "a permit is given back as soon as it is dropped"]
 pub struct SemaphorePermit {
