@@ -288,7 +288,7 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
             task,
             text,
             location,
-            h.rt.now(),
+            crate::runtime::duration(h.rt.now()),
         ));
         Ok(())
     });

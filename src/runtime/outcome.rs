@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use super::backend::{Nanos, format_ms};
+use std::time::Duration;
+
+use super::backend::format_duration;
 use super::task::{TaskId, label};
 
 /// The three ways a run ends.
@@ -82,7 +84,7 @@ pub struct Failure {
     /// Partial deadlocks noticed earlier in the run (goroutines stuck behind exited holders).
     pub notes: Vec<String>,
     /// The run's time when it failed.
-    pub time: Nanos,
+    pub time: Duration,
 }
 
 impl Failure {
@@ -92,7 +94,7 @@ impl Failure {
         task: Option<(TaskId, Option<String>)>,
         message: String,
         location: Option<String>,
-        time: Nanos,
+        time: Duration,
     ) -> Failure {
         Failure {
             kind,
@@ -115,7 +117,7 @@ impl Failure {
         location: Option<String>,
         stuck: Vec<StuckTask>,
         notes: Vec<String>,
-        time: Nanos,
+        time: Duration,
     ) -> Failure {
         Failure {
             kind,
@@ -200,7 +202,7 @@ pub struct LimitHit {
     /// Where it happened, when known.
     pub location: Option<String>,
     /// The run's time.
-    pub time: Nanos,
+    pub time: Duration,
 }
 
 impl fmt::Display for StuckTask {
@@ -225,7 +227,7 @@ impl fmt::Display for StuckTask {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FAIL ({}) at {}", self.kind.word(), format_ms(self.time))?;
+        write!(f, "FAIL ({}) at {}", self.kind.word(), format_duration(self.time))?;
         if let Some((id, name)) = &self.task {
             write!(f, " in {}", label(*id, name.as_deref()))?;
         }
@@ -261,7 +263,7 @@ impl fmt::Display for LimitHit {
             f,
             "LIMIT ({}) at {}",
             self.kind.word(),
-            format_ms(self.time)
+            format_duration(self.time)
         )?;
         if let Some((id, name)) = &self.task {
             write!(f, " in {}", label(*id, name.as_deref()))?;
@@ -298,7 +300,7 @@ impl Outcome {
             Outcome::Fail(f) => json!({
                 "outcome": "fail",
                 "kind": f.kind.word(),
-                "time": format_ms(f.time),
+                "time": format_duration(f.time),
                 "task": task(&f.task),
                 "message": f.message,
                 "location": f.location,
@@ -318,7 +320,7 @@ impl Outcome {
                 "outcome": "limit",
                 "kind": l.kind.word(),
                 "flag": l.kind.flag(),
-                "time": format_ms(l.time),
+                "time": format_duration(l.time),
                 "task": task(&l.task),
                 "message": l.message,
                 "location": l.location,
