@@ -202,7 +202,7 @@ fn every_primitive_works_from_rust() {
         let once = s.once();
         assert!(once.call(|| async {}).await);
         assert!(!once.call(|| async {}).await);
-        let ctx = s.context().with_timeout(10_000_000, None);
+        let ctx = s.context().with_timeout(ms(10));
         assert_eq!(ctx.done().await, "context deadline exceeded");
         assert_eq!(s.now(), ms(40));
         let (m, c) = (s.mutex(false), s.cond());

@@ -671,7 +671,12 @@ fn exit_code(outcome: &Outcome) -> ExitCode {
     }
 }
 
-fn report_outcome(outcome: &Outcome, repro: &str, steps: u64, end: std::time::Duration) -> ExitCode {
+fn report_outcome(
+    outcome: &Outcome,
+    repro: &str,
+    steps: u64,
+    end: std::time::Duration,
+) -> ExitCode {
     let when = gosim::runtime::format_duration(end);
     match outcome {
         Outcome::Pass => {

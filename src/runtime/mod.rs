@@ -834,7 +834,8 @@ impl Runtime {
         }
         let time = core.clock.now();
         if core.outcome.is_none() {
-            let failure = Failure::in_task(kind, Some((id, name)), message, location, duration(time));
+            let failure =
+                Failure::in_task(kind, Some((id, name)), message, location, duration(time));
             core.outcome = Some(Outcome::Fail(failure));
         }
         if let Some(t) = core.task_mut(id) {
@@ -962,8 +963,14 @@ impl Runtime {
                 .and_then(|s| s.location.clone());
             let message = format!("all goroutines are asleep: {n} blocked, no timer can wake them");
             let notes = core.partial.clone();
-            let failure =
-                Failure::stuck(FailureKind::Deadlock, message, location, stuck, notes, duration(time));
+            let failure = Failure::stuck(
+                FailureKind::Deadlock,
+                message,
+                location,
+                stuck,
+                notes,
+                duration(time),
+            );
             drop(core);
             self.fail_deadlock(failure);
         } else if core.n_live_non_daemon > 0 {
@@ -1184,7 +1191,14 @@ impl Core {
                 let time = self.clock.now();
                 Some(Failure {
                     cycle: lines,
-                    ..Failure::stuck(FailureKind::Cycle, message, location, stuck, notes, duration(time))
+                    ..Failure::stuck(
+                        FailureKind::Cycle,
+                        message,
+                        location,
+                        stuck,
+                        notes,
+                        duration(time),
+                    )
                 })
             }
             Some(deadlock::Diagnosis::Orphaned { chain }) => {

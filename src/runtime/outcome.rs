@@ -227,7 +227,12 @@ impl fmt::Display for StuckTask {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FAIL ({}) at {}", self.kind.word(), format_duration(self.time))?;
+        write!(
+            f,
+            "FAIL ({}) at {}",
+            self.kind.word(),
+            format_duration(self.time)
+        )?;
         if let Some((id, name)) = &self.task {
             write!(f, " in {}", label(*id, name.as_deref()))?;
         }

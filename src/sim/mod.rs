@@ -59,7 +59,7 @@ use crate::patterns::{
     spawn_future, timeout,
 };
 use crate::runtime::{
-    Config, Event, Nanos, Outcome, RealClock, RunStats, Runtime, TaskId, TraceFormat, render,
+    Config, Event, Outcome, RealClock, RunStats, Runtime, TaskId, TraceFormat, render,
 };
 use crate::sync::{
     AtomicInt, Case, Channel, Cond, Context, Describe, Once, Timed, Timer, WaitGroup,
@@ -103,17 +103,8 @@ impl<T> SimReport<T> {
     }
 }
 
-/// `file:line` of the caller, for resource creation lines (where a task stopped is kept as the
-/// caller's `Location` and formatted only for a report).
-#[track_caller]
-pub(crate) fn here() -> Option<Rc<str>> {
-    let l = std::panic::Location::caller();
-    Some(Rc::from(format!("{}:{}", l.file(), l.line())))
-}
-
-fn to_nanos(d: Duration) -> Nanos {
-    d.as_nanos().min(u64::MAX as u128) as Nanos
-}
+pub(crate) use crate::sync::here;
+use crate::sync::to_nanos;
 
 impl Sim {
     /// A simulated run (virtual clock) with this configuration.
