@@ -231,8 +231,7 @@ fn an_rwlock_lets_readers_share_and_a_writer_exclude_them() {
         *w = 2;
         drop(w);
         wg.wait().await;
-        let v = *cfg.try_read().expect("free");
-        v
+        *cfg.try_read().expect("free")
     });
     assert!(report.outcome.is_pass(), "{}", report.outcome);
     assert_eq!(report.value, Some(2));

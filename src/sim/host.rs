@@ -76,7 +76,7 @@ impl Sim {
             .set_listener(Arc::new(move || n.notify_one()));
         let notify = Rc::new(notify);
         let mut steps = 0u32;
-        let outcome = loop {
+        loop {
             match self.rt.step() {
                 Step::Ran => {
                     steps += 1;
@@ -84,7 +84,7 @@ impl Sim {
                         tokio::task::yield_now().await;
                     }
                 }
-                Step::Over(outcome) => break outcome,
+                Step::Over(outcome) => return outcome,
                 Step::Idle { until } => {
                     let wait = until.map(|t| Duration::from_nanos(t.saturating_sub(self.rt.now())));
                     match wait {
@@ -98,7 +98,6 @@ impl Sim {
                     }
                 }
             }
-        };
-        outcome
+        }
     }
 }
