@@ -69,6 +69,7 @@ fn a_panic_in_a_task_whose_handle_is_held_is_the_awaiter_error_not_a_failure() {
         let err = h.await.expect_err("it panicked");
         assert!(err.is_panic());
         assert_eq!(err.id(), id);
+        assert_eq!(err.name(), Some("doomed"));
         assert_eq!(err.panic_message(), "invariant broken: 42");
         assert_eq!(
             err.to_string(),
@@ -299,6 +300,32 @@ fn wait_group_done_below_zero_fails_the_run_at_the_caller_line() {
             assert!(
                 f.message.contains("WaitGroup::done: negative counter"),
                 "{f}"
+            );
+        }
+        other => panic!("expected a panic, got {other}"),
+    }
+}
+
+#[test]
+fn a_panic_left_in_a_dropped_handle_fails_the_run() {
+    let sim = Sim::with_seed(2);
+    let s = sim.clone();
+    let report = sim.run(async move {
+        let h = s.spawn("ignored", async { panic!("lost?") });
+        s.sleep(ms(2)).await;
+        assert!(h.is_finished());
+        drop(h); // the error was never taken
+        s.sleep(ms(2)).await;
+    });
+    match &report.outcome {
+        Outcome::Fail(f) => {
+            assert_eq!(f.kind, FailureKind::Panic, "{f}");
+            assert!(f.message.contains("lost?"), "{f}");
+            assert!(f.message.contains("JoinHandle was dropped"), "{f}");
+            assert_eq!(f.time, ms(2));
+            assert_eq!(
+                f.task.as_ref().and_then(|t| t.1.clone()).as_deref(),
+                Some("ignored")
             );
         }
         other => panic!("expected a panic, got {other}"),

@@ -9,7 +9,8 @@
 //! still running. A panic is a failure of the run in gosim, unless somebody can observe it:
 //! while the handle is held, the panic becomes the awaiter's [`JoinError`] (the task is marked
 //! failed for the observers, as a failed `goroutine.async` is); a task whose handle was dropped
-//! (detached, the common `sim.spawn(...);`) fails the run as `FAIL (panic)`, as it always did.
+//! (detached, the common `sim.spawn(...);`) fails the run as `FAIL (panic)`, as it always did,
+//! and so does a panic left in a handle that is dropped without taking it.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -18,7 +19,7 @@ use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll};
 
 use crate::patterns::CatchPanic;
-use crate::runtime::{Runtime, TaskId, TaskState};
+use crate::runtime::{Failure, FailureKind, Runtime, TaskId, TaskState, duration};
 use crate::sync::{Channel, Loc, Recv};
 
 /// Why a spawned task gave no value: it panicked (tokio's `JoinError`; gosim cannot cancel a
@@ -40,6 +41,7 @@ use crate::sync::{Channel, Loc, Recv};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinError {
     id: TaskId,
+    name: Option<String>,
     message: String,
 }
 
@@ -63,6 +65,11 @@ impl JoinError {
     /// The task that panicked.
     pub fn id(&self) -> TaskId {
         self.id
+    }
+
+    /// Its name (as given to `spawn`).
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 }
 
@@ -88,7 +95,8 @@ struct Shared<T> {
 }
 
 /// An owned permission to await a spawned task's value (tokio's `JoinHandle`). Dropping it
-/// detaches the task: it runs on, and a panic in it then fails the run.
+/// detaches the task: it runs on, and a panic in it then fails the run (so does dropping a
+/// handle that holds a panic nobody took).
 ///
 /// ```
 /// use std::time::Duration;
@@ -146,11 +154,10 @@ impl<T: 'static> JoinHandle<T> {
                 // Nobody can observe the panic: the run fails as it would without a handle.
                 Err(message) if !mine.held.get() => std::panic::resume_unwind(Box::new(message)),
                 Err(message) => {
-                    rt2.mark_failed(rt2.current());
-                    Err(JoinError {
-                        id: rt2.current(),
-                        message,
-                    })
+                    let id = rt2.current();
+                    rt2.mark_failed(id);
+                    let name = rt2.task_name(id).map(|n| n.to_string());
+                    Err(JoinError { id, name, message })
                 }
             };
             *mine.result.borrow_mut() = Some(r);
@@ -187,8 +194,30 @@ impl<T> JoinHandle<T> {
 }
 
 impl<T> Drop for JoinHandle<T> {
+    /// Detaches the task. A panic the handle received and nobody took fails the run now (a
+    /// panic is a bug unless someone handled it); after the run (the handle freed with it),
+    /// there is no run left to fail.
     fn drop(&mut self) {
         self.shared.held.set(false);
+        if self.rt.try_current().is_none() || self.rt.is_over() {
+            return;
+        }
+        let untaken = match &mut *self.shared.result.borrow_mut() {
+            r @ Some(Err(_)) => r.take(),
+            _ => None,
+        };
+        if let Some(Err(e)) = untaken {
+            self.rt.fail(Failure::in_task(
+                FailureKind::Panic,
+                Some((e.id, e.name)),
+                format!(
+                    "panicked: {} (its JoinHandle was dropped without taking the error)",
+                    e.message
+                ),
+                None,
+                duration(self.rt.now()),
+            ));
+        }
     }
 }
 
