@@ -128,6 +128,20 @@ impl<T> Mutex<T> {
 }
 
 /// The future of [`Mutex::lock`]: the guard once the lock is taken.
+///
+/// ```
+/// use gosim::sim::Sim;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let m = s.mutex(1);
+///     let lock = m.lock(); // nothing happens until awaited
+///     let g = lock.await;
+///     assert_eq!(*g, 1);
+/// });
+/// assert!(report.outcome.is_pass(), "{}", report.outcome);
+/// ```
 #[must_use = "a gosim operation does nothing until it is awaited"]
 pub struct MutexLock<'a, T> {
     lock: &'a Mutex<T>,
@@ -152,7 +166,25 @@ impl<'a, T> Future for MutexLock<'a, T> {
 }
 
 /// Access to a [`Mutex`]'s data while it is locked; unlocks when dropped (not a scheduling
-/// point). See [`Mutex`] for an example.
+/// point).
+///
+/// ```
+/// use gosim::sim::Sim;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let m = s.mutex(vec![1]);
+///     {
+///         let mut g = m.lock().await;
+///         g.push(2);
+///         assert!(m.is_locked());
+///     } // unlocked here
+///     assert!(!m.is_locked());
+///     assert_eq!(*m.lock().await, [1, 2]);
+/// });
+/// assert!(report.outcome.is_pass(), "{}", report.outcome);
+/// ```
 pub struct MutexGuard<'a, T> {
     lock: &'a Mutex<T>,
     data: Option<RefMut<'a, T>>,
@@ -321,6 +353,19 @@ impl<T> RwLock<T> {
 }
 
 /// The future of [`RwLock::read`].
+///
+/// ```
+/// use gosim::sim::Sim;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let l = s.rwlock(5);
+///     let r = l.read().await;
+///     assert_eq!(*r, 5);
+/// });
+/// assert!(report.outcome.is_pass(), "{}", report.outcome);
+/// ```
 #[must_use = "a gosim operation does nothing until it is awaited"]
 pub struct RwLockRead<'a, T> {
     lock: &'a RwLock<T>,
@@ -328,6 +373,19 @@ pub struct RwLockRead<'a, T> {
 }
 
 /// The future of [`RwLock::write`].
+///
+/// ```
+/// use gosim::sim::Sim;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let l = s.rwlock(5);
+///     *l.write().await = 6;
+///     assert_eq!(*l.read().await, 6);
+/// });
+/// assert!(report.outcome.is_pass(), "{}", report.outcome);
+/// ```
 #[must_use = "a gosim operation does nothing until it is awaited"]
 pub struct RwLockWrite<'a, T> {
     lock: &'a RwLock<T>,
@@ -368,13 +426,44 @@ impl<'a, T> Future for RwLockWrite<'a, T> {
     }
 }
 
-/// Shared access to an [`RwLock`]'s data; read-unlocks when dropped. See [`RwLock`].
+/// Shared access to an [`RwLock`]'s data; read-unlocks when dropped.
+///
+/// ```
+/// use gosim::sim::Sim;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let l = s.rwlock(String::from("cfg"));
+///     let r = l.read().await;
+///     assert!(l.try_write().is_none()); // a reader holds it
+///     drop(r);
+///     assert!(l.try_write().is_some());
+/// });
+/// assert!(report.outcome.is_pass(), "{}", report.outcome);
+/// ```
 pub struct RwLockReadGuard<'a, T> {
     lock: &'a RwLock<T>,
     data: Option<Ref<'a, T>>,
 }
 
-/// Exclusive access to an [`RwLock`]'s data; unlocks when dropped. See [`RwLock`].
+/// Exclusive access to an [`RwLock`]'s data; unlocks when dropped.
+///
+/// ```
+/// use gosim::sim::Sim;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let l = s.rwlock(0);
+///     let mut w = l.write().await;
+///     *w += 1;
+///     assert!(l.try_read().is_none()); // the writer holds it
+///     drop(w);
+///     assert_eq!(*l.try_read().unwrap(), 1);
+/// });
+/// assert!(report.outcome.is_pass(), "{}", report.outcome);
+/// ```
 pub struct RwLockWriteGuard<'a, T> {
     lock: &'a RwLock<T>,
     data: Option<RefMut<'a, T>>,

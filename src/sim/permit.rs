@@ -88,6 +88,21 @@ impl Semaphore {
 }
 
 /// The future of [`Semaphore::acquire`].
+///
+/// ```
+/// use gosim::sim::Sim;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let sem = s.semaphore(1);
+///     let permit = sem.acquire().await;
+///     assert_eq!(sem.available(), 0);
+///     drop(permit);
+///     assert_eq!(sem.available(), 1);
+/// });
+/// assert!(report.outcome.is_pass(), "{}", report.outcome);
+/// ```
 #[must_use = "a gosim operation does nothing until it is awaited"]
 #[derive(Debug)]
 pub struct Acquire {
@@ -108,8 +123,27 @@ impl Future for Acquire {
     }
 }
 
-/// One permit of a [`Semaphore`], given back (to the oldest waiter, if any) when dropped. See
-/// [`Semaphore`] for an example.
+/// One permit of a [`Semaphore`], given back (to the oldest waiter, if any) when dropped.
+///
+/// ```
+/// use gosim::sim::Sim;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let sem = s.semaphore(1);
+///     let p = sem.acquire().await;
+///     let (s2, t) = (sem.clone(), s.clone());
+///     let h = s.spawn("waiter", async move {
+///         let _p = s2.acquire().await; // handed over when `p` is released
+///         t.now()
+///     });
+///     s.sleep(std::time::Duration::from_millis(4)).await;
+///     p.release();
+///     assert_eq!(h.await.unwrap(), std::time::Duration::from_millis(4));
+/// });
+/// assert!(report.outcome.is_pass(), "{}", report.outcome);
+/// ```
 ///
 /// A permit may move into another task, but the deadlock detector's wait-for graph keeps
 /// counting it as held by the task that acquired it: that task waiting on the same semaphore
