@@ -310,7 +310,7 @@ fn the_observability_tools_work_from_rust_tasks() {
         profiler.start();
         let ch = s.channel::<i64>(2);
         let inspector = ChannelInspector::new(&ch);
-        let detector = DeadlockDetector::new(s.runtime(), 20_000_000);
+        let detector = DeadlockDetector::new(s.runtime(), ms(20));
         let stuck = s.channel::<i64>(0);
         let waiting = stuck.clone();
         s.spawn("waiter", async move {
