@@ -39,6 +39,7 @@ mod host;
 mod join;
 mod lock;
 mod permit;
+mod shortcuts;
 
 pub use join::{JoinError, JoinHandle};
 pub use lock::{
