@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll};
 
-use crate::runtime::{ResourceRef, Runtime};
+use crate::runtime::{ResourceRef, Runtime, TaskId};
 use crate::sync::Op;
 
 /// A counting semaphore with FIFO hand-over (nobody overtakes a waiting task). Clones are the
@@ -66,9 +66,15 @@ impl Semaphore {
     /// Takes a permit if one is free and nobody is queued (not an operation: no scheduling
     /// point).
     pub fn try_acquire(&self) -> Option<SemaphorePermit> {
-        self.raw.try_acquire().then(|| SemaphorePermit {
+        self.raw.try_acquire().then(|| self.permit())
+    }
+
+    /// A permit for the current task, which has just acquired it.
+    fn permit(&self) -> SemaphorePermit {
+        SemaphorePermit {
             sem: Some(self.clone()),
-        })
+            holder: self.raw.rt_handle().current(),
+        }
     }
 
     /// Permits free now.
@@ -115,9 +121,7 @@ impl Future for Acquire {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<SemaphorePermit> {
         match Pin::new(&mut self.inner).poll(cx) {
-            Poll::Ready(()) => Poll::Ready(SemaphorePermit {
-                sem: Some(self.sem.clone()),
-            }),
+            Poll::Ready(()) => Poll::Ready(self.sem.permit()),
             Poll::Pending => Poll::Pending,
         }
     }
@@ -153,6 +157,8 @@ impl Future for Acquire {
 #[must_use = "a permit is given back as soon as it is dropped"]
 pub struct SemaphorePermit {
     sem: Option<Semaphore>,
+    /// The task that acquired it (the holder in the wait-for graph until it is given back).
+    holder: TaskId,
 }
 
 impl SemaphorePermit {
@@ -171,7 +177,7 @@ impl Drop for SemaphorePermit {
         if let Some(sem) = self.sem.take()
             && sem.raw.rt_handle().try_current().is_some()
         {
-            let _ = sem.raw.release();
+            let _ = sem.raw.release_held_by(self.holder);
         }
     }
 }
