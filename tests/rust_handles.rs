@@ -331,3 +331,28 @@ fn a_panic_left_in_a_dropped_handle_fails_the_run() {
         other => panic!("expected a panic, got {other}"),
     }
 }
+
+#[test]
+fn a_permit_released_by_another_task_leaves_the_right_holder() {
+    let sim = Sim::with_seed(3);
+    let s = sim.clone();
+    let report = sim.run(async move {
+        let sem = s.semaphore(2);
+        let mine = sem.acquire().await;
+        let main_id = sem.resource().holders()[0];
+        let (s2, t) = (sem.clone(), s.clone());
+        let h = s.spawn("other", async move {
+            let own = s2.acquire().await;
+            drop(mine); // main's permit, given back here
+            t.sleep(ms(5)).await;
+            drop(own);
+        });
+        s.sleep(ms(1)).await;
+        let holders = sem.resource().holders();
+        assert_eq!(holders, [h.id()], "main holds nothing now");
+        assert_ne!(holders[0], main_id);
+        h.await.expect("no panic");
+        assert!(sem.resource().holders().is_empty());
+    });
+    assert!(report.outcome.is_pass(), "{}", report.outcome);
+}
