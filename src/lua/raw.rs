@@ -318,7 +318,7 @@ fn deadlock_info(lua: &Lua, info: &DeadlockInfo) -> mlua::Result<Table> {
             "waits_on",
             lua.create_sequence_from(b.waits_on.iter().cloned())?,
         )?;
-        g.set("since", ms_value(b.since))?;
+        g.set("since", ms_value(crate::sync::to_nanos(b.since)))?;
         g.set("line", b.location.clone())?;
         g.set("location", b.location.clone())?;
         stuck.raw_set(i + 1, g)?;

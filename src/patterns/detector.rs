@@ -29,7 +29,7 @@ pub struct DeadlockInfo {
 }
 
 /// A situation: each stuck goroutine with the resources it waits on and since when.
-type Situation = Vec<(u64, Vec<u64>, Nanos)>;
+type Situation = Vec<(u64, Vec<u64>, std::time::Duration)>;
 
 /// A deadlock detector. It remembers the last situation it reported.
 #[derive(Debug)]
