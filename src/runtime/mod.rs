@@ -116,6 +116,17 @@ pub enum Step {
 }
 
 /// Figures about a finished run.
+///
+/// ```
+/// use std::time::Duration;
+/// use gosim::sim::Sim;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move { s.sleep(Duration::from_millis(7)).await });
+/// assert_eq!(report.stats.end_time, Duration::from_millis(7));
+/// assert_eq!(report.stats.spawned, 1);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunStats {
     /// Scheduling steps taken.

@@ -67,6 +67,23 @@ impl FailureKind {
 }
 
 /// A failed run.
+///
+/// ```
+/// use std::time::Duration;
+/// use gosim::runtime::{FailureKind, Outcome};
+/// use gosim::sim::Sim;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     s.sleep(Duration::from_millis(3)).await;
+///     s.channel::<i64>(0).recv().await; // nobody ever sends
+/// });
+/// let Outcome::Fail(f) = &report.outcome else { panic!("{}", report.outcome) };
+/// assert_eq!(f.kind, FailureKind::Deadlock);
+/// assert_eq!(f.time, Duration::from_millis(3));
+/// assert!(f.to_string().starts_with("FAIL (deadlock) at 3ms"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Failure {
     /// What went wrong.
