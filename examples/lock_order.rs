@@ -19,17 +19,17 @@ fn main() {
                 t.sleep(Duration::from_millis(5)).await;
             }
         });
-        let accounts = s.mutex();
-        let audit = s.mutex();
+        let accounts = s.mutex(());
+        let audit = s.mutex(());
         for (name, first, second) in [
             ("transfer", accounts.clone(), audit.clone()),
             ("auditor", audit.clone(), accounts.clone()),
         ] {
             let t = s.clone();
             s.spawn(name, async move {
-                first.lock().await;
+                let _first = first.lock().await;
                 t.sleep(Duration::from_millis(1)).await;
-                second.lock().await; // never returns: the other task holds it
+                let _second = second.lock().await; // never returns: the other task holds it
             });
         }
         s.sleep(Duration::from_secs(60)).await;

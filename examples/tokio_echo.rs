@@ -53,9 +53,9 @@ fn main() {
                 let (j, a) = (jobs.clone(), answers.clone());
                 s.spawn_daemon("worker", async move {
                     while let Some(line) = j.recv().await {
-                        limit.acquire().await;
+                        let permit = limit.acquire().await;
                         a.send(line.to_uppercase()).await.expect("open");
-                        limit.release().expect("held");
+                        drop(permit);
                     }
                 });
                 // The server: tokio I/O awaited from a gosim task.

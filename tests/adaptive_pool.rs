@@ -216,7 +216,7 @@ p:close()
     );
     assert!(r.outcome.is_pass(), "{}", r.outcome);
     assert!(
-        r.stats.end_time <= 10_000_000,
+        r.stats.end_time <= std::time::Duration::from_millis(10),
         "no tick after the work: {:?}",
         r.stats
     );

@@ -1187,7 +1187,10 @@ fn endless_sleeps_hit_the_time_horizon() {
         LimitKind::Time,
         &opts_with_config(|c| c.max_time = horizon),
         &srcs,
-        |l| (l.time > horizon).then(|| format!("the clock passed the horizon: {l}")),
+        |l| {
+            (l.time > std::time::Duration::from_nanos(horizon))
+                .then(|| format!("the clock passed the horizon: {l}"))
+        },
     );
 }
 

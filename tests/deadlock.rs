@@ -39,7 +39,11 @@ fn a_lock_order_inversion_is_a_cycle_even_while_a_ticker_runs() {
          goroutine.sleep(100000)\n"
     );
     let f = expect_cycle(&src);
-    assert_eq!(f.time, 1_000_000, "found when the cycle closed, at 1 ms");
+    assert_eq!(
+        f.time,
+        std::time::Duration::from_millis(1),
+        "found when the cycle closed, at 1 ms"
+    );
     assert_eq!(f.cycle.len(), 2, "{f}");
     let text = f.to_string();
     for needle in [

@@ -133,7 +133,7 @@ fn rust_info_has_goroutines() {
             let _ = rx.recv().await;
         });
         s.sleep(Duration::from_millis(20)).await;
-        let d = DeadlockDetector::new(s.runtime(), 10_000_000);
+        let d = DeadlockDetector::new(s.runtime(), Duration::from_millis(10));
         let info = d.check().expect("the waiter is stuck");
         assert_eq!(info.goroutines().len(), 1);
         assert_eq!(info.goroutines()[0].name.as_deref(), Some("waiter"));

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use gosim::lua::{LuaLimits, LuaWorld, StdlibAccess};
 use gosim::runtime::{Config, Outcome, RealClock, Runtime, TraceFormat, render};
+use gosim::sim::Mutex;
 use gosim::sim::Sim;
-use gosim::sync::Mutex;
 use mlua::{IntoLuaMulti, MultiValue, Value};
 
 /// A simulated run of `src` (as `t.lua`) with the host functions `setup` registers: its outcome
@@ -263,20 +263,21 @@ fn a_goroutine_blocked_in_a_host_call_is_named_in_deadlock_reports() {
 #[test]
 fn a_lock_cycle_through_host_calls_is_found_by_the_wait_for_graph() {
     let setup = |world: &LuaWorld, sim: &Sim| {
-        let a = sim.mutex();
-        let b = sim.mutex();
+        let a = sim.mutex(());
+        let b = sim.mutex(());
         for (name, m) in [("lock_a", a.clone()), ("lock_b", b.clone())] {
             world
                 .register_async(name, move |_args: MultiValue| {
                     let m = m.clone();
                     async move {
-                        m.lock().await;
+                        // Held past the call (the script deadlocks before any unlock).
+                        std::mem::forget(m.lock().await);
                         Ok(MultiValue::new())
                     }
                 })
                 .expect("registered");
         }
-        let _: (Mutex, Mutex) = (a, b);
+        let _: (Mutex<()>, Mutex<()>) = (a, b);
     };
     let src = "lock_a()\n\
                goroutine.spawn{name = 'other', fn = function()\n\

@@ -68,18 +68,18 @@ proptest! {
         let total = Rc::new(Cell::new(0usize));
         let seen = total.clone();
         let report = sim.run(async move {
-            let m = s.mutex();
+            let m = s.mutex(());
             let wg = s.wait_group();
             for i in 0..n {
                 wg.add(1).expect("add");
                 let (m, wg, t, total) = (m.clone(), wg.clone(), s.clone(), seen.clone());
                 s.spawn(&format!("worker-{i}"), async move {
-                    m.lock().await;
+                    let guard = m.lock().await;
                     let x = total.get();
                     t.yield_now().await;          // another task may run, but not in here
                     total.set(x + 1);
-                    m.unlock().expect("locked");
-                    wg.add(-1).expect("done");
+                    drop(guard);
+                    wg.done();
                 });
             }
             wg.wait().await;
@@ -94,13 +94,13 @@ fn a_lock_order_inversion_in_rust_is_reported_as_a_cycle_with_rust_lines() {
     let sim = Sim::with_seed(1);
     let s = sim.clone();
     let report = sim.run(async move {
-        let (a, b) = (s.mutex(), s.mutex());
+        let (a, b) = (s.mutex(()), s.mutex(()));
         for (name, first, second) in [("w1", a.clone(), b.clone()), ("w2", b.clone(), a.clone())] {
             let t = s.clone();
             s.spawn(name, async move {
-                first.lock().await;
+                let _first = first.lock().await;
                 t.sleep(ms(1)).await;
-                second.lock().await;
+                let _second = second.lock().await;
             });
         }
         s.sleep(ms(100)).await;
@@ -182,46 +182,43 @@ fn every_primitive_works_from_rust() {
                 max.clone(),
             );
             s.spawn(&format!("job-{i}"), async move {
-                sem.acquire().await;
+                let permit = sem.acquire().await;
                 active.set(active.get() + 1);
                 max.set(max.get().max(active.get()));
                 t.sleep(ms(10)).await;
                 active.set(active.get() - 1);
-                sem.release().expect("held");
-                wg.add(-1).expect("done");
+                drop(permit);
+                wg.done();
             });
         }
         wg.wait().await;
         assert_eq!(max.get(), 2);
         assert_eq!(s.now(), ms(30), "5 jobs of 10 ms, 2 at a time");
         // rwmutex, once, cond, context
-        let rw = s.rwmutex();
-        rw.rlock().await;
-        rw.runlock().expect("read-locked");
-        rw.lock().await;
-        rw.unlock().expect("locked");
+        let rw = s.rwlock(0);
+        assert_eq!(*rw.read().await, 0);
+        *rw.write().await += 1;
+        assert_eq!(*rw.read().await, 1);
         let once = s.once();
         assert!(once.call(|| async {}).await);
         assert!(!once.call(|| async {}).await);
-        let ctx = s.context().with_timeout(10_000_000, None);
+        let ctx = s.context().with_timeout(ms(10));
         assert_eq!(ctx.done().await, "context deadline exceeded");
         assert_eq!(s.now(), ms(40));
-        let (m, c) = (s.mutex(), s.cond());
-        let ready = Rc::new(Cell::new(false));
+        let (m, c) = (s.mutex(false), s.cond());
         {
-            let (m, c, ready) = (m.clone(), c.clone(), ready.clone());
+            let (m, c) = (m.clone(), c.clone());
             s.spawn("signaller", async move {
-                m.lock().await;
-                ready.set(true);
+                let mut ready = m.lock().await;
+                *ready = true;
                 c.signal();
-                m.unlock().expect("locked");
             });
         }
-        m.lock().await;
-        while !ready.get() {
-            c.wait(&m).await;
+        let mut ready = m.lock().await;
+        while !*ready {
+            ready = ready.wait(&c).await;
         }
-        m.unlock().expect("locked");
+        drop(ready);
         // a ticker, stopped after 3 ticks
         let (ticker, ticks) = s.ticker(ms(5));
         for _ in 0..3 {
@@ -313,7 +310,7 @@ fn the_observability_tools_work_from_rust_tasks() {
         profiler.start();
         let ch = s.channel::<i64>(2);
         let inspector = ChannelInspector::new(&ch);
-        let detector = DeadlockDetector::new(s.runtime(), 20_000_000);
+        let detector = DeadlockDetector::new(s.runtime(), ms(20));
         let stuck = s.channel::<i64>(0);
         let waiting = stuck.clone();
         s.spawn("waiter", async move {

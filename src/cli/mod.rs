@@ -517,7 +517,7 @@ fn run(a: RunArgs) -> ExitCode {
     if a.report == ReportArg::Json {
         let mut json = report.outcome.to_json();
         json["steps"] = report.stats.steps.into();
-        json["end_time"] = gosim::runtime::format_ms(report.stats.end_time).into();
+        json["end_time"] = gosim::runtime::format_duration(report.stats.end_time).into();
         if !report.outcome.is_pass() {
             json["reproduce"] = repro.clone().into();
         }
@@ -671,8 +671,13 @@ fn exit_code(outcome: &Outcome) -> ExitCode {
     }
 }
 
-fn report_outcome(outcome: &Outcome, repro: &str, steps: u64, end: u64) -> ExitCode {
-    let when = gosim::runtime::format_ms(end);
+fn report_outcome(
+    outcome: &Outcome,
+    repro: &str,
+    steps: u64,
+    end: std::time::Duration,
+) -> ExitCode {
+    let when = gosim::runtime::format_duration(end);
     match outcome {
         Outcome::Pass => {
             eprintln!("PASS ({steps} steps, time {when})");

@@ -317,7 +317,7 @@ fn fail_run(rt: &Runtime, kind: FailureKind, message: String, here: &Option<Rc<s
         Some((id, name)),
         message,
         here.as_ref().map(|h| h.to_string()),
-        rt.now(),
+        crate::runtime::duration(rt.now()),
     ));
 }
 

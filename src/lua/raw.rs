@@ -228,7 +228,10 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
         let d = duration(&timeout, "goroutine.deadlock_detector")?;
         new_handle(
             lua,
-            LuaDetector(Rc::new(DeadlockDetector::new(&h.rt, d)), RefCell::new(None)),
+            LuaDetector(
+                Rc::new(DeadlockDetector::new_nanos(&h.rt, d)),
+                RefCell::new(None),
+            ),
         )
     });
     // Arms (a function) or disarms (nil) the detector's report of a deadlock that is about to
@@ -288,7 +291,7 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
             task,
             text,
             location,
-            h.rt.now(),
+            crate::runtime::duration(h.rt.now()),
         ));
         Ok(())
     });
@@ -298,7 +301,7 @@ pub(crate) fn raw_table(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
 /// The table handed to `on_deadlock` handlers.
 fn deadlock_info(lua: &Lua, info: &DeadlockInfo) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    t.set("time", ms_value(info.time))?;
+    t.set("time", ms_value(crate::sync::to_nanos(info.time)))?;
     t.set("stuck_count", info.stuck_count as i64)?;
     t.set("blocked_channels", info.blocked_channels as i64)?;
     // `goroutines` entries are `{id, name, waiting_on, since, line}` (patterns.md); `stuck`,
@@ -315,7 +318,7 @@ fn deadlock_info(lua: &Lua, info: &DeadlockInfo) -> mlua::Result<Table> {
             "waits_on",
             lua.create_sequence_from(b.waits_on.iter().cloned())?,
         )?;
-        g.set("since", ms_value(b.since))?;
+        g.set("since", ms_value(crate::sync::to_nanos(b.since)))?;
         g.set("line", b.location.clone())?;
         g.set("location", b.location.clone())?;
         stuck.raw_set(i + 1, g)?;

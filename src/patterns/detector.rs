@@ -17,7 +17,7 @@ use crate::sync::CHANNEL_KIND;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadlockInfo {
     /// The run's time of the check.
-    pub time: Nanos,
+    pub time: std::time::Duration,
     /// How many goroutines are stuck (blocked for at least `timeout`).
     pub stuck_count: usize,
     /// How many distinct channels they wait on.
@@ -29,7 +29,7 @@ pub struct DeadlockInfo {
 }
 
 /// A situation: each stuck goroutine with the resources it waits on and since when.
-type Situation = Vec<(u64, Vec<u64>, Nanos)>;
+type Situation = Vec<(u64, Vec<u64>, std::time::Duration)>;
 
 /// A deadlock detector. It remembers the last situation it reported.
 #[derive(Debug)]
@@ -49,7 +49,31 @@ impl DeadlockInfo {
 
 impl DeadlockDetector {
     /// A detector that calls goroutines blocked for at least `timeout` stuck.
-    pub fn new(rt: &Runtime, timeout: Nanos) -> DeadlockDetector {
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gosim::patterns::DeadlockDetector;
+    /// use gosim::sim::Sim;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let ch = s.channel::<u64>(0);
+    ///     s.spawn_daemon("waiter", async move { ch.recv().await });
+    ///     let d = DeadlockDetector::new(s.runtime(), Duration::from_millis(10));
+    ///     s.sleep(Duration::from_millis(20)).await;
+    ///     let info = d.check().expect("the waiter is stuck");
+    ///     assert_eq!(info.time, Duration::from_millis(20));
+    ///     assert_eq!(info.goroutines()[0].name.as_deref(), Some("waiter"));
+    /// });
+    /// assert!(report.outcome.is_pass(), "{}", report.outcome);
+    /// ```
+    pub fn new(rt: &Runtime, timeout: std::time::Duration) -> DeadlockDetector {
+        DeadlockDetector::new_nanos(rt, crate::sync::to_nanos(timeout))
+    }
+
+    /// `new` in nanoseconds (the Lua binding's unit).
+    pub(crate) fn new_nanos(rt: &Runtime, timeout: Nanos) -> DeadlockDetector {
         DeadlockDetector {
             rt: rt.clone(),
             timeout,
@@ -69,7 +93,7 @@ impl DeadlockDetector {
                 .collect(),
         );
         DeadlockInfo {
-            time: self.rt.now(),
+            time: crate::runtime::duration(self.rt.now()),
             stuck_count: stuck.len(),
             blocked_channels: count_channels(&stuck),
             stuck,
@@ -94,7 +118,7 @@ impl DeadlockDetector {
         *self.last.borrow_mut() = Some(signature);
         let cycle = stuck.iter().find_map(|b| self.rt.wait_cycle(b.id));
         Some(DeadlockInfo {
-            time: self.rt.now(),
+            time: crate::runtime::duration(self.rt.now()),
             stuck_count: stuck.len(),
             blocked_channels: count_channels(&stuck),
             stuck,

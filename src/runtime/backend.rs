@@ -54,6 +54,16 @@ pub fn ms_to_nanos(ms: f64) -> Nanos {
     }
 }
 
+/// `format_ms` of a `Duration` (the public API's times), saturating past `u64` nanoseconds.
+pub fn format_duration(d: std::time::Duration) -> String {
+    format_ms(d.as_nanos().min(u64::MAX as u128) as Nanos)
+}
+
+/// Nanoseconds as a `Duration`: how an internal time leaves the public API.
+pub(crate) fn duration(ns: Nanos) -> std::time::Duration {
+    std::time::Duration::from_nanos(ns)
+}
+
 /// Renders nanoseconds as milliseconds, exactly: `1500ms`, `0.000001ms`.
 pub fn format_ms(ns: Nanos) -> String {
     let whole = ns / NANOS_PER_MS;

@@ -30,8 +30,10 @@ mod trace;
 use std::cell::{Ref, RefCell, RefMut};
 use std::rc::Rc;
 
+pub(crate) use backend::duration;
 pub use backend::{
-    Backend, NANOS_PER_MS, Nanos, SimulatedClock, format_ms, ms_to_nanos, nanos_to_ms_f64,
+    Backend, NANOS_PER_MS, Nanos, SimulatedClock, format_duration, format_ms, ms_to_nanos,
+    nanos_to_ms_f64,
 };
 pub use chrome::render_chrome;
 pub use decide::{Decision, DecisionKind, Portfolio, Schedule, Strategy};
@@ -114,6 +116,17 @@ pub enum Step {
 }
 
 /// Figures about a finished run.
+///
+/// ```
+/// use std::time::Duration;
+/// use gosim::sim::Sim;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move { s.sleep(Duration::from_millis(7)).await });
+/// assert_eq!(report.stats.end_time, Duration::from_millis(7));
+/// assert_eq!(report.stats.spawned, 1);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunStats {
     /// Scheduling steps taken.
@@ -121,7 +134,7 @@ pub struct RunStats {
     /// Goroutines spawned, main included.
     pub spawned: u64,
     /// The run's time at the end.
-    pub end_time: Nanos,
+    pub end_time: std::time::Duration,
 }
 
 struct Core {
@@ -639,7 +652,7 @@ impl Runtime {
         RunStats {
             steps: core.steps,
             spawned: core.tasks.len() as u64,
-            end_time: core.clock.now(),
+            end_time: duration(core.clock.now()),
         }
     }
 
@@ -832,7 +845,8 @@ impl Runtime {
         }
         let time = core.clock.now();
         if core.outcome.is_none() {
-            let failure = Failure::in_task(kind, Some((id, name)), message, location, time);
+            let failure =
+                Failure::in_task(kind, Some((id, name)), message, location, duration(time));
             core.outcome = Some(Outcome::Fail(failure));
         }
         if let Some(t) = core.task_mut(id) {
@@ -960,8 +974,14 @@ impl Runtime {
                 .and_then(|s| s.location.clone());
             let message = format!("all goroutines are asleep: {n} blocked, no timer can wake them");
             let notes = core.partial.clone();
-            let failure =
-                Failure::stuck(FailureKind::Deadlock, message, location, stuck, notes, time);
+            let failure = Failure::stuck(
+                FailureKind::Deadlock,
+                message,
+                location,
+                stuck,
+                notes,
+                duration(time),
+            );
             drop(core);
             self.fail_deadlock(failure);
         } else if core.n_live_non_daemon > 0 {
@@ -1125,7 +1145,7 @@ impl Core {
                 .and_then(|id| self.task(id))
                 .and_then(|t| t.location_text())
         });
-        let time = self.clock.now();
+        let time = duration(self.clock.now());
         self.outcome = Some(Outcome::Limit(LimitHit {
             kind,
             task,
@@ -1140,7 +1160,7 @@ impl Core {
             return;
         }
         let n = stuck.len();
-        let time = self.clock.now();
+        let time = duration(self.clock.now());
         let location = stuck.first().and_then(|s| s.location.clone());
         let message = format!("{n} goroutine(s) leaked: {why}");
         let notes = self.partial.clone();
@@ -1182,7 +1202,14 @@ impl Core {
                 let time = self.clock.now();
                 Some(Failure {
                     cycle: lines,
-                    ..Failure::stuck(FailureKind::Cycle, message, location, stuck, notes, time)
+                    ..Failure::stuck(
+                        FailureKind::Cycle,
+                        message,
+                        location,
+                        stuck,
+                        notes,
+                        duration(time),
+                    )
                 })
             }
             Some(deadlock::Diagnosis::Orphaned { chain }) => {

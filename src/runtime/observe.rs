@@ -45,7 +45,7 @@ pub struct BlockedInfo {
     /// The ids of those resources.
     pub resource_ids: Vec<u64>,
     /// Since when it is blocked.
-    pub since: Nanos,
+    pub since: std::time::Duration,
     /// The source line where it stopped.
     pub location: Option<String>,
 }
@@ -97,7 +97,7 @@ impl Runtime {
                 waits_on: w.resources().map(|r| core.describe_resource(r)).collect(),
                 kinds: w.resources().map(|r| r.resource_kind()).collect(),
                 resource_ids: w.resources().map(|r| r.id()).collect(),
-                since: t.blocked_since,
+                since: super::duration(t.blocked_since),
                 location: t.body.as_ref().and_then(|b| b.location()),
             });
         }

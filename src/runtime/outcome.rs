@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use super::backend::{Nanos, format_ms};
+use std::time::Duration;
+
+use super::backend::format_duration;
 use super::task::{TaskId, label};
 
 /// The three ways a run ends.
@@ -65,6 +67,23 @@ impl FailureKind {
 }
 
 /// A failed run.
+///
+/// ```
+/// use std::time::Duration;
+/// use gosim::runtime::{FailureKind, Outcome};
+/// use gosim::sim::Sim;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     s.sleep(Duration::from_millis(3)).await;
+///     s.channel::<i64>(0).recv().await; // nobody ever sends
+/// });
+/// let Outcome::Fail(f) = &report.outcome else { panic!("{}", report.outcome) };
+/// assert_eq!(f.kind, FailureKind::Deadlock);
+/// assert_eq!(f.time, Duration::from_millis(3));
+/// assert!(f.to_string().starts_with("FAIL (deadlock) at 3ms"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Failure {
     /// What went wrong.
@@ -82,7 +101,7 @@ pub struct Failure {
     /// Partial deadlocks noticed earlier in the run (goroutines stuck behind exited holders).
     pub notes: Vec<String>,
     /// The run's time when it failed.
-    pub time: Nanos,
+    pub time: Duration,
 }
 
 impl Failure {
@@ -92,7 +111,7 @@ impl Failure {
         task: Option<(TaskId, Option<String>)>,
         message: String,
         location: Option<String>,
-        time: Nanos,
+        time: Duration,
     ) -> Failure {
         Failure {
             kind,
@@ -115,7 +134,7 @@ impl Failure {
         location: Option<String>,
         stuck: Vec<StuckTask>,
         notes: Vec<String>,
-        time: Nanos,
+        time: Duration,
     ) -> Failure {
         Failure {
             kind,
@@ -200,7 +219,7 @@ pub struct LimitHit {
     /// Where it happened, when known.
     pub location: Option<String>,
     /// The run's time.
-    pub time: Nanos,
+    pub time: Duration,
 }
 
 impl fmt::Display for StuckTask {
@@ -225,7 +244,12 @@ impl fmt::Display for StuckTask {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FAIL ({}) at {}", self.kind.word(), format_ms(self.time))?;
+        write!(
+            f,
+            "FAIL ({}) at {}",
+            self.kind.word(),
+            format_duration(self.time)
+        )?;
         if let Some((id, name)) = &self.task {
             write!(f, " in {}", label(*id, name.as_deref()))?;
         }
@@ -261,7 +285,7 @@ impl fmt::Display for LimitHit {
             f,
             "LIMIT ({}) at {}",
             self.kind.word(),
-            format_ms(self.time)
+            format_duration(self.time)
         )?;
         if let Some((id, name)) = &self.task {
             write!(f, " in {}", label(*id, name.as_deref()))?;
@@ -298,7 +322,7 @@ impl Outcome {
             Outcome::Fail(f) => json!({
                 "outcome": "fail",
                 "kind": f.kind.word(),
-                "time": format_ms(f.time),
+                "time": format_duration(f.time),
                 "task": task(&f.task),
                 "message": f.message,
                 "location": f.location,
@@ -318,7 +342,7 @@ impl Outcome {
                 "outcome": "limit",
                 "kind": l.kind.word(),
                 "flag": l.kind.flag(),
-                "time": format_ms(l.time),
+                "time": format_duration(l.time),
                 "task": task(&l.task),
                 "message": l.message,
                 "location": l.location,

@@ -168,7 +168,7 @@ fn panic_outcome(rt: &Runtime, payload: &(dyn std::any::Any + Send)) -> Outcome 
         task,
         message,
         None,
-        rt.now(),
+        crate::runtime::duration(rt.now()),
     ))
 }
 

@@ -169,7 +169,7 @@ where
             None,
             format!("panicked outside a task: {what}"),
             None,
-            rt.now(),
+            std::time::Duration::from_nanos(rt.now()),
         ))
     });
     // A task's panic reaches the runtime without a location (the task body only sees the
@@ -661,7 +661,7 @@ fn schedule_file_text(schedule: &Schedule, name: &str) -> String {
 }
 
 /// `assert_pass` for a Rust run's report.
-impl SimReport {
+impl<T> SimReport<T> {
     /// Panics with the full report and a reproduce line unless the run passed.
     #[track_caller]
     pub fn assert_pass(&self) {

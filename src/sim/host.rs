@@ -40,16 +40,17 @@ impl Sim {
     /// });
     /// assert!(report.outcome.is_pass(), "{}", report.outcome);
     /// ```
-    pub async fn run_local(
+    pub async fn run_local<T: 'static>(
         self,
-        main: impl std::future::Future<Output = ()> + 'static,
-    ) -> SimReport {
+        main: impl std::future::Future<Output = T> + 'static,
+    ) -> SimReport<T> {
         assert!(
             !self.rt.is_simulated(),
             "Sim::run_local hosts a production run: build it with Sim::real"
         );
-        self.spawn_task(Some("main"), false, main);
-        self.drive_local().await
+        let slot = self.spawn_main(main);
+        let outcome = self.drive_outcome().await;
+        self.finish(outcome, &slot)
     }
 
     /// Runs the goroutines already spawned on this run to its outcome, inside the current tokio
@@ -61,6 +62,13 @@ impl Sim {
             !self.rt.is_simulated(),
             "Sim::drive_local hosts a production run: build its runtime with a real clock"
         );
+        let outcome = self.drive_outcome().await;
+        // main is not a Rust future here: the report has no value.
+        self.finish(outcome, &std::cell::RefCell::new(None))
+    }
+
+    /// The step loop of `run_local` and `drive_local`, to the run's outcome.
+    async fn drive_outcome(&self) -> crate::runtime::Outcome {
         let notify = Arc::new(tokio::sync::Notify::new());
         let n = notify.clone();
         self.rt
@@ -68,7 +76,7 @@ impl Sim {
             .set_listener(Arc::new(move || n.notify_one()));
         let notify = Rc::new(notify);
         let mut steps = 0u32;
-        let outcome = loop {
+        loop {
             match self.rt.step() {
                 Step::Ran => {
                     steps += 1;
@@ -76,7 +84,7 @@ impl Sim {
                         tokio::task::yield_now().await;
                     }
                 }
-                Step::Over(outcome) => break outcome,
+                Step::Over(outcome) => return outcome,
                 Step::Idle { until } => {
                     let wait = until.map(|t| Duration::from_nanos(t.saturating_sub(self.rt.now())));
                     match wait {
@@ -90,7 +98,6 @@ impl Sim {
                     }
                 }
             }
-        };
-        self.finish(outcome)
+        }
     }
 }

@@ -37,8 +37,20 @@
 
 mod check;
 mod host;
+mod join;
+mod lock;
 mod panics;
+mod permit;
+mod shortcuts;
 
+pub use join::{JoinError, JoinHandle};
+pub use lock::{
+    Mutex, MutexGuard, MutexLock, RwLock, RwLockRead, RwLockReadGuard, RwLockWrite,
+    RwLockWriteGuard,
+};
+pub use permit::{Acquire, Semaphore, SemaphorePermit};
+
+use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
@@ -48,15 +60,15 @@ pub use check::{Check, CheckFailure, CheckPassed, ENV_VARS, check, test_name};
 pub use panics::{CapturedPanic, capture_panics, capturing};
 
 use crate::patterns::{
-    Job, JoinHandle, LocalTask, Pool, Spawn, StageFn, TaskError, fan_in, fan_out, go, join_all,
-    pipeline, spawn_future, timeout,
+    Job, LocalTask, Pool, Spawn, StageFn, TaskError, fan_in, fan_out, go, join_all, pipeline,
+    spawn_future, timeout,
 };
 use crate::runtime::{
-    Config, Event, Nanos, Outcome, RealClock, RunStats, Runtime, TaskId, TraceFormat, render,
+    Config, Event, Outcome, RealClock, RunStats, Runtime, TaskId, TraceFormat, render,
 };
 use crate::sync::{
-    AtomicInt, Case, Channel, Cond, Context, Describe, Mutex, Once, RwMutex, Semaphore, Timed,
-    Timer, WaitGroup, after_channel, after_func, select_deadline,
+    AtomicInt, Case, Channel, Cond, Context, Describe, Once, Timed, Timer, WaitGroup,
+    after_channel, after_func, select_deadline,
 };
 
 /// A run under construction: a runtime to spawn Rust tasks on and to create primitives with.
@@ -66,9 +78,19 @@ pub struct Sim {
     rt: Runtime,
 }
 
-/// How a run of Rust tasks ended.
+/// How a run of Rust tasks ended, with main's value (`T = ()` for a main that returns nothing,
+/// so `SimReport` alone names the common case).
+///
+/// ```
+/// use gosim::sim::{Sim, SimReport};
+///
+/// let sim = Sim::with_seed(1);
+/// let report: SimReport<u32> = sim.run(async { 6 * 7 });
+/// assert!(report.outcome.is_pass());
+/// assert_eq!(report.value, Some(42));
+/// ```
 #[derive(Debug, Clone)]
-pub struct SimReport {
+pub struct SimReport<T = ()> {
     /// The run's seed (what a reproduce line names).
     pub seed: u64,
     /// Pass, fail or limit.
@@ -77,26 +99,19 @@ pub struct SimReport {
     pub events: Vec<Event>,
     /// Steps, goroutines, final time.
     pub stats: RunStats,
+    /// What main returned; `None` if main did not finish (the run failed or hit a limit first).
+    pub value: Option<T>,
 }
 
-impl SimReport {
+impl<T> SimReport<T> {
     /// The trace as text, one line per event (what snapshot tests store).
     pub fn trace_text(&self) -> String {
         render(&self.events, TraceFormat::Text)
     }
 }
 
-/// `file:line` of the caller, for resource creation lines (where a task stopped is kept as the
-/// caller's `Location` and formatted only for a report).
-#[track_caller]
-pub(crate) fn here() -> Option<Rc<str>> {
-    let l = std::panic::Location::caller();
-    Some(Rc::from(format!("{}:{}", l.file(), l.line())))
-}
-
-fn to_nanos(d: Duration) -> Nanos {
-    d.as_nanos().min(u64::MAX as u128) as Nanos
-}
+pub(crate) use crate::sync::here;
+use crate::sync::to_nanos;
 
 impl Sim {
     /// A simulated run (virtual clock) with this configuration.
@@ -131,34 +146,95 @@ impl Sim {
         &self.rt
     }
 
-    /// Runs `main` as the main task (`g1`) to the run's outcome, then frees the run.
-    pub fn run(self, main: impl Future<Output = ()> + 'static) -> SimReport {
-        self.spawn_task(Some("main"), false, main);
+    /// Runs `main` as the main task (`g1`) to the run's outcome, then frees the run; the report
+    /// carries main's value.
+    pub fn run<T: 'static>(self, main: impl Future<Output = T> + 'static) -> SimReport<T> {
+        let slot = self.spawn_main(main);
         let outcome = self.rt.run();
-        self.finish(outcome)
+        self.finish(outcome, &slot)
+    }
+
+    /// Spawns `main` as `g1`, keeping its value in the returned slot.
+    pub(crate) fn spawn_main<T: 'static>(
+        &self,
+        main: impl Future<Output = T> + 'static,
+    ) -> Rc<RefCell<Option<T>>> {
+        let slot = Rc::new(RefCell::new(None));
+        let mine = slot.clone();
+        self.spawn_task(Some("main"), false, async move {
+            let v = main.await;
+            *mine.borrow_mut() = Some(v);
+        });
+        slot
     }
 
     /// Collects the run's report, then frees the run (both ways of running end here).
-    fn finish(&self, outcome: Outcome) -> SimReport {
-        let report = SimReport {
-            seed: self.rt.seed(),
-            outcome,
-            events: self.rt.take_events(),
-            stats: self.rt.stats(),
-        };
+    fn finish<T>(&self, outcome: Outcome, slot: &RefCell<Option<T>>) -> SimReport<T> {
+        let events = self.rt.take_events();
+        let stats = self.rt.stats();
+        let seed = self.rt.seed();
         self.rt.shutdown();
-        report
+        SimReport {
+            seed,
+            outcome,
+            events,
+            stats,
+            value: slot.borrow_mut().take(),
+        }
     }
 
-    /// Spawns a named task. It runs when the scheduler picks it (after the spawning task's next
-    /// scheduling point at the earliest).
-    pub fn spawn(&self, name: &str, task: impl Future<Output = ()> + 'static) -> TaskId {
-        self.spawn_task(Some(name), false, task)
+    /// Spawns a named task and returns its [`JoinHandle`] (await it for the task's value). It
+    /// runs when the scheduler picks it (after the spawning task's next scheduling point at the
+    /// earliest). Dropping the handle detaches the task; a panic in a detached task fails the
+    /// run, a panic in a task whose handle is held is the awaiter's [`JoinError`].
+    ///
+    /// ```
+    /// use gosim::sim::Sim;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let handles: Vec<_> = (0..3u64)
+    ///         .map(|i| s.spawn(&format!("w{i}"), async move { i * 10 }))
+    ///         .collect();
+    ///     let mut sum = 0;
+    ///     for h in handles {
+    ///         sum += h.await.expect("no panic");
+    ///     }
+    ///     sum
+    /// });
+    /// assert_eq!(report.value, Some(30));
+    /// ```
+    #[track_caller]
+    pub fn spawn<T: 'static>(
+        &self,
+        name: &str,
+        task: impl Future<Output = T> + 'static,
+    ) -> JoinHandle<T> {
+        self.spawn_joinable(Some(name), false, task)
     }
 
-    /// Spawns a daemon task: never a leak, never keeps the run alive.
-    pub fn spawn_daemon(&self, name: &str, task: impl Future<Output = ()> + 'static) -> TaskId {
-        self.spawn_task(Some(name), true, task)
+    /// Spawns a daemon task: never a leak, never keeps the run alive. Its handle works as
+    /// `spawn`'s.
+    #[track_caller]
+    pub fn spawn_daemon<T: 'static>(
+        &self,
+        name: &str,
+        task: impl Future<Output = T> + 'static,
+    ) -> JoinHandle<T> {
+        self.spawn_joinable(Some(name), true, task)
+    }
+
+    #[track_caller]
+    fn spawn_joinable<T: 'static>(
+        &self,
+        name: Option<&str>,
+        daemon: bool,
+        task: impl Future<Output = T> + 'static,
+    ) -> JoinHandle<T> {
+        let (handle, body) = JoinHandle::wrap(&self.rt, std::panic::Location::caller(), task);
+        handle.set_id(self.spawn_task(name, daemon, body));
+        handle
     }
 
     fn spawn_task(
@@ -197,19 +273,22 @@ impl Sim {
         Channel::new(&self.rt, cap, here())
     }
 
-    /// A mutex.
+    /// A mutex guarding `value` (`sim.mutex(())` for a bare lock): `lock().await` gives a guard
+    /// that unlocks when dropped. See [`Mutex`].
     #[track_caller]
-    pub fn mutex(&self) -> Mutex {
-        Mutex::new(&self.rt, here())
+    pub fn mutex<T>(&self, value: T) -> Mutex<T> {
+        Mutex::new(&self.rt, value, here())
     }
 
-    /// A reader/writer lock.
+    /// A reader/writer lock guarding `value`: `read().await`/`write().await` give guards that
+    /// unlock when dropped. See [`RwLock`].
     #[track_caller]
-    pub fn rwmutex(&self) -> RwMutex {
-        RwMutex::new(&self.rt, here())
+    pub fn rwlock<T>(&self, value: T) -> RwLock<T> {
+        RwLock::new(&self.rt, value, here())
     }
 
-    /// A semaphore of `n` permits (`n > 0`).
+    /// A semaphore of `n` permits (`n > 0`); a permit is given back when dropped. See
+    /// [`Semaphore`].
     #[track_caller]
     pub fn semaphore(&self, n: usize) -> Semaphore {
         Semaphore::new(&self.rt, n, here())
@@ -355,12 +434,18 @@ impl Sim {
     /// `goroutine.async`); a panic in it becomes `Err(TaskError::Failed(message))` for the
     /// awaiter instead of failing the run. Not a scheduling point.
     #[track_caller]
-    pub fn go<T: 'static>(&self, task: impl Future<Output = T> + 'static) -> JoinHandle<T> {
+    pub fn go<T: 'static>(
+        &self,
+        task: impl Future<Output = T> + 'static,
+    ) -> crate::patterns::JoinHandle<T> {
         go(&self.rt, self, task, here())
     }
 
     /// Awaits every handle, in order (Lua's `await_all`).
-    pub async fn join_all<T: Clone>(&self, handles: &[JoinHandle<T>]) -> Vec<Result<T, TaskError>> {
+    pub async fn join_all<T: Clone>(
+        &self,
+        handles: &[crate::patterns::JoinHandle<T>],
+    ) -> Vec<Result<T, TaskError>> {
         join_all(handles).await
     }
 

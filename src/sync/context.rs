@@ -4,6 +4,7 @@
 //! channel that is closed on cancel (the Lua layer's `ctx:done()`).
 
 use std::rc::{Rc, Weak};
+use std::time::Duration;
 
 use super::base::{Base, debug_handle};
 use super::{Channel, Describe};
@@ -65,7 +66,7 @@ impl Context {
         deadline: Option<Nanos>,
         created_at: Option<Rc<str>>,
     ) -> Context {
-        let parent_deadline = parent.and_then(|p| p.deadline());
+        let parent_deadline = parent.and_then(|p| p.deadline_nanos());
         let deadline = match (parent_deadline, deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -117,20 +118,54 @@ impl Context {
         &self.shared.res
     }
 
-    /// A child that can be cancelled on its own.
-    pub fn with_cancel(&self, created_at: Option<Rc<str>>) -> Context {
+    /// A child that can be cancelled on its own (created where this is called).
+    #[track_caller]
+    pub fn with_cancel(&self) -> Context {
+        self.with_cancel_at(super::here())
+    }
+
+    /// A child cancelled at `deadline` on the run's clock (time since the run started), or
+    /// earlier with its parent.
+    #[track_caller]
+    pub fn with_deadline(&self, deadline: Duration) -> Context {
+        self.with_deadline_at(super::to_nanos(deadline), super::here())
+    }
+
+    /// A child cancelled after `timeout` from now, or earlier with its parent.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gosim::sim::Sim;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let ctx = s.context().with_timeout(Duration::from_millis(10));
+    ///     assert_eq!(ctx.deadline(), Some(Duration::from_millis(10)));
+    ///     ctx.done().await;
+    ///     assert_eq!(s.now(), Duration::from_millis(10));
+    /// });
+    /// assert!(report.outcome.is_pass(), "{}", report.outcome);
+    /// ```
+    #[track_caller]
+    pub fn with_timeout(&self, timeout: Duration) -> Context {
+        self.with_timeout_at(super::to_nanos(timeout), super::here())
+    }
+
+    /// `with_cancel` with the creation line given (a language binding's own `file:line`).
+    pub(crate) fn with_cancel_at(&self, created_at: Option<Rc<str>>) -> Context {
         Context::make(&self.shared.rt, Some(self), None, created_at)
     }
 
-    /// A child cancelled at the absolute instant `deadline` (or earlier, with its parent).
-    pub fn with_deadline(&self, deadline: Nanos, created_at: Option<Rc<str>>) -> Context {
+    /// `with_deadline` in nanoseconds, with the creation line given (a binding's).
+    pub(crate) fn with_deadline_at(&self, deadline: Nanos, created_at: Option<Rc<str>>) -> Context {
         Context::make(&self.shared.rt, Some(self), Some(deadline), created_at)
     }
 
-    /// A child cancelled after `timeout` from now.
-    pub fn with_timeout(&self, timeout: Nanos, created_at: Option<Rc<str>>) -> Context {
+    /// `with_timeout` in nanoseconds, with the creation line given (a binding's).
+    pub(crate) fn with_timeout_at(&self, timeout: Nanos, created_at: Option<Rc<str>>) -> Context {
         let at = self.shared.rt.now().saturating_add(timeout);
-        self.with_deadline(at, created_at)
+        self.with_deadline_at(at, created_at)
     }
 
     /// Cancels it and its descendants with "context canceled" (no effect if already cancelled).
@@ -181,8 +216,13 @@ impl Context {
         self.shared.state.borrow().err
     }
 
-    /// The instant it expires, if it has a deadline.
-    pub fn deadline(&self) -> Option<Nanos> {
+    /// The instant it expires on the run's clock, if it has a deadline.
+    pub fn deadline(&self) -> Option<Duration> {
+        self.deadline_nanos().map(Duration::from_nanos)
+    }
+
+    /// `deadline` in nanoseconds (the bindings' and the children's unit).
+    pub(crate) fn deadline_nanos(&self) -> Option<Nanos> {
         self.shared.state.borrow().deadline
     }
 

@@ -46,6 +46,20 @@ pub use timer::{
 };
 pub use wait_group::WaitGroup;
 
+/// `file:line` of the caller, for resource creation lines (where a task stopped is kept as the
+/// caller's `Location` and formatted only for a report). The Rust-facing constructors are
+/// `#[track_caller]` and call this; language bindings pass their own line instead.
+#[track_caller]
+pub(crate) fn here() -> Option<std::rc::Rc<str>> {
+    let l = std::panic::Location::caller();
+    Some(std::rc::Rc::from(format!("{}:{}", l.file(), l.line())))
+}
+
+/// A `Duration` as the runtime's nanoseconds, saturating.
+pub(crate) fn to_nanos(d: std::time::Duration) -> crate::runtime::Nanos {
+    d.as_nanos().min(u64::MAX as u128) as crate::runtime::Nanos
+}
+
 /// A misuse of a primitive (unlocking an unlocked mutex, a negative wait group...). The Lua layer
 /// turns it into a Lua error that names the function.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use super::Misuse;
 use super::base::{Base, debug_handle};
 use super::op::Op;
 use super::park::Parked;
-use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Wait};
+use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, TaskId, Wait};
 
 /// A waiter gets a permit only when a holder releases one (releasing without holding is misuse).
 const KIND: ResourceKind = ResourceKind::released_by_holders("semaphore");
@@ -77,12 +77,18 @@ impl Semaphore {
 
     /// Gives a permit back (to the oldest waiter if any). Releasing more than was acquired is misuse.
     pub fn release(&self) -> Result<(), Misuse> {
+        self.release_held_by(self.shared.rt.current())
+    }
+
+    /// `release` of a permit acquired by `holder` (a permit object may be released by another
+    /// task than the one that acquired it; the wait-for graph follows the acquirer).
+    pub(crate) fn release_held_by(&self, holder: TaskId) -> Result<(), Misuse> {
         let mut st = self.shared.state.borrow_mut();
         let in_use = st.capacity - st.available;
         if in_use == 0 {
             return Err(Misuse("release without acquire".to_string()));
         }
-        self.shared.res.remove_holder(self.shared.rt.current());
+        self.shared.res.remove_holder(holder);
         let next = st.waiters.pop_front();
         match &next {
             Some(p) => self.shared.res.add_holder(p.task()),

@@ -147,7 +147,27 @@ impl Timer {
 
     /// Stops it and arms it again to fire after `delay` (a ticker then every `delay`). Returns
     /// what `stop` would have.
-    pub fn reset(&self, delay: Nanos) -> bool {
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gosim::sim::Sim;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let (ticker, ticks) = s.ticker(Duration::from_millis(10));
+    ///     ticker.reset(Duration::from_millis(3));
+    ///     assert_eq!(ticks.recv().await, Some(Duration::from_millis(3)));
+    ///     ticker.stop();
+    /// });
+    /// assert!(report.outcome.is_pass(), "{}", report.outcome);
+    /// ```
+    pub fn reset(&self, delay: std::time::Duration) -> bool {
+        self.reset_nanos(super::to_nanos(delay))
+    }
+
+    /// `reset` in nanoseconds (the bindings' unit).
+    pub(crate) fn reset_nanos(&self, delay: Nanos) -> bool {
         let was = self.halt("reset");
         {
             let mut st = self.shared.state.borrow_mut();

@@ -69,6 +69,33 @@ impl WaitGroup {
         Ok(())
     }
 
+    /// Takes one off the counter (Go's `Done`); reaching zero releases the waiters. A negative
+    /// counter is a bug in the caller, so it panics there, as Go's does (a panic in a task fails
+    /// the run with this message and the caller's line).
+    ///
+    /// ```
+    /// use gosim::sim::Sim;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let wg = s.wait_group();
+    ///     for i in 0..3 {
+    ///         wg.add(1).expect("positive");
+    ///         let wg = wg.clone();
+    ///         s.spawn(&format!("w{i}"), async move { wg.done() });
+    ///     }
+    ///     wg.wait().await;
+    /// });
+    /// assert!(report.outcome.is_pass(), "{}", report.outcome);
+    /// ```
+    #[track_caller]
+    pub fn done(&self) {
+        if let Err(e) = self.add(-1) {
+            panic!("WaitGroup::done: {e}");
+        }
+    }
+
     /// Returns true if the counter is zero now; otherwise parks until it is (false).
     pub fn wait_or_park(&self) -> bool {
         let mut st = self.shared.state.borrow_mut();

@@ -27,17 +27,17 @@ pub(crate) static KIND: Kind<LuaContext> = Kind {
         Method {
             name: "with_cancel",
             results: 1,
-            call: |cx, c, _| child(cx, c.0.with_cancel(cx.here())),
+            call: |cx, c, _| child(cx, c.0.with_cancel_at(cx.here())),
         },
         Method {
             name: "with_timeout",
             results: 1,
-            call: |cx, c, (ms, _, _)| child(cx, c.0.with_timeout(cx.duration(&ms)?, cx.here())),
+            call: |cx, c, (ms, _, _)| child(cx, c.0.with_timeout_at(cx.duration(&ms)?, cx.here())),
         },
         Method {
             name: "with_deadline",
             results: 1,
-            call: |cx, c, (ms, _, _)| child(cx, c.0.with_deadline(cx.duration(&ms)?, cx.here())),
+            call: |cx, c, (ms, _, _)| child(cx, c.0.with_deadline_at(cx.duration(&ms)?, cx.here())),
         },
         Method {
             name: "cancel",
@@ -64,7 +64,7 @@ pub(crate) static KIND: Kind<LuaContext> = Kind {
             name: "deadline",
             results: 2,
             call: |cx, c, _| {
-                cx.ret(match c.0.deadline() {
+                cx.ret(match c.0.deadline_nanos() {
                     Some(d) => (ms_value(d), Value::Boolean(true)),
                     None => (Value::Nil, Value::Boolean(false)),
                 })

@@ -121,7 +121,7 @@ pub(crate) static KIND: Kind<LuaTimer> = Kind {
                 if t.periodic && d == 0 {
                     return Err(cx.misuse(format!("period must be positive (got {})", shown(&ms))));
                 }
-                cx.point(t.timer.reset(d))
+                cx.point(t.timer.reset_nanos(d))
             },
         },
     ],
