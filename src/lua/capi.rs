@@ -707,3 +707,21 @@ unsafe extern "C-unwind" fn entry_done(
         2
     }
 }
+
+/// Restarts the count hook's countdown on the state's main thread, as installing the hook does
+/// (`resethookcount`): a reused world's main thread runs the reset's own Lua code and report
+/// helpers between runs, and each run must find the countdown where a new world's first run
+/// finds it (the budget hook fires at the same instructions, and never inside a report).
+pub(super) fn restart_hook_count(lua: &Lua) -> mlua::Result<()> {
+    // SAFETY: outside any run no Lua code is executing; the closure reads the current thread's
+    // hook settings and sets them again unchanged, which only resets the countdown; it pushes
+    // and pops nothing.
+    unsafe {
+        lua.exec_raw::<()>((), |l| {
+            let hook = ffi::lua_gethook(l);
+            let mask = ffi::lua_gethookmask(l);
+            let count = ffi::lua_gethookcount(l);
+            ffi::lua_sethook(l, hook, mask, count);
+        })
+    }
+}

@@ -1,0 +1,165 @@
+//! One Lua world for many runs: what `LuaWorld::begin_run` resets so that a run cannot tell a
+//! reused state from a fresh one.
+//!
+//! Building a world (state, standard libraries, sandbox, prelude, bindings) costs several times
+//! more than a short run, so `explore` and every other command keep one world per thread and
+//! reset it between runs (`scenario::run_source`). The first run of a new world takes the same
+//! reset path, so "fresh" and "reused" are one path, not two that must agree:
+//!
+//! - **Globals.** The table the world was built with is kept pristine, out of reach of scripts.
+//!   Each run gets a new globals table whose library and module tables (`string`, `table`,
+//!   `math`, `goroutine`, `package`...) are copies, with copies of their metatables (the modules'
+//!   lazy ones); `_G` is the copy itself; `package.loaded` maps every name to the copies, and
+//!   `require` reads the run's `package.loaded`/`package.preload`. The string metatable is reset
+//!   to `{ __index = <the run's string> }`. Whatever a run mutates is garbage at the next reset.
+//!   gosim's own code (the prelude, the sandbox's wrappers) keeps the pristine tables, in the
+//!   first run as in the hundredth.
+//! - **Private tables.** The prelude makes bindings lazily (a table looks a missing name up on
+//!   first use). A world makes every declared binding when it is built (`force`), so no run
+//!   grows the prelude's private tables.
+//! - **The heap.** Each run starts after two full collections (the second frees the userdata
+//!   the first finalized), with the collector restarted in incremental mode with Lua's default
+//!   parameters. `collectgarbage("count")` answers the run's own heap: the bytes allocated since
+//!   the run started plus the heap of a freshly built world, so a script reads the same figures
+//!   in the first run of a world and after any number of other runs.
+//! - **The chunk.** The scenario's compiled main chunk is kept (by name and source text) with its
+//!   `_ENV` rebound to the run's globals, and the chunk exists before the run's heap baseline.
+//! - **Limits and per-run state.** The instruction budget, the memory watch's baseline, the
+//!   recycled coroutines (dropped: a run starts with none, as a fresh world does), the pending
+//!   resume, `sim.assert_sometimes` results and the sandbox's per-run flags are reset.
+//!
+//! What the reset cannot make identical, documented in docs/ARCHITECTURE.md: mlua creates the
+//! metatable of a userdata type (a channel handle, a mutex handle...) when the first object of
+//! that type is made in the state, and keeps it; a run that makes the first channel of a world
+//! allocates that metatable (a few hundred bytes), a later run does not. Metatables of gosim's
+//! objects and the methods tables are shared by all runs of a world: a script that changes them
+//! (`getmetatable(ch).__index.send = nil`) changes them for the next runs of that world.
+
+use mlua::prelude::{LuaGcGenParams, LuaGcIncParams, LuaGcMode};
+use mlua::{Function, Lua, Table};
+
+/// The registry key of the sandbox's `set_package(loaded, preload)`: which tables `require`
+/// reads (`sandbox.rs`).
+pub(crate) const SET_PACKAGE_KEY: &str = "gosim.set_package";
+
+/// The Lua half: `fresh()` makes a run's globals; `set_base()` takes the settled heap as the
+/// run's baseline for `collectgarbage("count")`.
+const FRESH_LUA: &str = r#"
+local pristine, set_package, getmt, setmt, raw_collectgarbage = ...
+local next, type = next, type
+local string_mt = getmt("")
+local base, pristine_kb = 0, nil
+
+-- collectgarbage("count") answers the run's own heap (see reuse.rs); the rest is Lua's. Tail
+-- calls keep Lua's own argument errors.
+pristine.collectgarbage = function(opt, ...)
+  if opt == "count" then
+    return raw_collectgarbage("count") - base + (pristine_kb or base)
+  end
+  return raw_collectgarbage(opt, ...)
+end
+
+local function copy(t, copies)
+  local c = copies[t]
+  if c ~= nil then return c end
+  c = {}
+  copies[t] = c
+  for k, v in next, t do c[k] = v end
+  local mt = getmt(t)
+  if mt ~= nil then
+    local m = {}
+    for k, v in next, mt do m[k] = v end
+    setmt(c, m)
+  end
+  return c
+end
+
+local function fresh()
+  local copies = {}
+  local G = copy(pristine, copies)
+  for k, v in next, G do
+    if type(v) == "table" then G[k] = copy(v, copies) end
+  end
+  local package = G.package
+  local loaded = copy(package.loaded, copies)
+  for k, v in next, loaded do
+    if type(v) == "table" then loaded[k] = copy(v, copies) end
+  end
+  local preload = copy(package.preload, copies)
+  package.loaded, package.preload = loaded, preload
+  set_package(loaded, preload)
+  for k in next, string_mt do string_mt[k] = nil end
+  string_mt.__index = G.string
+  return G
+end
+
+-- Called once the heap has settled: the first call (the world just built, before any scenario is
+-- compiled) fixes the figure every run starts from.
+local function set_base()
+  base = raw_collectgarbage("count")
+  if pristine_kb == nil then pristine_kb = base end
+end
+
+return fresh, set_base
+"#;
+
+/// The per-world half of the reset: the pristine globals and the functions that copy them.
+#[derive(Debug)]
+pub(crate) struct Pristine {
+    fresh: Function,
+    set_base: Function,
+}
+
+impl Pristine {
+    /// Takes the world's current globals as the pristine ones. Called at the end of the build,
+    /// while `debug` is still reachable (its raw metatable functions are kept privately).
+    pub(crate) fn new(lua: &Lua) -> mlua::Result<Pristine> {
+        let globals = lua.globals();
+        let debug: Table = globals.get("debug")?;
+        let set_package: Function = lua.named_registry_value(SET_PACKAGE_KEY)?;
+        let (fresh, set_base): (Function, Function) =
+            lua.load(FRESH_LUA).set_name(super::PRELUDE_NAME).call((
+                globals.clone(),
+                set_package,
+                debug.get::<Function>("getmetatable")?,
+                debug.get::<Function>("setmetatable")?,
+                globals.get::<Function>("collectgarbage")?,
+            ))?;
+        Ok(Pristine { fresh, set_base })
+    }
+
+    /// New globals for a run (copies of the pristine tables), installed as the state's globals.
+    pub(crate) fn install_fresh_globals(&self, lua: &Lua) -> mlua::Result<Table> {
+        let globals: Table = self.fresh.call(())?;
+        lua.set_globals(globals.clone())?;
+        Ok(globals)
+    }
+
+    /// Collects all garbage, restores the collector's mode and parameters, and makes the run's
+    /// `collectgarbage("count")` start from the figure of the world as built (the first call).
+    pub(crate) fn settle_heap(&self, lua: &Lua) -> mlua::Result<()> {
+        lua.gc_restart();
+        // Lua 5.4's defaults (LUAI_GCPAUSE, LUAI_GCMUL, LUAI_GCSTEPSIZE): a script may have
+        // changed them, or switched to generational mode.
+        let incremental = || {
+            LuaGcMode::Incremental(
+                LuaGcIncParams::default()
+                    .pause(200)
+                    .step_multiplier(100)
+                    .step_size(13),
+            )
+        };
+        if let LuaGcMode::Generational(_) = lua.gc_set_mode(incremental()) {
+            // The generational parameters too (LUAI_GENMINORMUL, LUAI_GENMAJORMUL).
+            lua.gc_set_mode(LuaGcMode::Generational(
+                LuaGcGenParams::default()
+                    .minor_multiplier(20)
+                    .minor_to_major(100),
+            ));
+            lua.gc_set_mode(incremental());
+        }
+        lua.gc_collect()?;
+        lua.gc_collect()?;
+        self.set_base.call::<()>(())
+    }
+}
