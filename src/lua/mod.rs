@@ -751,10 +751,13 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         host.failed.clone(),
         methods,
     ))?;
-    // Every declared binding now (see `reuse.rs`): no run grows the prelude's lazy tables. Names
-    // starting with `_` stay lazy in the public tables (the prelude hides some of them).
+    // Every declared binding now in the prelude's private lazy tables and the methods tables
+    // (see `reuse.rs`): no run grows a table that outlives it. The public module tables stay
+    // lazy: each run fills its own copies, as the first run of a new world does. Names starting
+    // with `_` stay lazy in methods tables too (the prelude hides some of them).
     for (owner, name) in bind::declared_names() {
-        force.call::<()>((owner, name, name.starts_with('_')))?;
+        let public = !matches!(owner, "goroutine" | "log" | "sim") && !name.starts_with('_');
+        force.call::<()>((owner, name, public))?;
     }
     let globals = lua.globals();
     globals.set("goroutine", &goroutine)?;

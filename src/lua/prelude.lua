@@ -1008,12 +1008,13 @@ function sim.assert_always(cond, msg)
   end
 end
 
--- Makes the declared binding `owner.name` now in every lazy table that would make it on first use
--- (the module or methods table, `raw`, `declared`). A world reused between runs calls it for every
--- declaration when it is built, so that no run grows the state's private tables: the first run
--- of a state and the hundredth allocate the same (`collectgarbage("count")`, GC pacing).
-local function force(owner, name, private_only)
-  if not private_only then
+-- Makes the declared binding `owner.name` now in `declared` and, with `in_table`, in its methods
+-- table or `raw` (the public modules are left lazy: each run fills its own copies). A world
+-- reused between runs calls it for every declaration when it is built, so that no run grows a
+-- table that outlives it: the first run of a state and the hundredth allocate the same
+-- (`collectgarbage("count")`).
+local function force(owner, name, in_table)
+  if in_table then
     local _ = (modules[owner] or methods[owner])[name]
   end
   local _ = declared[owner][name]

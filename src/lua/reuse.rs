@@ -45,7 +45,7 @@ pub(crate) const SET_PACKAGE_KEY: &str = "gosim.set_package";
 /// The Lua half: `fresh()` makes a run's globals; `set_base()` takes the settled heap as the
 /// run's baseline for `collectgarbage("count")`.
 const FRESH_LUA: &str = r#"
-local pristine, set_package, getmt, setmt, raw_collectgarbage = ...
+local pristine, set_package, getmt, copy_table, raw_collectgarbage = ...
 local next, type = next, type
 local string_mt = getmt("")
 local base, pristine_kb = 0, nil
@@ -62,15 +62,8 @@ end
 local function copy(t, copies)
   local c = copies[t]
   if c ~= nil then return c end
-  c = {}
+  c = copy_table(t)
   copies[t] = c
-  for k, v in next, t do c[k] = v end
-  local mt = getmt(t)
-  if mt ~= nil then
-    local m = {}
-    for k, v in next, mt do m[k] = v end
-    setmt(c, m)
-  end
   return c
 end
 
@@ -122,7 +115,7 @@ impl Pristine {
                 globals.clone(),
                 set_package,
                 debug.get::<Function>("getmetatable")?,
-                debug.get::<Function>("setmetatable")?,
+                super::capi::copy_table_function(lua)?,
                 globals.get::<Function>("collectgarbage")?,
             ))?;
         Ok(Pristine { fresh, set_base })
