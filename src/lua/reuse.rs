@@ -1,39 +1,46 @@
-//! One Lua world for many runs: what `LuaWorld::begin_run` resets so that a run cannot tell a
-//! reused state from a fresh one.
+//! One Lua world for many runs: what `LuaWorld::reset_for_main` resets so that a run cannot tell
+//! a reused state from a new one.
 //!
-//! Building a world (state, standard libraries, sandbox, prelude, bindings) costs several times
-//! more than a short run, so `explore` and every other command keep one world per thread and
-//! reset it between runs (`scenario::run_source`). The first run of a new world takes the same
-//! reset path, so "fresh" and "reused" are one path, not two that must agree:
+//! Building a world (state, standard libraries, sandbox, prelude, bindings) costs many times more
+//! than a short run, so every command keeps one world per thread and resets it between runs
+//! (`scenario::run_source`). The first run of a new world takes the same reset path, so "new" and
+//! "reused" are one path, not two that must agree:
 //!
 //! - **Globals.** The table the world was built with is kept pristine, out of reach of scripts.
-//!   Each run gets a new globals table whose library and module tables (`string`, `table`,
-//!   `math`, `goroutine`, `package`...) are copies, with copies of their metatables (the modules'
-//!   lazy ones); `_G` is the copy itself; `package.loaded` maps every name to the copies, and
-//!   `require` reads the run's `package.loaded`/`package.preload`. The string metatable is reset
-//!   to `{ __index = <the run's string> }`. Whatever a run mutates is garbage at the next reset.
-//!   gosim's own code (the prelude, the sandbox's wrappers) keeps the pristine tables, in the
-//!   first run as in the hundredth.
+//!   Each run gets a new globals table whose table-valued fields (`string`, `table`, `math`,
+//!   `goroutine`, `package`...) are copies (`capi::copy_table`), with copies of their metatables
+//!   (the modules' lazy ones); `_G` is the copy itself; `package.loaded` maps every name to the
+//!   copies, and `require` reads the run's `package.loaded`/`package.preload`. The string
+//!   metatable is reset to `{ __index = <the run's string> }`. Whatever a run changes is garbage at
+//!   the next reset. gosim's own Lua code (the prelude, the sandbox's wrappers) keeps the pristine
+//!   tables, in the first run as in the hundredth.
 //! - **Private tables.** The prelude makes bindings lazily (a table looks a missing name up on
-//!   first use). A world makes every declared binding when it is built (`force`), so no run
-//!   grows the prelude's private tables.
-//! - **The heap.** Each run starts after two full collections (the second frees the userdata
-//!   the first finalized), with the collector restarted in incremental mode with Lua's default
-//!   parameters. `collectgarbage("count")` answers the run's own heap: the bytes allocated since
-//!   the run started plus the heap of a freshly built world, so a script reads the same figures
-//!   in the first run of a world and after any number of other runs.
+//!   first use). A world makes every declared binding in the prelude's private tables and the
+//!   methods tables when it is built (the prelude's `force`), so no run grows a table that
+//!   outlives it. The public module tables stay lazy: each run fills its own copies.
+//! - **The heap.** Each run starts after two full collections (the second frees the userdata the
+//!   first finalized), with the collector restarted, in incremental mode, with Lua's default
+//!   parameters. `collectgarbage("count")` answers the heap of a newly built world plus what the
+//!   run added since it started. A new world makes one warm-up run (`scenario::run_source`): a
+//!   world's first collection inside a run shrinks what the build left oversized, and after it
+//!   every run starts alike.
 //! - **The chunk.** The scenario's compiled main chunk is kept (by name and source text) with its
-//!   `_ENV` rebound to the run's globals, and the chunk exists before the run's heap baseline.
-//! - **Limits and per-run state.** The instruction budget, the memory watch's baseline, the
-//!   recycled coroutines (dropped: a run starts with none, as a fresh world does), the pending
-//!   resume, `sim.assert_sometimes` results and the sandbox's per-run flags are reset.
+//!   `_ENV` rebound to the run's globals; it exists before the heap settles.
+//! - **Limits and per-run state.** The instruction budget and the hook's countdown, the memory
+//!   watch's baseline, the recycled coroutines (dropped: a run starts with none, as a new world
+//!   does), the pending resume, `sim.assert_sometimes` results, the named worker pools and the
+//!   sandbox's per-run flags are reset.
 //!
-//! What the reset cannot make identical, documented in docs/ARCHITECTURE.md: mlua creates the
-//! metatable of a userdata type (a channel handle, a mutex handle...) when the first object of
-//! that type is made in the state, and keeps it; a run that makes the first channel of a world
-//! allocates that metatable (a few hundred bytes), a later run does not. Metatables of gosim's
-//! objects and the methods tables are shared by all runs of a world: a script that changes them
-//! (`getmetatable(ch).__index.send = nil`) changes them for the next runs of that world.
+//! What a reset cannot make identical (none of it reaches a trace unless the script reads the
+//! collector): Lua's string table keeps the size a previous run grew it to (a collection halves
+//! it at most), and mlua makes the metatable of a userdata kind (a channel handle, a mutex
+//! handle...) with the first object of that kind in the state and keeps it. So after other runs,
+//! the collector's progress between explicit collections (`collectgarbage("count")` read
+//! mid-cycle, when a weak entry goes without a `collectgarbage()`) may differ, and so may the
+//! count after a run makes its first channel or interns thousands of strings; the count after
+//! a full collection is otherwise the same (`tests/reuse.rs`). Metatables of gosim's userdata and the methods tables are shared by the runs of a world: a
+//! script that changes them (`getmetatable(ch).__index.send = nil`) changes them for the later
+//! runs of that world.
 
 use mlua::prelude::{LuaGcGenParams, LuaGcIncParams, LuaGcMode};
 use mlua::{Function, Lua, Table};
