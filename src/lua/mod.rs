@@ -539,8 +539,9 @@ impl LuaWorld {
     /// Makes the world ready for another run on its runtime handle, which the caller has
     /// restarted (`Runtime::restart`: the previous run's goroutines are gone): new globals
     /// copied from the pristine ones, the string metatable and `package.loaded` reset, the heap
-    /// collected, the limits' accounting and the per-run state of the bindings cleared. Objects
-    /// exposed with `expose` are not carried over: expose them again.
+    /// collected, the limits' accounting and the per-run state of the bindings cleared. Globals
+    /// set since the world was built (objects given with `expose`, host functions) belong to the
+    /// previous run's globals and are not carried over: set them again.
     pub fn reset(&self) -> Result<(), LoadError> {
         self.reset_for(None)
     }
