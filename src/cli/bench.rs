@@ -157,7 +157,8 @@ fn timer_firings(tasks: u64, sleeps: u64, reps: usize) -> f64 {
     time_ns(reps, || run_ok("timers.lua", &src)) / (tasks * sleeps) as f64
 }
 
-/// A 10-goroutine, ~200-operation scenario, explored with a fresh Lua state per run.
+/// A 10-goroutine, ~200-operation scenario, explored with one Lua state per worker, reset
+/// between runs.
 const EXPLORE_SCENARIO: &str = r#"
 local ch = goroutine.channel(2)
 local m = goroutine.mutex()

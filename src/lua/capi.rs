@@ -707,3 +707,76 @@ unsafe extern "C-unwind" fn entry_done(
         2
     }
 }
+
+/// Restarts the count hook's countdown on the state's main thread, as installing the hook does
+/// (`resethookcount`): a reused world's main thread runs the reset's own Lua code and report
+/// helpers between runs, and each run must find the countdown where a new world's first run
+/// finds it (the budget hook fires at the same instructions, and never inside a report).
+pub(super) fn restart_hook_count(lua: &Lua) -> mlua::Result<()> {
+    // SAFETY: outside any run no Lua code is executing; the closure reads the current thread's
+    // hook settings and sets them again unchanged, which only resets the countdown; it pushes
+    // and pops nothing.
+    unsafe {
+        lua.exec_raw::<()>((), |l| {
+            let hook = ffi::lua_gethook(l);
+            let mask = ffi::lua_gethookmask(l);
+            let count = ffi::lua_gethookcount(l);
+            ffi::lua_sethook(l, hook, mask, count);
+        })
+    }
+}
+
+/// `copy_table(t)`: a new table with `t`'s raw fields, sized for them at once, with a copy of
+/// `t`'s metatable (raw fields) if it has one: the per-run copies of the pristine library and
+/// module tables (`reuse.rs`). In C because the copies are most of a world's reset: Lua code
+/// would rehash each table as it grows, and run the count hook at every instruction.
+pub(super) fn copy_table_function(lua: &Lua) -> mlua::Result<Value> {
+    // SAFETY: pushes a C function with no upvalues, returned as a `Value`.
+    unsafe { lua.exec_raw::<Value>((), |l| ffi::lua_pushcfunction(l, copy_table)) }
+}
+
+unsafe extern "C-unwind" fn copy_table(l: *mut lua_State) -> c_int {
+    // SAFETY: Lua calls this with its arguments at 1..; `luaL_checktype` raises a Lua error (no
+    // Rust value with a destructor is alive here); the function uses at most 6 stack slots of the
+    // LUA_MINSTACK (20) a C function is given; a memory error raised by `lua_createtable` or
+    // `lua_rawset` unwinds through plain integers only.
+    unsafe {
+        ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+        copy_fields(l, 1);
+        if ffi::lua_getmetatable(l, 1) != 0 {
+            let mt = ffi::lua_gettop(l);
+            copy_fields(l, mt);
+            ffi::lua_setmetatable(l, -3);
+            ffi::lua_pop(l, 1);
+        }
+        1
+    }
+}
+
+/// Pushes a table with the raw fields of the table at the absolute index `t`.
+///
+/// # Safety
+/// `t` is an absolute index of a table on `l`'s stack, with 4 free slots above the top.
+unsafe fn copy_fields(l: *mut lua_State, t: c_int) {
+    // SAFETY: as the caller promises; `lua_next` is given a key from the same traversal each
+    // time, and the table is not changed while it is traversed.
+    unsafe {
+        let mut fields: c_int = 0;
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, t) != 0 {
+            fields = fields.saturating_add(1);
+            ffi::lua_pop(l, 1);
+        }
+        let array = c_int::try_from(ffi::lua_rawlen(l, t))
+            .unwrap_or(0)
+            .min(fields);
+        ffi::lua_createtable(l, array, fields - array);
+        let copy = ffi::lua_gettop(l);
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, t) != 0 {
+            ffi::lua_pushvalue(l, -2);
+            ffi::lua_insert(l, -2);
+            ffi::lua_rawset(l, copy);
+        }
+    }
+}

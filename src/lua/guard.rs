@@ -76,7 +76,10 @@ pub fn set_memory_probe(probe: fn() -> i64) {
 /// scheduling point and every instruction-hook call (every 1,000 Lua instructions).
 #[derive(Debug)]
 pub(crate) struct MemoryWatch {
-    baseline: i64,
+    baseline: std::cell::Cell<i64>,
+    /// What the world itself took (measured at its first run): a reused world's runs count it
+    /// too, as a new world's first run does.
+    world: std::cell::Cell<Option<i64>>,
     limit: i64,
 }
 
@@ -84,8 +87,22 @@ impl MemoryWatch {
     /// Starts watching the current thread with a limit of `limit` bytes.
     pub(crate) fn new(limit: usize) -> MemoryWatch {
         MemoryWatch {
-            baseline: MEMORY_PROBE.get().map_or(0, |p| p()),
+            baseline: std::cell::Cell::new(MEMORY_PROBE.get().map_or(0, |p| p())),
+            world: std::cell::Cell::new(None),
             limit: i64::try_from(limit).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// Starts a run's accounting: the first run of a world counts from before the world was
+    /// built; a later run from now, less what the world took.
+    pub(crate) fn restart(&self) {
+        let Some(probe) = MEMORY_PROBE.get() else {
+            return;
+        };
+        let now = probe();
+        match self.world.get() {
+            None => self.world.set(Some(now.wrapping_sub(self.baseline.get()))),
+            Some(world) => self.baseline.set(now.wrapping_sub(world)),
         }
     }
 
@@ -103,7 +120,7 @@ impl MemoryWatch {
     pub(crate) fn reserve(&self, rt: &Runtime, bytes: i64) -> bool {
         let used = MEMORY_PROBE
             .get()
-            .map_or(0, |probe| probe().wrapping_sub(self.baseline));
+            .map_or(0, |probe| probe().wrapping_sub(self.baseline.get()));
         if used.saturating_add(bytes) > self.limit {
             if !rt.is_over() {
                 rt.hit_limit(

@@ -20,6 +20,7 @@ mod guard;
 mod host_fn;
 mod objects;
 mod raw;
+mod reuse;
 mod sandbox;
 mod value;
 
@@ -46,7 +47,7 @@ const PRELUDE_NAME: &str = "=[gosim]";
 const HOOK_EVERY: u32 = 1_000;
 
 /// Limits that belong to the Lua layer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LuaLimits {
     /// Lua heap limit in bytes.
     pub max_memory: usize,
@@ -509,18 +510,94 @@ impl std::fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-/// One Lua state wired to one runtime.
+/// One Lua state wired to one runtime handle. A world serves one run after another when its
+/// runtime is restarted (`Runtime::restart`) and `reset` between them; a run cannot tell a reused
+/// world from a new one (see `reuse.rs`, and docs/ARCHITECTURE.md).
 #[derive(Debug)]
 pub struct LuaWorld {
     lua: Lua,
     host: Rc<Host>,
+    pristine: reuse::Pristine,
+    /// The last main chunk compiled: `(chunk name, source, function)`.
+    main: RefCell<Option<(String, String, Function)>>,
 }
 
 impl LuaWorld {
     /// A fresh Lua state with the `goroutine`, `log` and `sim` modules installed on `rt`.
     pub fn new(rt: &Runtime, limits: LuaLimits) -> Result<LuaWorld, LoadError> {
         limits.allow_stdlib.check(rt.is_simulated())?;
-        build(rt, limits).map_err(|e| LoadError(format!("gosim: cannot set up Lua: {e}")))
+        let world =
+            build(rt, limits).map_err(|e| LoadError(format!("gosim: cannot set up Lua: {e}")))?;
+        world
+            .pristine
+            .settle_heap(&world.lua)
+            .and_then(|()| world.pristine.install_fresh_globals(&world.lua))
+            .map_err(|e| LoadError(format!("gosim: cannot set up Lua: {e}")))?;
+        Ok(world)
+    }
+
+    /// Makes the world ready for another run on its runtime handle, which the caller has
+    /// restarted (`Runtime::restart`: the previous run's goroutines are gone): new globals
+    /// copied from the pristine ones, the string metatable and `package.loaded` reset, the heap
+    /// collected, the limits' accounting and the per-run state of the bindings cleared. Globals
+    /// set since the world was built (objects given with `expose`, host functions) belong to the
+    /// previous run's globals and are not carried over: set them again.
+    pub fn reset(&self) -> Result<(), LoadError> {
+        self.reset_for(None)
+    }
+
+    /// `reset`, with the main chunk `source` (named `chunk_name`) compiled, or taken from the
+    /// world's cache, before the heap is settled: `spawn_main` with the same name and source then
+    /// spawns it without compiling, and the compiled chunk is part of every run's heap alike.
+    /// A syntax error is returned as by `spawn_main`.
+    pub fn reset_for_main(&self, chunk_name: &str, source: &str) -> Result<(), LoadError> {
+        self.reset_for(Some((chunk_name, source)))
+    }
+
+    fn reset_for(&self, main: Option<(&str, &str)>) -> Result<(), LoadError> {
+        let host = &self.host;
+        host.resume.borrow_mut().take();
+        host.instructions.set(0);
+        host.sometimes.borrow_mut().clear();
+        host.free_threads.borrow_mut().clear();
+        host.assertion.borrow_mut().take();
+        sandbox::clear_run_flags(&self.lua);
+        bind::pool::clear_run_state(&self.lua);
+        let failed = |e: mlua::Error| LoadError(format!("gosim: cannot reset the Lua state: {e}"));
+        self.pristine
+            .install_fresh_globals(&self.lua)
+            .map_err(failed)?;
+        if let Some((name, source)) = main {
+            self.main_chunk(name, source)?;
+        }
+        self.pristine.settle_heap(&self.lua).map_err(failed)?;
+        host.memory.restart();
+        host.instructions.set(0);
+        capi::restart_hook_count(&self.lua).map_err(failed)
+    }
+
+    /// The compiled main chunk for `source`, from the cache or compiled now, with its `_ENV`
+    /// bound to the current globals.
+    fn main_chunk(&self, chunk_name: &str, source: &str) -> Result<Function, LoadError> {
+        let mut cached = self.main.borrow_mut();
+        let f = match &*cached {
+            Some((n, s, f)) if n == chunk_name && s == source => f.clone(),
+            _ => {
+                // The old chunk goes first: its memory is garbage for the coming collection.
+                *cached = None;
+                let f = self
+                    .lua
+                    .load(source)
+                    .set_name(format!("@{chunk_name}"))
+                    .into_function()
+                    .map_err(|e| LoadError(syntax_message(&e)))?;
+                *cached = Some((chunk_name.to_string(), source.to_string(), f.clone()));
+                f
+            }
+        };
+        f.set_environment(self.lua.globals())
+            .map_err(|e| LoadError(format!("gosim: cannot start main: {e}")))?;
+        Ok(f)
     }
 
     /// The Lua state (for embedding and tests).
@@ -531,12 +608,7 @@ impl LuaWorld {
     /// Compiles `source` (named `chunk_name`, e.g. the file path) and spawns it as the main
     /// goroutine. A syntax error is returned with its `file:line`.
     pub fn spawn_main(&self, chunk_name: &str, source: &str) -> Result<TaskId, LoadError> {
-        let f = self
-            .lua
-            .load(source)
-            .set_name(format!("@{chunk_name}"))
-            .into_function()
-            .map_err(|e| LoadError(syntax_message(&e)))?;
+        let f = self.main_chunk(chunk_name, source)?;
         match self.host.spawn(
             &self.lua,
             Value::Function(f),
@@ -672,7 +744,7 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         .load(prelude_bytecode(&lua)?)
         .set_name(PRELUDE_NAME)
         .set_mode(mlua::chunk::ChunkMode::Binary);
-    let (goroutine, log, sim): (Table, Table, Table) = prelude.call((
+    let (goroutine, log, sim, force): (Table, Table, Table, Function) = prelude.call((
         raw,
         token,
         host.park.clone(),
@@ -680,8 +752,15 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         host.failed.clone(),
         methods,
     ))?;
+    // Every declared binding now in the prelude's private lazy tables and the methods tables
+    // (see `reuse.rs`): no run grows a table that outlives it. The public module tables stay
+    // lazy: each run fills its own copies, as the first run of a new world does. Names starting
+    // with `_` stay lazy in methods tables too (the prelude hides some of them).
+    for (owner, name) in bind::declared_names() {
+        let public = !matches!(owner, "goroutine" | "log" | "sim") && !name.starts_with('_');
+        force.call::<()>((owner, name, public))?;
+    }
     let globals = lua.globals();
-    globals.set("debug", Value::Nil)?;
     globals.set("goroutine", &goroutine)?;
     globals.set("log", &log)?;
     globals.set("sim", &sim)?;
@@ -689,13 +768,20 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
     loaded.set("goroutine", goroutine)?;
     loaded.set("log", log)?;
     loaded.set("sim", sim)?;
+    let pristine = reuse::Pristine::new(&lua)?;
+    globals.set("debug", Value::Nil)?;
     loaded.set("debug", Value::Nil)?;
 
     lua.set_memory_limit(limits.max_memory)?;
     if limits.max_instructions > 0 {
         install_budget_hook(&lua, &host)?;
     }
-    Ok(LuaWorld { lua, host })
+    Ok(LuaWorld {
+        lua,
+        host,
+        pristine,
+        main: RefCell::new(None),
+    })
 }
 
 /// `raw.assertion(text)`: the prelude's `assert` and `sim.assert_always` record the exact error

@@ -1008,4 +1008,16 @@ function sim.assert_always(cond, msg)
   end
 end
 
-return goroutine, log, sim
+-- Makes the declared binding `owner.name` now in `declared` and, with `in_table`, in its methods
+-- table or `raw` (the public modules are left lazy: each run fills its own copies). A world
+-- reused between runs calls it for every declaration when it is built, so that no run grows a
+-- table that outlives it: the first run of a state and the hundredth allocate the same
+-- (`collectgarbage("count")`).
+local function force(owner, name, in_table)
+  if in_table then
+    local _ = (modules[owner] or methods[owner])[name]
+  end
+  local _ = declared[owner][name]
+end
+
+return goroutine, log, sim, force

@@ -248,6 +248,8 @@ function require(name)
   if r ~= nil then loaded[name] = r elseif loaded[name] == nil then loaded[name] = true end
   return loaded[name], ":preload:"
 end
+-- A reused world gives each run copies of package.loaded and package.preload (`reuse.rs`).
+local function set_package(l, p) loaded, preload = l, p end
 
 -- A gosim call that blocks parks the goroutine in Rust, then yields to the scheduler. Where Lua
 -- cannot yield (a metamethod called from C such as __tostring, a table.sort comparator, a gsub
@@ -386,6 +388,7 @@ function table.remove(t, ...)
   if type(pos) == "number" then check_count("table.remove", #t - pos) end
   return remove(t, ...)
 end
+return set_package
 "##;
 
 /// What neither a simulation nor a real run of a scenario may reach: the process, files, native
@@ -483,7 +486,7 @@ fn sandbox(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
         .load(sandbox_bytecode(lua)?)
         .set_name(super::PRELUDE_NAME)
         .set_mode(mlua::chunk::ChunkMode::Binary);
-    chunk.call::<()>((
+    let set_package: Function = chunk.call((
         loaded,
         preload,
         check_pattern,
@@ -492,7 +495,13 @@ fn sandbox(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
         parked_here,
         host.rt.is_simulated(),
         run_over,
-    ))
+    ))?;
+    lua.set_named_registry_value(super::reuse::SET_PACKAGE_KEY, set_package)
+}
+
+/// Forgets the per-run flags the sandbox keeps in the state (a reused world starts a new run).
+pub(crate) fn clear_run_flags(lua: &Lua) {
+    lua.remove_app_data::<CannotResume>();
 }
 
 /// Set (as Lua app data) once a goroutine parked in Rust could not yield to the scheduler: its

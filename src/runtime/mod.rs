@@ -239,6 +239,21 @@ impl Runtime {
         }
     }
 
+    /// Starts a new run on this handle, as `Runtime::new(config, clock)` would: every goroutine,
+    /// timer, event and decision of the previous run is dropped, and every clone of the handle
+    /// now sees the new run. For hosts that keep state bound to one handle between runs (a Lua
+    /// world reused by `explore`): rebinding a handle is cheaper than rebuilding what holds it.
+    pub fn restart(&self, config: Config, clock: Box<dyn Backend>) {
+        self.shutdown();
+        let fresh = Runtime::new(config, clock);
+        let core = Rc::try_unwrap(fresh.core)
+            .map(RefCell::into_inner)
+            .unwrap_or_else(|_| unreachable!("a new runtime has one handle"));
+        let old = std::mem::replace(&mut *self.core(), core);
+        // Dropped outside the borrow: what the old run kept may lead back to this handle.
+        drop(old);
+    }
+
     /// A simulated runtime (virtual clock) with this configuration.
     pub fn simulated(config: Config) -> Runtime {
         Runtime::new(config, Box::new(SimulatedClock::default()))

@@ -19,8 +19,8 @@ pub use input::{
 
 use crate::lua::{LoadError, LuaLimits, LuaWorld};
 use crate::runtime::{
-    Config, Decision, Event, Failure, FailureKind, Outcome, Portfolio, RealClock, RunStats,
-    Runtime, Strategy, TraceFormat, TraceHash, render,
+    Backend, Config, Decision, Event, Failure, FailureKind, Outcome, Portfolio, RealClock,
+    RunStats, Runtime, SimulatedClock, Strategy, TraceFormat, TraceHash, render,
 };
 
 /// Everything that shapes one run.
@@ -123,19 +123,50 @@ impl RunReport {
 }
 
 /// Runs Lua `source` (named `name` in messages, e.g. its path) under `options`.
+///
+/// Every run goes through this thread's reused Lua world (`LuaWorld::reset`), built on the
+/// first run and rebuilt when the limits change: `run`, `replay`, `shrink`, `test` and every
+/// `explore` worker take one path, so a seed found by a sweep replays identically anywhere.
 pub fn run_source(name: &str, source: &str, options: &RunOptions) -> Result<RunReport, LoadError> {
-    let rt = if options.real {
-        Runtime::new(options.config.clone(), Box::new(RealClock::new()))
-    } else {
-        Runtime::simulated(options.config.clone())
+    let key = WorldKey {
+        limits: options.lua.clone(),
+        real: options.real,
     };
-    let world = LuaWorld::new(&rt, options.lua.clone())?;
-    world.spawn_main(name, &lua_text(source))?;
+    let clock = || -> Box<dyn Backend> {
+        if options.real {
+            Box::new(RealClock::new())
+        } else {
+            Box::new(SimulatedClock::default())
+        }
+    };
+    // Taken out while it runs: a run that starts another run (a host function) builds its own.
+    let cached = REUSED.with(|w| w.borrow_mut().take());
+    let Reused { rt, world, .. } = match cached {
+        Some(r) if r.key == key => r,
+        _ => {
+            let rt = Runtime::new(options.config.clone(), clock());
+            let world = LuaWorld::new(&rt, options.lua.clone())?;
+            warm_up(&rt, &world, options.config.clone(), clock())?;
+            Reused { key, rt, world }
+        }
+    };
+    // Always restarted, for the first run of a world too: building it touched the runtime.
+    rt.restart(options.config.clone(), clock());
+    let source = lua_text(source);
+    let loaded = world
+        .reset_for_main(name, &source)
+        .and_then(|()| world.spawn_main(name, &source));
+    if let Err(e) = loaded {
+        rt.shutdown();
+        keep_for_reuse(options, rt, world);
+        return Err(e);
+    }
     // A panic is a failure of the run, not of the caller: explore must count it and go on.
-    let outcome = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run())) {
-        Ok(outcome) => outcome,
-        Err(payload) => panic_outcome(&rt, payload.as_ref()),
-    };
+    let (outcome, panicked) =
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run())) {
+            Ok(outcome) => (outcome, false),
+            Err(payload) => (panic_outcome(&rt, payload.as_ref()), true),
+        };
     let report = RunReport {
         name: name.to_string(),
         seed: options.config.seed,
@@ -147,8 +178,57 @@ pub fn run_source(name: &str, source: &str, options: &RunOptions) -> Result<RunR
         decisions: rt.take_decisions(),
     };
     rt.shutdown();
-    drop(world);
+    // A world a panic went through may be inconsistent: it is dropped, the next run builds one.
+    if !panicked {
+        keep_for_reuse(options, rt, world);
+    }
     Ok(report)
+}
+
+/// One empty run on a new world: what only a world's first run allocates for good (mlua's and
+/// Lua's internal tables sized by a first goroutine) is then part of every run's starting heap,
+/// and the first real run starts from the same heap as the thousandth.
+const WARM_UP: &str = "collectgarbage()";
+
+fn warm_up(
+    rt: &Runtime,
+    world: &LuaWorld,
+    config: Config,
+    clock: Box<dyn Backend>,
+) -> Result<(), LoadError> {
+    rt.restart(config, clock);
+    world.reset_for_main("[gosim warm-up]", WARM_UP)?;
+    world.spawn_main("[gosim warm-up]", WARM_UP)?;
+    rt.run();
+    rt.shutdown();
+    Ok(())
+}
+
+/// What a reused world was built for: a world serves runs with the same Lua limits and mode.
+#[derive(Debug, PartialEq, Eq)]
+struct WorldKey {
+    limits: LuaLimits,
+    real: bool,
+}
+
+/// This thread's reusable world and the runtime handle its bindings hold.
+struct Reused {
+    key: WorldKey,
+    rt: Runtime,
+    world: LuaWorld,
+}
+
+thread_local! {
+    /// The world the next `run_source` on this thread reuses (one per explore worker).
+    static REUSED: std::cell::RefCell<Option<Reused>> = const { std::cell::RefCell::new(None) };
+}
+
+fn keep_for_reuse(options: &RunOptions, rt: Runtime, world: LuaWorld) {
+    let key = WorldKey {
+        limits: options.lua.clone(),
+        real: options.real,
+    };
+    REUSED.with(|w| *w.borrow_mut() = Some(Reused { key, rt, world }));
 }
 
 fn panic_outcome(rt: &Runtime, payload: &(dyn std::any::Any + Send)) -> Outcome {

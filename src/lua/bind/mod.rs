@@ -27,7 +27,7 @@ mod mutex;
 mod observe;
 mod pipeline;
 mod pipeline_with;
-mod pool;
+pub(crate) mod pool;
 mod rate_limiter;
 mod request_reply;
 mod retry;

@@ -38,6 +38,11 @@ impl Describe for LuaJob {
 #[derive(Default)]
 struct Pools(RefCell<BTreeMap<Vec<u8>, Pool<LuaJob>>>);
 
+/// Forgets the named pools of the previous run (a reused world starts a new run).
+pub(crate) fn clear_run_state(lua: &Lua) {
+    lua.remove_app_data::<Pools>();
+}
+
 fn pools(lua: &Lua) -> mlua::AppDataRef<'_, Pools> {
     if lua.app_data_ref::<Pools>().is_none() {
         lua.set_app_data(Pools::default());
