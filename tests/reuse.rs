@@ -142,9 +142,17 @@ weak = setmetatable({}, { __mode = "k" })
 for i = 1, 1000 do weak[{}] = i end
 local big = {}
 for i = 1, 20000 do big[i] = tostring(i) .. "garbage" end
+log.info("polluted")
+-- Tables the prelude makes once per world: their metatables are out of reach, and what a
+-- script can rawset into one is gone at the next reset.
+for _, mt in ipairs({ getmetatable(goroutine.NIL), getmetatable(goroutine.permanent("x")),
+                      getmetatable(goroutine.deadlock_detector()), getmetatable(goroutine),
+                      getmetatable(sim), getmetatable(log) }) do
+  if type(mt) == "table" then rawset(mt, "polluted", true); mt.__index = nil end
+end
+rawset(goroutine.NIL, "polluted", true)
 collectgarbage("generational")
 collectgarbage("stop")
-log.info("polluted")
 "#;
 
 /// What run 2 checks: everything as in a new world.
@@ -170,6 +178,16 @@ assert(getmetatable(_G) == nil, "_G metatable")
 assert(_G == _ENV and package.loaded._G == _G, "_G")
 assert(weak == nil, "weak")
 assert(collectgarbage("isrunning"), "the collector runs")
+assert(getmetatable(goroutine.NIL) == false and tostring(goroutine.NIL) == "goroutine.NIL", "NIL")
+assert(rawget(goroutine.NIL, "polluted") == nil, "NIL's fields")
+assert(getmetatable(goroutine.permanent("x")) == false, "permanent errors")
+local d = goroutine.deadlock_detector()
+assert(getmetatable(d) == false and type(d.check) == "function", "deadlock detector")
+for _, m in ipairs({ goroutine, sim, log }) do
+  local mt = getmetatable(m)
+  assert(mt == nil or mt == false or rawget(mt, "polluted") == nil, "a module's metatable")
+end
+assert(type(goroutine.select) == "function" and type(sim.seed) == "function", "lazy module fields")
 local ch = goroutine.channel(1)
 goroutine.spawn(function() ch:send(1) end)
 assert(ch:receive() == 1)

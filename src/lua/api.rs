@@ -60,9 +60,11 @@ fn add_lua_defined(out: &mut BTreeSet<(String, String)>) -> mlua::Result<()> {
         let (kind, t) = pair?;
         add(&kind, &t)?;
     }
-    let detector: Table = lua
-        .load("return getmetatable(goroutine.deadlock_detector())")
-        .eval()?;
+    // Its metatable is protected from scripts (`__metatable`); Rust reads it raw.
+    let detector: Table = lua.load("return goroutine.deadlock_detector()").eval()?;
+    let detector = detector
+        .metatable()
+        .ok_or_else(|| mlua::Error::runtime("a deadlock detector has a metatable"))?;
     add("deadlock_detector", &detector)?;
     drop(world);
     rt.shutdown();

@@ -22,6 +22,10 @@ local type, error, pcall, xpcall, select_n, tostring = type, error, pcall, xpcal
 local raw_pcall, raw_xpcall = pcall, xpcall
 local setmetatable, ipairs, pairs = setmetatable, ipairs, pairs
 local getinfo = debug.getinfo  -- private: the global `debug` is removed after this chunk
+-- A world's runs share this file's tables (a reused Lua state, `src/lua/reuse.rs`): metatables a
+-- script can reach carry `__metatable = false`, so no run can change one for the next; this file
+-- reads them raw.
+local raw_getmetatable = debug.getmetatable
 -- This file is loaded as stripped bytecode (no line info, source "=?"), so its frames are
 -- recognised by their source.
 local PRELUDE_SOURCE = { ["=[gosim]"] = true, ["=?"] = true }
@@ -412,7 +416,8 @@ end
 ---------------------------------------------------------------------------------------------
 -- Select: Rust commits exactly one case; its handler then runs here (it may block).
 ---------------------------------------------------------------------------------------------
-local NIL = setmetatable({}, { __name = "goroutine.NIL", __tostring = function() return "goroutine.NIL" end })
+local NIL = setmetatable({}, { __name = "goroutine.NIL", __metatable = false,
+                               __tostring = function() return "goroutine.NIL" end })
 goroutine.NIL = NIL
 
 -- The select itself is Rust (`bind/select.rs`); a hot call, so its shim is written out.
@@ -623,7 +628,7 @@ function CB.call(cb, f, ...)
 end
 
 -- Retry: `goroutine.permanent(err)` wraps an error that stops the retries at once.
-local permanent_mt = { __name = "permanent error" }
+local permanent_mt = { __name = "permanent error", __metatable = false }
 function permanent_mt.__tostring(p) return "permanent: " .. describe_error(p.err) end
 function goroutine.permanent(err)
   return setmetatable({ err = err }, permanent_mt)
@@ -648,7 +653,7 @@ function goroutine.retry(opts, f)
       return unpack(r, 2, r.n)
     end
     local e = r[1] and r[3] or r[2]
-    if getmetatable(e) == permanent_mt then return nil, e.err end
+    if raw_getmetatable(e) == permanent_mt then return nil, e.err end
     if not r[1] then e = describe_error(e) end
     local d = RP.next_delay(policy, attempt)
     if d == nil then return nil, e end
@@ -676,7 +681,7 @@ end
 -- Observability (seed 6.x): profiler, channel inspector, deadlock detector. Reading them is never
 -- a scheduling point, so adding them to a scenario does not change its interleavings.
 ---------------------------------------------------------------------------------------------
-local detector_mt = { __name = "deadlock_detector" }
+local detector_mt = { __name = "deadlock_detector", __metatable = false }
 detector_mt.__index = detector_mt
 function detector_mt.__tostring() return "deadlock_detector" end
 
@@ -806,7 +811,7 @@ do
     else
       return true, r[2]
     end
-    if getmetatable(e) == permanent_mt then
+    if raw_getmetatable(e) == permanent_mt then
       e = e.err
       return "permanent", type(e) == "string" and e or describe_error(e)
     end

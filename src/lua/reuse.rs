@@ -38,9 +38,14 @@
 //! the collector's progress between explicit collections (`collectgarbage("count")` read
 //! mid-cycle, when a weak entry goes without a `collectgarbage()`) may differ, and so may the
 //! count after a run makes its first channel or interns thousands of strings; the count after
-//! a full collection is otherwise the same (`tests/reuse.rs`). Metatables of gosim's userdata and the methods tables are shared by the runs of a world: a
-//! script that changes them (`getmetatable(ch).__index.send = nil`) changes them for the later
-//! runs of that world.
+//! a full collection is otherwise the same (`tests/reuse.rs`).
+//!
+//! What the runs of a world share, and why no run can change it for the next: the metatables of
+//! gosim's userdata and the methods tables (`getmetatable(ch)` gives `false`: mlua protects
+//! them), the metatables the prelude makes once (`goroutine.NIL`'s, permanent errors', the
+//! deadlock detector's, pipeline error records': `__metatable = false`), and `goroutine.NIL`
+//! itself (a script can only `rawset` into it; the reset clears it). `tests/reuse.rs` pollutes
+//! each of them in one run and checks the next.
 
 use mlua::prelude::{LuaGcGenParams, LuaGcIncParams, LuaGcMode};
 use mlua::{Function, Lua, Table};
@@ -56,6 +61,9 @@ local pristine, set_package, getmt, copy_table, raw_collectgarbage = ...
 local next, type = next, type
 local string_mt = getmt("")
 local base, pristine_kb = 0, nil
+-- `goroutine.NIL` is one table for every run (the prelude compares with it); its metatable is
+-- protected, but a script can still `rawset` a field into it: cleared at each reset.
+local NIL = rawget(pristine.goroutine, "NIL")
 
 -- collectgarbage("count") answers the run's own heap (see reuse.rs); the rest is Lua's. Tail
 -- calls keep Lua's own argument errors.
@@ -90,6 +98,7 @@ local function fresh()
   set_package(loaded, preload)
   for k in next, string_mt do string_mt[k] = nil end
   string_mt.__index = G.string
+  for k in next, NIL do rawset(NIL, k, nil) end
   return G
 end
 

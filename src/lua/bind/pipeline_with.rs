@@ -184,6 +184,9 @@ fn record_metatable(lua: &Lua) -> mlua::Result<Table> {
     }
     mt.raw_set("__gosim_pipeline_error", true)?;
     mt.raw_set("__name", "pipeline_error")?;
+    // Shared by every run of a reused world: a script must not reach it (`getmetatable` gives
+    // `false`), or one run could change it for the next.
+    mt.raw_set("__metatable", false)?;
     mt.raw_set(
         "__tostring",
         lua.create_function(|lua, v: Value| text(lua, &v))?,
