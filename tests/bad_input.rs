@@ -999,6 +999,33 @@ fn small_instructions() -> RunOptions {
     })
 }
 
+/// A deadlock report reads every stuck goroutine's line with a little Lua of gosim's own: with
+/// a small instruction budget and hundreds of goroutines, that reading once hit the budget inside
+/// the report builder and gosim panicked (`RefCell already mutably borrowed`). The report's own
+/// reading is not charged to any goroutine.
+#[test]
+fn a_long_deadlock_report_is_not_charged_to_the_instruction_budget() {
+    let src = "local ch = goroutine.channel()\nfor i = 1, 300 do goroutine.spawn(function() ch:receive() end) end\nch:receive()\n";
+    let r = run_with(
+        src,
+        &opts_with_lua(LuaLimits {
+            max_instructions: 3_000,
+            ..Default::default()
+        }),
+    );
+    let Outcome::Fail(f) = &r.outcome else {
+        panic!("a deadlock: {}", r.outcome)
+    };
+    assert_eq!(f.kind, FailureKind::Deadlock, "{}", r.outcome);
+    assert!(
+        r.outcome
+            .to_string()
+            .contains("g301 blocked in receive at t.lua:2"),
+        "{}",
+        r.outcome
+    );
+}
+
 #[test]
 fn runaway_loops_hit_the_instruction_limit() {
     let srcs = [

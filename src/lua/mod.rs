@@ -114,6 +114,10 @@ pub(crate) struct Host {
     /// The prelude's `where(thread)`: the user line where a suspended goroutine stopped. Read
     /// only for reports, so parking costs nothing.
     pub(crate) where_fn: RefCell<Option<Function>>,
+    /// Set while a report reads a goroutine's line (`where_fn`): that Lua code runs outside any
+    /// goroutine, while the scheduler builds the report, so the budget hook must not charge it
+    /// (ending the run from inside the report builder would re-enter the scheduler).
+    reporting: Cell<bool>,
     pub(crate) instructions: Cell<u64>,
     limits: LuaLimits,
     pub(crate) sometimes: RefCell<BTreeMap<String, bool>>,
@@ -465,9 +469,11 @@ impl TaskBody for LuaTask {
 
     fn location(&self) -> Option<String> {
         let f = self.host.where_fn.borrow().clone()?;
-        f.call::<Option<String>>(self.thread.clone()?)
-            .ok()
-            .flatten()
+        let thread = self.thread.clone()?;
+        self.host.reporting.set(true);
+        let line = f.call::<Option<String>>(thread).ok().flatten();
+        self.host.reporting.set(false);
+        line
     }
 }
 
@@ -710,6 +716,7 @@ fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
         closed_msg,
         entry: RefCell::new(None),
         where_fn: RefCell::new(None),
+        reporting: Cell::new(false),
         instructions: Cell::new(0),
         limits: limits.clone(),
         sometimes: RefCell::new(BTreeMap::new()),
@@ -809,6 +816,10 @@ fn install_budget_hook(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
                 // the state closes) belongs to no run, and must not loop unstopped.
                 return Err(mlua::Error::runtime("gosim: the run is over"));
             };
+            if host.reporting.get() {
+                // A bounded walk of a suspended goroutine's frames for a report (see `reporting`).
+                return Ok(VmState::Continue);
+            }
             let n = host.instructions.get() + HOOK_EVERY as u64;
             host.instructions.set(n);
             host.memory.check(&host.rt);
