@@ -5,9 +5,13 @@
 //! Unlike Go, a send on a closed channel is an outcome, not a crash: it returns "closed", and a
 //! sender parked when the channel closes wakes with "closed".
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::fmt::Debug;
 use std::rc::Rc;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use super::base::{Base, debug_handle};
 use super::op::{Loc, park_at};
@@ -28,69 +32,71 @@ const RECEIVE: Blocking = Blocking::new("receive", "block-receive");
 /// A send waiting for a receiver or room (or the close).
 const SEND: Blocking = Blocking::new("send", "block-send");
 
-/// How a value is shown in a trace line. Must not depend on addresses or hashing.
+/// How a channel value is shown in a trace line: implemented for every `T: Debug + 'static`, so
+/// any value can travel on a channel (tuples, `Option`, your own `#[derive(Debug)]` types) with
+/// no newtype. Never implement it: it is here for its two methods.
+///
+/// The compact kinds of the trace are used for the types that have one (integers, `bool`, `f64`,
+/// `String`, `&'static str`, `()`, `Duration`, and the values a binding registers with
+/// [`set_detail_hook`], such as Lua values), chosen by `TypeId` so that nothing is formatted
+/// or allocated on the hot path; other values are formatted with `{:?}`, and only when the
+/// trace is on. A value's `Debug` must not show addresses or hash order (determinism).
 pub trait Describe {
     /// A short, stable rendering (`42`, `"job-1"`, `table`).
     fn describe(&self) -> String;
 
     /// The same rendering as a compact trace detail, formatted only if the trace is rendered.
-    /// The default formats now; values sent on hot paths (numbers, short strings, Lua values)
-    /// return a kind that allocates nothing.
-    fn trace_detail(&self) -> Detail {
-        Detail::text(self.describe())
-    }
+    fn trace_detail(&self) -> Detail;
 }
 
-macro_rules! describe_display {
-    ($variant:ident as $as:ty: $($t:ty),*) => {$(
-        impl Describe for $t {
-            fn describe(&self) -> String { self.to_string() }
-            fn trace_detail(&self) -> Detail { Detail::$variant(*self as $as) }
+/// A binding's compact trace detail for its own value types (the Lua binding's values), asked
+/// before the `Debug` fallback: `None` for a value it does not know.
+pub type DetailHook = fn(&dyn Any) -> Option<Detail>;
+
+static DETAIL_HOOK: OnceLock<DetailHook> = OnceLock::new();
+
+/// Installs the binding's detail hook (see [`Describe`]). The first installed stays: a binding
+/// installs the same pure function every time, so the trace never depends on which ran first.
+pub fn set_detail_hook(hook: DetailHook) {
+    let _ = DETAIL_HOOK.set(hook);
+}
+
+impl<T: Debug + 'static> Describe for T {
+    fn describe(&self) -> String {
+        let mut s = String::new();
+        self.trace_detail().write(&mut s);
+        s
+    }
+
+    fn trace_detail(&self) -> Detail {
+        let any = self as &dyn Any;
+        // Each `TypeId` test is a constant once monomorphized: a type's branch is all that stays.
+        macro_rules! compact {
+            ($($t:ty => |$v:ident| $e:expr),* $(,)?) => {$(
+                if let Some($v) = any.downcast_ref::<$t>() {
+                    return $e;
+                }
+            )*};
         }
-    )*};
-}
-describe_display!(Int as i64: i32, i64);
-describe_display!(Uint as u64: u32, u64, usize);
-
-impl Describe for bool {
-    fn describe(&self) -> String {
-        self.to_string()
-    }
-    fn trace_detail(&self) -> Detail {
-        Detail::Bool(*self)
-    }
-}
-
-impl Describe for f64 {
-    fn describe(&self) -> String {
-        self.to_string()
-    }
-    fn trace_detail(&self) -> Detail {
-        Detail::Float(*self)
-    }
-}
-
-impl Describe for String {
-    fn describe(&self) -> String {
-        format!("{self:?}")
-    }
-    fn trace_detail(&self) -> Detail {
-        Detail::quoted(self)
-    }
-}
-
-impl Describe for Vec<u8> {
-    fn describe(&self) -> String {
-        format!("{} bytes", self.len())
-    }
-}
-
-impl Describe for () {
-    fn describe(&self) -> String {
-        "()".to_string()
-    }
-    fn trace_detail(&self) -> Detail {
-        Detail::Static(&"()")
+        compact! {
+            i64 => |v| Detail::Int(*v),
+            i32 => |v| Detail::Int(i64::from(*v)),
+            u64 => |v| Detail::Uint(*v),
+            u32 => |v| Detail::Uint(u64::from(*v)),
+            usize => |v| Detail::Uint(*v as u64),
+            bool => |v| Detail::Bool(*v),
+            f64 => |v| Detail::Float(*v),
+            String => |v| Detail::quoted(v),
+            () => |_v| Detail::Static(&"()"),
+            Duration => |v| Detail::Ms(v.as_nanos().min(u128::from(u64::MAX)) as u64),
+            Vec<u8> => |v| Detail::text(format!("{} bytes", v.len())),
+        }
+        if let Some(hook) = DETAIL_HOOK.get()
+            && let Some(d) = hook(any)
+        {
+            return d;
+        }
+        Detail::text(format!("{self:?}"))
     }
 }
 
@@ -198,7 +204,7 @@ impl<T> Clone for Channel<T> {
 
 debug_handle!(Channel<T>);
 
-impl<T: Describe + 'static> Channel<T> {
+impl<T: Debug + 'static> Channel<T> {
     /// A channel with room for `cap` values (0: rendezvous).
     pub fn new(rt: &Runtime, cap: usize, created_at: Option<Rc<str>>) -> Channel<T> {
         let state = State {
@@ -508,7 +514,7 @@ impl<T: Describe + 'static> Channel<T> {
     }
 }
 
-impl<T: Describe + 'static> super::context::CancelHook for Channel<T> {
+impl<T: Debug + 'static> super::context::CancelHook for Channel<T> {
     fn cancel(&self) {
         self.close();
     }
@@ -530,7 +536,7 @@ impl std::fmt::Display for Closed {
 
 impl std::error::Error for Closed {}
 
-impl<T: Describe + 'static> Channel<T> {
+impl<T: Debug + 'static> Channel<T> {
     /// Sends `value`, waiting for a receiver or room; `Err(Closed)` if the channel is closed.
     #[track_caller]
     pub fn send(&self, value: T) -> Send<T> {
@@ -597,7 +603,7 @@ impl<T> std::fmt::Debug for Send<T> {
 
 impl<T> Unpin for Send<T> {}
 
-impl<T: Describe + 'static> Future for Send<T> {
+impl<T: Debug + 'static> Future for Send<T> {
     type Output = Result<(), Closed>;
 
     fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
@@ -650,7 +656,7 @@ impl<T> std::fmt::Debug for Recv<T> {
 
 impl<T> Unpin for Recv<T> {}
 
-impl<T: Describe + 'static> Future for Recv<T> {
+impl<T: Debug + 'static> Future for Recv<T> {
     type Output = Option<T>;
 
     fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<Option<T>> {

@@ -3,10 +3,11 @@
 //! observes cancellation by polling (`is_cancelled`, `err`) or through "done" hooks such as a
 //! channel that is closed on cancel (the Lua layer's `ctx:done()`).
 
+use std::fmt::Debug;
 use std::rc::{Rc, Weak};
 
+use super::Channel;
 use super::base::{Base, debug_handle};
-use super::{Channel, Describe};
 use crate::runtime::{
     Nanos, ResourceKind, ResourceRef, Runtime, TimerCallback, TimerKey, format_ms,
 };
@@ -221,7 +222,7 @@ impl Context {
     /// The channel closed when the context is cancelled (Go's `ctx.Done()`), made on first use
     /// (`created_at`: that caller's line). Every later call gets the same channel; a run uses one
     /// value type for it (a second type, in a run mixing Rust and Lua, gets a channel of its own).
-    pub fn done_channel<T: Describe + 'static>(&self, created_at: Option<Rc<str>>) -> Channel<T> {
+    pub fn done_channel<T: Debug + 'static>(&self, created_at: Option<Rc<str>>) -> Channel<T> {
         let cached = self.shared.state.borrow().done.clone();
         if let Some(ch) = cached.and_then(|c| c.downcast::<Channel<T>>().ok()) {
             return (*ch).clone();

@@ -6,10 +6,11 @@
 //! complete one case wins, and the others are unregistered when the goroutine resumes.
 
 use std::cell::RefCell;
+use std::fmt::Debug;
 use std::rc::Rc;
 
 use super::channel::{
-    Channel, Describe, RecvSlot, SendSlot, SendState, TryRecvError, TrySendError, send_result,
+    Channel, RecvSlot, SendSlot, SendState, TryRecvError, TrySendError, send_result,
 };
 use super::op::{Begin, Op};
 use super::park::Parked;
@@ -72,7 +73,7 @@ pub enum SelectStart<T> {
 }
 
 /// Starts a select over `cases` for the current goroutine.
-pub fn select_start<T: Describe + 'static>(
+pub fn select_start<T: Debug + 'static>(
     rt: &Runtime,
     cases: Vec<Case<T>>,
     has_default: bool,
@@ -119,7 +120,7 @@ pub fn select_start<T: Describe + 'static>(
     SelectStart::Parked(SelectWait { parked, slots })
 }
 
-fn perform_ready<T: Describe + 'static>(idx: usize, case: Case<T>) -> SelectResult<T> {
+fn perform_ready<T: Debug + 'static>(idx: usize, case: Case<T>) -> SelectResult<T> {
     match case {
         Case::Recv(ch) => match ch.try_recv() {
             Ok(v) => SelectResult::Recv(idx, Some(v)),
@@ -135,7 +136,7 @@ fn perform_ready<T: Describe + 'static>(idx: usize, case: Case<T>) -> SelectResu
     }
 }
 
-impl<T: Describe + 'static> SelectWait<T> {
+impl<T: Debug + 'static> SelectWait<T> {
     /// Whether a case has completed (the goroutine was woken by one of the channels).
     pub fn is_done(&self) -> bool {
         !self.parked.is_live()
@@ -178,7 +179,7 @@ impl<T: Describe + 'static> SelectWait<T> {
 }
 
 /// A select over cases of one value type.
-pub fn select<T: Describe + 'static>(
+pub fn select<T: Debug + 'static>(
     rt: &Runtime,
     cases: Vec<Case<T>>,
     default: bool,
@@ -227,7 +228,7 @@ pub enum DeadlineStart<T, U> {
 /// own value type): Lua's `select_timeout` and `timeout`, whose select is exactly the user's cases
 /// followed by the timer's channel, so the seed's choices and the trace are the same as a plain
 /// select over those channels. No default: a deadline is the way out.
-pub fn select_deadline_start<T: Describe + 'static, U: Describe + 'static>(
+pub fn select_deadline_start<T: Debug + 'static, U: Debug + 'static>(
     rt: &Runtime,
     cases: Vec<Case<T>>,
     deadline: Channel<U>,
@@ -286,7 +287,7 @@ pub fn select_deadline_start<T: Describe + 'static, U: Describe + 'static>(
     })
 }
 
-impl<T: Describe + 'static, U: Describe + 'static> DeadlineWait<T, U> {
+impl<T: Debug + 'static, U: Debug + 'static> DeadlineWait<T, U> {
     /// Ends the select after the goroutine woke: unregisters from every channel and says which
     /// case completed, or that the deadline came first.
     pub fn finish(self) -> Timed<T> {
@@ -308,7 +309,7 @@ impl<T: Describe + 'static, U: Describe + 'static> DeadlineWait<T, U> {
 }
 
 /// A select over `cases` with a deadline channel, as a future (see `select_deadline_start`).
-pub fn select_deadline<T: Describe + 'static, U: Describe + 'static>(
+pub fn select_deadline<T: Debug + 'static, U: Debug + 'static>(
     rt: &Runtime,
     cases: Vec<Case<T>>,
     deadline: Channel<U>,
