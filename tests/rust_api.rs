@@ -204,7 +204,9 @@ fn every_primitive_works_from_rust() {
         assert!(once.call(|| async {}).await);
         assert!(!once.call(|| async {}).await);
         let ctx = s.context().with_timeout(10_000_000, None);
-        assert_eq!(ctx.done().await, "context deadline exceeded");
+        let err = ctx.done().await;
+        assert_eq!(err, gosim::sync::ContextError::DeadlineExceeded);
+        assert_eq!(err.to_string(), "context deadline exceeded");
         assert_eq!(s.now(), ms(40));
         let (m, c) = (s.mutex(), s.cond());
         let ready = Rc::new(Cell::new(false));

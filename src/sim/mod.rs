@@ -42,7 +42,7 @@ use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
-pub use crate::sync::{Op, Recv, Send, Sleep};
+pub use crate::sync::{ContextError, Op, Recv, Send, SendError, Sleep, TryRecvError, TrySendError};
 
 use crate::patterns::{
     Job, JoinHandle, LocalTask, Pool, Spawn, StageFn, TaskError, fan_in, fan_out, go, join_all,

@@ -110,30 +110,90 @@ pub enum SendState<T> {
     Pending(T),
     /// Delivered (to a receiver or into the buffer).
     Sent,
-    /// The channel closed first; the value was dropped.
-    Closed,
+    /// The channel closed first; the value is kept for the sender (`SendError`).
+    Closed(T),
 }
 
 /// Where a parked sender's value waits.
 pub type SendSlot<T> = Rc<RefCell<SendState<T>>>;
 
 /// How a parked send ended, read once by the woken sender (a send, a select's send case, a Lua
-/// send): delivered, or the channel closed first.
-pub fn send_result<T>(slot: &SendSlot<T>) -> Result<(), Closed> {
+/// send): delivered, or the channel closed first (the value comes back in the error).
+pub fn send_result<T>(slot: &SendSlot<T>) -> Result<(), SendError<T>> {
     match std::mem::replace(&mut *slot.borrow_mut(), SendState::Sent) {
         SendState::Sent => Ok(()),
-        SendState::Closed => Err(Closed),
+        SendState::Closed(v) => Err(SendError(v)),
         SendState::Pending(_) => unreachable!("a woken sender is not pending"),
     }
 }
 
-/// Why `try_send` did not send.
-#[derive(Debug, PartialEq, Eq)]
+/// A send failed because the channel is closed; the value is given back (tokio's `SendError`).
+#[derive(PartialEq, Eq, Clone, Copy)]
+pub struct SendError<T>(pub T);
+
+impl<T> std::fmt::Debug for SendError<T> {
+    /// `SendError { .. }`, as tokio shows it: the value need not be `Debug`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendError").finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("send on closed channel")
+    }
+}
+
+impl<T> std::error::Error for SendError<T> {}
+
+impl<T> std::fmt::Display for TrySendError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrySendError::Full(_) => f.write_str("no available capacity"),
+            TrySendError::Closed(_) => f.write_str("send on closed channel"),
+        }
+    }
+}
+
+impl<T> std::error::Error for TrySendError<T> {}
+
+impl<T> TrySendError<T> {
+    /// The value that was not sent.
+    pub fn into_inner(self) -> T {
+        match self {
+            TrySendError::Full(v) | TrySendError::Closed(v) => v,
+        }
+    }
+}
+
+impl std::fmt::Display for TryRecvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TryRecvError::Empty => f.write_str("receiving on an empty channel"),
+            TryRecvError::Closed => f.write_str("receiving on a closed channel"),
+        }
+    }
+}
+
+impl std::error::Error for TryRecvError {}
+
+/// Why `try_send` did not send; the value is given back.
+#[derive(PartialEq, Eq)]
 pub enum TrySendError<T> {
     /// No receiver waiting and no room in the buffer.
     Full(T),
     /// The channel is closed.
     Closed(T),
+}
+
+impl<T> std::fmt::Debug for TrySendError<T> {
+    /// `Full(..)` or `Closed(..)`: the value need not be `Debug`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrySendError::Full(_) => f.write_str("Full(..)"),
+            TrySendError::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
 }
 
 /// Why `try_recv` got nothing.
@@ -385,14 +445,17 @@ impl<T: Debug + 'static> Channel<T> {
                 self.trace("send", || Detail::Static(&"closed"));
                 SendStart::Done(false)
             }
-            Err(TrySendError::Full(value)) => {
-                let parked = Parked::new(self.rt().current());
-                let slot: SendSlot<T> = Rc::new(RefCell::new(SendState::Pending(value)));
-                self.register_send(parked, 0, slot.clone());
-                self.rt().block(Wait::on(SEND, &self.shared.res));
-                SendStart::Parked(slot)
-            }
+            Err(TrySendError::Full(value)) => SendStart::Parked(self.park_send(value)),
         }
+    }
+
+    /// Parks the current goroutine as a sender of `value` (no receiver, no room).
+    fn park_send(&self, value: T) -> SendSlot<T> {
+        let parked = Parked::new(self.rt().current());
+        let slot: SendSlot<T> = Rc::new(RefCell::new(SendState::Pending(value)));
+        self.register_send(parked, 0, slot.clone());
+        self.rt().block(Wait::on(SEND, &self.shared.res));
+        slot
     }
 
     /// Adds a parked receiver (used by `recv_or_park` and `select`).
@@ -452,7 +515,11 @@ impl<T: Debug + 'static> Channel<T> {
         }
         for w in senders {
             if w.parked.is_live() {
-                *w.slot.borrow_mut() = SendState::Closed;
+                let mut slot = w.slot.borrow_mut();
+                if let SendState::Pending(v) = std::mem::replace(&mut *slot, SendState::Sent) {
+                    *slot = SendState::Closed(v);
+                }
+                drop(slot);
                 w.parked.fire(self.rt(), w.case);
             }
         }
@@ -524,20 +591,9 @@ impl<T: Debug + 'static> super::context::CancelHook for Channel<T> {
     }
 }
 
-/// The value could not be sent: the channel is closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Closed;
-
-impl std::fmt::Display for Closed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("send on closed channel")
-    }
-}
-
-impl std::error::Error for Closed {}
-
 impl<T: Debug + 'static> Channel<T> {
-    /// Sends `value`, waiting for a receiver or room; `Err(Closed)` if the channel is closed.
+    /// Sends `value`, waiting for a receiver or room; `Err(SendError(value))` if the channel is
+    /// closed (before or while waiting): the value comes back.
     #[track_caller]
     pub fn send(&self, value: T) -> Send<T> {
         Send {
@@ -561,7 +617,7 @@ impl<T: Debug + 'static> Channel<T> {
 enum SendFut<T> {
     Start(T),
     Parked(crate::sync::SendSlot<T>),
-    Yielded(Result<(), Closed>),
+    Yielded(Result<(), SendError<T>>),
     Finished,
 }
 
@@ -604,16 +660,20 @@ impl<T> std::fmt::Debug for Send<T> {
 impl<T> Unpin for Send<T> {}
 
 impl<T: Debug + 'static> Future for Send<T> {
-    type Output = Result<(), Closed>;
+    type Output = Result<(), SendError<T>>;
 
     fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         match std::mem::replace(&mut this.state, SendFut::Finished) {
             SendFut::Start(value) => {
-                let result = match this.ch.send_or_park(value) {
-                    SendStart::Done(true) => Ok(()),
-                    SendStart::Done(false) => Err(Closed),
-                    SendStart::Parked(slot) => {
+                let result = match this.ch.try_send(value) {
+                    Ok(()) => Ok(()),
+                    Err(TrySendError::Closed(v)) => {
+                        this.ch.trace("send", || Detail::Static(&"closed"));
+                        Err(SendError(v))
+                    }
+                    Err(TrySendError::Full(value)) => {
+                        let slot = this.ch.park_send(value);
                         park_at(&this.ch.rt_handle(), Some(this.location));
                         this.state = SendFut::Parked(slot);
                         return Poll::Pending;

@@ -15,10 +15,33 @@ use crate::runtime::{
 /// Any goroutine (or a deadline) may cancel a context.
 const KIND: ResourceKind = ResourceKind::released_by_anyone("context");
 
-/// Go's error text for a cancelled context.
-pub const CANCELED: &str = "context canceled";
-/// Go's error text for an expired context.
-pub const DEADLINE_EXCEEDED: &str = "context deadline exceeded";
+/// Why a context ended: Go's `context.Canceled` and `context.DeadlineExceeded`. `Display`
+/// gives Go's texts, which the Lua binding returns as strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContextError {
+    /// `cancel` was called (on it or an ancestor): "context canceled".
+    Canceled,
+    /// Its deadline (or an ancestor's) passed: "context deadline exceeded".
+    DeadlineExceeded,
+}
+
+impl ContextError {
+    /// Go's error text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContextError::Canceled => "context canceled",
+            ContextError::DeadlineExceeded => "context deadline exceeded",
+        }
+    }
+}
+
+impl std::fmt::Display for ContextError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::error::Error for ContextError {}
 
 /// Something to do when a context is cancelled (close a done channel).
 pub trait CancelHook {
@@ -33,7 +56,7 @@ pub trait CancelHook {
 /// channel someone waits on) and children hold their parent weakly; a cancelled child leaves its
 /// parent's list, so long-lived parents do not accumulate dead children.
 struct State {
-    err: Option<&'static str>,
+    err: Option<ContextError>,
     deadline: Option<Nanos>,
     parent: Option<Weak<Shared>>,
     children: Vec<Rc<Shared>>,
@@ -99,7 +122,7 @@ impl Context {
         }
         if let Some(d) = deadline {
             if d <= rt.now() {
-                ctx.cancel_with(DEADLINE_EXCEEDED);
+                ctx.cancel_with(ContextError::DeadlineExceeded);
             } else {
                 let key = rt.add_timer(
                     d,
@@ -136,10 +159,10 @@ impl Context {
 
     /// Cancels it and its descendants with "context canceled" (no effect if already cancelled).
     pub fn cancel(&self) {
-        self.cancel_with(CANCELED);
+        self.cancel_with(ContextError::Canceled);
     }
 
-    fn cancel_with(&self, err: &'static str) {
+    fn cancel_with(&self, err: ContextError) {
         let (hooks, children, timer, parent) = {
             let mut st = self.shared.state.borrow_mut();
             if st.err.is_some() {
@@ -163,7 +186,8 @@ impl Context {
         if let Some(key) = timer {
             rt.cancel_timer(key);
         }
-        self.shared.trace_with("cancel", || Some(err.to_string()));
+        self.shared
+            .trace_with("cancel", || Some(err.as_str().to_string()));
         for h in hooks {
             h.cancel();
         }
@@ -177,8 +201,8 @@ impl Context {
         self.shared.state.borrow().err.is_some()
     }
 
-    /// `None`, "context canceled" or "context deadline exceeded".
-    pub fn err(&self) -> Option<&'static str> {
+    /// `None` while it is live, else why it ended.
+    pub fn err(&self) -> Option<ContextError> {
         self.shared.state.borrow().err
     }
 
@@ -210,7 +234,7 @@ impl TimerCallback for Expire {
     fn fire(self: Box<Self>, _rt: &Runtime) {
         let shared = self.ctx;
         shared.state.borrow_mut().timer = None;
-        Context { shared }.cancel_with(DEADLINE_EXCEEDED);
+        Context { shared }.cancel_with(ContextError::DeadlineExceeded);
     }
 
     fn may_wake(&self) -> bool {
@@ -235,12 +259,12 @@ impl Context {
         ch
     }
 
-    /// Waits until the context is cancelled or expires; returns its error text.
-    pub async fn done(&self) -> &'static str {
+    /// Waits until the context is cancelled or expires; returns why.
+    pub async fn done(&self) -> ContextError {
         if let Some(e) = self.err() {
             return e;
         }
         let _ = self.done_channel::<()>(None).recv().await;
-        self.err().unwrap_or(CANCELED)
+        self.err().unwrap_or(ContextError::Canceled)
     }
 }

@@ -26,11 +26,11 @@ pub use atomic::{AtomicInt, AtomicOp, AtomicResult};
 pub(crate) use base::{Base, debug_handle};
 pub(crate) use channel::KIND as CHANNEL_KIND;
 pub use channel::{
-    Channel, Closed, Describe, DetailHook, Recv, RecvSlot, RecvStart, Send, SendSlot, SendStart,
+    Channel, Describe, DetailHook, Recv, RecvSlot, RecvStart, Send, SendError, SendSlot, SendStart,
     SendState, TryRecvError, TrySendError, send_result, set_detail_hook,
 };
 pub use cond::Cond;
-pub use context::{CancelHook, Context};
+pub use context::{CancelHook, Context, ContextError};
 pub use mutex::{LockFuture, Mutex};
 pub use once::{Once, OnceStart};
 pub use op::{Begin, Loc, Op, Sleep, sleep, yield_now};
