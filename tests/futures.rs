@@ -117,3 +117,220 @@ fn context_errors_are_an_enum_with_gos_texts() {
     });
     assert!(report.outcome.is_pass(), "{:?}", report.outcome);
 }
+
+/// `tokio::select!` over two gosim receives: the first value to arrive wins, the loser is
+/// dropped without having taken anything, and the other value stays for a later receive.
+#[test]
+fn tokio_select_over_two_receives_loses_nothing() {
+    let sim = Sim::with_seed(7);
+    let s = sim.clone();
+    let report = sim.run(async move {
+        let (a, b) = (s.channel::<i64>(0), s.channel::<i64>(0));
+        let (ta, tb, t) = (a.clone(), b.clone(), s.clone());
+        s.spawn("sender", async move {
+            t.sleep(ms(5)).await;
+            tb.send(2).await.expect("open");
+            t.sleep(ms(5)).await;
+            ta.send(1).await.expect("open");
+        });
+        let first = tokio::select! {
+            biased;
+            v = a.recv() => ("a", v),
+            v = b.recv() => ("b", v),
+        };
+        assert_eq!(first, ("b", Some(2)));
+        assert_eq!(s.now(), ms(5));
+        // The dropped receive of `a` took nothing: the next value on `a` is received here.
+        assert_eq!(a.recv().await, Some(1));
+        assert_eq!(s.now(), ms(10));
+    });
+    assert!(report.outcome.is_pass(), "{:?}", report.outcome);
+}
+
+/// A timeout arm: a sleep against a receive, both orders.
+#[test]
+fn tokio_select_with_a_sleep_as_timeout() {
+    let sim = Sim::with_seed(2);
+    let s = sim.clone();
+    let report = sim.run(async move {
+        let ch = s.channel::<u32>(0);
+        let (tx, t) = (ch.clone(), s.clone());
+        s.spawn("late", async move {
+            t.sleep(ms(50)).await;
+            tx.send(9).await.expect("open");
+        });
+        let timed_out = tokio::select! {
+            biased;
+            _ = ch.recv() => false,
+            _ = s.sleep(ms(20)) => true,
+        };
+        assert!(timed_out);
+        assert_eq!(s.now(), ms(20));
+        // The cancelled receive left nothing behind: the sender parks until this receive.
+        let got = tokio::select! {
+            biased;
+            v = ch.recv() => v,
+            _ = s.sleep(ms(100)) => None,
+        };
+        assert_eq!(got, Some(9));
+        assert_eq!(s.now(), ms(50));
+        // The dropped sleep's timer is gone: nothing is left to wake this task later.
+        s.sleep(ms(1)).await;
+        assert_eq!(s.now(), ms(51));
+    });
+    assert!(report.outcome.is_pass(), "{:?}", report.outcome);
+}
+
+/// A send that loses keeps its value: the sender's value is not taken by the dropped future.
+#[test]
+fn a_losing_send_keeps_its_value() {
+    let sim = Sim::with_seed(4);
+    let s = sim.clone();
+    let report = sim.run(async move {
+        let out = s.channel::<String>(0);
+        let stop = s.channel::<()>(0);
+        let (rx, st, t) = (out.clone(), stop.clone(), s.clone());
+        s.spawn("stopper", async move {
+            t.sleep(ms(3)).await;
+            st.close();
+            t.sleep(ms(3)).await;
+            assert_eq!(rx.try_recv().ok(), None, "nobody sends any more");
+        });
+        let stopped = tokio::select! {
+            biased;
+            r = out.send("payload".to_string()) => { r.expect("open"); false }
+            _ = stop.recv() => true,
+        };
+        assert!(stopped);
+        assert_eq!(out.blocked_senders(), 0, "the lost send left the queue");
+    });
+    assert!(report.outcome.is_pass(), "{:?}", report.outcome);
+}
+
+/// `tokio::join!` over channels, sleeps and a mutex: every operation completes, each one
+/// starting over when another one of the task's wait completed first.
+#[test]
+fn tokio_join_completes_every_operation() {
+    for seed in 0..20 {
+        let sim = Sim::with_seed(seed);
+        let s = sim.clone();
+        let report = sim.run(async move {
+            let (a, b) = (s.channel::<i64>(0), s.channel::<i64>(1));
+            let m = s.mutex();
+            let (ta, tb, tm, t) = (a.clone(), b.clone(), m.clone(), s.clone());
+            s.spawn("peer", async move {
+                tm.lock().await;
+                t.sleep(ms(4)).await;
+                ta.send(10).await.expect("open");
+                t.sleep(ms(4)).await;
+                tm.unlock().expect("locked by the peer");
+                assert_eq!(tb.recv().await, Some(20));
+            });
+            s.sleep(ms(1)).await; // the peer holds the mutex
+            let (x, sent, (), ()) = tokio::join!(a.recv(), b.send(20), m.lock(), s.sleep(ms(6)));
+            assert_eq!(x, Some(10));
+            sent.expect("open");
+            assert_eq!(s.now(), ms(8), "the lock came last");
+            m.unlock().expect("locked");
+        });
+        assert!(
+            report.outcome.is_pass(),
+            "seed {seed}: {:?}\n{}",
+            report.outcome,
+            report.trace_text()
+        );
+    }
+}
+
+/// A task waiting on two operations at once that nothing will complete is a deadlock that
+/// names it, with both resources.
+#[test]
+fn a_task_blocked_on_two_operations_is_reported() {
+    let sim = Sim::with_seed(1);
+    let s = sim.clone();
+    let report = sim.run(async move {
+        let (a, b) = (s.channel::<i64>(0), s.channel::<i64>(0));
+        tokio::select! {
+            biased;
+            _ = a.recv() => {}
+            _ = b.recv() => {}
+        }
+    });
+    let text = format!("{:?}", report.outcome);
+    assert!(!report.outcome.is_pass());
+    assert!(text.contains("all goroutines are asleep"), "{text}");
+    assert!(
+        text.contains("channel#1") && text.contains("channel#2"),
+        "{text}"
+    );
+}
+
+/// An operation whose primitive cannot share a wait fails the run with the rule, never an
+/// internal assertion.
+#[test]
+fn an_operation_that_cannot_share_a_wait_names_the_rule() {
+    let sim = Sim::with_seed(1);
+    let s = sim.clone();
+    let report = sim.run(async move {
+        let ch = s.channel::<i64>(0);
+        let wg = s.wait_group();
+        wg.add(1).expect("a positive count");
+        tokio::select! {
+            biased;
+            _ = ch.recv() => {}
+            _ = wg.wait() => {}
+        }
+    });
+    let text = format!("{:?}", report.outcome);
+    assert!(text.contains("cannot be shared"), "{text}");
+    assert!(text.contains("spawn a task"), "{text}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Over seeds: two producers, one consumer selecting over both channels (and a timeout
+    /// arm); every value is received exactly once, none lost, none duplicated.
+    #[test]
+    fn select_loses_and_duplicates_nothing(seed in 0u64..10_000, n in 1i64..20) {
+        let sim = Sim::with_seed(seed);
+        let s = sim.clone();
+        let got = Rc::new(RefCell::new(Vec::new()));
+        let out = got.clone();
+        let report = sim.run(async move {
+            let (a, b) = (s.channel::<i64>(0), s.channel::<i64>(1));
+            for (ch, base) in [(a.clone(), 0), (b.clone(), 1000)] {
+                let t = s.clone();
+                s.spawn("producer", async move {
+                    for i in 0..n {
+                        if t.random_below(3) == 0 {
+                            t.sleep(ms(1)).await;
+                        }
+                        ch.send(base + i).await.expect("open");
+                    }
+                    ch.close();
+                });
+            }
+            let (mut a_open, mut b_open) = (true, true);
+            while a_open || b_open {
+                tokio::select! {
+            biased;
+                    v = a.recv(), if a_open => match v {
+                        Some(v) => out.borrow_mut().push(v),
+                        None => a_open = false,
+                    },
+                    v = b.recv(), if b_open => match v {
+                        Some(v) => out.borrow_mut().push(v),
+                        None => b_open = false,
+                    },
+                    _ = s.sleep(ms(2)) => {}
+                }
+            }
+        });
+        proptest::prop_assert!(report.outcome.is_pass(), "{:?}", report.outcome);
+        let mut values = got.borrow().clone();
+        values.sort_unstable();
+        let mut want: Vec<i64> = (0..n).chain(1000..1000 + n).collect();
+        want.sort_unstable();
+        proptest::prop_assert_eq!(values, want);
+    }
+}

@@ -27,7 +27,7 @@ mod task;
 mod timer;
 mod trace;
 
-use std::cell::{Ref, RefCell, RefMut};
+use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::rc::Rc;
 
 pub use backend::{
@@ -41,7 +41,7 @@ pub use outcome::{Failure, FailureKind, LimitHit, LimitKind, Outcome, StuckTask}
 pub use real::RealClock;
 pub use resource::{Resource, ResourceKind, ResourceRef};
 pub use rng::SimRng;
-pub use task::{Blocking, TaskBody, TaskId, TaskState, TaskStep, Wait, WaitOp};
+pub use task::{Blocking, Parked, TaskBody, TaskId, TaskState, TaskStep, Wait, WaitOp};
 pub use timer::{TimerCallback, TimerKey};
 pub use trace::{
     Detail, Event, PeerShown, SHORT_MAX, ShortStr, Subject, TraceFormat, TraceHash, render,
@@ -178,8 +178,37 @@ impl std::fmt::Debug for Core {
 /// A handle to one run's scheduler. Cheap to clone; all clones are the same run.
 #[derive(Clone, Debug)]
 pub struct Runtime {
-    core: Rc<RefCell<Core>>,
+    core: Rc<Shared>,
 }
+
+/// The core, and a flag outside its borrow that a Rust operation reads as it starts.
+#[derive(Debug)]
+struct Shared {
+    /// The running task may start an operation plainly: it is running, has not parked in this
+    /// poll and holds no unreturned result (see `Runtime::op_mode`). Kept outside the core so
+    /// that the check costs one load on the hot path.
+    plain: Cell<bool>,
+    core: RefCell<Core>,
+}
+
+/// How a Rust operation of the running task may start (see `Runtime::op_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpMode {
+    /// The only operation of this poll so far: start as usual.
+    Plain,
+    /// Another operation of this poll parked (and may share its wait): start; completing at once
+    /// wins the wait (`Runtime::won_now`), parking joins it (`Runtime::block_member`).
+    Joined,
+    /// Another operation of this task holds a completed result, or gave way: do not start now
+    /// (the task is runnable, and this operation starts at its next poll).
+    Later,
+    /// Another operation of this poll parked in a wait that cannot be shared: the run has failed
+    /// with a message naming the rule.
+    Refused,
+}
+
+/// A wait made of several operations of one Rust task (`block_member`).
+const SEVERAL: Blocking = Blocking::new("select", "block-select");
 
 impl Runtime {
     /// A runtime with this configuration and time source.
@@ -222,7 +251,10 @@ impl Runtime {
             n_external: 0,
         };
         Runtime {
-            core: Rc::new(RefCell::new(core)),
+            core: Rc::new(Shared {
+                plain: Cell::new(false),
+                core: RefCell::new(core),
+            }),
         }
     }
 
@@ -232,11 +264,11 @@ impl Runtime {
     }
 
     fn core(&self) -> RefMut<'_, Core> {
-        self.core.borrow_mut()
+        self.core.core.borrow_mut()
     }
 
     fn core_ref(&self) -> Ref<'_, Core> {
-        self.core.borrow()
+        self.core.core.borrow()
     }
 
     /// The run's configuration.
@@ -463,6 +495,10 @@ impl Runtime {
             blocked_since: now,
             failed: false,
             observer: false,
+            group: Vec::new(),
+            sleeps: Vec::new(),
+            joinable: false,
+            unclaimed: 0,
         })));
         core.decider.spawned(id);
         core.runnable.push(id);
@@ -494,8 +530,16 @@ impl Runtime {
 
     /// Blocks the current goroutine: it will not run until something calls `wake` on it.
     pub fn block(&self, wait: Wait) {
+        self.core.plain.set(false);
         let mut core = self.core();
         let id = core.current.expect("block outside a goroutine");
+        if core.task(id).is_some_and(|t| t.state != TaskState::Running) {
+            // A second operation parked in one poll without going through `op_mode` (an
+            // operation of a binding's own): fail with the rule rather than an assertion.
+            drop(core);
+            self.refuse(wait.op.name(), None);
+            return;
+        }
         if core.config.trace {
             let detail = if !wait.more.is_empty() {
                 let names: Vec<String> = wait.resources().map(|r| r.to_string()).collect();
@@ -520,9 +564,192 @@ impl Runtime {
         task.state = TaskState::Blocked;
         task.wait = Some(wait);
         task.blocked_since = now;
+        task.joinable = false;
         if exact {
             core.check_from = Some(id);
         }
+    }
+
+    /// How an operation of a Rust future of the running task may start: one load when it is the
+    /// task's only operation so far. Several futures of one task may wait at once (a
+    /// `tokio::select!` or `join!` over gosim operations): the first to complete wins the wait
+    /// and the others are lost (see `Parked`).
+    pub fn op_mode(&self) -> OpMode {
+        if self.core.plain.get() {
+            return OpMode::Plain;
+        }
+        let mut core = self.core();
+        let Some(id) = core.current else {
+            return OpMode::Plain;
+        };
+        let task = core.task_mut(id).expect("current task exists");
+        match task.state {
+            TaskState::Running if task.unclaimed == 0 => OpMode::Plain,
+            TaskState::Running => {
+                // A result waits to be returned by another future: give way, start later.
+                core.park_runnable(id);
+                OpMode::Later
+            }
+            TaskState::Blocked if task.joinable && task.unclaimed == 0 => OpMode::Joined,
+            TaskState::Blocked => {
+                drop(core);
+                self.refuse("an operation", None);
+                OpMode::Refused
+            }
+            _ => OpMode::Later,
+        }
+    }
+
+    /// Fails the run: a task waited on a second operation while its wait could not be shared.
+    pub fn refuse(&self, what: &str, location: Option<String>) {
+        let (id, name) = {
+            let core = self.core_ref();
+            let id = core.current.unwrap_or(TaskId(0));
+            let name = core
+                .task(id)
+                .and_then(|t| t.name.as_deref().map(str::to_string));
+            (id, name)
+        };
+        let message = format!(
+            "gosim: {what} was started while another operation of the same task ({}) was \
+             waiting, and that wait cannot be shared: only channel send and receive, sleep, \
+             mutex lock, gosim::select! and ctx.done() may wait together in one task (in a \
+             tokio::select! or join!); await the others one at a time, or spawn a task",
+            label(id, name.as_deref())
+        );
+        let time = self.now();
+        let failure = Failure::in_task(
+            FailureKind::Error,
+            Some((id, name)),
+            message,
+            location,
+            time,
+        );
+        self.fail(failure);
+    }
+
+    /// Parks the current task in the operation `parked` of a Rust future: as `block`, or, when
+    /// another operation of this poll parked already, joining its wait (the first to complete
+    /// wins, see `Parked`).
+    pub fn block_member(&self, wait: Wait, parked: &Rc<Parked>) {
+        let joined = {
+            let core = self.core_ref();
+            let id = core.current.expect("block outside a goroutine");
+            core.task(id)
+                .is_some_and(|t| t.state == TaskState::Blocked && t.joinable)
+        };
+        if !joined {
+            self.block(wait);
+        } else {
+            self.join_wait(wait);
+        }
+        let mut core = self.core();
+        let id = core.current.expect("checked above");
+        let task = core.task_mut(id).expect("current task exists");
+        task.group.push(parked.clone());
+        task.joinable = true;
+    }
+
+    /// Adds `wait` to the current task's wait (a second operation of one poll).
+    fn join_wait(&self, wait: Wait) {
+        let mut core = self.core();
+        let id = core.current.expect("block outside a goroutine");
+        if core.config.trace {
+            let subject = match &wait.resource {
+                Some(r) => Subject::Resource(r.clone()),
+                None => Subject::None,
+            };
+            core.push_event(id, wait.op.verb(), subject, Detail::None, None);
+        }
+        let task = core.task_mut(id).expect("current task exists");
+        let old = task.wait.take();
+        let mut resources: Vec<ResourceRef> = Vec::new();
+        let mut until = wait.until;
+        if let Some(o) = &old {
+            resources.extend(o.resources().cloned());
+            until = match (until, o.until) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        resources.extend(wait.resources().cloned());
+        let mut merged = Wait::on_all(SEVERAL, resources);
+        merged.until = until;
+        task.wait = Some(merged);
+    }
+
+    /// Sleeps the current task until `until` as an operation of a Rust future (`Sleep`): as
+    /// `sleep`, or joining the wait of another operation of this poll. Returns the timer.
+    pub fn sleep_member(&self, until: Nanos) -> TimerKey {
+        let joined = {
+            let core = self.core_ref();
+            let id = core.current.expect("sleep outside a goroutine");
+            core.task(id)
+                .is_some_and(|t| t.state == TaskState::Blocked && t.joinable)
+        };
+        self.core.plain.set(false);
+        let mut core = self.core();
+        let id = core.current.expect("sleep outside a goroutine");
+        let now = core.clock.now();
+        if !joined {
+            drop(core);
+            let key = self.sleep(until.saturating_sub(now));
+            let mut core = self.core();
+            let task = core.task_mut(id).expect("current task exists");
+            task.sleeps.push(key);
+            task.joinable = true;
+            return key;
+        }
+        let fire_at = core.decider.fire_at(until);
+        let key = core.timers.add(fire_at, TimerAction::Wake(id));
+        if core.config.trace {
+            let d = until.saturating_sub(now);
+            core.push_event(id, "sleep", Subject::None, Detail::Ms(d), None);
+        }
+        let task = core.task_mut(id).expect("current task exists");
+        task.sleeps.push(key);
+        if let Some(w) = &mut task.wait {
+            w.until = Some(w.until.map_or(until, |u| u.min(until)));
+        }
+        key
+    }
+
+    /// An operation of a Rust future completed at once while other operations of this poll
+    /// were parked (`OpMode::Joined`): it wins and they are lost. The task gives way (it is
+    /// runnable again, as after a scheduling point): the operation holds its result
+    /// (`hold_result`) and returns it at the next poll, where the lost ones, which returned
+    /// `Pending` earlier in this poll, start over.
+    pub fn won_now(&self) {
+        self.core.plain.set(false);
+        let mut core = self.core();
+        let id = core.current.expect("won_now outside a goroutine");
+        core.end_wait(id);
+        let task = core.task_mut(id).expect("current task exists");
+        task.state = TaskState::Runnable;
+        task.wait = None;
+        core.runnable.push(id);
+    }
+
+    /// A future of the running task holds a completed result it returns at its next poll.
+    pub fn hold_result(&self) {
+        self.core.plain.set(false);
+        let mut core = self.core();
+        if let Some(id) = core.current
+            && let Some(t) = core.task_mut(id)
+        {
+            t.unclaimed += 1;
+        }
+    }
+
+    /// A future returned (or dropped) the result it held (`hold_result`).
+    pub fn release_result(&self) {
+        let mut core = self.core();
+        let Some(id) = core.current else { return };
+        let Some(t) = core.task_mut(id) else { return };
+        t.unclaimed = t.unclaimed.saturating_sub(1);
+        let plain = t.unclaimed == 0 && t.state == TaskState::Running;
+        drop(core);
+        self.core.plain.set(plain);
     }
 
     /// Makes a blocked goroutine runnable.
@@ -531,11 +758,12 @@ impl Runtime {
         core.wake(id);
     }
 
-    /// Sleeps the current goroutine until `now + dur`.
-    pub fn sleep(&self, dur: Nanos) {
+    /// Sleeps the current goroutine until `now + dur`; returns the timer.
+    pub fn sleep(&self, dur: Nanos) -> TimerKey {
         let mut core = self.core();
         let id = core.current.expect("sleep outside a goroutine");
         let until = core.clock.now().saturating_add(dur);
+        self.core.plain.set(false);
         let observer = core.task(id).is_some_and(|t| t.observer);
         let action = if observer {
             TimerAction::WakeObserver(id)
@@ -543,7 +771,7 @@ impl Runtime {
             TimerAction::Wake(id)
         };
         let fire_at = core.decider.fire_at(until);
-        core.timers.add(fire_at, action);
+        let key = core.timers.add(fire_at, action);
         if core.config.trace {
             core.push_event(id, "sleep", Subject::None, Detail::Ms(dur), None);
         }
@@ -558,6 +786,8 @@ impl Runtime {
             more: Vec::new(),
             until: Some(until),
         });
+        task.joinable = false;
+        key
     }
 
     /// Adds a timer that runs `callback` at `at`.
@@ -581,6 +811,14 @@ impl Runtime {
     /// `true` if it keeps running, `false` if it must give control back to the scheduler (it has
     /// been made runnable again, and another goroutine, or itself, will be picked).
     pub fn schedule_point(&self) -> bool {
+        let keep = self.point();
+        if !keep {
+            self.core.plain.set(false);
+        }
+        keep
+    }
+
+    fn point(&self) -> bool {
         let mut core = self.core();
         let id = core.current.expect("schedule_point outside a goroutine");
         if core.outcome.is_some() || !core.count_step() {
@@ -781,10 +1019,27 @@ impl Runtime {
             debug_assert_eq!(task.state, TaskState::Runnable);
             task.state = TaskState::Running;
             task.wait = None;
+            task.joinable = false;
+            self.core.plain.set(task.unclaimed == 0);
             task.body.take().expect("a runnable task has a body")
         };
         let step = body.run(self);
+        self.core.plain.set(false);
         let mut core = self.core();
+        if !matches!(step, TaskStep::Parked) {
+            // A body may end while one of its operations gave way (runnable) or waits (a
+            // future of a `select!` dropped unpolled): take it out of the scheduler's sets.
+            match core.task(id).map(|t| t.state) {
+                Some(TaskState::Runnable) => {
+                    core.runnable.retain(|&t| t != id);
+                    if core.next_pick == Some(id) {
+                        core.next_pick = None;
+                    }
+                }
+                Some(TaskState::Blocked) => core.end_wait(id),
+                _ => {}
+            }
+        }
         core.current = None;
         match step {
             TaskStep::Parked => {
@@ -1005,11 +1260,47 @@ impl Core {
             "only a blocked goroutine can be woken ({id})"
         );
         task.state = TaskState::Runnable;
+        let several = !task.group.is_empty() || !task.sleeps.is_empty();
         self.runnable.push(id);
+        if several {
+            self.end_wait(id);
+        }
         if trace {
             let by = self.current.unwrap_or(TaskId(0));
             self.push_event(by, "wake", Subject::Task(id, None), Detail::None, None);
         }
+    }
+
+    /// Ends a task's wait of several operations: the ones still live are lost, and its sleep
+    /// timers are cancelled (the one that fired, if any, is gone already).
+    fn end_wait(&mut self, id: TaskId) {
+        let Some(task) = self.task_mut(id) else {
+            return;
+        };
+        task.joinable = false;
+        let group = std::mem::take(&mut task.group);
+        let sleeps = std::mem::take(&mut task.sleeps);
+        let several = group.len() + sleeps.len() > 1;
+        for p in &group {
+            if p.fired_case().is_some() {
+                if several {
+                    // The winner's result waits in its future: nothing else starts first.
+                    p.set_claim();
+                    task.unclaimed += 1;
+                }
+            } else {
+                p.lose();
+            }
+        }
+        for k in &sleeps {
+            self.timers.cancel(*k);
+        }
+        // Keep the vectors' room for the next wait.
+        let task = self.task_mut(id).expect("checked above");
+        task.group = group;
+        task.group.clear();
+        task.sleeps = sleeps;
+        task.sleeps.clear();
     }
 
     fn park_runnable(&mut self, id: TaskId) {

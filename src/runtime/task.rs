@@ -2,6 +2,7 @@
 //! body's next scheduling point. The body is opaque (a Lua coroutine, a Rust future): the core
 //! never looks inside it.
 
+use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
 
@@ -174,6 +175,83 @@ pub trait TaskBody {
     }
 }
 
+/// One blocked operation of one goroutine, possibly registered in several wait queues at once (a
+/// `select`). The first queue to complete it wins; the others see it is no longer live and skip
+/// it, and the owner removes its other registrations when it wakes.
+///
+/// A Rust task may also wait on several operations at once (two gosim futures polled in one
+/// `tokio::select!` or `join!`): each makes its own `Parked`, and the scheduler keeps the ones
+/// of the task's current wait together, so that when one completes (or a sleep of the same wait
+/// ends) the others are [`lost`](Parked::is_lost): no queue completes them any more, and their
+/// futures start over if polled again.
+#[derive(Debug)]
+pub struct Parked {
+    task: TaskId,
+    fired: Cell<Option<usize>>,
+    /// It won a wait of several operations: its task holds its result until its future returns
+    /// it (`Runtime::release_result`), and no other operation of the task starts before.
+    claim: Cell<bool>,
+}
+
+/// The "case" a parked operation ends with when another operation of the same wait completed
+/// first: it did nothing, and starts over if polled again.
+const LOST: usize = usize::MAX - 1;
+
+impl Parked {
+    /// A new parked operation of `task`.
+    pub fn new(task: TaskId) -> Rc<Parked> {
+        Rc::new(Parked {
+            task,
+            fired: Cell::new(None),
+            claim: Cell::new(false),
+        })
+    }
+
+    /// The goroutine it belongs to.
+    pub fn task(&self) -> TaskId {
+        self.task
+    }
+
+    /// Whether no queue has completed it yet (and no other operation of its wait has).
+    pub fn is_live(&self) -> bool {
+        self.fired.get().is_none()
+    }
+
+    /// The case that completed it (0 for single operations), `None` while live or when lost.
+    pub fn fired_case(&self) -> Option<usize> {
+        self.fired.get().filter(|&c| c != LOST)
+    }
+
+    /// Whether another operation of the same wait completed first (see the type's doc).
+    pub fn is_lost(&self) -> bool {
+        self.fired.get() == Some(LOST)
+    }
+
+    /// Whether it won a wait of several operations, whose result its future must now return
+    /// (then call `Runtime::release_result`); reading it clears it.
+    pub fn take_claim(&self) -> bool {
+        self.claim.replace(false)
+    }
+
+    pub(crate) fn set_claim(&self) {
+        self.claim.set(true);
+    }
+
+    /// Marks it lost if it is still live: no queue will complete it.
+    pub fn lose(&self) {
+        if self.is_live() {
+            self.fired.set(Some(LOST));
+        }
+    }
+
+    /// Completes it through `case` and wakes its goroutine. Completing twice is a bug.
+    pub fn fire(&self, rt: &Runtime, case: usize) {
+        assert!(self.is_live(), "a parked operation completes once");
+        self.fired.set(Some(case));
+        rt.wake(self.task);
+    }
+}
+
 /// The scheduler's record of one goroutine.
 pub(crate) struct Task {
     pub(crate) name: Option<Rc<str>>,
@@ -194,6 +272,17 @@ pub(crate) struct Task {
     /// An observer (a deadlock detector's loop): a daemon whose sleeps never count as a way
     /// out of a deadlock.
     pub(crate) observer: bool,
+    /// The operations of its current wait that may share it with others (Rust futures): the
+    /// first to complete loses the rest. Empty for a single Lua or pattern wait.
+    pub(crate) group: Vec<Rc<Parked>>,
+    /// The sleep timers of its current wait (Rust sleeps), cancelled when something else ends it.
+    pub(crate) sleeps: Vec<super::TimerKey>,
+    /// Whether its current wait, made during this poll, may be joined by another operation.
+    pub(crate) joinable: bool,
+    /// Futures of this task holding a completed result they have not returned yet (an operation
+    /// that completed, then gave way at its scheduling point): no other operation of the task
+    /// may start until it is returned, or one of the two results would be lost to a `select!`.
+    pub(crate) unclaimed: u32,
 }
 
 impl Task {

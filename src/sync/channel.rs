@@ -17,7 +17,7 @@ use super::base::{Base, debug_handle};
 use super::op::{Loc, park_at};
 use super::park::Parked;
 use crate::runtime::{
-    Blocking, Detail, PeerShown, ResourceKind, ResourceRef, Runtime, Subject, TaskId, Wait,
+    Blocking, Detail, OpMode, PeerShown, ResourceKind, ResourceRef, Runtime, Subject, TaskId, Wait,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -616,7 +616,7 @@ impl<T: Debug + 'static> Channel<T> {
 
 enum SendFut<T> {
     Start(T),
-    Parked(crate::sync::SendSlot<T>),
+    Parked(Rc<Parked>, SendSlot<T>),
     Yielded(Result<(), SendError<T>>),
     Finished,
 }
@@ -659,43 +659,109 @@ impl<T> std::fmt::Debug for Send<T> {
 
 impl<T> Unpin for Send<T> {}
 
+/// Ends an operation's result as a future does after its effect: returned now if the task keeps
+/// running at the scheduling point, else held (`Yielded`) until the next poll. In a wait shared
+/// with other operations of the task (`OpMode::Joined`), completing at once wins it, and the
+/// result is held for the next poll (`Runtime::won_now`).
+pub(crate) fn after_effect(rt: &Runtime, mode: OpMode) -> bool {
+    if mode == OpMode::Joined {
+        rt.won_now();
+        rt.hold_result();
+        return false;
+    }
+    if rt.schedule_point() {
+        true
+    } else {
+        rt.hold_result();
+        false
+    }
+}
+
+impl<T: Debug + 'static> Send<T> {
+    fn start(&mut self, value: T) -> Poll<Result<(), SendError<T>>> {
+        let rt = self.ch.rt();
+        let mode = rt.op_mode();
+        if matches!(mode, OpMode::Later | OpMode::Refused) {
+            self.state = SendFut::Start(value);
+            return Poll::Pending;
+        }
+        let result = match self.ch.try_send(value) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Closed(v)) => {
+                self.ch.trace("send", || Detail::Static(&"closed"));
+                Err(SendError(v))
+            }
+            Err(TrySendError::Full(value)) => {
+                let parked = Parked::new(rt.current());
+                let slot: SendSlot<T> = Rc::new(RefCell::new(SendState::Pending(value)));
+                self.ch.register_send(parked.clone(), 0, slot.clone());
+                rt.block_member(Wait::on(SEND, &self.ch.shared.res), &parked);
+                park_at(rt, Some(self.location));
+                self.state = SendFut::Parked(parked, slot);
+                return Poll::Pending;
+            }
+        };
+        if after_effect(rt, mode) {
+            Poll::Ready(result)
+        } else {
+            self.state = SendFut::Yielded(result);
+            Poll::Pending
+        }
+    }
+}
+
 impl<T: Debug + 'static> Future for Send<T> {
     type Output = Result<(), SendError<T>>;
 
     fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         match std::mem::replace(&mut this.state, SendFut::Finished) {
-            SendFut::Start(value) => {
-                let result = match this.ch.try_send(value) {
-                    Ok(()) => Ok(()),
-                    Err(TrySendError::Closed(v)) => {
-                        this.ch.trace("send", || Detail::Static(&"closed"));
-                        Err(SendError(v))
+            SendFut::Start(value) => this.start(value),
+            SendFut::Parked(parked, slot) => {
+                if parked.fired_case().is_some() {
+                    if parked.take_claim() {
+                        this.ch.rt().release_result();
                     }
-                    Err(TrySendError::Full(value)) => {
-                        let slot = this.ch.park_send(value);
-                        park_at(&this.ch.rt_handle(), Some(this.location));
-                        this.state = SendFut::Parked(slot);
-                        return Poll::Pending;
-                    }
-                };
-                if this.ch.rt_handle().schedule_point() {
-                    Poll::Ready(result)
-                } else {
-                    this.state = SendFut::Yielded(result);
-                    Poll::Pending
+                    return Poll::Ready(send_result(&slot));
                 }
+                // Another operation of the task's wait completed first: nobody took the value
+                // (a queue skips a lost sender); start over with it.
+                parked.lose();
+                let SendState::Pending(value) =
+                    std::mem::replace(&mut *slot.borrow_mut(), SendState::Sent)
+                else {
+                    unreachable!("a lost sender still holds its value")
+                };
+                this.start(value)
             }
-            SendFut::Parked(slot) => Poll::Ready(send_result(&slot)),
-            SendFut::Yielded(r) => Poll::Ready(r),
+            SendFut::Yielded(r) => {
+                this.ch.rt().release_result();
+                Poll::Ready(r)
+            }
             SendFut::Finished => panic!("a gosim send was polled after it completed"),
+        }
+    }
+}
+
+impl<T> Drop for Send<T> {
+    fn drop(&mut self) {
+        match &self.state {
+            // Dropped while waiting (a `select!` took another branch): no queue completes it.
+            SendFut::Parked(parked, _) => {
+                if parked.take_claim() {
+                    self.ch.shared.rt.release_result();
+                }
+                parked.lose();
+            }
+            SendFut::Yielded(_) => self.ch.shared.rt.release_result(),
+            _ => {}
         }
     }
 }
 
 enum RecvFut<T> {
     Start,
-    Parked(crate::sync::RecvSlot<T>),
+    Parked(Rc<Parked>, RecvSlot<T>),
     Yielded(Option<T>),
     Finished,
 }
@@ -716,34 +782,81 @@ impl<T> std::fmt::Debug for Recv<T> {
 
 impl<T> Unpin for Recv<T> {}
 
+impl<T: Debug + 'static> Recv<T> {
+    fn start(&mut self) -> Poll<Option<T>> {
+        let rt = self.ch.rt();
+        let mode = rt.op_mode();
+        if matches!(mode, OpMode::Later | OpMode::Refused) {
+            self.state = RecvFut::Start;
+            return Poll::Pending;
+        }
+        let v = match self.ch.try_recv() {
+            Ok(v) => Some(v),
+            Err(TryRecvError::Closed) => {
+                self.ch.trace("receive", || Detail::Static(&"closed"));
+                None
+            }
+            Err(TryRecvError::Empty) => {
+                let parked = Parked::new(rt.current());
+                let slot: RecvSlot<T> = Rc::new(RefCell::new(None));
+                self.ch.register_recv(parked.clone(), 0, slot.clone());
+                rt.block_member(Wait::on(RECEIVE, &self.ch.shared.res), &parked);
+                park_at(rt, Some(self.location));
+                self.state = RecvFut::Parked(parked, slot);
+                return Poll::Pending;
+            }
+        };
+        if after_effect(rt, mode) {
+            Poll::Ready(v)
+        } else {
+            self.state = RecvFut::Yielded(v);
+            Poll::Pending
+        }
+    }
+}
+
 impl<T: Debug + 'static> Future for Recv<T> {
     type Output = Option<T>;
 
     fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<Option<T>> {
         let this = &mut *self;
         match std::mem::replace(&mut this.state, RecvFut::Finished) {
-            RecvFut::Start => match this.ch.recv_or_park() {
-                RecvStart::Ready(v) => {
-                    if this.ch.rt_handle().schedule_point() {
-                        Poll::Ready(v)
-                    } else {
-                        this.state = RecvFut::Yielded(v);
-                        Poll::Pending
+            RecvFut::Start => this.start(),
+            RecvFut::Parked(parked, slot) => {
+                if parked.fired_case().is_some() {
+                    if parked.take_claim() {
+                        this.ch.rt().release_result();
                     }
+                    return Poll::Ready(
+                        slot.borrow_mut()
+                            .take()
+                            .expect("a woken receiver has its result"),
+                    );
                 }
-                RecvStart::Parked(slot) => {
-                    park_at(&this.ch.rt_handle(), Some(this.location));
-                    this.state = RecvFut::Parked(slot);
-                    Poll::Pending
-                }
-            },
-            RecvFut::Parked(slot) => Poll::Ready(
-                slot.borrow_mut()
-                    .take()
-                    .expect("a woken receiver has its result"),
-            ),
-            RecvFut::Yielded(v) => Poll::Ready(v),
+                // Another operation of the task's wait completed first; nothing was received.
+                parked.lose();
+                this.start()
+            }
+            RecvFut::Yielded(v) => {
+                this.ch.rt().release_result();
+                Poll::Ready(v)
+            }
             RecvFut::Finished => panic!("a gosim receive was polled after it completed"),
+        }
+    }
+}
+
+impl<T> Drop for Recv<T> {
+    fn drop(&mut self) {
+        match &self.state {
+            RecvFut::Parked(parked, _) => {
+                if parked.take_claim() {
+                    self.ch.shared.rt.release_result();
+                }
+                parked.lose();
+            }
+            RecvFut::Yielded(_) => self.ch.shared.rt.release_result(),
+            _ => {}
         }
     }
 }
