@@ -334,3 +334,150 @@ proptest::proptest! {
         proptest::prop_assert_eq!(values, want);
     }
 }
+
+/// `gosim::select!` makes the same seeded choices and the same trace as Lua's `select` over the
+/// same channels: both ready, then none ready (the select parks on both and a sender wins).
+#[test]
+fn gosim_select_has_the_choices_and_trace_of_the_lua_select() {
+    let lua = r#"
+local a = goroutine.channel(1)
+local b = goroutine.channel(1)
+a:send(1)
+b:send(2)
+for i = 1, 2 do
+  goroutine.select({
+    { channel = a, receive = true },
+    { channel = b, receive = true },
+  })
+end
+goroutine.spawn{name = "late", fn = function()
+  goroutine.sleep(5)
+  b:send(3)
+end}
+goroutine.select({
+  { channel = a, receive = true },
+  { channel = b, receive = true },
+})
+"#;
+    let mut differing = 0;
+    for seed in 0..16 {
+        let opts = gosim::scenario::RunOptions::with_seed(seed);
+        let l = gosim::scenario::run_source("t.lua", lua, &opts).expect("compiles");
+        assert!(l.outcome.is_pass(), "{}", l.outcome);
+        let sim = Sim::with_seed(seed);
+        let s = sim.clone();
+        let r = sim.run(async move {
+            let (a, b) = (s.channel::<i64>(1), s.channel::<i64>(1));
+            a.send(1).await.expect("open");
+            b.send(2).await.expect("open");
+            for _ in 0..2 {
+                gosim::select! {
+                    _ = a.recv() => {}
+                    _ = b.recv() => {}
+                }
+            }
+            let (tb, t) = (b.clone(), s.clone());
+            s.spawn("late", async move {
+                t.sleep(ms(5)).await;
+                tb.send(3).await.expect("open");
+            });
+            s.yield_now().await; // a Lua spawn is a scheduling point
+            let v = gosim::select! {
+                v = a.recv() => v,
+                v = b.recv() => v,
+            };
+            assert_eq!(v, Some(3));
+            assert_eq!(t_now(&s), ms(5));
+        });
+        assert!(r.outcome.is_pass(), "{}", r.outcome);
+        assert_eq!(l.trace_text(), r.trace_text(), "seed {seed}");
+        let first = r
+            .trace_text()
+            .lines()
+            .find(|l| l.contains("receive"))
+            .map(str::to_string);
+        if first.is_some_and(|l| l.contains("channel#2")) {
+            differing += 1;
+        }
+    }
+    assert!(
+        (1..16).contains(&differing),
+        "the seed picks either ready case: {differing} of 16 took the second first"
+    );
+}
+
+fn t_now(s: &Sim) -> Duration {
+    s.now()
+}
+
+/// Mixed value types, a send arm, `ctx.done()`, a timer arm and `default`.
+#[test]
+fn gosim_select_over_mixed_arms() {
+    let sim = Sim::with_seed(5);
+    let s = sim.clone();
+    let report = sim.run(async move {
+        let names = s.channel::<String>(0);
+        let out = s.channel::<(u32, bool)>(0);
+        let ctx = s.context().with_timeout(30_000_000, None);
+        // Nothing ready: the default.
+        let d = gosim::select! {
+            v = names.recv() => format!("{v:?}"),
+            r = out.send((1, true)) => format!("{r:?}"),
+            default => "default".to_string(),
+        };
+        assert_eq!(d, "default");
+        assert_eq!(
+            out.blocked_senders(),
+            0,
+            "the default left no sender behind"
+        );
+        // A receiver comes at 10ms: the send arm wins; the timer at 20ms does not fire.
+        let (rx, t) = (out.clone(), s.clone());
+        s.spawn("receiver", async move {
+            t.sleep(ms(10)).await;
+            assert_eq!(rx.recv().await, Some((2, false)));
+        });
+        let r = gosim::select! {
+            v = names.recv() => format!("name {v:?}"),
+            r = out.send((2, false)) => format!("sent {r:?}"),
+            e = ctx.done() => format!("ctx {e}"),
+            _ = s.after(ms(20)).recv() => "timeout".to_string(),
+        };
+        assert_eq!(r, "sent Ok(())");
+        assert_eq!(s.now(), ms(10));
+        // Then the context expires at 30ms, before the 40ms timer.
+        let r = gosim::select! {
+            v = names.recv() => format!("name {v:?}"),
+            e = ctx.done() => format!("ctx {e}"),
+            _ = s.after(ms(30)).recv() => "timeout".to_string(),
+        };
+        assert_eq!(r, "ctx context deadline exceeded");
+        assert_eq!(s.now(), ms(30));
+        // A send arm on a closed channel completes with the value back.
+        out.close();
+        let r = gosim::select! {
+            r = out.send((3, true)) => r,
+        };
+        assert_eq!(r, Err(SendError((3, true))));
+    });
+    assert!(report.outcome.is_pass(), "{:?}", report.outcome);
+}
+
+/// `gosim::select!` inside `tokio::select!` beside a sleep: a select can share a wait too.
+#[test]
+fn gosim_select_shares_a_wait_with_a_sleep() {
+    let sim = Sim::with_seed(8);
+    let s = sim.clone();
+    let report = sim.run(async move {
+        let (a, b) = (s.channel::<u8>(0), s.channel::<u8>(0));
+        let timed_out = tokio::select! {
+            biased;
+            _ = async { gosim::select! { _ = a.recv() => {}, _ = b.recv() => {} } } => false,
+            _ = s.sleep(ms(7)) => true,
+        };
+        assert!(timed_out);
+        assert_eq!(s.now(), ms(7));
+        assert_eq!((a.blocked_receivers(), b.blocked_receivers()), (0, 0));
+    });
+    assert!(report.outcome.is_pass(), "{:?}", report.outcome);
+}

@@ -606,10 +606,15 @@ impl<T: Debug + 'static> Channel<T> {
     /// Receives a value, waiting for one; `None` once the channel is closed and drained.
     #[track_caller]
     pub fn recv(&self) -> Recv<T> {
+        self.recv_at(std::panic::Location::caller())
+    }
+
+    /// `recv` called at `location`.
+    pub(crate) fn recv_at(&self, location: Loc) -> Recv<T> {
         Recv {
             ch: self.clone(),
             state: RecvFut::Start,
-            location: std::panic::Location::caller(),
+            location,
         }
     }
 }
@@ -858,5 +863,92 @@ impl<T> Drop for Recv<T> {
             RecvFut::Yielded(_) => self.ch.shared.rt.release_result(),
             _ => {}
         }
+    }
+}
+
+impl<T: Debug + 'static> super::select::SelectArm for Recv<T> {
+    type Output = Option<T>;
+
+    fn runtime(&self) -> &Runtime {
+        self.ch.rt()
+    }
+
+    fn ready(&self) -> bool {
+        self.ch.recv_ready()
+    }
+
+    fn perform(&mut self) -> Option<T> {
+        match self.ch.try_recv() {
+            Ok(v) => Some(v),
+            Err(TryRecvError::Closed) => None,
+            Err(TryRecvError::Empty) => unreachable!("a ready receive arm receives"),
+        }
+    }
+
+    fn register(&mut self, parked: &Rc<Parked>, case: usize) -> ResourceRef {
+        let slot: RecvSlot<T> = Rc::new(RefCell::new(None));
+        self.ch.register_recv(parked.clone(), case, slot.clone());
+        self.state = RecvFut::Parked(parked.clone(), slot);
+        self.ch.resource().clone()
+    }
+
+    fn finish(&mut self, parked: &Rc<Parked>, won: bool) -> Option<Option<T>> {
+        self.ch.unregister(parked);
+        match std::mem::replace(&mut self.state, RecvFut::Start) {
+            RecvFut::Parked(_, slot) if won => Some(
+                slot.borrow_mut()
+                    .take()
+                    .expect("the completed receive arm has its result"),
+            ),
+            _ => None,
+        }
+    }
+}
+
+impl<T: Debug + 'static> super::select::SelectArm for Send<T> {
+    type Output = Result<(), SendError<T>>;
+
+    fn runtime(&self) -> &Runtime {
+        self.ch.rt()
+    }
+
+    fn ready(&self) -> bool {
+        self.ch.send_ready()
+    }
+
+    fn perform(&mut self) -> Result<(), SendError<T>> {
+        let SendFut::Start(value) = std::mem::replace(&mut self.state, SendFut::Finished) else {
+            panic!("a gosim send arm was used twice");
+        };
+        match self.ch.try_send(value) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Closed(v)) => Err(SendError(v)),
+            Err(TrySendError::Full(_)) => unreachable!("a ready send arm sends"),
+        }
+    }
+
+    fn register(&mut self, parked: &Rc<Parked>, case: usize) -> ResourceRef {
+        let SendFut::Start(value) = std::mem::replace(&mut self.state, SendFut::Finished) else {
+            panic!("a gosim send arm was used twice");
+        };
+        let slot: SendSlot<T> = Rc::new(RefCell::new(SendState::Pending(value)));
+        self.ch.register_send(parked.clone(), case, slot.clone());
+        self.state = SendFut::Parked(parked.clone(), slot);
+        self.ch.resource().clone()
+    }
+
+    fn finish(&mut self, parked: &Rc<Parked>, won: bool) -> Option<Result<(), SendError<T>>> {
+        self.ch.unregister(parked);
+        let SendFut::Parked(_, slot) = std::mem::replace(&mut self.state, SendFut::Finished) else {
+            return None;
+        };
+        if won {
+            return Some(send_result(&slot));
+        }
+        // Not the completed arm: it keeps its value, for a select that starts over.
+        if let SendState::Pending(v) = std::mem::replace(&mut *slot.borrow_mut(), SendState::Sent) {
+            self.state = SendFut::Start(v);
+        }
+        None
     }
 }

@@ -259,12 +259,84 @@ impl Context {
         ch
     }
 
-    /// Waits until the context is cancelled or expires; returns why.
-    pub async fn done(&self) -> ContextError {
-        if let Some(e) = self.err() {
-            return e;
+    /// Waits until the context is cancelled or expires; returns why. Also an arm of
+    /// `gosim::select!` (`_ = ctx.done() => ...`).
+    #[track_caller]
+    pub fn done(&self) -> Done {
+        Done {
+            ctx: self.clone(),
+            recv: None,
+            location: std::panic::Location::caller(),
         }
-        let _ = self.done_channel::<()>(None).recv().await;
-        self.err().unwrap_or(ContextError::Canceled)
+    }
+
+    fn done_recv(&self, location: super::Loc) -> super::Recv<()> {
+        self.done_channel::<()>(None).recv_at(location)
+    }
+}
+
+/// The future of `Context::done`: why the context ended, once it has.
+#[must_use = "a gosim operation does nothing until it is awaited"]
+#[derive(Debug)]
+pub struct Done {
+    ctx: Context,
+    recv: Option<super::Recv<()>>,
+    location: super::Loc,
+}
+
+impl Done {
+    fn why(&self) -> ContextError {
+        self.ctx.err().unwrap_or(ContextError::Canceled)
+    }
+}
+
+impl std::future::Future for Done {
+    type Output = ContextError;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<ContextError> {
+        let this = &mut *self;
+        if this.recv.is_none() {
+            if let Some(e) = this.ctx.err() {
+                return std::task::Poll::Ready(e);
+            }
+            this.recv = Some(this.ctx.done_recv(this.location));
+        }
+        let recv = this.recv.as_mut().expect("made above");
+        match std::pin::Pin::new(recv).poll(cx) {
+            std::task::Poll::Ready(_) => std::task::Poll::Ready(this.why()),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}
+
+impl super::select::SelectArm for Done {
+    type Output = ContextError;
+
+    fn runtime(&self) -> &Runtime {
+        &self.ctx.shared.rt
+    }
+
+    fn ready(&self) -> bool {
+        self.ctx.is_cancelled()
+    }
+
+    fn perform(&mut self) -> ContextError {
+        self.why()
+    }
+
+    fn register(&mut self, parked: &Rc<super::Parked>, case: usize) -> ResourceRef {
+        let location = self.location;
+        let ctx = self.ctx.clone();
+        self.recv
+            .get_or_insert_with(|| ctx.done_recv(location))
+            .register(parked, case)
+    }
+
+    fn finish(&mut self, parked: &Rc<super::Parked>, won: bool) -> Option<ContextError> {
+        let recv = self.recv.as_mut()?;
+        recv.finish(parked, won).map(|_| self.why())
     }
 }

@@ -30,15 +30,17 @@ pub use channel::{
     SendState, TryRecvError, TrySendError, send_result, set_detail_hook,
 };
 pub use cond::Cond;
-pub use context::{CancelHook, Context, ContextError};
+pub use context::{CancelHook, Context, ContextError, Done};
 pub use mutex::{LockFuture, Mutex};
 pub use once::{Once, OnceStart};
 pub use op::{Begin, Loc, Op, Sleep, sleep, yield_now};
 pub use park::{Parked, TIMED_OUT, Timeout, block_timed, block_timed_behind};
 pub use rwmutex::RwMutex;
+#[doc(hidden)]
+pub use select::{ArmSlot, ErasedArm, SelectAll};
 pub use select::{
-    Case, DeadlineStart, DeadlineWait, SelectResult, SelectStart, SelectWait, Timed, select,
-    select_deadline, select_deadline_start, select_start,
+    Case, DeadlineStart, DeadlineWait, SelectArm, SelectResult, SelectStart, SelectWait, Timed,
+    select, select_deadline, select_deadline_start, select_start,
 };
 pub use semaphore::Semaphore;
 pub use timer::{
