@@ -481,3 +481,61 @@ fn gosim_select_shares_a_wait_with_a_sleep() {
     });
     assert!(report.outcome.is_pass(), "{:?}", report.outcome);
 }
+
+/// An operation that completes at once after another one of the same poll parked wins the wait:
+/// the parked one (a sleep here) is cancelled and starts over to its own deadline.
+#[test]
+fn completing_at_once_wins_over_an_earlier_parked_operation() {
+    let sim = Sim::with_seed(3);
+    let s = sim.clone();
+    let report = sim.run(async move {
+        let ch = s.channel::<u8>(1);
+        ch.send(1).await.expect("open");
+        let ((), v) = tokio::join!(s.sleep(ms(10)), ch.recv());
+        assert_eq!(v, Some(1));
+        assert_eq!(s.now(), ms(10), "the sleep kept its deadline");
+        let (v, ()) = tokio::join!(ch.recv(), async {
+            s.sleep(ms(2)).await;
+            ch.send(2).await.expect("open");
+        });
+        assert_eq!(v, Some(2));
+        assert_eq!(s.now(), ms(12));
+    });
+    assert!(report.outcome.is_pass(), "{:?}", report.outcome);
+}
+
+/// A task never meets itself on a channel (as in Go): its own parked receive is no partner for
+/// its own send in the same wait.
+#[test]
+fn a_task_is_not_its_own_partner() {
+    let sim = Sim::with_seed(1);
+    let s = sim.clone();
+    let report = sim.run(async move {
+        let ch = s.channel::<u8>(0);
+        tokio::select! {
+            biased;
+            _ = ch.recv() => {}
+            _ = ch.send(1) => {}
+        }
+    });
+    let text = format!("{:?}", report.outcome);
+    assert!(text.contains("all goroutines are asleep"), "{text}");
+    // With a peer, the same select completes one of the two with it.
+    let sim = Sim::with_seed(1);
+    let s = sim.clone();
+    let report = sim.run(async move {
+        let ch = s.channel::<u8>(0);
+        let (peer, t) = (ch.clone(), s.clone());
+        s.spawn("peer", async move {
+            t.sleep(ms(1)).await;
+            assert_eq!(peer.recv().await, Some(1));
+        });
+        let sent = tokio::select! {
+            biased;
+            _ = ch.recv() => false,
+            r = ch.send(1) => r.is_ok(),
+        };
+        assert!(sent);
+    });
+    assert!(report.outcome.is_pass(), "{:?}", report.outcome);
+}

@@ -497,6 +497,8 @@ impl Runtime {
             observer: false,
             group: Vec::new(),
             sleeps: Vec::new(),
+            first: None,
+            sleep_key: None,
             joinable: false,
             unclaimed: 0,
         })));
@@ -533,40 +535,11 @@ impl Runtime {
         self.core.plain.set(false);
         let mut core = self.core();
         let id = core.current.expect("block outside a goroutine");
-        if core.task(id).is_some_and(|t| t.state != TaskState::Running) {
+        if let Err(wait) = core.block_task(id, wait) {
             // A second operation parked in one poll without going through `op_mode` (an
             // operation of a binding's own): fail with the rule rather than an assertion.
             drop(core);
             self.refuse(wait.op.name(), None);
-            return;
-        }
-        if core.config.trace {
-            let detail = if !wait.more.is_empty() {
-                let names: Vec<String> = wait.resources().map(|r| r.to_string()).collect();
-                Detail::text(names.join(" "))
-            } else {
-                Detail::None
-            };
-            let subject = match (&wait.resource, wait.more.is_empty()) {
-                (Some(r), true) => Subject::Resource(r.clone()),
-                _ => Subject::None,
-            };
-            core.push_event(id, wait.op.verb(), subject, detail, None);
-        }
-        let now = core.clock.now();
-        let task = core.task_mut(id).expect("current task exists");
-        assert_eq!(
-            task.state,
-            TaskState::Running,
-            "only the running goroutine blocks"
-        );
-        let exact = wait.exact_holders().is_some();
-        task.state = TaskState::Blocked;
-        task.wait = Some(wait);
-        task.blocked_since = now;
-        task.joinable = false;
-        if exact {
-            core.check_from = Some(id);
         }
     }
 
@@ -632,74 +605,54 @@ impl Runtime {
     /// another operation of this poll parked already, joining its wait (the first to complete
     /// wins, see `Parked`).
     pub fn block_member(&self, wait: Wait, parked: &Rc<Parked>) {
-        let joined = {
-            let core = self.core_ref();
-            let id = core.current.expect("block outside a goroutine");
-            core.task(id)
-                .is_some_and(|t| t.state == TaskState::Blocked && t.joinable)
-        };
-        if !joined {
-            self.block(wait);
-        } else {
-            self.join_wait(wait);
-        }
-        let mut core = self.core();
-        let id = core.current.expect("checked above");
-        let task = core.task_mut(id).expect("current task exists");
-        task.group.push(parked.clone());
-        task.joinable = true;
-    }
-
-    /// Adds `wait` to the current task's wait (a second operation of one poll).
-    fn join_wait(&self, wait: Wait) {
+        self.core.plain.set(false);
         let mut core = self.core();
         let id = core.current.expect("block outside a goroutine");
-        if core.config.trace {
-            let subject = match &wait.resource {
-                Some(r) => Subject::Resource(r.clone()),
-                None => Subject::None,
-            };
-            core.push_event(id, wait.op.verb(), subject, Detail::None, None);
-        }
         let task = core.task_mut(id).expect("current task exists");
-        let old = task.wait.take();
-        let mut resources: Vec<ResourceRef> = Vec::new();
-        let mut until = wait.until;
-        if let Some(o) = &old {
-            resources.extend(o.resources().cloned());
-            until = match (until, o.until) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+        if task.state == TaskState::Blocked && task.joinable {
+            let first = task.first.take();
+            task.group.extend(first);
+            task.group.push(parked.clone());
+            if let Some(k) = task.sleep_key.take() {
+                task.sleeps.push(k);
+            }
+            core.join_wait(id, wait);
+            return;
         }
-        resources.extend(wait.resources().cloned());
-        let mut merged = Wait::on_all(SEVERAL, resources);
-        merged.until = until;
-        task.wait = Some(merged);
+        match core.block_task(id, wait) {
+            Ok(()) => {
+                let task = core.task_mut(id).expect("current task exists");
+                task.joinable = true;
+                task.first = Some(parked.clone());
+            }
+            Err(wait) => {
+                drop(core);
+                self.refuse(wait.op.name(), None);
+            }
+        }
     }
 
     /// Sleeps the current task until `until` as an operation of a Rust future (`Sleep`): as
     /// `sleep`, or joining the wait of another operation of this poll. Returns the timer.
     pub fn sleep_member(&self, until: Nanos) -> TimerKey {
-        let joined = {
-            let core = self.core_ref();
-            let id = core.current.expect("sleep outside a goroutine");
-            core.task(id)
-                .is_some_and(|t| t.state == TaskState::Blocked && t.joinable)
-        };
         self.core.plain.set(false);
         let mut core = self.core();
         let id = core.current.expect("sleep outside a goroutine");
         let now = core.clock.now();
-        if !joined {
-            drop(core);
-            let key = self.sleep(until.saturating_sub(now));
-            let mut core = self.core();
+        let task = core.task_mut(id).expect("current task exists");
+        if !(task.state == TaskState::Blocked && task.joinable) {
+            let key = core.sleep_task(id, until.saturating_sub(now));
             let task = core.task_mut(id).expect("current task exists");
-            task.sleeps.push(key);
             task.joinable = true;
+            task.sleep_key = Some(key);
+            task.first = None;
             return key;
         }
+        if let Some(k) = task.sleep_key.take() {
+            task.sleeps.push(k);
+        }
+        let first = task.first.take();
+        task.group.extend(first);
         let fire_at = core.decider.fire_at(until);
         let key = core.timers.add(fire_at, TimerAction::Wake(id));
         if core.config.trace {
@@ -725,9 +678,27 @@ impl Runtime {
         let id = core.current.expect("won_now outside a goroutine");
         core.end_wait(id);
         let task = core.task_mut(id).expect("current task exists");
-        task.state = TaskState::Runnable;
         task.wait = None;
-        core.runnable.push(id);
+        // Its own effect may have woken it already (a send whose value refilled the buffer
+        // this receive emptied).
+        if task.state == TaskState::Blocked {
+            task.state = TaskState::Runnable;
+            core.runnable.push(id);
+        }
+    }
+
+    /// The running task when it may have live registrations of its own in wait queues (a Rust
+    /// task whose other operations of this poll are parked): a queue must not pair it with
+    /// itself. `None` on the hot path (one load).
+    pub fn waiting_task(&self) -> Option<TaskId> {
+        if self.core.plain.get() {
+            return None;
+        }
+        let core = self.core_ref();
+        let id = core.current?;
+        core.task(id)
+            .filter(|t| t.state == TaskState::Blocked && t.joinable)
+            .map(|_| id)
     }
 
     /// A future of the running task holds a completed result it returns at its next poll.
@@ -760,34 +731,10 @@ impl Runtime {
 
     /// Sleeps the current goroutine until `now + dur`; returns the timer.
     pub fn sleep(&self, dur: Nanos) -> TimerKey {
+        self.core.plain.set(false);
         let mut core = self.core();
         let id = core.current.expect("sleep outside a goroutine");
-        let until = core.clock.now().saturating_add(dur);
-        self.core.plain.set(false);
-        let observer = core.task(id).is_some_and(|t| t.observer);
-        let action = if observer {
-            TimerAction::WakeObserver(id)
-        } else {
-            TimerAction::Wake(id)
-        };
-        let fire_at = core.decider.fire_at(until);
-        let key = core.timers.add(fire_at, action);
-        if core.config.trace {
-            core.push_event(id, "sleep", Subject::None, Detail::Ms(dur), None);
-        }
-        let now = core.clock.now();
-        let task = core.task_mut(id).expect("current task exists");
-        assert_eq!(task.state, TaskState::Running);
-        task.state = TaskState::Blocked;
-        task.blocked_since = now;
-        task.wait = Some(Wait {
-            op: WaitOp::Sleep,
-            resource: None,
-            more: Vec::new(),
-            until: Some(until),
-        });
-        task.joinable = false;
-        key
+        core.sleep_task(id, dur)
     }
 
     /// Adds a timer that runs `callback` at `at`.
@@ -1020,6 +967,7 @@ impl Runtime {
             task.state = TaskState::Running;
             task.wait = None;
             task.joinable = false;
+            task.sleep_key = None;
             self.core.plain.set(task.unclaimed == 0);
             task.body.take().expect("a runnable task has a body")
         };
@@ -1251,6 +1199,93 @@ impl Core {
         self.events.push(time, task, verb, subject, detail, peer);
     }
 
+    /// Blocks the running task `id` in `wait`; gives the wait back if `id` is not running (a
+    /// second operation of one poll: see `Runtime::block_member`).
+    fn block_task(&mut self, id: TaskId, wait: Wait) -> Result<(), Wait> {
+        if self.task(id).is_none_or(|t| t.state != TaskState::Running) {
+            return Err(wait);
+        }
+        if self.config.trace {
+            let detail = if !wait.more.is_empty() {
+                let names: Vec<String> = wait.resources().map(|r| r.to_string()).collect();
+                Detail::text(names.join(" "))
+            } else {
+                Detail::None
+            };
+            let subject = match (&wait.resource, wait.more.is_empty()) {
+                (Some(r), true) => Subject::Resource(r.clone()),
+                _ => Subject::None,
+            };
+            self.push_event(id, wait.op.verb(), subject, detail, None);
+        }
+        let now = self.clock.now();
+        let task = self.task_mut(id).expect("checked above");
+        let exact = wait.exact_holders().is_some();
+        task.state = TaskState::Blocked;
+        task.wait = Some(wait);
+        task.blocked_since = now;
+        task.joinable = false;
+        if exact {
+            self.check_from = Some(id);
+        }
+        Ok(())
+    }
+
+    /// Adds `wait` to the wait of task `id` (a second operation of one poll).
+    fn join_wait(&mut self, id: TaskId, wait: Wait) {
+        if self.config.trace {
+            let subject = match &wait.resource {
+                Some(r) => Subject::Resource(r.clone()),
+                None => Subject::None,
+            };
+            self.push_event(id, wait.op.verb(), subject, Detail::None, None);
+        }
+        let task = self.task_mut(id).expect("current task exists");
+        let old = task.wait.take();
+        let mut resources: Vec<ResourceRef> = Vec::new();
+        let mut until = wait.until;
+        if let Some(o) = &old {
+            resources.extend(o.resources().cloned());
+            until = match (until, o.until) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        resources.extend(wait.resources().cloned());
+        let mut merged = Wait::on_all(SEVERAL, resources);
+        merged.until = until;
+        task.wait = Some(merged);
+    }
+
+    /// Sleeps the running task `id` for `dur`; returns the timer.
+    fn sleep_task(&mut self, id: TaskId, dur: Nanos) -> TimerKey {
+        let until = self.clock.now().saturating_add(dur);
+        let observer = self.task(id).is_some_and(|t| t.observer);
+        let action = if observer {
+            TimerAction::WakeObserver(id)
+        } else {
+            TimerAction::Wake(id)
+        };
+        let fire_at = self.decider.fire_at(until);
+        let key = self.timers.add(fire_at, action);
+        if self.config.trace {
+            self.push_event(id, "sleep", Subject::None, Detail::Ms(dur), None);
+        }
+        let now = self.clock.now();
+        let task = self.task_mut(id).expect("current task exists");
+        assert_eq!(task.state, TaskState::Running);
+        task.state = TaskState::Blocked;
+        task.blocked_since = now;
+        task.wait = Some(Wait {
+            op: WaitOp::Sleep,
+            resource: None,
+            more: Vec::new(),
+            until: Some(until),
+        });
+        task.joinable = false;
+        key
+    }
+
     fn wake(&mut self, id: TaskId) {
         let trace = self.config.trace;
         let task = self.task_mut(id).expect("wake of a live task");
@@ -1278,8 +1313,11 @@ impl Core {
             return;
         };
         task.joinable = false;
-        let group = std::mem::take(&mut task.group);
-        let sleeps = std::mem::take(&mut task.sleeps);
+        let mut group = std::mem::take(&mut task.group);
+        let mut sleeps = std::mem::take(&mut task.sleeps);
+        // A wait of one operation that another one completing at once ends (`won_now`).
+        group.extend(task.first.take());
+        sleeps.extend(task.sleep_key.take());
         let several = group.len() + sleeps.len() > 1;
         for p in &group {
             if p.fired_case().is_some() {

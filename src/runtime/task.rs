@@ -272,11 +272,17 @@ pub(crate) struct Task {
     /// An observer (a deadlock detector's loop): a daemon whose sleeps never count as a way
     /// out of a deadlock.
     pub(crate) observer: bool,
-    /// The operations of its current wait that may share it with others (Rust futures): the
-    /// first to complete loses the rest. Empty for a single Lua or pattern wait.
+    /// The operations of its current wait of several operations (Rust futures): the first to
+    /// complete loses the rest. Empty for a wait of one operation.
     pub(crate) group: Vec<Rc<Parked>>,
-    /// The sleep timers of its current wait (Rust sleeps), cancelled when something else ends it.
+    /// The sleep timers of its current wait of several operations, cancelled when something
+    /// else ends it.
     pub(crate) sleeps: Vec<super::TimerKey>,
+    /// The first operation of its current wait (a Rust future's): it joins `group` when a
+    /// second one joins the wait. A single wait never touches `group`.
+    pub(crate) first: Option<Rc<Parked>>,
+    /// The timer of its current sleep (a Rust `Sleep`), for a wait that another operation joins.
+    pub(crate) sleep_key: Option<super::TimerKey>,
     /// Whether its current wait, made during this poll, may be joined by another operation.
     pub(crate) joinable: bool,
     /// Futures of this task holding a completed result they have not returned yet (an operation

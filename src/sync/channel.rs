@@ -235,6 +235,33 @@ struct SendWaiter<T> {
     slot: SendSlot<T>,
 }
 
+/// Whether a queued waiter can be a partner of the current task: live, and not one of the
+/// current task's own (`me`: a Rust task whose other operations of this poll are parked; a
+/// goroutine never meets itself on a channel, as in Go).
+fn is_peer(parked: &Parked, me: Option<TaskId>) -> bool {
+    parked.is_live() && me != Some(parked.task())
+}
+
+/// Takes the first waiter of `q` that can be the current task's partner (see `is_peer`),
+/// dropping the dead ones ahead of it; the current task's own waiters keep their places.
+fn take_peer<W>(
+    q: &mut VecDeque<W>,
+    parked: impl Fn(&W) -> &Rc<Parked>,
+    me: Option<TaskId>,
+) -> Option<W> {
+    if me.is_none() {
+        while let Some(w) = q.pop_front() {
+            if parked(&w).is_live() {
+                return Some(w);
+            }
+        }
+        return None;
+    }
+    q.retain(|w| parked(w).is_live());
+    let i = q.iter().position(|w| is_peer(parked(w), me))?;
+    q.remove(i)
+}
+
 struct State<T> {
     cap: usize,
     buf: VecDeque<T>,
@@ -319,14 +346,12 @@ impl<T: Debug + 'static> Channel<T> {
 
     /// Sends without blocking.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        let me = self.rt().waiting_task();
         let mut st = self.shared.state.borrow_mut();
         if st.closed {
             return Err(TrySendError::Closed(value));
         }
-        while let Some(w) = st.recvq.pop_front() {
-            if !w.parked.is_live() {
-                continue;
-            }
+        if let Some(w) = take_peer(&mut st.recvq, |w| &w.parked, me) {
             st.n_sent += 1;
             st.n_received += 1;
             drop(st);
@@ -380,10 +405,8 @@ impl<T: Debug + 'static> Channel<T> {
             }
             return Ok(v);
         }
-        while let Some(w) = st.sendq.pop_front() {
-            if !w.parked.is_live() {
-                continue;
-            }
+        let me = self.rt().waiting_task();
+        if let Some(w) = take_peer(&mut st.sendq, |w| &w.parked, me) {
             let SendState::Pending(v) =
                 std::mem::replace(&mut *w.slot.borrow_mut(), SendState::Sent)
             else {
@@ -485,14 +508,16 @@ impl<T: Debug + 'static> Channel<T> {
 
     /// Whether a receive would complete now (a value, a waiting sender, or closed).
     pub fn recv_ready(&self) -> bool {
+        let me = self.rt().waiting_task();
         let st = self.shared.state.borrow();
-        !st.buf.is_empty() || st.closed || st.sendq.iter().any(|w| w.parked.is_live())
+        !st.buf.is_empty() || st.closed || st.sendq.iter().any(|w| is_peer(&w.parked, me))
     }
 
     /// Whether a send would complete now (room, a waiting receiver, or closed).
     pub fn send_ready(&self) -> bool {
+        let me = self.rt().waiting_task();
         let st = self.shared.state.borrow();
-        st.closed || st.buf.len() < st.cap || st.recvq.iter().any(|w| w.parked.is_live())
+        st.closed || st.buf.len() < st.cap || st.recvq.iter().any(|w| is_peer(&w.parked, me))
     }
 
     /// Closes the channel; false if it was already closed. Parked receivers get "closed",
