@@ -495,10 +495,7 @@ impl Runtime {
             blocked_since: now,
             failed: false,
             observer: false,
-            group: Vec::new(),
-            sleeps: Vec::new(),
-            first: None,
-            sleep_key: None,
+            multi: None,
             joinable: false,
             unclaimed: 0,
         })));
@@ -547,10 +544,16 @@ impl Runtime {
     /// task's only operation so far. Several futures of one task may wait at once (a
     /// `tokio::select!` or `join!` over gosim operations): the first to complete wins the wait
     /// and the others are lost (see `Parked`).
+    #[inline]
     pub fn op_mode(&self) -> OpMode {
         if self.core.plain.get() {
             return OpMode::Plain;
         }
+        self.op_mode_slow()
+    }
+
+    #[cold]
+    fn op_mode_slow(&self) -> OpMode {
         let mut core = self.core();
         let Some(id) = core.current else {
             return OpMode::Plain;
@@ -610,12 +613,9 @@ impl Runtime {
         let id = core.current.expect("block outside a goroutine");
         let task = core.task_mut(id).expect("current task exists");
         if task.state == TaskState::Blocked && task.joinable {
-            let first = task.first.take();
-            task.group.extend(first);
-            task.group.push(parked.clone());
-            if let Some(k) = task.sleep_key.take() {
-                task.sleeps.push(k);
-            }
+            let m = task.multi();
+            m.join();
+            m.group.push(parked.clone());
             core.join_wait(id, wait);
             return;
         }
@@ -623,7 +623,9 @@ impl Runtime {
             Ok(()) => {
                 let task = core.task_mut(id).expect("current task exists");
                 task.joinable = true;
-                task.first = Some(parked.clone());
+                let m = task.multi();
+                m.first = Some(parked.clone());
+                m.sleep_key = None;
             }
             Err(wait) => {
                 drop(core);
@@ -632,27 +634,26 @@ impl Runtime {
         }
     }
 
-    /// Sleeps the current task until `until` as an operation of a Rust future (`Sleep`): as
-    /// `sleep`, or joining the wait of another operation of this poll. Returns the timer.
-    pub fn sleep_member(&self, until: Nanos) -> TimerKey {
+    /// Sleeps the current task until `until` (first time: `now + d`) as an operation of a Rust
+    /// future (`Sleep`): as `sleep`, or joining the wait of another operation of this poll.
+    /// Returns the timer and the deadline.
+    pub fn sleep_member(&self, until: Option<Nanos>, d: Nanos) -> (TimerKey, Nanos) {
         self.core.plain.set(false);
         let mut core = self.core();
         let id = core.current.expect("sleep outside a goroutine");
         let now = core.clock.now();
+        let until = until.unwrap_or_else(|| now.saturating_add(d));
         let task = core.task_mut(id).expect("current task exists");
         if !(task.state == TaskState::Blocked && task.joinable) {
             let key = core.sleep_task(id, until.saturating_sub(now));
             let task = core.task_mut(id).expect("current task exists");
             task.joinable = true;
-            task.sleep_key = Some(key);
-            task.first = None;
-            return key;
+            let m = task.multi();
+            m.sleep_key = Some(key);
+            m.first = None;
+            return (key, until);
         }
-        if let Some(k) = task.sleep_key.take() {
-            task.sleeps.push(k);
-        }
-        let first = task.first.take();
-        task.group.extend(first);
+        task.multi().join();
         let fire_at = core.decider.fire_at(until);
         let key = core.timers.add(fire_at, TimerAction::Wake(id));
         if core.config.trace {
@@ -660,11 +661,11 @@ impl Runtime {
             core.push_event(id, "sleep", Subject::None, Detail::Ms(d), None);
         }
         let task = core.task_mut(id).expect("current task exists");
-        task.sleeps.push(key);
+        task.multi().sleeps.push(key);
         if let Some(w) = &mut task.wait {
             w.until = Some(w.until.map_or(until, |u| u.min(until)));
         }
-        key
+        (key, until)
     }
 
     /// An operation of a Rust future completed at once while other operations of this poll
@@ -690,10 +691,15 @@ impl Runtime {
     /// The running task when it may have live registrations of its own in wait queues (a Rust
     /// task whose other operations of this poll are parked): a queue must not pair it with
     /// itself. `None` on the hot path (one load).
+    #[inline]
     pub fn waiting_task(&self) -> Option<TaskId> {
         if self.core.plain.get() {
             return None;
         }
+        self.waiting_task_slow()
+    }
+
+    fn waiting_task_slow(&self) -> Option<TaskId> {
         let core = self.core_ref();
         let id = core.current?;
         core.task(id)
@@ -757,6 +763,7 @@ impl Runtime {
     /// A scheduling point of the current goroutine, taken after its operation's effect. Returns
     /// `true` if it keeps running, `false` if it must give control back to the scheduler (it has
     /// been made runnable again, and another goroutine, or itself, will be picked).
+    #[inline]
     pub fn schedule_point(&self) -> bool {
         let keep = self.point();
         if !keep {
@@ -967,7 +974,6 @@ impl Runtime {
             task.state = TaskState::Running;
             task.wait = None;
             task.joinable = false;
-            task.sleep_key = None;
             self.core.plain.set(task.unclaimed == 0);
             task.body.take().expect("a runnable task has a body")
         };
@@ -1295,7 +1301,7 @@ impl Core {
             "only a blocked goroutine can be woken ({id})"
         );
         task.state = TaskState::Runnable;
-        let several = !task.group.is_empty() || !task.sleeps.is_empty();
+        let several = task.multi.as_ref().is_some_and(|m| m.several());
         self.runnable.push(id);
         if several {
             self.end_wait(id);
@@ -1313,32 +1319,37 @@ impl Core {
             return;
         };
         task.joinable = false;
-        let mut group = std::mem::take(&mut task.group);
-        let mut sleeps = std::mem::take(&mut task.sleeps);
-        // A wait of one operation that another one completing at once ends (`won_now`).
-        group.extend(task.first.take());
-        sleeps.extend(task.sleep_key.take());
-        let several = group.len() + sleeps.len() > 1;
-        for p in &group {
+        let Some(m) = task.multi.as_deref_mut() else {
+            return;
+        };
+        // A wait of one operation that another one completing at once ends (`won_now`) too.
+        m.join();
+        let several = m.group.len() + m.sleeps.len() > 1;
+        let mut won = false;
+        for p in &m.group {
             if p.fired_case().is_some() {
                 if several {
                     // The winner's result waits in its future: nothing else starts first.
                     p.set_claim();
-                    task.unclaimed += 1;
+                    won = true;
                 }
             } else {
                 p.lose();
             }
         }
+        m.group.clear();
+        let sleeps = std::mem::take(&mut m.sleeps);
+        if won {
+            task.unclaimed += 1;
+        }
         for k in &sleeps {
             self.timers.cancel(*k);
         }
-        // Keep the vectors' room for the next wait.
-        let task = self.task_mut(id).expect("checked above");
-        task.group = group;
-        task.group.clear();
-        task.sleeps = sleeps;
-        task.sleeps.clear();
+        // Keep the vector's room for the next wait.
+        if let Some(m) = self.task_mut(id).and_then(|t| t.multi.as_deref_mut()) {
+            m.sleeps = sleeps;
+            m.sleeps.clear();
+        }
     }
 
     fn park_runnable(&mut self, id: TaskId) {

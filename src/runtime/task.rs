@@ -272,17 +272,9 @@ pub(crate) struct Task {
     /// An observer (a deadlock detector's loop): a daemon whose sleeps never count as a way
     /// out of a deadlock.
     pub(crate) observer: bool,
-    /// The operations of its current wait of several operations (Rust futures): the first to
-    /// complete loses the rest. Empty for a wait of one operation.
-    pub(crate) group: Vec<Rc<Parked>>,
-    /// The sleep timers of its current wait of several operations, cancelled when something
-    /// else ends it.
-    pub(crate) sleeps: Vec<super::TimerKey>,
-    /// The first operation of its current wait (a Rust future's): it joins `group` when a
-    /// second one joins the wait. A single wait never touches `group`.
-    pub(crate) first: Option<Rc<Parked>>,
-    /// The timer of its current sleep (a Rust `Sleep`), for a wait that another operation joins.
-    pub(crate) sleep_key: Option<super::TimerKey>,
+    /// The operations of its current wait, when they are a Rust future's (made on its first
+    /// such wait, then reused; never for a Lua goroutine).
+    pub(crate) multi: Option<Box<Multi>>,
     /// Whether its current wait, made during this poll, may be joined by another operation.
     pub(crate) joinable: bool,
     /// Futures of this task holding a completed result they have not returned yet (an operation
@@ -291,7 +283,39 @@ pub(crate) struct Task {
     pub(crate) unclaimed: u32,
 }
 
+/// The operations of a Rust task's current wait (see `Parked`).
+#[derive(Debug, Default)]
+pub(crate) struct Multi {
+    /// The operations of a wait of several: the first to complete loses the rest. Empty for a
+    /// wait of one operation.
+    pub(crate) group: Vec<Rc<Parked>>,
+    /// The sleep timers of a wait of several, cancelled when something else ends it.
+    pub(crate) sleeps: Vec<super::TimerKey>,
+    /// The first operation of the wait: it joins `group` when a second one joins the wait.
+    pub(crate) first: Option<Rc<Parked>>,
+    /// The first operation's timer, when it is a sleep.
+    pub(crate) sleep_key: Option<super::TimerKey>,
+}
+
+impl Multi {
+    /// Whether the wait has several operations.
+    pub(crate) fn several(&self) -> bool {
+        !self.group.is_empty() || !self.sleeps.is_empty()
+    }
+
+    /// A second operation joins: the first one moves into the group.
+    pub(crate) fn join(&mut self) {
+        self.group.extend(self.first.take());
+        self.sleeps.extend(self.sleep_key.take());
+    }
+}
+
 impl Task {
+    /// The task's wait record, made on first use.
+    pub(crate) fn multi(&mut self) -> &mut Multi {
+        self.multi.get_or_insert_with(Box::default)
+    }
+
     /// Where it last stopped as `file:line`, for reports.
     pub(crate) fn location_text(&self) -> Option<String> {
         self.location.map(|l| format!("{}:{}", l.file(), l.line()))

@@ -219,10 +219,9 @@ impl Future for Sleep {
             this.held = true;
             return Poll::Pending;
         }
-        let until = *this
-            .until
-            .get_or_insert_with(|| this.rt.now().saturating_add(this.d));
-        this.timer = Some(this.rt.sleep_member(until));
+        let (key, until) = this.rt.sleep_member(this.until, this.d);
+        this.until = Some(until);
+        this.timer = Some(key);
         park_at(&this.rt, this.location);
         Poll::Pending
     }
