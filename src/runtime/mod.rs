@@ -496,6 +496,9 @@ impl Runtime {
             failed: false,
             observer: false,
             multi: None,
+            several: false,
+            first: None,
+            sleep_timer: (0, 0),
             joinable: false,
             unclaimed: 0,
         })));
@@ -613,9 +616,8 @@ impl Runtime {
         let id = core.current.expect("block outside a goroutine");
         let task = core.task_mut(id).expect("current task exists");
         if task.state == TaskState::Blocked && task.joinable {
-            let m = task.multi();
-            m.join();
-            m.group.push(parked.clone());
+            task.join();
+            task.multi().group.push(parked.clone());
             core.join_wait(id, wait);
             return;
         }
@@ -623,9 +625,7 @@ impl Runtime {
             Ok(()) => {
                 let task = core.task_mut(id).expect("current task exists");
                 task.joinable = true;
-                let m = task.multi();
-                m.first = Some(parked.clone());
-                m.sleep_key = None;
+                task.first = Some(parked.clone());
             }
             Err(wait) => {
                 drop(core);
@@ -648,12 +648,9 @@ impl Runtime {
             let key = core.sleep_task(id, until.saturating_sub(now));
             let task = core.task_mut(id).expect("current task exists");
             task.joinable = true;
-            let m = task.multi();
-            m.sleep_key = Some(key);
-            m.first = None;
             return (key, until);
         }
-        task.multi().join();
+        task.join();
         let fire_at = core.decider.fire_at(until);
         let key = core.timers.add(fire_at, TimerAction::Wake(id));
         if core.config.trace {
@@ -1279,6 +1276,7 @@ impl Core {
         }
         let now = self.clock.now();
         let task = self.task_mut(id).expect("current task exists");
+        task.sleep_timer = key.parts();
         assert_eq!(task.state, TaskState::Running);
         task.state = TaskState::Blocked;
         task.blocked_since = now;
@@ -1301,7 +1299,7 @@ impl Core {
             "only a blocked goroutine can be woken ({id})"
         );
         task.state = TaskState::Runnable;
-        let several = task.multi.as_ref().is_some_and(|m| m.several());
+        let several = task.several;
         self.runnable.push(id);
         if several {
             self.end_wait(id);
@@ -1319,20 +1317,28 @@ impl Core {
             return;
         };
         task.joinable = false;
+        if !task.several {
+            // A wait of one operation that another one completing at once ended (`won_now`).
+            let is_sleep = task.wait.as_ref().is_some_and(|w| w.op == WaitOp::Sleep);
+            if let Some(p) = task.first.take() {
+                p.lose();
+            }
+            if is_sleep {
+                let key = TimerKey::from_parts(task.sleep_timer);
+                self.timers.cancel(key);
+            }
+            return;
+        }
+        task.several = false;
         let Some(m) = task.multi.as_deref_mut() else {
             return;
         };
-        // A wait of one operation that another one completing at once ends (`won_now`) too.
-        m.join();
-        let several = m.group.len() + m.sleeps.len() > 1;
         let mut won = false;
         for p in &m.group {
             if p.fired_case().is_some() {
-                if several {
-                    // The winner's result waits in its future: nothing else starts first.
-                    p.set_claim();
-                    won = true;
-                }
+                // The winner's result waits in its future: nothing else starts first.
+                p.set_claim();
+                won = true;
             } else {
                 p.lose();
             }

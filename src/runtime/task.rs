@@ -272,9 +272,15 @@ pub(crate) struct Task {
     /// An observer (a deadlock detector's loop): a daemon whose sleeps never count as a way
     /// out of a deadlock.
     pub(crate) observer: bool,
-    /// The operations of its current wait, when they are a Rust future's (made on its first
-    /// such wait, then reused; never for a Lua goroutine).
+    /// The operations of its current wait of several (Rust futures: made on its first such
+    /// wait, then reused; never for a Lua goroutine).
     pub(crate) multi: Option<Box<Multi>>,
+    /// Its current wait is one of several operations (`multi` holds them).
+    pub(crate) several: bool,
+    /// The first operation of its current wait when it is a Rust future's `Parked`.
+    pub(crate) first: Option<Rc<Parked>>,
+    /// Its last sleep's timer (`TimerKey::parts`), for a wait that another operation joins.
+    pub(crate) sleep_timer: (u64, u32),
     /// Whether its current wait, made during this poll, may be joined by another operation.
     pub(crate) joinable: bool,
     /// Futures of this task holding a completed result they have not returned yet (an operation
@@ -286,34 +292,34 @@ pub(crate) struct Task {
 /// The operations of a Rust task's current wait (see `Parked`).
 #[derive(Debug, Default)]
 pub(crate) struct Multi {
-    /// The operations of a wait of several: the first to complete loses the rest. Empty for a
-    /// wait of one operation.
+    /// The operations of a wait of several: the first to complete loses the rest.
     pub(crate) group: Vec<Rc<Parked>>,
     /// The sleep timers of a wait of several, cancelled when something else ends it.
     pub(crate) sleeps: Vec<super::TimerKey>,
-    /// The first operation of the wait: it joins `group` when a second one joins the wait.
-    pub(crate) first: Option<Rc<Parked>>,
-    /// The first operation's timer, when it is a sleep.
-    pub(crate) sleep_key: Option<super::TimerKey>,
-}
-
-impl Multi {
-    /// Whether the wait has several operations.
-    pub(crate) fn several(&self) -> bool {
-        !self.group.is_empty() || !self.sleeps.is_empty()
-    }
-
-    /// A second operation joins: the first one moves into the group.
-    pub(crate) fn join(&mut self) {
-        self.group.extend(self.first.take());
-        self.sleeps.extend(self.sleep_key.take());
-    }
 }
 
 impl Task {
     /// The task's wait record, made on first use.
     pub(crate) fn multi(&mut self) -> &mut Multi {
         self.multi.get_or_insert_with(Box::default)
+    }
+
+    /// A second operation joins its wait (made in this poll by a Rust future): the first one
+    /// (a sleep, or a `Parked`) moves into the record of several.
+    pub(crate) fn join(&mut self) {
+        if self.several {
+            return;
+        }
+        self.several = true;
+        let is_sleep = self.wait.as_ref().is_some_and(|w| w.op == WaitOp::Sleep);
+        let first = self.first.take();
+        let sleep = super::TimerKey::from_parts(self.sleep_timer);
+        let m = self.multi();
+        if is_sleep {
+            m.sleeps.push(sleep);
+        } else {
+            m.group.extend(first);
+        }
     }
 
     /// Where it last stopped as `file:line`, for reports.
