@@ -535,7 +535,7 @@ impl Runtime {
         self.core.plain.set(false);
         let mut core = self.core();
         let id = core.current.expect("block outside a goroutine");
-        if let Err(wait) = core.block_task(id, wait) {
+        if let Err(wait) = core.block_task(id, wait, None) {
             // A second operation parked in one poll without going through `op_mode` (an
             // operation of a binding's own): fail with the rule rather than an assertion.
             drop(core);
@@ -621,16 +621,9 @@ impl Runtime {
             core.join_wait(id, wait);
             return;
         }
-        match core.block_task(id, wait) {
-            Ok(()) => {
-                let task = core.task_mut(id).expect("current task exists");
-                task.joinable = true;
-                task.first = Some(parked.clone());
-            }
-            Err(wait) => {
-                drop(core);
-                self.refuse(wait.op.name(), None);
-            }
+        if let Err(wait) = core.block_task(id, wait, Some(parked)) {
+            drop(core);
+            self.refuse(wait.op.name(), None);
         }
     }
 
@@ -645,9 +638,7 @@ impl Runtime {
         let until = until.unwrap_or_else(|| now.saturating_add(d));
         let task = core.task_mut(id).expect("current task exists");
         if !(task.state == TaskState::Blocked && task.joinable) {
-            let key = core.sleep_task(id, until.saturating_sub(now));
-            let task = core.task_mut(id).expect("current task exists");
-            task.joinable = true;
+            let key = core.sleep_task(id, until.saturating_sub(now), true);
             return (key, until);
         }
         task.join();
@@ -737,7 +728,7 @@ impl Runtime {
         self.core.plain.set(false);
         let mut core = self.core();
         let id = core.current.expect("sleep outside a goroutine");
-        core.sleep_task(id, dur)
+        core.sleep_task(id, dur, false)
     }
 
     /// Adds a timer that runs `callback` at `at`.
@@ -1202,12 +1193,15 @@ impl Core {
         self.events.push(time, task, verb, subject, detail, peer);
     }
 
-    /// Blocks the running task `id` in `wait`; gives the wait back if `id` is not running (a
-    /// second operation of one poll: see `Runtime::block_member`).
-    fn block_task(&mut self, id: TaskId, wait: Wait) -> Result<(), Wait> {
-        if self.task(id).is_none_or(|t| t.state != TaskState::Running) {
-            return Err(wait);
-        }
+    /// Blocks the running task `id` in `wait` (the operation `member` of a Rust future, whose
+    /// wait others may join); gives the wait back if `id` is not running (a second operation of
+    /// one poll: see `Runtime::block_member`).
+    fn block_task(
+        &mut self,
+        id: TaskId,
+        wait: Wait,
+        member: Option<&Rc<Parked>>,
+    ) -> Result<(), Wait> {
         if self.config.trace {
             let detail = if !wait.more.is_empty() {
                 let names: Vec<String> = wait.resources().map(|r| r.to_string()).collect();
@@ -1222,12 +1216,17 @@ impl Core {
             self.push_event(id, wait.op.verb(), subject, detail, None);
         }
         let now = self.clock.now();
-        let task = self.task_mut(id).expect("checked above");
+        let Some(task) = self.task_mut(id).filter(|t| t.state == TaskState::Running) else {
+            return Err(wait);
+        };
         let exact = wait.exact_holders().is_some();
         task.state = TaskState::Blocked;
         task.wait = Some(wait);
         task.blocked_since = now;
-        task.joinable = false;
+        task.joinable = member.is_some();
+        if let Some(p) = member {
+            task.first = Some(p.clone());
+        }
         if exact {
             self.check_from = Some(id);
         }
@@ -1260,24 +1259,28 @@ impl Core {
         task.wait = Some(merged);
     }
 
-    /// Sleeps the running task `id` for `dur`; returns the timer.
-    fn sleep_task(&mut self, id: TaskId, dur: Nanos) -> TimerKey {
-        let until = self.clock.now().saturating_add(dur);
-        let observer = self.task(id).is_some_and(|t| t.observer);
-        let action = if observer {
+    /// Sleeps the running task `id` for `dur` (`member`: a Rust future's sleep, whose wait others
+    /// may join); returns the timer.
+    fn sleep_task(&mut self, id: TaskId, dur: Nanos, member: bool) -> TimerKey {
+        let now = self.clock.now();
+        let until = now.saturating_add(dur);
+        let fire_at = self.decider.fire_at(until);
+        if self.config.trace {
+            self.push_event(id, "sleep", Subject::None, Detail::Ms(dur), None);
+        }
+        let task = self
+            .tasks
+            .get_mut((id.0 as usize).wrapping_sub(1))
+            .and_then(|t| t.as_deref_mut())
+            .expect("current task exists");
+        assert_eq!(task.state, TaskState::Running);
+        let action = if task.observer {
             TimerAction::WakeObserver(id)
         } else {
             TimerAction::Wake(id)
         };
-        let fire_at = self.decider.fire_at(until);
         let key = self.timers.add(fire_at, action);
-        if self.config.trace {
-            self.push_event(id, "sleep", Subject::None, Detail::Ms(dur), None);
-        }
-        let now = self.clock.now();
-        let task = self.task_mut(id).expect("current task exists");
         task.sleep_timer = key.parts();
-        assert_eq!(task.state, TaskState::Running);
         task.state = TaskState::Blocked;
         task.blocked_since = now;
         task.wait = Some(Wait {
@@ -1286,7 +1289,7 @@ impl Core {
             more: Vec::new(),
             until: Some(until),
         });
-        task.joinable = false;
+        task.joinable = member;
         key
     }
 
