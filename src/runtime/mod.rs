@@ -638,7 +638,7 @@ impl Runtime {
         let until = until.unwrap_or_else(|| now.saturating_add(d));
         let task = core.task_mut(id).expect("current task exists");
         if !(task.state == TaskState::Blocked && task.joinable) {
-            let key = core.sleep_task(id, until.saturating_sub(now), true);
+            let key = core.sleep_task_at(id, now, until.saturating_sub(now), true);
             return (key, until);
         }
         task.join();
@@ -1263,6 +1263,11 @@ impl Core {
     /// may join); returns the timer.
     fn sleep_task(&mut self, id: TaskId, dur: Nanos, member: bool) -> TimerKey {
         let now = self.clock.now();
+        self.sleep_task_at(id, now, dur, member)
+    }
+
+    /// `sleep_task` when the caller has read the clock already (`now`).
+    fn sleep_task_at(&mut self, id: TaskId, now: Nanos, dur: Nanos, member: bool) -> TimerKey {
         let until = now.saturating_add(dur);
         let fire_at = self.decider.fire_at(until);
         if self.config.trace {
