@@ -753,24 +753,35 @@ impl Runtime {
     /// been made runnable again, and another goroutine, or itself, will be picked).
     #[inline]
     pub fn schedule_point(&self) -> bool {
-        let keep = self.point();
+        let keep = self.point(false);
         if !keep {
             self.core.plain.set(false);
         }
         keep
     }
 
-    fn point(&self) -> bool {
+    /// `schedule_point` after a Rust operation's effect: when it gives way, the operation holds
+    /// its result for the next poll (`hold_result`, in the same borrow).
+    #[inline]
+    pub fn schedule_point_holding(&self) -> bool {
+        let keep = self.point(true);
+        if !keep {
+            self.core.plain.set(false);
+        }
+        keep
+    }
+
+    fn point(&self, hold: bool) -> bool {
         let mut core = self.core();
         let id = core.current.expect("schedule_point outside a goroutine");
         if core.outcome.is_some() || !core.count_step() {
             // The run is over (a limit, a failure elsewhere): give control back so the loop stops.
-            core.park_runnable(id);
+            core.park_runnable_holding(id, hold);
             return false;
         }
         if core.need_timers || core.timers_need_loop() {
             core.need_timers = true;
-            core.park_runnable(id);
+            core.park_runnable_holding(id, hold);
             return false;
         }
         let n = core.runnable.len();
@@ -791,7 +802,7 @@ impl Runtime {
         }
         let chosen = core.runnable.swap_remove(k);
         core.next_pick = Some(chosen);
-        core.park_runnable(id);
+        core.park_runnable_holding(id, hold);
         false
     }
 
@@ -1363,6 +1374,14 @@ impl Core {
         if let Some(m) = self.task_mut(id).and_then(|t| t.multi.as_deref_mut()) {
             m.sleeps = sleeps;
             m.sleeps.clear();
+        }
+    }
+
+    /// `park_runnable`, counting a result the task's future holds (`Runtime::hold_result`).
+    fn park_runnable_holding(&mut self, id: TaskId, hold: bool) {
+        self.park_runnable(id);
+        if hold && let Some(t) = self.task_mut(id) {
+            t.unclaimed += 1;
         }
     }
 

@@ -693,18 +693,14 @@ impl<T> Unpin for Send<T> {}
 /// running at the scheduling point, else held (`Yielded`) until the next poll. In a wait shared
 /// with other operations of the task (`OpMode::Joined`), completing at once wins it, and the
 /// result is held for the next poll (`Runtime::won_now`).
+#[inline]
 pub(crate) fn after_effect(rt: &Runtime, mode: OpMode) -> bool {
     if mode == OpMode::Joined {
         rt.won_now();
         rt.hold_result();
         return false;
     }
-    if rt.schedule_point() {
-        true
-    } else {
-        rt.hold_result();
-        false
-    }
+    rt.schedule_point_holding()
 }
 
 impl<T: Debug + 'static> Send<T> {

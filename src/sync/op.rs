@@ -140,10 +140,9 @@ impl<R> Op<R> {
         {
             match start() {
                 Begin::Done(r) => {
-                    if this.rt.schedule_point() {
+                    if this.rt.schedule_point_holding() {
                         Poll::Ready(r)
                     } else {
-                        this.rt.hold_result();
                         this.state = State::Yielded(r);
                         Poll::Pending
                     }
