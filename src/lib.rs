@@ -43,3 +43,100 @@ pub mod sync;
 
 pub use gosim_macros::test;
 pub use sim::{Check, Sim, check};
+
+/// Go's `select` over gosim operations of any value types, with the seeded fair choice of Lua's
+/// `select`: among the arms ready now, one is picked with the run's seeded decision; none ready,
+/// the `default` arm if there is one; else the task waits on every arm, and the first to
+/// complete wins (the others do nothing: a send that did not win keeps its value).
+///
+/// Each arm is `pattern = operation => body`, the operation one of `ch.recv()` (binds
+/// `Option<T>`), `ch.send(v)` (binds `Result<(), SendError<T>>`), `ctx.done()` (binds
+/// `ContextError`); a timeout is a timer's channel, `sim.after(d).recv()`. Patterns must be
+/// irrefutable. An optional last arm `default => body` makes it non-blocking. Await it inside a
+/// gosim task (it expands to an `.await`).
+///
+/// ```
+/// use std::time::Duration;
+/// let sim = gosim::sim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let (jobs, results) = (s.channel::<u32>(1), s.channel::<String>(0));
+///     let ctx = s.context().with_timeout(Duration::from_millis(50));
+///     jobs.send(7).await.expect("open");
+///     let got = gosim::select! {
+///         v = jobs.recv() => format!("job {v:?}"),
+///         r = results.send("late".to_string()) => format!("sent: {}", r.is_ok()),
+///         e = ctx.done() => format!("done: {e}"),
+///         _ = s.after(Duration::from_millis(10)).recv() => "timeout".to_string(),
+///     };
+///     assert_eq!(got, "job Some(7)");
+///     let idle = gosim::select! {
+///         v = jobs.recv() => v,
+///         default => None,
+///     };
+///     assert_eq!(idle, None);
+/// });
+/// assert!(report.outcome.is_pass());
+/// ```
+#[macro_export]
+macro_rules! select {
+    ($($tokens:tt)+) => {
+        $crate::__select_parse!([] $($tokens)+)
+    };
+}
+
+/// `select!`'s parser: collects the arms, then binds each to a local of its own.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_parse {
+    ([$($arms:tt)*] default => $body:block $(,)?) => {
+        $crate::__select_bind!([] [$($arms)*] (true) ($body))
+    };
+    ([$($arms:tt)*] default => $body:expr $(,)?) => {
+        $crate::__select_bind!([] [$($arms)*] (true) ($body))
+    };
+    ([$($arms:tt)*] $p:pat = $op:expr => $body:block , $($rest:tt)*) => {
+        $crate::__select_parse!([$($arms)* (($p) ($op) ($body))] $($rest)*)
+    };
+    ([$($arms:tt)*] $p:pat = $op:expr => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!([$($arms)* (($p) ($op) ($body))] $($rest)*)
+    };
+    ([$($arms:tt)*] $p:pat = $op:expr => $body:expr , $($rest:tt)*) => {
+        $crate::__select_parse!([$($arms)* (($p) ($op) ($body))] $($rest)*)
+    };
+    ([$($arms:tt)*] $p:pat = $op:expr => $body:expr) => {
+        $crate::__select_parse!([$($arms)* (($p) ($op) ($body))])
+    };
+    ([$($arms:tt)+]) => {
+        $crate::__select_bind!([] [$($arms)+] (false) ({
+            ::core::unreachable!("gosim::select! without default completes an arm")
+        }))
+    };
+}
+
+/// `select!`'s binder: one local per arm (each expansion's `arm` is its own, by hygiene), then
+/// the select over all of them and the chosen arm's body.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_bind {
+    ([$($bound:tt)*] [(($p:pat) ($op:expr) ($body:expr)) $($rest:tt)*] ($default:expr) ($dbody:expr)) => {{
+        let mut arm = $crate::sync::ArmSlot::new($op);
+        $crate::__select_bind!([$($bound)* (arm ($p) ($body))] [$($rest)*] ($default) ($dbody))
+    }};
+    ([$(($arm:ident ($p:pat) ($body:expr)))+] [] ($default:expr) ($dbody:expr)) => {{
+        let _ = $crate::sync::SelectAll::new(
+            &mut [$(&mut $arm as &mut dyn $crate::sync::ErasedArm),+],
+            $default,
+        )
+        .await;
+        $(
+            if $arm.has_output() {
+                let $p = $arm.take();
+                $body
+            } else
+        )+
+        {
+            $dbody
+        }
+    }};
+}

@@ -203,7 +203,9 @@ fn every_primitive_works_from_rust() {
         assert!(once.call(|| async {}).await);
         assert!(!once.call(|| async {}).await);
         let ctx = s.context().with_timeout(ms(10));
-        assert_eq!(ctx.done().await, "context deadline exceeded");
+        let err = ctx.done().await;
+        assert_eq!(err, gosim::sync::ContextError::DeadlineExceeded);
+        assert_eq!(err.to_string(), "context deadline exceeded");
         assert_eq!(s.now(), ms(40));
         let (m, c) = (s.mutex(false), s.cond());
         {

@@ -689,6 +689,7 @@ fn prelude_bytecode(lua: &Lua) -> mlua::Result<&'static [u8]> {
 }
 
 fn build(rt: &Runtime, limits: LuaLimits) -> mlua::Result<LuaWorld> {
+    crate::sync::set_detail_hook(value::trace_detail);
     let lua = capi::new_state();
     let sentinel = |name: &str| -> mlua::Result<Value> {
         let t = lua.create_table()?;

@@ -468,7 +468,7 @@ impl Exposable for crate::patterns::CoalescingCache<LuaKey, LuaValue> {
 
 /// A Lua table key as an ordered Rust value (a coalescing cache's key): a float with an integral
 /// value is the integer, as in a Lua table.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LuaKey {
     /// `true` or `false`.
     Bool(bool),
@@ -516,19 +516,20 @@ impl LuaKey {
     }
 }
 
-impl crate::sync::Describe for LuaKey {
-    fn describe(&self) -> String {
+impl std::fmt::Debug for LuaKey {
+    /// As traces show a key: `42`, `1.5`, `"user-1"` (at most 40 characters).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LuaKey::Bool(b) => b.to_string(),
-            LuaKey::Int(i) => i.to_string(),
+            LuaKey::Bool(b) => write!(f, "{b}"),
+            LuaKey::Int(i) => write!(f, "{i}"),
             LuaKey::Float(k) => {
                 let b = k ^ ((((k >> 63) as u64) >> 1) as i64);
-                f64::from_bits(b as u64).to_string()
+                write!(f, "{}", f64::from_bits(b as u64))
             }
             LuaKey::Str(s) => {
                 let text = String::from_utf8_lossy(s);
                 let short: String = text.chars().take(40).collect();
-                format!("{short:?}")
+                write!(f, "{short:?}")
             }
         }
     }

@@ -3,35 +3,37 @@
 use mlua::Value;
 
 use crate::runtime::{Detail, ShortStr};
-use crate::sync::Describe;
+use std::any::Any;
 
 /// A Lua value carried by a channel. Tables travel by reference (like pointers in Go).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LuaValue(pub Value);
 
-impl Describe for LuaValue {
-    /// Short and stable: never an address (`tostring(table)` would print one).
-    fn describe(&self) -> String {
-        describe(&self.0)
+impl std::fmt::Debug for LuaValue {
+    /// Short and stable, as traces show it: never an address (`tostring(table)` would print one).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&describe(&self.0))
     }
+}
 
-    /// `describe`'s text, recorded without formatting or allocating for numbers, booleans,
-    /// nil, tables, functions and strings of up to `SHORT_MAX` bytes of UTF-8 (copied inline).
-    fn trace_detail(&self) -> Detail {
-        match &self.0 {
-            Value::Nil => Detail::Static(&"nil"),
-            Value::Boolean(b) => Detail::Bool(*b),
-            Value::Integer(i) => Detail::Int(*i),
-            Value::Number(n) => Detail::LuaNumber(*n),
-            Value::String(s) => match ShortStr::from_utf8(&s.as_bytes()) {
-                Some(short) => Detail::Quoted(short),
-                None => Detail::text(describe(&self.0)),
-            },
-            Value::Table(_) => Detail::Static(&"table"),
-            Value::Function(_) => Detail::Static(&"function"),
-            other => Detail::text(describe(other)),
-        }
-    }
+/// The channel layer's detail hook (`sync::set_detail_hook`): a Lua value's `describe` text,
+/// recorded without formatting or allocating for numbers, booleans, nil, tables, functions and
+/// strings of up to `SHORT_MAX` bytes of UTF-8 (copied inline).
+pub(crate) fn trace_detail(any: &dyn Any) -> Option<Detail> {
+    let v = &any.downcast_ref::<LuaValue>()?.0;
+    Some(match v {
+        Value::Nil => Detail::Static(&"nil"),
+        Value::Boolean(b) => Detail::Bool(*b),
+        Value::Integer(i) => Detail::Int(*i),
+        Value::Number(n) => Detail::LuaNumber(*n),
+        Value::String(s) => match ShortStr::from_utf8(&s.as_bytes()) {
+            Some(short) => Detail::Quoted(short),
+            None => Detail::text(describe(v)),
+        },
+        Value::Table(_) => Detail::Static(&"table"),
+        Value::Function(_) => Detail::Static(&"function"),
+        other => Detail::text(describe(other)),
+    })
 }
 
 /// A stable rendering of a Lua value for traces.

@@ -11,15 +11,16 @@
 //! order, inputs interleave as the seed decides.
 
 use std::cell::Cell;
+use std::fmt::Debug;
 use std::rc::Rc;
 
 use super::Spawn;
 use crate::runtime::Runtime;
-use crate::sync::{Channel, Describe, Op};
+use crate::sync::{Channel, Op};
 
 /// Broadcasts `input` to `n` new channels (`n > 0`, capacity 10, named `fan_out <i>`) through
 /// one forwarder task named `fan_out`. Not a scheduling point.
-pub fn fan_out<T: Describe + Clone + 'static>(
+pub fn fan_out<T: Debug + Clone + 'static>(
     rt: &Runtime,
     spawner: &dyn Spawn,
     input: Channel<T>,
@@ -56,7 +57,7 @@ pub fn fan_out<T: Describe + Clone + 'static>(
 
 /// Merges `inputs` (at least one) into a new channel (capacity 10, named `fan_in`) through one
 /// forwarder task per input, `fan_in-<i>`. Not a scheduling point.
-pub fn fan_in<T: Describe + 'static>(
+pub fn fan_in<T: Debug + 'static>(
     rt: &Runtime,
     spawner: &dyn Spawn,
     inputs: Vec<Channel<T>>,

@@ -4,7 +4,8 @@
 //! `total_sent` equals the number of `send` events on the channel in the trace so far, and
 //! `total_received` the number of `receive` events that carried a value.
 
-use crate::sync::{Channel, Describe};
+use crate::sync::Channel;
+use std::fmt::Debug;
 
 /// All of a channel's counters at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +34,7 @@ pub struct ChannelInspector<T> {
     ch: Channel<T>,
 }
 
-impl<T: Describe + 'static> ChannelInspector<T> {
+impl<T: Debug + 'static> ChannelInspector<T> {
     /// An inspector of `ch`.
     pub fn new(ch: &Channel<T>) -> ChannelInspector<T> {
         ChannelInspector { ch: ch.clone() }

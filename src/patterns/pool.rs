@@ -16,6 +16,7 @@
 //! failed, a `note` event says so, and the worker goes on.
 
 use std::cell::RefCell;
+use std::fmt::Debug;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -23,7 +24,7 @@ use std::rc::Rc;
 use super::Spawn;
 use super::task::CatchPanic;
 use crate::runtime::{Runtime, Subject};
-use crate::sync::{Channel, Describe, Op, TrySendError, WaitGroup};
+use crate::sync::{Channel, Op, TrySendError, WaitGroup};
 
 /// Why a job was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +120,7 @@ impl<J> std::fmt::Debug for Pool<J> {
     }
 }
 
-impl<J: Describe + 'static> Pool<J> {
+impl<J: Debug + 'static> Pool<J> {
     /// A pool named `name` for `workers` workers (`> 0`): its queue channel (capacity
     /// `workers * 2`, named `pool <name>`) and a wait group counting `workers`. Starts no worker:
     /// the caller spawns `workers` loops, named `worker_name(1..=workers)`. Not a scheduling point.
@@ -291,14 +292,9 @@ impl<J: Describe + 'static> Pool<J> {
 pub struct Job(Pin<Box<dyn Future<Output = ()>>>);
 
 impl std::fmt::Debug for Job {
+    /// `job`, as the trace shows a queued job.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Job")
-    }
-}
-
-impl Describe for Job {
-    fn describe(&self) -> String {
-        "job".to_string()
+        f.write_str("job")
     }
 }
 

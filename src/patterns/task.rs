@@ -12,6 +12,7 @@
 //! gets `TimedOut` and the task runs on, unobserved.
 
 use std::cell::{Cell, RefCell};
+use std::fmt::Debug;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -22,7 +23,7 @@ use std::time::Duration;
 use super::Spawn;
 use super::spawn::panic_message;
 use crate::runtime::{Nanos, Runtime, TaskId};
-use crate::sync::{Case, Channel, Describe, Timed, after_channel, select_deadline};
+use crate::sync::{Case, Channel, Timed, after_channel, select_deadline};
 
 /// Why a task gave no value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +157,7 @@ impl<T> JoinHandle<T> {
     /// Waits until the task ends or `deadline` (a timer's channel) delivers, whichever the
     /// select takes first: true if the deadline came first and the task has not ended. The
     /// select is the task's `await` channel then the deadline, as Lua's `timeout` has it.
-    pub async fn deadline_first<U: Describe + 'static>(&self, deadline: Channel<U>) -> bool {
+    pub async fn deadline_first<U: Debug + 'static>(&self, deadline: Channel<U>) -> bool {
         let cases = vec![Case::Recv(self.shared.done.clone())];
         let r = select_deadline(&self.shared.rt, cases, deadline).await;
         matches!(r, Timed::TimedOut) && !self.is_finished()

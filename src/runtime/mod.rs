@@ -27,7 +27,7 @@ mod task;
 mod timer;
 mod trace;
 
-use std::cell::{Ref, RefCell, RefMut};
+use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::rc::Rc;
 
 pub(crate) use backend::duration;
@@ -43,7 +43,7 @@ pub use outcome::{Failure, FailureKind, LimitHit, LimitKind, Outcome, StuckTask}
 pub use real::RealClock;
 pub use resource::{Resource, ResourceKind, ResourceRef};
 pub use rng::SimRng;
-pub use task::{Blocking, TaskBody, TaskId, TaskState, TaskStep, Wait, WaitOp};
+pub use task::{Blocking, Parked, TaskBody, TaskId, TaskState, TaskStep, Wait, WaitOp};
 pub use timer::{TimerCallback, TimerKey};
 pub use trace::{
     Detail, Event, PeerShown, SHORT_MAX, ShortStr, Subject, TraceFormat, TraceHash, render,
@@ -191,8 +191,37 @@ impl std::fmt::Debug for Core {
 /// A handle to one run's scheduler. Cheap to clone; all clones are the same run.
 #[derive(Clone, Debug)]
 pub struct Runtime {
-    core: Rc<RefCell<Core>>,
+    core: Rc<Shared>,
 }
+
+/// The core, and a flag outside its borrow that a Rust operation reads as it starts.
+#[derive(Debug)]
+struct Shared {
+    /// The running task may start an operation plainly: it is running, has not parked in this
+    /// poll and holds no unreturned result (see `Runtime::op_mode`). Kept outside the core so
+    /// that the check costs one load on the hot path.
+    plain: Cell<bool>,
+    core: RefCell<Core>,
+}
+
+/// How a Rust operation of the running task may start (see `Runtime::op_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpMode {
+    /// The only operation of this poll so far: start as usual.
+    Plain,
+    /// Another operation of this poll parked (and may share its wait): start; completing at once
+    /// wins the wait (`Runtime::won_now`), parking joins it (`Runtime::block_member`).
+    Joined,
+    /// Another operation of this task holds a completed result, or gave way: do not start now
+    /// (the task is runnable, and this operation starts at its next poll).
+    Later,
+    /// Another operation of this poll parked in a wait that cannot be shared: the run has failed
+    /// with a message naming the rule.
+    Refused,
+}
+
+/// A wait made of several operations of one Rust task (`block_member`).
+const SEVERAL: Blocking = Blocking::new("select", "block-select");
 
 impl Runtime {
     /// A runtime with this configuration and time source.
@@ -235,7 +264,10 @@ impl Runtime {
             n_external: 0,
         };
         Runtime {
-            core: Rc::new(RefCell::new(core)),
+            core: Rc::new(Shared {
+                plain: Cell::new(false),
+                core: RefCell::new(core),
+            }),
         }
     }
 
@@ -246,10 +278,10 @@ impl Runtime {
     pub fn restart(&self, config: Config, clock: Box<dyn Backend>) {
         self.shutdown();
         let fresh = Runtime::new(config, clock);
-        let core = Rc::try_unwrap(fresh.core)
-            .map(RefCell::into_inner)
+        let shared = Rc::try_unwrap(fresh.core)
             .unwrap_or_else(|_| unreachable!("a new runtime has one handle"));
-        let old = std::mem::replace(&mut *self.core(), core);
+        self.core.plain.set(shared.plain.get());
+        let old = std::mem::replace(&mut *self.core(), shared.core.into_inner());
         // Dropped outside the borrow: what the old run kept may lead back to this handle.
         drop(old);
     }
@@ -260,11 +292,11 @@ impl Runtime {
     }
 
     fn core(&self) -> RefMut<'_, Core> {
-        self.core.borrow_mut()
+        self.core.core.borrow_mut()
     }
 
     fn core_ref(&self) -> Ref<'_, Core> {
-        self.core.borrow()
+        self.core.core.borrow()
     }
 
     /// The run's configuration.
@@ -491,6 +523,12 @@ impl Runtime {
             blocked_since: now,
             failed: false,
             observer: false,
+            multi: None,
+            several: false,
+            first: None,
+            sleep_timer: (0, 0),
+            joinable: false,
+            unclaimed: 0,
         })));
         core.decider.spawned(id);
         core.runnable.push(id);
@@ -522,35 +560,189 @@ impl Runtime {
 
     /// Blocks the current goroutine: it will not run until something calls `wake` on it.
     pub fn block(&self, wait: Wait) {
+        self.core.plain.set(false);
         let mut core = self.core();
         let id = core.current.expect("block outside a goroutine");
-        if core.config.trace {
-            let detail = if !wait.more.is_empty() {
-                let names: Vec<String> = wait.resources().map(|r| r.to_string()).collect();
-                Detail::text(names.join(" "))
-            } else {
-                Detail::None
-            };
-            let subject = match (&wait.resource, wait.more.is_empty()) {
-                (Some(r), true) => Subject::Resource(r.clone()),
-                _ => Subject::None,
-            };
-            core.push_event(id, wait.op.verb(), subject, detail, None);
+        if let Err(wait) = core.block_task(id, wait, None) {
+            // A second operation parked in one poll without going through `op_mode` (an
+            // operation of a binding's own): fail with the rule rather than an assertion.
+            drop(core);
+            self.refuse(wait.op.name(), None);
         }
-        let now = core.clock.now();
+    }
+
+    /// How an operation of a Rust future of the running task may start: one load when it is the
+    /// task's only operation so far. Several futures of one task may wait at once (a
+    /// `tokio::select!` or `join!` over gosim operations): the first to complete wins the wait
+    /// and the others are lost (see `Parked`).
+    #[inline]
+    pub fn op_mode(&self) -> OpMode {
+        if self.core.plain.get() {
+            return OpMode::Plain;
+        }
+        self.op_mode_slow()
+    }
+
+    #[cold]
+    fn op_mode_slow(&self) -> OpMode {
+        let mut core = self.core();
+        let Some(id) = core.current else {
+            return OpMode::Plain;
+        };
         let task = core.task_mut(id).expect("current task exists");
-        assert_eq!(
-            task.state,
-            TaskState::Running,
-            "only the running goroutine blocks"
-        );
-        let exact = wait.exact_holders().is_some();
-        task.state = TaskState::Blocked;
-        task.wait = Some(wait);
-        task.blocked_since = now;
-        if exact {
-            core.check_from = Some(id);
+        match task.state {
+            TaskState::Running if task.unclaimed == 0 => OpMode::Plain,
+            TaskState::Running => {
+                // A result waits to be returned by another future: give way, start later.
+                core.park_runnable(id);
+                OpMode::Later
+            }
+            TaskState::Blocked if task.joinable && task.unclaimed == 0 => OpMode::Joined,
+            TaskState::Blocked => {
+                drop(core);
+                self.refuse("an operation", None);
+                OpMode::Refused
+            }
+            _ => OpMode::Later,
         }
+    }
+
+    /// Fails the run: a task waited on a second operation while its wait could not be shared.
+    pub fn refuse(&self, what: &str, location: Option<String>) {
+        let (id, name) = {
+            let core = self.core_ref();
+            let id = core.current.unwrap_or(TaskId(0));
+            let name = core
+                .task(id)
+                .and_then(|t| t.name.as_deref().map(str::to_string));
+            (id, name)
+        };
+        let message = format!(
+            "gosim: {what} was started while another operation of the same task ({}) was \
+             waiting, and that wait cannot be shared: only channel send and receive, sleep, \
+             mutex lock, gosim::select! and ctx.done() may wait together in one task (in a \
+             tokio::select! or join!); await the others one at a time, or spawn a task",
+            label(id, name.as_deref())
+        );
+        let time = std::time::Duration::from_nanos(self.now());
+        let failure = Failure::in_task(
+            FailureKind::Error,
+            Some((id, name)),
+            message,
+            location,
+            time,
+        );
+        self.fail(failure);
+    }
+
+    /// Parks the current task in the operation `parked` of a Rust future: as `block`, or, when
+    /// another operation of this poll parked already, joining its wait (the first to complete
+    /// wins, see `Parked`).
+    pub fn block_member(&self, wait: Wait, parked: &Rc<Parked>) {
+        self.core.plain.set(false);
+        let mut core = self.core();
+        let id = core.current.expect("block outside a goroutine");
+        let task = core.task_mut(id).expect("current task exists");
+        if task.state == TaskState::Blocked && task.joinable {
+            task.join();
+            task.multi().group.push(parked.clone());
+            core.join_wait(id, wait);
+            return;
+        }
+        if let Err(wait) = core.block_task(id, wait, Some(parked)) {
+            drop(core);
+            self.refuse(wait.op.name(), None);
+        }
+    }
+
+    /// Sleeps the current task until `until` (first time: `now + d`) as an operation of a Rust
+    /// future (`Sleep`): as `sleep`, or joining the wait of another operation of this poll.
+    /// Returns the timer and the deadline.
+    pub fn sleep_member(&self, until: Option<Nanos>, d: Nanos) -> (TimerKey, Nanos) {
+        self.core.plain.set(false);
+        let mut core = self.core();
+        let id = core.current.expect("sleep outside a goroutine");
+        let now = core.clock.now();
+        let until = until.unwrap_or_else(|| now.saturating_add(d));
+        let task = core.task_mut(id).expect("current task exists");
+        if !(task.state == TaskState::Blocked && task.joinable) {
+            let key = core.sleep_task_at(id, now, until.saturating_sub(now), true);
+            return (key, until);
+        }
+        task.join();
+        let fire_at = core.decider.fire_at(until);
+        let key = core.timers.add(fire_at, TimerAction::Wake(id));
+        if core.config.trace {
+            let d = until.saturating_sub(now);
+            core.push_event(id, "sleep", Subject::None, Detail::Ms(d), None);
+        }
+        let task = core.task_mut(id).expect("current task exists");
+        task.multi().sleeps.push(key);
+        if let Some(w) = &mut task.wait {
+            w.until = Some(w.until.map_or(until, |u| u.min(until)));
+        }
+        (key, until)
+    }
+
+    /// An operation of a Rust future completed at once while other operations of this poll
+    /// were parked (`OpMode::Joined`): it wins and they are lost. The task gives way (it is
+    /// runnable again, as after a scheduling point): the operation holds its result
+    /// (`hold_result`) and returns it at the next poll, where the lost ones, which returned
+    /// `Pending` earlier in this poll, start over.
+    pub fn won_now(&self) {
+        self.core.plain.set(false);
+        let mut core = self.core();
+        let id = core.current.expect("won_now outside a goroutine");
+        core.end_wait(id);
+        let task = core.task_mut(id).expect("current task exists");
+        task.wait = None;
+        // Its own effect may have woken it already (a send whose value refilled the buffer
+        // this receive emptied).
+        if task.state == TaskState::Blocked {
+            task.state = TaskState::Runnable;
+            core.runnable.push(id);
+        }
+    }
+
+    /// The running task when it may have live registrations of its own in wait queues (a Rust
+    /// task whose other operations of this poll are parked): a queue must not pair it with
+    /// itself. `None` on the hot path (one load).
+    #[inline]
+    pub fn waiting_task(&self) -> Option<TaskId> {
+        if self.core.plain.get() {
+            return None;
+        }
+        self.waiting_task_slow()
+    }
+
+    fn waiting_task_slow(&self) -> Option<TaskId> {
+        let core = self.core_ref();
+        let id = core.current?;
+        core.task(id)
+            .filter(|t| t.state == TaskState::Blocked && t.joinable)
+            .map(|_| id)
+    }
+
+    /// A future of the running task holds a completed result it returns at its next poll.
+    pub fn hold_result(&self) {
+        self.core.plain.set(false);
+        let mut core = self.core();
+        if let Some(id) = core.current
+            && let Some(t) = core.task_mut(id)
+        {
+            t.unclaimed += 1;
+        }
+    }
+
+    /// A future returned (or dropped) the result it held (`hold_result`).
+    pub fn release_result(&self) {
+        let mut core = self.core();
+        let Some(id) = core.current else { return };
+        let Some(t) = core.task_mut(id) else { return };
+        t.unclaimed = t.unclaimed.saturating_sub(1);
+        let plain = t.unclaimed == 0 && t.state == TaskState::Running;
+        drop(core);
+        self.core.plain.set(plain);
     }
 
     /// Makes a blocked goroutine runnable.
@@ -559,33 +751,12 @@ impl Runtime {
         core.wake(id);
     }
 
-    /// Sleeps the current goroutine until `now + dur`.
-    pub fn sleep(&self, dur: Nanos) {
+    /// Sleeps the current goroutine until `now + dur`; returns the timer.
+    pub fn sleep(&self, dur: Nanos) -> TimerKey {
+        self.core.plain.set(false);
         let mut core = self.core();
         let id = core.current.expect("sleep outside a goroutine");
-        let until = core.clock.now().saturating_add(dur);
-        let observer = core.task(id).is_some_and(|t| t.observer);
-        let action = if observer {
-            TimerAction::WakeObserver(id)
-        } else {
-            TimerAction::Wake(id)
-        };
-        let fire_at = core.decider.fire_at(until);
-        core.timers.add(fire_at, action);
-        if core.config.trace {
-            core.push_event(id, "sleep", Subject::None, Detail::Ms(dur), None);
-        }
-        let now = core.clock.now();
-        let task = core.task_mut(id).expect("current task exists");
-        assert_eq!(task.state, TaskState::Running);
-        task.state = TaskState::Blocked;
-        task.blocked_since = now;
-        task.wait = Some(Wait {
-            op: WaitOp::Sleep,
-            resource: None,
-            more: Vec::new(),
-            until: Some(until),
-        });
+        core.sleep_task(id, dur, false)
     }
 
     /// Adds a timer that runs `callback` at `at`.
@@ -608,17 +779,37 @@ impl Runtime {
     /// A scheduling point of the current goroutine, taken after its operation's effect. Returns
     /// `true` if it keeps running, `false` if it must give control back to the scheduler (it has
     /// been made runnable again, and another goroutine, or itself, will be picked).
+    #[inline]
     pub fn schedule_point(&self) -> bool {
+        let keep = self.point(false);
+        if !keep {
+            self.core.plain.set(false);
+        }
+        keep
+    }
+
+    /// `schedule_point` after a Rust operation's effect: when it gives way, the operation holds
+    /// its result for the next poll (`hold_result`, in the same borrow).
+    #[inline]
+    pub fn schedule_point_holding(&self) -> bool {
+        let keep = self.point(true);
+        if !keep {
+            self.core.plain.set(false);
+        }
+        keep
+    }
+
+    fn point(&self, hold: bool) -> bool {
         let mut core = self.core();
         let id = core.current.expect("schedule_point outside a goroutine");
         if core.outcome.is_some() || !core.count_step() {
             // The run is over (a limit, a failure elsewhere): give control back so the loop stops.
-            core.park_runnable(id);
+            core.park_runnable_holding(id, hold);
             return false;
         }
         if core.need_timers || core.timers_need_loop() {
             core.need_timers = true;
-            core.park_runnable(id);
+            core.park_runnable_holding(id, hold);
             return false;
         }
         let n = core.runnable.len();
@@ -639,7 +830,7 @@ impl Runtime {
         }
         let chosen = core.runnable.swap_remove(k);
         core.next_pick = Some(chosen);
-        core.park_runnable(id);
+        core.park_runnable_holding(id, hold);
         false
     }
 
@@ -809,10 +1000,27 @@ impl Runtime {
             debug_assert_eq!(task.state, TaskState::Runnable);
             task.state = TaskState::Running;
             task.wait = None;
+            task.joinable = false;
+            self.core.plain.set(task.unclaimed == 0);
             task.body.take().expect("a runnable task has a body")
         };
         let step = body.run(self);
+        self.core.plain.set(false);
         let mut core = self.core();
+        if !matches!(step, TaskStep::Parked) {
+            // A body may end while one of its operations gave way (runnable) or waits (a
+            // future of a `select!` dropped unpolled): take it out of the scheduler's sets.
+            match core.task(id).map(|t| t.state) {
+                Some(TaskState::Runnable) => {
+                    core.runnable.retain(|&t| t != id);
+                    if core.next_pick == Some(id) {
+                        core.next_pick = None;
+                    }
+                }
+                Some(TaskState::Blocked) => core.end_wait(id),
+                _ => {}
+            }
+        }
         core.current = None;
         match step {
             TaskStep::Parked => {
@@ -1031,6 +1239,111 @@ impl Core {
         self.events.push(time, task, verb, subject, detail, peer);
     }
 
+    /// Blocks the running task `id` in `wait` (the operation `member` of a Rust future, whose
+    /// wait others may join); gives the wait back if `id` is not running (a second operation of
+    /// one poll: see `Runtime::block_member`).
+    fn block_task(
+        &mut self,
+        id: TaskId,
+        wait: Wait,
+        member: Option<&Rc<Parked>>,
+    ) -> Result<(), Wait> {
+        if self.config.trace {
+            let detail = if !wait.more.is_empty() {
+                let names: Vec<String> = wait.resources().map(|r| r.to_string()).collect();
+                Detail::text(names.join(" "))
+            } else {
+                Detail::None
+            };
+            let subject = match (&wait.resource, wait.more.is_empty()) {
+                (Some(r), true) => Subject::Resource(r.clone()),
+                _ => Subject::None,
+            };
+            self.push_event(id, wait.op.verb(), subject, detail, None);
+        }
+        let now = self.clock.now();
+        let Some(task) = self.task_mut(id).filter(|t| t.state == TaskState::Running) else {
+            return Err(wait);
+        };
+        let exact = wait.exact_holders().is_some();
+        task.state = TaskState::Blocked;
+        task.wait = Some(wait);
+        task.blocked_since = now;
+        task.joinable = member.is_some();
+        if let Some(p) = member {
+            task.first = Some(p.clone());
+        }
+        if exact {
+            self.check_from = Some(id);
+        }
+        Ok(())
+    }
+
+    /// Adds `wait` to the wait of task `id` (a second operation of one poll).
+    fn join_wait(&mut self, id: TaskId, wait: Wait) {
+        if self.config.trace {
+            let subject = match &wait.resource {
+                Some(r) => Subject::Resource(r.clone()),
+                None => Subject::None,
+            };
+            self.push_event(id, wait.op.verb(), subject, Detail::None, None);
+        }
+        let task = self.task_mut(id).expect("current task exists");
+        let old = task.wait.take();
+        let mut resources: Vec<ResourceRef> = Vec::new();
+        let mut until = wait.until;
+        if let Some(o) = &old {
+            resources.extend(o.resources().cloned());
+            until = match (until, o.until) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        resources.extend(wait.resources().cloned());
+        let mut merged = Wait::on_all(SEVERAL, resources);
+        merged.until = until;
+        task.wait = Some(merged);
+    }
+
+    /// Sleeps the running task `id` for `dur` (`member`: a Rust future's sleep, whose wait others
+    /// may join); returns the timer.
+    fn sleep_task(&mut self, id: TaskId, dur: Nanos, member: bool) -> TimerKey {
+        let now = self.clock.now();
+        self.sleep_task_at(id, now, dur, member)
+    }
+
+    /// `sleep_task` when the caller has read the clock already (`now`).
+    fn sleep_task_at(&mut self, id: TaskId, now: Nanos, dur: Nanos, member: bool) -> TimerKey {
+        let until = now.saturating_add(dur);
+        let fire_at = self.decider.fire_at(until);
+        if self.config.trace {
+            self.push_event(id, "sleep", Subject::None, Detail::Ms(dur), None);
+        }
+        let task = self
+            .tasks
+            .get_mut((id.0 as usize).wrapping_sub(1))
+            .and_then(|t| t.as_deref_mut())
+            .expect("current task exists");
+        assert_eq!(task.state, TaskState::Running);
+        let action = if task.observer {
+            TimerAction::WakeObserver(id)
+        } else {
+            TimerAction::Wake(id)
+        };
+        let key = self.timers.add(fire_at, action);
+        task.sleep_timer = key.parts();
+        task.state = TaskState::Blocked;
+        task.blocked_since = now;
+        task.wait = Some(Wait {
+            op: WaitOp::Sleep,
+            resource: None,
+            more: Vec::new(),
+            until: Some(until),
+        });
+        task.joinable = member;
+        key
+    }
+
     fn wake(&mut self, id: TaskId) {
         let trace = self.config.trace;
         let task = self.task_mut(id).expect("wake of a live task");
@@ -1040,10 +1353,70 @@ impl Core {
             "only a blocked goroutine can be woken ({id})"
         );
         task.state = TaskState::Runnable;
+        let several = task.several;
         self.runnable.push(id);
+        if several {
+            self.end_wait(id);
+        }
         if trace {
             let by = self.current.unwrap_or(TaskId(0));
             self.push_event(by, "wake", Subject::Task(id, None), Detail::None, None);
+        }
+    }
+
+    /// Ends a task's wait of several operations: the ones still live are lost, and its sleep
+    /// timers are cancelled (the one that fired, if any, is gone already).
+    fn end_wait(&mut self, id: TaskId) {
+        let Some(task) = self.task_mut(id) else {
+            return;
+        };
+        task.joinable = false;
+        if !task.several {
+            // A wait of one operation that another one completing at once ended (`won_now`).
+            let is_sleep = task.wait.as_ref().is_some_and(|w| w.op == WaitOp::Sleep);
+            if let Some(p) = task.first.take() {
+                p.lose();
+            }
+            if is_sleep {
+                let key = TimerKey::from_parts(task.sleep_timer);
+                self.timers.cancel(key);
+            }
+            return;
+        }
+        task.several = false;
+        let Some(m) = task.multi.as_deref_mut() else {
+            return;
+        };
+        let mut won = false;
+        for p in &m.group {
+            if p.fired_case().is_some() {
+                // The winner's result waits in its future: nothing else starts first.
+                p.set_claim();
+                won = true;
+            } else {
+                p.lose();
+            }
+        }
+        m.group.clear();
+        let sleeps = std::mem::take(&mut m.sleeps);
+        if won {
+            task.unclaimed += 1;
+        }
+        for k in &sleeps {
+            self.timers.cancel(*k);
+        }
+        // Keep the vector's room for the next wait.
+        if let Some(m) = self.task_mut(id).and_then(|t| t.multi.as_deref_mut()) {
+            m.sleeps = sleeps;
+            m.sleeps.clear();
+        }
+    }
+
+    /// `park_runnable`, counting a result the task's future holds (`Runtime::hold_result`).
+    fn park_runnable_holding(&mut self, id: TaskId, hold: bool) {
+        self.park_runnable(id);
+        if hold && let Some(t) = self.task_mut(id) {
+            t.unclaimed += 1;
         }
     }
 

@@ -2,6 +2,7 @@
 //! body's next scheduling point. The body is opaque (a Lua coroutine, a Rust future): the core
 //! never looks inside it.
 
+use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
 
@@ -174,6 +175,83 @@ pub trait TaskBody {
     }
 }
 
+/// One blocked operation of one goroutine, possibly registered in several wait queues at once (a
+/// `select`). The first queue to complete it wins; the others see it is no longer live and skip
+/// it, and the owner removes its other registrations when it wakes.
+///
+/// A Rust task may also wait on several operations at once (two gosim futures polled in one
+/// `tokio::select!` or `join!`): each makes its own `Parked`, and the scheduler keeps the ones
+/// of the task's current wait together, so that when one completes (or a sleep of the same wait
+/// ends) the others are [`lost`](Parked::is_lost): no queue completes them any more, and their
+/// futures start over if polled again.
+#[derive(Debug)]
+pub struct Parked {
+    task: TaskId,
+    fired: Cell<Option<usize>>,
+    /// It won a wait of several operations: its task holds its result until its future returns
+    /// it (`Runtime::release_result`), and no other operation of the task starts before.
+    claim: Cell<bool>,
+}
+
+/// The "case" a parked operation ends with when another operation of the same wait completed
+/// first: it did nothing, and starts over if polled again.
+const LOST: usize = usize::MAX - 1;
+
+impl Parked {
+    /// A new parked operation of `task`.
+    pub fn new(task: TaskId) -> Rc<Parked> {
+        Rc::new(Parked {
+            task,
+            fired: Cell::new(None),
+            claim: Cell::new(false),
+        })
+    }
+
+    /// The goroutine it belongs to.
+    pub fn task(&self) -> TaskId {
+        self.task
+    }
+
+    /// Whether no queue has completed it yet (and no other operation of its wait has).
+    pub fn is_live(&self) -> bool {
+        self.fired.get().is_none()
+    }
+
+    /// The case that completed it (0 for single operations), `None` while live or when lost.
+    pub fn fired_case(&self) -> Option<usize> {
+        self.fired.get().filter(|&c| c != LOST)
+    }
+
+    /// Whether another operation of the same wait completed first (see the type's doc).
+    pub fn is_lost(&self) -> bool {
+        self.fired.get() == Some(LOST)
+    }
+
+    /// Whether it won a wait of several operations, whose result its future must now return
+    /// (then call `Runtime::release_result`); reading it clears it.
+    pub fn take_claim(&self) -> bool {
+        self.claim.replace(false)
+    }
+
+    pub(crate) fn set_claim(&self) {
+        self.claim.set(true);
+    }
+
+    /// Marks it lost if it is still live: no queue will complete it.
+    pub fn lose(&self) {
+        if self.is_live() {
+            self.fired.set(Some(LOST));
+        }
+    }
+
+    /// Completes it through `case` and wakes its goroutine. Completing twice is a bug.
+    pub fn fire(&self, rt: &Runtime, case: usize) {
+        assert!(self.is_live(), "a parked operation completes once");
+        self.fired.set(Some(case));
+        rt.wake(self.task);
+    }
+}
+
 /// The scheduler's record of one goroutine.
 pub(crate) struct Task {
     pub(crate) name: Option<Rc<str>>,
@@ -194,9 +272,56 @@ pub(crate) struct Task {
     /// An observer (a deadlock detector's loop): a daemon whose sleeps never count as a way
     /// out of a deadlock.
     pub(crate) observer: bool,
+    /// The operations of its current wait of several (Rust futures: made on its first such
+    /// wait, then reused; never for a Lua goroutine).
+    pub(crate) multi: Option<Box<Multi>>,
+    /// Its current wait is one of several operations (`multi` holds them).
+    pub(crate) several: bool,
+    /// The first operation of its current wait when it is a Rust future's `Parked`.
+    pub(crate) first: Option<Rc<Parked>>,
+    /// Its last sleep's timer (`TimerKey::parts`), for a wait that another operation joins.
+    pub(crate) sleep_timer: (u64, u32),
+    /// Whether its current wait, made during this poll, may be joined by another operation.
+    pub(crate) joinable: bool,
+    /// Futures of this task holding a completed result they have not returned yet (an operation
+    /// that completed, then gave way at its scheduling point): no other operation of the task
+    /// may start until it is returned, or one of the two results would be lost to a `select!`.
+    pub(crate) unclaimed: u32,
+}
+
+/// The operations of a Rust task's current wait (see `Parked`).
+#[derive(Debug, Default)]
+pub(crate) struct Multi {
+    /// The operations of a wait of several: the first to complete loses the rest.
+    pub(crate) group: Vec<Rc<Parked>>,
+    /// The sleep timers of a wait of several, cancelled when something else ends it.
+    pub(crate) sleeps: Vec<super::TimerKey>,
 }
 
 impl Task {
+    /// The task's wait record, made on first use.
+    pub(crate) fn multi(&mut self) -> &mut Multi {
+        self.multi.get_or_insert_with(Box::default)
+    }
+
+    /// A second operation joins its wait (made in this poll by a Rust future): the first one
+    /// (a sleep, or a `Parked`) moves into the record of several.
+    pub(crate) fn join(&mut self) {
+        if self.several {
+            return;
+        }
+        self.several = true;
+        let is_sleep = self.wait.as_ref().is_some_and(|w| w.op == WaitOp::Sleep);
+        let first = self.first.take();
+        let sleep = super::TimerKey::from_parts(self.sleep_timer);
+        let m = self.multi();
+        if is_sleep {
+            m.sleeps.push(sleep);
+        } else {
+            m.group.extend(first);
+        }
+    }
+
     /// Where it last stopped as `file:line`, for reports.
     pub(crate) fn location_text(&self) -> Option<String> {
         self.location.map(|l| format!("{}:{}", l.file(), l.line()))

@@ -19,6 +19,16 @@ pub struct TimerKey {
 }
 
 impl TimerKey {
+    /// Its creation number and slot: enough to cancel it (a task keeps these of its sleep).
+    pub(crate) fn parts(&self) -> (u64, u32) {
+        (self.seq, self.slot)
+    }
+
+    /// A key that cancels the timer of these `parts` (its deadline is not needed for that).
+    pub(crate) fn from_parts((seq, slot): (u64, u32)) -> TimerKey {
+        TimerKey { at: 0, seq, slot }
+    }
+
     /// Deadline and creation number as one integer: the heap's comparisons are its hot path.
     fn order(&self) -> u128 {
         (u128::from(self.at) << 64) | u128::from(self.seq)

@@ -51,11 +51,12 @@ pub use lock::{
 pub use permit::{Acquire, Semaphore, SemaphorePermit};
 
 use std::cell::RefCell;
+use std::fmt::Debug;
 use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
-pub use crate::sync::{Op, Recv, Send, Sleep};
+pub use crate::sync::{ContextError, Op, Recv, Send, SendError, Sleep, TryRecvError, TrySendError};
 pub use check::{Check, CheckFailure, CheckPassed, ENV_VARS, check, test_name};
 pub use panics::{CapturedPanic, capture_panics, capturing};
 
@@ -67,8 +68,8 @@ use crate::runtime::{
     Config, Event, Outcome, RealClock, RunStats, Runtime, TaskId, TraceFormat, render,
 };
 use crate::sync::{
-    AtomicInt, Case, Channel, Cond, Context, Describe, Once, Timed, Timer, WaitGroup,
-    after_channel, after_func, select_deadline,
+    AtomicInt, Case, Channel, Cond, Context, Once, Timed, Timer, WaitGroup, after_channel,
+    after_func, select_deadline,
 };
 
 /// A run under construction: a runtime to spawn Rust tasks on and to create primitives with.
@@ -269,7 +270,7 @@ impl Sim {
 
     /// A channel with room for `cap` values (0: rendezvous).
     #[track_caller]
-    pub fn channel<T: Describe + 'static>(&self, cap: usize) -> Channel<T> {
+    pub fn channel<T: Debug + 'static>(&self, cap: usize) -> Channel<T> {
         Channel::new(&self.rt, cap, here())
     }
 
@@ -344,7 +345,7 @@ impl Sim {
     }
 
     /// Waits for one of `cases` (a `select`); with `default`, returns `Default` if none is ready.
-    pub fn select<T: Describe + 'static>(
+    pub fn select<T: Debug + 'static>(
         &self,
         cases: Vec<crate::sync::Case<T>>,
         default: bool,
@@ -383,7 +384,7 @@ impl Sim {
 
     /// A priority channel, bounded by `cap` if given (wish-list 1.2).
     #[track_caller]
-    pub fn priority_channel<T: Describe + 'static>(
+    pub fn priority_channel<T: Debug + 'static>(
         &self,
         cap: Option<usize>,
     ) -> crate::patterns::PriorityChannel<T> {
@@ -464,7 +465,7 @@ impl Sim {
     /// A select over `cases` that gives up after `d` (Lua's `select_timeout`): the cases plus an
     /// `after(d)` channel, in that order, in one select.
     #[track_caller]
-    pub fn select_timeout<T: Describe + 'static>(
+    pub fn select_timeout<T: Debug + 'static>(
         &self,
         d: Duration,
         cases: Vec<Case<T>>,
@@ -482,7 +483,7 @@ impl Sim {
 
     /// Connects `stages` after `input` (workers `pipeline-<i>-<w>`); returns the last output.
     #[track_caller]
-    pub fn pipeline<T: Describe + 'static>(
+    pub fn pipeline<T: Debug + 'static>(
         &self,
         input: Channel<T>,
         stages: Vec<StageFn<T>>,
@@ -492,7 +493,7 @@ impl Sim {
 
     /// Broadcasts `input` to `n` new channels (every value to every output).
     #[track_caller]
-    pub fn fan_out<T: Describe + Clone + 'static>(
+    pub fn fan_out<T: Debug + Clone + 'static>(
         &self,
         input: Channel<T>,
         n: usize,
@@ -502,7 +503,7 @@ impl Sim {
 
     /// Merges `inputs` into one new channel that closes after all of them have.
     #[track_caller]
-    pub fn fan_in<T: Describe + 'static>(&self, inputs: Vec<Channel<T>>) -> Channel<T> {
+    pub fn fan_in<T: Debug + 'static>(&self, inputs: Vec<Channel<T>>) -> Channel<T> {
         fan_in(&self.rt, self, inputs, here())
     }
 }
@@ -510,17 +511,5 @@ impl Sim {
 impl Spawn for Sim {
     fn spawn_boxed(&self, name: Option<&str>, task: LocalTask) -> Option<TaskId> {
         spawn_future(&self.rt, name, false, task)
-    }
-}
-
-impl Describe for Duration {
-    fn describe(&self) -> String {
-        crate::runtime::format_ms(to_nanos(*self))
-    }
-}
-
-impl Describe for &'static str {
-    fn describe(&self) -> String {
-        format!("{self:?}")
     }
 }

@@ -5,15 +5,19 @@
 //! Unlike Go, a send on a closed channel is an outcome, not a crash: it returns "closed", and a
 //! sender parked when the channel closes wakes with "closed".
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::fmt::Debug;
 use std::rc::Rc;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use super::base::{Base, debug_handle};
 use super::op::{Loc, park_at};
 use super::park::Parked;
 use crate::runtime::{
-    Blocking, Detail, PeerShown, ResourceKind, ResourceRef, Runtime, Subject, TaskId, Wait,
+    Blocking, Detail, OpMode, PeerShown, ResourceKind, ResourceRef, Runtime, Subject, TaskId, Wait,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -28,69 +32,71 @@ const RECEIVE: Blocking = Blocking::new("receive", "block-receive");
 /// A send waiting for a receiver or room (or the close).
 const SEND: Blocking = Blocking::new("send", "block-send");
 
-/// How a value is shown in a trace line. Must not depend on addresses or hashing.
+/// How a channel value is shown in a trace line: implemented for every `T: Debug + 'static`, so
+/// any value can travel on a channel (tuples, `Option`, your own `#[derive(Debug)]` types) with
+/// no newtype. Never implement it: it is here for its two methods.
+///
+/// The compact kinds of the trace are used for the types that have one (integers, `bool`, `f64`,
+/// `String`, `&'static str`, `()`, `Duration`, and the values a binding registers with
+/// [`set_detail_hook`], such as Lua values), chosen by `TypeId` so that nothing is formatted
+/// or allocated on the hot path; other values are formatted with `{:?}`, and only when the
+/// trace is on. A value's `Debug` must not show addresses or hash order (determinism).
 pub trait Describe {
     /// A short, stable rendering (`42`, `"job-1"`, `table`).
     fn describe(&self) -> String;
 
     /// The same rendering as a compact trace detail, formatted only if the trace is rendered.
-    /// The default formats now; values sent on hot paths (numbers, short strings, Lua values)
-    /// return a kind that allocates nothing.
-    fn trace_detail(&self) -> Detail {
-        Detail::text(self.describe())
-    }
+    fn trace_detail(&self) -> Detail;
 }
 
-macro_rules! describe_display {
-    ($variant:ident as $as:ty: $($t:ty),*) => {$(
-        impl Describe for $t {
-            fn describe(&self) -> String { self.to_string() }
-            fn trace_detail(&self) -> Detail { Detail::$variant(*self as $as) }
+/// A binding's compact trace detail for its own value types (the Lua binding's values), asked
+/// before the `Debug` fallback: `None` for a value it does not know.
+pub type DetailHook = fn(&dyn Any) -> Option<Detail>;
+
+static DETAIL_HOOK: OnceLock<DetailHook> = OnceLock::new();
+
+/// Installs the binding's detail hook (see [`Describe`]). The first installed stays: a binding
+/// installs the same pure function every time, so the trace never depends on which ran first.
+pub fn set_detail_hook(hook: DetailHook) {
+    let _ = DETAIL_HOOK.set(hook);
+}
+
+impl<T: Debug + 'static> Describe for T {
+    fn describe(&self) -> String {
+        let mut s = String::new();
+        self.trace_detail().write(&mut s);
+        s
+    }
+
+    fn trace_detail(&self) -> Detail {
+        let any = self as &dyn Any;
+        // Each `TypeId` test is a constant once monomorphized: a type's branch is all that stays.
+        macro_rules! compact {
+            ($($t:ty => |$v:ident| $e:expr),* $(,)?) => {$(
+                if let Some($v) = any.downcast_ref::<$t>() {
+                    return $e;
+                }
+            )*};
         }
-    )*};
-}
-describe_display!(Int as i64: i32, i64);
-describe_display!(Uint as u64: u32, u64, usize);
-
-impl Describe for bool {
-    fn describe(&self) -> String {
-        self.to_string()
-    }
-    fn trace_detail(&self) -> Detail {
-        Detail::Bool(*self)
-    }
-}
-
-impl Describe for f64 {
-    fn describe(&self) -> String {
-        self.to_string()
-    }
-    fn trace_detail(&self) -> Detail {
-        Detail::Float(*self)
-    }
-}
-
-impl Describe for String {
-    fn describe(&self) -> String {
-        format!("{self:?}")
-    }
-    fn trace_detail(&self) -> Detail {
-        Detail::quoted(self)
-    }
-}
-
-impl Describe for Vec<u8> {
-    fn describe(&self) -> String {
-        format!("{} bytes", self.len())
-    }
-}
-
-impl Describe for () {
-    fn describe(&self) -> String {
-        "()".to_string()
-    }
-    fn trace_detail(&self) -> Detail {
-        Detail::Static(&"()")
+        compact! {
+            i64 => |v| Detail::Int(*v),
+            i32 => |v| Detail::Int(i64::from(*v)),
+            u64 => |v| Detail::Uint(*v),
+            u32 => |v| Detail::Uint(u64::from(*v)),
+            usize => |v| Detail::Uint(*v as u64),
+            bool => |v| Detail::Bool(*v),
+            f64 => |v| Detail::Float(*v),
+            String => |v| Detail::quoted(v),
+            () => |_v| Detail::Static(&"()"),
+            Duration => |v| Detail::Ms(v.as_nanos().min(u128::from(u64::MAX)) as u64),
+            Vec<u8> => |v| Detail::text(format!("{} bytes", v.len())),
+        }
+        if let Some(hook) = DETAIL_HOOK.get()
+            && let Some(d) = hook(any)
+        {
+            return d;
+        }
+        Detail::text(format!("{self:?}"))
     }
 }
 
@@ -104,30 +110,90 @@ pub enum SendState<T> {
     Pending(T),
     /// Delivered (to a receiver or into the buffer).
     Sent,
-    /// The channel closed first; the value was dropped.
-    Closed,
+    /// The channel closed first; the value is kept for the sender (`SendError`).
+    Closed(T),
 }
 
 /// Where a parked sender's value waits.
 pub type SendSlot<T> = Rc<RefCell<SendState<T>>>;
 
 /// How a parked send ended, read once by the woken sender (a send, a select's send case, a Lua
-/// send): delivered, or the channel closed first.
-pub fn send_result<T>(slot: &SendSlot<T>) -> Result<(), Closed> {
+/// send): delivered, or the channel closed first (the value comes back in the error).
+pub fn send_result<T>(slot: &SendSlot<T>) -> Result<(), SendError<T>> {
     match std::mem::replace(&mut *slot.borrow_mut(), SendState::Sent) {
         SendState::Sent => Ok(()),
-        SendState::Closed => Err(Closed),
+        SendState::Closed(v) => Err(SendError(v)),
         SendState::Pending(_) => unreachable!("a woken sender is not pending"),
     }
 }
 
-/// Why `try_send` did not send.
-#[derive(Debug, PartialEq, Eq)]
+/// A send failed because the channel is closed; the value is given back (tokio's `SendError`).
+#[derive(PartialEq, Eq, Clone, Copy)]
+pub struct SendError<T>(pub T);
+
+impl<T> std::fmt::Debug for SendError<T> {
+    /// `SendError { .. }`, as tokio shows it: the value need not be `Debug`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendError").finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("send on closed channel")
+    }
+}
+
+impl<T> std::error::Error for SendError<T> {}
+
+impl<T> std::fmt::Display for TrySendError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrySendError::Full(_) => f.write_str("no available capacity"),
+            TrySendError::Closed(_) => f.write_str("send on closed channel"),
+        }
+    }
+}
+
+impl<T> std::error::Error for TrySendError<T> {}
+
+impl<T> TrySendError<T> {
+    /// The value that was not sent.
+    pub fn into_inner(self) -> T {
+        match self {
+            TrySendError::Full(v) | TrySendError::Closed(v) => v,
+        }
+    }
+}
+
+impl std::fmt::Display for TryRecvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TryRecvError::Empty => f.write_str("receiving on an empty channel"),
+            TryRecvError::Closed => f.write_str("receiving on a closed channel"),
+        }
+    }
+}
+
+impl std::error::Error for TryRecvError {}
+
+/// Why `try_send` did not send; the value is given back.
+#[derive(PartialEq, Eq)]
 pub enum TrySendError<T> {
     /// No receiver waiting and no room in the buffer.
     Full(T),
     /// The channel is closed.
     Closed(T),
+}
+
+impl<T> std::fmt::Debug for TrySendError<T> {
+    /// `Full(..)` or `Closed(..)`: the value need not be `Debug`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrySendError::Full(_) => f.write_str("Full(..)"),
+            TrySendError::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
 }
 
 /// Why `try_recv` got nothing.
@@ -169,6 +235,33 @@ struct SendWaiter<T> {
     slot: SendSlot<T>,
 }
 
+/// Whether a queued waiter can be a partner of the current task: live, and not one of the
+/// current task's own (`me`: a Rust task whose other operations of this poll are parked; a
+/// goroutine never meets itself on a channel, as in Go).
+fn is_peer(parked: &Parked, me: Option<TaskId>) -> bool {
+    parked.is_live() && me != Some(parked.task())
+}
+
+/// Takes the first waiter of `q` that can be the current task's partner (see `is_peer`),
+/// dropping the dead ones ahead of it; the current task's own waiters keep their places.
+fn take_peer<W>(
+    q: &mut VecDeque<W>,
+    parked: impl Fn(&W) -> &Rc<Parked>,
+    me: Option<TaskId>,
+) -> Option<W> {
+    if me.is_none() {
+        while let Some(w) = q.pop_front() {
+            if parked(&w).is_live() {
+                return Some(w);
+            }
+        }
+        return None;
+    }
+    q.retain(|w| parked(w).is_live());
+    let i = q.iter().position(|w| is_peer(parked(w), me))?;
+    q.remove(i)
+}
+
 struct State<T> {
     cap: usize,
     buf: VecDeque<T>,
@@ -198,7 +291,7 @@ impl<T> Clone for Channel<T> {
 
 debug_handle!(Channel<T>);
 
-impl<T: Describe + 'static> Channel<T> {
+impl<T: Debug + 'static> Channel<T> {
     /// A channel with room for `cap` values (0: rendezvous).
     pub fn new(rt: &Runtime, cap: usize, created_at: Option<Rc<str>>) -> Channel<T> {
         let state = State {
@@ -253,14 +346,12 @@ impl<T: Describe + 'static> Channel<T> {
 
     /// Sends without blocking.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        let me = self.rt().waiting_task();
         let mut st = self.shared.state.borrow_mut();
         if st.closed {
             return Err(TrySendError::Closed(value));
         }
-        while let Some(w) = st.recvq.pop_front() {
-            if !w.parked.is_live() {
-                continue;
-            }
+        if let Some(w) = take_peer(&mut st.recvq, |w| &w.parked, me) {
             st.n_sent += 1;
             st.n_received += 1;
             drop(st);
@@ -314,10 +405,8 @@ impl<T: Describe + 'static> Channel<T> {
             }
             return Ok(v);
         }
-        while let Some(w) = st.sendq.pop_front() {
-            if !w.parked.is_live() {
-                continue;
-            }
+        let me = self.rt().waiting_task();
+        if let Some(w) = take_peer(&mut st.sendq, |w| &w.parked, me) {
             let SendState::Pending(v) =
                 std::mem::replace(&mut *w.slot.borrow_mut(), SendState::Sent)
             else {
@@ -379,14 +468,17 @@ impl<T: Describe + 'static> Channel<T> {
                 self.trace("send", || Detail::Static(&"closed"));
                 SendStart::Done(false)
             }
-            Err(TrySendError::Full(value)) => {
-                let parked = Parked::new(self.rt().current());
-                let slot: SendSlot<T> = Rc::new(RefCell::new(SendState::Pending(value)));
-                self.register_send(parked, 0, slot.clone());
-                self.rt().block(Wait::on(SEND, &self.shared.res));
-                SendStart::Parked(slot)
-            }
+            Err(TrySendError::Full(value)) => SendStart::Parked(self.park_send(value)),
         }
+    }
+
+    /// Parks the current goroutine as a sender of `value` (no receiver, no room).
+    fn park_send(&self, value: T) -> SendSlot<T> {
+        let parked = Parked::new(self.rt().current());
+        let slot: SendSlot<T> = Rc::new(RefCell::new(SendState::Pending(value)));
+        self.register_send(parked, 0, slot.clone());
+        self.rt().block(Wait::on(SEND, &self.shared.res));
+        slot
     }
 
     /// Adds a parked receiver (used by `recv_or_park` and `select`).
@@ -416,14 +508,16 @@ impl<T: Describe + 'static> Channel<T> {
 
     /// Whether a receive would complete now (a value, a waiting sender, or closed).
     pub fn recv_ready(&self) -> bool {
+        let me = self.rt().waiting_task();
         let st = self.shared.state.borrow();
-        !st.buf.is_empty() || st.closed || st.sendq.iter().any(|w| w.parked.is_live())
+        !st.buf.is_empty() || st.closed || st.sendq.iter().any(|w| is_peer(&w.parked, me))
     }
 
     /// Whether a send would complete now (room, a waiting receiver, or closed).
     pub fn send_ready(&self) -> bool {
+        let me = self.rt().waiting_task();
         let st = self.shared.state.borrow();
-        st.closed || st.buf.len() < st.cap || st.recvq.iter().any(|w| w.parked.is_live())
+        st.closed || st.buf.len() < st.cap || st.recvq.iter().any(|w| is_peer(&w.parked, me))
     }
 
     /// Closes the channel; false if it was already closed. Parked receivers get "closed",
@@ -446,7 +540,11 @@ impl<T: Describe + 'static> Channel<T> {
         }
         for w in senders {
             if w.parked.is_live() {
-                *w.slot.borrow_mut() = SendState::Closed;
+                let mut slot = w.slot.borrow_mut();
+                if let SendState::Pending(v) = std::mem::replace(&mut *slot, SendState::Sent) {
+                    *slot = SendState::Closed(v);
+                }
+                drop(slot);
                 w.parked.fire(self.rt(), w.case);
             }
         }
@@ -508,7 +606,7 @@ impl<T: Describe + 'static> Channel<T> {
     }
 }
 
-impl<T: Describe + 'static> super::context::CancelHook for Channel<T> {
+impl<T: Debug + 'static> super::context::CancelHook for Channel<T> {
     fn cancel(&self) {
         self.close();
     }
@@ -518,20 +616,9 @@ impl<T: Describe + 'static> super::context::CancelHook for Channel<T> {
     }
 }
 
-/// The value could not be sent: the channel is closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Closed;
-
-impl std::fmt::Display for Closed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("send on closed channel")
-    }
-}
-
-impl std::error::Error for Closed {}
-
-impl<T: Describe + 'static> Channel<T> {
-    /// Sends `value`, waiting for a receiver or room; `Err(Closed)` if the channel is closed.
+impl<T: Debug + 'static> Channel<T> {
+    /// Sends `value`, waiting for a receiver or room; `Err(SendError(value))` if the channel is
+    /// closed (before or while waiting): the value comes back.
     #[track_caller]
     pub fn send(&self, value: T) -> Send<T> {
         Send {
@@ -544,18 +631,23 @@ impl<T: Describe + 'static> Channel<T> {
     /// Receives a value, waiting for one; `None` once the channel is closed and drained.
     #[track_caller]
     pub fn recv(&self) -> Recv<T> {
+        self.recv_at(std::panic::Location::caller())
+    }
+
+    /// `recv` called at `location`.
+    pub(crate) fn recv_at(&self, location: Loc) -> Recv<T> {
         Recv {
             ch: self.clone(),
             state: RecvFut::Start,
-            location: std::panic::Location::caller(),
+            location,
         }
     }
 }
 
 enum SendFut<T> {
     Start(T),
-    Parked(crate::sync::SendSlot<T>),
-    Yielded(Result<(), Closed>),
+    Parked(Rc<Parked>, SendSlot<T>),
+    Yielded(Result<(), SendError<T>>),
     Finished,
 }
 
@@ -597,39 +689,105 @@ impl<T> std::fmt::Debug for Send<T> {
 
 impl<T> Unpin for Send<T> {}
 
-impl<T: Describe + 'static> Future for Send<T> {
-    type Output = Result<(), Closed>;
+/// Ends an operation's result as a future does after its effect: returned now if the task keeps
+/// running at the scheduling point, else held (`Yielded`) until the next poll. In a wait shared
+/// with other operations of the task (`OpMode::Joined`), completing at once wins it, and the
+/// result is held for the next poll (`Runtime::won_now`).
+#[inline]
+pub(crate) fn after_effect(rt: &Runtime, mode: OpMode) -> bool {
+    if mode == OpMode::Joined {
+        rt.won_now();
+        rt.hold_result();
+        return false;
+    }
+    rt.schedule_point_holding()
+}
+
+impl<T: Debug + 'static> Send<T> {
+    fn start(&mut self, value: T) -> Poll<Result<(), SendError<T>>> {
+        let rt = self.ch.rt();
+        let mode = rt.op_mode();
+        if matches!(mode, OpMode::Later | OpMode::Refused) {
+            self.state = SendFut::Start(value);
+            return Poll::Pending;
+        }
+        let result = match self.ch.try_send(value) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Closed(v)) => {
+                self.ch.trace("send", || Detail::Static(&"closed"));
+                Err(SendError(v))
+            }
+            Err(TrySendError::Full(value)) => {
+                let parked = Parked::new(rt.current());
+                let slot: SendSlot<T> = Rc::new(RefCell::new(SendState::Pending(value)));
+                self.ch.register_send(parked.clone(), 0, slot.clone());
+                rt.block_member(Wait::on(SEND, &self.ch.shared.res), &parked);
+                park_at(rt, Some(self.location));
+                self.state = SendFut::Parked(parked, slot);
+                return Poll::Pending;
+            }
+        };
+        if after_effect(rt, mode) {
+            Poll::Ready(result)
+        } else {
+            self.state = SendFut::Yielded(result);
+            Poll::Pending
+        }
+    }
+}
+
+impl<T: Debug + 'static> Future for Send<T> {
+    type Output = Result<(), SendError<T>>;
 
     fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         match std::mem::replace(&mut this.state, SendFut::Finished) {
-            SendFut::Start(value) => {
-                let result = match this.ch.send_or_park(value) {
-                    SendStart::Done(true) => Ok(()),
-                    SendStart::Done(false) => Err(Closed),
-                    SendStart::Parked(slot) => {
-                        park_at(&this.ch.rt_handle(), Some(this.location));
-                        this.state = SendFut::Parked(slot);
-                        return Poll::Pending;
+            SendFut::Start(value) => this.start(value),
+            SendFut::Parked(parked, slot) => {
+                if parked.fired_case().is_some() {
+                    if parked.take_claim() {
+                        this.ch.rt().release_result();
                     }
-                };
-                if this.ch.rt_handle().schedule_point() {
-                    Poll::Ready(result)
-                } else {
-                    this.state = SendFut::Yielded(result);
-                    Poll::Pending
+                    return Poll::Ready(send_result(&slot));
                 }
+                // Another operation of the task's wait completed first: nobody took the value
+                // (a queue skips a lost sender); start over with it.
+                parked.lose();
+                let SendState::Pending(value) =
+                    std::mem::replace(&mut *slot.borrow_mut(), SendState::Sent)
+                else {
+                    unreachable!("a lost sender still holds its value")
+                };
+                this.start(value)
             }
-            SendFut::Parked(slot) => Poll::Ready(send_result(&slot)),
-            SendFut::Yielded(r) => Poll::Ready(r),
+            SendFut::Yielded(r) => {
+                this.ch.rt().release_result();
+                Poll::Ready(r)
+            }
             SendFut::Finished => panic!("a gosim send was polled after it completed"),
+        }
+    }
+}
+
+impl<T> Drop for Send<T> {
+    fn drop(&mut self) {
+        match &self.state {
+            // Dropped while waiting (a `select!` took another branch): no queue completes it.
+            SendFut::Parked(parked, _) => {
+                if parked.take_claim() {
+                    self.ch.shared.rt.release_result();
+                }
+                parked.lose();
+            }
+            SendFut::Yielded(_) => self.ch.shared.rt.release_result(),
+            _ => {}
         }
     }
 }
 
 enum RecvFut<T> {
     Start,
-    Parked(crate::sync::RecvSlot<T>),
+    Parked(Rc<Parked>, RecvSlot<T>),
     Yielded(Option<T>),
     Finished,
 }
@@ -650,34 +808,168 @@ impl<T> std::fmt::Debug for Recv<T> {
 
 impl<T> Unpin for Recv<T> {}
 
-impl<T: Describe + 'static> Future for Recv<T> {
+impl<T: Debug + 'static> Recv<T> {
+    fn start(&mut self) -> Poll<Option<T>> {
+        let rt = self.ch.rt();
+        let mode = rt.op_mode();
+        if matches!(mode, OpMode::Later | OpMode::Refused) {
+            self.state = RecvFut::Start;
+            return Poll::Pending;
+        }
+        let v = match self.ch.try_recv() {
+            Ok(v) => Some(v),
+            Err(TryRecvError::Closed) => {
+                self.ch.trace("receive", || Detail::Static(&"closed"));
+                None
+            }
+            Err(TryRecvError::Empty) => {
+                let parked = Parked::new(rt.current());
+                let slot: RecvSlot<T> = Rc::new(RefCell::new(None));
+                self.ch.register_recv(parked.clone(), 0, slot.clone());
+                rt.block_member(Wait::on(RECEIVE, &self.ch.shared.res), &parked);
+                park_at(rt, Some(self.location));
+                self.state = RecvFut::Parked(parked, slot);
+                return Poll::Pending;
+            }
+        };
+        if after_effect(rt, mode) {
+            Poll::Ready(v)
+        } else {
+            self.state = RecvFut::Yielded(v);
+            Poll::Pending
+        }
+    }
+}
+
+impl<T: Debug + 'static> Future for Recv<T> {
     type Output = Option<T>;
 
     fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<Option<T>> {
         let this = &mut *self;
         match std::mem::replace(&mut this.state, RecvFut::Finished) {
-            RecvFut::Start => match this.ch.recv_or_park() {
-                RecvStart::Ready(v) => {
-                    if this.ch.rt_handle().schedule_point() {
-                        Poll::Ready(v)
-                    } else {
-                        this.state = RecvFut::Yielded(v);
-                        Poll::Pending
+            RecvFut::Start => this.start(),
+            RecvFut::Parked(parked, slot) => {
+                if parked.fired_case().is_some() {
+                    if parked.take_claim() {
+                        this.ch.rt().release_result();
                     }
+                    return Poll::Ready(
+                        slot.borrow_mut()
+                            .take()
+                            .expect("a woken receiver has its result"),
+                    );
                 }
-                RecvStart::Parked(slot) => {
-                    park_at(&this.ch.rt_handle(), Some(this.location));
-                    this.state = RecvFut::Parked(slot);
-                    Poll::Pending
-                }
-            },
-            RecvFut::Parked(slot) => Poll::Ready(
-                slot.borrow_mut()
-                    .take()
-                    .expect("a woken receiver has its result"),
-            ),
-            RecvFut::Yielded(v) => Poll::Ready(v),
+                // Another operation of the task's wait completed first; nothing was received.
+                parked.lose();
+                this.start()
+            }
+            RecvFut::Yielded(v) => {
+                this.ch.rt().release_result();
+                Poll::Ready(v)
+            }
             RecvFut::Finished => panic!("a gosim receive was polled after it completed"),
         }
+    }
+}
+
+impl<T> Drop for Recv<T> {
+    fn drop(&mut self) {
+        match &self.state {
+            RecvFut::Parked(parked, _) => {
+                if parked.take_claim() {
+                    self.ch.shared.rt.release_result();
+                }
+                parked.lose();
+            }
+            RecvFut::Yielded(_) => self.ch.shared.rt.release_result(),
+            _ => {}
+        }
+    }
+}
+
+impl<T: Debug + 'static> super::select::SelectArm for Recv<T> {
+    type Output = Option<T>;
+
+    fn runtime(&self) -> &Runtime {
+        self.ch.rt()
+    }
+
+    fn ready(&self) -> bool {
+        self.ch.recv_ready()
+    }
+
+    fn perform(&mut self) -> Option<T> {
+        match self.ch.try_recv() {
+            Ok(v) => Some(v),
+            Err(TryRecvError::Closed) => None,
+            Err(TryRecvError::Empty) => unreachable!("a ready receive arm receives"),
+        }
+    }
+
+    fn register(&mut self, parked: &Rc<Parked>, case: usize) -> ResourceRef {
+        let slot: RecvSlot<T> = Rc::new(RefCell::new(None));
+        self.ch.register_recv(parked.clone(), case, slot.clone());
+        self.state = RecvFut::Parked(parked.clone(), slot);
+        self.ch.resource().clone()
+    }
+
+    fn finish(&mut self, parked: &Rc<Parked>, won: bool) -> Option<Option<T>> {
+        self.ch.unregister(parked);
+        match std::mem::replace(&mut self.state, RecvFut::Start) {
+            RecvFut::Parked(_, slot) if won => Some(
+                slot.borrow_mut()
+                    .take()
+                    .expect("the completed receive arm has its result"),
+            ),
+            _ => None,
+        }
+    }
+}
+
+impl<T: Debug + 'static> super::select::SelectArm for Send<T> {
+    type Output = Result<(), SendError<T>>;
+
+    fn runtime(&self) -> &Runtime {
+        self.ch.rt()
+    }
+
+    fn ready(&self) -> bool {
+        self.ch.send_ready()
+    }
+
+    fn perform(&mut self) -> Result<(), SendError<T>> {
+        let SendFut::Start(value) = std::mem::replace(&mut self.state, SendFut::Finished) else {
+            panic!("a gosim send arm was used twice");
+        };
+        match self.ch.try_send(value) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Closed(v)) => Err(SendError(v)),
+            Err(TrySendError::Full(_)) => unreachable!("a ready send arm sends"),
+        }
+    }
+
+    fn register(&mut self, parked: &Rc<Parked>, case: usize) -> ResourceRef {
+        let SendFut::Start(value) = std::mem::replace(&mut self.state, SendFut::Finished) else {
+            panic!("a gosim send arm was used twice");
+        };
+        let slot: SendSlot<T> = Rc::new(RefCell::new(SendState::Pending(value)));
+        self.ch.register_send(parked.clone(), case, slot.clone());
+        self.state = SendFut::Parked(parked.clone(), slot);
+        self.ch.resource().clone()
+    }
+
+    fn finish(&mut self, parked: &Rc<Parked>, won: bool) -> Option<Result<(), SendError<T>>> {
+        self.ch.unregister(parked);
+        let SendFut::Parked(_, slot) = std::mem::replace(&mut self.state, SendFut::Finished) else {
+            return None;
+        };
+        if won {
+            return Some(send_result(&slot));
+        }
+        // Not the completed arm: it keeps its value, for a select that starts over.
+        if let SendState::Pending(v) = std::mem::replace(&mut *slot.borrow_mut(), SendState::Sent) {
+            self.state = SendFut::Start(v);
+        }
+        None
     }
 }

@@ -3,11 +3,12 @@
 //! observes cancellation by polling (`is_cancelled`, `err`) or through "done" hooks such as a
 //! channel that is closed on cancel (the Lua layer's `ctx:done()`).
 
+use std::fmt::Debug;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
+use super::Channel;
 use super::base::{Base, debug_handle};
-use super::{Channel, Describe};
 use crate::runtime::{
     Nanos, ResourceKind, ResourceRef, Runtime, TimerCallback, TimerKey, format_ms,
 };
@@ -15,10 +16,33 @@ use crate::runtime::{
 /// Any goroutine (or a deadline) may cancel a context.
 const KIND: ResourceKind = ResourceKind::released_by_anyone("context");
 
-/// Go's error text for a cancelled context.
-pub const CANCELED: &str = "context canceled";
-/// Go's error text for an expired context.
-pub const DEADLINE_EXCEEDED: &str = "context deadline exceeded";
+/// Why a context ended: Go's `context.Canceled` and `context.DeadlineExceeded`. `Display`
+/// gives Go's texts, which the Lua binding returns as strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContextError {
+    /// `cancel` was called (on it or an ancestor): "context canceled".
+    Canceled,
+    /// Its deadline (or an ancestor's) passed: "context deadline exceeded".
+    DeadlineExceeded,
+}
+
+impl ContextError {
+    /// Go's error text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContextError::Canceled => "context canceled",
+            ContextError::DeadlineExceeded => "context deadline exceeded",
+        }
+    }
+}
+
+impl std::fmt::Display for ContextError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::error::Error for ContextError {}
 
 /// Something to do when a context is cancelled (close a done channel).
 pub trait CancelHook {
@@ -33,7 +57,7 @@ pub trait CancelHook {
 /// channel someone waits on) and children hold their parent weakly; a cancelled child leaves its
 /// parent's list, so long-lived parents do not accumulate dead children.
 struct State {
-    err: Option<&'static str>,
+    err: Option<ContextError>,
     deadline: Option<Nanos>,
     parent: Option<Weak<Shared>>,
     children: Vec<Rc<Shared>>,
@@ -99,7 +123,7 @@ impl Context {
         }
         if let Some(d) = deadline {
             if d <= rt.now() {
-                ctx.cancel_with(DEADLINE_EXCEEDED);
+                ctx.cancel_with(ContextError::DeadlineExceeded);
             } else {
                 let key = rt.add_timer(
                     d,
@@ -170,10 +194,10 @@ impl Context {
 
     /// Cancels it and its descendants with "context canceled" (no effect if already cancelled).
     pub fn cancel(&self) {
-        self.cancel_with(CANCELED);
+        self.cancel_with(ContextError::Canceled);
     }
 
-    fn cancel_with(&self, err: &'static str) {
+    fn cancel_with(&self, err: ContextError) {
         let (hooks, children, timer, parent) = {
             let mut st = self.shared.state.borrow_mut();
             if st.err.is_some() {
@@ -197,7 +221,8 @@ impl Context {
         if let Some(key) = timer {
             rt.cancel_timer(key);
         }
-        self.shared.trace_with("cancel", || Some(err.to_string()));
+        self.shared
+            .trace_with("cancel", || Some(err.as_str().to_string()));
         for h in hooks {
             h.cancel();
         }
@@ -211,8 +236,8 @@ impl Context {
         self.shared.state.borrow().err.is_some()
     }
 
-    /// `None`, "context canceled" or "context deadline exceeded".
-    pub fn err(&self) -> Option<&'static str> {
+    /// `None` while it is live, else why it ended.
+    pub fn err(&self) -> Option<ContextError> {
         self.shared.state.borrow().err
     }
 
@@ -249,7 +274,7 @@ impl TimerCallback for Expire {
     fn fire(self: Box<Self>, _rt: &Runtime) {
         let shared = self.ctx;
         shared.state.borrow_mut().timer = None;
-        Context { shared }.cancel_with(DEADLINE_EXCEEDED);
+        Context { shared }.cancel_with(ContextError::DeadlineExceeded);
     }
 
     fn may_wake(&self) -> bool {
@@ -261,7 +286,7 @@ impl Context {
     /// The channel closed when the context is cancelled (Go's `ctx.Done()`), made on first use
     /// (`created_at`: that caller's line). Every later call gets the same channel; a run uses one
     /// value type for it (a second type, in a run mixing Rust and Lua, gets a channel of its own).
-    pub fn done_channel<T: Describe + 'static>(&self, created_at: Option<Rc<str>>) -> Channel<T> {
+    pub fn done_channel<T: Debug + 'static>(&self, created_at: Option<Rc<str>>) -> Channel<T> {
         let cached = self.shared.state.borrow().done.clone();
         if let Some(ch) = cached.and_then(|c| c.downcast::<Channel<T>>().ok()) {
             return (*ch).clone();
@@ -274,12 +299,84 @@ impl Context {
         ch
     }
 
-    /// Waits until the context is cancelled or expires; returns its error text.
-    pub async fn done(&self) -> &'static str {
-        if let Some(e) = self.err() {
-            return e;
+    /// Waits until the context is cancelled or expires; returns why. Also an arm of
+    /// `gosim::select!` (`_ = ctx.done() => ...`).
+    #[track_caller]
+    pub fn done(&self) -> Done {
+        Done {
+            ctx: self.clone(),
+            recv: None,
+            location: std::panic::Location::caller(),
         }
-        let _ = self.done_channel::<()>(None).recv().await;
-        self.err().unwrap_or(CANCELED)
+    }
+
+    fn done_recv(&self, location: super::Loc) -> super::Recv<()> {
+        self.done_channel::<()>(None).recv_at(location)
+    }
+}
+
+/// The future of `Context::done`: why the context ended, once it has.
+#[must_use = "a gosim operation does nothing until it is awaited"]
+#[derive(Debug)]
+pub struct Done {
+    ctx: Context,
+    recv: Option<super::Recv<()>>,
+    location: super::Loc,
+}
+
+impl Done {
+    fn why(&self) -> ContextError {
+        self.ctx.err().unwrap_or(ContextError::Canceled)
+    }
+}
+
+impl std::future::Future for Done {
+    type Output = ContextError;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<ContextError> {
+        let this = &mut *self;
+        if this.recv.is_none() {
+            if let Some(e) = this.ctx.err() {
+                return std::task::Poll::Ready(e);
+            }
+            this.recv = Some(this.ctx.done_recv(this.location));
+        }
+        let recv = this.recv.as_mut().expect("made above");
+        match std::pin::Pin::new(recv).poll(cx) {
+            std::task::Poll::Ready(_) => std::task::Poll::Ready(this.why()),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}
+
+impl super::select::SelectArm for Done {
+    type Output = ContextError;
+
+    fn runtime(&self) -> &Runtime {
+        &self.ctx.shared.rt
+    }
+
+    fn ready(&self) -> bool {
+        self.ctx.is_cancelled()
+    }
+
+    fn perform(&mut self) -> ContextError {
+        self.why()
+    }
+
+    fn register(&mut self, parked: &Rc<super::Parked>, case: usize) -> ResourceRef {
+        let location = self.location;
+        let ctx = self.ctx.clone();
+        self.recv
+            .get_or_insert_with(|| ctx.done_recv(location))
+            .register(parked, case)
+    }
+
+    fn finish(&mut self, parked: &Rc<super::Parked>, won: bool) -> Option<ContextError> {
+        let recv = self.recv.as_mut()?;
+        recv.finish(parked, won).map(|_| self.why())
     }
 }

@@ -26,19 +26,21 @@ pub use atomic::{AtomicInt, AtomicOp, AtomicResult};
 pub(crate) use base::{Base, debug_handle};
 pub(crate) use channel::KIND as CHANNEL_KIND;
 pub use channel::{
-    Channel, Closed, Describe, Recv, RecvSlot, RecvStart, Send, SendSlot, SendStart, SendState,
-    TryRecvError, TrySendError, send_result,
+    Channel, Describe, DetailHook, Recv, RecvSlot, RecvStart, Send, SendError, SendSlot, SendStart,
+    SendState, TryRecvError, TrySendError, send_result, set_detail_hook,
 };
 pub use cond::Cond;
-pub use context::{CancelHook, Context};
+pub use context::{CancelHook, Context, ContextError, Done};
 pub use mutex::{LockFuture, Mutex};
 pub use once::{Once, OnceStart};
 pub use op::{Begin, Loc, Op, Sleep, sleep, yield_now};
 pub use park::{Parked, TIMED_OUT, Timeout, block_timed, block_timed_behind};
 pub use rwmutex::RwMutex;
+#[doc(hidden)]
+pub use select::{ArmSlot, ErasedArm, SelectAll};
 pub use select::{
-    Case, DeadlineStart, DeadlineWait, SelectResult, SelectStart, SelectWait, Timed, select,
-    select_deadline, select_deadline_start, select_start,
+    Case, DeadlineStart, DeadlineWait, SelectArm, SelectResult, SelectStart, SelectWait, Timed,
+    select, select_deadline, select_deadline_start, select_start,
 };
 pub use semaphore::Semaphore;
 pub use timer::{

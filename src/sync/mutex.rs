@@ -10,7 +10,7 @@ use super::Misuse;
 use super::base::{Base, debug_handle};
 use super::op::{Loc, park_at};
 use super::park::Parked;
-use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, TaskId, Wait};
+use crate::runtime::{Blocking, OpMode, ResourceKind, ResourceRef, Runtime, TaskId, Wait};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
@@ -96,6 +96,26 @@ impl Mutex {
         false
     }
 
+    /// `lock_or_park` for a Rust future, whose wait may be shared with other operations of its
+    /// task: `Err(parked)` when parked.
+    fn lock_or_park_member(&self, retry: bool) -> Result<(), Rc<Parked>> {
+        let mut st = self.shared.state.borrow_mut();
+        if !st.locked {
+            self.take(&mut st);
+            return Ok(());
+        }
+        let parked = Parked::new(self.shared.rt.current());
+        if retry {
+            st.waiters.push_front(parked.clone());
+        } else {
+            st.waiters.push_back(parked.clone());
+        }
+        drop(st);
+        let wait = Wait::on(LOCK, &self.shared.res);
+        self.shared.rt.block_member(wait, &parked);
+        Err(parked)
+    }
+
     /// Unlocks; unlocking an unlocked mutex is misuse.
     pub fn unlock(&self) -> Result<(), Misuse> {
         let mut st = self.shared.state.borrow_mut();
@@ -106,7 +126,11 @@ impl Mutex {
         st.locked = false;
         let holder = st.holder.take().expect("a locked mutex has a holder");
         self.shared.res.remove_holder(holder);
-        let next = st.waiters.pop_front();
+        // A waiter lost to another operation of its task's wait is skipped.
+        let mut next = st.waiters.pop_front();
+        while next.as_ref().is_some_and(|p| !p.is_live()) {
+            next = st.waiters.pop_front();
+        }
         drop(st);
         self.shared.trace("unlock", None);
         if let Some(p) = next {
@@ -133,12 +157,12 @@ impl Mutex {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum LockState {
     /// Not tried yet.
     Start,
     /// Parked; woken by an unlock, it tries again (at the head of the queue if overtaken).
-    Waiting,
+    Waiting(Rc<Parked>),
     /// Locked, but switched away at the scheduling point that followed.
     Acquired,
 }
@@ -156,19 +180,59 @@ impl Future for LockFuture {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<()> {
-        if self.state == LockState::Acquired {
-            return Poll::Ready(());
-        }
-        let rt = self.m.rt_handle();
-        if self.m.lock_or_park(self.state == LockState::Waiting) {
-            if rt.schedule_point() {
+        let retry = match std::mem::replace(&mut self.state, LockState::Start) {
+            LockState::Acquired => {
+                self.m.shared.rt.release_result();
                 return Poll::Ready(());
             }
-            self.state = LockState::Acquired;
+            // Woken by an unlock: retry first in line (Go's mutex). Lost to another operation
+            // of the task's wait: start over at the back.
+            LockState::Waiting(parked) => {
+                if parked.take_claim() {
+                    self.m.shared.rt.release_result();
+                }
+                let woken = parked.fired_case().is_some();
+                parked.lose();
+                woken
+            }
+            LockState::Start => false,
+        };
+        let rt = self.m.rt_handle();
+        let mode = rt.op_mode();
+        if matches!(mode, OpMode::Later | OpMode::Refused) {
             return Poll::Pending;
         }
-        park_at(&rt, Some(self.location));
-        self.state = LockState::Waiting;
-        Poll::Pending
+        match self.m.lock_or_park_member(retry) {
+            Ok(()) => {
+                if super::channel::after_effect(&rt, mode) {
+                    return Poll::Ready(());
+                }
+                self.state = LockState::Acquired;
+                Poll::Pending
+            }
+            Err(parked) => {
+                park_at(&rt, Some(self.location));
+                self.state = LockState::Waiting(parked);
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for LockFuture {
+    fn drop(&mut self) {
+        match &self.state {
+            // Dropped while waiting (a `select!` took another branch): it never takes the lock.
+            LockState::Waiting(parked) => {
+                if parked.take_claim() {
+                    self.m.shared.rt.release_result();
+                }
+                parked.lose();
+            }
+            // Acquired, then dropped before returning: the lock stays held, as an awaited
+            // lock would be (the task unlocks it or the run reports it).
+            LockState::Acquired => self.m.shared.rt.release_result(),
+            LockState::Start => {}
+        }
     }
 }

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use crate::runtime::{Nanos, Runtime, TaskState};
+use crate::runtime::{Nanos, OpMode, Runtime, TaskState, TimerKey};
 
 /// How an operation starts: finished (its result), or parked (how to finish when woken).
 #[allow(missing_debug_implementations)]
@@ -101,9 +101,46 @@ impl<R> Future for Op<R> {
     fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<R> {
         let this = &mut *self;
         match std::mem::replace(&mut this.state, State::Finished) {
-            State::Start(start) => match start() {
+            State::Start(start) => match this.rt.op_mode() {
+                OpMode::Plain => this.begin(start),
+                OpMode::Later | OpMode::Refused => {
+                    this.state = State::Start(start);
+                    Poll::Pending
+                }
+                OpMode::Joined => {
+                    // Its primitive's queue does not know that a wait can be lost: it cannot
+                    // share the task's wait with another operation.
+                    this.rt
+                        .refuse("this operation", this.location.map(|l| l.to_string()));
+                    this.state = State::Start(start);
+                    Poll::Pending
+                }
+            },
+            State::Parked(finish) => Poll::Ready(finish()),
+            State::Yielded(r) => {
+                this.rt.release_result();
+                Poll::Ready(r)
+            }
+            State::Finished => panic!("a gosim operation was polled after it completed"),
+        }
+    }
+}
+
+impl<R> Drop for Op<R> {
+    fn drop(&mut self) {
+        if matches!(self.state, State::Yielded(_)) {
+            self.rt.release_result();
+        }
+    }
+}
+
+impl<R> Op<R> {
+    fn begin(&mut self, start: Box<dyn FnOnce() -> Begin<R>>) -> Poll<R> {
+        let this = self;
+        {
+            match start() {
                 Begin::Done(r) => {
-                    if this.rt.schedule_point() {
+                    if this.rt.schedule_point_holding() {
                         Poll::Ready(r)
                     } else {
                         this.state = State::Yielded(r);
@@ -117,10 +154,7 @@ impl<R> Future for Op<R> {
                     this.state = State::Parked(finish);
                     Poll::Pending
                 }
-            },
-            State::Parked(finish) => Poll::Ready(finish()),
-            State::Yielded(r) => Poll::Ready(r),
-            State::Finished => panic!("a gosim operation was polled after it completed"),
+            }
         }
     }
 }
@@ -130,18 +164,27 @@ pub fn sleep(rt: &Runtime, d: Nanos, location: Option<Loc>) -> Sleep {
     Sleep {
         rt: rt.clone(),
         d,
-        started: false,
+        until: None,
+        timer: None,
+        held: false,
         location,
     }
 }
 
 /// The future of `Sim::sleep`. No allocation: timers are the other hot path.
+///
+/// It ends when the run's clock reaches its deadline (fixed at its first poll), whoever woke
+/// the task: in a wait shared with other operations of the task, another one completing first
+/// cancels its timer, and if polled again it sleeps on to the same deadline.
 #[derive(Debug)]
 #[must_use = "a gosim operation does nothing until it is awaited"]
 pub struct Sleep {
     rt: Runtime,
     d: Nanos,
-    started: bool,
+    until: Option<Nanos>,
+    timer: Option<TimerKey>,
+    /// A zero sleep that gave way at its scheduling point: done at the next poll.
+    held: bool,
     location: Option<Loc>,
 }
 
@@ -149,21 +192,51 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<()> {
-        if self.started {
-            // Woken by the timer (or, for a zero sleep, resumed after the scheduling point).
+        let this = &mut *self;
+        if this.held {
+            this.held = false;
+            this.until = Some(0);
+            this.rt.release_result();
             return Poll::Ready(());
         }
-        self.started = true;
-        if self.d == 0 {
-            return if self.rt.schedule_point() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            };
+        if let Some(until) = this.until
+            && this.rt.now() >= until
+        {
+            // Woken by its timer (or it passed while another operation of the wait ran).
+            this.timer = None;
+            return Poll::Ready(());
         }
-        self.rt.sleep(self.d);
-        park_at(&self.rt, self.location);
+        let mode = this.rt.op_mode();
+        if matches!(mode, OpMode::Later | OpMode::Refused) {
+            return Poll::Pending;
+        }
+        if this.d == 0 {
+            this.until = Some(0);
+            if super::channel::after_effect(&this.rt, mode) {
+                return Poll::Ready(());
+            }
+            this.held = true;
+            return Poll::Pending;
+        }
+        let (key, until) = this.rt.sleep_member(this.until, this.d);
+        this.until = Some(until);
+        this.timer = Some(key);
+        park_at(&this.rt, this.location);
         Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if self.held {
+            self.rt.release_result();
+        }
+        // Dropped while sleeping (a `select!` took another branch): its timer wakes nobody.
+        if let Some(k) = self.timer.take()
+            && self.until.is_some_and(|u| self.rt.now() < u)
+        {
+            self.rt.cancel_timer(k);
+        }
     }
 }
 

@@ -6,14 +6,15 @@
 //! complete one case wins, and the others are unregistered when the goroutine resumes.
 
 use std::cell::RefCell;
+use std::fmt::Debug;
 use std::rc::Rc;
 
 use super::channel::{
-    Channel, Describe, RecvSlot, SendSlot, SendState, TryRecvError, TrySendError, send_result,
+    Channel, RecvSlot, SendSlot, SendState, TryRecvError, TrySendError, send_result,
 };
 use super::op::{Begin, Op};
 use super::park::Parked;
-use crate::runtime::{Blocking, Runtime, Wait};
+use crate::runtime::{Blocking, OpMode, ResourceRef, Runtime, Wait};
 
 /// A select waiting for one of its cases.
 const SELECT: Blocking = Blocking::new("select", "block-select");
@@ -72,7 +73,7 @@ pub enum SelectStart<T> {
 }
 
 /// Starts a select over `cases` for the current goroutine.
-pub fn select_start<T: Describe + 'static>(
+pub fn select_start<T: Debug + 'static>(
     rt: &Runtime,
     cases: Vec<Case<T>>,
     has_default: bool,
@@ -88,7 +89,7 @@ pub fn select_start<T: Describe + 'static>(
         .map(|(i, _)| i)
         .collect();
     if !ready.is_empty() {
-        let idx = ready[rt.choose(ready.len())];
+        let idx = choose_ready(rt, &ready);
         let case = cases.into_iter().nth(idx).expect("chosen case exists");
         return SelectStart::Done(perform_ready(idx, case));
     }
@@ -119,7 +120,7 @@ pub fn select_start<T: Describe + 'static>(
     SelectStart::Parked(SelectWait { parked, slots })
 }
 
-fn perform_ready<T: Describe + 'static>(idx: usize, case: Case<T>) -> SelectResult<T> {
+fn perform_ready<T: Debug + 'static>(idx: usize, case: Case<T>) -> SelectResult<T> {
     match case {
         Case::Recv(ch) => match ch.try_recv() {
             Ok(v) => SelectResult::Recv(idx, Some(v)),
@@ -135,7 +136,7 @@ fn perform_ready<T: Describe + 'static>(idx: usize, case: Case<T>) -> SelectResu
     }
 }
 
-impl<T: Describe + 'static> SelectWait<T> {
+impl<T: Debug + 'static> SelectWait<T> {
     /// Whether a case has completed (the goroutine was woken by one of the channels).
     pub fn is_done(&self) -> bool {
         !self.parked.is_live()
@@ -178,7 +179,7 @@ impl<T: Describe + 'static> SelectWait<T> {
 }
 
 /// A select over cases of one value type.
-pub fn select<T: Describe + 'static>(
+pub fn select<T: Debug + 'static>(
     rt: &Runtime,
     cases: Vec<Case<T>>,
     default: bool,
@@ -227,7 +228,7 @@ pub enum DeadlineStart<T, U> {
 /// own value type): Lua's `select_timeout` and `timeout`, whose select is exactly the user's cases
 /// followed by the timer's channel, so the seed's choices and the trace are the same as a plain
 /// select over those channels. No default: a deadline is the way out.
-pub fn select_deadline_start<T: Describe + 'static, U: Describe + 'static>(
+pub fn select_deadline_start<T: Debug + 'static, U: Debug + 'static>(
     rt: &Runtime,
     cases: Vec<Case<T>>,
     deadline: Channel<U>,
@@ -247,7 +248,7 @@ pub fn select_deadline_start<T: Describe + 'static, U: Describe + 'static>(
         ready.push(n);
     }
     if !ready.is_empty() {
-        let idx = ready[rt.choose(ready.len())];
+        let idx = choose_ready(rt, &ready);
         if idx == n {
             let _ = deadline.try_recv();
             return DeadlineStart::Done(Timed::TimedOut);
@@ -286,7 +287,7 @@ pub fn select_deadline_start<T: Describe + 'static, U: Describe + 'static>(
     })
 }
 
-impl<T: Describe + 'static, U: Describe + 'static> DeadlineWait<T, U> {
+impl<T: Debug + 'static, U: Debug + 'static> DeadlineWait<T, U> {
     /// Ends the select after the goroutine woke: unregisters from every channel and says which
     /// case completed, or that the deadline came first.
     pub fn finish(self) -> Timed<T> {
@@ -308,7 +309,7 @@ impl<T: Describe + 'static, U: Describe + 'static> DeadlineWait<T, U> {
 }
 
 /// A select over `cases` with a deadline channel, as a future (see `select_deadline_start`).
-pub fn select_deadline<T: Describe + 'static, U: Describe + 'static>(
+pub fn select_deadline<T: Debug + 'static, U: Debug + 'static>(
     rt: &Runtime,
     cases: Vec<Case<T>>,
     deadline: Channel<U>,
@@ -320,4 +321,211 @@ pub fn select_deadline<T: Describe + 'static, U: Describe + 'static>(
             DeadlineStart::Parked(wait) => Begin::Parked(Box::new(move || wait.finish())),
         }
     })
+}
+
+/// One arm of `gosim::select!`: an operation of any value type that a select can test, perform
+/// when ready, or register in its queue under the select's one parked operation (Go's select
+/// cases: a channel receive, a send, a context's done, a timer's channel). Implemented by
+/// `Recv<T>` (`ch.recv()`), `Send<T>` (`ch.send(v)`) and `context::Done` (`ctx.done()`).
+pub trait SelectArm {
+    /// What the arm's pattern binds: `Option<T>` for a receive, `Result<(), SendError<T>>`
+    /// for a send, `ContextError` for `ctx.done()`.
+    type Output;
+    /// The run it belongs to.
+    fn runtime(&self) -> &Runtime;
+    /// Whether it would complete now.
+    fn ready(&self) -> bool;
+    /// Completes it now (it is ready).
+    fn perform(&mut self) -> Self::Output;
+    /// Registers it as case `case` of the parked select; returns the resource it waits on.
+    fn register(&mut self, parked: &Rc<Parked>, case: usize) -> ResourceRef;
+    /// Unregisters it after the select woke; its result if it is the case that completed.
+    fn finish(&mut self, parked: &Rc<Parked>, won: bool) -> Option<Self::Output>;
+}
+
+/// An arm of `gosim::select!` with its value type erased (the macro's array of arms).
+#[doc(hidden)]
+pub trait ErasedArm {
+    fn runtime(&self) -> Runtime;
+    fn ready(&self) -> bool;
+    fn perform(&mut self);
+    fn register(&mut self, parked: &Rc<Parked>, case: usize) -> ResourceRef;
+    fn finish(&mut self, parked: &Rc<Parked>, won: bool);
+}
+
+/// An arm of `gosim::select!` and, once it completed, its result.
+#[doc(hidden)]
+#[allow(missing_debug_implementations)]
+pub struct ArmSlot<A: SelectArm> {
+    arm: A,
+    out: Option<A::Output>,
+}
+
+impl<A: SelectArm> ArmSlot<A> {
+    /// The arm, not yet tried.
+    pub fn new(arm: A) -> ArmSlot<A> {
+        ArmSlot { arm, out: None }
+    }
+
+    /// Whether this arm is the one the select completed.
+    pub fn has_output(&self) -> bool {
+        self.out.is_some()
+    }
+
+    /// The completed arm's result.
+    pub fn take(&mut self) -> A::Output {
+        self.out.take().expect("the chosen arm has its result")
+    }
+}
+
+impl<A: SelectArm> ErasedArm for ArmSlot<A> {
+    fn runtime(&self) -> Runtime {
+        self.arm.runtime().clone()
+    }
+    fn ready(&self) -> bool {
+        self.arm.ready()
+    }
+    fn perform(&mut self) {
+        self.out = Some(self.arm.perform());
+    }
+    fn register(&mut self, parked: &Rc<Parked>, case: usize) -> ResourceRef {
+        self.arm.register(parked, case)
+    }
+    fn finish(&mut self, parked: &Rc<Parked>, won: bool) {
+        if let Some(v) = self.arm.finish(parked, won) {
+            self.out = Some(v);
+        }
+    }
+}
+
+/// Picks one of the ready cases of a select with the run's seeded decision (Go picks at random;
+/// here the choice is reproducible): the one rule of every select, Lua's and Rust's.
+fn choose_ready(rt: &Runtime, ready: &[usize]) -> usize {
+    ready[rt.choose(ready.len())]
+}
+
+enum AllState {
+    Start,
+    Parked(Rc<Parked>),
+    Yielded(Option<usize>),
+    Finished,
+}
+
+/// The future of `gosim::select!`: the index of the arm that completed (`None`: the default).
+/// The same rules as Lua's `select` (`select_start`): ready arms are tested in order and one is
+/// picked with the seeded decision; none ready, the default if there is one; else the task
+/// parks on every arm under one parked operation, and the first to complete wins.
+#[doc(hidden)]
+#[must_use = "a gosim operation does nothing until it is awaited"]
+#[allow(missing_debug_implementations)]
+pub struct SelectAll<'a, 'b> {
+    rt: Runtime,
+    arms: &'a mut [&'b mut dyn ErasedArm],
+    default: bool,
+    state: AllState,
+}
+
+impl<'a, 'b> SelectAll<'a, 'b> {
+    /// A select over `arms` (at least one), with a default arm if `default`.
+    pub fn new(arms: &'a mut [&'b mut dyn ErasedArm], default: bool) -> SelectAll<'a, 'b> {
+        let rt = arms
+            .first()
+            .expect("gosim::select! needs at least one arm besides default")
+            .runtime();
+        SelectAll {
+            rt,
+            arms,
+            default,
+            state: AllState::Start,
+        }
+    }
+
+    fn start(&mut self) -> std::task::Poll<Option<usize>> {
+        use std::task::Poll;
+        let mode = self.rt.op_mode();
+        if matches!(mode, OpMode::Later | OpMode::Refused) {
+            self.state = AllState::Start;
+            return Poll::Pending;
+        }
+        let ready: Vec<usize> = (0..self.arms.len())
+            .filter(|&i| self.arms[i].ready())
+            .collect();
+        let chosen = if !ready.is_empty() {
+            let idx = choose_ready(&self.rt, &ready);
+            self.arms[idx].perform();
+            Some(idx)
+        } else if self.default {
+            None
+        } else {
+            let parked = Parked::new(self.rt.current());
+            let resources = (0..self.arms.len())
+                .map(|i| self.arms[i].register(&parked, i))
+                .collect();
+            self.rt
+                .block_member(Wait::on_all(SELECT, resources), &parked);
+            self.state = AllState::Parked(parked);
+            return Poll::Pending;
+        };
+        if super::channel::after_effect(&self.rt, mode) {
+            Poll::Ready(chosen)
+        } else {
+            self.state = AllState::Yielded(chosen);
+            Poll::Pending
+        }
+    }
+}
+
+impl std::future::Future for SelectAll<'_, '_> {
+    type Output = Option<usize>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<usize>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        match std::mem::replace(&mut this.state, AllState::Finished) {
+            AllState::Start => this.start(),
+            AllState::Parked(parked) => {
+                let fired = parked.fired_case();
+                if parked.take_claim() {
+                    this.rt.release_result();
+                }
+                for (i, arm) in this.arms.iter_mut().enumerate() {
+                    arm.finish(&parked, fired == Some(i));
+                }
+                match fired {
+                    Some(i) => Poll::Ready(Some(i)),
+                    None => {
+                        // Another operation of the task's wait completed first: start over.
+                        parked.lose();
+                        this.start()
+                    }
+                }
+            }
+            AllState::Yielded(r) => {
+                this.rt.release_result();
+                Poll::Ready(r)
+            }
+            AllState::Finished => panic!("a gosim select was polled after it completed"),
+        }
+    }
+}
+
+impl Drop for SelectAll<'_, '_> {
+    fn drop(&mut self) {
+        match std::mem::replace(&mut self.state, AllState::Finished) {
+            AllState::Parked(parked) => {
+                if parked.take_claim() {
+                    self.rt.release_result();
+                }
+                parked.lose();
+                for arm in self.arms.iter_mut() {
+                    arm.finish(&parked, false);
+                }
+            }
+            AllState::Yielded(_) => self.rt.release_result(),
+            _ => {}
+        }
+    }
 }

@@ -4,12 +4,13 @@
 //! report whether the timer was pending or had fired with its value still unreceived, and that
 //! value is discarded, so no stale tick is ever received after them.
 
+use std::fmt::Debug;
 use std::rc::Rc;
 
 use std::cell::RefCell;
 
 use super::base::Base;
-use super::channel::{Channel, Describe};
+use super::channel::Channel;
 use crate::runtime::{
     Nanos, ResourceKind, ResourceRef, Runtime, TimerCallback, TimerKey, format_ms,
 };
@@ -266,7 +267,7 @@ impl<T> std::fmt::Debug for ChannelTarget<T> {
     }
 }
 
-impl<T: Describe + 'static> TimerTarget for ChannelTarget<T> {
+impl<T: Debug + 'static> TimerTarget for ChannelTarget<T> {
     fn fire(&self, _rt: &Runtime, now: Nanos) {
         let _ = self.ch.try_send((self.value)(now));
     }
@@ -282,7 +283,7 @@ impl<T: Describe + 'static> TimerTarget for ChannelTarget<T> {
 
 /// A timer (one-shot, or periodic with `period`) delivering the time on a new channel of
 /// capacity 1 named `name`. The channel is created first, then the timer (trace order).
-pub fn channel_timer<T: Describe + 'static>(
+pub fn channel_timer<T: Debug + 'static>(
     rt: &Runtime,
     delay: Nanos,
     period: Option<Nanos>,
@@ -311,7 +312,7 @@ pub fn after(
 
 /// Go's `time.After`: a new channel of capacity 1 named `after` that receives `value(now)` once,
 /// `delay` from now, from a timer of kind `timer`.
-pub fn after_channel<T: Describe + 'static>(
+pub fn after_channel<T: Debug + 'static>(
     rt: &Runtime,
     delay: Nanos,
     value: fn(Nanos) -> T,

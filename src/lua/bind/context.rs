@@ -56,7 +56,7 @@ pub(crate) static KIND: Kind<LuaContext> = Kind {
             name: "err",
             results: 1,
             call: |cx, c, _| {
-                let err = c.0.err().map_or(Value::Nil, |e| string(cx.lua, e));
+                let err = c.0.err().map_or(Value::Nil, |e| string(cx.lua, e.as_str()));
                 cx.point(err)
             },
         },

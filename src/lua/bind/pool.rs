@@ -19,7 +19,7 @@ use super::select::lua_shown;
 use super::{Cx, Func, Res, VarFunc, borrow, integer, is_callable, nothing, string};
 use crate::lua::Host;
 use crate::patterns::{Pool, PoolError};
-use crate::sync::{Describe, yield_now};
+use crate::sync::yield_now;
 
 /// A queued job: the user's function and its arguments (`table.pack`). Shown as `table` in the
 /// trace, as the Lua pool's job table was.
@@ -28,9 +28,9 @@ pub(crate) struct LuaJob {
     args: Value,
 }
 
-impl Describe for LuaJob {
-    fn describe(&self) -> String {
-        "table".to_string()
+impl std::fmt::Debug for LuaJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("table")
     }
 }
 

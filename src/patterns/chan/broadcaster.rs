@@ -17,6 +17,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Debug;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -160,7 +161,7 @@ enum SendStart {
     Parked(Rc<Parked>, SendResult, Option<TimerKey>),
 }
 
-impl<T: Clone + Describe + 'static> Broadcaster<T> {
+impl<T: Clone + Debug + 'static> Broadcaster<T> {
     /// A broadcaster whose subscribers buffer `capacity` values each (`capacity > 0`).
     pub fn new(
         rt: &Runtime,
@@ -539,7 +540,7 @@ impl<T: Clone + Describe + 'static> Broadcaster<T> {
     }
 }
 
-impl<T: Clone + Describe + 'static> Subscriber<T> {
+impl<T: Clone + Debug + 'static> Subscriber<T> {
     /// The broadcaster it belongs to.
     pub fn broadcaster(&self) -> &Broadcaster<T> {
         &self.bc

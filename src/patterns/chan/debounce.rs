@@ -16,12 +16,13 @@
 //! Quiet is measured on the input as the forwarder receives it: while an emission waits for a
 //! receiver on an unbuffered output, the input is not read (backpressure, as a Go forwarder).
 
+use std::fmt::Debug;
 use std::rc::Rc;
 use std::time::Duration;
 
 use super::super::Spawn;
 use crate::runtime::{Blocking, Nanos, Runtime, TimerKey, Wait};
-use crate::sync::{Begin, Channel, Describe, Op, Parked, RecvSlot, TIMED_OUT, TryRecvError};
+use crate::sync::{Begin, Channel, Op, Parked, RecvSlot, TIMED_OUT, TryRecvError};
 
 /// Debounce settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +65,7 @@ pub(crate) enum Recv<T> {
 /// Receives from `ch`, giving up at `until` (an instant; `None`: no deadline). A value already
 /// there is taken even at the deadline; a value sent at the deadline's instant comes after it
 /// (timers fire first).
-pub(crate) fn recv_until<T: Describe + 'static>(
+pub(crate) fn recv_until<T: Debug + 'static>(
     rt: &Runtime,
     ch: &Channel<T>,
     until: Option<Nanos>,
@@ -109,7 +110,7 @@ pub(crate) fn nanos(d: Duration) -> Nanos {
 }
 
 /// Closes `out` (a scheduling point, as a Lua forwarder's `close`).
-pub(crate) async fn close<T: Describe + 'static>(rt: &Runtime, out: Channel<T>) {
+pub(crate) async fn close<T: Debug + 'static>(rt: &Runtime, out: Channel<T>) {
     Op::now(rt, move || {
         out.close();
     })
@@ -118,7 +119,7 @@ pub(crate) async fn close<T: Describe + 'static>(rt: &Runtime, out: Channel<T>) 
 
 /// Debounces `input` into a new channel (capacity `opts.capacity`) through a forwarder task
 /// named `debounce`. The output closes after the input does. Not a scheduling point.
-pub fn debounce<T: Describe + 'static>(
+pub fn debounce<T: Debug + 'static>(
     rt: &Runtime,
     spawner: &dyn Spawn,
     input: Channel<T>,

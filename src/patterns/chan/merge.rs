@@ -7,18 +7,19 @@
 //! names its tasks `fan_in-<i>`; a merge's trace says `merge`. The forwarder is the same loop.
 
 use std::cell::Cell;
+use std::fmt::Debug;
 use std::rc::Rc;
 
 use crate::patterns::Spawn;
 use crate::runtime::Runtime;
-use crate::sync::{Channel, Describe, Op};
+use crate::sync::{Channel, Op};
 
 /// The output's capacity (`patterns.md`: like `fan_in`).
 pub const MERGE_CAPACITY: usize = 10;
 
 /// Merges `inputs` into a new channel (capacity 10, named `merge`) through one forwarder task
 /// per input, `merge-<i>`. With no input, the channel is returned closed. Not a scheduling point.
-pub fn merge<T: Describe + 'static>(
+pub fn merge<T: Debug + 'static>(
     rt: &Runtime,
     spawner: &dyn Spawn,
     inputs: Vec<Channel<T>>,

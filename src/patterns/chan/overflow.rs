@@ -11,6 +11,7 @@
 //! channel send would block under every strategy). A strategy other than `Block` needs a buffer
 //! (capacity ≥ 1). Close never crashes: a send after it reports `Closed`.
 
+use std::fmt::Debug;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -101,7 +102,7 @@ impl<T> std::fmt::Debug for OverflowChannel<T> {
     }
 }
 
-impl<T: Describe + 'static> OverflowChannel<T> {
+impl<T: Debug + 'static> OverflowChannel<T> {
     /// A channel of capacity `cap` with `strategy`. Panics if a dropping or refusing strategy
     /// has no buffer (`cap == 0`): it could never hold a value to drop.
     pub fn new(

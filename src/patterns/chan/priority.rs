@@ -11,6 +11,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BinaryHeap, VecDeque};
+use std::fmt::Debug;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -121,7 +122,7 @@ enum RecvStart<T> {
     Parked(Rc<Parked>, RecvSlot<T>, Option<crate::runtime::TimerKey>),
 }
 
-impl<T: Describe + 'static> PriorityChannel<T> {
+impl<T: Debug + 'static> PriorityChannel<T> {
     /// A priority channel; `cap`: `None` unbounded, `Some(n)` (`n > 0`) sends wait while `n`
     /// values are buffered.
     pub fn new(rt: &Runtime, cap: Option<usize>, created_at: Option<Rc<str>>) -> Self {

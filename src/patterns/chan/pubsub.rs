@@ -9,6 +9,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::fmt::Debug;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -51,7 +52,7 @@ impl<T> std::fmt::Debug for PubSub<T> {
     }
 }
 
-impl<T: Clone + Describe + 'static> PubSub<T> {
+impl<T: Clone + Debug + 'static> PubSub<T> {
     /// A hub whose subscribers buffer `capacity` messages each (`capacity > 0`), `lagging` saying
     /// what a full buffer does.
     pub fn new(

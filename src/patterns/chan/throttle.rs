@@ -10,13 +10,14 @@
 //! Laws: emitted values are at least `ms` apart; the first input of each window is emitted at
 //! its arrival time (when the output's receiver is ready: an unbuffered output waits for it).
 
+use std::fmt::Debug;
 use std::rc::Rc;
 use std::time::Duration;
 
 use super::super::Spawn;
 use super::debounce::{Recv, close, nanos, recv_until};
 use crate::runtime::Runtime;
-use crate::sync::{Channel, Describe};
+use crate::sync::Channel;
 
 /// Throttle settings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,7 +30,7 @@ pub struct ThrottleOptions {
 
 /// Throttles `input` into a new channel (capacity `opts.capacity`) through a forwarder task
 /// named `throttle`. The output closes after the input does. Not a scheduling point.
-pub fn throttle<T: Describe + 'static>(
+pub fn throttle<T: Debug + 'static>(
     rt: &Runtime,
     spawner: &dyn Spawn,
     input: Channel<T>,

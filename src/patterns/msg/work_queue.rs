@@ -24,6 +24,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -65,7 +66,7 @@ impl Default for WorkQueueOptions {
 }
 
 /// A job that failed for good.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct DeadLetter<T> {
     /// The enqueued item.
     pub item: T,
@@ -75,9 +76,12 @@ pub struct DeadLetter<T> {
     pub attempts: u32,
 }
 
-impl<T: Describe> Describe for DeadLetter<T> {
-    fn describe(&self) -> String {
-        format!(
+impl<T: std::fmt::Debug + 'static> std::fmt::Debug for DeadLetter<T> {
+    /// `dead letter ITEM after N attempt(s)`, as the trace shows it (the item as the trace
+    /// shows values).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
             "dead letter {} after {} attempt(s)",
             self.item.describe(),
             self.attempts
@@ -160,7 +164,7 @@ impl<T, D> std::fmt::Debug for WorkQueue<T, D> {
     }
 }
 
-impl<T: Clone + Describe + 'static> WorkQueue<T> {
+impl<T: Clone + Debug + 'static> WorkQueue<T> {
     /// A queue whose dead letters are `DeadLetter<T>` records.
     pub fn new(rt: &Runtime, opts: WorkQueueOptions, created_at: Option<Rc<str>>) -> WorkQueue<T> {
         WorkQueue::with_dead_letters(rt, opts, created_at, |d| d)
@@ -180,7 +184,7 @@ pub fn retry_delay(opts: &WorkQueueOptions, attempt: u32) -> Duration {
     Duration::from_nanos(d.min(opts.max_delay.as_nanos()).min(u64::MAX as u128) as u64)
 }
 
-impl<T: Clone + Describe + 'static, D: Describe + 'static> WorkQueue<T, D> {
+impl<T: Clone + Debug + 'static, D: Debug + 'static> WorkQueue<T, D> {
     /// A queue whose dead letters are made by `to_dead` (a Lua binding makes Lua tables).
     pub fn with_dead_letters(
         rt: &Runtime,
@@ -507,7 +511,7 @@ struct Retry<T, D> {
     id: u64,
 }
 
-impl<T: Clone + Describe + 'static, D: Describe + 'static> TimerCallback for Retry<T, D> {
+impl<T: Clone + Debug + 'static, D: Debug + 'static> TimerCallback for Retry<T, D> {
     fn fire(self: Box<Self>, _rt: &Runtime) {
         self.queue.requeue(self.id);
     }

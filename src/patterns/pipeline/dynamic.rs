@@ -18,6 +18,7 @@
 //! queues close and every worker leaves.
 
 use std::cell::RefCell;
+use std::fmt::Debug;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -26,11 +27,11 @@ use super::stage::{Bypass, ErrorSink, RouteFuture, Stage, StageError, StageOptio
 use crate::patterns::Spawn;
 use crate::patterns::task::CatchPanic;
 use crate::runtime::{Runtime, Subject};
-use crate::sync::{Channel, Describe};
+use crate::sync::Channel;
 
 /// An item on its way through a dynamic pipeline: its value and the last stage number it may
 /// visit (what a dynamic stage's `Stage` carries).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DynItem<T> {
     /// The value.
     pub value: T,
@@ -47,9 +48,10 @@ impl<T> DynItem<T> {
     }
 }
 
-impl<T: Describe> Describe for DynItem<T> {
-    fn describe(&self) -> String {
-        self.value.describe()
+impl<T: std::fmt::Debug> std::fmt::Debug for DynItem<T> {
+    /// The value alone, as the trace shows an item.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.value.fmt(f)
     }
 }
 
@@ -108,7 +110,7 @@ impl<T> std::fmt::Debug for DynamicPipeline<T> {
 /// A stage function of a Rust dynamic pipeline, boxed.
 type BoxedFn<T> = Rc<dyn Fn(T) -> Pin<Box<dyn Future<Output = T>>>>;
 
-impl<T: Describe + 'static> DynamicPipeline<T> {
+impl<T: Debug + 'static> DynamicPipeline<T> {
     /// A pipeline with no stage reading `input` (values go straight to the output until a
     /// stage is added); spawns its router, `dynamic-pipeline`. Not a scheduling point.
     pub fn new(

@@ -19,6 +19,7 @@ mod dynamic;
 mod metrics;
 mod stage;
 
+use std::fmt::Debug;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -28,7 +29,7 @@ use super::Spawn;
 use super::resilience::{Failure, RateLimiter, Retry, RetrySettings};
 use super::task::CatchPanic;
 use crate::runtime::Runtime;
-use crate::sync::{Channel, Describe};
+use crate::sync::Channel;
 
 pub use dynamic::{DynItem, DynamicPipeline, DynamicStage};
 pub use metrics::{PipelineMetrics, StageLabel, StageMetrics};
@@ -66,7 +67,7 @@ impl<T: 'static> StageFn<T> {
 /// Connects `stages` in order after `input` and starts their workers (`pipeline-<i>-<w>`);
 /// returns the last stage's output (`input` itself with no stage). Closing `input` closes the
 /// output once every value has gone through. Not a scheduling point.
-pub fn pipeline<T: Describe + 'static>(
+pub fn pipeline<T: Debug + 'static>(
     rt: &Runtime,
     spawner: &dyn Spawn,
     input: Channel<T>,
@@ -86,7 +87,7 @@ pub fn pipeline<T: Describe + 'static>(
 }
 
 /// The Rust worker loop of a stage.
-async fn rust_worker<T: Describe + 'static>(stage: Stage<T, T>, f: BoxedStageFn<T>) {
+async fn rust_worker<T: Debug + 'static>(stage: Stage<T, T>, f: BoxedStageFn<T>) {
     while let Some(v) = stage.next().await {
         let f = f.clone();
         match CatchPanic::new(async move { f(v).await }).await {
@@ -205,7 +206,7 @@ pub struct PipelineWith<T> {
 /// Connects `stages` after `input` with their options and starts their workers
 /// (`pipeline-<i>-<w>`). Every input yields exactly one output value or one failure: an error
 /// record on `errors` when `with_errors`, else a `note` event. Not a scheduling point.
-pub fn pipeline_with<T: Describe + Clone + 'static>(
+pub fn pipeline_with<T: Debug + Clone + 'static>(
     rt: &Runtime,
     spawner: &dyn Spawn,
     input: Channel<T>,
@@ -272,7 +273,7 @@ pub fn pipeline_with<T: Describe + Clone + 'static>(
 }
 
 /// The Rust worker loop of a `pipeline_with` stage.
-async fn try_worker<T: Describe + Clone + 'static>(stage: Stage<T, T>, f: BoxedTryFn<T>) {
+async fn try_worker<T: Debug + Clone + 'static>(stage: Stage<T, T>, f: BoxedTryFn<T>) {
     while let Some(mut t) = stage.take().await {
         loop {
             let (f, v) = (f.clone(), t.value().clone());

@@ -14,17 +14,18 @@
 //! traces of `pipeline` are unchanged.
 
 use std::cell::Cell;
+use std::fmt::Debug;
 use std::future::Future;
 use std::rc::Rc;
 
 use super::metrics::{PipelineMetrics, StageLabel};
 use crate::patterns::resilience::{RateLimiter, Retry};
 use crate::runtime::{Nanos, Runtime, Subject};
-use crate::sync::{Channel, Describe, Op};
+use crate::sync::{Channel, Op};
 
 /// An item that failed for good: what entered the failing stage, the last error, the stage and
 /// how many calls were made (Lua: `{value, error, stage, attempts}`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct StageError<T> {
     /// The value the stage's function was called with.
     pub value: T,
@@ -43,9 +44,10 @@ impl<T> std::fmt::Display for StageError<T> {
     }
 }
 
-impl<T> Describe for StageError<T> {
-    fn describe(&self) -> String {
-        format!("{self}")
+impl<T> std::fmt::Debug for StageError<T> {
+    /// As `Display` (`stage S: msg`): how the trace shows an error record.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
     }
 }
 
@@ -173,7 +175,7 @@ impl<I> Taken<I> {
     }
 }
 
-impl<I: Describe + 'static, O: Describe + 'static> Stage<I, O> {
+impl<I: Debug + 'static, O: Debug + 'static> Stage<I, O> {
     /// Stage number `index` (from 1) reading `input` with `workers` workers (`> 0`): creates its
     /// output channel. Starts no worker: the caller spawns `workers` loops named
     /// `worker_name(1..=workers)`. Not a scheduling point.

@@ -29,6 +29,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::fmt::Debug;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -135,12 +136,12 @@ impl<K, V> std::fmt::Debug for CoalescingCache<K, V> {
 }
 
 /// Fails a Rust flight whose loading future was dropped before `finish`.
-struct FlightGuard<K: Ord + Clone + Describe + 'static, V: Clone + 'static> {
+struct FlightGuard<K: Ord + Clone + Debug + 'static, V: Clone + 'static> {
     cache: CoalescingCache<K, V>,
     flight: Option<u64>,
 }
 
-impl<K: Ord + Clone + Describe + 'static, V: Clone + 'static> Drop for FlightGuard<K, V> {
+impl<K: Ord + Clone + Debug + 'static, V: Clone + 'static> Drop for FlightGuard<K, V> {
     fn drop(&mut self) {
         if let Some(id) = self.flight.take() {
             let _ = self.cache.finish(id, Err("load cancelled".to_string()));
@@ -148,7 +149,7 @@ impl<K: Ord + Clone + Describe + 'static, V: Clone + 'static> Drop for FlightGua
     }
 }
 
-impl<K: Ord + Clone + Describe + 'static, V: Clone + 'static> CoalescingCache<K, V> {
+impl<K: Ord + Clone + Debug + 'static, V: Clone + 'static> CoalescingCache<K, V> {
     /// A cache whose loads are run by each caller (`get_with`, or a binding's loop).
     pub fn new(rt: &Runtime, ttl: Duration, created_at: Option<Rc<str>>) -> Self {
         Self::build(rt, ttl, None, created_at)

@@ -18,6 +18,7 @@
 //! it; the Lua binding's worker loop (prelude) only calls the user's `fn(task)`.
 
 use std::cell::RefCell;
+use std::fmt::Debug;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ use super::super::task::CatchPanic;
 use super::super::{PoolError, PriorityChannel};
 use super::nanos;
 use crate::runtime::{Blocking, ResourceKind, ResourceRef, Runtime, Subject};
-use crate::sync::{Begin, Describe, Op, Parked, Timeout, block_timed};
+use crate::sync::{Begin, Op, Parked, Timeout, block_timed};
 
 /// The workers end a `wait`.
 const KIND: ResourceKind = ResourceKind::released_by_anyone("priority_pool");
@@ -86,7 +87,7 @@ impl<J> std::fmt::Debug for PriorityPool<J> {
     }
 }
 
-impl<J: Describe + 'static> PriorityPool<J> {
+impl<J: Debug + 'static> PriorityPool<J> {
     /// A pool for `workers` (> 0) workers; starts none (a binding starts its own loops; Rust
     /// uses `start`). Not a scheduling point.
     pub fn new(rt: &Runtime, workers: usize, created_at: Option<Rc<str>>) -> PriorityPool<J> {
