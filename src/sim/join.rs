@@ -20,7 +20,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use crate::patterns::CatchPanic;
 use crate::runtime::{Failure, FailureKind, Runtime, TaskId, TaskState, duration};
-use crate::sync::{Channel, Loc, Recv};
+use crate::sync::{Channel, Loc, RecvFuture};
 
 /// Why a spawned task gave no value: it panicked (tokio's `JoinError`; gosim cannot cancel a
 /// task from outside, as Go cannot, so a panic is the only cause).
@@ -121,7 +121,7 @@ pub struct JoinHandle<T> {
     shared: Rc<Shared<T>>,
     rt: Runtime,
     location: Loc,
-    waiting: Option<Recv<()>>,
+    waiting: Option<RecvFuture<()>>,
 }
 
 impl<T> std::fmt::Debug for JoinHandle<T> {

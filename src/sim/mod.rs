@@ -56,7 +56,9 @@ use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
-pub use crate::sync::{ContextError, Op, Recv, Send, SendError, Sleep, TryRecvError, TrySendError};
+pub use crate::sync::{
+    ContextError, Op, RecvFuture, SendError, SendFuture, Sleep, TryRecvError, TrySendError,
+};
 pub use check::{Check, CheckFailure, CheckPassed, ENV_VARS, check, test_name};
 pub use panics::{CapturedPanic, capture_panics, capturing};
 

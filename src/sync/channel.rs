@@ -620,8 +620,8 @@ impl<T: Debug + 'static> Channel<T> {
     /// Sends `value`, waiting for a receiver or room; `Err(SendError(value))` if the channel is
     /// closed (before or while waiting): the value comes back.
     #[track_caller]
-    pub fn send(&self, value: T) -> Send<T> {
-        Send {
+    pub fn send(&self, value: T) -> SendFuture<T> {
+        SendFuture {
             ch: self.clone(),
             state: SendFut::Start(value),
             location: std::panic::Location::caller(),
@@ -630,13 +630,13 @@ impl<T: Debug + 'static> Channel<T> {
 
     /// Receives a value, waiting for one; `None` once the channel is closed and drained.
     #[track_caller]
-    pub fn recv(&self) -> Recv<T> {
+    pub fn recv(&self) -> RecvFuture<T> {
         self.recv_at(std::panic::Location::caller())
     }
 
     /// `recv` called at `location`.
-    pub(crate) fn recv_at(&self, location: Loc) -> Recv<T> {
-        Recv {
+    pub(crate) fn recv_at(&self, location: Loc) -> RecvFuture<T> {
+        RecvFuture {
             ch: self.clone(),
             state: RecvFut::Start,
             location,
@@ -675,19 +675,19 @@ enum SendFut<T> {
 /// assert!(report.outcome.is_pass());
 /// ```
 #[must_use = "a gosim operation does nothing until it is awaited"]
-pub struct Send<T> {
+pub struct SendFuture<T> {
     ch: Channel<T>,
     state: SendFut<T>,
     location: Loc,
 }
 
-impl<T> std::fmt::Debug for Send<T> {
+impl<T> std::fmt::Debug for SendFuture<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("gosim::sim::Send")
+        f.write_str("gosim::sync::SendFuture")
     }
 }
 
-impl<T> Unpin for Send<T> {}
+impl<T> Unpin for SendFuture<T> {}
 
 /// Ends an operation's result as a future does after its effect: returned now if the task keeps
 /// running at the scheduling point, else held (`Yielded`) until the next poll. In a wait shared
@@ -703,7 +703,7 @@ pub(crate) fn after_effect(rt: &Runtime, mode: OpMode) -> bool {
     rt.schedule_point_holding()
 }
 
-impl<T: Debug + 'static> Send<T> {
+impl<T: Debug + 'static> SendFuture<T> {
     fn start(&mut self, value: T) -> Poll<Result<(), SendError<T>>> {
         let rt = self.ch.rt();
         let mode = rt.op_mode();
@@ -736,7 +736,7 @@ impl<T: Debug + 'static> Send<T> {
     }
 }
 
-impl<T: Debug + 'static> Future for Send<T> {
+impl<T: Debug + 'static> Future for SendFuture<T> {
     type Output = Result<(), SendError<T>>;
 
     fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
@@ -769,7 +769,7 @@ impl<T: Debug + 'static> Future for Send<T> {
     }
 }
 
-impl<T> Drop for Send<T> {
+impl<T> Drop for SendFuture<T> {
     fn drop(&mut self) {
         match &self.state {
             // Dropped while waiting (a `select!` took another branch): no queue completes it.
@@ -794,21 +794,21 @@ enum RecvFut<T> {
 
 /// The future of `Channel::recv`: `None` once closed and drained.
 #[must_use = "a gosim operation does nothing until it is awaited"]
-pub struct Recv<T> {
+pub struct RecvFuture<T> {
     ch: Channel<T>,
     state: RecvFut<T>,
     location: Loc,
 }
 
-impl<T> std::fmt::Debug for Recv<T> {
+impl<T> std::fmt::Debug for RecvFuture<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("gosim::sim::Recv")
+        f.write_str("gosim::sync::RecvFuture")
     }
 }
 
-impl<T> Unpin for Recv<T> {}
+impl<T> Unpin for RecvFuture<T> {}
 
-impl<T: Debug + 'static> Recv<T> {
+impl<T: Debug + 'static> RecvFuture<T> {
     fn start(&mut self) -> Poll<Option<T>> {
         let rt = self.ch.rt();
         let mode = rt.op_mode();
@@ -841,7 +841,7 @@ impl<T: Debug + 'static> Recv<T> {
     }
 }
 
-impl<T: Debug + 'static> Future for Recv<T> {
+impl<T: Debug + 'static> Future for RecvFuture<T> {
     type Output = Option<T>;
 
     fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<Option<T>> {
@@ -872,7 +872,7 @@ impl<T: Debug + 'static> Future for Recv<T> {
     }
 }
 
-impl<T> Drop for Recv<T> {
+impl<T> Drop for RecvFuture<T> {
     fn drop(&mut self) {
         match &self.state {
             RecvFut::Parked(parked, _) => {
@@ -887,7 +887,7 @@ impl<T> Drop for Recv<T> {
     }
 }
 
-impl<T: Debug + 'static> super::select::SelectArm for Recv<T> {
+impl<T: Debug + 'static> super::select::SelectArm for RecvFuture<T> {
     type Output = Option<T>;
 
     fn runtime(&self) -> &Runtime {
@@ -926,7 +926,7 @@ impl<T: Debug + 'static> super::select::SelectArm for Recv<T> {
     }
 }
 
-impl<T: Debug + 'static> super::select::SelectArm for Send<T> {
+impl<T: Debug + 'static> super::select::SelectArm for SendFuture<T> {
     type Output = Result<(), SendError<T>>;
 
     fn runtime(&self) -> &Runtime {

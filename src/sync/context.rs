@@ -310,7 +310,7 @@ impl Context {
         }
     }
 
-    fn done_recv(&self, location: super::Loc) -> super::Recv<()> {
+    fn done_recv(&self, location: super::Loc) -> super::RecvFuture<()> {
         self.done_channel::<()>(None).recv_at(location)
     }
 }
@@ -320,7 +320,7 @@ impl Context {
 #[derive(Debug)]
 pub struct Done {
     ctx: Context,
-    recv: Option<super::Recv<()>>,
+    recv: Option<super::RecvFuture<()>>,
     location: super::Loc,
 }
 

@@ -26,8 +26,8 @@ pub use atomic::{AtomicInt, AtomicOp, AtomicResult};
 pub(crate) use base::{Base, debug_handle};
 pub(crate) use channel::KIND as CHANNEL_KIND;
 pub use channel::{
-    Channel, Describe, DetailHook, Recv, RecvSlot, RecvStart, Send, SendError, SendSlot, SendStart,
-    SendState, TryRecvError, TrySendError, send_result, set_detail_hook,
+    Channel, Describe, DetailHook, RecvFuture, RecvSlot, RecvStart, SendError, SendFuture,
+    SendSlot, SendStart, SendState, TryRecvError, TrySendError, send_result, set_detail_hook,
 };
 pub use cond::Cond;
 pub use context::{CancelHook, Context, ContextError, Done};

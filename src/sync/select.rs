@@ -326,7 +326,7 @@ pub fn select_deadline<T: Debug + 'static, U: Debug + 'static>(
 /// One arm of `gosim::select!`: an operation of any value type that a select can test, perform
 /// when ready, or register in its queue under the select's one parked operation (Go's select
 /// cases: a channel receive, a send, a context's done, a timer's channel). Implemented by
-/// `Recv<T>` (`ch.recv()`), `Send<T>` (`ch.send(v)`) and `context::Done` (`ctx.done()`).
+/// `RecvFuture<T>` (`ch.recv()`), `SendFuture<T>` (`ch.send(v)`) and `context::Done` (`ctx.done()`).
 pub trait SelectArm {
     /// What the arm's pattern binds: `Option<T>` for a receive, `Result<(), SendError<T>>`
     /// for a send, `ContextError` for `ctx.done()`.

@@ -225,7 +225,7 @@ impl<T: Debug + 'static> OverflowChannel<T> {
 
     /// Receives (as `Channel::recv`): `None` once closed and drained.
     #[track_caller]
-    pub fn recv(&self) -> crate::sync::Recv<T> {
+    pub fn recv(&self) -> crate::sync::RecvFuture<T> {
         self.ch.recv()
     }
 
