@@ -33,6 +33,9 @@
 //! assert!(report.outcome.is_pass());
 //! ```
 
+// The public surface is curated (issue 14): an item is `pub` only if a user can name it.
+#![warn(unreachable_pub)]
+
 pub mod explore;
 pub mod lua;
 pub mod patterns;

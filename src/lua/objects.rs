@@ -45,13 +45,13 @@ impl LuaChannel {
 
 /// A mutex handle.
 #[derive(Debug)]
-pub struct LuaMutex(pub(crate) Mutex);
+pub(super) struct LuaMutex(pub(crate) Mutex);
 /// An rwmutex handle.
 #[derive(Debug)]
-pub struct LuaRwMutex(pub(crate) RwMutex);
+pub(super) struct LuaRwMutex(pub(crate) RwMutex);
 /// The read side of an rwmutex as a locker (`rw:rlocker()`).
 #[derive(Debug)]
-pub struct LuaRLocker(pub(crate) RwMutex);
+pub(super) struct LuaRLocker(pub(crate) RwMutex);
 /// A weighted semaphore handle (seed 5.4).
 #[derive(Debug)]
 pub struct LuaWeightedSemaphore(pub(crate) crate::patterns::WeightedSemaphore);
@@ -66,32 +66,32 @@ pub struct LuaBarrier(pub(crate) crate::patterns::Barrier);
 pub struct LuaUpgradeableRwLock(pub(crate) crate::patterns::UpgradeableRwLock);
 /// A semaphore handle.
 #[derive(Debug)]
-pub struct LuaSemaphore(pub(crate) Semaphore);
+pub(super) struct LuaSemaphore(pub(crate) Semaphore);
 /// A wait group handle.
 #[derive(Debug)]
-pub struct LuaWaitGroup(pub(crate) WaitGroup);
+pub(super) struct LuaWaitGroup(pub(crate) WaitGroup);
 /// A once handle.
 #[derive(Debug)]
-pub struct LuaOnce(pub(crate) Once);
+pub(super) struct LuaOnce(pub(crate) Once);
 
 /// An atomic integer handle (`crate::sync::AtomicInt`, the one a Rust task uses).
 #[derive(Debug)]
-pub struct LuaAtomic(pub(crate) crate::sync::AtomicInt);
+pub(super) struct LuaAtomic(pub(crate) crate::sync::AtomicInt);
 
 /// A cond handle and its locker (any Lua object with lock/unlock).
 #[derive(Debug)]
-pub struct LuaCond {
+pub(super) struct LuaCond {
     pub(crate) cond: Cond,
     pub(crate) locker: RefCell<Value>,
 }
 
 /// A context handle.
 #[derive(Debug)]
-pub struct LuaContext(pub(crate) Context);
+pub(super) struct LuaContext(pub(crate) Context);
 
 /// A timer, ticker or after_func handle.
 #[derive(Debug)]
-pub struct LuaTimer {
+pub(super) struct LuaTimer {
     pub(crate) timer: Timer,
     pub(crate) chan: Option<Channel<LuaValue>>,
     pub(crate) periodic: bool,
@@ -164,7 +164,7 @@ handle!(LuaTimer, "timer", |this| this.timer.resource());
 /// An async handle (`goroutine.async`, `crate::patterns::JoinHandle`): the result is the
 /// packed table of the function's results (`table.pack`), a failure its error message.
 #[derive(Debug)]
-pub struct LuaAsync(pub(crate) crate::patterns::JoinHandle<Value>);
+pub(super) struct LuaAsync(pub(crate) crate::patterns::JoinHandle<Value>);
 
 /// No methods; `h.id` is the goroutine's id, as the documentation promises.
 impl UserData for LuaAsync {
@@ -182,15 +182,15 @@ impl UserData for LuaAsync {
 
 /// A goroutine profiler handle.
 #[derive(Debug)]
-pub struct LuaProfiler(pub(crate) crate::patterns::Profiler);
+pub(super) struct LuaProfiler(pub(crate) crate::patterns::Profiler);
 /// A channel inspector handle.
 #[derive(Debug)]
-pub struct LuaInspector(
+pub(super) struct LuaInspector(
     pub(crate) crate::patterns::ChannelInspector<LuaValue>,
     pub(crate) ResourceRef,
 );
 /// A deadlock detector's Rust half (the periodic loop is Lua).
-pub struct LuaDetector(
+pub(super) struct LuaDetector(
     pub(crate) std::rc::Rc<crate::patterns::DeadlockDetector>,
     /// While started: what calls `on_deadlock` before a deadlock fails the run.
     pub(crate) RefCell<Option<std::rc::Rc<dyn crate::runtime::DeadlockReporter>>>,
@@ -350,7 +350,7 @@ impl Exposable for crate::patterns::PriorityChannel<LuaValue> {
 pub struct LuaRateLimiter(pub(crate) crate::patterns::RateLimiter);
 /// A rate limiter's reservation.
 #[derive(Debug)]
-pub struct LuaReservation(pub(crate) crate::patterns::Reservation);
+pub(super) struct LuaReservation(pub(crate) crate::patterns::Reservation);
 
 handle!(LuaRateLimiter, "rate_limiter", |this| this.0.resource());
 handle!(LuaReservation, "reservation", |_this| "reservation");
@@ -367,7 +367,7 @@ impl Exposable for crate::patterns::RateLimiter {
 pub struct LuaCircuitBreaker(pub(crate) crate::patterns::CircuitBreaker);
 /// A circuit breaker's permit: recorded once (then empty).
 #[derive(Debug)]
-pub struct LuaPermit(pub(crate) RefCell<Option<crate::patterns::Permit>>);
+pub(super) struct LuaPermit(pub(crate) RefCell<Option<crate::patterns::Permit>>);
 
 handle!(LuaCircuitBreaker, "circuit_breaker", |this| this
     .0

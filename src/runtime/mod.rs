@@ -275,7 +275,7 @@ impl Runtime {
     /// timer, event and decision of the previous run is dropped, and every clone of the handle
     /// now sees the new run. For hosts that keep state bound to one handle between runs (a Lua
     /// world reused by `explore`): rebinding a handle is cheaper than rebuilding what holds it.
-    pub fn restart(&self, config: Config, clock: Box<dyn Backend>) {
+    pub(crate) fn restart(&self, config: Config, clock: Box<dyn Backend>) {
         self.shutdown();
         let fresh = Runtime::new(config, clock);
         let shared = Rc::try_unwrap(fresh.core)
@@ -320,7 +320,7 @@ impl Runtime {
     }
 
     /// The goroutine being run. Panics outside a goroutine: primitives are only called from one.
-    pub fn current(&self) -> TaskId {
+    pub(crate) fn current(&self) -> TaskId {
         self.core_ref()
             .current
             .expect("gosim: no goroutine is running (a primitive was used outside the scheduler)")
@@ -338,7 +338,7 @@ impl Runtime {
     }
 
     /// Renames a task (names appear in traces and reports).
-    pub fn set_task_name(&self, id: TaskId, name: &str) {
+    pub(crate) fn set_task_name(&self, id: TaskId, name: &str) {
         let mut core = self.core();
         if let Some(t) = core.task_mut(id) {
             let name: Rc<str> = Rc::from(name);
@@ -350,7 +350,7 @@ impl Runtime {
     }
 
     /// Records where a task stopped (its source line), for reports.
-    pub fn set_location(
+    pub(crate) fn set_location(
         &self,
         id: TaskId,
         location: Option<&'static std::panic::Location<'static>>,
@@ -367,13 +367,13 @@ impl Runtime {
     }
 
     /// Records an event caused by the current goroutine (or by the scheduler outside one).
-    pub fn emit(&self, verb: &'static str, subject: Subject, detail: Option<String>) {
+    pub(crate) fn emit(&self, verb: &'static str, subject: Subject, detail: Option<String>) {
         self.record(verb, subject, Detail::from(detail));
     }
 
     /// Records an event caused by the current goroutine (or by the scheduler outside one), with
     /// a compact detail: nothing is formatted until the trace is rendered.
-    pub fn record(&self, verb: &'static str, subject: Subject, detail: Detail) {
+    pub(crate) fn record(&self, verb: &'static str, subject: Subject, detail: Detail) {
         let mut core = self.core();
         if !core.config.trace {
             return;
@@ -385,7 +385,7 @@ impl Runtime {
     /// Records one side of a hand-off between two goroutines (a channel transfer): the event of
     /// `task` (the current goroutine when `None`), whose value went to or came from `peer`,
     /// shown in the text as `shown` says (see `Event::peer`).
-    pub fn record_handoff(
+    pub(crate) fn record_handoff(
         &self,
         task: Option<TaskId>,
         verb: &'static str,
@@ -401,28 +401,10 @@ impl Runtime {
         core.push_event(task, verb, subject, detail, peer);
     }
 
-    /// Records an event of the current goroutine that hands a value to, or takes one from,
-    /// the goroutine `peer` (a channel transfer with a parked partner): see `Event::peer`.
-    pub fn emit_with_peer(
-        &self,
-        verb: &'static str,
-        subject: Subject,
-        detail: Option<String>,
-        peer: TaskId,
-    ) {
-        let mut core = self.core();
-        if !core.config.trace {
-            return;
-        }
-        let task = core.current.unwrap_or(TaskId(0));
-        let peer = Some((peer, PeerShown::Hidden));
-        core.push_event(task, verb, subject, Detail::from(detail), peer);
-    }
-
     /// Records an event on behalf of another goroutine (the parked side of a hand-off made
     /// by the current one: the value reached `task`, or left it, at this instant), with the
     /// goroutine on the other side when the trace's views should link the two (`Event::peer`).
-    pub fn emit_as(
+    pub(crate) fn emit_as(
         &self,
         task: TaskId,
         verb: &'static str,
@@ -454,7 +436,11 @@ impl Runtime {
 
     /// A new resource identity (channels, locks... call this when created). `kind` is the
     /// primitive's declaration: its name, and whether its holders are its only releasers.
-    pub fn new_resource(&self, kind: ResourceKind, created_at: Option<Rc<str>>) -> ResourceRef {
+    pub(crate) fn new_resource(
+        &self,
+        kind: ResourceKind,
+        created_at: Option<Rc<str>>,
+    ) -> ResourceRef {
         let mut core = self.core();
         let id = core.next_resource_id;
         core.next_resource_id += 1;
@@ -467,25 +453,25 @@ impl Runtime {
     }
 
     /// A uniform `u64` from the data stream.
-    pub fn random_u64(&self) -> u64 {
+    pub(crate) fn random_u64(&self) -> u64 {
         self.core().decider.data(None)
     }
 
     /// A uniform float in `[0, 1)` from the data stream.
-    pub fn random_unit(&self) -> f64 {
+    pub(crate) fn random_unit(&self) -> f64 {
         let bits = self.core().decider.data(None);
         (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Replaces the data stream (`math.randomseed`): reproducible, and independent of scheduling.
-    pub fn reseed_data(&self, seed: u64) {
+    pub(crate) fn reseed_data(&self, seed: u64) {
         let mut core = self.core();
         let base = core.config.seed;
         core.decider.reseed_data(base ^ seed.rotate_left(17));
     }
 
     /// A uniform choice in `0..n` from the scheduling stream (`select` among ready cases).
-    pub fn choose(&self, n: usize) -> usize {
+    pub(crate) fn choose(&self, n: usize) -> usize {
         if n <= 1 {
             return 0;
         }
@@ -494,7 +480,7 @@ impl Runtime {
 
     /// Adds a goroutine. It becomes runnable; it runs when the scheduler picks it. Fails (and ends
     /// the run with a limit) when too many goroutines are alive.
-    pub fn spawn(
+    pub(crate) fn spawn(
         &self,
         name: Option<&str>,
         daemon: bool,
@@ -559,7 +545,7 @@ impl Runtime {
     }
 
     /// Blocks the current goroutine: it will not run until something calls `wake` on it.
-    pub fn block(&self, wait: Wait) {
+    pub(crate) fn block(&self, wait: Wait) {
         self.core.plain.set(false);
         let mut core = self.core();
         let id = core.current.expect("block outside a goroutine");
@@ -576,7 +562,7 @@ impl Runtime {
     /// `tokio::select!` or `join!` over gosim operations): the first to complete wins the wait
     /// and the others are lost (see `Parked`).
     #[inline]
-    pub fn op_mode(&self) -> OpMode {
+    pub(crate) fn op_mode(&self) -> OpMode {
         if self.core.plain.get() {
             return OpMode::Plain;
         }
@@ -608,7 +594,7 @@ impl Runtime {
     }
 
     /// Fails the run: a task waited on a second operation while its wait could not be shared.
-    pub fn refuse(&self, what: &str, location: Option<String>) {
+    pub(crate) fn refuse(&self, what: &str, location: Option<String>) {
         let (id, name) = {
             let core = self.core_ref();
             let id = core.current.unwrap_or(TaskId(0));
@@ -638,7 +624,7 @@ impl Runtime {
     /// Parks the current task in the operation `parked` of a Rust future: as `block`, or, when
     /// another operation of this poll parked already, joining its wait (the first to complete
     /// wins, see `Parked`).
-    pub fn block_member(&self, wait: Wait, parked: &Rc<Parked>) {
+    pub(crate) fn block_member(&self, wait: Wait, parked: &Rc<Parked>) {
         self.core.plain.set(false);
         let mut core = self.core();
         let id = core.current.expect("block outside a goroutine");
@@ -658,7 +644,7 @@ impl Runtime {
     /// Sleeps the current task until `until` (first time: `now + d`) as an operation of a Rust
     /// future (`Sleep`): as `sleep`, or joining the wait of another operation of this poll.
     /// Returns the timer and the deadline.
-    pub fn sleep_member(&self, until: Option<Nanos>, d: Nanos) -> (TimerKey, Nanos) {
+    pub(crate) fn sleep_member(&self, until: Option<Nanos>, d: Nanos) -> (TimerKey, Nanos) {
         self.core.plain.set(false);
         let mut core = self.core();
         let id = core.current.expect("sleep outside a goroutine");
@@ -689,7 +675,7 @@ impl Runtime {
     /// runnable again, as after a scheduling point): the operation holds its result
     /// (`hold_result`) and returns it at the next poll, where the lost ones, which returned
     /// `Pending` earlier in this poll, start over.
-    pub fn won_now(&self) {
+    pub(crate) fn won_now(&self) {
         self.core.plain.set(false);
         let mut core = self.core();
         let id = core.current.expect("won_now outside a goroutine");
@@ -708,7 +694,7 @@ impl Runtime {
     /// task whose other operations of this poll are parked): a queue must not pair it with
     /// itself. `None` on the hot path (one load).
     #[inline]
-    pub fn waiting_task(&self) -> Option<TaskId> {
+    pub(crate) fn waiting_task(&self) -> Option<TaskId> {
         if self.core.plain.get() {
             return None;
         }
@@ -724,7 +710,7 @@ impl Runtime {
     }
 
     /// A future of the running task holds a completed result it returns at its next poll.
-    pub fn hold_result(&self) {
+    pub(crate) fn hold_result(&self) {
         self.core.plain.set(false);
         let mut core = self.core();
         if let Some(id) = core.current
@@ -735,7 +721,7 @@ impl Runtime {
     }
 
     /// A future returned (or dropped) the result it held (`hold_result`).
-    pub fn release_result(&self) {
+    pub(crate) fn release_result(&self) {
         let mut core = self.core();
         let Some(id) = core.current else { return };
         let Some(t) = core.task_mut(id) else { return };
@@ -746,20 +732,23 @@ impl Runtime {
     }
 
     /// Makes a blocked goroutine runnable.
-    pub fn wake(&self, id: TaskId) {
+    pub(crate) fn wake(&self, id: TaskId) {
         let mut core = self.core();
         core.wake(id);
     }
 
     /// Sleeps the current goroutine until `now + dur`; returns the timer.
-    pub fn sleep(&self, dur: Nanos) -> TimerKey {
+    pub(crate) fn sleep(&self, dur: Nanos) -> TimerKey {
         self.core.plain.set(false);
         let mut core = self.core();
         let id = core.current.expect("sleep outside a goroutine");
         core.sleep_task(id, dur, false)
     }
 
-    /// Adds a timer that runs `callback` at `at`.
+    /// Adds a timer that runs `callback` at `at`. Part of the protocol between the scheduler and
+    /// the primitives (hidden from the docs): public only so that tests can order a callback
+    /// against a primitive's own deadline at one instant.
+    #[doc(hidden)]
     pub fn add_timer(&self, at: Nanos, callback: Box<dyn TimerCallback>) -> TimerKey {
         let mut core = self.core();
         let fire_at = core.decider.fire_at(at);
@@ -767,20 +756,15 @@ impl Runtime {
     }
 
     /// Cancels a pending timer; false if it already fired or was cancelled.
-    pub fn cancel_timer(&self, key: TimerKey) -> bool {
+    pub(crate) fn cancel_timer(&self, key: TimerKey) -> bool {
         self.core().timers.cancel(key)
-    }
-
-    /// Whether a timer is still pending.
-    pub fn timer_pending(&self, key: TimerKey) -> bool {
-        self.core_ref().timers.contains(key)
     }
 
     /// A scheduling point of the current goroutine, taken after its operation's effect. Returns
     /// `true` if it keeps running, `false` if it must give control back to the scheduler (it has
     /// been made runnable again, and another goroutine, or itself, will be picked).
     #[inline]
-    pub fn schedule_point(&self) -> bool {
+    pub(crate) fn schedule_point(&self) -> bool {
         let keep = self.point(false);
         if !keep {
             self.core.plain.set(false);
@@ -791,7 +775,7 @@ impl Runtime {
     /// `schedule_point` after a Rust operation's effect: when it gives way, the operation holds
     /// its result for the next poll (`hold_result`, in the same borrow).
     #[inline]
-    pub fn schedule_point_holding(&self) -> bool {
+    pub(crate) fn schedule_point_holding(&self) -> bool {
         let keep = self.point(true);
         if !keep {
             self.core.plain.set(false);
@@ -835,7 +819,7 @@ impl Runtime {
     }
 
     /// Ends the run as failed (the first outcome set wins).
-    pub fn fail(&self, failure: Failure) {
+    pub(crate) fn fail(&self, failure: Failure) {
         let mut core = self.core();
         if core.outcome.is_none() {
             core.outcome = Some(Outcome::Fail(failure));
@@ -843,7 +827,7 @@ impl Runtime {
     }
 
     /// Ends the run on a limit (the first outcome set wins).
-    pub fn hit_limit(&self, kind: LimitKind, message: String, location: Option<String>) {
+    pub(crate) fn hit_limit(&self, kind: LimitKind, message: String, location: Option<String>) {
         self.core().set_limit(kind, message, location);
     }
 
@@ -902,17 +886,17 @@ impl Runtime {
     }
 
     /// The queue that foreign wakers push to (production mode).
-    pub fn wakeups(&self) -> std::sync::Arc<Wakeups> {
+    pub(crate) fn wakeups(&self) -> std::sync::Arc<Wakeups> {
         self.core_ref().wakeups.clone()
     }
 
     /// A waker for a task waiting on a foreign future: waking it makes the task runnable.
-    pub fn external_waker(&self, id: TaskId) -> std::task::Waker {
+    pub(crate) fn external_waker(&self, id: TaskId) -> std::task::Waker {
         external::waker(id, &self.core_ref().wakeups)
     }
 
     /// Parks the current task on a foreign future (production mode); its waker wakes it.
-    pub fn block_external(&self) {
+    pub(crate) fn block_external(&self) {
         self.block(Wait {
             op: WaitOp::External,
             resource: None,
@@ -925,7 +909,7 @@ impl Runtime {
     /// One step of the scheduler: run one task until its next switch, or move the clock, or
     /// find that the run is over. In production mode, `Idle` means nothing can run before the
     /// given instant (or before a wake-up from outside, for `None`): the caller waits.
-    pub fn step(&self) -> Step {
+    pub(crate) fn step(&self) -> Step {
         if let Some(outcome) = self.core_ref().outcome.clone() {
             return Step::Over(outcome);
         }
@@ -1088,7 +1072,7 @@ impl Runtime {
     }
 
     /// The state of the goroutine being run (a body checks that it parked before yielding).
-    pub fn current_state(&self) -> Option<TaskState> {
+    pub(crate) fn current_state(&self) -> Option<TaskState> {
         let core = self.core_ref();
         core.current.and_then(|id| core.task(id)).map(|t| t.state)
     }

@@ -51,13 +51,13 @@ pub trait Describe {
 
 /// A binding's compact trace detail for its own value types (the Lua binding's values), asked
 /// before the `Debug` fallback: `None` for a value it does not know.
-pub type DetailHook = fn(&dyn Any) -> Option<Detail>;
+pub(super) type DetailHook = fn(&dyn Any) -> Option<Detail>;
 
 static DETAIL_HOOK: OnceLock<DetailHook> = OnceLock::new();
 
 /// Installs the binding's detail hook (see [`Describe`]). The first installed stays: a binding
 /// installs the same pure function every time, so the trace never depends on which ran first.
-pub fn set_detail_hook(hook: DetailHook) {
+pub(crate) fn set_detail_hook(hook: DetailHook) {
     let _ = DETAIL_HOOK.set(hook);
 }
 
@@ -101,11 +101,11 @@ impl<T: Debug + 'static> Describe for T {
 }
 
 /// Where a parked receiver gets its result: `Some(value)`, or `None` if the channel closed.
-pub type RecvSlot<T> = Rc<RefCell<Option<Option<T>>>>;
+pub(crate) type RecvSlot<T> = Rc<RefCell<Option<Option<T>>>>;
 
 /// What happened to a parked sender's value.
 #[derive(Debug)]
-pub enum SendState<T> {
+pub(crate) enum SendState<T> {
     /// Still waiting for a receiver or for room.
     Pending(T),
     /// Delivered (to a receiver or into the buffer).
@@ -115,11 +115,11 @@ pub enum SendState<T> {
 }
 
 /// Where a parked sender's value waits.
-pub type SendSlot<T> = Rc<RefCell<SendState<T>>>;
+pub(crate) type SendSlot<T> = Rc<RefCell<SendState<T>>>;
 
 /// How a parked send ended, read once by the woken sender (a send, a select's send case, a Lua
 /// send): delivered, or the channel closed first (the value comes back in the error).
-pub fn send_result<T>(slot: &SendSlot<T>) -> Result<(), SendError<T>> {
+pub(crate) fn send_result<T>(slot: &SendSlot<T>) -> Result<(), SendError<T>> {
     match std::mem::replace(&mut *slot.borrow_mut(), SendState::Sent) {
         SendState::Sent => Ok(()),
         SendState::Closed(v) => Err(SendError(v)),
@@ -207,7 +207,7 @@ pub enum TryRecvError {
 
 /// The start of a blocking receive.
 #[derive(Debug)]
-pub enum RecvStart<T> {
+pub(crate) enum RecvStart<T> {
     /// Completed at once: a value, or `None` when closed and drained.
     Ready(Option<T>),
     /// The current goroutine is parked; the slot is filled when it wakes.
@@ -216,7 +216,7 @@ pub enum RecvStart<T> {
 
 /// The start of a blocking send.
 #[derive(Debug)]
-pub enum SendStart<T> {
+pub(crate) enum SendStart<T> {
     /// Completed at once: `true` sent, `false` the channel is closed.
     Done(bool),
     /// The current goroutine is parked; the slot says how it ended when it wakes.
@@ -443,7 +443,7 @@ impl<T: Debug + 'static> Channel<T> {
     }
 
     /// Receives, parking the current goroutine if nothing is available.
-    pub fn recv_or_park(&self) -> RecvStart<T> {
+    pub(crate) fn recv_or_park(&self) -> RecvStart<T> {
         match self.try_recv() {
             Ok(v) => RecvStart::Ready(Some(v)),
             Err(TryRecvError::Closed) => {
@@ -461,7 +461,7 @@ impl<T: Debug + 'static> Channel<T> {
     }
 
     /// Sends, parking the current goroutine if no receiver or room is available.
-    pub fn send_or_park(&self, value: T) -> SendStart<T> {
+    pub(crate) fn send_or_park(&self, value: T) -> SendStart<T> {
         match self.try_send(value) {
             Ok(()) => SendStart::Done(true),
             Err(TrySendError::Closed(_)) => {
@@ -482,7 +482,7 @@ impl<T: Debug + 'static> Channel<T> {
     }
 
     /// Adds a parked receiver (used by `recv_or_park` and `select`).
-    pub fn register_recv(&self, parked: Rc<Parked>, case: usize, slot: RecvSlot<T>) {
+    pub(crate) fn register_recv(&self, parked: Rc<Parked>, case: usize, slot: RecvSlot<T>) {
         self.shared
             .state
             .borrow_mut()
@@ -491,7 +491,7 @@ impl<T: Debug + 'static> Channel<T> {
     }
 
     /// Adds a parked sender (used by `send_or_park` and `select`).
-    pub fn register_send(&self, parked: Rc<Parked>, case: usize, slot: SendSlot<T>) {
+    pub(crate) fn register_send(&self, parked: Rc<Parked>, case: usize, slot: SendSlot<T>) {
         self.shared
             .state
             .borrow_mut()
@@ -500,7 +500,7 @@ impl<T: Debug + 'static> Channel<T> {
     }
 
     /// Removes every registration of `parked` (a `select` that completed elsewhere).
-    pub fn unregister(&self, parked: &Rc<Parked>) {
+    pub(crate) fn unregister(&self, parked: &Rc<Parked>) {
         let mut st = self.shared.state.borrow_mut();
         st.recvq.retain(|w| !Rc::ptr_eq(&w.parked, parked));
         st.sendq.retain(|w| !Rc::ptr_eq(&w.parked, parked));

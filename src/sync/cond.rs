@@ -64,7 +64,7 @@ impl Cond {
     }
 
     /// Waits for `ticket` to be notified: true if it already was, false if parked (step 2).
-    pub fn wait_or_park(&self, ticket: u64) -> bool {
+    pub(crate) fn wait_or_park(&self, ticket: u64) -> bool {
         let rt = &self.shared.rt;
         let mut st = self.shared.state.borrow_mut();
         if ticket < st.notified {

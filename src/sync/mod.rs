@@ -24,28 +24,31 @@ mod wait_group;
 
 pub use atomic::{AtomicInt, AtomicOp, AtomicResult};
 pub(crate) use base::{Base, debug_handle};
-pub(crate) use channel::KIND as CHANNEL_KIND;
 pub use channel::{
-    Channel, Describe, DetailHook, RecvFuture, RecvSlot, RecvStart, SendError, SendFuture,
-    SendSlot, SendStart, SendState, TryRecvError, TrySendError, send_result, set_detail_hook,
+    Channel, Describe, RecvFuture, SendError, SendFuture, TryRecvError, TrySendError,
+};
+pub(crate) use channel::{
+    KIND as CHANNEL_KIND, RecvSlot, RecvStart, SendSlot, SendStart, SendState, send_result,
+    set_detail_hook,
 };
 pub use cond::Cond;
-pub use context::{CancelHook, Context, ContextError, Done};
+pub use context::{Context, ContextError, Done};
 pub use mutex::{LockFuture, Mutex};
-pub use once::{Once, OnceStart};
-pub use op::{Begin, Loc, Op, Sleep, sleep, yield_now};
-pub use park::{Parked, TIMED_OUT, Timeout, block_timed, block_timed_behind};
+pub use once::Once;
+pub(crate) use once::OnceStart;
+pub(crate) use op::{Begin, Loc, sleep, yield_now};
+pub use op::{Op, Sleep};
+pub use park::Timeout;
+pub(crate) use park::{Parked, TIMED_OUT, block_timed, block_timed_behind};
 pub use rwmutex::RwMutex;
+// What `gosim::select!` expands to: public for the macro, not part of the API.
 #[doc(hidden)]
 pub use select::{ArmSlot, ErasedArm, SelectAll};
-pub use select::{
-    Case, DeadlineStart, DeadlineWait, SelectArm, SelectResult, SelectStart, SelectWait, Timed,
-    select, select_deadline, select_deadline_start, select_start,
-};
+pub use select::{Case, SelectArm, SelectResult, Timed};
+pub(crate) use select::{SelectStart, SelectWait, select, select_deadline, select_start};
 pub use semaphore::Semaphore;
-pub use timer::{
-    ChannelTarget, FuncTarget, Timer, TimerTarget, after, after_channel, after_func, channel_timer,
-};
+pub use timer::Timer;
+pub(crate) use timer::{after, after_channel, after_func, channel_timer};
 pub use wait_group::WaitGroup;
 
 /// `file:line` of the caller, for resource creation lines (where a task stopped is kept as the

@@ -75,29 +75,10 @@ impl Mutex {
         true
     }
 
-    /// Locks if free and returns true; otherwise parks the current goroutine and returns false.
-    /// A parked goroutine is woken when the lock is released and must call this again with
-    /// `retry = true` (it may find the lock taken by a barging goroutine, and then waits at the
-    /// head of the queue).
-    pub fn lock_or_park(&self, retry: bool) -> bool {
-        let mut st = self.shared.state.borrow_mut();
-        if !st.locked {
-            self.take(&mut st);
-            return true;
-        }
-        let parked = Parked::new(self.shared.rt.current());
-        if retry {
-            st.waiters.push_front(parked);
-        } else {
-            st.waiters.push_back(parked);
-        }
-        drop(st);
-        self.shared.rt.block(Wait::on(LOCK, &self.shared.res));
-        false
-    }
-
-    /// `lock_or_park` for a Rust future, whose wait may be shared with other operations of its
-    /// task: `Err(parked)` when parked.
+    /// Locks if free; otherwise queues the current task (at the head when `retry`: a woken
+    /// waiter that found the lock taken by a barging goroutine) and returns `Err(parked)`. The
+    /// wait may be shared with other operations of the task (a Rust future); the Lua binding
+    /// parks through it too.
     fn lock_or_park_member(&self, retry: bool) -> Result<(), Rc<Parked>> {
         let mut st = self.shared.state.borrow_mut();
         if !st.locked {

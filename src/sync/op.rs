@@ -38,7 +38,7 @@ pub struct Op<R> {
 
 /// Where an operation was called (`#[track_caller]`): copied, not formatted, until a report
 /// needs it (the task parks).
-pub type Loc = &'static std::panic::Location<'static>;
+pub(crate) type Loc = &'static std::panic::Location<'static>;
 
 /// Records `loc` as where the current task stopped.
 pub(crate) fn park_at(rt: &Runtime, loc: Option<Loc>) {
@@ -160,7 +160,7 @@ impl<R> Op<R> {
 }
 
 /// Sleeps the current task for `d` (`location`: where it was called, for reports).
-pub fn sleep(rt: &Runtime, d: Nanos, location: Option<Loc>) -> Sleep {
+pub(crate) fn sleep(rt: &Runtime, d: Nanos, location: Option<Loc>) -> Sleep {
     Sleep {
         rt: rt.clone(),
         d,
@@ -241,6 +241,6 @@ impl Drop for Sleep {
 }
 
 /// A bare scheduling point.
-pub fn yield_now(rt: &Runtime) -> Op<()> {
+pub(crate) fn yield_now(rt: &Runtime) -> Op<()> {
     Op::new(rt, None, || Begin::Done(()))
 }

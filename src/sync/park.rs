@@ -4,11 +4,11 @@
 
 use std::rc::Rc;
 
-pub use crate::runtime::Parked;
+pub(crate) use crate::runtime::Parked;
 use crate::runtime::{Blocking, Nanos, ResourceRef, Runtime, TimerCallback, TimerKey, Wait};
 
 /// The case a parked operation completes with when its deadline passes first.
-pub const TIMED_OUT: usize = usize::MAX;
+pub(crate) const TIMED_OUT: usize = usize::MAX;
 
 /// A timed wait whose deadline passed before it was granted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +31,7 @@ impl Parked {
     ///
     /// Timers fire before any goroutine runs at their instant, so a grant made earlier at that
     /// instant wins over the deadline (a value already available when a timeout fires wins).
-    pub fn expire_at(
+    pub(crate) fn expire_at(
         self: &Rc<Self>,
         rt: &Runtime,
         at: Nanos,
@@ -50,7 +50,7 @@ impl Parked {
 /// Blocks the current goroutine on `res` in `op` (with its deadline, if any, so the wait-for
 /// graph knows a timed wait is no false cycle) and arms the deadline: `leave` takes the waiter
 /// out of the primitive's queue when it passes first. The timed wait of every pattern.
-pub fn block_timed(
+pub(crate) fn block_timed(
     rt: &Runtime,
     op: Blocking,
     res: &ResourceRef,
@@ -64,7 +64,7 @@ pub fn block_timed(
 /// `block_timed` for a FIFO queue in which a waiter ahead gives up at `ahead` (the earliest such
 /// deadline): its leaving may let this one in without any holder releasing, so a timer may end
 /// this wait too, and it makes no wait-for edge (no false cycle).
-pub fn block_timed_behind(
+pub(crate) fn block_timed_behind(
     rt: &Runtime,
     op: Blocking,
     res: &ResourceRef,

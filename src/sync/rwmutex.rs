@@ -83,7 +83,7 @@ impl RwMutex {
     }
 
     /// Write-locks now (true) or parks until the lock is handed over (false; nothing to retry).
-    pub fn lock_or_park(&self) -> bool {
+    pub(crate) fn lock_or_park(&self) -> bool {
         if self.try_lock() {
             return true;
         }
@@ -98,7 +98,7 @@ impl RwMutex {
     }
 
     /// Read-locks now (true) or parks until the read lock is handed over (false).
-    pub fn rlock_or_park(&self) -> bool {
+    pub(crate) fn rlock_or_park(&self) -> bool {
         if self.try_rlock() {
             return true;
         }

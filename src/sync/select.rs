@@ -50,7 +50,7 @@ enum Slot<T> {
 }
 
 /// A parked select, to finish when the goroutine wakes.
-pub struct SelectWait<T> {
+pub(crate) struct SelectWait<T> {
     parked: Rc<Parked>,
     slots: Vec<Slot<T>>,
 }
@@ -65,7 +65,7 @@ impl<T> std::fmt::Debug for SelectWait<T> {
 
 /// The start of a select.
 #[derive(Debug)]
-pub enum SelectStart<T> {
+pub(crate) enum SelectStart<T> {
     /// Completed at once.
     Done(SelectResult<T>),
     /// Parked; call `SelectWait::finish` when the goroutine wakes.
@@ -73,7 +73,7 @@ pub enum SelectStart<T> {
 }
 
 /// Starts a select over `cases` for the current goroutine.
-pub fn select_start<T: Debug + 'static>(
+pub(crate) fn select_start<T: Debug + 'static>(
     rt: &Runtime,
     cases: Vec<Case<T>>,
     has_default: bool,
@@ -137,14 +137,9 @@ fn perform_ready<T: Debug + 'static>(idx: usize, case: Case<T>) -> SelectResult<
 }
 
 impl<T: Debug + 'static> SelectWait<T> {
-    /// Whether a case has completed (the goroutine was woken by one of the channels).
-    pub fn is_done(&self) -> bool {
-        !self.parked.is_live()
-    }
-
     /// Ends the select after the goroutine woke: unregisters from the other channels and returns
     /// the completed case.
-    pub fn finish(self) -> SelectResult<T> {
+    pub(crate) fn finish(self) -> SelectResult<T> {
         let fired = self
             .parked
             .fired_case()
@@ -179,7 +174,7 @@ impl<T: Debug + 'static> SelectWait<T> {
 }
 
 /// A select over cases of one value type.
-pub fn select<T: Debug + 'static>(
+pub(crate) fn select<T: Debug + 'static>(
     rt: &Runtime,
     cases: Vec<Case<T>>,
     default: bool,
@@ -201,7 +196,7 @@ pub enum Timed<T> {
 }
 
 /// A parked select with a deadline, to finish when the goroutine wakes.
-pub struct DeadlineWait<T, U> {
+pub(super) struct DeadlineWait<T, U> {
     inner: SelectWait<T>,
     deadline: Channel<U>,
     slot: RecvSlot<U>,
@@ -217,7 +212,7 @@ impl<T, U> std::fmt::Debug for DeadlineWait<T, U> {
 
 /// The start of a select with a deadline.
 #[derive(Debug)]
-pub enum DeadlineStart<T, U> {
+pub(super) enum DeadlineStart<T, U> {
     /// Completed at once.
     Done(Timed<T>),
     /// Parked; call `DeadlineWait::finish` when the goroutine wakes.
@@ -228,7 +223,7 @@ pub enum DeadlineStart<T, U> {
 /// own value type): Lua's `select_timeout` and `timeout`, whose select is exactly the user's cases
 /// followed by the timer's channel, so the seed's choices and the trace are the same as a plain
 /// select over those channels. No default: a deadline is the way out.
-pub fn select_deadline_start<T: Debug + 'static, U: Debug + 'static>(
+pub(crate) fn select_deadline_start<T: Debug + 'static, U: Debug + 'static>(
     rt: &Runtime,
     cases: Vec<Case<T>>,
     deadline: Channel<U>,
@@ -290,7 +285,7 @@ pub fn select_deadline_start<T: Debug + 'static, U: Debug + 'static>(
 impl<T: Debug + 'static, U: Debug + 'static> DeadlineWait<T, U> {
     /// Ends the select after the goroutine woke: unregisters from every channel and says which
     /// case completed, or that the deadline came first.
-    pub fn finish(self) -> Timed<T> {
+    pub(super) fn finish(self) -> Timed<T> {
         self.deadline.unregister(&self.inner.parked);
         let fired = self.inner.parked.fired_case();
         if fired == Some(self.inner.slots.len()) {
@@ -309,7 +304,7 @@ impl<T: Debug + 'static, U: Debug + 'static> DeadlineWait<T, U> {
 }
 
 /// A select over `cases` with a deadline channel, as a future (see `select_deadline_start`).
-pub fn select_deadline<T: Debug + 'static, U: Debug + 'static>(
+pub(crate) fn select_deadline<T: Debug + 'static, U: Debug + 'static>(
     rt: &Runtime,
     cases: Vec<Case<T>>,
     deadline: Channel<U>,

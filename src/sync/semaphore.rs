@@ -65,7 +65,7 @@ impl Semaphore {
     }
 
     /// Takes a permit now (true) or parks until one is handed over (false).
-    pub fn acquire_or_park(&self) -> bool {
+    pub(crate) fn acquire_or_park(&self) -> bool {
         if self.try_acquire() {
             return true;
         }

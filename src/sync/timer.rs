@@ -195,13 +195,13 @@ type Spawner = Box<dyn FnMut(&Runtime)>;
 /// goroutine. `FnMut`, because a fired `after_func` timer may be `reset` and fire again. The
 /// function gets the runtime as an argument so it need not hold one (a timer holding its run
 /// would be a cycle).
-pub struct FuncTarget {
+pub(super) struct FuncTarget {
     f: RefCell<Spawner>,
 }
 
 impl FuncTarget {
     /// A target calling `f` at every firing.
-    pub fn new(f: impl FnMut(&Runtime) + 'static) -> FuncTarget {
+    pub(super) fn new(f: impl FnMut(&Runtime) + 'static) -> FuncTarget {
         FuncTarget {
             f: RefCell::new(Box::new(f)),
         }
@@ -230,7 +230,7 @@ impl TimerTarget for FuncTarget {
 }
 
 /// Starts a one-shot timer (kind `after_func`) that calls `spawn` when it fires, `delay` from now.
-pub fn after_func(
+pub(crate) fn after_func(
     rt: &Runtime,
     delay: Nanos,
     spawn: impl FnMut(&Runtime) + 'static,
@@ -249,14 +249,14 @@ pub fn after_func(
 /// Delivers a value made from the run's time on a channel, dropping it if nobody made room (Go's
 /// timers do the same). Generic over the channel's value type, so one target serves every
 /// binding (Rust delivers a `Duration`, Lua a number of milliseconds).
-pub struct ChannelTarget<T> {
+pub(super) struct ChannelTarget<T> {
     ch: Channel<T>,
     value: fn(Nanos) -> T,
 }
 
 impl<T> ChannelTarget<T> {
     /// A target sending `value(now)` on `ch`.
-    pub fn new(ch: Channel<T>, value: fn(Nanos) -> T) -> ChannelTarget<T> {
+    pub(super) fn new(ch: Channel<T>, value: fn(Nanos) -> T) -> ChannelTarget<T> {
         ChannelTarget { ch, value }
     }
 }
@@ -283,7 +283,7 @@ impl<T: Debug + 'static> TimerTarget for ChannelTarget<T> {
 
 /// A timer (one-shot, or periodic with `period`) delivering the time on a new channel of
 /// capacity 1 named `name`. The channel is created first, then the timer (trace order).
-pub fn channel_timer<T: Debug + 'static>(
+pub(crate) fn channel_timer<T: Debug + 'static>(
     rt: &Runtime,
     delay: Nanos,
     period: Option<Nanos>,
@@ -300,7 +300,7 @@ pub fn channel_timer<T: Debug + 'static>(
 }
 
 /// A Rust timer or ticker: `Duration`s on a channel named `after` (one-shot) or `ticks`.
-pub fn after(
+pub(crate) fn after(
     rt: &Runtime,
     delay: Nanos,
     period: Option<Nanos>,
@@ -312,7 +312,7 @@ pub fn after(
 
 /// Go's `time.After`: a new channel of capacity 1 named `after` that receives `value(now)` once,
 /// `delay` from now, from a timer of kind `timer`.
-pub fn after_channel<T: Debug + 'static>(
+pub(crate) fn after_channel<T: Debug + 'static>(
     rt: &Runtime,
     delay: Nanos,
     value: fn(Nanos) -> T,

@@ -97,7 +97,7 @@ impl WaitGroup {
     }
 
     /// Returns true if the counter is zero now; otherwise parks until it is (false).
-    pub fn wait_or_park(&self) -> bool {
+    pub(crate) fn wait_or_park(&self) -> bool {
         let mut st = self.shared.state.borrow_mut();
         if st.count == 0 {
             return true;

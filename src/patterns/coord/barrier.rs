@@ -97,7 +97,7 @@ impl Barrier {
 
     /// Arrives: completes the generation (the caller is the leader and every waiter is woken),
     /// or parks the current goroutine until the generation completes or `timeout` passes.
-    pub fn arrive_or_park(&self, timeout: Option<Nanos>) -> BarrierStart {
+    pub(crate) fn arrive_or_park(&self, timeout: Option<Nanos>) -> BarrierStart {
         let rt = &self.shared.rt;
         let (generation, arrived, parties) = {
             let st = self.shared.state.borrow();

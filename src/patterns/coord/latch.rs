@@ -139,7 +139,7 @@ impl Latch {
 
     /// Returns at once if the count is 0 (or the timeout is 0), else parks the current goroutine
     /// until it reaches 0 or `timeout` passes.
-    pub fn wait_or_park(&self, timeout: Option<Nanos>) -> LatchStart {
+    pub(crate) fn wait_or_park(&self, timeout: Option<Nanos>) -> LatchStart {
         let rt = &self.shared.rt;
         if self.count() == 0 {
             return LatchStart::Done(true);

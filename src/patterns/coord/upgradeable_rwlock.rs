@@ -309,24 +309,24 @@ impl UpgradeableRwLock {
     }
 
     /// Starts a plain read lock request.
-    pub fn rlock_or_park(&self, timeout: Option<Nanos>) -> LockStart {
+    pub(crate) fn rlock_or_park(&self, timeout: Option<Nanos>) -> LockStart {
         self.request(Want::Read, timeout)
     }
 
     /// Starts a write lock request.
-    pub fn lock_or_park(&self, timeout: Option<Nanos>) -> LockStart {
+    pub(crate) fn lock_or_park(&self, timeout: Option<Nanos>) -> LockStart {
         self.request(Want::Write, timeout)
     }
 
     /// Starts an upgradable read request.
-    pub fn upgradable_rlock_or_park(&self, timeout: Option<Nanos>) -> LockStart {
+    pub(crate) fn upgradable_rlock_or_park(&self, timeout: Option<Nanos>) -> LockStart {
         self.request(Want::Upgradable, timeout)
     }
 
     /// Starts an upgrade of the caller's upgradable read: at once if no plain reader holds the
     /// lock, else parked until they drain (new readers wait meanwhile) or `timeout` passes (the
     /// caller then keeps its upgradable read). Misuse if the caller does not hold it.
-    pub fn upgrade_or_park(&self, timeout: Option<Nanos>) -> Result<LockStart, Misuse> {
+    pub(crate) fn upgrade_or_park(&self, timeout: Option<Nanos>) -> Result<LockStart, Misuse> {
         let rt = &self.shared.rt;
         let me = rt.current();
         {

@@ -137,7 +137,11 @@ impl WeightedSemaphore {
 
     /// Takes `w` units now, or parks the current goroutine until they are granted in request
     /// order, or until `timeout` passes (`Some(0)`: a try).
-    pub fn acquire_or_park(&self, w: u64, timeout: Option<Nanos>) -> Result<AcquireStart, Misuse> {
+    pub(crate) fn acquire_or_park(
+        &self,
+        w: u64,
+        timeout: Option<Nanos>,
+    ) -> Result<AcquireStart, Misuse> {
         self.check_weight(w)?;
         let rt = &self.shared.rt;
         let me = rt.current();

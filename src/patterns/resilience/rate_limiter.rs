@@ -294,7 +294,7 @@ impl RateLimiter {
 
     /// Starts a wait: done at once, refused at once, or the current goroutine parked until
     /// its reservation's instant (woken by a timer, in call order for equal instants).
-    pub fn wait_or_park(&self, n: u64, timeout: Option<Nanos>) -> Result<bool, WaitError> {
+    pub(crate) fn wait_or_park(&self, n: u64, timeout: Option<Nanos>) -> Result<bool, WaitError> {
         let rt = &self.shared.rt;
         let now = rt.now();
         let a = self.reserve_at(now, n, timeout);
