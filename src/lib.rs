@@ -45,7 +45,48 @@ pub mod sim;
 pub mod sync;
 
 pub use gosim_macros::test;
+/// The Lua binding's crate, re-exported so that a mixed Lua/Rust test names the same mlua
+/// version gosim uses (`gosim::mlua::Value` in a `LuaValue`, host functions' arguments).
+pub use mlua;
 pub use sim::{Check, Sim, check};
+
+/// What a Rust test of concurrent code needs, in one import: `use gosim::prelude::*;`.
+///
+/// The run and its checks (`Sim`, `check`, `Check`, `#[gosim::test]` as `test`, `select!`), the
+/// primitives with tokio's shapes (`Channel`, `Mutex<T>`, `RwLock<T>`, `Semaphore`, `WaitGroup`,
+/// `Context`, `Once`, `Cond`), their futures' outputs and errors, and the report types. Nothing
+/// in it shadows the standard prelude (the channel futures are `SendFuture`/`RecvFuture`).
+///
+/// ```
+/// use gosim::prelude::*;
+/// use std::time::Duration;
+///
+/// let sim = Sim::with_seed(3);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let (tx, rx) = (s.channel::<(u8, Option<&str>)>(1), s.context());
+///     let h = s.spawn("worker", async move { tx.send((1, Some("one"))).await.is_ok() });
+///     assert!(h.await.expect("no panic"));
+///     rx.cancel();
+///     assert_eq!(rx.done().await, ContextError::Canceled);
+///     s.sleep(Duration::from_millis(5)).await;
+///     s.now()
+/// });
+/// report.assert_pass();
+/// assert_eq!(report.value, Some(Duration::from_millis(5)));
+/// ```
+pub mod prelude {
+    pub use crate::runtime::{Config, Failure, FailureKind, LimitKind, Outcome, Strategy};
+    pub use crate::sim::{
+        Check, JoinError, JoinHandle, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+        Semaphore, SemaphorePermit, Sim, SimReport, check,
+    };
+    pub use crate::sync::{
+        Channel, Cond, Context, ContextError, Once, SendError, Timer, TryRecvError, TrySendError,
+        WaitGroup,
+    };
+    pub use crate::{select, test};
+}
 
 /// Go's `select` over gosim operations of any value types, with the seeded fair choice of Lua's
 /// `select`: among the arms ready now, one is picked with the run's seeded decision; none ready,

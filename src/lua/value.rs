@@ -68,3 +68,69 @@ pub fn describe(v: &Value) -> String {
         _ => "value".to_string(),
     }
 }
+
+/// Scalars a Rust task sends to a Lua goroutine: `LuaValue::from(42)`, `true.into()`. Strings
+/// and tables need the Lua state (`lua.create_string`), so they come from `mlua::Value`.
+macro_rules! from_scalar {
+    ($($t:ty => $variant:ident as $as:ty),*) => {$(
+        impl From<$t> for LuaValue {
+            fn from(v: $t) -> LuaValue {
+                LuaValue(Value::$variant(v as $as))
+            }
+        }
+    )*};
+}
+from_scalar!(i64 => Integer as i64, i32 => Integer as i64, u32 => Integer as i64,
+    f64 => Number as f64, f32 => Number as f64);
+
+impl From<bool> for LuaValue {
+    fn from(b: bool) -> LuaValue {
+        LuaValue(Value::Boolean(b))
+    }
+}
+
+impl From<()> for LuaValue {
+    /// Lua's `nil`.
+    fn from((): ()) -> LuaValue {
+        LuaValue(Value::Nil)
+    }
+}
+
+impl From<Value> for LuaValue {
+    fn from(v: Value) -> LuaValue {
+        LuaValue(v)
+    }
+}
+
+impl From<LuaValue> for Value {
+    fn from(v: LuaValue) -> Value {
+        v.0
+    }
+}
+
+impl LuaValue {
+    /// The integer, if it is one (a float with an exact integer value counts, as in Lua).
+    ///
+    /// ```
+    /// use gosim::lua::LuaValue;
+    /// assert_eq!(LuaValue::from(7).as_i64(), Some(7));
+    /// assert_eq!(LuaValue::from(2.0).as_i64(), Some(2));
+    /// assert_eq!(LuaValue::from(true).as_i64(), None);
+    /// ```
+    pub fn as_i64(&self) -> Option<i64> {
+        self.0.as_i64().or_else(|| {
+            let f = self.0.as_f64()?;
+            (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
+        })
+    }
+
+    /// The number as a float, if it is a number.
+    pub fn as_f64(&self) -> Option<f64> {
+        self.0.as_f64()
+    }
+
+    /// The string's text (lossy UTF-8), if it is a string.
+    pub fn to_string_lossy(&self) -> Option<String> {
+        self.0.as_string().map(|s| s.to_string_lossy())
+    }
+}
