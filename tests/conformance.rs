@@ -84,7 +84,7 @@ fn options(seed: u64, trace: bool) -> RunOptions {
     o.config.trace = trace;
     // Generous for these scripts, but small enough that a hang shows up as a limit quickly.
     o.config.max_steps = 5_000_000;
-    o.config.max_time = 3_600_000 * 1_000_000;
+    o.config.max_time = std::time::Duration::from_secs(3_600);
     o
 }
 

@@ -651,7 +651,7 @@ fn out_of_range_flags_are_usage_errors_not_panics() {
 #[test]
 fn library_configs_with_extreme_step_costs_do_not_panic() {
     let opts = with_config(|c| {
-        c.step_cost = u64::MAX;
+        c.step_cost = std::time::Duration::from_nanos(u64::MAX);
         c.step_cost_random = true;
     });
     let r = run_guarded("goroutine.sleep(1)\ngoroutine.yield()\n", &opts);

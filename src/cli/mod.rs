@@ -13,6 +13,7 @@ static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gosim::lua::{LuaLimits, StdlibAccess};
@@ -192,11 +193,11 @@ impl LimitArgs {
             config: Config {
                 seed,
                 max_steps: self.max_steps,
-                max_time: ms_to_nanos(self.max_time),
-                drain_time: ms_to_nanos(self.drain_time),
+                max_time: Duration::from_nanos(ms_to_nanos(self.max_time)),
+                drain_time: Duration::from_nanos(ms_to_nanos(self.drain_time)),
                 max_goroutines: self.max_goroutines,
                 spin_steps: self.spin_steps,
-                step_cost: ms_to_nanos(self.step_cost),
+                step_cost: Duration::from_nanos(ms_to_nanos(self.step_cost)),
                 step_cost_random: self.step_cost_random,
                 trace,
                 strategy: self.strategy.unwrap_or(Strategy::Random),
@@ -228,11 +229,11 @@ impl LimitArgs {
             format!("--max-steps {}", self.max_steps),
         );
         add(
-            ms_to_nanos(self.max_time) != d.max_time,
+            Duration::from_nanos(ms_to_nanos(self.max_time)) != d.max_time,
             format!("--max-time {}", self.max_time),
         );
         add(
-            ms_to_nanos(self.drain_time) != d.drain_time,
+            Duration::from_nanos(ms_to_nanos(self.drain_time)) != d.drain_time,
             format!("--drain-time {}", self.drain_time),
         );
         add(

@@ -29,6 +29,7 @@ mod trace;
 
 use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::rc::Rc;
+use std::time::Duration;
 
 pub(crate) use backend::duration;
 pub use backend::{
@@ -52,6 +53,12 @@ pub use trace::{
 use task::{Task, label};
 use timer::{TimerAction, Timers};
 
+/// A `Duration` as the clock's nanoseconds, saturating (times go in and out of the API as
+/// `Duration`s; the core counts nanoseconds).
+pub(crate) fn duration_nanos(d: Duration) -> Nanos {
+    d.as_nanos().min(u128::from(Nanos::MAX)) as Nanos
+}
+
 /// The knobs of one run. Every limit has a default that a normal scenario never reaches.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -60,16 +67,16 @@ pub struct Config {
     /// Scheduling steps before the run ends with a limit.
     pub max_steps: u64,
     /// The virtual-time horizon.
-    pub max_time: Nanos,
+    pub max_time: Duration,
     /// How long, after main returned, the others may take to finish.
-    pub drain_time: Nanos,
+    pub drain_time: Duration,
     /// Goroutines alive at once.
     pub max_goroutines: usize,
     /// Spin guard: after this many steps without the clock moving while a timer is pending, the
     /// clock jumps to that timer (0 disables it).
     pub spin_steps: u64,
     /// Virtual time added by every scheduling step.
-    pub step_cost: Nanos,
+    pub step_cost: Duration,
     /// Draw each step's cost uniformly in `[0, step_cost]` instead.
     pub step_cost_random: bool,
     /// Keep the trace events (off for fast sweeps).
@@ -87,11 +94,11 @@ impl Default for Config {
         Config {
             seed: 0,
             max_steps: 100_000_000,
-            max_time: 86_400_000 * NANOS_PER_MS,
-            drain_time: 60_000 * NANOS_PER_MS,
+            max_time: Duration::from_secs(86_400),
+            drain_time: Duration::from_secs(60),
             max_goroutines: 1_000_000,
             spin_steps: 10_000,
-            step_cost: 0,
+            step_cost: Duration::ZERO,
             step_cost_random: false,
             trace: true,
             strategy: Strategy::Random,
@@ -229,7 +236,7 @@ impl Runtime {
         // A portfolio runs the member of its seed; a `cost:MS` strategy is a random step cost.
         config.strategy = config.strategy.for_seed(config.seed);
         if let Some(max) = config.strategy.step_cost() {
-            config.step_cost = max;
+            config.step_cost = Duration::from_nanos(max);
             config.step_cost_random = true;
         }
         let core = Core {
@@ -610,7 +617,7 @@ impl Runtime {
              tokio::select! or join!); await the others one at a time, or spawn a task",
             label(id, name.as_deref())
         );
-        let time = std::time::Duration::from_nanos(self.now());
+        let time = Duration::from_nanos(self.now());
         let failure = Failure::in_task(
             FailureKind::Error,
             Some((id, name)),
@@ -1090,22 +1097,23 @@ impl Runtime {
                 if !forced && !core.timers.any_may_wake() {
                     return false;
                 }
-                if next > core.config.max_time {
+                let horizon = duration_nanos(core.config.max_time);
+                if next > horizon {
                     let message = format!(
                         "the next timer is at {}, past the horizon of {}",
                         format_ms(next),
-                        format_ms(core.config.max_time)
+                        format_ms(horizon)
                     );
                     core.set_limit(LimitKind::Time, message, None);
                     return true;
                 }
                 if let Some(done) = core.main_done_at
-                    && next > done.saturating_add(core.config.drain_time)
+                    && next > done.saturating_add(duration_nanos(core.config.drain_time))
                 {
                     let stuck = core.stuck_tasks(false);
                     let why = format!(
                         "still running {} after main returned",
-                        format_ms(core.config.drain_time)
+                        format_ms(duration_nanos(core.config.drain_time))
                     );
                     core.set_leak(stuck, why);
                     return true;
@@ -1434,12 +1442,13 @@ impl Core {
             self.set_limit(LimitKind::Steps, message, None);
             return false;
         }
-        if self.config.step_cost > 0 {
+        let step_cost = duration_nanos(self.config.step_cost);
+        if step_cost > 0 {
             let cost = if self.config.step_cost_random {
                 self.decider
-                    .below(DecisionKind::Cost, self.config.step_cost.saturating_add(1))
+                    .below(DecisionKind::Cost, step_cost.saturating_add(1))
             } else {
-                self.config.step_cost
+                step_cost
             };
             let now = self.clock.now();
             self.clock.advance_to(now.saturating_add(cost));

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::panics::{CapturedPanic, capture_panics};
-use super::{Sim, SimReport, to_nanos};
+use super::{Sim, SimReport};
 use crate::explore::{RunResult, Shrunk, replay_config, resolve_strategy};
 use crate::patterns::spawn_future;
 use crate::runtime::{
@@ -395,7 +395,7 @@ impl Check {
         let mut config = Config {
             seed: self.seed,
             trace: false,
-            step_cost: to_nanos(self.step_cost),
+            step_cost: self.step_cost,
             strategy,
             ..Config::default()
         };
@@ -403,7 +403,7 @@ impl Check {
             config.max_steps = n;
         }
         if let Some(t) = self.max_time {
-            config.max_time = to_nanos(t);
+            config.max_time = t;
         }
         let ctx = Reproduce {
             name: name.clone(),
