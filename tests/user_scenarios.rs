@@ -262,6 +262,77 @@ fn a_rust_task_and_a_lua_goroutine_share_channels() {
     }
 }
 
+// 6. ---------------------------------------------------------------------------------------------
+
+/// A client asks a slow backend under a 20 ms deadline, with a heartbeat ticker beside it:
+/// `gosim::select!` over the reply, the context and the ticks. The deadline wins at exactly 20 ms
+/// of virtual time; the backend's late reply is still taken afterwards with a non-blocking
+/// `default` arm; `sim.timeout` bounds a whole task; a cancelled parent cancels its child.
+#[gosim::test(runs = 200)]
+async fn deadlines_select_and_contexts_work_in_virtual_time(sim: Sim) {
+    use gosim::sync::ContextError;
+
+    let replies = sim.channel::<String>(1);
+    let (r, s) = (replies.clone(), sim.clone());
+    sim.spawn("backend", async move {
+        s.sleep(ms(50)).await;
+        r.send("late".to_string())
+            .await
+            .expect("room for one reply");
+    });
+    let ctx = sim.context().with_timeout(ms(20));
+    let (ticker, ticks) = sim.ticker(ms(5));
+    let mut heartbeats = 0;
+    let answer = loop {
+        gosim::select! {
+            v = replies.recv() => break Ok(v),
+            e = ctx.done() => break Err(e),
+            _ = ticks.recv() => heartbeats += 1,
+        }
+    };
+    ticker.stop();
+    assert_eq!(answer, Err(ContextError::DeadlineExceeded));
+    assert_eq!(sim.now(), ms(20), "the deadline, to the nanosecond");
+    // Ticks at 5, 10 and 15 ms; at 20 ms the deadline and a tick are both ready and the seed
+    // picks one, as Go's select does.
+    assert!((3..=4).contains(&heartbeats), "{heartbeats} heartbeats");
+    let early = gosim::select! {
+        v = replies.recv() => v,
+        default => None,
+    };
+    assert_eq!(early, None, "nothing yet: default");
+    // The reply comes at 50 ms; waking at 50 ms too would race it (a sweep finds the seeds where
+    // main runs first), so wait past it.
+    sim.sleep(ms(31)).await;
+    let late = gosim::select! {
+        v = replies.recv() => v,
+        default => None,
+    };
+    assert_eq!(late.as_deref(), Some("late"));
+
+    // A whole task under a time limit: it keeps running after the limit, as in Go.
+    let s = sim.clone();
+    let slow = sim.timeout(ms(10), async move {
+        s.sleep(ms(15)).await;
+        7
+    });
+    assert!(slow.await.is_err(), "timed out at 10 ms");
+    let s = sim.clone();
+    let fast = sim.timeout(ms(10), async move {
+        s.sleep(ms(5)).await;
+        7
+    });
+    assert_eq!(fast.await.ok(), Some(7));
+
+    // Cancellation flows down the context tree.
+    let parent = sim.context().with_cancel();
+    let child = parent.with_timeout(ms(1_000));
+    let waiter = sim.spawn("waiter", async move { child.done().await });
+    sim.sleep(ms(1)).await;
+    parent.cancel();
+    assert_eq!(waiter.await.expect("no panic"), ContextError::Canceled);
+}
+
 // 7. ---------------------------------------------------------------------------------------------
 
 /// The service under test: reads lines from `requests`, answers each upper-cased on `replies`
