@@ -2,7 +2,6 @@
 //! that seed (in this process and in a child process), shrinking to a schedule file and its
 //! replay, the `GOSIM_*` settings, and task panics captured instead of printed.
 
-use std::cell::Cell;
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -11,23 +10,8 @@ use gosim::runtime::{Outcome, Schedule};
 use gosim::sim::{CheckFailure, capture_panics};
 use gosim::{Check, Sim};
 
-/// Two tasks read a counter, yield, and write it back plus one: an interleaving loses an update.
-async fn lost_update(sim: Sim) {
-    let counter = Rc::new(Cell::new(0));
-    let wg = sim.wait_group();
-    wg.add(2).expect("a valid count");
-    for i in 0..2 {
-        let (c, wg, s) = (counter.clone(), wg.clone(), sim.clone());
-        sim.spawn(&format!("inc-{i}"), async move {
-            let v = c.get();
-            s.yield_now().await;
-            c.set(v + 1);
-            wg.add(-1).expect("a valid count");
-        });
-    }
-    wg.wait().await;
-    assert_eq!(counter.get(), 2, "lost update");
-}
+mod common;
+use common::lost_update;
 
 /// Where this file's checks write their schedules.
 fn schedule_dir(test: &str) -> PathBuf {
@@ -131,7 +115,10 @@ fn a_failing_sweep_panics_with_the_seed_and_the_reproduce_line() {
     );
     assert!(message.contains("reproduce: GOSIM_SCHEDULE="), "{message}");
     // The task's panic is reported with where it was raised.
-    assert!(message.contains("panicked at tests/check.rs:"), "{message}");
+    assert!(
+        message.contains("panicked at tests/common/mod.rs:"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -1,11 +1,12 @@
 //! `#[gosim::test]`: the attribute expands to a `#[test]` that sweeps the async body with
 //! `gosim::Check`, named as `cargo test` filters it.
 
-use std::cell::Cell;
-use std::rc::Rc;
 use std::time::Duration;
 
 use gosim::Sim;
+
+mod common;
+use common::lost_update;
 
 #[gosim::test(runs = 50)]
 async fn a_bounded_channel_delivers_everything(sim: Sim) {
@@ -64,21 +65,4 @@ mod nested {
     async fn the_name_has_the_module_path(sim: Sim) {
         super::lost_update(sim).await;
     }
-}
-
-async fn lost_update(sim: Sim) {
-    let counter = Rc::new(Cell::new(0));
-    let wg = sim.wait_group();
-    wg.add(2).expect("a valid count");
-    for i in 0..2 {
-        let (c, wg, s) = (counter.clone(), wg.clone(), sim.clone());
-        sim.spawn(&format!("inc-{i}"), async move {
-            let v = c.get();
-            s.yield_now().await;
-            c.set(v + 1);
-            wg.add(-1).expect("a valid count");
-        });
-    }
-    wg.wait().await;
-    assert_eq!(counter.get(), 2, "lost update");
 }

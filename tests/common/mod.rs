@@ -69,3 +69,23 @@ pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         "(a non-string panic)".to_string()
     }
 }
+
+/// A Rust test body with a bug some interleavings show: two tasks read a counter, yield, and
+/// write it back plus one, so a switch between the read and the write loses an update. What the
+/// `gosim::check` tests sweep for.
+pub async fn lost_update(sim: gosim::Sim) {
+    let counter = std::rc::Rc::new(std::cell::Cell::new(0));
+    let wg = sim.wait_group();
+    wg.add(2).expect("a valid count");
+    for i in 0..2 {
+        let (c, wg, s) = (counter.clone(), wg.clone(), sim.clone());
+        sim.spawn(&format!("inc-{i}"), async move {
+            let v = c.get();
+            s.yield_now().await;
+            c.set(v + 1);
+            wg.done();
+        });
+    }
+    wg.wait().await;
+    assert_eq!(counter.get(), 2, "lost update");
+}
