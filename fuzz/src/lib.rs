@@ -18,7 +18,7 @@
 use std::fmt::Write as _;
 
 use arbitrary::{Arbitrary, Unstructured};
-use gosim::runtime::{FailureKind, NANOS_PER_MS, Outcome};
+use gosim::runtime::{FailureKind, Outcome};
 use gosim::scenario::{RunOptions, RunReport, run_source};
 
 /// Goroutine bodies in one scenario (main included); also the most goroutines alive at once.
@@ -491,8 +491,8 @@ impl Scenario {
 pub fn options(seed: u64) -> RunOptions {
     let mut opts = RunOptions::with_seed(seed);
     opts.config.max_steps = 1_000_000;
-    opts.config.max_time = 100_000_000 * NANOS_PER_MS;
-    opts.config.drain_time = 1_000 * NANOS_PER_MS;
+    opts.config.max_time = std::time::Duration::from_secs(100_000);
+    opts.config.drain_time = std::time::Duration::from_secs(1);
     opts.config.max_goroutines = 64;
     opts.config.trace = true;
     opts.lua.max_memory = 64 * 1024 * 1024;
