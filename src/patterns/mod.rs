@@ -72,7 +72,7 @@ pub use resilience::{
 pub use resilience::{Failure, Retry, RetrySettings, permanent, retry};
 pub use resilience::{RateLimiter, Reservation, WaitError};
 pub(crate) use spawn::spawn_future;
-pub(crate) use task::CatchPanic;
+pub(crate) use task::poll_catching;
 pub use task::{JoinHandle, TaskError, go, join_all, timeout};
 pub use work::{AdaptiveJob, AdaptiveOptions, AdaptivePool, AdaptiveStats};
 pub use work::{Admit, BoundedJob, BoundedParallel, BoundedStats};

@@ -61,12 +61,20 @@ impl<F: Future> Future for CatchPanic<F> {
     type Output = Result<F::Output, String>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let inner = self.inner.as_mut();
-        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(panic_message(&*payload))),
-        }
+        poll_catching(self.inner.as_mut(), cx)
+    }
+}
+
+/// Polls `f` once, a panic becoming `Err(message)`: `CatchPanic` for a future already pinned in
+/// place (a task's body pinned inside its own future, which then needs no box of its own).
+pub(crate) fn poll_catching<F: Future>(
+    f: Pin<&mut F>,
+    cx: &mut TaskContext<'_>,
+) -> Poll<Result<F::Output, String>> {
+    match catch_unwind(AssertUnwindSafe(|| f.poll(cx))) {
+        Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+        Ok(Poll::Pending) => Poll::Pending,
+        Err(payload) => Poll::Ready(Err(panic_message(&*payload))),
     }
 }
 

@@ -363,8 +363,10 @@ impl Runtime {
         location: Option<&'static std::panic::Location<'static>>,
     ) {
         let mut core = self.core();
-        if let Some(t) = core.task_mut(id) {
-            t.location = location;
+        if let Some(t) = core.task_mut(id)
+            && (location.is_some() || t.multi.is_some())
+        {
+            t.multi().location = location;
         }
     }
 
@@ -511,17 +513,13 @@ impl Runtime {
             state: TaskState::Runnable,
             body: Some(body),
             wait: None,
-            location: None,
             spawned_at: now,
             blocked_since: now,
             failed: false,
             observer: false,
             multi: None,
             several: false,
-            first: None,
-            sleep_timer: (0, 0),
             joinable: false,
-            unclaimed: 0,
         })));
         core.decider.spawned(id);
         core.runnable.push(id);
@@ -584,13 +582,13 @@ impl Runtime {
         };
         let task = core.task_mut(id).expect("current task exists");
         match task.state {
-            TaskState::Running if task.unclaimed == 0 => OpMode::Plain,
+            TaskState::Running if task.unclaimed() == 0 => OpMode::Plain,
             TaskState::Running => {
                 // A result waits to be returned by another future: give way, start later.
                 core.park_runnable(id);
                 OpMode::Later
             }
-            TaskState::Blocked if task.joinable && task.unclaimed == 0 => OpMode::Joined,
+            TaskState::Blocked if task.joinable && task.unclaimed() == 0 => OpMode::Joined,
             TaskState::Blocked => {
                 drop(core);
                 self.refuse("an operation", None);
@@ -637,9 +635,7 @@ impl Runtime {
         let id = core.current.expect("block outside a goroutine");
         let task = core.task_mut(id).expect("current task exists");
         if task.state == TaskState::Blocked && task.joinable {
-            task.join();
-            task.multi().group.push(parked.clone());
-            core.join_wait(id, wait);
+            core.join_member(id, wait, parked);
             return;
         }
         if let Err(wait) = core.block_task(id, wait, Some(parked)) {
@@ -723,7 +719,7 @@ impl Runtime {
         if let Some(id) = core.current
             && let Some(t) = core.task_mut(id)
         {
-            t.unclaimed += 1;
+            t.multi().unclaimed += 1;
         }
     }
 
@@ -732,8 +728,9 @@ impl Runtime {
         let mut core = self.core();
         let Some(id) = core.current else { return };
         let Some(t) = core.task_mut(id) else { return };
-        t.unclaimed = t.unclaimed.saturating_sub(1);
-        let plain = t.unclaimed == 0 && t.state == TaskState::Running;
+        let m = t.multi();
+        m.unclaimed = m.unclaimed.saturating_sub(1);
+        let plain = m.unclaimed == 0 && t.state == TaskState::Running;
         drop(core);
         self.core.plain.set(plain);
     }
@@ -992,7 +989,7 @@ impl Runtime {
             task.state = TaskState::Running;
             task.wait = None;
             task.joinable = false;
-            self.core.plain.set(task.unclaimed == 0);
+            self.core.plain.set(task.unclaimed() == 0);
             task.body.take().expect("a runnable task has a body")
         };
         let step = body.run(self);
@@ -1234,6 +1231,7 @@ impl Core {
     /// Blocks the running task `id` in `wait` (the operation `member` of a Rust future, whose
     /// wait others may join); gives the wait back if `id` is not running (a second operation of
     /// one poll: see `Runtime::block_member`).
+    #[inline(always)]
     fn block_task(
         &mut self,
         id: TaskId,
@@ -1241,17 +1239,7 @@ impl Core {
         member: Option<&Rc<Parked>>,
     ) -> Result<(), Wait> {
         if self.config.trace {
-            let detail = if !wait.more.is_empty() {
-                let names: Vec<String> = wait.resources().map(|r| r.to_string()).collect();
-                Detail::text(names.join(" "))
-            } else {
-                Detail::None
-            };
-            let subject = match (&wait.resource, wait.more.is_empty()) {
-                (Some(r), true) => Subject::Resource(r.clone()),
-                _ => Subject::None,
-            };
-            self.push_event(id, wait.op.verb(), subject, detail, None);
+            self.trace_block(id, &wait);
         }
         let now = self.clock.now();
         let Some(task) = self.task_mut(id).filter(|t| t.state == TaskState::Running) else {
@@ -1263,12 +1251,38 @@ impl Core {
         task.blocked_since = now;
         task.joinable = member.is_some();
         if let Some(p) = member {
-            task.first = Some(p.clone());
+            task.multi().first = Some(p.clone());
         }
         if exact {
             self.check_from = Some(id);
         }
         Ok(())
+    }
+
+    /// A second operation of the running task `id` joins its wait (`Runtime::block_member`):
+    /// out of line, so that the single operation's path stays small.
+    #[cold]
+    fn join_member(&mut self, id: TaskId, wait: Wait, parked: &Rc<Parked>) {
+        let task = self.task_mut(id).expect("current task exists");
+        task.join();
+        task.multi().group.push(parked.clone());
+        self.join_wait(id, wait);
+    }
+
+    /// The trace event of a task blocking in `wait` (out of line: the untraced path is hot).
+    #[cold]
+    fn trace_block(&mut self, id: TaskId, wait: &Wait) {
+        let detail = if !wait.more.is_empty() {
+            let names: Vec<String> = wait.resources().map(|r| r.to_string()).collect();
+            Detail::text(names.join(" "))
+        } else {
+            Detail::None
+        };
+        let subject = match (&wait.resource, wait.more.is_empty()) {
+            (Some(r), true) => Subject::Resource(r.clone()),
+            _ => Subject::None,
+        };
+        self.push_event(id, wait.op.verb(), subject, detail, None);
     }
 
     /// Adds `wait` to the wait of task `id` (a second operation of one poll).
@@ -1305,6 +1319,7 @@ impl Core {
     }
 
     /// `sleep_task` when the caller has read the clock already (`now`).
+    #[inline]
     fn sleep_task_at(&mut self, id: TaskId, now: Nanos, dur: Nanos, member: bool) -> TimerKey {
         let until = now.saturating_add(dur);
         let fire_at = self.decider.fire_at(until);
@@ -1323,7 +1338,9 @@ impl Core {
             TimerAction::Wake(id)
         };
         let key = self.timers.add(fire_at, action);
-        task.sleep_timer = key.parts();
+        if member {
+            task.multi().sleep_timer = key.parts();
+        }
         task.state = TaskState::Blocked;
         task.blocked_since = now;
         task.wait = Some(Wait {
@@ -1336,6 +1353,7 @@ impl Core {
         key
     }
 
+    #[inline]
     fn wake(&mut self, id: TaskId) {
         let trace = self.config.trace;
         let task = self.task_mut(id).expect("wake of a live task");
@@ -1366,11 +1384,15 @@ impl Core {
         if !task.several {
             // A wait of one operation that another one completing at once ended (`won_now`).
             let is_sleep = task.wait.as_ref().is_some_and(|w| w.op == WaitOp::Sleep);
-            if let Some(p) = task.first.take() {
+            // Only a Rust task's wait can be ended so (a Lua goroutine has no record).
+            let Some(m) = task.multi.as_deref_mut() else {
+                return;
+            };
+            if let Some(p) = m.first.take() {
                 p.lose();
             }
             if is_sleep {
-                let key = TimerKey::from_parts(task.sleep_timer);
+                let key = TimerKey::from_parts(m.sleep_timer);
                 self.timers.cancel(key);
             }
             return;
@@ -1392,7 +1414,7 @@ impl Core {
         m.group.clear();
         let sleeps = std::mem::take(&mut m.sleeps);
         if won {
-            task.unclaimed += 1;
+            m.unclaimed += 1;
         }
         for k in &sleeps {
             self.timers.cancel(*k);
@@ -1405,10 +1427,11 @@ impl Core {
     }
 
     /// `park_runnable`, counting a result the task's future holds (`Runtime::hold_result`).
+    #[inline]
     fn park_runnable_holding(&mut self, id: TaskId, hold: bool) {
         self.park_runnable(id);
         if hold && let Some(t) = self.task_mut(id) {
-            t.unclaimed += 1;
+            t.multi().unclaimed += 1;
         }
     }
 

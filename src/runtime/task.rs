@@ -187,11 +187,17 @@ pub trait TaskBody {
 #[derive(Debug)]
 pub struct Parked {
     task: TaskId,
-    fired: Cell<Option<usize>>,
+    /// `LIVE`, `LOST`, or the case that completed it. One word, not an `Option`: every parked
+    /// goroutine has a `Parked`, so its size is memory per parked goroutine.
+    fired: Cell<usize>,
     /// It won a wait of several operations: its task holds its result until its future returns
     /// it (`Runtime::release_result`), and no other operation of the task starts before.
     claim: Cell<bool>,
 }
+
+/// `Parked::fired` while no queue has completed it (cases are small, or `TIMED_OUT`, the
+/// largest).
+const LIVE: usize = usize::MAX - 2;
 
 /// The "case" a parked operation ends with when another operation of the same wait completed
 /// first: it did nothing, and starts over if polled again.
@@ -202,7 +208,7 @@ impl Parked {
     pub fn new(task: TaskId) -> Rc<Parked> {
         Rc::new(Parked {
             task,
-            fired: Cell::new(None),
+            fired: Cell::new(LIVE),
             claim: Cell::new(false),
         })
     }
@@ -214,17 +220,18 @@ impl Parked {
 
     /// Whether no queue has completed it yet (and no other operation of its wait has).
     pub fn is_live(&self) -> bool {
-        self.fired.get().is_none()
+        self.fired.get() == LIVE
     }
 
     /// The case that completed it (0 for single operations), `None` while live or when lost.
     pub fn fired_case(&self) -> Option<usize> {
-        self.fired.get().filter(|&c| c != LOST)
+        let f = self.fired.get();
+        (f != LIVE && f != LOST).then_some(f)
     }
 
     /// Whether another operation of the same wait completed first (see the type's doc).
     pub fn is_lost(&self) -> bool {
-        self.fired.get() == Some(LOST)
+        self.fired.get() == LOST
     }
 
     /// Whether it won a wait of several operations, whose result its future must now return
@@ -240,14 +247,18 @@ impl Parked {
     /// Marks it lost if it is still live: no queue will complete it.
     pub fn lose(&self) {
         if self.is_live() {
-            self.fired.set(Some(LOST));
+            self.fired.set(LOST);
         }
     }
 
     /// Completes it through `case` and wakes its goroutine. Completing twice is a bug.
     pub fn fire(&self, rt: &Runtime, case: usize) {
         assert!(self.is_live(), "a parked operation completes once");
-        self.fired.set(Some(case));
+        debug_assert!(
+            case != LIVE && case != LOST,
+            "a case is not a reserved value"
+        );
+        self.fired.set(case);
         rt.wake(self.task);
     }
 }
@@ -259,10 +270,6 @@ pub(crate) struct Task {
     pub(crate) state: TaskState,
     pub(crate) body: Option<Box<dyn TaskBody>>,
     pub(crate) wait: Option<Wait>,
-    /// The Rust source line where it last stopped (set by the body's layer when it parks). Kept as
-    /// the caller's `Location`, formatted only when a report needs it: formatting it at every park
-    /// cost ~15% of a Rust channel round trip.
-    pub(crate) location: Option<&'static std::panic::Location<'static>>,
     /// When it was spawned (for lifetimes).
     pub(crate) spawned_at: Nanos,
     /// When it last blocked (meaningful while `Blocked`).
@@ -272,26 +279,32 @@ pub(crate) struct Task {
     /// An observer (a deadlock detector's loop): a daemon whose sleeps never count as a way
     /// out of a deadlock.
     pub(crate) observer: bool,
-    /// The operations of its current wait of several (Rust futures: made on its first such
-    /// wait, then reused; never for a Lua goroutine).
+    /// What only a Rust task needs (made when it first parks or stops at a source line, then
+    /// reused; never for a Lua goroutine). Boxed so that a Lua goroutine's record stays as small
+    /// as before Rust tasks could wait on several operations: memory per parked goroutine.
     pub(crate) multi: Option<Box<Multi>>,
     /// Its current wait is one of several operations (`multi` holds them).
     pub(crate) several: bool,
+    /// Whether its current wait, made during this poll, may be joined by another operation.
+    pub(crate) joinable: bool,
+}
+
+/// The part of a task's record only a Rust task uses: its current wait's operations (see
+/// `Parked`), its held results and its source line.
+#[derive(Debug, Default)]
+pub(crate) struct Multi {
     /// The first operation of its current wait when it is a Rust future's `Parked`.
     pub(crate) first: Option<Rc<Parked>>,
     /// Its last sleep's timer (`TimerKey::parts`), for a wait that another operation joins.
     pub(crate) sleep_timer: (u64, u32),
-    /// Whether its current wait, made during this poll, may be joined by another operation.
-    pub(crate) joinable: bool,
     /// Futures of this task holding a completed result they have not returned yet (an operation
     /// that completed, then gave way at its scheduling point): no other operation of the task
     /// may start until it is returned, or one of the two results would be lost to a `select!`.
     pub(crate) unclaimed: u32,
-}
-
-/// The operations of a Rust task's current wait (see `Parked`).
-#[derive(Debug, Default)]
-pub(crate) struct Multi {
+    /// The Rust source line where it last stopped (set by the body's layer when it parks). Kept as
+    /// the caller's `Location`, formatted only when a report needs it: formatting it at every park
+    /// cost ~15% of a Rust channel round trip.
+    pub(crate) location: Option<&'static std::panic::Location<'static>>,
     /// The operations of a wait of several: the first to complete loses the rest.
     pub(crate) group: Vec<Rc<Parked>>,
     /// The sleep timers of a wait of several, cancelled when something else ends it.
@@ -312,9 +325,9 @@ impl Task {
         }
         self.several = true;
         let is_sleep = self.wait.as_ref().is_some_and(|w| w.op == WaitOp::Sleep);
-        let first = self.first.take();
-        let sleep = super::TimerKey::from_parts(self.sleep_timer);
         let m = self.multi();
+        let first = m.first.take();
+        let sleep = super::TimerKey::from_parts(m.sleep_timer);
         if is_sleep {
             m.sleeps.push(sleep);
         } else {
@@ -324,7 +337,14 @@ impl Task {
 
     /// Where it last stopped as `file:line`, for reports.
     pub(crate) fn location_text(&self) -> Option<String> {
-        self.location.map(|l| format!("{}:{}", l.file(), l.line()))
+        let l = self.multi.as_ref()?.location?;
+        Some(format!("{}:{}", l.file(), l.line()))
+    }
+
+    /// Futures of this task holding a result they have not returned (`Multi::unclaimed`).
+    #[inline]
+    pub(crate) fn unclaimed(&self) -> u32 {
+        self.multi.as_ref().map_or(0, |m| m.unclaimed)
     }
 }
 

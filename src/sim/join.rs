@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll};
 
-use crate::patterns::CatchPanic;
+use crate::patterns::poll_catching;
 use crate::runtime::{Failure, FailureKind, Runtime, TaskId, TaskState, duration};
 use crate::sync::{Channel, Loc, RecvFuture};
 
@@ -149,7 +149,10 @@ impl<T: 'static> JoinHandle<T> {
         });
         let (mine, rt2) = (shared.clone(), rt.clone());
         let body = async move {
-            let r = match CatchPanic::new(task).await {
+            // Pinned inside this future: no box of its own, one indirection less per poll.
+            let mut task = std::pin::pin!(task);
+            let caught = std::future::poll_fn(|cx| poll_catching(task.as_mut(), cx));
+            let r = match caught.await {
                 Ok(v) => Ok(v),
                 // Nobody can observe the panic: the run fails as it would without a handle.
                 Err(message) if !mine.held.get() => std::panic::resume_unwind(Box::new(message)),
