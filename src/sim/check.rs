@@ -104,6 +104,21 @@ impl Default for Check {
 }
 
 /// A sweep that passed.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::Check;
+///
+/// let passed = Check::new()
+///     .runs(5)
+///     .seed(100)
+///     .try_run(|sim| async move {
+///         sim.sleep(std::time::Duration::from_millis(1)).await;
+///     })
+///     .expect("every seed passes");
+/// assert_eq!((passed.runs, passed.first_seed), (5, 100));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckPassed {
     /// Runs done.
@@ -114,6 +129,26 @@ pub struct CheckPassed {
 
 /// A sweep that failed: the failing seed, its outcome, the shrunk schedule and the report text
 /// (what `Check::run` panics with).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::Check;
+///
+/// let failure = Check::new()
+///     .runs(20)
+///     .try_run(|sim| async move {
+///         let n = sim.atomic_int(0);
+///         let m = n.clone();
+///         let h = sim.spawn("writer", async move { m.store(1).await });
+///         // A race: fails under the seeds where the writer has not run yet.
+///         assert_eq!(n.load().await, 1, "read before the write");
+///         h.await.expect("no panic");
+///     })
+///     .expect_err("some seed reads first");
+/// assert!(!failure.outcome.is_pass());
+/// assert!(failure.report.contains(&failure.seed.to_string()));
+/// ```
 #[derive(Debug, Clone)]
 pub struct CheckFailure {
     /// The failing seed.

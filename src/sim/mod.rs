@@ -76,6 +76,35 @@ use crate::sync::{
 
 /// A run under construction: a runtime to spawn Rust tasks on and to create primitives with.
 /// Clones are the same run (share one between tasks by cloning it into them).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+/// use std::time::Duration;
+///
+/// let sim = Sim::with_seed(7);
+/// let s = sim.clone(); // a cheap handle to the same run
+/// let report = sim.run(async move {
+///     let ch = s.channel::<u32>(0);
+///     let (tx, t) = (ch.clone(), s.clone());
+///     s.spawn("producer", async move {
+///         for i in 1..=3 {
+///             t.sleep(Duration::from_millis(10)).await;
+///             tx.send(i).await.expect("open");
+///         }
+///         tx.close();
+///     });
+///     let mut sum = 0;
+///     while let Some(v) = ch.recv().await {
+///         sum += v;
+///     }
+///     assert_eq!(s.now(), Duration::from_millis(30));
+///     sum
+/// });
+/// report.assert_pass();
+/// assert_eq!(report.value, Some(6));
+/// ```
 #[derive(Clone, Debug)]
 pub struct Sim {
     rt: Runtime,
@@ -219,6 +248,27 @@ impl Sim {
 
     /// Spawns a daemon task: never a leak, never keeps the run alive. Its handle works as
     /// `spawn`'s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let t = s.clone();
+    ///     // A heartbeat that never ends: as a daemon it is not a leak when main returns.
+    ///     s.spawn_daemon("heartbeat", async move {
+    ///         loop {
+    ///             t.sleep(Duration::from_millis(10)).await;
+    ///         }
+    ///     });
+    ///     s.sleep(Duration::from_millis(25)).await;
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn spawn_daemon<T: 'static>(
         &self,
@@ -322,12 +372,46 @@ impl Sim {
     }
 
     /// Sleeps the current task for `d` of the run's time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     s.sleep(Duration::from_millis(250)).await; // virtual time: returns at once in wall time
+    ///     assert_eq!(s.now(), Duration::from_millis(250));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn sleep(&self, d: Duration) -> Sleep {
         crate::sync::sleep(&self.rt, to_nanos(d), Some(std::panic::Location::caller()))
     }
 
     /// A scheduling point: another task may run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let flag = s.atomic_int(0);
+    ///     let f = flag.clone();
+    ///     s.spawn("setter", async move { f.store(1).await });
+    ///     while flag.peek() == 0 {
+    ///         s.yield_now().await; // lets the setter run; the clock does not move
+    ///     }
+    ///     assert_eq!(s.now(), std::time::Duration::ZERO);
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn yield_now(&self) -> Op<()> {
         crate::sync::yield_now(&self.rt)
     }
@@ -347,6 +431,29 @@ impl Sim {
     }
 
     /// Waits for one of `cases` (a `select`); with `default`, returns `Default` if none is ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use gosim::sync::{Case, SelectResult};
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let (fast, slow) = (s.channel::<&str>(0), s.channel::<&str>(0));
+    ///     let (f, t) = (fast.clone(), s.clone());
+    ///     s.spawn("fast", async move {
+    ///         t.sleep(Duration::from_millis(5)).await;
+    ///         f.send("fast").await.expect("open");
+    ///     });
+    ///     let r = s.select(vec![Case::Recv(slow), Case::Recv(fast)], false).await;
+    ///     assert!(matches!(r, SelectResult::Recv(1, Some("fast"))));
+    ///     assert_eq!(s.now(), Duration::from_millis(5));
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn select<T: Debug + 'static>(
         &self,
         cases: Vec<crate::sync::Case<T>>,
@@ -445,6 +552,31 @@ impl Sim {
     }
 
     /// Awaits every handle, in order (Lua's `await_all`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let handles: Vec<_> = (1..=3u64)
+    ///         .map(|i| {
+    ///             let t = s.clone();
+    ///             s.go(async move {
+    ///                 t.sleep(Duration::from_millis(10 * (4 - i))).await;
+    ///                 i * i
+    ///             })
+    ///         })
+    ///         .collect();
+    ///     let results = s.join_all(&handles).await; // in the handles' order
+    ///     assert_eq!(results, vec![Ok(1), Ok(4), Ok(9)]);
+    ///     assert_eq!(s.now(), Duration::from_millis(30));
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn join_all<T: Clone>(
         &self,
         handles: &[crate::patterns::JoinHandle<T>],
@@ -454,6 +586,32 @@ impl Sim {
 
     /// Runs `task` as a new task and waits at most `limit` for its value (Lua's
     /// `goroutine.timeout`); on `Err(TaskError::TimedOut)` the task keeps running, as in Go.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use gosim::patterns::TaskError;
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let t = s.clone();
+    ///     let quick = s.timeout(Duration::from_millis(10), async move {
+    ///         t.sleep(Duration::from_millis(2)).await;
+    ///         "done"
+    ///     });
+    ///     assert_eq!(quick.await, Ok("done"));
+    ///     let t = s.clone();
+    ///     let slow = s.timeout(Duration::from_millis(10), async move {
+    ///         t.sleep(Duration::from_millis(50)).await;
+    ///     });
+    ///     assert_eq!(slow.await, Err(TaskError::TimedOut));
+    ///     assert_eq!(s.now(), Duration::from_millis(12));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn timeout<T: 'static, F: Future<Output = T> + 'static>(
         &self,
@@ -466,6 +624,28 @@ impl Sim {
 
     /// A select over `cases` that gives up after `d` (Lua's `select_timeout`): the cases plus an
     /// `after(d)` channel, in that order, in one select.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use gosim::sync::{Case, SelectResult, Timed};
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let ch = s.channel::<u8>(1);
+    ///     let r = s.select_timeout(Duration::from_millis(20), vec![Case::Recv(ch.clone())]).await;
+    ///     assert!(matches!(r, Timed::TimedOut));
+    ///     assert_eq!(s.now(), Duration::from_millis(20));
+    ///     ch.try_send(1).expect("room");
+    ///     let r = s.select_timeout(Duration::from_millis(20), vec![Case::Recv(ch)]).await;
+    ///     assert!(matches!(r, Timed::Case(SelectResult::Recv(0, Some(1)))));
+    ///     assert_eq!(s.now(), Duration::from_millis(20)); // ready: no wait
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn select_timeout<T: Debug + 'static>(
         &self,
