@@ -24,6 +24,19 @@ use crate::runtime::{
 };
 
 /// Everything that shapes one run.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::scenario::{RunOptions, run_source};
+///
+/// let mut opts = RunOptions::with_seed(3);
+/// opts.config.trace = false; // no events kept: faster sweeps
+/// let report = run_source("t.lua", "goroutine.sleep(5)", &opts).expect("compiles");
+/// report.assert_pass();
+/// assert!(report.events.is_empty());
+/// assert_eq!(report.seed, 3);
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Seed, scheduler limits, trace on/off.
@@ -49,6 +62,20 @@ impl RunOptions {
 }
 
 /// The result of one run.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::scenario::{RunOptions, run_source};
+///
+/// let src = r#"
+///     local ch = goroutine.channel()
+///     ch:receive() -- nobody sends
+/// "#;
+/// let report = run_source("stuck.lua", src, &RunOptions::with_seed(1)).expect("compiles");
+/// assert_eq!(report.outcome.word(), "fail"); // a deadlock
+/// assert!(report.trace_text().contains("block-receive"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct RunReport {
     /// The scenario's name (its path, as given to `run_source`): what a reproduce line names.
@@ -310,6 +337,16 @@ pub fn run_file(path: &Path, options: &RunOptions) -> Result<RunReport, LoadErro
 }
 
 /// Where two runs of the same seed first differ.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::scenario::{RunOptions, check_determinism};
+///
+/// let src = "local ch = goroutine.channel(1) ch:send(1) assert(ch:receive() == 1)";
+/// let div = check_determinism("det.lua", src, 1..=5, &RunOptions::default()).expect("compiles");
+/// assert!(div.is_none()); // the same seed, the same trace: no divergence
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Divergence {
     /// The seed.
