@@ -47,6 +47,19 @@ const PRELUDE_NAME: &str = "=[gosim]";
 const HOOK_EVERY: u32 = 1_000;
 
 /// Limits that belong to the Lua layer.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::lua::LuaLimits;
+/// use gosim::scenario::{RunOptions, run_source};
+///
+/// let mut opts = RunOptions::with_seed(1);
+/// opts.lua = LuaLimits { max_instructions: 10_000, ..LuaLimits::default() };
+/// // A goroutine that never reaches a scheduling point hits the instruction budget.
+/// let report = run_source("spin.lua", "while true do end", &opts).expect("compiles");
+/// assert_eq!(report.outcome.word(), "limit");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LuaLimits {
     /// Lua heap limit in bytes.
@@ -505,6 +518,15 @@ fn memory_message(host: &Host) -> String {
 }
 
 /// Why a scenario could not be loaded.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::scenario::{RunOptions, run_source};
+///
+/// let err = run_source("bad.lua", "local = 1", &RunOptions::default()).unwrap_err();
+/// assert!(err.0.contains("bad.lua")); // the compile error names the chunk
+/// ```
 #[derive(Debug, Clone)]
 pub struct LoadError(pub String);
 
@@ -519,6 +541,26 @@ impl std::error::Error for LoadError {}
 /// One Lua state wired to one runtime handle. A world serves one run after another when its
 /// runtime is restarted (`Runtime::restart`) and `reset` between them; a run cannot tell a reused
 /// world from a new one (see `reuse.rs`, and docs/ARCHITECTURE.md).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::lua::{LuaLimits, LuaValue, LuaWorld};
+/// use gosim::runtime::{Config, Runtime};
+/// use gosim::sim::Sim;
+/// use gosim::sync::Channel;
+///
+/// let rt = Runtime::simulated(Config { seed: 1, ..Config::default() });
+/// let world = LuaWorld::new(&rt, LuaLimits::default()).expect("a Lua state");
+/// let results: Channel<LuaValue> = Channel::new(&rt, 1, None);
+/// world.expose_channel("results", &results).expect("exposed"); // a global of the script
+/// world.spawn_main("main.lua", "results:send(6 * 7)").expect("compiles");
+/// let sum = Sim::on(&rt).spawn("rust", async move { results.recv().await });
+/// let outcome = rt.run();
+/// assert!(outcome.is_pass(), "{outcome}");
+/// rt.shutdown();
+/// drop(sum);
+/// ```
 #[derive(Debug)]
 pub struct LuaWorld {
     lua: Lua,
