@@ -175,6 +175,24 @@ impl<T> JoinHandle<T> {
     /// A handle for a task its caller spawns: `go` for a Rust future; a language binding for a
     /// goroutine of its own that runs the user's function and then calls `complete`. It creates
     /// the `await` channel (not a scheduling point, no task yet).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::JoinHandle;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     // A binding's own task: it spawns the goroutine and completes the handle itself.
+    ///     let h: JoinHandle<u8> = JoinHandle::new(s.runtime(), None);
+    ///     let mine = h.clone();
+    ///     let task = s.spawn("binding-task", async move { mine.complete(Ok(5)) });
+    ///     h.set_id(task.id());
+    ///     assert_eq!(h.join().await, Ok(5));
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn new(rt: &Runtime, created_at: Option<Rc<str>>) -> JoinHandle<T> {
         let done: Channel<()> = Channel::new(rt, 0, created_at);
         done.resource().set_name("await");

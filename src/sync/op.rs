@@ -111,6 +111,21 @@ impl<R: 'static> Op<R> {
 impl Op<()> {
     /// An operation with no result, from a primitive's `*_or_park`: `true` means done at once,
     /// `false` that the task is parked until a wake completes it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::sync::Op;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     // `true`: the primitive finished at once; the await is then one scheduling point.
+    ///     Op::unit(s.runtime(), None, || true).await;
+    ///     assert_eq!(s.now(), std::time::Duration::ZERO);
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn unit(
         rt: &Runtime,
         location: Option<Loc>,
