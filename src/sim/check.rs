@@ -389,6 +389,22 @@ impl Check {
 
     /// Runs the sweep; on the first failing seed, shrinks it, writes the schedule file and
     /// panics with the report, which ends with `reproduce: GOSIM_SEED=N cargo test NAME`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::Check;
+    /// use std::time::Duration;
+    ///
+    /// // Every seed of the sweep runs the body; a failure panics with the report and reproduce lines.
+    /// Check::new().runs(10).run(|sim| async move {
+    ///     let ch = sim.channel::<u32>(1);
+    ///     let tx = ch.clone();
+    ///     sim.spawn("producer", async move { tx.send(7).await.expect("open") });
+    ///     assert_eq!(ch.recv().await, Some(7));
+    ///     sim.sleep(Duration::from_millis(1)).await;
+    /// });
+    /// ```
     #[track_caller]
     pub fn run<F, Fut>(self, body: F)
     where
@@ -402,6 +418,19 @@ impl Check {
 
     /// Runs the sweep and returns its verdict instead of panicking on a failure. Bad settings
     /// (a `GOSIM_*` value, a strategy text) still panic, naming what was wrong.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::Check;
+    ///
+    /// let verdict = Check::new().runs(3).try_run(|sim| async move {
+    ///     sim.channel::<u8>(0).recv().await; // a deadlock under every seed
+    /// });
+    /// let failure = verdict.expect_err("the sweep fails");
+    /// assert_eq!(failure.seed, 0); // the first seed of the sweep already fails
+    /// assert!(failure.report.contains("deadlock"));
+    /// ```
     pub fn try_run<F, Fut>(self, body: F) -> Result<CheckPassed, Box<CheckFailure>>
     where
         F: Fn(Sim) -> Fut,

@@ -528,6 +528,33 @@ impl Sim {
 
     /// Go's `time.AfterFunc`: when `d` has passed, `f()` runs as a new task named `after_func`
     /// (`f` is called again if the timer is reset after firing). Stop it with `Timer::stop`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let fired = s.atomic_int(0);
+    ///     let f = fired.clone();
+    ///     let _t = s.after_func(Duration::from_millis(10), move || {
+    ///         let f = f.clone();
+    ///         async move { f.store(1).await } // runs as a new task named after_func
+    ///     });
+    ///     let f2 = fired.clone();
+    ///     let cancelled = s.after_func(Duration::from_millis(20), move || {
+    ///         let f2 = f2.clone();
+    ///         async move { f2.store(2).await }
+    ///     });
+    ///     s.sleep(Duration::from_millis(15)).await;
+    ///     assert!(cancelled.stop()); // stopped in time: it never runs
+    ///     s.sleep(Duration::from_millis(15)).await;
+    ///     assert_eq!(fired.peek(), 1);
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn after_func<F, Fut>(&self, d: Duration, mut f: F) -> Timer
     where

@@ -291,6 +291,29 @@ impl<T: Debug + 'static> OverflowChannel<T> {
     }
 
     /// Receives (as `Channel::recv`): `None` once closed and drained.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::{OverflowChannel, OverflowStrategy};
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let ch = OverflowChannel::<u8>::new(s.runtime(), 2, OverflowStrategy::DropNewest, None);
+    ///     let (c, t) = (ch.clone(), s.clone());
+    ///     s.spawn("sender", async move {
+    ///         t.sleep(Duration::from_millis(3)).await;
+    ///         c.send(1, None).await;
+    ///         c.close();
+    ///     });
+    ///     assert_eq!(ch.recv().await, Some(1)); // a plain channel receive: waits for a value
+    ///     assert_eq!(s.now(), Duration::from_millis(3));
+    ///     assert_eq!(ch.recv().await, None);
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn recv(&self) -> crate::sync::RecvFuture<T> {
         self.ch.recv()

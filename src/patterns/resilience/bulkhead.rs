@@ -217,6 +217,25 @@ impl Bulkhead {
 
     /// Takes a slot of partition `name` (waiting at most its `max_wait`, in call order), or
     /// `Err(Full)`. An unknown partition is misuse, reported at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::Partition;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let bh = s.bulkhead(&[("db", Partition::new(1))]);
+    ///     // The steps of `execute`, for a binding: enter, run, leave.
+    ///     bh.enter("db").expect("a known partition").await.expect("a free slot");
+    ///     assert_eq!(bh.in_flight("db"), Ok(1));
+    ///     assert!(bh.enter("db").expect("known").await.is_err()); // full: rejected at once
+    ///     bh.leave("db").expect("entered");
+    ///     assert!(bh.enter("cache").is_err()); // an unknown partition is misuse
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn enter(&self, name: &str) -> Result<Op<Result<(), Full>>, Misuse> {
         let p = self.part(name)?;
