@@ -572,6 +572,20 @@ pub struct LuaWorld {
 
 impl LuaWorld {
     /// A fresh Lua state with the `goroutine`, `log` and `sim` modules installed on `rt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::lua::{LuaLimits, LuaWorld};
+    /// use gosim::runtime::{Config, Runtime};
+    ///
+    /// let rt = Runtime::simulated(Config { seed: 3, ..Config::default() });
+    /// let world = LuaWorld::new(&rt, LuaLimits::default()).expect("a Lua state");
+    /// world.spawn_main("main.lua", "goroutine.sleep(5)").expect("compiles");
+    /// assert!(rt.run().is_pass());
+    /// assert_eq!(rt.now(), 5_000_000);
+    /// rt.shutdown();
+    /// ```
     pub fn new(rt: &Runtime, limits: LuaLimits) -> Result<LuaWorld, LoadError> {
         limits.allow_stdlib.check(rt.is_simulated())?;
         let world =
@@ -655,6 +669,21 @@ impl LuaWorld {
 
     /// Compiles `source` (named `chunk_name`, e.g. the file path) and spawns it as the main
     /// goroutine. A syntax error is returned with its `file:line`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::lua::{LuaLimits, LuaWorld};
+    /// use gosim::runtime::{Config, Runtime, TaskId};
+    ///
+    /// let rt = Runtime::simulated(Config::default());
+    /// let world = LuaWorld::new(&rt, LuaLimits::default()).expect("a Lua state");
+    /// let id = world.spawn_main("main.lua", "log.info('hello')").expect("compiles");
+    /// assert_eq!(id, TaskId::MAIN);
+    /// assert!(world.spawn_main("bad.lua", "local = ").is_err()); // a compile error names the chunk
+    /// assert!(rt.run().is_pass());
+    /// rt.shutdown();
+    /// ```
     pub fn spawn_main(&self, chunk_name: &str, source: &str) -> Result<TaskId, LoadError> {
         let f = self.main_chunk(chunk_name, source)?;
         match self.host.spawn(
@@ -702,6 +731,20 @@ impl LuaWorld {
     }
 
     /// `sim.assert_sometimes` results: for each message, whether it was ever true.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::lua::{LuaLimits, LuaWorld};
+    /// use gosim::runtime::{Config, Runtime};
+    ///
+    /// let rt = Runtime::simulated(Config::default());
+    /// let world = LuaWorld::new(&rt, LuaLimits::default()).expect("a Lua state");
+    /// world.spawn_main("main.lua", "sim.assert_sometimes(true, 'reached')").expect("compiles");
+    /// assert!(rt.run().is_pass());
+    /// assert_eq!(world.sometimes().get("reached"), Some(&true));
+    /// rt.shutdown();
+    /// ```
     pub fn sometimes(&self) -> BTreeMap<String, bool> {
         self.host.sometimes.borrow().clone()
     }

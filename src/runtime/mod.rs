@@ -325,6 +325,17 @@ impl Runtime {
     }
 
     /// A simulated runtime (virtual clock) with this configuration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::runtime::{Config, Runtime};
+    ///
+    /// let rt = Runtime::simulated(Config { seed: 9, ..Config::default() });
+    /// assert!(rt.is_simulated());
+    /// assert_eq!((rt.seed(), rt.now()), (9, 0)); // virtual time starts at 0
+    /// rt.shutdown();
+    /// ```
     pub fn simulated(config: Config) -> Runtime {
         Runtime::new(config, Box::new(SimulatedClock::default()))
     }
@@ -907,6 +918,23 @@ impl Runtime {
     }
 
     /// Runs the scheduler until the run has an outcome, and returns it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::runtime::{Config, Runtime};
+    /// use gosim::sim::Sim;
+    /// use std::time::Duration;
+    ///
+    /// let rt = Runtime::simulated(Config::default());
+    /// let s = Sim::on(&rt);
+    /// let t = s.clone();
+    /// s.spawn("main", async move { t.sleep(Duration::from_millis(4)).await });
+    /// let outcome = rt.run(); // to the end: pass, fail or limit
+    /// assert!(outcome.is_pass());
+    /// assert_eq!(rt.stats().end_time, Duration::from_millis(4));
+    /// rt.shutdown();
+    /// ```
     pub fn run(&self) -> Outcome {
         loop {
             match self.step() {
