@@ -15,6 +15,21 @@ pub use sweep::{ExploreSummary, Group, SeedOutcome, StrategyCount, reduce, summa
 use crate::runtime::{Decision, Outcome, RunStats, Strategy};
 
 /// What the exploration algorithms need from one run.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::explore::{RunResult, reduce};
+/// use gosim::runtime::Strategy;
+/// use gosim::scenario::{RunOptions, run_source};
+///
+/// let report = run_source("ok.lua", "goroutine.sleep(1)", &RunOptions::with_seed(9))
+///     .expect("compiles");
+/// let seed = report.seed;
+/// let result = RunResult::from(report); // what the exploration algorithms see of a run
+/// let outcome = reduce(seed, Strategy::default(), result);
+/// assert_eq!((outcome.seed, outcome.verdict), (9, "pass"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct RunResult {
     /// How it ended.

@@ -24,6 +24,23 @@ pub fn failure_signature(outcome: &Outcome) -> Option<String> {
 }
 
 /// The result of a shrink.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::scenario::{RunOptions, shrink};
+///
+/// let src = r#"
+///     local ch = goroutine.channel()
+///     for i = 1, 3 do goroutine.spawn(function() goroutine.sleep(i) end) end
+///     ch:receive() -- a deadlock under every schedule
+/// "#;
+/// let shrunk = shrink("dl.lua", src, &RunOptions::with_seed(4), 50)
+///     .expect("compiles")
+///     .expect("it fails, so there is something to shrink");
+/// assert_eq!(shrunk.outcome.word(), "fail");
+/// assert!(shrunk.shrunk.decisions.len() <= shrunk.original.decisions.len());
+/// ```
 #[derive(Debug, Clone)]
 pub struct Shrunk {
     /// The recorded schedule of the original failing run.

@@ -11,6 +11,18 @@ use super::RunResult;
 use crate::runtime::{Config, Outcome, Strategy};
 
 /// How one seed ended, reduced to what the summary needs.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::scenario::{ExploreOptions, RunOptions, explore};
+///
+/// let opts = ExploreOptions { seeds: vec![1, 2], jobs: 1, run: RunOptions::default() };
+/// let summary = explore("x.lua", "error('boom')", &opts, &mut |_, _| {}).expect("compiles");
+/// let group = &summary.groups[0]; // the seeds' outcomes, grouped by failure
+/// assert_eq!((group.count, group.smallest_seed, group.verdict), (2, 1, "fail"));
+/// assert!(group.message.contains("boom"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct SeedOutcome {
     /// The seed.
@@ -30,6 +42,19 @@ pub struct SeedOutcome {
 }
 
 /// Failures (or limits) of one kind at one location.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::scenario::{ExploreOptions, RunOptions, explore};
+///
+/// let opts = ExploreOptions { seeds: (1..=3).collect(), jobs: 1, run: RunOptions::default() };
+/// let src = "local ch = goroutine.channel() ch:receive()";
+/// let summary = explore("dl.lua", src, &opts, &mut |_, _| {}).expect("compiles");
+/// assert_eq!(summary.groups.len(), 1); // every seed fails the same way
+/// assert_eq!(summary.groups[0].kind, "deadlock");
+/// assert_eq!(summary.failed(), 3);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Group {
     /// `fail` or `limit`.
@@ -52,6 +77,18 @@ pub struct Group {
 }
 
 /// Runs of one strategy in a sweep.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::scenario::{ExploreOptions, RunOptions, explore};
+///
+/// let opts = ExploreOptions { seeds: (1..=4).collect(), jobs: 1, run: RunOptions::default() };
+/// let summary = explore("ok.lua", "goroutine.sleep(1)", &opts, &mut |_, _| {}).expect("compiles");
+/// let counts: Vec<_> = summary.by_strategy.values().collect();
+/// assert_eq!(counts.len(), 1); // one strategy ran every seed
+/// assert_eq!((counts[0].runs, counts[0].failed), (4, 0));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StrategyCount {
     /// Runs under it.
@@ -63,6 +100,19 @@ pub struct StrategyCount {
 }
 
 /// The result of an exploration.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::explore::ExploreSummary;
+/// use gosim::scenario::{ExploreOptions, RunOptions, explore};
+///
+/// let opts = ExploreOptions { seeds: (1..=5).collect(), jobs: 2, run: RunOptions::default() };
+/// let summary = explore("ok.lua", "goroutine.sleep(1)", &opts, &mut |_, _| {}).expect("compiles");
+/// assert_eq!((summary.runs, summary.passed, summary.failed()), (5, 5, 0));
+/// let back = ExploreSummary::from_json(&summary.to_json()).expect("round trip");
+/// assert_eq!(back.runs, 5);
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct ExploreSummary {
     /// Runs done.

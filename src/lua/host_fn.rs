@@ -513,6 +513,36 @@ impl LuaWorld {
     /// `Sim::on(world's runtime)`) and, in production mode only, foreign futures (tokio I/O). A
     /// completed call is a scheduling point. `name` names the function in traces, reports and
     /// errors. To put it in a module: [`LuaWorld::register_module`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::lua::{LuaLimits, LuaWorld};
+    /// use gosim::runtime::{Config, Runtime};
+    /// use gosim::sim::Sim;
+    /// use mlua::{IntoLuaMulti, MultiValue};
+    ///
+    /// let rt = Runtime::simulated(Config::default());
+    /// let world = LuaWorld::new(&rt, LuaLimits::default()).unwrap();
+    /// let (sim, lua) = (Sim::on(&rt), world.lua().weak());
+    /// let fetch = world
+    ///     .async_function("fetch", move |_args: MultiValue| {
+    ///         let (sim, lua) = (sim.clone(), lua.clone());
+    ///         async move {
+    ///             sim.sleep(std::time::Duration::from_millis(30)).await; // the caller parks meanwhile
+    ///             "payload".into_lua_multi(&lua.upgrade())
+    ///         }
+    ///     })
+    ///     .unwrap();
+    /// let net = world.lua().create_table().unwrap();
+    /// net.set("fetch", fetch).unwrap();
+    /// world.register_module("net", net).unwrap();
+    /// let src = r#"local net = require("net") assert(net.fetch() == "payload" and goroutine.now() == 30)"#;
+    /// world.spawn_main("main.lua", src).unwrap();
+    /// let outcome = rt.run();
+    /// rt.shutdown();
+    /// assert!(outcome.is_pass(), "{outcome}");
+    /// ```
     pub fn async_function<F, Fut>(&self, name: &str, f: F) -> Result<Function, LoadError>
     where
         F: Fn(MultiValue) -> Fut + 'static,

@@ -47,6 +47,19 @@ const PRELUDE_NAME: &str = "=[gosim]";
 const HOOK_EVERY: u32 = 1_000;
 
 /// Limits that belong to the Lua layer.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::lua::LuaLimits;
+/// use gosim::scenario::{RunOptions, run_source};
+///
+/// let mut opts = RunOptions::with_seed(1);
+/// opts.lua = LuaLimits { max_instructions: 10_000, ..LuaLimits::default() };
+/// // A goroutine that never reaches a scheduling point hits the instruction budget.
+/// let report = run_source("spin.lua", "while true do end", &opts).expect("compiles");
+/// assert_eq!(report.outcome.word(), "limit");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LuaLimits {
     /// Lua heap limit in bytes.
@@ -505,6 +518,15 @@ fn memory_message(host: &Host) -> String {
 }
 
 /// Why a scenario could not be loaded.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::scenario::{RunOptions, run_source};
+///
+/// let err = run_source("bad.lua", "local = 1", &RunOptions::default()).unwrap_err();
+/// assert!(err.0.contains("bad.lua")); // the compile error names the chunk
+/// ```
 #[derive(Debug, Clone)]
 pub struct LoadError(pub String);
 
@@ -519,6 +541,26 @@ impl std::error::Error for LoadError {}
 /// One Lua state wired to one runtime handle. A world serves one run after another when its
 /// runtime is restarted (`Runtime::restart`) and `reset` between them; a run cannot tell a reused
 /// world from a new one (see `reuse.rs`, and docs/ARCHITECTURE.md).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::lua::{LuaLimits, LuaValue, LuaWorld};
+/// use gosim::runtime::{Config, Runtime};
+/// use gosim::sim::Sim;
+/// use gosim::sync::Channel;
+///
+/// let rt = Runtime::simulated(Config { seed: 1, ..Config::default() });
+/// let world = LuaWorld::new(&rt, LuaLimits::default()).expect("a Lua state");
+/// let results: Channel<LuaValue> = Channel::new(&rt, 1, None);
+/// world.expose_channel("results", &results).expect("exposed"); // a global of the script
+/// world.spawn_main("main.lua", "results:send(6 * 7)").expect("compiles");
+/// let sum = Sim::on(&rt).spawn("rust", async move { results.recv().await });
+/// let outcome = rt.run();
+/// assert!(outcome.is_pass(), "{outcome}");
+/// rt.shutdown();
+/// drop(sum);
+/// ```
 #[derive(Debug)]
 pub struct LuaWorld {
     lua: Lua,
@@ -530,6 +572,20 @@ pub struct LuaWorld {
 
 impl LuaWorld {
     /// A fresh Lua state with the `goroutine`, `log` and `sim` modules installed on `rt`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::lua::{LuaLimits, LuaWorld};
+    /// use gosim::runtime::{Config, Runtime};
+    ///
+    /// let rt = Runtime::simulated(Config { seed: 3, ..Config::default() });
+    /// let world = LuaWorld::new(&rt, LuaLimits::default()).expect("a Lua state");
+    /// world.spawn_main("main.lua", "goroutine.sleep(5)").expect("compiles");
+    /// assert!(rt.run().is_pass());
+    /// assert_eq!(rt.now(), 5_000_000);
+    /// rt.shutdown();
+    /// ```
     pub fn new(rt: &Runtime, limits: LuaLimits) -> Result<LuaWorld, LoadError> {
         limits.allow_stdlib.check(rt.is_simulated())?;
         let world =
@@ -613,6 +669,21 @@ impl LuaWorld {
 
     /// Compiles `source` (named `chunk_name`, e.g. the file path) and spawns it as the main
     /// goroutine. A syntax error is returned with its `file:line`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::lua::{LuaLimits, LuaWorld};
+    /// use gosim::runtime::{Config, Runtime, TaskId};
+    ///
+    /// let rt = Runtime::simulated(Config::default());
+    /// let world = LuaWorld::new(&rt, LuaLimits::default()).expect("a Lua state");
+    /// let id = world.spawn_main("main.lua", "log.info('hello')").expect("compiles");
+    /// assert_eq!(id, TaskId::MAIN);
+    /// assert!(world.spawn_main("bad.lua", "local = ").is_err()); // a compile error names the chunk
+    /// assert!(rt.run().is_pass());
+    /// rt.shutdown();
+    /// ```
     pub fn spawn_main(&self, chunk_name: &str, source: &str) -> Result<TaskId, LoadError> {
         let f = self.main_chunk(chunk_name, source)?;
         match self.host.spawn(
@@ -660,6 +731,20 @@ impl LuaWorld {
     }
 
     /// `sim.assert_sometimes` results: for each message, whether it was ever true.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::lua::{LuaLimits, LuaWorld};
+    /// use gosim::runtime::{Config, Runtime};
+    ///
+    /// let rt = Runtime::simulated(Config::default());
+    /// let world = LuaWorld::new(&rt, LuaLimits::default()).expect("a Lua state");
+    /// world.spawn_main("main.lua", "sim.assert_sometimes(true, 'reached')").expect("compiles");
+    /// assert!(rt.run().is_pass());
+    /// assert_eq!(world.sometimes().get("reached"), Some(&true));
+    /// rt.shutdown();
+    /// ```
     pub fn sometimes(&self) -> BTreeMap<String, bool> {
         self.host.sometimes.borrow().clone()
     }

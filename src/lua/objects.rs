@@ -11,6 +11,16 @@ use crate::runtime::ResourceRef;
 use crate::sync::{Channel, Cond, Context, Mutex, Once, RwMutex, Semaphore, Timer, WaitGroup};
 
 /// Which way a channel handle may be used.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::lua::Dir;
+///
+/// // A script's channel handle is both ways unless narrowed (a context's `done()` is receive-only).
+/// let dirs = [Dir::Both, Dir::Send, Dir::Receive];
+/// assert_eq!(dirs.iter().filter(|d| **d != Dir::Both).count(), 2);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dir {
     /// Send and receive.
@@ -250,6 +260,23 @@ handle!(LuaWorkQueue, "work_queue", |this| this.0.resource());
 
 /// A Rust primitive or pattern that a Lua script can be handed (`LuaWorld::expose`): it becomes
 /// the same handle the script would get from the `goroutine` module.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::lua::{LuaLimits, LuaWorld};
+/// use gosim::runtime::{Config, Runtime};
+/// use gosim::patterns::Latch;
+///
+/// let rt = Runtime::simulated(Config::default());
+/// let world = LuaWorld::new(&rt, LuaLimits::default()).expect("a Lua state");
+/// let latch = Latch::new(&rt, 1, None); // a Rust pattern, handed to the script
+/// world.expose("ready", latch.clone()).expect("exposed");
+/// world.spawn_main("main.lua", "ready:count_down()").expect("compiles");
+/// assert!(rt.run().is_pass());
+/// assert_eq!(latch.count(), 0);
+/// rt.shutdown();
+/// ```
 pub trait Exposable {
     /// The userdata behind the Lua handle.
     type Handle: UserData + 'static;
@@ -468,6 +495,16 @@ impl Exposable for crate::patterns::CoalescingCache<LuaKey, LuaValue> {
 
 /// A Lua table key as an ordered Rust value (a coalescing cache's key): a float with an integral
 /// value is the integer, as in a Lua table.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::lua::LuaKey;
+/// use gosim::mlua::Value;
+///
+/// assert!(LuaKey::of(&Value::Integer(2)) == LuaKey::of(&Value::Number(2.0))); // as in a table
+/// assert!(LuaKey::of(&Value::Nil).is_none());
+/// ```
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LuaKey {
     /// `true` or `false`.

@@ -44,6 +44,16 @@ pub(crate) fn install_stdlib_overrides(lua: &Lua, host: &Rc<Host>) -> mlua::Resu
 /// `time`, `clock`, `date`, `difftime`). Both give up the sandbox (a script may then touch the
 /// machine) and determinism (what they read differs between runs). Never on by default, and
 /// refused in a simulation, which stays sandboxed and reproducible.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::lua::StdlibAccess;
+///
+/// let access = StdlibAccess::parse("io").expect("a known library");
+/// assert_eq!(access, StdlibAccess { io: true, os: false });
+/// assert!(StdlibAccess::parse("net").is_err());
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StdlibAccess {
     /// The `io` library.

@@ -6,6 +6,19 @@ use crate::runtime::{Detail, ShortStr};
 use std::any::Any;
 
 /// A Lua value carried by a channel. Tables travel by reference (like pointers in Go).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::lua::LuaValue;
+///
+/// let v = LuaValue::from(42i64);
+/// assert_eq!(v.as_i64(), Some(42));
+/// assert_eq!(LuaValue::from(true).as_i64(), None);
+/// let s = LuaValue::from(gosim::mlua::Value::Integer(7));
+/// assert_eq!(s.as_i64(), Some(7));
+/// assert_eq!(LuaValue::from(1.5f64).as_f64(), Some(1.5));
+/// ```
 #[derive(Clone)]
 pub struct LuaValue(pub Value);
 

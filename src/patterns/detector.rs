@@ -14,6 +14,27 @@ use crate::runtime::{BlockedInfo, Nanos, Runtime};
 use crate::sync::CHANNEL_KIND;
 
 /// What the detector found.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::DeadlockDetector;
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let (a, b) = (s.channel::<u8>(0), s.channel::<u8>(0));
+///     s.spawn_daemon("a", async move { a.recv().await });
+///     s.spawn_daemon("b", async move { b.recv().await });
+///     let d = DeadlockDetector::new(s.runtime(), Duration::from_millis(5));
+///     s.sleep(Duration::from_millis(5)).await;
+///     let info = d.check().expect("both are stuck");
+///     assert_eq!((info.stuck_count, info.blocked_channels), (2, 2));
+///     assert!(d.check().is_none()); // the same situation is reported once
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadlockInfo {
     /// The run's time of the check.
@@ -32,6 +53,27 @@ pub struct DeadlockInfo {
 type Situation = Vec<(u64, Vec<u64>, std::time::Duration)>;
 
 /// A deadlock detector. It remembers the last situation it reported.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::DeadlockDetector;
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let ch = s.channel::<u8>(0);
+///     let rx = ch.clone();
+///     s.spawn_daemon("waiter", async move { rx.recv().await });
+///     let d = DeadlockDetector::new(s.runtime(), Duration::from_millis(10));
+///     s.sleep(Duration::from_millis(5)).await;
+///     assert!(d.check().is_none()); // not blocked long enough yet
+///     s.sleep(Duration::from_millis(5)).await;
+///     assert_eq!(d.check().expect("stuck").stuck_count, 1);
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug)]
 pub struct DeadlockDetector {
     rt: Runtime,

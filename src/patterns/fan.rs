@@ -20,6 +20,25 @@ use crate::sync::{Channel, Op};
 
 /// Broadcasts `input` to `n` new channels (`n > 0`, capacity 10, named `fan_out <i>`) through
 /// one forwarder task named `fan_out`. Not a scheduling point.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::fan_out;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let input = s.channel::<u8>(2);
+///     let outs = fan_out(s.runtime(), &s, input.clone(), 3, None);
+///     assert_eq!(outs.len(), 3);
+///     input.close(); // every output closes with the input
+///     for o in outs {
+///         assert_eq!(o.recv().await, None);
+///     }
+/// });
+/// report.assert_pass();
+/// ```
 pub fn fan_out<T: Debug + Clone + 'static>(
     rt: &Runtime,
     spawner: &dyn Spawn,
@@ -57,6 +76,24 @@ pub fn fan_out<T: Debug + Clone + 'static>(
 
 /// Merges `inputs` (at least one) into a new channel (capacity 10, named `fan_in`) through one
 /// forwarder task per input, `fan_in-<i>`. Not a scheduling point.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::fan_in;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let a = s.channel::<&str>(1);
+///     let out = fan_in(s.runtime(), &s, vec![a.clone()], None);
+///     a.send("x").await.expect("open");
+///     a.close();
+///     assert_eq!(out.recv().await, Some("x"));
+///     assert_eq!(out.recv().await, None);
+/// });
+/// report.assert_pass();
+/// ```
 pub fn fan_in<T: Debug + 'static>(
     rt: &Runtime,
     spawner: &dyn Spawn,

@@ -8,6 +8,25 @@ use crate::sync::Channel;
 use std::fmt::Debug;
 
 /// All of a channel's counters at one instant.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::ChannelInspector;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let ch = s.channel::<u8>(2);
+///     ch.send(1).await.expect("open");
+///     ch.send(2).await.expect("open");
+///     ch.recv().await;
+///     let st = ChannelInspector::new(&ch).stats();
+///     assert_eq!((st.len, st.cap, st.total_sent, st.total_received), (1, 2, 2, 1));
+///     assert!(!st.is_closed);
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChannelStats {
     /// Values buffered now.
@@ -29,6 +48,26 @@ pub struct ChannelStats {
 }
 
 /// Reads a channel's counters without touching it.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::ChannelInspector;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let ch = s.channel::<u8>(0);
+///     let inspector = ChannelInspector::new(&ch);
+///     let rx = ch.clone();
+///     let h = s.spawn("receiver", async move { rx.recv().await });
+///     s.yield_now().await;
+///     assert_eq!(inspector.stats().blocked_receivers, 1);
+///     ch.send(1).await.expect("open");
+///     assert_eq!(h.await.expect("no panic"), Some(1));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone)]
 pub struct ChannelInspector<T> {
     ch: Channel<T>,

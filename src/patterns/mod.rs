@@ -84,6 +84,27 @@ pub use work::{PriorityPool, PriorityPoolStats};
 pub type LocalTask = Pin<Box<dyn Future<Output = ()>>>;
 
 /// How a pattern starts a goroutine running a Rust future.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::Spawn;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let flag = s.atomic_int(0);
+///     let f = flag.clone();
+///     // `Sim` is a `Spawn`: the patterns start their tasks through it.
+///     let spawner: &dyn Spawn = &s;
+///     let id = spawner.spawn_boxed(Some("helper"), Box::pin(async move { f.store(1).await; }));
+///     assert!(id.is_some());
+///     while flag.peek() == 0 {
+///         s.yield_now().await;
+///     }
+/// });
+/// report.assert_pass();
+/// ```
 pub trait Spawn {
     /// Spawns `task` as a goroutine named `name` (unnamed with `None`). Not a scheduling point.
     /// `None` when the run has hit its goroutine limit (the run then ends with that limit).

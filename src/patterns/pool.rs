@@ -27,6 +27,24 @@ use crate::runtime::{Runtime, Subject};
 use crate::sync::{Channel, Op, TrySendError, WaitGroup};
 
 /// Why a job was not accepted.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::PoolError;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let pool = s.pool("jobs", 1); // a queue of 2 jobs
+///     pool.submit_fn(async {}).expect("room");
+///     pool.submit_fn(async {}).expect("room");
+///     assert_eq!(pool.submit_fn(async {}).unwrap_err(), PoolError::QueueFull);
+///     pool.wait().await;
+///     assert_eq!(pool.submit_fn(async {}).unwrap_err(), PoolError::Closed);
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PoolError {
     /// The pool is closed (after `wait` or `close`).
@@ -47,6 +65,21 @@ impl std::fmt::Display for PoolError {
 impl std::error::Error for PoolError {}
 
 /// An accepted job: its pool's name and its number (from 1), shown as `jobs-3`.
+///
+/// # Examples
+///
+/// ```
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let pool = s.pool("jobs", 1);
+///     let first = pool.submit_fn(async {}).expect("room");
+///     let second = pool.submit_fn(async {}).expect("room");
+///     assert_eq!(second.number(), first.number() + 1);
+///     pool.wait().await;
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobId {
     pool: Rc<str>,
@@ -67,6 +100,22 @@ impl std::fmt::Display for JobId {
 }
 
 /// A pool's counters.
+///
+/// # Examples
+///
+/// ```
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let pool = s.pool("jobs", 2);
+///     pool.submit_fn(async {}).expect("room");
+///     pool.submit_fn(async { panic!("job failed") }).expect("room");
+///     pool.wait().await;
+///     let stats = pool.stats();
+///     assert_eq!((stats.workers, stats.completed, stats.failed), (2, 1, 1));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStats {
     /// Workers started.
@@ -102,6 +151,27 @@ struct Shared<J> {
 }
 
 /// A worker pool's state machine, generic over the job type. Clones are the same pool.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let pool = s.pool("jobs", 2); // workers jobs-worker-1 and jobs-worker-2
+///     for _ in 0..4 {
+///         let t = s.clone();
+///         pool.submit_fn(async move { t.sleep(Duration::from_millis(10)).await })
+///             .expect("room in the queue");
+///     }
+///     pool.wait().await;
+///     assert_eq!(s.now(), Duration::from_millis(20)); // two rounds of two
+///     assert_eq!(pool.stats().completed, 4);
+/// });
+/// report.assert_pass();
+/// ```
 pub struct Pool<J> {
     shared: Rc<Shared<J>>,
 }
@@ -189,6 +259,33 @@ impl<J: Debug + 'static> Pool<J> {
     /// For a worker: the next job to run (counted active until `job_done`), waiting for one;
     /// `None` once the pool is closed and its queue drained. Jobs queued before `close` are
     /// dropped here, unrun.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::Pool;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     // A pool of plain values, its worker loop written by hand (as a language binding does).
+    ///     let pool: Pool<u32> = Pool::new(s.runtime(), "sq", 1, None);
+    ///     let (p, out) = (pool.clone(), s.atomic_int(0));
+    ///     let o = out.clone();
+    ///     s.spawn(&pool.worker_name(1), async move {
+    ///         while let Some(n) = p.next_job().await {
+    ///             o.add(i64::from(n * n)).await;
+    ///             p.job_done(Ok(()));
+    ///         }
+    ///         p.worker_exit().await;
+    ///     });
+    ///     pool.submit(3).expect("room");
+    ///     pool.submit(4).expect("room");
+    ///     pool.wait().await;
+    ///     assert_eq!(out.peek(), 25);
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn next_job(&self) -> Option<J> {
         loop {
             let job = self.shared.queue.recv().await?;
@@ -226,6 +323,29 @@ impl<J: Debug + 'static> Pool<J> {
 
     /// For a worker, once `next_job` said `None`: its last act (the wait group's `done`, a
     /// scheduling point).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::Pool;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let pool: Pool<&str> = Pool::new(s.runtime(), "p", 1, None);
+    ///     let p = pool.clone();
+    ///     s.spawn("p-worker-1", async move {
+    ///         while let Some(_job) = p.next_job().await {
+    ///             p.job_done(Ok(()));
+    ///         }
+    ///         p.worker_exit().await; // the worker's last act: `wait` counts it gone
+    ///     });
+    ///     pool.submit("a").expect("room");
+    ///     pool.wait().await;
+    ///     assert_eq!(pool.stats().completed, 1);
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn worker_exit(&self) -> Op<()> {
         let wg = self.shared.wg.clone();
         Op::now(&self.shared.rt, move || {
@@ -250,6 +370,23 @@ impl<J: Debug + 'static> Pool<J> {
 
     /// Stops accepting jobs and waits until every queued job has run and the workers have
     /// exited (Lua's `pool_wait`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let pool = s.pool("jobs", 1);
+    ///     let t = s.clone();
+    ///     pool.submit_fn(async move { t.sleep(Duration::from_millis(15)).await }).expect("room");
+    ///     pool.wait().await; // no more submits; every queued job runs
+    ///     assert_eq!(s.now(), Duration::from_millis(15));
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn wait(&self) {
         self.close_queue().await;
         self.shared.wg.wait().await;
@@ -257,6 +394,26 @@ impl<J: Debug + 'static> Pool<J> {
 
     /// Closes the pool and drops the jobs still queued (running ones finish); returns without
     /// waiting (Lua's `pool_close`, with its final scheduling point).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::PoolError;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let pool = s.pool("jobs", 1);
+    ///     let hits = s.atomic_int(0);
+    ///     for _ in 0..2 {
+    ///         let h = hits.clone();
+    ///         pool.submit_fn(async move { h.add(1).await; }).expect("room");
+    ///     }
+    ///     pool.close().await; // queued jobs not yet taken are dropped
+    ///     assert_eq!(pool.submit_fn(async {}).unwrap_err(), PoolError::Closed);
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn close(&self) {
         self.cancel().await;
         crate::sync::yield_now(&self.shared.rt).await;
@@ -264,6 +421,21 @@ impl<J: Debug + 'static> Pool<J> {
 
     /// `close` without its final scheduling point: for a binding whose call does more before
     /// that point (Lua's `pool_close` unregisters the name; `pool_create` replaces a pool).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let pool = s.pool("jobs", 1);
+    ///     pool.submit_fn(async {}).expect("room");
+    ///     pool.submit_fn(async {}).expect("room");
+    ///     pool.cancel().await; // `close` without its final scheduling point
+    ///     assert!(pool.submit_fn(async {}).is_err());
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn cancel(&self) {
         self.shared.state.borrow_mut().cancelled = true;
         self.close_queue().await;
@@ -289,6 +461,24 @@ impl<J: Debug + 'static> Pool<J> {
 }
 
 /// A Rust job: a boxed future (shown as `job` in the trace).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{Job, Pool};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let pool = Pool::start(s.runtime(), &s, "jobs", 1, None);
+///     let done = s.atomic_int(0);
+///     let d = done.clone();
+///     pool.submit(Job::new(async move { d.store(1).await; })).expect("room");
+///     pool.wait().await;
+///     assert_eq!(done.peek(), 1);
+/// });
+/// report.assert_pass();
+/// ```
 pub struct Job(Pin<Box<dyn Future<Output = ()>>>);
 
 impl std::fmt::Debug for Job {

@@ -11,6 +11,28 @@ use std::rc::Rc;
 use crate::runtime::{NANOS_PER_MS, Nanos, Runtime, TaskId, TaskObserver};
 
 /// What the profiler saw since `start()`.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::Profiler;
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let prof = Profiler::new(s.runtime());
+///     prof.start();
+///     let t = s.clone();
+///     s.spawn("w", async move { t.sleep(Duration::from_millis(10)).await })
+///         .await
+///         .expect("no panic");
+///     let st = prof.stats();
+///     assert_eq!((st.total_created, st.completed, st.active), (1, 1, 0));
+///     assert_eq!(st.avg_lifetime_ms, 10.0);
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ProfileStats {
     /// Goroutines spawned since start that are still alive.
@@ -68,6 +90,28 @@ impl TaskObserver for Watch {
 }
 
 /// A goroutine profiler. Clones share the same counters.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::Profiler;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let prof = Profiler::new(s.runtime());
+///     s.spawn("before", async {}).await.expect("no panic"); // not counted: not started
+///     prof.start();
+///     let hs: Vec<_> = (0..3).map(|_| s.spawn("w", async {})).collect();
+///     assert_eq!(prof.stats().max_active, 3);
+///     for h in hs {
+///         h.await.expect("no panic");
+///     }
+///     prof.stop();
+///     assert_eq!(prof.stats().total_created, 3);
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone)]
 pub struct Profiler {
     rt: Runtime,

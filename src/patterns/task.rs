@@ -26,6 +26,22 @@ use crate::runtime::{Nanos, Runtime, TaskId};
 use crate::sync::{Case, Channel, Timed, after_channel, select_deadline};
 
 /// Why a task gave no value.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::TaskError;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let h = s.go(async { panic!("bad input") });
+///     // A panic in a `go` task is a value for the awaiter, not a failed run.
+///     assert_eq!(h.join().await, Err(TaskError::Failed("bad input".to_string())));
+///     assert_eq!(TaskError::TimedOut.to_string(), "timeout exceeded");
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskError {
     /// The task panicked; the panic's message.
@@ -86,6 +102,27 @@ struct Shared<T> {
 }
 
 /// A running task's result, to await (Lua's async handle). Clones are the same handle.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let t = s.clone();
+///     let h = s.go(async move {
+///         t.sleep(Duration::from_millis(10)).await;
+///         42
+///     });
+///     let h2 = h.clone(); // shareable, and joinable again and again
+///     assert_eq!(h.join().await, Ok(42));
+///     assert_eq!(h2.join().await, Ok(42));
+///     assert_eq!(h2.try_join(), Some(Ok(42)));
+/// });
+/// report.assert_pass();
+/// ```
 pub struct JoinHandle<T> {
     shared: Rc<Shared<T>>,
 }
@@ -106,6 +143,21 @@ impl<T> std::fmt::Debug for JoinHandle<T> {
 
 /// Spawns `task` as an unnamed goroutine whose result is kept for `JoinHandle::join`. Not a
 /// scheduling point (like `Sim::spawn`; the Lua binding takes its own after it).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::go;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let h = go(s.runtime(), &s, async { "ready" }, None); // `Sim::go` without the caller's line
+///     assert!(!h.is_finished()); // not a scheduling point: it has not run yet
+///     assert_eq!(h.join().await, Ok("ready"));
+/// });
+/// report.assert_pass();
+/// ```
 pub fn go<T: 'static>(
     rt: &Runtime,
     spawner: &dyn Spawn,
@@ -131,6 +183,24 @@ impl<T> JoinHandle<T> {
     /// A handle for a task its caller spawns: `go` for a Rust future; a language binding for a
     /// goroutine of its own that runs the user's function and then calls `complete`. It creates
     /// the `await` channel (not a scheduling point, no task yet).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::JoinHandle;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     // A binding's own task: it spawns the goroutine and completes the handle itself.
+    ///     let h: JoinHandle<u8> = JoinHandle::new(s.runtime(), None);
+    ///     let mine = h.clone();
+    ///     let task = s.spawn("binding-task", async move { mine.complete(Ok(5)) });
+    ///     h.set_id(task.id());
+    ///     assert_eq!(h.join().await, Ok(5));
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn new(rt: &Runtime, created_at: Option<Rc<str>>) -> JoinHandle<T> {
         let done: Channel<()> = Channel::new(rt, 0, created_at);
         done.resource().set_name("await");
@@ -165,6 +235,24 @@ impl<T> JoinHandle<T> {
     /// Waits until the task ends or `deadline` (a timer's channel) delivers, whichever the
     /// select takes first: true if the deadline came first and the task has not ended. The
     /// select is the task's `await` channel then the deadline, as Lua's `timeout` has it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let t = s.clone();
+    ///     let h = s.go(async move { t.sleep(Duration::from_millis(50)).await });
+    ///     let deadline = s.after(Duration::from_millis(5));
+    ///     assert!(h.deadline_first(deadline).await); // the deadline came first
+    ///     assert_eq!(s.now(), Duration::from_millis(5));
+    ///     assert!(h.join().await.is_ok());
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn deadline_first<U: Debug + 'static>(&self, deadline: Channel<U>) -> bool {
         let cases = vec![Case::Recv(self.shared.done.clone())];
         let r = select_deadline(&self.shared.rt, cases, deadline).await;
@@ -202,6 +290,25 @@ impl<T: Clone> JoinHandle<T> {
 
     /// Waits for the task to end; its value, or `Failed` with its panic's message. Awaiting a
     /// finished task returns at once, as often as asked (the result is kept).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let t = s.clone();
+    ///     let h = s.go(async move {
+    ///         t.sleep(Duration::from_millis(3)).await;
+    ///         vec![1, 2]
+    ///     });
+    ///     assert_eq!(h.join().await, Ok(vec![1, 2])); // waits for the task
+    ///     assert_eq!(s.now(), Duration::from_millis(3));
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn join(&self) -> Result<T, TaskError> {
         if !self.is_finished() {
             let _ = self.shared.done.recv().await;
@@ -216,6 +323,21 @@ impl<T: Clone> JoinHandle<T> {
 
 /// Awaits every handle in order (Lua's `await_all`): the results in the handles' order, whatever
 /// order the tasks end in.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{TaskError, join_all};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let handles = vec![s.go(async { 1 }), s.go(async { panic!("no") }), s.go(async { 3 })];
+///     let results = join_all(&handles).await;
+///     assert_eq!(results, vec![Ok(1), Err(TaskError::Failed("no".into())), Ok(3)]);
+/// });
+/// report.assert_pass();
+/// ```
 pub async fn join_all<T: Clone>(handles: &[JoinHandle<T>]) -> Vec<Result<T, TaskError>> {
     let mut out = Vec::with_capacity(handles.len());
     for h in handles {
@@ -228,6 +350,24 @@ pub async fn join_all<T: Clone>(handles: &[JoinHandle<T>]) -> Vec<Result<T, Task
 /// its value, `Failed` if it panicked, or `TimedOut`, in which case it keeps running (Go's
 /// semantics: nothing can stop a goroutine from outside). The wait is a select between the
 /// task's `await` channel and an `after` channel, in that order, as in Lua.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{TaskError, timeout};
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let t = s.clone();
+///     let slow = async move { t.sleep(Duration::from_millis(30)).await };
+///     let r = timeout(s.runtime(), &s, Duration::from_millis(10), slow, None).await;
+///     assert_eq!(r, Err(TaskError::TimedOut)); // the task runs on, as in Go
+///     assert_eq!(s.now(), Duration::from_millis(10));
+/// });
+/// report.assert_pass();
+/// ```
 pub async fn timeout<T: 'static>(
     rt: &Runtime,
     spawner: &dyn Spawn,

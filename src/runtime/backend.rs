@@ -9,6 +9,17 @@ pub type Nanos = u64;
 pub const NANOS_PER_MS: u64 = 1_000_000;
 
 /// The source of time of one run, chosen when the runtime is built.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::{Backend, SimulatedClock};
+///
+/// let mut clock = SimulatedClock::default();
+/// assert!(clock.is_simulated());
+/// clock.advance_to(5_000_000); // virtual time moves only when told, and at once
+/// assert_eq!(clock.now(), 5_000_000);
+/// ```
 pub trait Backend: std::fmt::Debug {
     /// The current time of the run.
     fn now(&self) -> Nanos;
@@ -20,6 +31,17 @@ pub trait Backend: std::fmt::Debug {
 }
 
 /// Virtual time: starts at 0 and moves only when the scheduler says so.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::{Config, Runtime, SimulatedClock};
+///
+/// let rt = Runtime::new(Config::default(), Box::new(SimulatedClock::default()));
+/// assert!(rt.is_simulated());
+/// assert_eq!(rt.now(), 0);
+/// rt.shutdown();
+/// ```
 #[derive(Debug, Default)]
 pub struct SimulatedClock {
     now: Nanos,

@@ -51,6 +51,19 @@ const SCHED: u64 = 0;
 /// Renders events as a Chrome trace-event JSON object
 /// (`{"traceEvents": [...], "displayTimeUnit": "ms"}`), one trace event per line. Slices still open
 /// at the last event (goroutines that never exited, waits nothing ended) run to that event's time.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::render_chrome;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move { s.spawn("w", async {}).await.expect("no panic") });
+/// let json = render_chrome(&report.events); // open it in chrome://tracing or Perfetto
+/// assert!(json.starts_with("{\"traceEvents\":["));
+/// assert!(json.contains("g2(w)")); // each event keeps its trace line in `args`
+/// ```
 pub fn render_chrome(events: &[Event]) -> String {
     let mut b = Builder::default();
     for e in events {

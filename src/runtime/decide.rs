@@ -23,6 +23,16 @@ use super::task::TaskId;
 /// The timing variants perturb only what real execution could: a step of work takes time
 /// (`Cost`), a timer fires late (`Jitter`). Channel order, mutex exclusion and the creation-order
 /// firing of timers due at the same instant hold under every variant.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::Strategy;
+///
+/// let pct: Strategy = "pct:3".parse().expect("a strategy flag");
+/// assert!(matches!(pct, Strategy::Pct { depth: 3, .. }));
+/// assert_eq!(Strategy::Random.to_string(), "random");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Strategy {
     /// Uniformly among the runnable goroutines at every scheduling point.
@@ -69,6 +79,18 @@ pub enum Strategy {
 /// 0.1 and 1 ms per step are small against the 5-100 ms timers typical scenarios use (work stays
 /// fast) yet let a few dozen steps outlast a 1 ms sleep, and 1 and 10 ms of lateness reorder
 /// timers a few milliseconds apart.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::{Portfolio, Strategy};
+///
+/// let p = Portfolio::default();
+/// let member = p.member(17); // derived from the seed alone
+/// assert_eq!(member, p.member(17));
+/// assert!(p.members().contains(&member));
+/// assert!(!matches!(member, Strategy::Portfolio(_)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Portfolio {
     /// The step count PCT members spread their change points over (0: not resolved yet).
@@ -307,6 +329,18 @@ impl FromStr for Strategy {
 }
 
 /// What a decision chose between.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::DecisionKind;
+/// use gosim::scenario::{RunOptions, run_source};
+///
+/// let mut opts = RunOptions::with_seed(3);
+/// opts.config.record = true;
+/// let report = run_source("d.lua", "local n = math.random(6)", &opts).expect("compiles");
+/// assert!(report.decisions.iter().any(|d| d.kind == DecisionKind::Data)); // the draw
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecisionKind {
     /// The next goroutine, when the running one blocked or finished.
@@ -350,6 +384,26 @@ impl DecisionKind {
 /// `Decision::CONTINUE` when a scheduling point kept the running goroutine: ids survive edits
 /// that change how many goroutines are runnable, so an edited schedule stays meaningful. For the
 /// other kinds it is the index (or drawn value).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::scenario::{RunOptions, run_source};
+///
+/// let mut opts = RunOptions::with_seed(4);
+/// opts.config.record = true; // keep every decision, for shrinking and replay
+/// let src = "goroutine.spawn(function() end) goroutine.spawn(function() end)";
+/// let report = run_source("r.lua", src, &opts).expect("compiles");
+/// assert!(!report.decisions.is_empty());
+/// let replayed = gosim::scenario::replay("r.lua", src, &opts, &gosim::runtime::Schedule {
+///     seed: 4,
+///     strategy: report.strategy,
+///     failure: String::new(),
+///     decisions: report.decisions.clone(),
+/// })
+/// .expect("compiles");
+/// assert_eq!(replayed.trace_hash(), report.trace_hash()); // the decisions are the run
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
     /// What was decided.
@@ -675,6 +729,22 @@ impl Decider {
 
 /// A recorded schedule as a text file: a header naming what it reproduces, then one decision a
 /// line. Lines starting with `#` are comments.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::{Schedule, Strategy};
+///
+/// let schedule = Schedule {
+///     seed: 7,
+///     strategy: Strategy::Random,
+///     failure: "fail deadlock x.lua:3".to_string(),
+///     decisions: Vec::new(),
+/// };
+/// let text = schedule.to_text("x.lua");
+/// assert!(text.starts_with("# gosim schedule v1"));
+/// assert_eq!(Schedule::parse(&text), Ok(schedule)); // the text form round-trips
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
     /// The seed of the run (program draws past the schedule come from it).

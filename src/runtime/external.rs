@@ -11,6 +11,20 @@ use std::time::Duration;
 use super::task::TaskId;
 
 /// The queue of tasks woken from outside, shared with their wakers.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::{TaskId, Wakeups};
+/// use std::sync::Arc;
+///
+/// // Shared with wakers on other threads (a tokio I/O future's waker); the scheduler takes them.
+/// let wakeups = Arc::new(Wakeups::default());
+/// let w = wakeups.clone();
+/// std::thread::spawn(move || w.push(TaskId(7))).join().unwrap();
+/// assert_eq!(wakeups.take(), vec![TaskId(7)]);
+/// assert!(wakeups.take().is_empty());
+/// ```
 #[derive(Default)]
 pub struct Wakeups {
     queue: Mutex<Vec<TaskId>>,

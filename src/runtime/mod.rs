@@ -60,6 +60,19 @@ pub(crate) fn duration_nanos(d: Duration) -> Nanos {
 }
 
 /// The knobs of one run. Every limit has a default that a normal scenario never reaches.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+/// use std::time::Duration;
+///
+/// let config = Config { seed: 5, max_time: Duration::from_secs(1), ..Config::default() };
+/// let sim = Sim::new(config);
+/// let s = sim.clone();
+/// let report = sim.run(async move { s.sleep(Duration::from_secs(2)).await });
+/// assert_eq!(report.outcome.word(), "limit"); // past the one-second horizon
+/// ```
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The seed: every scheduling choice and random draw derives from it.
@@ -196,6 +209,24 @@ impl std::fmt::Debug for Core {
 }
 
 /// A handle to one run's scheduler. Cheap to clone; all clones are the same run.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::{Config, Runtime, TraceFormat, render};
+/// use gosim::sim::Sim;
+/// use std::time::Duration;
+///
+/// // The scheduler core: Lua goroutines and Rust tasks share one (see `Sim::on`).
+/// let rt = Runtime::simulated(Config { seed: 2, ..Config::default() });
+/// let s = Sim::on(&rt);
+/// let t = s.clone();
+/// s.spawn("sleeper", async move { t.sleep(Duration::from_millis(3)).await });
+/// assert!(rt.run().is_pass());
+/// assert_eq!(rt.now(), 3_000_000); // nanoseconds
+/// assert!(render(&rt.take_events(), TraceFormat::Text).contains("sleeper"));
+/// rt.shutdown();
+/// ```
 #[derive(Clone, Debug)]
 pub struct Runtime {
     core: Rc<Shared>,
@@ -294,6 +325,17 @@ impl Runtime {
     }
 
     /// A simulated runtime (virtual clock) with this configuration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::runtime::{Config, Runtime};
+    ///
+    /// let rt = Runtime::simulated(Config { seed: 9, ..Config::default() });
+    /// assert!(rt.is_simulated());
+    /// assert_eq!((rt.seed(), rt.now()), (9, 0)); // virtual time starts at 0
+    /// rt.shutdown();
+    /// ```
     pub fn simulated(config: Config) -> Runtime {
         Runtime::new(config, Box::new(SimulatedClock::default()))
     }
@@ -873,6 +915,23 @@ impl Runtime {
     }
 
     /// Runs the scheduler until the run has an outcome, and returns it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::runtime::{Config, Runtime};
+    /// use gosim::sim::Sim;
+    /// use std::time::Duration;
+    ///
+    /// let rt = Runtime::simulated(Config::default());
+    /// let s = Sim::on(&rt);
+    /// let t = s.clone();
+    /// s.spawn("main", async move { t.sleep(Duration::from_millis(4)).await });
+    /// let outcome = rt.run(); // to the end: pass, fail or limit
+    /// assert!(outcome.is_pass());
+    /// assert_eq!(rt.stats().end_time, Duration::from_millis(4));
+    /// rt.shutdown();
+    /// ```
     pub fn run(&self) -> Outcome {
         loop {
             match self.step() {

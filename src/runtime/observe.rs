@@ -12,6 +12,27 @@ use super::task::{TaskId, TaskState, WaitOp};
 use super::{Core, Runtime};
 
 /// Told about every goroutine spawned and finished after it was registered.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::{Nanos, TaskId, TaskObserver};
+/// use std::{cell::Cell, rc::Rc};
+///
+/// struct Count(Cell<u32>);
+/// impl TaskObserver for Count {
+///     fn spawned(&self, _id: TaskId, _at: Nanos) { self.0.set(self.0.get() + 1) }
+///     fn finished(&self, _id: TaskId, _at: Nanos, _failed: bool, _lifetime: Nanos) {}
+/// }
+/// let sim = gosim::Sim::with_seed(1);
+/// let count = Rc::new(Count(Cell::new(0)));
+/// let weak: std::rc::Weak<dyn TaskObserver> = Rc::downgrade(&count) as _;
+/// sim.runtime().observe(weak);
+/// let s = sim.clone();
+/// let report = sim.run(async move { s.spawn("a", async {}).await.expect("no panic") });
+/// report.assert_pass();
+/// assert!(count.0.get() >= 1);
+/// ```
 pub trait TaskObserver {
     /// A goroutine was spawned at `at`.
     fn spawned(&self, id: TaskId, at: Nanos);
@@ -24,12 +45,56 @@ pub trait TaskObserver {
 /// deadlock detector's `on_deadlock`. It may start goroutines that report it (a handler may block
 /// or log); it returns them, and the run fails once they have all exited or are stuck as well.
 /// The core knows nothing of what a reporter does.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::{DeadlockReporter, Failure, Runtime, TaskId};
+/// use std::{cell::Cell, rc::Rc};
+///
+/// struct Seen(Cell<bool>);
+/// impl DeadlockReporter for Seen {
+///     fn deadlock(&self, _rt: &Runtime, _failure: &Failure) -> Vec<TaskId> {
+///         self.0.set(true);
+///         Vec::new() // no reporting goroutines: the run fails at once
+///     }
+/// }
+/// let sim = gosim::Sim::with_seed(1);
+/// let seen = Rc::new(Seen(Cell::new(false)));
+/// let weak: std::rc::Weak<dyn DeadlockReporter> = Rc::downgrade(&seen) as _;
+/// sim.runtime().report_deadlocks_to(weak);
+/// let s = sim.clone();
+/// let report = sim.run(async move { s.channel::<u8>(0).recv().await });
+/// assert!(!report.outcome.is_pass());
+/// assert!(seen.0.get());
+/// ```
 pub trait DeadlockReporter {
     /// The run is about to fail with `failure`.
     fn deadlock(&self, rt: &Runtime, failure: &Failure) -> Vec<TaskId>;
 }
 
 /// One goroutine blocked for at least the asked duration.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::DeadlockDetector;
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let m = s.mutex(());
+///     let _held = m.lock().await;
+///     let m2 = m.clone();
+///     s.spawn_daemon("locker", async move { drop(m2.lock().await) });
+///     s.sleep(Duration::from_millis(5)).await;
+///     let info = DeadlockDetector::new(s.runtime(), Duration::ZERO).check().expect("blocked");
+///     let b = &info.goroutines()[0];
+///     assert_eq!((b.name.as_deref(), b.op, b.since), (Some("locker"), "lock", Duration::ZERO));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockedInfo {
     /// Its id.

@@ -8,6 +8,20 @@ use super::backend::format_duration;
 use super::task::{TaskId, label};
 
 /// The three ways a run ends.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+///
+/// let sim = Sim::with_seed(1);
+/// let report = sim.run(async { panic!("broken invariant") });
+/// match &report.outcome {
+///     Outcome::Fail(f) => assert_eq!(f.kind, FailureKind::Panic),
+///     other => panic!("expected a failure, got {other}"),
+/// }
+/// assert_eq!(report.outcome.word(), "fail");
+/// ```
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// Main returned and every non-daemon goroutine finished.
@@ -35,6 +49,22 @@ impl Outcome {
 }
 
 /// The kinds of failure.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let ch = s.channel::<u8>(0);
+///     ch.recv().await; // nobody will ever send
+/// });
+/// let Outcome::Fail(f) = &report.outcome else { panic!("a deadlock fails the run") };
+/// assert_eq!(f.kind, FailureKind::Deadlock);
+/// assert_eq!(f.kind.word(), "deadlock");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FailureKind {
     /// An error raised in a goroutine and not caught.
@@ -150,6 +180,25 @@ impl Failure {
 }
 
 /// One goroutine in a deadlock or leak report.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let ch = s.channel::<u8>(0);
+///     let rx = ch.clone();
+///     s.spawn("waiter", async move { rx.recv().await });
+///     ch.recv().await;
+/// });
+/// let Outcome::Fail(f) = &report.outcome else { panic!("a deadlock") };
+/// let waiter = f.stuck.iter().find(|t| t.name.as_deref() == Some("waiter")).expect("listed");
+/// assert_eq!(waiter.op, Some("receive"));
+/// assert!(!waiter.daemon);
+/// ```
 #[derive(Debug, Clone)]
 pub struct StuckTask {
     /// Its id.
@@ -169,6 +218,23 @@ pub struct StuckTask {
 }
 
 /// The limits a run can hit.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+///
+/// let sim = Sim::new(Config { max_steps: 100, ..Config::default() });
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     loop {
+///         s.yield_now().await; // never ends
+///     }
+/// });
+/// let Outcome::Limit(hit) = &report.outcome else { panic!("a limit") };
+/// assert_eq!(hit.kind, LimitKind::Steps);
+/// assert_eq!(hit.kind.flag(), "--max-steps");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LimitKind {
     /// Too many scheduling steps.
@@ -208,6 +274,20 @@ impl LimitKind {
 }
 
 /// A limit that ended a run.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+/// use std::time::Duration;
+///
+/// let sim = Sim::new(Config { max_time: Duration::from_secs(10), ..Config::default() });
+/// let s = sim.clone();
+/// let report = sim.run(async move { s.sleep(Duration::from_secs(60)).await });
+/// let Outcome::Limit(hit) = &report.outcome else { panic!("a limit") };
+/// assert_eq!(hit.kind, LimitKind::Time);
+/// assert!(hit.time <= Duration::from_secs(10));
+/// ```
 #[derive(Debug, Clone)]
 pub struct LimitHit {
     /// Which limit.

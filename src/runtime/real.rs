@@ -9,6 +9,16 @@ use std::time::{Duration, Instant};
 use super::backend::{Backend, Nanos};
 
 /// Real time since the run started; reaching a deadline means sleeping until it.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::{Backend, RealClock};
+///
+/// let clock = RealClock::new(); // production mode: the wall clock, from 0 at creation
+/// assert!(!clock.is_simulated());
+/// assert!(clock.now() < 60_000_000_000);
+/// ```
 #[derive(Debug)]
 pub struct RealClock {
     start: Instant,

@@ -17,6 +17,16 @@ use super::task::TaskId;
 pub type ResourceRef = Rc<Resource>;
 
 /// What kind of resource it is, as its primitive declares it.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::ResourceKind;
+///
+/// const GATE: ResourceKind = ResourceKind::released_by_holders("gate");
+/// assert!(GATE.releasers_are_holders); // waits on it make wait-for edges
+/// assert!(!ResourceKind::released_by_anyone("signal").releasers_are_holders);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResourceKind {
     /// The name in traces and reports: `"channel"`, `"mutex"`, ...
@@ -48,6 +58,21 @@ impl ResourceKind {
 }
 
 /// Identity and holders of one waitable thing.
+///
+/// # Examples
+///
+/// ```
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let ch = s.channel::<u8>(0);
+///     let res = ch.resource(); // the identity every trace line and report names
+///     res.set_name("jobs");
+///     assert_eq!((res.kind(), res.name().as_deref()), ("channel", Some("jobs")));
+///     assert!(res.created_at().is_some_and(|at| at.contains(".rs:")));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug)]
 pub struct Resource {
     id: u64,

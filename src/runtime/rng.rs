@@ -8,6 +8,18 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
 /// A seeded, reproducible random stream.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::SimRng;
+///
+/// let (mut a, mut b) = (SimRng::new(42, 0), SimRng::new(42, 0));
+/// assert_eq!(a.next_u64(), b.next_u64()); // the same seed and stream, the same draws
+/// let d = a.below(6);
+/// assert!(d < 6);
+/// assert!((0.0..1.0).contains(&a.unit_f64()));
+/// ```
 #[derive(Debug, Clone)]
 pub struct SimRng {
     inner: ChaCha8Rng,

@@ -12,6 +12,21 @@ use super::outcome::FailureKind;
 use super::resource::ResourceRef;
 
 /// A goroutine's id: 1 is main, then 2, 3, ... in spawn order. Never reused within a run.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::TaskId;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let h = s.spawn("worker", async {});
+///     assert_eq!(h.id(), TaskId(2)); // main is g1
+///     h.await.expect("no panic");
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TaskId(pub u64);
 
@@ -27,6 +42,16 @@ impl fmt::Display for TaskId {
 }
 
 /// Where a goroutine is in its life.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::TaskState;
+///
+/// // A task is runnable, running, blocked on something, or done.
+/// let states = [TaskState::Runnable, TaskState::Running, TaskState::Blocked, TaskState::Done];
+/// assert_eq!(states.iter().filter(|s| **s != TaskState::Done).count(), 3);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskState {
     /// Ready to run; in the runnable set.
@@ -42,6 +67,16 @@ pub enum TaskState {
 /// A blocking operation as its primitive declares it (a `const` next to the primitive): its name
 /// in reports and the verb of the trace event when a goroutine blocks in it. The core only
 /// copies these strings; it never maps one operation to another by name.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::{Blocking, WaitOp};
+///
+/// const RECEIVE: Blocking = Blocking::new("receive", "block-receive");
+/// assert_eq!(WaitOp::On(RECEIVE).name(), "receive"); // how reports name the operation
+/// assert_eq!(WaitOp::On(RECEIVE).verb(), "block-receive"); // the trace verb
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Blocking {
     /// The operation's name in reports: `receive`, `lock`, ...
@@ -58,6 +93,15 @@ impl Blocking {
 }
 
 /// The kind of wait a blocked goroutine is in.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::WaitOp;
+///
+/// assert_eq!(WaitOp::Sleep.verb(), "sleep");
+/// assert_eq!(WaitOp::External.name(), "external");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitOp {
     /// `Runtime::sleep`: only its timer wakes it; reports call it sleeping, not blocked.
@@ -89,6 +133,18 @@ impl WaitOp {
 }
 
 /// What a blocked goroutine waits for, for reports.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::{Blocking, Wait};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let (a, b) = (sim.channel::<u8>(0), sim.channel::<u8>(0));
+/// let wait = Wait::on_all(Blocking::new("select", "block-select"),
+///                         vec![a.resource().clone(), b.resource().clone()]);
+/// assert_eq!(wait.resources().count(), 2); // a wait on several resources at once
+/// ```
 #[derive(Debug, Clone)]
 pub struct Wait {
     /// The operation.
@@ -142,6 +198,20 @@ impl Wait {
 }
 
 /// What a body reports when it gives control back to the scheduler.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::{Config, Runtime, TaskBody, TaskStep};
+///
+/// struct Done;
+/// impl TaskBody for Done {
+///     fn run(&mut self, _rt: &Runtime) -> TaskStep { TaskStep::Finished }
+/// }
+/// let rt = Runtime::simulated(Config::default());
+/// assert!(matches!(Done.run(&rt), TaskStep::Finished)); // parked, finished or failed
+/// rt.shutdown();
+/// ```
 #[derive(Debug)]
 pub enum TaskStep {
     /// It reached a scheduling point: it has either made itself blocked (through a primitive) or
@@ -164,6 +234,24 @@ pub enum TaskStep {
 }
 
 /// The code of a goroutine, run piecewise by the scheduler.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::{Config, FailureKind, Runtime, TaskBody, TaskStep};
+///
+/// // A goroutine of another language: each `run` resumes it until it parks or ends.
+/// struct Fails;
+/// impl TaskBody for Fails {
+///     fn run(&mut self, _rt: &Runtime) -> TaskStep {
+///         TaskStep::Failed { kind: FailureKind::Error, message: "boom".into(), location: None }
+///     }
+/// }
+/// let rt = Runtime::simulated(Config::default());
+/// assert!(matches!(Fails.run(&rt), TaskStep::Failed { kind: FailureKind::Error, .. }));
+/// assert_eq!(Fails.location(), None); // where it stopped, for reports
+/// rt.shutdown();
+/// ```
 pub trait TaskBody {
     /// Runs until the next scheduling point that switches away, or to the end.
     fn run(&mut self, rt: &Runtime) -> TaskStep;
@@ -184,6 +272,17 @@ pub trait TaskBody {
 /// of the task's current wait together, so that when one completes (or a sleep of the same wait
 /// ends) the others are [`lost`](Parked::is_lost): no queue completes them any more, and their
 /// futures start over if polled again.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::{Parked, TaskId};
+///
+/// let parked = Parked::new(TaskId(3)); // one parked operation of g3
+/// assert_eq!(parked.task(), TaskId(3));
+/// assert!(parked.is_live());
+/// assert_eq!(parked.fired_case(), None); // no select case completed it yet
+/// ```
 #[derive(Debug)]
 pub struct Parked {
     task: TaskId,

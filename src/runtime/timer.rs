@@ -10,6 +10,23 @@ use super::task::TaskId;
 
 /// Identifies a pending timer: its deadline, creation number and storage slot. Cancelling uses it.
 /// Ordered by deadline, then creation (the slot never decides: creation numbers are unique).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::{Config, Runtime, TimerCallback};
+///
+/// struct Noop;
+/// impl TimerCallback for Noop {
+///     fn fire(self: Box<Self>, _rt: &Runtime) {}
+///     fn may_wake(&self) -> bool { false }
+/// }
+/// let rt = Runtime::simulated(Config::default());
+/// let (a, b) = (rt.add_timer(1_000, Box::new(Noop)), rt.add_timer(1_000, Box::new(Noop)));
+/// assert_eq!(a.at, 1_000); // the deadline, in nanoseconds
+/// assert_ne!(a, b); // same deadline, distinct timers
+/// rt.shutdown();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimerKey {
     /// When it fires.
@@ -48,6 +65,28 @@ impl PartialOrd for TimerKey {
 }
 
 /// Code run when a timer fires (a ticker delivering a tick, a context expiring, ...).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::{Config, Runtime, TimerCallback};
+/// use std::{cell::Cell, rc::Rc};
+///
+/// struct Ring(Rc<Cell<bool>>);
+/// impl TimerCallback for Ring {
+///     fn fire(self: Box<Self>, _rt: &Runtime) { self.0.set(true) }
+///     fn may_wake(&self) -> bool { false }
+/// }
+/// let rt = Runtime::simulated(Config::default());
+/// let rang = Rc::new(Cell::new(false));
+/// let _key = rt.add_timer(5_000_000, Box::new(Ring(rang.clone()))); // at 5 ms
+/// let s = gosim::sim::Sim::on(&rt);
+/// let t = s.clone();
+/// s.spawn("main", async move { t.sleep(std::time::Duration::from_millis(10)).await });
+/// assert!(rt.run().is_pass());
+/// assert!(rang.get());
+/// rt.shutdown();
+/// ```
 pub trait TimerCallback {
     /// Fires. The runtime is not borrowed: the callback may wake, spawn or add timers.
     fn fire(self: Box<Self>, rt: &Runtime);

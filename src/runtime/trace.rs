@@ -25,6 +25,17 @@ use super::resource::ResourceRef;
 use super::task::TaskId;
 
 /// What an event is about, besides the goroutine that caused it.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::Subject;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let report = sim.run(async {});
+/// let first = &report.events[0];
+/// assert!(matches!(first.subject(), Subject::None | Subject::Resource(_) | Subject::Task(..)));
+/// ```
 #[derive(Debug, Clone)]
 pub enum Subject {
     /// Nothing more.
@@ -40,6 +51,15 @@ pub enum Subject {
 pub const SHORT_MAX: usize = 14;
 
 /// A short string stored inline (no heap), at most `SHORT_MAX` bytes of UTF-8.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::ShortStr;
+///
+/// assert_eq!(ShortStr::new("job-1").expect("short").as_str(), "job-1");
+/// assert!(ShortStr::new("a string longer than fourteen bytes").is_none());
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct ShortStr {
     len: u8,
@@ -86,6 +106,18 @@ impl fmt::Debug for ShortStr {
 /// record and is formatted when the trace is rendered. The rendered text of each kind is fixed
 /// (snapshot tests store it): see `Detail::write`. 16 bytes: every payload is one word, or a
 /// short string inline.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::Detail;
+///
+/// let mut out = String::new();
+/// Detail::Int(42).write(&mut out);
+/// out.push(' ');
+/// Detail::quoted("job-1").write(&mut out);
+/// assert_eq!(out, "42 \"job-1\"");
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum Detail {
     /// No detail.
@@ -358,6 +390,16 @@ fn pack_other(shape: Other, id: u64) -> u32 {
 }
 
 /// How the other goroutine of a channel hand-off appears in the text of the event.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::PeerShown;
+///
+/// // How a channel hand-off names its other goroutine: `send 42 to g3`, `receive 42 from g3`.
+/// assert_ne!(PeerShown::To, PeerShown::From);
+/// assert_ne!(PeerShown::Hidden, PeerShown::To);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PeerShown {
     /// Not at all (the views still link the two through `Event::peer`).
@@ -369,6 +411,22 @@ pub enum PeerShown {
 }
 
 /// One trace event: fixed size, formatted only when rendered.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let ch = s.channel::<u8>(1);
+///     ch.send(5).await.expect("open");
+/// });
+/// let send = report.events.iter().find(|e| e.verb == "send").expect("traced");
+/// assert_eq!(send.detail().as_deref(), Some("5"));
+/// assert!(send.to_text().contains("g1(main) send channel#1 5"));
+/// ```
 #[derive(Clone)]
 pub struct Event {
     /// The run's time when it happened.
@@ -650,6 +708,19 @@ impl Recorder {
 }
 
 /// The formats a trace can be written in.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::runtime::{TraceFormat, render};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let report = sim.run(async {});
+/// let text = render(&report.events, TraceFormat::Text);
+/// let jsonl = render(&report.events, TraceFormat::Jsonl);
+/// assert_eq!(text.lines().count(), jsonl.lines().count()); // one line per event either way
+/// assert!(jsonl.lines().all(|l| l.starts_with('{')));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TraceFormat {
     /// One human-readable line per event.
@@ -673,6 +744,17 @@ pub fn render(events: &[Event], format: TraceFormat) -> String {
 
 /// A 64-bit FNV-1a hash of the text trace: a cheap fingerprint to compare runs without keeping
 /// whole traces (the hash is fixed by the algorithm, not by the process).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::scenario::{RunOptions, run_source};
+///
+/// let src = "local ch = goroutine.channel(1) ch:send(1) ch:receive()";
+/// let a = run_source("h.lua", src, &RunOptions::with_seed(8)).expect("compiles");
+/// let b = run_source("h.lua", src, &RunOptions::with_seed(8)).expect("compiles");
+/// assert_eq!(a.trace_hash(), b.trace_hash()); // the same seed, the same trace
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceHash(pub u64);
 

@@ -7,6 +7,27 @@ use crate::lua::LoadError;
 use crate::runtime::{Config, Schedule};
 
 /// What to explore.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::scenario::{ExploreOptions, RunOptions, explore};
+///
+/// let opts = ExploreOptions { seeds: (1..=20).collect(), jobs: 1, run: RunOptions::default() };
+/// let src = r#"
+///     local n = 0
+///     local wg = goroutine.wait_group()
+///     for i = 1, 2 do
+///         wg:add(1)
+///         goroutine.spawn(function() n = n + 1; wg:done() end)
+///     end
+///     wg:wait()
+///     assert(n == 2)
+/// "#;
+/// let summary = explore("sweep.lua", src, &opts, &mut |_done, _total| {}).expect("compiles");
+/// assert_eq!((summary.runs, summary.passed), (20, 20));
+/// assert!(summary.groups.is_empty());
+/// ```
 #[derive(Debug, Clone)]
 pub struct ExploreOptions {
     /// The seeds to run.

@@ -24,6 +24,19 @@ use crate::runtime::{
 };
 
 /// Everything that shapes one run.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::scenario::{RunOptions, run_source};
+///
+/// let mut opts = RunOptions::with_seed(3);
+/// opts.config.trace = false; // no events kept: faster sweeps
+/// let report = run_source("t.lua", "goroutine.sleep(5)", &opts).expect("compiles");
+/// report.assert_pass();
+/// assert!(report.events.is_empty());
+/// assert_eq!(report.seed, 3);
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Seed, scheduler limits, trace on/off.
@@ -49,6 +62,20 @@ impl RunOptions {
 }
 
 /// The result of one run.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::scenario::{RunOptions, run_source};
+///
+/// let src = r#"
+///     local ch = goroutine.channel()
+///     ch:receive() -- nobody sends
+/// "#;
+/// let report = run_source("stuck.lua", src, &RunOptions::with_seed(1)).expect("compiles");
+/// assert_eq!(report.outcome.word(), "fail"); // a deadlock
+/// assert!(report.trace_text().contains("block-receive"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct RunReport {
     /// The scenario's name (its path, as given to `run_source`): what a reproduce line names.
@@ -127,6 +154,21 @@ impl RunReport {
 /// Every run goes through this thread's reused Lua world (`LuaWorld::reset`), built on the
 /// first run and rebuilt when the limits change: `run`, `replay`, `shrink`, `test` and every
 /// `explore` worker take one path, so a seed found by a sweep replays identically anywhere.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::scenario::{RunOptions, run_source};
+///
+/// let src = r#"
+///     local done = goroutine.channel()
+///     goroutine.spawn(function() goroutine.sleep(10) done:send(true) end)
+///     assert(done:receive() == true and goroutine.now() == 10)
+/// "#;
+/// let report = run_source("wait.lua", src, &RunOptions::with_seed(2)).expect("compiles");
+/// report.assert_pass();
+/// assert_eq!(report.stats.end_time, std::time::Duration::from_millis(10));
+/// ```
 pub fn run_source(name: &str, source: &str, options: &RunOptions) -> Result<RunReport, LoadError> {
     let key = WorldKey {
         limits: options.lua.clone(),
@@ -304,12 +346,35 @@ pub fn read_scenario(path: &Path) -> Result<String, LoadError> {
 }
 
 /// Runs the scenario file at `path`.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::scenario::{RunOptions, run_file};
+///
+/// let path = std::env::temp_dir().join("gosim_doc_run_file.lua");
+/// std::fs::write(&path, "local ch = goroutine.channel(1) ch:send(1) assert(ch:receive() == 1)")
+///     .unwrap();
+/// let report = run_file(&path, &RunOptions::with_seed(1)).expect("readable and compiles");
+/// report.assert_pass();
+/// std::fs::remove_file(&path).ok();
+/// ```
 pub fn run_file(path: &Path, options: &RunOptions) -> Result<RunReport, LoadError> {
     let source = read_scenario(path)?;
     run_source(&path.display().to_string(), &source, options)
 }
 
 /// Where two runs of the same seed first differ.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::scenario::{RunOptions, check_determinism};
+///
+/// let src = "local ch = goroutine.channel(1) ch:send(1) assert(ch:receive() == 1)";
+/// let div = check_determinism("det.lua", src, 1..=5, &RunOptions::default()).expect("compiles");
+/// assert!(div.is_none()); // the same seed, the same trace: no divergence
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Divergence {
     /// The seed.
@@ -323,6 +388,21 @@ pub struct Divergence {
 }
 
 /// Runs each seed twice and compares the traces event by event (plus the outcomes).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::scenario::{RunOptions, check_determinism};
+///
+/// let src = r#"
+///     local ch = goroutine.channel(3)
+///     for i = 1, 3 do goroutine.spawn(function() ch:send(i) end) end
+///     for _ = 1, 3 do ch:receive() end
+/// "#;
+/// let divergence = check_determinism("d.lua", src, 1..=10, &RunOptions::default())
+///     .expect("compiles");
+/// assert!(divergence.is_none()); // each seed's two runs gave identical traces
+/// ```
 pub fn check_determinism(
     name: &str,
     source: &str,

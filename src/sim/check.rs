@@ -104,6 +104,21 @@ impl Default for Check {
 }
 
 /// A sweep that passed.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::Check;
+///
+/// let passed = Check::new()
+///     .runs(5)
+///     .seed(100)
+///     .try_run(|sim| async move {
+///         sim.sleep(std::time::Duration::from_millis(1)).await;
+///     })
+///     .expect("every seed passes");
+/// assert_eq!((passed.runs, passed.first_seed), (5, 100));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckPassed {
     /// Runs done.
@@ -114,6 +129,26 @@ pub struct CheckPassed {
 
 /// A sweep that failed: the failing seed, its outcome, the shrunk schedule and the report text
 /// (what `Check::run` panics with).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::Check;
+///
+/// let failure = Check::new()
+///     .runs(20)
+///     .try_run(|sim| async move {
+///         let n = sim.atomic_int(0);
+///         let m = n.clone();
+///         let h = sim.spawn("writer", async move { m.store(1).await });
+///         // A race: fails under the seeds where the writer has not run yet.
+///         assert_eq!(n.load().await, 1, "read before the write");
+///         h.await.expect("no panic");
+///     })
+///     .expect_err("some seed reads first");
+/// assert!(!failure.outcome.is_pass());
+/// assert!(failure.report.contains(&failure.seed.to_string()));
+/// ```
 #[derive(Debug, Clone)]
 pub struct CheckFailure {
     /// The failing seed.
@@ -354,6 +389,22 @@ impl Check {
 
     /// Runs the sweep; on the first failing seed, shrinks it, writes the schedule file and
     /// panics with the report, which ends with `reproduce: GOSIM_SEED=N cargo test NAME`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::Check;
+    /// use std::time::Duration;
+    ///
+    /// // Every seed of the sweep runs the body; a failure panics with the report and reproduce lines.
+    /// Check::new().runs(10).run(|sim| async move {
+    ///     let ch = sim.channel::<u32>(1);
+    ///     let tx = ch.clone();
+    ///     sim.spawn("producer", async move { tx.send(7).await.expect("open") });
+    ///     assert_eq!(ch.recv().await, Some(7));
+    ///     sim.sleep(Duration::from_millis(1)).await;
+    /// });
+    /// ```
     #[track_caller]
     pub fn run<F, Fut>(self, body: F)
     where
@@ -367,6 +418,19 @@ impl Check {
 
     /// Runs the sweep and returns its verdict instead of panicking on a failure. Bad settings
     /// (a `GOSIM_*` value, a strategy text) still panic, naming what was wrong.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::Check;
+    ///
+    /// let verdict = Check::new().runs(3).try_run(|sim| async move {
+    ///     sim.channel::<u8>(0).recv().await; // a deadlock under every seed
+    /// });
+    /// let failure = verdict.expect_err("the sweep fails");
+    /// assert_eq!(failure.seed, 0); // the first seed of the sweep already fails
+    /// assert!(failure.report.contains("deadlock"));
+    /// ```
     pub fn try_run<F, Fut>(self, body: F) -> Result<CheckPassed, Box<CheckFailure>>
     where
         F: Fn(Sim) -> Fut,

@@ -57,6 +57,25 @@ impl Sim {
     /// `LocalSet` (production mode, as `run_local`): for a host whose main goroutine is not a
     /// Rust future, such as a Lua script spawned with `LuaWorld::spawn_main` on `Sim::on(&rt)`'s
     /// runtime (docs/embedding.md).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::runtime::Config;
+    /// use gosim::sim::Sim;
+    ///
+    /// let tokio_rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// let local = tokio::task::LocalSet::new();
+    /// let report = local.block_on(&tokio_rt, async {
+    ///     let sim = Sim::real(Config::default());
+    ///     let ch = sim.channel::<u8>(1);
+    ///     let (tx, rx) = (ch.clone(), ch);
+    ///     sim.spawn("sender", async move { tx.send(1).await.expect("open") });
+    ///     sim.spawn("receiver", async move { assert_eq!(rx.recv().await, Some(1)) });
+    ///     sim.drive_local().await // runs the tasks already spawned to the outcome
+    /// });
+    /// assert!(report.outcome.is_pass(), "{}", report.outcome);
+    /// ```
     pub async fn drive_local(self) -> SimReport {
         assert!(
             !self.rt.is_simulated(),

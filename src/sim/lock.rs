@@ -82,6 +82,29 @@ impl<T> Mutex<T> {
 
     /// Locks, waiting while another task holds the lock; the guard unlocks when dropped. The
     /// lock is a scheduling point, as Go's is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let total = s.mutex(0u32);
+    ///     let (m, t) = (total.clone(), s.clone());
+    ///     s.spawn("slow", async move {
+    ///         let mut g = m.lock().await;
+    ///         t.sleep(Duration::from_millis(10)).await; // holds the lock meanwhile
+    ///         *g += 1;
+    ///     });
+    ///     s.yield_now().await;
+    ///     let g = total.lock().await; // waits for the guard's drop
+    ///     assert_eq!((*g, s.now()), (1, Duration::from_millis(10)));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn lock(&self) -> MutexLock<'_, T> {
         MutexLock {
@@ -304,6 +327,23 @@ impl<T> RwLock<T> {
 
     /// Read-locks, waiting while a writer holds or waits for the lock; the guard read-unlocks
     /// when dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let config = s.rwlock(vec!["a"]);
+    ///     let r1 = config.read().await;
+    ///     let r2 = config.read().await; // readers share the lock
+    ///     assert_eq!(r1.len() + r2.len(), 2);
+    ///     assert!(config.try_write().is_none());
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn read(&self) -> RwLockRead<'_, T> {
         RwLockRead {
@@ -314,6 +354,29 @@ impl<T> RwLock<T> {
 
     /// Write-locks, waiting for the readers and the writer to leave; the guard unlocks when
     /// dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let config = s.rwlock(1u8);
+    ///     let (c, t) = (config.clone(), s.clone());
+    ///     s.spawn("reader", async move {
+    ///         let _r = c.read().await;
+    ///         t.sleep(Duration::from_millis(4)).await;
+    ///     });
+    ///     s.yield_now().await;
+    ///     *config.write().await = 2; // waits for the reader to finish
+    ///     assert_eq!(s.now(), Duration::from_millis(4));
+    ///     assert_eq!(*config.read().await, 2);
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn write(&self) -> RwLockWrite<'_, T> {
         RwLockWrite {

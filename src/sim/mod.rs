@@ -76,6 +76,35 @@ use crate::sync::{
 
 /// A run under construction: a runtime to spawn Rust tasks on and to create primitives with.
 /// Clones are the same run (share one between tasks by cloning it into them).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+/// use std::time::Duration;
+///
+/// let sim = Sim::with_seed(7);
+/// let s = sim.clone(); // a cheap handle to the same run
+/// let report = sim.run(async move {
+///     let ch = s.channel::<u32>(0);
+///     let (tx, t) = (ch.clone(), s.clone());
+///     s.spawn("producer", async move {
+///         for i in 1..=3 {
+///             t.sleep(Duration::from_millis(10)).await;
+///             tx.send(i).await.expect("open");
+///         }
+///         tx.close();
+///     });
+///     let mut sum = 0;
+///     while let Some(v) = ch.recv().await {
+///         sum += v;
+///     }
+///     assert_eq!(s.now(), Duration::from_millis(30));
+///     sum
+/// });
+/// report.assert_pass();
+/// assert_eq!(report.value, Some(6));
+/// ```
 #[derive(Clone, Debug)]
 pub struct Sim {
     rt: Runtime,
@@ -118,6 +147,18 @@ use crate::sync::to_nanos;
 
 impl Sim {
     /// A simulated run (virtual clock) with this configuration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    ///
+    /// let sim = Sim::new(Config { seed: 11, trace: false, ..Config::default() });
+    /// assert_eq!(sim.seed(), 11);
+    /// let report = sim.run(async { "done" });
+    /// assert_eq!(report.value, Some("done"));
+    /// assert!(report.events.is_empty()); // the trace was off
+    /// ```
     pub fn new(config: Config) -> Sim {
         Sim {
             rt: Runtime::simulated(config),
@@ -125,6 +166,18 @@ impl Sim {
     }
 
     /// A simulated run with default limits and this seed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = gosim::Sim::with_seed(42);
+    /// let b = gosim::Sim::with_seed(42);
+    /// let (sa, sb) = (a.clone(), b.clone());
+    /// let ra = a.run(async move { sa.random_below(1000) });
+    /// let rb = b.run(async move { sb.random_below(1000) });
+    /// assert_eq!(ra.value, rb.value); // the same seed, the same run
+    /// assert_eq!(ra.trace_text(), rb.trace_text());
+    /// ```
     pub fn with_seed(seed: u64) -> Sim {
         Sim::new(Config {
             seed,
@@ -133,6 +186,21 @@ impl Sim {
     }
 
     /// A run against the wall clock (production mode).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::real(Config::default()); // production mode: the wall clock
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     s.sleep(Duration::from_millis(2)).await; // really waits
+    ///     s.now() >= Duration::from_millis(2)
+    /// });
+    /// assert_eq!(report.value, Some(true));
+    /// ```
     pub fn real(config: Config) -> Sim {
         Sim {
             rt: Runtime::new(config, Box::new(RealClock::new())),
@@ -140,6 +208,20 @@ impl Sim {
     }
 
     /// A handle on an existing runtime (to mix Rust tasks into a Lua run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::runtime::{Config, Runtime};
+    /// use gosim::sim::Sim;
+    ///
+    /// let rt = Runtime::simulated(Config::default());
+    /// let sim = Sim::on(&rt); // Rust tasks on a runtime shared with, say, a LuaWorld
+    /// let h = sim.spawn("rust", async { 1 + 1 });
+    /// assert!(rt.run().is_pass());
+    /// assert!(h.is_finished());
+    /// rt.shutdown();
+    /// ```
     pub fn on(rt: &Runtime) -> Sim {
         Sim { rt: rt.clone() }
     }
@@ -151,6 +233,23 @@ impl Sim {
 
     /// Runs `main` as the main task (`g1`) to the run's outcome, then frees the run; the report
     /// carries main's value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     s.sleep(Duration::from_millis(7)).await;
+    ///     s.now()
+    /// });
+    /// report.assert_pass();
+    /// assert_eq!(report.value, Some(Duration::from_millis(7))); // main's value
+    /// assert_eq!(report.stats.end_time, Duration::from_millis(7));
+    /// ```
     pub fn run<T: 'static>(self, main: impl Future<Output = T> + 'static) -> SimReport<T> {
         let slot = self.spawn_main(main);
         let outcome = self.rt.run();
@@ -219,6 +318,27 @@ impl Sim {
 
     /// Spawns a daemon task: never a leak, never keeps the run alive. Its handle works as
     /// `spawn`'s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let t = s.clone();
+    ///     // A heartbeat that never ends: as a daemon it is not a leak when main returns.
+    ///     s.spawn_daemon("heartbeat", async move {
+    ///         loop {
+    ///             t.sleep(Duration::from_millis(10)).await;
+    ///         }
+    ///     });
+    ///     s.sleep(Duration::from_millis(25)).await;
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn spawn_daemon<T: 'static>(
         &self,
@@ -261,16 +381,47 @@ impl Sim {
     }
 
     /// A uniform integer in `0..n` from the run's seed (`n > 0`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sim = gosim::Sim::with_seed(5);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move { (0..10).map(|_| s.random_below(6)).collect::<Vec<_>>() });
+    /// let rolls = report.value.expect("main returned");
+    /// assert!(rolls.iter().all(|r| *r < 6)); // drawn from the run's seed: reproducible
+    /// ```
     pub fn random_below(&self, n: u64) -> u64 {
         self.rt.random_below(n)
     }
 
     /// Fault injection: true with probability `p` in a simulation, never in production.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sim = gosim::Sim::with_seed(5);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     assert!(!s.buggify(0.0));
+    ///     assert!(s.buggify(1.0)); // in a simulation, true with probability p
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn buggify(&self, p: f64) -> bool {
         self.rt.is_simulated() && self.rt.random_unit() < p
     }
 
     /// A channel with room for `cap` values (0: rendezvous).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let ch = sim.channel::<(u32, &str)>(4); // any Debug value; the caller's line is recorded
+    /// assert_eq!(ch.cap(), 4);
+    /// assert!(ch.resource().created_at().is_some_and(|at| at.contains(".rs:")));
+    /// ```
     #[track_caller]
     pub fn channel<T: Debug + 'static>(&self, cap: usize) -> Channel<T> {
         Channel::new(&self.rt, cap, here())
@@ -278,6 +429,19 @@ impl Sim {
 
     /// A mutex guarding `value` (`sim.mutex(())` for a bare lock): `lock().await` gives a guard
     /// that unlocks when dropped. See [`Mutex`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let m = s.mutex(vec![1]);
+    ///     m.lock().await.push(2);
+    ///     assert_eq!(*m.lock().await, vec![1, 2]);
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn mutex<T>(&self, value: T) -> Mutex<T> {
         Mutex::new(&self.rt, value, here())
@@ -285,6 +449,19 @@ impl Sim {
 
     /// A reader/writer lock guarding `value`: `read().await`/`write().await` give guards that
     /// unlock when dropped. See [`RwLock`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let cfg = s.rwlock(String::from("v1"));
+    ///     *cfg.write().await = String::from("v2");
+    ///     assert_eq!(*cfg.read().await, "v2");
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn rwlock<T>(&self, value: T) -> RwLock<T> {
         RwLock::new(&self.rt, value, here())
@@ -292,6 +469,19 @@ impl Sim {
 
     /// A semaphore of `n` permits (`n > 0`); a permit is given back when dropped. See
     /// [`Semaphore`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let sem = s.semaphore(2);
+    ///     let _a = sem.acquire().await;
+    ///     assert_eq!((sem.available(), sem.capacity()), (1, 2));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn semaphore(&self, n: usize) -> Semaphore {
         Semaphore::new(&self.rt, n, here())
@@ -316,23 +506,84 @@ impl Sim {
     }
 
     /// A cancellable root context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let ctx = sim.context(); // Go's context.Background()
+    /// let child = ctx.with_cancel();
+    /// assert_eq!(child.err(), None);
+    /// ctx.cancel();
+    /// assert_eq!(child.err(), Some(ContextError::Canceled));
+    /// ```
     #[track_caller]
     pub fn context(&self) -> Context {
         Context::background(&self.rt, here())
     }
 
     /// Sleeps the current task for `d` of the run's time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     s.sleep(Duration::from_millis(250)).await; // virtual time: returns at once in wall time
+    ///     assert_eq!(s.now(), Duration::from_millis(250));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn sleep(&self, d: Duration) -> Sleep {
         crate::sync::sleep(&self.rt, to_nanos(d), Some(std::panic::Location::caller()))
     }
 
     /// A scheduling point: another task may run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let flag = s.atomic_int(0);
+    ///     let f = flag.clone();
+    ///     s.spawn("setter", async move { f.store(1).await });
+    ///     while flag.peek() == 0 {
+    ///         s.yield_now().await; // lets the setter run; the clock does not move
+    ///     }
+    ///     assert_eq!(s.now(), std::time::Duration::ZERO);
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn yield_now(&self) -> Op<()> {
         crate::sync::yield_now(&self.rt)
     }
 
     /// A channel that receives the run's time once, `d` from now (Go's `time.After`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let at = s.after(Duration::from_millis(25)).recv().await; // Go's time.After
+    ///     assert_eq!(at, Some(Duration::from_millis(25)));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn after(&self, d: Duration) -> Channel<Duration> {
         crate::sync::after(&self.rt, to_nanos(d), None, here()).1
@@ -340,6 +591,23 @@ impl Sim {
 
     /// A ticker: its channel (buffer 1) receives the run's time every `period`; ticks nobody
     /// takes are dropped. Stop it with `Timer::stop`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let (ticker, ticks) = s.ticker(Duration::from_millis(10));
+    ///     s.sleep(Duration::from_millis(35)).await; // three ticks; the buffer keeps one
+    ///     assert_eq!(ticks.recv().await, Some(Duration::from_millis(10)));
+    ///     assert_eq!(ticks.recv().await, Some(Duration::from_millis(40)));
+    ///     ticker.stop();
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn ticker(&self, period: Duration) -> (crate::sync::Timer, Channel<Duration>) {
         let p = to_nanos(period).max(1);
@@ -347,6 +615,29 @@ impl Sim {
     }
 
     /// Waits for one of `cases` (a `select`); with `default`, returns `Default` if none is ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use gosim::sync::{Case, SelectResult};
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let (fast, slow) = (s.channel::<&str>(0), s.channel::<&str>(0));
+    ///     let (f, t) = (fast.clone(), s.clone());
+    ///     s.spawn("fast", async move {
+    ///         t.sleep(Duration::from_millis(5)).await;
+    ///         f.send("fast").await.expect("open");
+    ///     });
+    ///     let r = s.select(vec![Case::Recv(slow), Case::Recv(fast)], false).await;
+    ///     assert!(matches!(r, SelectResult::Recv(1, Some("fast"))));
+    ///     assert_eq!(s.now(), Duration::from_millis(5));
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn select<T: Debug + 'static>(
         &self,
         cases: Vec<crate::sync::Case<T>>,
@@ -421,6 +712,33 @@ impl Sim {
 
     /// Go's `time.AfterFunc`: when `d` has passed, `f()` runs as a new task named `after_func`
     /// (`f` is called again if the timer is reset after firing). Stop it with `Timer::stop`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let fired = s.atomic_int(0);
+    ///     let f = fired.clone();
+    ///     let _t = s.after_func(Duration::from_millis(10), move || {
+    ///         let f = f.clone();
+    ///         async move { f.store(1).await } // runs as a new task named after_func
+    ///     });
+    ///     let f2 = fired.clone();
+    ///     let cancelled = s.after_func(Duration::from_millis(20), move || {
+    ///         let f2 = f2.clone();
+    ///         async move { f2.store(2).await }
+    ///     });
+    ///     s.sleep(Duration::from_millis(15)).await;
+    ///     assert!(cancelled.stop()); // stopped in time: it never runs
+    ///     s.sleep(Duration::from_millis(15)).await;
+    ///     assert_eq!(fired.peek(), 1);
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn after_func<F, Fut>(&self, d: Duration, mut f: F) -> Timer
     where
@@ -436,6 +754,19 @@ impl Sim {
     /// Starts `task` as a new unnamed task whose result is kept for `JoinHandle::join` (Lua's
     /// `goroutine.async`); a panic in it becomes `Err(TaskError::Failed(message))` for the
     /// awaiter instead of failing the run. Not a scheduling point.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let h = s.go(async { 6 * 7 });
+    ///     assert_eq!(h.join().await, Ok(42)); // Lua's async/await shape: join again and again
+    ///     assert_eq!(h.join().await, Ok(42));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn go<T: 'static>(
         &self,
@@ -445,6 +776,31 @@ impl Sim {
     }
 
     /// Awaits every handle, in order (Lua's `await_all`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let handles: Vec<_> = (1..=3u64)
+    ///         .map(|i| {
+    ///             let t = s.clone();
+    ///             s.go(async move {
+    ///                 t.sleep(Duration::from_millis(10 * (4 - i))).await;
+    ///                 i * i
+    ///             })
+    ///         })
+    ///         .collect();
+    ///     let results = s.join_all(&handles).await; // in the handles' order
+    ///     assert_eq!(results, vec![Ok(1), Ok(4), Ok(9)]);
+    ///     assert_eq!(s.now(), Duration::from_millis(30));
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn join_all<T: Clone>(
         &self,
         handles: &[crate::patterns::JoinHandle<T>],
@@ -454,6 +810,32 @@ impl Sim {
 
     /// Runs `task` as a new task and waits at most `limit` for its value (Lua's
     /// `goroutine.timeout`); on `Err(TaskError::TimedOut)` the task keeps running, as in Go.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use gosim::patterns::TaskError;
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let t = s.clone();
+    ///     let quick = s.timeout(Duration::from_millis(10), async move {
+    ///         t.sleep(Duration::from_millis(2)).await;
+    ///         "done"
+    ///     });
+    ///     assert_eq!(quick.await, Ok("done"));
+    ///     let t = s.clone();
+    ///     let slow = s.timeout(Duration::from_millis(10), async move {
+    ///         t.sleep(Duration::from_millis(50)).await;
+    ///     });
+    ///     assert_eq!(slow.await, Err(TaskError::TimedOut));
+    ///     assert_eq!(s.now(), Duration::from_millis(12));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn timeout<T: 'static, F: Future<Output = T> + 'static>(
         &self,
@@ -466,6 +848,28 @@ impl Sim {
 
     /// A select over `cases` that gives up after `d` (Lua's `select_timeout`): the cases plus an
     /// `after(d)` channel, in that order, in one select.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use gosim::sync::{Case, SelectResult, Timed};
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let ch = s.channel::<u8>(1);
+    ///     let r = s.select_timeout(Duration::from_millis(20), vec![Case::Recv(ch.clone())]).await;
+    ///     assert!(matches!(r, Timed::TimedOut));
+    ///     assert_eq!(s.now(), Duration::from_millis(20));
+    ///     ch.try_send(1).expect("room");
+    ///     let r = s.select_timeout(Duration::from_millis(20), vec![Case::Recv(ch)]).await;
+    ///     assert!(matches!(r, Timed::Case(SelectResult::Recv(0, Some(1)))));
+    ///     assert_eq!(s.now(), Duration::from_millis(20)); // ready: no wait
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn select_timeout<T: Debug + 'static>(
         &self,
@@ -478,12 +882,53 @@ impl Sim {
 
     /// A worker pool named `name` with `workers` worker tasks (`<name>-worker-<i>`) running
     /// async jobs: `submit_fn(async { ... })`, `wait().await`, `close().await`, `stats()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let pool = s.pool("jobs", 3);
+    ///     let done = s.atomic_int(0);
+    ///     for _ in 0..5 {
+    ///         let d = done.clone();
+    ///         pool.submit_fn(async move { d.add(1).await; }).expect("room");
+    ///     }
+    ///     pool.wait().await;
+    ///     assert_eq!((done.peek(), pool.stats().workers), (5, 3));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn pool(&self, name: &str, workers: usize) -> Pool<Job> {
         Pool::start(&self.rt, self, name, workers, here())
     }
 
     /// Connects `stages` after `input` (workers `pipeline-<i>-<w>`); returns the last output.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::StageFn;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let input = s.channel::<u32>(0);
+    ///     let out = s.pipeline(input.clone(), vec![StageFn::new(1, |v| async move { v * v })]);
+    ///     for v in 1..=3 {
+    ///         input.send(v).await.expect("open");
+    ///     }
+    ///     input.close();
+    ///     let mut got = Vec::new();
+    ///     while let Some(v) = out.recv().await {
+    ///         got.push(v);
+    ///     }
+    ///     assert_eq!(got, vec![1, 4, 9]); // one worker keeps the order
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn pipeline<T: Debug + 'static>(
         &self,
@@ -494,6 +939,26 @@ impl Sim {
     }
 
     /// Broadcasts `input` to `n` new channels (every value to every output).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let input = s.channel::<u8>(0);
+    ///     let outs = s.fan_out(input.clone(), 2);
+    ///     let readers: Vec<_> = outs.into_iter().map(|o| {
+    ///         s.spawn("reader", async move { o.recv().await })
+    ///     }).collect();
+    ///     input.send(9).await.expect("open");
+    ///     input.close();
+    ///     for r in readers {
+    ///         assert_eq!(r.await.expect("no panic"), Some(9)); // every output gets every value
+    ///     }
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn fan_out<T: Debug + Clone + 'static>(
         &self,
@@ -504,6 +969,26 @@ impl Sim {
     }
 
     /// Merges `inputs` into one new channel that closes after all of them have.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let (a, b) = (s.channel::<u8>(1), s.channel::<u8>(1));
+    ///     let all = s.fan_in(vec![a.clone(), b.clone()]);
+    ///     a.send(1).await.expect("open");
+    ///     b.send(2).await.expect("open");
+    ///     a.close();
+    ///     b.close();
+    ///     let mut got = vec![all.recv().await, all.recv().await];
+    ///     got.sort();
+    ///     assert_eq!(got, vec![Some(1), Some(2)]);
+    ///     assert_eq!(all.recv().await, None); // closed after every input
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn fan_in<T: Debug + 'static>(&self, inputs: Vec<Channel<T>>) -> Channel<T> {
         fan_in(&self.rt, self, inputs, here())

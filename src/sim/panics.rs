@@ -13,6 +13,17 @@ use std::cell::RefCell;
 use std::sync::Once;
 
 /// A panic seen while capturing: what a report needs of it.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::sim::{CapturedPanic, capture_panics};
+///
+/// let (_, panics) = capture_panics(|| std::panic::catch_unwind(|| panic!("oops")));
+/// let first: &CapturedPanic = &panics[0];
+/// assert_eq!(first.message, "oops");
+/// assert!(first.location.as_deref().is_some_and(|l| l.contains(".rs:")));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CapturedPanic {
     /// The panic's message (`(no message)` for a payload that is not text).

@@ -55,6 +55,29 @@ impl Semaphore {
     }
 
     /// Takes a permit, waiting (FIFO) for one; the permit is given back when dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let slots = s.semaphore(1);
+    ///     let (sl, t) = (slots.clone(), s.clone());
+    ///     s.spawn("holder", async move {
+    ///         let _permit = sl.acquire().await;
+    ///         t.sleep(Duration::from_millis(9)).await; // given back when dropped
+    ///     });
+    ///     s.yield_now().await;
+    ///     let _permit = slots.acquire().await;
+    ///     assert_eq!(s.now(), Duration::from_millis(9));
+    ///     assert_eq!(slots.available(), 0);
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn acquire(&self) -> Acquire {
         Acquire {

@@ -20,6 +20,17 @@ use crate::runtime::{ResourceKind, Runtime};
 pub(crate) const KIND: ResourceKind = ResourceKind::released_by_anyone("atomic");
 
 /// One atomic operation.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::sync::{AtomicOp, AtomicResult};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let n = sim.atomic_int(5);
+/// assert_eq!(AtomicOp::Add(2).verb(), "atomic.add");
+/// assert!(matches!(n.apply(AtomicOp::Add(2)), AtomicResult::Int(7)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AtomicOp {
     /// Adds (wrapping); the result is the new value.
@@ -53,6 +64,18 @@ impl AtomicOp {
 }
 
 /// What an atomic operation returned.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::sync::{AtomicOp, AtomicResult};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let n = sim.atomic_int(5);
+/// let r = n.apply(AtomicOp::CompareAndSwap { old: 5, new: 9 });
+/// assert_eq!(r, AtomicResult::Swapped(true));
+/// assert_eq!(n.peek(), 9);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AtomicResult {
     /// A value (add: the new one; load; swap: the old one).
@@ -75,6 +98,28 @@ impl std::fmt::Display for AtomicResult {
 }
 
 /// An atomic integer. Clones are the same integer.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let hits = s.atomic_int(0);
+///     let mut handles = Vec::new();
+///     for _ in 0..4 {
+///         let h = hits.clone();
+///         handles.push(s.spawn("worker", async move { h.add(1).await }));
+///     }
+///     for h in handles {
+///         h.await.expect("no panic");
+///     }
+///     assert_eq!(hits.load().await, 4); // every add is atomic: none is lost
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone)]
 pub struct AtomicInt {
     shared: Rc<Base<i64>>,
@@ -143,26 +188,91 @@ impl AtomicInt {
     }
 
     /// Adds `delta` (wrapping) and returns the new value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let sim = gosim::Sim::with_seed(1);
+    /// # let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let n = s.atomic_int(10);
+    ///     assert_eq!(n.add(5).await, 15); // the new value
+    ///     assert_eq!(n.add(-20).await, -5);
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn add(&self, delta: i64) -> Op<i64> {
         self.op(AtomicOp::Add(delta), int)
     }
 
     /// Reads the value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let sim = gosim::Sim::with_seed(1);
+    /// # let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let n = s.atomic_int(3);
+    ///     assert_eq!(n.load().await, 3);
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn load(&self) -> Op<i64> {
         self.op(AtomicOp::Load, int)
     }
 
     /// Writes `v`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let sim = gosim::Sim::with_seed(1);
+    /// # let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let n = s.atomic_int(3);
+    ///     n.store(8).await;
+    ///     assert_eq!(n.load().await, 8);
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn store(&self, v: i64) -> Op<()> {
         self.op(AtomicOp::Store(v), |_| ())
     }
 
     /// Writes `v` and returns the old value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let sim = gosim::Sim::with_seed(1);
+    /// # let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let n = s.atomic_int(3);
+    ///     assert_eq!(n.swap(4).await, 3); // the old value
+    ///     assert_eq!(n.peek(), 4);
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn swap(&self, v: i64) -> Op<i64> {
         self.op(AtomicOp::Swap(v), int)
     }
 
     /// Writes `new` if the value is `old`; returns whether it did.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let sim = gosim::Sim::with_seed(1);
+    /// # let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let n = s.atomic_int(3);
+    ///     assert!(n.compare_and_swap(3, 6).await);
+    ///     assert!(!n.compare_and_swap(3, 9).await); // it is 6 now
+    ///     assert_eq!(n.peek(), 6);
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn compare_and_swap(&self, old: i64, new: i64) -> Op<bool> {
         self.op(AtomicOp::CompareAndSwap { old, new }, |r| {
             matches!(r, AtomicResult::Swapped(true))

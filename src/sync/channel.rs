@@ -41,6 +41,15 @@ const SEND: Blocking = Blocking::new("send", "block-send");
 /// [`set_detail_hook`], such as Lua values), chosen by `TypeId` so that nothing is formatted
 /// or allocated on the hot path; other values are formatted with `{:?}`, and only when the
 /// trace is on. A value's `Debug` must not show addresses or hash order (determinism).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::sync::Describe;
+///
+/// assert_eq!(42i64.describe(), "42");
+/// assert_eq!((1u8, "a").describe(), "(1, \"a\")");
+/// ```
 pub trait Describe {
     /// A short, stable rendering (`42`, `"job-1"`, `table`).
     fn describe(&self) -> String;
@@ -128,6 +137,23 @@ pub(crate) fn send_result<T>(slot: &SendSlot<T>) -> Result<(), SendError<T>> {
 }
 
 /// A send failed because the channel is closed; the value is given back (tokio's `SendError`).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let ch = s.channel::<String>(1);
+///     ch.close();
+///     let err = ch.send("late".to_string()).await.unwrap_err();
+///     assert_eq!(err.to_string(), "send on closed channel");
+///     assert_eq!(err.0, "late"); // the value comes back
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(PartialEq, Eq, Clone, Copy)]
 pub struct SendError<T>(pub T);
 
@@ -178,6 +204,23 @@ impl std::fmt::Display for TryRecvError {
 impl std::error::Error for TryRecvError {}
 
 /// Why `try_send` did not send; the value is given back.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let ch = s.channel::<u8>(1);
+///     assert_eq!(ch.try_send(1), Ok(()));
+///     assert_eq!(ch.try_send(2), Err(TrySendError::Full(2))); // no room, no receiver
+///     ch.close();
+///     assert_eq!(ch.try_send(3), Err(TrySendError::Closed(3)));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(PartialEq, Eq)]
 pub enum TrySendError<T> {
     /// No receiver waiting and no room in the buffer.
@@ -197,6 +240,24 @@ impl<T> std::fmt::Debug for TrySendError<T> {
 }
 
 /// Why `try_recv` got nothing.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let ch = s.channel::<u8>(1);
+///     assert_eq!(ch.try_recv(), Err(TryRecvError::Empty));
+///     ch.try_send(9).expect("room");
+///     ch.close();
+///     assert_eq!(ch.try_recv(), Ok(9)); // buffered values outlive the close
+///     assert_eq!(ch.try_recv(), Err(TryRecvError::Closed));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryRecvError {
     /// Nothing buffered and no sender waiting.
@@ -277,6 +338,25 @@ struct State<T> {
 type Shared<T> = Base<State<T>>;
 
 /// A Go channel carrying values of type `T`. Clones are the same channel.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let ch = s.channel::<&str>(1);
+///     let tx = ch.clone(); // the same channel
+///     tx.send("ping").await.expect("open");
+///     assert_eq!((ch.len(), ch.cap()), (1, 1));
+///     tx.close();
+///     assert_eq!(ch.recv().await, Some("ping"));
+///     assert_eq!(ch.recv().await, None); // closed and drained
+/// });
+/// report.assert_pass();
+/// ```
 pub struct Channel<T> {
     shared: Rc<Shared<T>>,
 }
@@ -619,6 +699,30 @@ impl<T: Debug + 'static> super::context::CancelHook for Channel<T> {
 impl<T: Debug + 'static> Channel<T> {
     /// Sends `value`, waiting for a receiver or room; `Err(SendError(value))` if the channel is
     /// closed (before or while waiting): the value comes back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let ch = s.channel::<u32>(0); // unbuffered: a send waits for its receiver
+    ///     let (rx, t) = (ch.clone(), s.clone());
+    ///     let receiver = s.spawn("receiver", async move {
+    ///         t.sleep(Duration::from_millis(10)).await;
+    ///         rx.recv().await
+    ///     });
+    ///     ch.send(7).await.expect("open");
+    ///     assert_eq!(s.now(), Duration::from_millis(10));
+    ///     assert_eq!(receiver.await.expect("no panic"), Some(7));
+    ///     ch.close();
+    ///     assert_eq!(ch.send(8).await, Err(SendError(8)));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn send(&self, value: T) -> SendFuture<T> {
         SendFuture {
@@ -629,6 +733,29 @@ impl<T: Debug + 'static> Channel<T> {
     }
 
     /// Receives a value, waiting for one; `None` once the channel is closed and drained.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let ch = s.channel::<String>(0);
+    ///     let (tx, t) = (ch.clone(), s.clone());
+    ///     s.spawn("sender", async move {
+    ///         t.sleep(Duration::from_millis(5)).await;
+    ///         tx.send("hello".to_string()).await.expect("open");
+    ///         tx.close();
+    ///     });
+    ///     assert_eq!(ch.recv().await.as_deref(), Some("hello"));
+    ///     assert_eq!(s.now(), Duration::from_millis(5)); // waited for the sender
+    ///     assert_eq!(ch.recv().await, None); // closed
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn recv(&self) -> RecvFuture<T> {
         self.recv_at(std::panic::Location::caller())
@@ -793,6 +920,24 @@ enum RecvFut<T> {
 }
 
 /// The future of `Channel::recv`: `None` once closed and drained.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+/// use gosim::sync::RecvFuture;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let ch = s.channel::<u8>(1);
+///     ch.try_send(4).expect("room");
+///     let next: RecvFuture<u8> = ch.recv(); // nothing happens until awaited
+///     assert_eq!(ch.len(), 1);
+///     assert_eq!(next.await, Some(4));
+/// });
+/// report.assert_pass();
+/// ```
 #[must_use = "a gosim operation does nothing until it is awaited"]
 pub struct RecvFuture<T> {
     ch: Channel<T>,

@@ -29,6 +29,29 @@ struct State {
 type Shared = Base<State>;
 
 /// A condition variable. Clones are the same cond.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let (ready, cond) = (s.mutex(false), s.cond());
+///     let (r, c) = (ready.clone(), cond.clone());
+///     s.spawn("setter", async move {
+///         *r.lock().await = true;
+///         c.signal();
+///     });
+///     let mut g = ready.lock().await;
+///     while !*g {
+///         g = g.wait(&cond).await; // unlocks, waits for a signal, locks again
+///     }
+///     assert!(*g);
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone)]
 pub struct Cond {
     shared: Rc<Shared>,
@@ -135,6 +158,33 @@ impl Cond {
 
 impl Cond {
     /// Unlocks `m`, waits for a signal, and locks `m` again (Go's `Cond.Wait`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::sync::{Cond, Mutex};
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let (m, cond) = (Mutex::new(s.runtime(), None), Cond::new(s.runtime(), None));
+    ///     let flag = s.atomic_int(0);
+    ///     let (m2, c2, f2) = (m.clone(), cond.clone(), flag.clone());
+    ///     s.spawn("setter", async move {
+    ///         m2.lock().await;
+    ///         f2.store(1).await;
+    ///         c2.broadcast();
+    ///         m2.unlock().expect("held");
+    ///     });
+    ///     m.lock().await;
+    ///     while flag.peek() == 0 {
+    ///         cond.wait(&m).await; // releases m while waiting, holds it again after
+    ///     }
+    ///     assert!(m.is_locked());
+    ///     m.unlock().expect("held");
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn wait(&self, m: &Mutex) {
         let ticket = self.ticket();
         m.unlock()

@@ -18,6 +18,15 @@ const KIND: ResourceKind = ResourceKind::released_by_anyone("context");
 
 /// Why a context ended: Go's `context.Canceled` and `context.DeadlineExceeded`. `Display`
 /// gives Go's texts, which the Lua binding returns as strings.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+///
+/// assert_eq!(ContextError::Canceled.to_string(), "context canceled");
+/// assert_eq!(ContextError::DeadlineExceeded.as_str(), "context deadline exceeded");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContextError {
     /// `cancel` was called (on it or an ancestor): "context canceled".
@@ -71,6 +80,25 @@ struct State {
 type Shared = Base<State>;
 
 /// A cancellation scope. Clones are the same context.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+/// use std::time::Duration;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let root = s.context();
+///     let child = root.with_timeout(Duration::from_millis(20));
+///     assert_eq!(child.deadline(), Some(Duration::from_millis(20)));
+///     root.cancel(); // cancels the whole tree below it
+///     assert_eq!(child.err(), Some(ContextError::Canceled));
+///     assert_eq!(s.now(), Duration::ZERO);
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone)]
 pub struct Context {
     shared: Rc<Shared>,
@@ -301,6 +329,22 @@ impl Context {
 
     /// Waits until the context is cancelled or expires; returns why. Also an arm of
     /// `gosim::select!` (`_ = ctx.done() => ...`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let ctx = s.context().with_timeout(Duration::from_millis(30));
+    ///     assert_eq!(ctx.done().await, ContextError::DeadlineExceeded);
+    ///     assert_eq!(s.now(), Duration::from_millis(30));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn done(&self) -> Done {
         Done {
@@ -316,6 +360,28 @@ impl Context {
 }
 
 /// The future of `Context::done`: why the context ended, once it has.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+/// use std::time::Duration;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let ctx = s.context().with_cancel();
+///     let (c, t) = (ctx.clone(), s.clone());
+///     s.spawn("canceller", async move {
+///         t.sleep(Duration::from_millis(4)).await;
+///         c.cancel();
+///     });
+///     let done: gosim::sync::Done = ctx.done();
+///     assert_eq!(done.await, ContextError::Canceled);
+///     assert_eq!(s.now(), Duration::from_millis(4));
+/// });
+/// report.assert_pass();
+/// ```
 #[must_use = "a gosim operation does nothing until it is awaited"]
 #[derive(Debug)]
 pub struct Done {

@@ -67,6 +67,15 @@ pub(crate) fn to_nanos(d: std::time::Duration) -> crate::runtime::Nanos {
 
 /// A misuse of a primitive (unlocking an unlocked mutex, a negative wait group...). The Lua layer
 /// turns it into a Lua error that names the function.
+///
+/// # Examples
+///
+/// ```
+/// let sim = gosim::Sim::with_seed(1);
+/// let wg = sim.wait_group();
+/// let err = wg.add(-1).unwrap_err(); // a negative counter is misuse
+/// assert!(!err.to_string().is_empty());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Misuse(pub String);
 

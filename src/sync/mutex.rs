@@ -31,6 +31,23 @@ struct State {
 type Shared = Base<State>;
 
 /// A mutual-exclusion lock. Clones are the same lock.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::sync::Mutex;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let m = Mutex::new(s.runtime(), None); // Go's sync.Mutex: lock and unlock by hand
+///     m.lock().await;
+///     assert!(!m.try_lock());
+///     m.unlock().expect("held");
+///     assert!(m.unlock().is_err()); // unlocking an unlocked mutex is misuse
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone)]
 pub struct Mutex {
     shared: Rc<Shared>,
@@ -128,6 +145,30 @@ impl Mutex {
 
 impl Mutex {
     /// Locks, waiting while another task holds it (a woken waiter may be overtaken, as in Go).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::sync::Mutex;
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let m = Mutex::new(s.runtime(), None);
+    ///     let (m2, t) = (m.clone(), s.clone());
+    ///     s.spawn("holder", async move {
+    ///         m2.lock().await;
+    ///         t.sleep(Duration::from_millis(8)).await;
+    ///         m2.unlock().expect("held");
+    ///     });
+    ///     s.yield_now().await; // let the holder take it
+    ///     m.lock().await; // waits for the holder's unlock
+    ///     assert_eq!(s.now(), Duration::from_millis(8));
+    ///     m.unlock().expect("held");
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn lock(&self) -> LockFuture {
         LockFuture {
@@ -149,6 +190,24 @@ enum LockState {
 }
 
 /// The future of `Mutex::lock`.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::sync::{LockFuture, Mutex};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let m = Mutex::new(s.runtime(), None);
+///     let locking: LockFuture = m.lock();
+///     assert!(!m.is_locked()); // nothing until awaited
+///     locking.await;
+///     assert!(m.is_locked());
+///     m.unlock().expect("held");
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug)]
 #[must_use = "a gosim operation does nothing until it is awaited"]
 pub struct LockFuture {

@@ -25,6 +25,25 @@ enum State {
 type Shared = Base<(State, Vec<Rc<Parked>>)>;
 
 /// A once. Clones are the same once.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let (once, runs) = (s.once(), s.atomic_int(0));
+///     for _ in 0..3 {
+///         let r = runs.clone();
+///         once.call(|| async move { r.add(1).await; }).await;
+///     }
+///     assert_eq!(runs.peek(), 1);
+///     assert!(once.is_done());
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone)]
 pub struct Once {
     shared: Rc<Shared>,
@@ -102,6 +121,30 @@ impl Once {
 impl Once {
     /// Runs `f` on the first call; concurrent callers wait until it has finished (Go's
     /// `sync.Once`). Returns whether this call ran it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let once = s.once();
+    ///     let (o, t) = (once.clone(), s.clone());
+    ///     let first = s.spawn("init", async move {
+    ///         o.call(|| async move { t.sleep(Duration::from_millis(10)).await }).await
+    ///     });
+    ///     s.yield_now().await;
+    ///     // A second caller waits until the first call has finished, and does not run it.
+    ///     let ran = once.call(|| async { unreachable!() }).await;
+    ///     assert!(!ran);
+    ///     assert_eq!(s.now(), Duration::from_millis(10));
+    ///     assert!(first.await.expect("no panic"));
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn call<F: Future<Output = ()>>(&self, f: impl FnOnce() -> F) -> bool {
         let o = self.clone();
         let rt = o.rt_handle();

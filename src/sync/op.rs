@@ -29,6 +29,22 @@ enum State<R> {
 }
 
 /// A gosim operation as a future. Await it inside a gosim task.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::sync::Op;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let counter = s.atomic_int(1);
+///     let add: Op<i64> = counter.add(2); // a gosim operation: nothing until awaited
+///     assert_eq!(counter.peek(), 1);
+///     assert_eq!(add.await, 3);
+/// });
+/// report.assert_pass();
+/// ```
 #[must_use = "a gosim operation does nothing until it is awaited"]
 pub struct Op<R> {
     rt: Runtime,
@@ -70,6 +86,23 @@ impl<R> Op<R> {
 
 impl<R: 'static> Op<R> {
     /// An operation that never parks: `effect` runs when first polled, then the scheduling point.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::sync::Op;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let v = std::rc::Rc::new(std::cell::Cell::new(0));
+    ///     let w = v.clone();
+    ///     let op = Op::now(s.runtime(), move || { w.set(7); w.get() * 2 });
+    ///     assert_eq!(v.get(), 0); // the effect runs at the first poll
+    ///     assert_eq!(op.await, 14);
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn now(rt: &Runtime, effect: impl FnOnce() -> R + 'static) -> Op<R> {
         Op::new(rt, None, move || Begin::Done(effect()))
     }
@@ -78,6 +111,21 @@ impl<R: 'static> Op<R> {
 impl Op<()> {
     /// An operation with no result, from a primitive's `*_or_park`: `true` means done at once,
     /// `false` that the task is parked until a wake completes it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::sync::Op;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     // `true`: the primitive finished at once; the await is then one scheduling point.
+    ///     Op::unit(s.runtime(), None, || true).await;
+    ///     assert_eq!(s.now(), std::time::Duration::ZERO);
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn unit(
         rt: &Runtime,
         location: Option<Loc>,
@@ -176,6 +224,22 @@ pub(crate) fn sleep(rt: &Runtime, d: Nanos, location: Option<Loc>) -> Sleep {
 /// It ends when the run's clock reaches its deadline (fixed at its first poll), whoever woke
 /// the task: in a wait shared with other operations of the task, another one completing first
 /// cancels its timer, and if polled again it sleeps on to the same deadline.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+/// use std::time::Duration;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let nap: gosim::sync::Sleep = s.sleep(Duration::from_secs(3600));
+///     nap.await; // an hour of virtual time, no wall-clock wait
+///     assert_eq!(s.now(), Duration::from_secs(3600));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug)]
 #[must_use = "a gosim operation does nothing until it is awaited"]
 pub struct Sleep {

@@ -11,6 +11,27 @@ use crate::runtime::{Blocking, Nanos, ResourceRef, Runtime, TimerCallback, Timer
 pub(crate) const TIMED_OUT: usize = usize::MAX;
 
 /// A timed wait whose deadline passed before it was granted.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+/// use gosim::sync::Timeout;
+/// use std::time::Duration;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let latch = s.latch(1);
+///     let sem = s.weighted_semaphore(1);
+///     sem.acquire(1, None).await.expect("free");
+///     let r = sem.acquire(1, Some(Duration::from_millis(5))).await;
+///     assert_eq!(r, Err(Timeout));
+///     assert_eq!(s.now(), Duration::from_millis(5));
+///     latch.count_down();
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeout;
 

@@ -29,6 +29,26 @@ struct State {
 type Shared = Base<State>;
 
 /// A reader/writer lock. Clones are the same lock.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::sync::RwMutex;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let rw = RwMutex::new(s.runtime(), None); // Go's sync.RWMutex
+///     rw.rlock().await;
+///     assert!(rw.try_rlock()); // readers share it
+///     assert!(!rw.try_lock()); // a writer must wait
+///     rw.runlock().expect("read-held");
+///     rw.runlock().expect("read-held");
+///     rw.lock().await;
+///     rw.unlock().expect("held");
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone)]
 pub struct RwMutex {
     shared: Rc<Shared>,
@@ -167,6 +187,30 @@ impl RwMutex {
 
 impl RwMutex {
     /// Write-locks, waiting for readers and writers to leave.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::sync::RwMutex;
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let rw = RwMutex::new(s.runtime(), None);
+    ///     let (r, t) = (rw.clone(), s.clone());
+    ///     s.spawn("reader", async move {
+    ///         r.rlock().await;
+    ///         t.sleep(Duration::from_millis(6)).await;
+    ///         r.runlock().expect("read-held");
+    ///     });
+    ///     s.yield_now().await;
+    ///     rw.lock().await; // waits for the reader
+    ///     assert_eq!(s.now(), Duration::from_millis(6));
+    ///     rw.unlock().expect("held");
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn lock(&self) -> Op<()> {
         let m = self.clone();
@@ -178,6 +222,30 @@ impl RwMutex {
     }
 
     /// Read-locks, waiting while a writer holds or waits for the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::sync::RwMutex;
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let rw = RwMutex::new(s.runtime(), None);
+    ///     let (w, t) = (rw.clone(), s.clone());
+    ///     s.spawn("writer", async move {
+    ///         w.lock().await;
+    ///         t.sleep(Duration::from_millis(3)).await;
+    ///         w.unlock().expect("held");
+    ///     });
+    ///     s.yield_now().await;
+    ///     rw.rlock().await; // waits for the writer
+    ///     assert_eq!(s.now(), Duration::from_millis(3));
+    ///     rw.runlock().expect("read-held");
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn rlock(&self) -> Op<()> {
         let m = self.clone();

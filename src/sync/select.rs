@@ -20,6 +20,23 @@ use crate::runtime::{Blocking, OpMode, ResourceRef, Runtime, Wait};
 const SELECT: Blocking = Blocking::new("select", "block-select");
 
 /// One case of a select.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+/// use gosim::sync::{Case, SelectResult};
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let (a, b) = (s.channel::<u8>(1), s.channel::<u8>(1));
+///     b.try_send(2).expect("room");
+///     let r = s.select(vec![Case::Recv(a.clone()), Case::Recv(b.clone()), Case::Never], false).await;
+///     assert!(matches!(r, SelectResult::Recv(1, Some(2)))); // the only ready case
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug)]
 pub enum Case<T> {
     /// Receive from the channel.
@@ -31,6 +48,24 @@ pub enum Case<T> {
 }
 
 /// How a select ended.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+/// use gosim::sync::{Case, SelectResult};
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let ch = s.channel::<u8>(1);
+///     let r = s.select(vec![Case::Send(ch.clone(), 5)], true).await;
+///     assert!(matches!(r, SelectResult::Sent(0)));
+///     let r = s.select(vec![Case::Send(ch.clone(), 6)], true).await;
+///     assert!(matches!(r, SelectResult::Default)); // full: the default is taken
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug)]
 pub enum SelectResult<T> {
     /// Case `idx` received a value, or `None` because the channel is closed.
@@ -187,6 +222,24 @@ pub(crate) fn select<T: Debug + 'static>(
 }
 
 /// How a select with a deadline ended.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+/// use gosim::sync::{Case, Timed};
+/// use std::time::Duration;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let ch = s.channel::<u8>(0);
+///     let r = s.select_timeout(Duration::from_millis(15), vec![Case::Recv(ch)]).await;
+///     assert!(matches!(r, Timed::TimedOut));
+///     assert_eq!(s.now(), Duration::from_millis(15));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug)]
 pub enum Timed<T> {
     /// One of the cases completed.
@@ -322,6 +375,25 @@ pub(crate) fn select_deadline<T: Debug + 'static, U: Debug + 'static>(
 /// when ready, or register in its queue under the select's one parked operation (Go's select
 /// cases: a channel receive, a send, a context's done, a timer's channel). Implemented by
 /// `RecvFuture<T>` (`ch.recv()`), `SendFuture<T>` (`ch.send(v)`) and `context::Done` (`ctx.done()`).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+/// use gosim::sync::SelectArm;
+///
+/// fn is_ready<A: SelectArm>(arm: &A) -> bool { arm.ready() }
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let ch = s.channel::<u8>(1);
+///     assert!(!is_ready(&ch.recv()));
+///     ch.try_send(1).expect("room");
+///     assert!(is_ready(&ch.recv()));
+///     assert!(is_ready(&s.context().done()) == false);
+/// });
+/// report.assert_pass();
+/// ```
 pub trait SelectArm {
     /// What the arm's pattern binds: `Option<T>` for a receive, `Result<(), SendError<T>>`
     /// for a send, `ContextError` for `ctx.done()`.

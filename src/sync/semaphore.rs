@@ -25,6 +25,25 @@ struct State {
 type Shared = Base<State>;
 
 /// A semaphore of `capacity` permits. Clones are the same semaphore.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::sync::Semaphore;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let sem = Semaphore::new(s.runtime(), 2, None); // acquire/release by hand
+///     sem.acquire().await;
+///     assert!(sem.try_acquire());
+///     assert_eq!((sem.available(), sem.capacity()), (0, 2));
+///     sem.release().expect("held");
+///     sem.release().expect("held");
+///     assert!(sem.release().is_err()); // above the capacity
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone)]
 pub struct Semaphore {
     shared: Rc<Shared>,
@@ -115,6 +134,30 @@ impl Semaphore {
 
 impl Semaphore {
     /// Takes a permit, waiting (FIFO) for one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::sync::Semaphore;
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let sem = Semaphore::new(s.runtime(), 1, None);
+    ///     let (s2, t) = (sem.clone(), s.clone());
+    ///     s.spawn("holder", async move {
+    ///         s2.acquire().await;
+    ///         t.sleep(Duration::from_millis(7)).await;
+    ///         s2.release().expect("held");
+    ///     });
+    ///     s.yield_now().await;
+    ///     sem.acquire().await; // waits for the release
+    ///     assert_eq!(s.now(), Duration::from_millis(7));
+    ///     sem.release().expect("held");
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn acquire(&self) -> Op<()> {
         let s = self.clone();

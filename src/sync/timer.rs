@@ -37,6 +37,24 @@ struct State {
 type Shared = Base<State>;
 
 /// A one-shot timer or a ticker. Clones are the same timer.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+/// use std::time::Duration;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let (ticker, ticks) = s.ticker(Duration::from_millis(10));
+///     assert_eq!(ticks.recv().await, Some(Duration::from_millis(10)));
+///     assert_eq!(ticks.recv().await, Some(Duration::from_millis(20)));
+///     assert!(ticker.stop()); // it was still running
+///     assert!(!ticker.is_pending());
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone)]
 pub struct Timer {
     shared: Rc<Shared>,

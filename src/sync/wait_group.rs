@@ -23,6 +23,31 @@ struct State {
 type Shared = Base<State>;
 
 /// A wait group. Clones are the same group.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::prelude::*;
+/// use std::time::Duration;
+///
+/// let sim = Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let wg = s.wait_group();
+///     for i in 1..=3u64 {
+///         wg.add(1).expect("non-negative");
+///         let (wg, t) = (wg.clone(), s.clone());
+///         s.spawn("worker", async move {
+///             t.sleep(Duration::from_millis(i * 10)).await;
+///             wg.done();
+///         });
+///     }
+///     wg.wait().await;
+///     assert_eq!(s.now(), Duration::from_millis(30)); // the slowest worker
+///     assert_eq!(wg.count(), 0);
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone)]
 pub struct WaitGroup {
     shared: Rc<Shared>,
@@ -116,6 +141,29 @@ impl WaitGroup {
 
 impl WaitGroup {
     /// Waits until the counter is zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// let sim = Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let wg = s.wait_group();
+    ///     wg.wait().await; // a zero counter: returns at once
+    ///     wg.add(1).expect("non-negative");
+    ///     let (w, t) = (wg.clone(), s.clone());
+    ///     s.spawn("worker", async move {
+    ///         t.sleep(Duration::from_millis(12)).await;
+    ///         w.done();
+    ///     });
+    ///     wg.wait().await;
+    ///     assert_eq!(s.now(), Duration::from_millis(12));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn wait(&self) -> Op<()> {
         let wg = self.clone();

@@ -32,6 +32,26 @@ const RECEIVE: Blocking = Blocking::new("receive", "block-receive");
 const BROADCAST: Blocking = Blocking::new("broadcast", "block-broadcast");
 
 /// What a broadcaster does when a subscriber's buffer is full.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{Broadcaster, Lagging};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     // DropOldest: a full subscriber loses its oldest value instead of blocking the sender.
+///     let b = Broadcaster::<u8>::new(s.runtime(), 1, Lagging::DropOldest, None);
+///     let sub = b.subscribe();
+///     b.broadcast(1, None).await.expect("open");
+///     b.broadcast(2, None).await.expect("open");
+///     assert_eq!(sub.recv(None).await, Ok(Some(2)));
+///     assert_eq!(sub.missed(), 1);
+///     assert_eq!(Lagging::DropOldest.name(), "drop_oldest");
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lagging {
     /// `broadcast` waits for room in every buffer (nothing is lost).
@@ -51,6 +71,26 @@ impl Lagging {
 }
 
 /// Why a broadcast delivered nothing.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{BroadcastError, Broadcaster, Lagging};
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let b = Broadcaster::<u8>::new(s.runtime(), 1, Lagging::Block, None);
+///     let _sub = b.subscribe();
+///     b.broadcast(1, None).await.expect("room");
+///     let full = b.broadcast(2, Some(Duration::from_millis(5))).await;
+///     assert_eq!(full, Err(BroadcastError::Timeout)); // the subscriber never read
+///     b.close();
+///     assert_eq!(b.broadcast(3, None).await, Err(BroadcastError::Closed));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BroadcastError {
     /// Its timeout passed while a subscriber's buffer stayed full.
@@ -107,6 +147,25 @@ struct State<T> {
 type Shared<T> = Base<State<T>>;
 
 /// A broadcaster of `T` values. Clones are the same broadcaster.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{Broadcaster, Lagging};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let news = Broadcaster::<&str>::new(s.runtime(), 4, Lagging::Block, None);
+///     let (a, b) = (news.subscribe(), news.subscribe());
+///     assert_eq!(news.broadcast("hello", None).await, Ok(2)); // every subscriber gets it
+///     assert_eq!(a.recv(None).await, Ok(Some("hello")));
+///     assert_eq!(b.recv(None).await, Ok(Some("hello")));
+///     news.close();
+///     assert_eq!(a.recv(None).await, Ok(None)); // closed and drained
+/// });
+/// report.assert_pass();
+/// ```
 pub struct Broadcaster<T> {
     shared: Rc<Shared<T>>,
 }
@@ -122,6 +181,25 @@ impl<T> Clone for Broadcaster<T> {
 debug_handle!(Broadcaster<T>);
 
 /// One subscriber of a broadcaster (or of a pub/sub topic). Clones are the same subscriber.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{Broadcaster, Lagging};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let b = Broadcaster::<u32>::new(s.runtime(), 2, Lagging::Block, None);
+///     let sub = b.subscribe();
+///     b.broadcast(1, None).await.expect("open");
+///     assert_eq!(sub.len(), 1);
+///     assert!(sub.unsubscribe());
+///     assert_eq!(b.receiver_count(), 0);
+///     assert_eq!(sub.recv(None).await, Ok(None)); // unsubscribed
+/// });
+/// report.assert_pass();
+/// ```
 pub struct Subscriber<T> {
     bc: Broadcaster<T>,
     id: u64,
@@ -405,6 +483,29 @@ impl<T: Clone + Debug + 'static> Broadcaster<T> {
     /// Sends `v` to every subscriber; `Ok(n)`: the number of subscribers it reached (0: none).
     /// Under `Block` it waits while a buffer is full, until `timeout` (`Some(ZERO)`: a try);
     /// `Err(Timeout)` then delivered nothing. `Err(Closed)` after `close`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::{Broadcaster, Lagging};
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let b = Broadcaster::<u8>::new(s.runtime(), 1, Lagging::Block, None);
+    ///     let (sub, t) = (b.subscribe(), s.clone());
+    ///     b.broadcast(1, None).await.expect("room");
+    ///     s.spawn("reader", async move {
+    ///         t.sleep(Duration::from_millis(10)).await;
+    ///         while let Ok(Some(_)) = sub.recv(None).await {}
+    ///     });
+    ///     assert_eq!(b.broadcast(2, None).await, Ok(1)); // waited for room
+    ///     assert_eq!(s.now(), Duration::from_millis(10));
+    ///     b.close();
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn broadcast(&self, v: T, timeout: Option<Duration>) -> Op<Result<usize, BroadcastError>> {
         let bc = self.clone();
@@ -554,6 +655,26 @@ impl<T: Clone + Debug + 'static> Subscriber<T> {
     /// The next value: `Ok(Some(v))`; `Ok(None)` once unsubscribed, or closed and drained;
     /// `Err(Timeout)` if `timeout` passes first (`Some(ZERO)`: a try). A receive after a lag
     /// adds the lag to `missed()` and returns the oldest value kept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::{Broadcaster, Lagging};
+    /// use gosim::sync::Timeout;
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let b = Broadcaster::<u8>::new(s.runtime(), 1, Lagging::Block, None);
+    ///     let sub = b.subscribe();
+    ///     assert_eq!(sub.recv(Some(Duration::from_millis(3))).await, Err(Timeout));
+    ///     assert_eq!(s.now(), Duration::from_millis(3));
+    ///     b.broadcast(9, None).await.expect("room");
+    ///     assert_eq!(sub.recv(None).await, Ok(Some(9)));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn recv(&self, timeout: Option<Duration>) -> Op<Result<Option<T>, Timeout>> {
         let (bc, id) = (self.bc.clone(), self.id);

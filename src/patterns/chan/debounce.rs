@@ -25,6 +25,30 @@ use crate::runtime::{Blocking, Nanos, Runtime, TimerKey, Wait};
 use crate::sync::{Begin, Channel, Op, Parked, RecvSlot, TIMED_OUT, TryRecvError};
 
 /// Debounce settings.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{DebounceOptions, debounce};
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let input = s.channel::<u32>(0);
+///     let out = debounce(s.runtime(), &s, input.clone(), Duration::from_millis(10),
+///                        DebounceOptions::default(), None);
+///     for v in 1..=3 {
+///         input.send(v).await.expect("open"); // a burst, 1 ms apart
+///         s.sleep(Duration::from_millis(1)).await;
+///     }
+///     assert_eq!(out.recv().await, Some(3)); // the burst's last value
+///     assert_eq!(s.now(), Duration::from_millis(12)); // 10 ms after the last send
+///     input.close();
+///     assert_eq!(out.recv().await, None);
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DebounceOptions {
     /// Emit the first value of a burst at once (default false).

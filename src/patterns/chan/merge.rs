@@ -19,6 +19,28 @@ pub const MERGE_CAPACITY: usize = 10;
 
 /// Merges `inputs` into a new channel (capacity 10, named `merge`) through one forwarder task
 /// per input, `merge-<i>`. With no input, the channel is returned closed. Not a scheduling point.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::merge;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let (a, b) = (s.channel::<u8>(1), s.channel::<u8>(1));
+///     let out = merge(s.runtime(), &s, vec![a.clone(), b.clone()], None);
+///     a.send(1).await.expect("open");
+///     b.send(2).await.expect("open");
+///     a.close();
+///     b.close();
+///     let (x, y) = (out.recv().await, out.recv().await);
+///     assert_eq!(x.zip(y).map(|(x, y)| x + y), Some(3));
+///     assert_eq!(out.recv().await, None); // closed after every input
+///     assert!(merge::<u8>(s.runtime(), &s, vec![], None).is_closed()); // no input: closed
+/// });
+/// report.assert_pass();
+/// ```
 pub fn merge<T: Debug + 'static>(
     rt: &Runtime,
     spawner: &dyn Spawn,

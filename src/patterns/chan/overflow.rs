@@ -26,6 +26,15 @@ const SEND: Blocking = Blocking::new("send", "block-send");
 const RECEIVE: Blocking = Blocking::new("receive", "block-receive");
 
 /// What a send does when the buffer is full.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::OverflowStrategy;
+///
+/// assert_eq!(OverflowStrategy::parse("drop_oldest"), Some(OverflowStrategy::DropOldest));
+/// assert_eq!(OverflowStrategy::DropNewest.name(), "drop_newest");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OverflowStrategy {
     /// Wait for room (a Go channel).
@@ -62,6 +71,23 @@ impl OverflowStrategy {
 }
 
 /// How a send ended.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{OverflowChannel, OverflowStrategy, SendOutcome};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let ch = OverflowChannel::new(s.runtime(), 1, OverflowStrategy::Error, None);
+///     assert_eq!(ch.send(1, None).await, SendOutcome::Sent);
+///     assert_eq!(ch.send(2, None).await, SendOutcome::Full); // refused, not queued
+///     ch.close();
+///     assert_eq!(ch.send(3, None).await, SendOutcome::Closed);
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendOutcome {
     /// Enqueued (or handed to a receiver). Under `DropOldest` the head may have been evicted.
@@ -77,6 +103,26 @@ pub enum SendOutcome {
 }
 
 /// A channel whose sends follow an [`OverflowStrategy`]. Clones are the same channel.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{OverflowChannel, OverflowStrategy, SendOutcome};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let ch = OverflowChannel::new(s.runtime(), 2, OverflowStrategy::DropOldest, None);
+///     for v in 1..=3 {
+///         ch.send(v, None).await; // never blocks: the oldest value makes room
+///     }
+///     assert_eq!(ch.evicted(), 1);
+///     assert_eq!(ch.recv().await, Some(2));
+///     assert_eq!(ch.recv().await, Some(3));
+///     assert_eq!(ch.send(4, None).await, SendOutcome::Sent);
+/// });
+/// report.assert_pass();
+/// ```
 pub struct OverflowChannel<T> {
     ch: Channel<T>,
     strategy: OverflowStrategy,
@@ -213,6 +259,27 @@ impl<T: Debug + 'static> OverflowChannel<T> {
     }
 
     /// Sends `v` under the strategy (`timeout` only matters to `Block`; `Some(ZERO)`: a try).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::{OverflowChannel, OverflowStrategy, SendOutcome};
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let ch = OverflowChannel::new(s.runtime(), 1, OverflowStrategy::Block, None);
+    ///     ch.send("a", None).await;
+    ///     let r = ch.send("b", Some(Duration::from_millis(5))).await; // Block waits for room
+    ///     assert_eq!(r, SendOutcome::Timeout);
+    ///     assert_eq!(s.now(), Duration::from_millis(5));
+    ///     let drop_newest = OverflowChannel::new(s.runtime(), 1, OverflowStrategy::DropNewest, None);
+    ///     drop_newest.send("x", None).await;
+    ///     assert_eq!(drop_newest.send("y", None).await, SendOutcome::Dropped);
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn send(&self, v: T, timeout: Option<Duration>) -> Op<SendOutcome> {
         let this = self.clone();
@@ -224,6 +291,29 @@ impl<T: Debug + 'static> OverflowChannel<T> {
     }
 
     /// Receives (as `Channel::recv`): `None` once closed and drained.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::{OverflowChannel, OverflowStrategy};
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let ch = OverflowChannel::<u8>::new(s.runtime(), 2, OverflowStrategy::DropNewest, None);
+    ///     let (c, t) = (ch.clone(), s.clone());
+    ///     s.spawn("sender", async move {
+    ///         t.sleep(Duration::from_millis(3)).await;
+    ///         c.send(1, None).await;
+    ///         c.close();
+    ///     });
+    ///     assert_eq!(ch.recv().await, Some(1)); // a plain channel receive: waits for a value
+    ///     assert_eq!(s.now(), Duration::from_millis(3));
+    ///     assert_eq!(ch.recv().await, None);
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn recv(&self) -> crate::sync::RecvFuture<T> {
         self.ch.recv()
@@ -232,6 +322,25 @@ impl<T: Debug + 'static> OverflowChannel<T> {
     /// Receives with a deadline: `Ok(Some(v))`, `Ok(None)` once closed and drained, or
     /// `Err(Timeout)` if `timeout` passes first (`Some(ZERO)`: a try). A timed-out receiver
     /// leaves the channel's queue and takes nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::{OverflowChannel, OverflowStrategy};
+    /// use gosim::sync::Timeout;
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let ch = OverflowChannel::<u8>::new(s.runtime(), 1, OverflowStrategy::DropOldest, None);
+    ///     assert_eq!(ch.recv_timeout(Some(Duration::from_millis(8))).await, Err(Timeout));
+    ///     assert_eq!(s.now(), Duration::from_millis(8));
+    ///     ch.close();
+    ///     assert_eq!(ch.recv_timeout(None).await, Ok(None));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn recv_timeout(&self, timeout: Option<Duration>) -> Op<Result<Option<T>, Timeout>> {
         let ch = self.ch.clone();

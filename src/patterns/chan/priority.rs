@@ -26,6 +26,25 @@ const RECEIVE: Blocking = Blocking::new("receive", "block-receive");
 const SEND: Blocking = Blocking::new("send", "block-send");
 
 /// Why a priority send did not enqueue its value.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::PrioritySendError;
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let pc = s.priority_channel::<u8>(Some(1));
+///     pc.send(1, 0, None).await.expect("room");
+///     let full = pc.send(2, 0, Some(Duration::ZERO)).await; // a try
+///     assert_eq!(full, Err(PrioritySendError::Timeout));
+///     pc.close();
+///     assert_eq!(pc.send(3, 0, None).await, Err(PrioritySendError::Closed));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrioritySendError {
     /// The timeout passed while the channel stayed full.
@@ -97,6 +116,23 @@ struct State<T> {
 type Shared<T> = Base<State<T>>;
 
 /// A channel delivering the largest priority first. Clones are the same channel.
+///
+/// # Examples
+///
+/// ```
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let pc = s.priority_channel::<&str>(None); // unbounded
+///     pc.send("low", 1, None).await.expect("open");
+///     pc.send("high", 9, None).await.expect("open");
+///     pc.send("low too", 1, None).await.expect("open");
+///     assert_eq!(pc.recv(None).await, Ok(Some("high")));
+///     assert_eq!(pc.recv(None).await, Ok(Some("low"))); // FIFO among equals
+///     assert_eq!(pc.totals(), (3, 2));
+/// });
+/// report.assert_pass();
+/// ```
 pub struct PriorityChannel<T> {
     shared: Rc<Shared<T>>,
 }
@@ -362,6 +398,27 @@ impl<T: Debug + 'static> PriorityChannel<T> {
 
     /// Sends `v` with priority `prio` (larger first); waits while a bounded channel is full,
     /// until `timeout` (`Some(ZERO)`: a try). Nothing is enqueued on an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let pc = s.priority_channel::<u8>(Some(1));
+    ///     pc.send(1, 0, None).await.expect("room");
+    ///     let (p, t) = (pc.clone(), s.clone());
+    ///     s.spawn("reader", async move {
+    ///         t.sleep(Duration::from_millis(6)).await;
+    ///         p.recv(None).await
+    ///     });
+    ///     pc.send(2, 5, None).await.expect("open"); // waits while the channel is full
+    ///     assert_eq!(s.now(), Duration::from_millis(6));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn send(
         &self,
@@ -390,6 +447,25 @@ impl<T: Debug + 'static> PriorityChannel<T> {
 
     /// Receives the buffered value of the largest priority (the earliest among equals):
     /// `Ok(None)` once closed and drained; `Err(Timeout)` if `timeout` passes first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::sync::Timeout;
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let pc = s.priority_channel::<u8>(None);
+    ///     assert_eq!(pc.recv(Some(Duration::from_millis(2))).await, Err(Timeout));
+    ///     pc.send(4, 0, None).await.expect("open");
+    ///     pc.close();
+    ///     assert_eq!(pc.recv(None).await, Ok(Some(4))); // buffered values outlive the close
+    ///     assert_eq!(pc.recv(None).await, Ok(None));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn recv(&self, timeout: Option<Duration>) -> Op<Result<Option<T>, Timeout>> {
         let pc = self.clone();

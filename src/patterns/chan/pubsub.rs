@@ -34,6 +34,24 @@ struct Shared<T> {
 }
 
 /// A pub/sub hub of `T` messages. Clones are the same hub.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{Lagging, PubSub};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let hub = PubSub::<String>::new(s.runtime(), 8, Lagging::Block, None);
+///     let orders = hub.subscribe("orders");
+///     assert_eq!(hub.publish("orders", "#1".to_string(), None).await, Ok(1));
+///     assert_eq!(hub.publish("audit", "x".to_string(), None).await, Ok(0)); // nobody listens
+///     assert_eq!(orders.recv(None).await, Ok(Some("#1".to_string())));
+///     assert_eq!(hub.topics(), vec!["orders".to_string()]);
+/// });
+/// report.assert_pass();
+/// ```
 pub struct PubSub<T> {
     shared: Rc<Shared<T>>,
 }
@@ -134,6 +152,25 @@ impl<T: Clone + Debug + 'static> PubSub<T> {
     /// Publishes `v` on `topic`: `Ok(n)`, the subscribers it reached (0: dropped, nobody
     /// listens). Under `Block` it waits while a subscriber's buffer is full, until `timeout`.
     /// `Err(Closed)` after `close`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::{BroadcastError, Lagging, PubSub};
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let hub = PubSub::<u8>::new(s.runtime(), 1, Lagging::Block, None);
+    ///     let _slow = hub.subscribe("t");
+    ///     hub.publish("t", 1, None).await.expect("room");
+    ///     let r = hub.publish("t", 2, Some(Duration::from_millis(4))).await; // the buffer is full
+    ///     assert_eq!(r, Err(BroadcastError::Timeout));
+    ///     assert_eq!(s.now(), Duration::from_millis(4));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn publish(
         &self,

@@ -20,6 +20,28 @@ use crate::runtime::Runtime;
 use crate::sync::Channel;
 
 /// Throttle settings.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{ThrottleOptions, throttle};
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let input = s.channel::<u32>(0);
+///     let opts = ThrottleOptions { capacity: 4, ..ThrottleOptions::default() };
+///     let out = throttle(s.runtime(), &s, input.clone(), Duration::from_millis(10), opts, None);
+///     for v in 1..=3 {
+///         input.send(v).await.expect("open"); // three values inside one window
+///     }
+///     input.close();
+///     assert_eq!(out.recv().await, Some(1)); // the window's first value
+///     assert_eq!(out.recv().await, None);
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ThrottleOptions {
     /// Also emit the last value dropped in a window, at the window's end (default false).

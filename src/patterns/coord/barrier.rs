@@ -37,6 +37,33 @@ struct State {
 type Shared = Base<State>;
 
 /// A cyclic barrier of `n` parties. Clones are the same barrier.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let barrier = s.barrier(3);
+///     let mut handles = Vec::new();
+///     for i in 1..=3u64 {
+///         let (b, t) = (barrier.clone(), s.clone());
+///         handles.push(s.spawn("party", async move {
+///             t.sleep(Duration::from_millis(i * 5)).await;
+///             b.wait(None).await.expect("no timeout") // true for the last to arrive
+///         }));
+///     }
+///     let mut leaders = 0;
+///     for h in handles {
+///         leaders += h.await.expect("no panic") as u32;
+///     }
+///     assert_eq!((leaders, s.now()), (1, Duration::from_millis(15)));
+///     assert_eq!(barrier.generation(), 1);
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone)]
 pub struct Barrier {
     shared: Rc<Shared>,
@@ -174,6 +201,23 @@ impl Barrier {
 
     /// Waits for the other parties: `Ok(true)` for the leader (the last to arrive), `Ok(false)`
     /// for the others, `Err(Timeout)` if `timeout` passed first (the caller left its generation).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::sync::Timeout;
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let barrier = s.barrier(2);
+    ///     // Nobody else arrives: the waiter gives up and leaves its generation.
+    ///     assert_eq!(barrier.wait(Some(Duration::from_millis(10))).await, Err(Timeout));
+    ///     assert_eq!((s.now(), barrier.waiting()), (Duration::from_millis(10), 0));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn wait(&self, timeout: Option<std::time::Duration>) -> Op<Result<bool, Timeout>> {
         let b = self.clone();

@@ -33,6 +33,28 @@ struct State {
 type Shared = Base<State>;
 
 /// A countdown latch. Clones are the same latch.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let ready = s.latch(2);
+///     for i in 1..=2u64 {
+///         let (l, t) = (ready.clone(), s.clone());
+///         s.spawn("service", async move {
+///             t.sleep(Duration::from_millis(i * 10)).await;
+///             l.count_down();
+///         });
+///     }
+///     assert!(ready.wait(None).await); // opens at zero, and stays open
+///     assert_eq!((ready.count(), s.now()), (0, Duration::from_millis(20)));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone)]
 pub struct Latch {
     shared: Rc<Shared>,
@@ -132,6 +154,21 @@ impl Latch {
     }
 
     /// `count_down` as an operation of a Rust task (with its scheduling point).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let latch = s.latch(1);
+    ///     latch.count_down_op().await; // count_down plus a scheduling point
+    ///     assert_eq!(latch.count(), 0);
+    ///     latch.count_down_op().await; // at zero it does nothing
+    ///     assert_eq!(latch.count(), 0);
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn count_down_op(&self) -> Op<()> {
         let l = self.clone();
         Op::now(&self.shared.rt, move || l.count_down())
@@ -190,6 +227,23 @@ impl Latch {
 
     /// Waits until the count is 0: `true`, or `false` if `timeout` passes first
     /// (`Some(Duration::ZERO)` polls).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let latch = s.latch(1);
+    ///     assert!(!latch.wait(Some(Duration::from_millis(5))).await); // false: timed out
+    ///     assert_eq!(s.now(), Duration::from_millis(5));
+    ///     latch.count_down();
+    ///     assert!(latch.wait(None).await);
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn wait(&self, timeout: Option<std::time::Duration>) -> Op<bool> {
         let l = self.clone();

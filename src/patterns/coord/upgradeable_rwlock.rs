@@ -101,6 +101,23 @@ struct Shared {
 }
 
 /// An upgradeable readers-writer lock. Clones are the same lock.
+///
+/// # Examples
+///
+/// ```
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let lock = s.rwmutex_upgradeable();
+///     lock.upgradable_rlock(None).await.expect("free");
+///     assert!(lock.holds_upgradable());
+///     lock.upgrade(None).await.expect("no other readers"); // read, then write, atomically
+///     assert!(lock.is_write_locked());
+///     lock.unlock().expect("held");
+///     assert_eq!(lock.readers(), 0);
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone)]
 pub struct UpgradeableRwLock {
     shared: Rc<Shared>,
@@ -483,6 +500,26 @@ impl UpgradeableRwLock {
     }
 
     /// Takes a plain read lock (in arrival order; `Err(Timeout)` if `timeout` passes first).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let lock = s.rwmutex_upgradeable();
+    ///     lock.rlock(None).await.expect("free");
+    ///     lock.rlock(None).await.expect("readers share it");
+    ///     assert_eq!(lock.readers(), 2);
+    ///     let w = lock.lock(Some(Duration::from_millis(3))).await; // a writer waits for readers
+    ///     assert!(w.is_err());
+    ///     lock.runlock().expect("read-held");
+    ///     lock.runlock().expect("read-held");
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn rlock(&self, timeout: Option<std::time::Duration>) -> Op<Result<(), Timeout>> {
         let t = super::nanos(timeout);
@@ -490,6 +527,29 @@ impl UpgradeableRwLock {
     }
 
     /// Takes the write lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let lock = s.rwmutex_upgradeable();
+    ///     let (l, t) = (lock.clone(), s.clone());
+    ///     s.spawn("reader", async move {
+    ///         l.rlock(None).await.expect("free");
+    ///         t.sleep(Duration::from_millis(7)).await;
+    ///         l.runlock().expect("read-held");
+    ///     });
+    ///     s.yield_now().await;
+    ///     lock.lock(None).await.expect("no timeout"); // waits for the reader
+    ///     assert_eq!(s.now(), Duration::from_millis(7));
+    ///     lock.unlock().expect("held");
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn lock(&self, timeout: Option<std::time::Duration>) -> Op<Result<(), Timeout>> {
         let t = super::nanos(timeout);
@@ -497,6 +557,22 @@ impl UpgradeableRwLock {
     }
 
     /// Takes the upgradable read lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let lock = s.rwmutex_upgradeable();
+    ///     lock.upgradable_rlock(None).await.expect("free");
+    ///     lock.rlock(None).await.expect("plain readers still share it");
+    ///     assert!(lock.is_upgradable_locked());
+    ///     lock.runlock().expect("read-held");
+    ///     lock.upgradable_runlock().expect("held");
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn upgradable_rlock(
         &self,
@@ -509,6 +585,30 @@ impl UpgradeableRwLock {
     /// Upgrades the caller's upgradable read to the write lock, waiting for plain readers to
     /// drain; on `Err(Timeout)` the caller keeps the upgradable read. Panics if the caller does
     /// not hold the upgradable read (the Lua binding reports it as misuse).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let lock = s.rwmutex_upgradeable();
+    ///     let (l, t) = (lock.clone(), s.clone());
+    ///     s.spawn("reader", async move {
+    ///         l.rlock(None).await.expect("free");
+    ///         t.sleep(Duration::from_millis(4)).await;
+    ///         l.runlock().expect("read-held");
+    ///     });
+    ///     s.yield_now().await;
+    ///     lock.upgradable_rlock(None).await.expect("shared with the reader");
+    ///     lock.upgrade(None).await.expect("no timeout"); // waits for the readers to drain
+    ///     assert_eq!(s.now(), Duration::from_millis(4));
+    ///     lock.unlock().expect("held");
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn upgrade(&self, timeout: Option<std::time::Duration>) -> Op<Result<(), Timeout>> {
         let t = super::nanos(timeout);

@@ -46,6 +46,23 @@ struct State {
 type Shared = Base<State>;
 
 /// A semaphore of `size` units taken and given back in any weight. Clones are the same semaphore.
+///
+/// # Examples
+///
+/// ```
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let mem = s.weighted_semaphore(10);
+///     mem.acquire(6, None).await.expect("free");
+///     assert_eq!(mem.try_acquire(5), Ok(false)); // only 4 left
+///     assert_eq!(mem.try_acquire(4), Ok(true));
+///     mem.release(10).expect("held");
+///     assert_eq!(mem.available(), 10);
+///     assert!(mem.release(1).is_err()); // above the capacity: misuse
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone)]
 pub struct WeightedSemaphore {
     shared: Rc<Shared>,
@@ -263,6 +280,29 @@ impl WeightedSemaphore {
     /// Takes `w` units, waiting in request order; `Err(Timeout)` if `timeout` passes first
     /// (`Some(Duration::ZERO)` is a try). Panics if `w` exceeds the capacity (it could never
     /// succeed; the Lua binding reports it as misuse).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let sem = s.weighted_semaphore(3);
+    ///     let (s2, t) = (sem.clone(), s.clone());
+    ///     s.spawn("holder", async move {
+    ///         s2.acquire(2, None).await.expect("free");
+    ///         t.sleep(Duration::from_millis(5)).await;
+    ///         s2.release(2).expect("held");
+    ///     });
+    ///     s.yield_now().await;
+    ///     sem.acquire(3, None).await.expect("no timeout"); // the whole capacity: waits
+    ///     assert_eq!(s.now(), Duration::from_millis(5));
+    ///     sem.release(3).expect("held");
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn acquire(&self, w: u64, timeout: Option<std::time::Duration>) -> Op<Result<(), Timeout>> {
         let sem = self.clone();

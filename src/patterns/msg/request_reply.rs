@@ -40,6 +40,25 @@ const REQUEST: Blocking = Blocking::new("request", "block-request");
 const SERVE: Blocking = Blocking::new("serve", "block-serve");
 
 /// Why a request has no response.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::RequestError;
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let rr = s.request_reply::<u32, u32>();
+///     // Nobody serves: the request gives up at its timeout.
+///     let r = rr.request(1, Some(Duration::from_millis(5))).await;
+///     assert!(matches!(r, Err(RequestError::Timeout | RequestError::NoResponder)));
+///     rr.close();
+///     assert_eq!(rr.request(2, None).await, Err(RequestError::Closed));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestError {
     /// The timeout passed before a reply.
@@ -96,6 +115,30 @@ struct Shared<Req, Resp> {
 
 /// A request/reply endpoint: requests of type `Req` answered with `Resp`. Clones are the same
 /// endpoint.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::RequestError;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let rr = s.request_reply::<u32, u32>();
+///     let server = rr.clone();
+///     let h = s.spawn("server", async move {
+///         server.serve(|n| async move {
+///             if n == 0 { Err("zero".to_string()) } else { Ok(n * 2) }
+///         }).await; // until close
+///     });
+///     s.yield_now().await; // the server starts waiting
+///     assert_eq!(rr.request(21, None).await, Ok(42));
+///     assert_eq!(rr.request(0, None).await, Err(RequestError::Failed("zero".into())));
+///     rr.close();
+///     h.await.expect("no panic");
+/// });
+/// report.assert_pass();
+/// ```
 pub struct RequestReply<Req, Resp> {
     shared: Rc<Shared<Req, Resp>>,
 }
@@ -172,6 +215,33 @@ impl<Req: 'static, Resp: 'static> RequestReply<Req, Resp> {
     }
 
     /// Sends `req` and waits for its outcome, at most `timeout` (`None`: as long as it takes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let rr = s.request_reply::<&str, usize>();
+    ///     let (server, t) = (rr.clone(), s.clone());
+    ///     s.spawn("server", async move {
+    ///         server.serve(|q| {
+    ///             let t = t.clone();
+    ///             async move {
+    ///                 t.sleep(Duration::from_millis(3)).await; // the service's latency
+    ///                 Ok(q.len())
+    ///             }
+    ///         }).await;
+    ///     });
+    ///     s.yield_now().await; // the server starts waiting
+    ///     assert_eq!(rr.request("hello", None).await, Ok(5)); // waits for the reply
+    ///     assert_eq!(s.now(), Duration::from_millis(3));
+    ///     rr.close();
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn request(&self, req: Req, timeout: Option<Duration>) -> Op<Outcome<Resp>> {
         let this = self.clone();
@@ -281,6 +351,29 @@ impl<Req: 'static, Resp: 'static> RequestReply<Req, Resp> {
 
     /// For a server loop: the next request with its correlation id, waiting for one; `None`
     /// once the endpoint is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let rr = s.request_reply::<u8, u8>();
+    ///     let server = rr.clone();
+    ///     // The server loop's steps, as a language binding writes it.
+    ///     s.spawn("server", async move {
+    ///         server.serve_begin();
+    ///         while let Some((id, req)) = server.next_request().await {
+    ///             server.reply(id, Ok(req + 1));
+    ///         }
+    ///         server.serve_end();
+    ///     });
+    ///     s.yield_now().await; // the server starts waiting
+    ///     assert_eq!(rr.request(1, None).await, Ok(2));
+    ///     rr.close(); // next_request returns None
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn next_request(&self) -> Op<Option<(u64, Req)>> {
         let this = self.clone();
@@ -364,6 +457,26 @@ impl<Req: 'static, Resp: 'static> RequestReply<Req, Resp> {
 
     /// Serves requests with `handler` until `close` (one request at a time; run several loops
     /// for concurrency). `Err(msg)` from the handler is the requester's `Failed(msg)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let rr = s.request_reply::<String, String>();
+    ///     let server = rr.clone();
+    ///     let h = s.spawn("echo", async move {
+    ///         server.serve(|req| async move { Ok(req.to_uppercase()) }).await;
+    ///         "closed"
+    ///     });
+    ///     s.yield_now().await; // the server starts waiting
+    ///     assert_eq!(rr.request("hi".into(), None).await.as_deref(), Ok("HI"));
+    ///     rr.close();
+    ///     assert_eq!(h.await.expect("no panic"), "closed"); // serve returned after close
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn serve<F, Fut>(&self, mut handler: F)
     where
         F: FnMut(Req) -> Fut,

@@ -39,6 +39,17 @@ const KIND: ResourceKind = ResourceKind::released_by_anyone("work_queue");
 const DRAIN: Blocking = Blocking::new("wait", "block-wait");
 
 /// A work queue's settings.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{WorkQueueOptions, retry_delay};
+/// use std::time::Duration;
+///
+/// let opts = WorkQueueOptions { workers: 4, max_retries: 1, ..WorkQueueOptions::default() };
+/// assert!(opts.dlq_enabled);
+/// assert_eq!(retry_delay(&opts, 1), Duration::from_millis(100));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkQueueOptions {
     /// Worker loops started by `process` (> 0; default 1).
@@ -66,6 +77,28 @@ impl Default for WorkQueueOptions {
 }
 
 /// A job that failed for good.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{WorkQueue, WorkQueueOptions};
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let opts = WorkQueueOptions { max_retries: 1, retry_delay: Duration::from_millis(1),
+///                                   ..WorkQueueOptions::default() };
+///     let q = WorkQueue::<u32>::new(s.runtime(), opts, None);
+///     q.process(&s, |_n| async { Err("always fails".to_string()) }).expect("once");
+///     q.enqueue(7).expect("open");
+///     q.close();
+///     q.wait(None).await.expect("no timeout");
+///     let dead = q.dead_letter_queue().recv().await.expect("one dead letter");
+///     assert_eq!((dead.item, dead.attempts, dead.error.as_str()), (7, 2, "always fails"));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct DeadLetter<T> {
     /// The enqueued item.
@@ -90,6 +123,32 @@ impl<T: std::fmt::Debug + 'static> std::fmt::Debug for DeadLetter<T> {
 }
 
 /// A work queue's counters.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{WorkQueue, WorkQueueOptions};
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let opts = WorkQueueOptions { retry_delay: Duration::from_millis(1), ..WorkQueueOptions::default() };
+///     let q = WorkQueue::<u32>::new(s.runtime(), opts, None);
+///     let tries = s.atomic_int(0);
+///     let t = tries.clone();
+///     q.process(&s, move |_n| {
+///         let t = t.clone();
+///         async move { if t.add(1).await == 1 { Err("flaky".into()) } else { Ok(()) } }
+///     }).expect("once");
+///     q.enqueue(1).expect("open");
+///     q.close();
+///     q.wait(None).await.expect("no timeout");
+///     let st = q.stats();
+///     assert_eq!((st.processed, st.retried, st.dead_lettered), (1, 1, 0));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WorkQueueStats {
     /// Jobs that succeeded.
@@ -105,6 +164,17 @@ pub struct WorkQueueStats {
 }
 
 /// The queue was closed: the item was not enqueued.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{QueueClosed, WorkQueue, WorkQueueOptions};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let q = WorkQueue::<u8>::new(sim.runtime(), WorkQueueOptions::default(), None);
+/// q.close();
+/// assert_eq!(q.enqueue(1), Err(QueueClosed));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueClosed;
 
@@ -146,6 +216,37 @@ struct Shared<T, D> {
 
 /// A work queue of items `T` whose dead letters are `D` (by default `DeadLetter<T>`). Clones are
 /// the same queue.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{WorkQueue, WorkQueueOptions};
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let opts = WorkQueueOptions { workers: 2, ..WorkQueueOptions::default() };
+///     let q = WorkQueue::<u64>::new(s.runtime(), opts, None);
+///     let (sum, t) = (s.atomic_int(0), s.clone());
+///     let acc = sum.clone();
+///     q.process(&s, move |n| {
+///         let (acc, t) = (acc.clone(), t.clone());
+///         async move {
+///             t.sleep(Duration::from_millis(10)).await;
+///             acc.add(n as i64).await;
+///             Ok(())
+///         }
+///     }).expect("started once");
+///     for n in 1..=4 {
+///         q.enqueue(n).expect("open");
+///     }
+///     q.close();
+///     q.wait(None).await.expect("no timeout"); // every job done
+///     assert_eq!((sum.peek(), s.now()), (10, Duration::from_millis(20)));
+/// });
+/// report.assert_pass();
+/// ```
 pub struct WorkQueue<T, D = DeadLetter<T>> {
     shared: Rc<Shared<T, D>>,
 }
@@ -309,6 +410,31 @@ impl<T: Clone + Debug + 'static, D: Debug + 'static> WorkQueue<T, D> {
 
     /// For a worker: the next job (its id and a copy of its item), waiting for one; `None` once
     /// the queue is closed and drained.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::{WorkQueue, WorkQueueOptions};
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let q = WorkQueue::<&str>::new(s.runtime(), WorkQueueOptions::default(), None);
+    ///     let n = q.process_begin().expect("first time"); // the worker loops to start
+    ///     assert_eq!(n, 1);
+    ///     let w = q.clone();
+    ///     s.spawn(&q.worker_name(1), async move {
+    ///         while let Some((id, _item)) = w.next_job().await {
+    ///             w.job_done(id);
+    ///         }
+    ///     });
+    ///     q.enqueue("a").expect("open");
+    ///     q.close();
+    ///     q.wait(None).await.expect("no timeout");
+    ///     assert_eq!(q.stats().processed, 1);
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn next_job(&self) -> Option<(u64, T)> {
         loop {
             let id = self.shared.ready.recv().await?;
@@ -445,6 +571,26 @@ impl<T: Clone + Debug + 'static, D: Debug + 'static> WorkQueue<T, D> {
     }
 
     /// Waits until every job enqueued so far has ended, at most `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::{WorkQueue, WorkQueueOptions};
+    /// use gosim::sync::Timeout;
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let q = WorkQueue::<u8>::new(s.runtime(), WorkQueueOptions::default(), None);
+    ///     q.enqueue(1).expect("open"); // no worker yet
+    ///     assert_eq!(q.wait(Some(Duration::from_millis(5))).await, Err(Timeout));
+    ///     q.process(&s, |_| async { Ok(()) }).expect("once");
+    ///     q.close();
+    ///     q.wait(None).await.expect("drained");
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn wait(&self, timeout: Option<Duration>) -> Op<Result<(), Timeout>> {
         let q = self.clone();

@@ -31,6 +31,33 @@ use crate::sync::Channel;
 
 /// An item on its way through a dynamic pipeline: its value and the last stage number it may
 /// visit (what a dynamic stage's `Stage` carries).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::DynamicPipeline;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let input = s.channel::<u32>(0);
+///     let p = DynamicPipeline::new(s.runtime(), &s, input.clone(), None);
+///     // A stage run by hand: each item travels as a `DynItem`, rewrapped with `with_value`.
+///     let stage = p.add_stage_workers("double", 1).expect("a new name");
+///     let st = stage.clone();
+///     s.spawn(&DynamicPipeline::<u32>::worker_name("double", 1), async move {
+///         while let Some(t) = st.take().await {
+///             let out = t.value().with_value(t.value().value * 2);
+///             st.finish(t, Ok(out), false).await;
+///         }
+///         st.worker_done().await;
+///     });
+///     input.send(21).await.expect("open");
+///     assert_eq!(p.output().recv().await, Some(42));
+///     input.close();
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone)]
 pub struct DynItem<T> {
     /// The value.
@@ -82,6 +109,29 @@ struct Shared<T> {
 }
 
 /// A dynamic pipeline. Clones are the same pipeline.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::DynamicPipeline;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let input = s.channel::<i64>(0);
+///     let p = DynamicPipeline::new(s.runtime(), &s, input.clone(), None);
+///     p.add_stage(&s, "inc", 1, |v| async move { v + 1 }).expect("a new name");
+///     p.add_stage(&s, "neg", 1, |v| async move { -v }).expect("a new name");
+///     input.send(1).await.expect("open");
+///     assert_eq!(p.output().recv().await, Some(-2));
+///     assert!(p.remove_stage("neg")); // later items skip it
+///     input.send(1).await.expect("open");
+///     assert_eq!(p.output().recv().await, Some(2));
+///     assert_eq!(p.stages(), vec!["inc".to_string()]);
+///     input.close();
+/// });
+/// report.assert_pass();
+/// ```
 pub struct DynamicPipeline<T> {
     shared: Rc<Shared<T>>,
 }

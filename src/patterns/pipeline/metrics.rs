@@ -13,6 +13,15 @@ use std::time::Duration;
 use crate::runtime::Nanos;
 
 /// How a stage is named in error records and metrics: its `name`, or its 1-based index.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::StageLabel;
+///
+/// assert_eq!(StageLabel::Index(2).to_string(), "2");
+/// assert_eq!(StageLabel::Name("parse".into()).to_string(), "parse");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum StageLabel {
     /// A stage given no name: its position from 1.
@@ -31,6 +40,31 @@ impl std::fmt::Display for StageLabel {
 }
 
 /// One stage's counters (a snapshot), or their totals.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{StageLabel, StageSpec, pipeline_with};
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let input = s.channel::<u32>(0);
+///     let t = s.clone();
+///     let stage = StageSpec::new(1, move |v| {
+///         let t = t.clone();
+///         async move { t.sleep(Duration::from_millis(4)).await; Ok(v) }
+///     }).name("slow");
+///     let p = pipeline_with(s.runtime(), &s, input.clone(), vec![stage], false, None);
+///     input.send(1).await.expect("open");
+///     input.close();
+///     while p.output.recv().await.is_some() {}
+///     let m = p.metrics.stage(&StageLabel::Name("slow".into())).expect("a row");
+///     assert_eq!((m.processed, m.avg_time()), (1, Duration::from_millis(4)));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageMetrics {
     /// The stage (for the totals: `Name("total")`).
@@ -74,6 +108,29 @@ impl StageMetrics {
 }
 
 /// The metrics of one pipeline: a row per stage. Clones are the same metrics.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{StageSpec, pipeline_with};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let input = s.channel::<u32>(0);
+///     let stages = vec![StageSpec::new(1, |v| async move { Ok(v + 1) }),
+///                       StageSpec::new(1, |v| async move { Ok(v * 2) })];
+///     let p = pipeline_with(s.runtime(), &s, input.clone(), stages, false, None);
+///     for v in 0..3 {
+///         input.send(v).await.expect("open");
+///     }
+///     input.close();
+///     while p.output.recv().await.is_some() {}
+///     assert_eq!(p.metrics.get().len(), 2); // a row per stage
+///     assert_eq!(p.metrics.total().processed, 6);
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct PipelineMetrics {
     rows: Rc<RefCell<Vec<StageMetrics>>>,

@@ -39,6 +39,27 @@ pub use stage::{Bypass, ErrorSink, RouteFuture, Stage, StageError, StageOptions,
 type BoxedStageFn<T> = Rc<dyn Fn(T) -> Pin<Box<dyn Future<Output = T>>>>;
 
 /// The function of a stage of a Rust pipeline: `workers` workers applying `f`.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::StageFn;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let input = s.channel::<u32>(0);
+///     let out = s.pipeline(input.clone(), vec![
+///         StageFn::new(2, |v| async move { v * 10 }),
+///         StageFn::new(1, |v| async move { v + 1 }),
+///     ]);
+///     input.send(4).await.expect("open");
+///     input.close();
+///     assert_eq!(out.recv().await, Some(41));
+///     assert_eq!(out.recv().await, None); // closes after the last value
+/// });
+/// report.assert_pass();
+/// ```
 pub struct StageFn<T> {
     workers: usize,
     f: BoxedStageFn<T>,
@@ -104,6 +125,30 @@ async fn rust_worker<T: Debug + 'static>(stage: Stage<T, T>, f: BoxedStageFn<T>)
 type BoxedTryFn<T> = Rc<dyn Fn(T) -> Pin<Box<dyn Future<Output = Result<T, Failure<String>>>>>>;
 
 /// A stage of `pipeline_with`: workers, a function that may fail, and the stage's options.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{StageSpec, permanent, pipeline_with};
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let input = s.channel::<i32>(0);
+///     let check = StageSpec::new(1, |v: i32| async move {
+///         if v < 0 { Err(permanent("negative".to_string())) } else { Ok(v) }
+///     }).name("check").retries(2, Duration::from_millis(1));
+///     let p = pipeline_with(s.runtime(), &s, input.clone(), vec![check], true, None);
+///     input.send(-1).await.expect("open");
+///     input.close();
+///     let err = p.errors.as_ref().expect("with_errors").recv().await.expect("one error");
+///     assert_eq!((err.value, err.attempts), (-1, 1)); // permanent: not retried
+///     assert_eq!(err.to_string(), "stage check: negative");
+///     assert_eq!(p.output.recv().await, None);
+/// });
+/// report.assert_pass();
+/// ```
 pub struct StageSpec<T> {
     workers: usize,
     name: Option<String>,
@@ -193,6 +238,25 @@ pub fn stage_limiter(rt: &Runtime, per_second: f64, created_at: Option<Rc<str>>)
 }
 
 /// What `pipeline_with` returns.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{StageSpec, pipeline_with};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let input = s.channel::<u8>(0);
+///     let stage = StageSpec::new(1, |v| async move { Ok(v) });
+///     let p = pipeline_with(s.runtime(), &s, input.clone(), vec![stage], false, None);
+///     assert!(p.errors.is_none()); // failures become note events
+///     input.send(3).await.expect("open");
+///     input.close();
+///     assert_eq!(p.output.recv().await, Some(3));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug)]
 pub struct PipelineWith<T> {
     /// The last stage's output.

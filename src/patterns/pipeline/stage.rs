@@ -25,6 +25,25 @@ use crate::sync::{Channel, Op};
 
 /// An item that failed for good: what entered the failing stage, the last error, the stage and
 /// how many calls were made (Lua: `{value, error, stage, attempts}`).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{StageLabel, StageSpec, pipeline_with};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let input = s.channel::<u8>(0);
+///     let stage = StageSpec::new(1, |_v: u8| async { Err("bad".to_string().into()) });
+///     let p = pipeline_with(s.runtime(), &s, input.clone(), vec![stage], true, None);
+///     input.send(5).await.expect("open");
+///     input.close();
+///     let e = p.errors.expect("with_errors").recv().await.expect("an error record");
+///     assert_eq!((e.value, e.stage, e.error.as_str()), (5, StageLabel::Index(1), "bad"));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone, PartialEq)]
 pub struct StageError<T> {
     /// The value the stage's function was called with.
@@ -60,6 +79,39 @@ pub type RouteFuture = std::pin::Pin<Box<dyn Future<Output = ()>>>;
 
 /// How a stage that has left its pipeline passes items on: `active` says whether it has, and
 /// `pass` sends an item it received past it, untouched (the dynamic pipeline's removed stages).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{Bypass, RouteFuture, Stage, StageOptions};
+/// use std::rc::Rc;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let (input, passed) = (s.channel::<u8>(1), s.channel::<u8>(1));
+///     let p = passed.clone();
+///     let bypass = Bypass {
+///         active: Rc::new(|| true), // e.g. the stage is being removed
+///         pass: Rc::new(move |v| -> RouteFuture {
+///             let p = p.clone();
+///             Box::pin(async move { p.send(v).await.expect("open") })
+///         }),
+///     };
+///     let opts = StageOptions { bypass: Some(bypass), ..StageOptions::default() };
+///     let stage: Stage<u8, u8> = Stage::with_options(s.runtime(), 1, input.clone(), 1, None, opts);
+///     s.spawn("worker", async move {
+///         while let Some(_taken) = stage.take().await {
+///             unreachable!("every item is bypassed");
+///         }
+///         stage.worker_done().await;
+///     });
+///     input.send(9).await.expect("room");
+///     assert_eq!(passed.recv().await, Some(9)); // passed on untouched
+///     input.close();
+/// });
+/// report.assert_pass();
+/// ```
 pub struct Bypass<I> {
     /// Whether items skip the stage now.
     pub active: Rc<dyn Fn() -> bool>,
@@ -74,6 +126,25 @@ impl<I> std::fmt::Debug for Bypass<I> {
 }
 
 /// What a stage adds to the plain stage. `Default` is the plain stage.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{PipelineMetrics, Stage, StageOptions};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let input = s.channel::<u8>(1);
+///     let metrics = PipelineMetrics::new();
+///     let opts = StageOptions { name: Some("parse".into()), metrics: Some(metrics.clone()),
+///                               ..StageOptions::default() };
+///     let stage: Stage<u8, u8> = Stage::with_options(s.runtime(), 1, input.clone(), 1, None, opts);
+///     assert_eq!(stage.label().to_string(), "parse");
+///     assert_eq!(metrics.get().len(), 1); // its row is registered
+/// });
+/// report.assert_pass();
+/// ```
 pub struct StageOptions<I, O = I> {
     /// The stage's name in error records and metrics (its index when `None`).
     pub name: Option<String>,
@@ -136,6 +207,33 @@ struct Shared<I, O> {
 }
 
 /// One stage of a pipeline. Clones are the same stage.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::Stage;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let input = s.channel::<u32>(0);
+///     let stage: Stage<u32, String> = Stage::new(s.runtime(), 1, input.clone(), 1, None);
+///     let st = stage.clone();
+///     // The worker loop a language binding writes: next, the function, emit.
+///     s.spawn(&stage.worker_name(1), async move {
+///         while let Some(v) = st.next().await {
+///             st.emit(format!("#{v}")).await;
+///         }
+///         st.worker_done().await; // the last worker closes the output
+///     });
+///     input.send(7).await.expect("open");
+///     input.close();
+///     let out = stage.output();
+///     assert_eq!(out.recv().await.as_deref(), Some("#7"));
+///     assert_eq!(out.recv().await, None);
+/// });
+/// report.assert_pass();
+/// ```
 pub struct Stage<I, O> {
     shared: Rc<Shared<I, O>>,
 }
@@ -156,6 +254,27 @@ impl<I, O> std::fmt::Debug for Stage<I, O> {
 
 /// An item a worker has taken: its value, for the function and for an error record, and its
 /// calls so far. Given back to `Stage::finish`.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{Stage, StageOptions};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let input = s.channel::<u8>(1);
+///     let stage: Stage<u8, u8> =
+///         Stage::with_options(s.runtime(), 1, input.clone(), 1, None, StageOptions::default());
+///     input.send(3).await.expect("room");
+///     let taken = stage.take().await.expect("an item");
+///     assert_eq!((*taken.value(), taken.attempts()), (3, 1));
+///     let again = stage.finish(taken, Ok(6), false).await; // sent downstream
+///     assert!(again.is_none());
+///     assert_eq!(stage.output().recv().await, Some(6));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug)]
 pub struct Taken<I> {
     value: I,
@@ -257,12 +376,52 @@ impl<I: Debug + 'static, O: Debug + 'static> Stage<I, O> {
     }
 
     /// For a worker: the next input value; `None` once the input is closed and drained.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::Stage;
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let input = s.channel::<u8>(0);
+    ///     let stage: Stage<u8, u8> = Stage::new(s.runtime(), 1, input.clone(), 1, None);
+    ///     let (i, t) = (input.clone(), s.clone());
+    ///     s.spawn("feeder", async move {
+    ///         t.sleep(Duration::from_millis(5)).await;
+    ///         i.send(1).await.expect("open");
+    ///         i.close();
+    ///     });
+    ///     assert_eq!(stage.next().await, Some(1)); // waits for an input value
+    ///     assert_eq!(s.now(), Duration::from_millis(5));
+    ///     assert_eq!(stage.next().await, None); // the input closed
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn next(&self) -> impl Future<Output = Option<I>> + use<I, O> {
         self.shared.input.recv()
     }
 
     /// For a worker: sends a result downstream (waiting for room); false if the output was
     /// closed (only a caller closing it by hand does that).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::Stage;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let input = s.channel::<u8>(0);
+    ///     let stage: Stage<u8, u8> = Stage::new(s.runtime(), 1, input, 1, None);
+    ///     assert!(stage.emit(5).await); // into the stage's output (capacity 10)
+    ///     assert_eq!(stage.output().recv().await, Some(5));
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn emit(&self, value: O) -> impl Future<Output = bool> + use<I, O> {
         let (send, route) = match &self.shared.opts.emit_to {
             None => (self.shared.output.as_ref().map(|o| o.send(value)), None),
@@ -296,6 +455,28 @@ impl<I: Debug + 'static, O: Debug + 'static> Stage<I, O> {
     /// and drained). An item received while the stage's bypass is active is passed on
     /// untouched instead. After receiving it, takes a rate-limit token if the stage has a
     /// limiter (so an idle stage holds none); the item is then in flight.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::{Stage, StageOptions, fixed_retries};
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let input = s.channel::<u8>(1);
+    ///     let retry = s.retry_policy(fixed_retries(1, Duration::from_millis(2)));
+    ///     let opts = StageOptions { retry: Some(retry), ..StageOptions::default() };
+    ///     let stage: Stage<u8, u8> = Stage::with_options(s.runtime(), 1, input.clone(), 1, None, opts);
+    ///     input.send(1).await.expect("room");
+    ///     let t = stage.take().await.expect("an item");
+    ///     let t = stage.finish(t, Err("flaky".into()), false).await.expect("call again");
+    ///     assert_eq!((t.attempts(), s.now()), (2, Duration::from_millis(2)));
+    ///     assert!(stage.finish(t, Ok(1), false).await.is_none());
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn take(&self) -> impl Future<Output = Option<Taken<I>>> + use<I, O> {
         let stage = self.clone();
         async move {
@@ -327,6 +508,26 @@ impl<I: Debug + 'static, O: Debug + 'static> Stage<I, O> {
     /// the policy's delay and gives the item back to be called again, or counts the item as
     /// failed and sends its error record (a `note` event without an error sink). Returns the
     /// item when the function is to be called again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::{Stage, StageOptions};
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let input = s.channel::<u8>(1);
+    ///     let stage: Stage<u8, u8> =
+    ///         Stage::with_options(s.runtime(), 1, input.clone(), 1, None, StageOptions::default());
+    ///     input.send(1).await.expect("room");
+    ///     let t = stage.take().await.expect("an item");
+    ///     // No retry policy: a failure is final (a note event without an error sink).
+    ///     assert!(stage.finish(t, Err("bad".into()), false).await.is_none());
+    ///     assert!(stage.output().is_empty());
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub fn finish(
         &self,
         mut t: Taken<I>,
@@ -386,6 +587,24 @@ impl<I: Debug + 'static, O: Debug + 'static> Stage<I, O> {
 
     /// For a worker, after `next` or `take` said `None`: the last worker to leave closes the
     /// output (and runs `on_close`; a scheduling point); the others leave without an operation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::Stage;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let input = s.channel::<u8>(0);
+    ///     input.close();
+    ///     let stage: Stage<u8, u8> = Stage::new(s.runtime(), 1, input, 1, None);
+    ///     assert_eq!(stage.next().await, None);
+    ///     stage.worker_done().await; // the last of its workers: closes the output
+    ///     assert!(stage.output().is_closed());
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn worker_done(&self) {
         let left = self.shared.remaining.get() - 1;
         self.shared.remaining.set(left);

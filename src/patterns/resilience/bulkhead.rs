@@ -23,6 +23,18 @@ use crate::sync::{Begin, Misuse, Op};
 const KIND: ResourceKind = ResourceKind::released_by_anyone("bulkhead");
 
 /// One partition's limits.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::Partition;
+/// use std::time::Duration;
+///
+/// let fail_fast = Partition::new(2); // a full partition rejects at once
+/// assert_eq!(fail_fast.max_wait, Some(Duration::ZERO));
+/// let patient = Partition { max_concurrent: 2, max_wait: None }; // waits for a slot
+/// assert_eq!(patient.max_concurrent, 2);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Partition {
     /// Calls running at once (at least 1).
@@ -43,6 +55,27 @@ impl Partition {
 }
 
 /// A call rejected without running: its partition was full (for `max_wait`).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::Partition;
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let bh = s.bulkhead(&[("db", Partition::new(1))]);
+///     let (b, t) = (bh.clone(), s.clone());
+///     s.spawn("holder", async move {
+///         b.execute("db", || t.sleep(Duration::from_millis(5))).await.expect("free");
+///     });
+///     s.yield_now().await;
+///     let err = bh.execute("db", || async {}).await.unwrap_err();
+///     assert_eq!(&*err.partition, "db");
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Full {
     /// The partition.
@@ -70,6 +103,25 @@ struct Shared {
 }
 
 /// A bulkhead of named partitions. Clones are the same bulkhead.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::Partition;
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let bh = s.bulkhead(&[("api", Partition::new(2)), ("db", Partition::new(1))]);
+///     let r = bh.execute("db", || async { "row" }).await;
+///     assert_eq!(r, Ok("row"));
+///     assert_eq!(bh.in_flight("db"), Ok(0)); // the slot came back
+///     assert_eq!(bh.partitions().len(), 2);
+///     s.sleep(Duration::from_millis(1)).await;
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone)]
 pub struct Bulkhead {
     shared: Rc<Shared>,
@@ -165,6 +217,25 @@ impl Bulkhead {
 
     /// Takes a slot of partition `name` (waiting at most its `max_wait`, in call order), or
     /// `Err(Full)`. An unknown partition is misuse, reported at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::Partition;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let bh = s.bulkhead(&[("db", Partition::new(1))]);
+    ///     // The steps of `execute`, for a binding: enter, run, leave.
+    ///     bh.enter("db").expect("a known partition").await.expect("a free slot");
+    ///     assert_eq!(bh.in_flight("db"), Ok(1));
+    ///     assert!(bh.enter("db").expect("known").await.is_err()); // full: rejected at once
+    ///     bh.leave("db").expect("entered");
+    ///     assert!(bh.enter("cache").is_err()); // an unknown partition is misuse
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn enter(&self, name: &str) -> Result<Op<Result<(), Full>>, Misuse> {
         let p = self.part(name)?;
@@ -196,6 +267,28 @@ impl Bulkhead {
 
     /// Runs `f` in partition `name`: rejected without running (`Err(Full)`), or run with a slot
     /// held until it finishes (also if the future is dropped). Panics on an unknown partition.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::Partition;
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let patient = Partition { max_concurrent: 1, max_wait: None };
+    ///     let bh = s.bulkhead(&[("db", patient)]);
+    ///     let (b, t) = (bh.clone(), s.clone());
+    ///     s.spawn("first", async move {
+    ///         b.execute("db", || t.sleep(Duration::from_millis(8))).await.expect("free");
+    ///     });
+    ///     s.yield_now().await;
+    ///     let r = bh.execute("db", || async { 1 }).await; // waits for the slot
+    ///     assert_eq!((r, s.now()), (Ok(1), Duration::from_millis(8)));
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn execute<T, F, Fut>(&self, name: &str, f: F) -> Result<T, Full>
     where
         F: FnOnce() -> Fut,

@@ -27,6 +27,17 @@ use crate::runtime::{Nanos, ResourceKind, ResourceRef, Runtime, Subject};
 const KIND: ResourceKind = ResourceKind::released_by_anyone("circuit_breaker");
 
 /// A breaker's state.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{CircuitSettings, CircuitState};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let cb = sim.circuit_breaker(CircuitSettings::default());
+/// assert_eq!(cb.state(), CircuitState::Closed);
+/// assert_eq!(CircuitState::HalfOpen.as_str(), "half-open");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum State {
     /// Calls run; consecutive failures are counted.
@@ -58,6 +69,19 @@ impl std::fmt::Display for State {
 pub type Transition = (State, State);
 
 /// Why a call was rejected without running.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{CircuitSettings, Rejected};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let cb = sim.circuit_breaker(CircuitSettings { threshold: 1, ..CircuitSettings::default() });
+/// let (permit, _) = cb.try_acquire();
+/// permit.expect("closed").record(false); // one failure opens it
+/// let (refused, _) = cb.try_acquire();
+/// assert_eq!(refused.unwrap_err(), Rejected::Open);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejected {
     /// The breaker is open.
@@ -78,6 +102,23 @@ impl std::fmt::Display for Rejected {
 impl std::error::Error for Rejected {}
 
 /// The settings of a breaker.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{CircuitSettings, CircuitState};
+/// use std::time::Duration;
+///
+/// let settings = CircuitSettings {
+///     threshold: 3,
+///     timeout: Duration::from_secs(5),
+///     on_state_change: Some(Box::new(|from: CircuitState, to: CircuitState| {
+///         println!("{from} -> {to}");
+///     })),
+///     ..CircuitSettings::default()
+/// };
+/// assert_eq!(settings.half_open_max, 1);
+/// ```
 pub struct Settings {
     /// Consecutive failures that open a closed breaker (at least 1).
     pub threshold: u32,
@@ -138,6 +179,32 @@ struct Shared {
 }
 
 /// A circuit breaker. Clones are the same breaker.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{CallError, CircuitSettings, CircuitState, Rejected};
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let settings = CircuitSettings { threshold: 2, timeout: Duration::from_millis(100),
+///                                      ..CircuitSettings::default() };
+///     let cb = s.circuit_breaker(settings);
+///     for _ in 0..2 {
+///         let r: Result<(), _> = cb.call(|| async { Err("down") }).await;
+///         assert_eq!(r, Err(CallError::Failed("down")));
+///     }
+///     assert_eq!(cb.state(), CircuitState::Open);
+///     let r = cb.call(|| async { Ok::<_, &str>(()) }).await; // not even tried
+///     assert_eq!(r, Err(CallError::Rejected(Rejected::Open)));
+///     s.sleep(Duration::from_millis(150)).await; // past the open timeout
+///     assert_eq!(cb.call(|| async { Ok::<_, &str>(1) }).await, Ok(1)); // half-open probe
+///     assert_eq!(cb.state(), CircuitState::Closed);
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone)]
 pub struct CircuitBreaker {
     shared: Rc<Shared>,
@@ -151,6 +218,19 @@ impl std::fmt::Debug for CircuitBreaker {
 
 /// The right to run one call, admitted in one generation. Record its outcome once with
 /// [`Permit::record`]; dropping it unrecorded gives its slot back without counting.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{CircuitSettings, CircuitState};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let cb = sim.circuit_breaker(CircuitSettings { threshold: 1, ..CircuitSettings::default() });
+/// let (permit, transitions) = cb.try_acquire();
+/// assert!(transitions.is_empty());
+/// let changes = permit.expect("closed").record(false); // the call failed
+/// assert_eq!(changes, vec![(CircuitState::Closed, CircuitState::Open)]);
+/// ```
 #[derive(Debug)]
 pub struct Permit {
     cb: CircuitBreaker,
@@ -159,6 +239,21 @@ pub struct Permit {
 }
 
 /// The outcome of a call through [`CircuitBreaker::call`].
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{CallError, CircuitSettings};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let cb = s.circuit_breaker(CircuitSettings::default());
+///     let r: Result<u8, CallError<String>> = cb.call(|| async { Err("boom".to_string()) }).await;
+///     assert!(matches!(r, Err(CallError::Failed(ref e)) if e == "boom"));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallError<E> {
     /// Rejected without running.
@@ -346,6 +441,25 @@ impl CircuitBreaker {
     /// Runs `f` through the breaker: rejected without running, or run and its result recorded
     /// (an `Err` is a failure). Transitions run the `on_state_change` of the settings, in this
     /// task, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::CircuitSettings;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let cb = s.circuit_breaker(CircuitSettings::default());
+    ///     let t = s.clone();
+    ///     let r = cb.call(|| async move {
+    ///         t.sleep(std::time::Duration::from_millis(2)).await;
+    ///         Ok::<_, String>("pong")
+    ///     }).await;
+    ///     assert_eq!(r, Ok("pong"));
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn call<T, E, F, Fut>(&self, f: F) -> Result<T, CallError<E>>
     where
         F: FnOnce() -> Fut,

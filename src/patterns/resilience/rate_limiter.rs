@@ -88,6 +88,23 @@ impl State {
 type Shared = Base<State>;
 
 /// A token bucket. Clones are the same limiter.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let rl = s.rate_limiter(1, Duration::from_millis(100), 2); // 10/s, burst 2
+///     assert!(rl.allow(1) && rl.allow(1));
+///     assert!(!rl.allow(1)); // the burst is spent
+///     rl.wait(1, None).await.expect("in time");
+///     assert_eq!(s.now(), Duration::from_millis(100)); // one token's refill
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone)]
 pub struct RateLimiter {
     shared: Rc<Shared>,
@@ -96,6 +113,25 @@ pub struct RateLimiter {
 debug_handle!(RateLimiter);
 
 /// Why a wait failed (at once: a wait never starts unless it will finish in time).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::WaitError;
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let rl = s.rate_limiter(1, Duration::from_secs(1), 1);
+///     assert_eq!(rl.wait(2, None).await, Err(WaitError::ExceedsBurst { n: 2, burst: 1 }));
+///     rl.wait(1, None).await.expect("a token is there");
+///     let r = rl.wait(1, Some(Duration::from_millis(10))).await;
+///     assert_eq!(r, Err(WaitError::WouldExceedTimeout)); // fails at once, without waiting
+///     assert_eq!(s.now(), Duration::ZERO);
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitError {
     /// More tokens than the burst were asked for: they can never be available at once.
@@ -126,6 +162,21 @@ impl std::fmt::Display for WaitError {
 impl std::error::Error for WaitError {}
 
 /// Tokens taken now for use at an instant (`RateLimiter::reserve`).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let rl = sim.rate_limiter(1, Duration::from_millis(50), 1);
+/// let now = rl.reserve(1);
+/// assert!(now.ok());
+/// assert_eq!(now.delay(), Duration::ZERO);
+/// let later = rl.reserve(1);
+/// assert_eq!(later.delay(), Duration::from_millis(50)); // act then
+/// later.cancel(); // gives its token back
+/// ```
 #[derive(Debug, Clone)]
 pub struct Reservation {
     inner: Rc<ResInner>,
@@ -323,6 +374,23 @@ impl RateLimiter {
 
     /// Waits until `n` tokens are available, in call order; fails at once (taking nothing) if
     /// `n > burst`, if they would never come, or if they would come later than `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let rl = s.rate_limiter(2, Duration::from_millis(10), 2);
+    ///     for _ in 0..4 {
+    ///         rl.wait(1, None).await.expect("in time"); // FIFO, as tokens come back
+    ///     }
+    ///     assert_eq!(s.now(), Duration::from_millis(10));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn wait(&self, n: u64, timeout: Option<Duration>) -> Op<Result<(), WaitError>> {
         let lim = self.clone();

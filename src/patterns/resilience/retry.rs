@@ -20,6 +20,19 @@ use crate::runtime::{Nanos, ResourceKind, ResourceRef, Runtime, Subject};
 const KIND: ResourceKind = ResourceKind::released_by_anyone("retry");
 
 /// The settings of a retry policy.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::RetrySettings;
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let policy = sim.retry_policy(RetrySettings { max_attempts: 4, ..RetrySettings::default() });
+/// assert_eq!(policy.next_delay(1), Some(Duration::from_millis(100)));
+/// assert_eq!(policy.next_delay(2), Some(Duration::from_millis(200))); // doubled
+/// assert_eq!(policy.next_delay(4), None); // no attempt after the last
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetrySettings {
     /// Calls in all, the first included (at least 1).
@@ -48,6 +61,29 @@ impl Default for RetrySettings {
 }
 
 /// How a call failed: worth retrying, or not.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{Failure, RetrySettings, permanent, retry};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let policy = s.retry_policy(RetrySettings::default());
+///     let tries = s.atomic_int(0);
+///     let r: Result<(), &str> = retry(&policy, || {
+///         let t = tries.clone();
+///         async move {
+///             t.add(1).await;
+///             Err(permanent("bad request")) // never retried
+///         }
+///     }).await;
+///     assert_eq!((r, tries.peek()), (Err("bad request"), 1));
+///     let _transient: Failure<&str> = Failure::Transient("busy");
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure<E> {
     /// Retry (if attempts are left).
@@ -68,6 +104,29 @@ pub fn permanent<E>(e: E) -> Failure<E> {
 }
 
 /// A retry policy. Clones are the same policy.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{RetrySettings, retry};
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let policy = s.retry_policy(RetrySettings::default()); // 3 attempts, 100 ms doubling
+///     let tries = s.atomic_int(0);
+///     let r = retry(&policy, || {
+///         let t = tries.clone();
+///         async move {
+///             if t.add(1).await < 3 { Err("busy".into()) } else { Ok("done") }
+///         }
+///     }).await;
+///     assert_eq!(r, Ok::<_, &str>("done"));
+///     assert_eq!(s.now(), Duration::from_millis(300)); // 100 + 200 between attempts
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Clone)]
 pub struct Retry {
     rt: Runtime,
@@ -168,6 +227,25 @@ impl Retry {
 
 /// Calls `f` until it succeeds, fails permanently, or the policy's attempts are spent, sleeping
 /// the policy's delay between calls. Returns the result, or the last error (unwrapped).
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{RetrySettings, retry};
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let settings = RetrySettings { max_attempts: 2, initial_delay: Duration::from_millis(5),
+///                                    ..RetrySettings::default() };
+///     let policy = s.retry_policy(settings);
+///     let r: Result<(), &str> = retry(&policy, || async { Err("down".into()) }).await;
+///     assert_eq!(r, Err("down")); // the last error, after 2 attempts
+///     assert_eq!(s.now(), Duration::from_millis(5));
+/// });
+/// report.assert_pass();
+/// ```
 pub async fn retry<T, E, F, Fut>(policy: &Retry, mut f: F) -> Result<T, E>
 where
     F: FnMut() -> Fut,

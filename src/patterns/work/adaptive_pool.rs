@@ -49,6 +49,18 @@ const DRAIN: Blocking = Blocking::new("wait", "block-wait");
 const RETIRE: usize = 1;
 
 /// An adaptive pool's settings.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::AdaptiveOptions;
+/// use std::time::Duration;
+///
+/// let opts = AdaptiveOptions { min_workers: 1, max_workers: 4,
+///                              check_interval: Duration::from_millis(10),
+///                              ..AdaptiveOptions::default() };
+/// assert_eq!(opts.scale_up_threshold, 0.8);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdaptiveOptions {
     /// Workers at least (> 0).
@@ -76,6 +88,27 @@ impl Default for AdaptiveOptions {
 }
 
 /// An adaptive pool's counters.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{AdaptiveJob, AdaptiveOptions, AdaptivePool};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let opts = AdaptiveOptions { min_workers: 2, ..AdaptiveOptions::default() };
+///     let pool = AdaptivePool::<AdaptiveJob>::new(s.runtime(), opts, None);
+///     pool.process(s.clone()).expect("once");
+///     pool.submit(Box::pin(async { Ok(()) })).expect("open");
+///     pool.submit(Box::pin(async { Err("bad".to_string()) })).expect("open");
+///     pool.close();
+///     pool.wait(None).await.expect("no timeout");
+///     let st = pool.stats();
+///     assert_eq!((st.completed, st.failed), (1, 1));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AdaptiveStats {
     /// Workers now.
@@ -116,6 +149,35 @@ struct Shared<J> {
 }
 
 /// An adaptive worker pool of tasks `J`. Clones are the same pool.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{AdaptiveJob, AdaptiveOptions, AdaptivePool};
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let opts = AdaptiveOptions { min_workers: 1, max_workers: 4,
+///                                  check_interval: Duration::from_millis(10),
+///                                  ..AdaptiveOptions::default() };
+///     let pool = AdaptivePool::<AdaptiveJob>::new(s.runtime(), opts, None);
+///     pool.process(s.clone()).expect("once");
+///     for _ in 0..8 {
+///         let t = s.clone();
+///         pool.submit(Box::pin(async move {
+///             t.sleep(Duration::from_millis(20)).await;
+///             Ok(())
+///         })).expect("open");
+///     }
+///     pool.close();
+///     pool.wait(None).await.expect("no timeout");
+///     assert_eq!(pool.stats().completed, 8);
+///     assert!(s.now() >= Duration::from_millis(40)); // at most 4 workers: two rounds or more
+/// });
+/// report.assert_pass();
+/// ```
 pub struct AdaptivePool<J> {
     shared: Rc<Shared<J>>,
 }
@@ -358,6 +420,36 @@ impl<J: 'static> AdaptivePool<J> {
 
     /// For a worker: the next task (counted busy until `job_done`), waiting while idle; `None`
     /// when the worker is retired, or the pool is closed and drained.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::{AdaptiveOptions, AdaptivePool};
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let opts = AdaptiveOptions { min_workers: 1, max_workers: 1, ..AdaptiveOptions::default() };
+    ///     let pool = AdaptivePool::<u32>::new(s.runtime(), opts, None);
+    ///     let total = s.atomic_int(0);
+    ///     let t = total.clone();
+    ///     // Another language's worker loop: `process_with` starts worker i.
+    ///     pool.process_with(move |p, i| {
+    ///         let (p, t) = (p.clone(), t.clone());
+    ///         s.spawn(&p.worker_name(i), async move {
+    ///             while let Some(n) = p.next_job().await {
+    ///                 t.add(i64::from(n)).await;
+    ///                 p.job_done(Ok(()));
+    ///             }
+    ///         });
+    ///     }).expect("once");
+    ///     pool.submit(5).expect("open");
+    ///     pool.close();
+    ///     pool.wait(None).await.expect("no timeout");
+    ///     assert_eq!(total.peek(), 5);
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn next_job(&self) -> Option<J> {
         loop {
             let p = self.clone();
@@ -429,6 +521,29 @@ impl<J: 'static> AdaptivePool<J> {
     }
 
     /// Waits until nothing is queued or running, at most `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::{AdaptiveJob, AdaptiveOptions, AdaptivePool};
+    /// use gosim::sync::Timeout;
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let pool = AdaptivePool::<AdaptiveJob>::new(s.runtime(), AdaptiveOptions::default(), None);
+    ///     pool.process(s.clone()).expect("once");
+    ///     let t = s.clone();
+    ///     pool.submit(Box::pin(async move { t.sleep(Duration::from_millis(50)).await; Ok(()) }))
+    ///         .expect("open");
+    ///     pool.close();
+    ///     assert_eq!(pool.wait(Some(Duration::from_millis(10))).await, Err(Timeout));
+    ///     pool.wait(None).await.expect("no timeout");
+    ///     assert_eq!(s.now(), Duration::from_millis(50));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn wait(&self, timeout: Option<Duration>) -> Op<Result<(), Timeout>> {
         let p = self.clone();

@@ -45,6 +45,16 @@ const ADD: Blocking = Blocking::new("add", "block-add");
 const CLOSE: Blocking = Blocking::new("close", "block-close");
 
 /// A batch processor's settings.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::BatchOptions;
+/// use std::time::Duration;
+///
+/// let opts = BatchOptions { batch_size: 10, ..BatchOptions::default() };
+/// assert_eq!((opts.flush_interval, opts.max_queue), (Duration::from_millis(1000), None));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchOptions {
     /// Items per batch at most; a batch is due at once when this many are pending (> 0).
@@ -66,6 +76,22 @@ impl Default for BatchOptions {
 }
 
 /// Why an `add` or a `close` did not happen.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{BatchError, BatchOptions, BatchProcessor};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let bp = BatchProcessor::<u8>::start(s.runtime(), &s, BatchOptions::default(),
+///                                          |_batch| async { Ok(()) });
+///     bp.close(None).await.expect("flushed");
+///     assert_eq!(bp.add(1, None).await, Err(BatchError::Closed));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BatchError {
     /// The processor is closed: the item was not added.
@@ -86,6 +112,26 @@ impl std::fmt::Display for BatchError {
 impl std::error::Error for BatchError {}
 
 /// A batch processor's counters.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{BatchOptions, BatchProcessor};
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let opts = BatchOptions { batch_size: 2, ..BatchOptions::default() };
+///     let bp = BatchProcessor::<u8>::start(s.runtime(), &s, opts, |_b| async { Ok(()) });
+///     for v in 0..5 {
+///         bp.add(v, None).await.expect("open");
+///     }
+///     bp.close(None).await.expect("flushed");
+///     let st = bp.stats();
+///     assert_eq!((st.added, st.batches, st.pending), (5, 3, 0)); // 2 + 2 + the final 1
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatchStats {
     /// Items added.
@@ -135,6 +181,34 @@ struct Shared<T> {
 }
 
 /// A batch processor of items `T`. Clones are the same processor.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{BatchOptions, BatchProcessor};
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let opts = BatchOptions { batch_size: 3, flush_interval: Duration::from_millis(50),
+///                               max_queue: None };
+///     let sizes = s.channel::<usize>(10);
+///     let out = sizes.clone();
+///     let bp = BatchProcessor::<u32>::start(s.runtime(), &s, opts, move |batch| {
+///         let out = out.clone();
+///         async move { out.send(batch.len()).await.map_err(|_| "closed".to_string()) }
+///     });
+///     for v in 0..4 {
+///         bp.add(v, None).await.expect("open");
+///     }
+///     assert_eq!(sizes.recv().await, Some(3)); // a full batch at once
+///     assert_eq!(sizes.recv().await, Some(1)); // the rest at the flush interval
+///     assert_eq!(s.now(), Duration::from_millis(50));
+///     bp.close(None).await.expect("flushed");
+/// });
+/// report.assert_pass();
+/// ```
 pub struct BatchProcessor<T> {
     shared: Rc<Shared<T>>,
 }
@@ -282,6 +356,26 @@ impl<T: 'static> BatchProcessor<T> {
 
     /// Adds `item`, blocking while `max_queue` items are pending (FIFO among blocked adds), at
     /// most `timeout` (`Some(0)`: a try). Refused once closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::{BatchError, BatchOptions, BatchProcessor};
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let opts = BatchOptions { batch_size: 2, max_queue: Some(2), ..BatchOptions::default() };
+    ///     let bp = BatchProcessor::<u8>::new(s.runtime(), opts, None); // no processor loop yet
+    ///     bp.add(1, None).await.expect("room");
+    ///     bp.add(2, None).await.expect("room");
+    ///     let r = bp.add(3, Some(Duration::from_millis(5))).await; // the queue is full
+    ///     assert_eq!(r, Err(BatchError::Timeout));
+    ///     assert_eq!(s.now(), Duration::from_millis(5));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn add(&self, item: T, timeout: Option<Duration>) -> Op<Result<(), BatchError>> {
         let b = self.clone();
@@ -381,6 +475,28 @@ impl<T: 'static> BatchProcessor<T> {
     /// Stops intake (blocked adds are refused) and waits until every added item has been handed
     /// to `fn` and `fn` has returned, at most `timeout` (on timeout the final flush goes on).
     /// Idempotent: a second `close` waits the same way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::{BatchOptions, BatchProcessor};
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let seen = s.atomic_int(0);
+    ///     let c = seen.clone();
+    ///     let bp = BatchProcessor::<u8>::start(s.runtime(), &s, BatchOptions::default(), move |b| {
+    ///         let c = c.clone();
+    ///         async move { c.add(b.len() as i64).await; Ok(()) }
+    ///     });
+    ///     bp.add(1, None).await.expect("open");
+    ///     bp.close(None).await.expect("flushed"); // waits for the final flush
+    ///     assert_eq!(seen.peek(), 1);
+    ///     assert!(bp.is_closed());
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn close(&self, timeout: Option<Duration>) -> Op<Result<(), BatchError>> {
         let b = self.clone();
@@ -520,6 +636,33 @@ impl<T: 'static> BatchProcessor<T> {
 
     /// For the processor's loop: the next batch, waiting until one is due; `None` once closed
     /// and drained (the loop then ends, and `close` returns).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::{BatchOptions, BatchProcessor};
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let opts = BatchOptions { batch_size: 2, ..BatchOptions::default() };
+    ///     let bp = BatchProcessor::<u8>::new(s.runtime(), opts, None);
+    ///     let (p, got) = (bp.clone(), s.channel::<Vec<u8>>(4));
+    ///     let g = got.clone();
+    ///     // The processor loop's steps, as a language binding writes it.
+    ///     s.spawn("batch_processor", async move {
+    ///         while let Some(batch) = p.next_batch().await {
+    ///             g.send(batch).await.expect("open");
+    ///             p.batch_done(Ok(()));
+    ///         }
+    ///     });
+    ///     bp.add(1, None).await.expect("open");
+    ///     bp.add(2, None).await.expect("open");
+    ///     assert_eq!(got.recv().await, Some(vec![1, 2]));
+    ///     bp.close(None).await.expect("flushed");
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn next_batch(&self) -> Option<Vec<T>> {
         loop {
             let b = self.clone();

@@ -41,6 +41,25 @@ const SUBMIT: Blocking = Blocking::new("submit", "block-submit");
 const WAIT_ALL: Blocking = Blocking::new("wait_all", "block-wait");
 
 /// What `submit_begin` decided.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::Admit;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let bp = s.bounded_parallel::<&str>(1, 1);
+///     let first = bp.submit_begin("a", None).await.expect("no timeout");
+///     assert!(matches!(first, Admit::Start("a"))); // the caller starts it
+///     let second = bp.submit_begin("b", None).await.expect("no timeout");
+///     assert!(matches!(second, Admit::Queued)); // handed out by `job_done`
+///     assert_eq!(bp.job_done(Ok(())), Some("b"));
+///     assert_eq!(bp.job_done(Ok(())), None);
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug)]
 pub enum Admit<J> {
     /// Start a goroutine of the group running this job now (its slot is counted).
@@ -50,6 +69,24 @@ pub enum Admit<J> {
 }
 
 /// A group's counters.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::BoundedJob;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let bp = s.bounded_parallel::<BoundedJob>(2, 4);
+///     bp.submit(&s, async { Ok(()) }, None).await.expect("admitted");
+///     bp.submit(&s, async { Err("bad".to_string()) }, None).await.expect("admitted");
+///     bp.wait_all(None).await.expect("no timeout");
+///     let st = bp.stats();
+///     assert_eq!((st.completed, st.failed, st.active), (1, 1, 0));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BoundedStats {
     /// Functions running now.
@@ -85,6 +122,30 @@ struct Shared<J> {
 }
 
 /// A bounded-parallelism group running jobs `J`. Clones are the same group.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::BoundedJob;
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let bp = s.bounded_parallel::<BoundedJob>(2, 10); // at most 2 at a time
+///     for _ in 0..6 {
+///         let t = s.clone();
+///         bp.submit(&s, async move {
+///             t.sleep(Duration::from_millis(10)).await;
+///             Ok(())
+///         }, None).await.expect("room");
+///     }
+///     let errors = bp.wait_all(None).await.expect("no timeout");
+///     assert!(errors.is_empty());
+///     assert_eq!(s.now(), Duration::from_millis(30)); // three rounds of two
+/// });
+/// report.assert_pass();
+/// ```
 pub struct BoundedParallel<J> {
     shared: Rc<Shared<J>>,
 }
@@ -172,6 +233,26 @@ impl<J: 'static> BoundedParallel<J> {
     /// Submits `job`: `Start(job)` when a slot is free (the caller starts the goroutine),
     /// `Queued` when queued; blocks while `queue_size` jobs wait (FIFO), at most `timeout`
     /// (`Err(Timeout)`: not submitted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::Admit;
+    /// use gosim::sync::Timeout;
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let bp = s.bounded_parallel::<u8>(1, 0); // no queue
+    ///     assert!(matches!(bp.submit_begin(1, None).await, Ok(Admit::Start(1))));
+    ///     let r = bp.submit_begin(2, Some(Duration::from_millis(4))).await; // waits for room
+    ///     assert!(matches!(r, Err(Timeout)));
+    ///     assert_eq!(s.now(), Duration::from_millis(4));
+    ///     assert_eq!(bp.job_done(Ok(())), None);
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn submit_begin(&self, job: J, timeout: Option<Duration>) -> Op<Result<Admit<J>, Timeout>> {
         let b = self.clone();
@@ -276,6 +357,26 @@ impl<J: 'static> BoundedParallel<J> {
 
     /// Waits until nothing is queued or running, at most `timeout`; returns the errors of the
     /// functions that failed since the previous `wait_all` (and forgets them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::BoundedJob;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let bp = s.bounded_parallel::<BoundedJob>(2, 2);
+    ///     bp.submit(&s, async { Err("first".to_string()) }, None).await.expect("room");
+    ///     bp.submit(&s, async { panic!("second") }, None).await.expect("room");
+    ///     let mut errors = bp.wait_all(None).await.expect("no timeout");
+    ///     errors.sort();
+    ///     assert_eq!(errors.len(), 2); // the errors since the last wait_all
+    ///     assert_eq!(errors[0], "first");
+    ///     assert!(bp.wait_all(None).await.expect("no timeout").is_empty());
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn wait_all(&self, timeout: Option<Duration>) -> Op<Result<Vec<String>, Timeout>> {
         let b = self.clone();
@@ -321,6 +422,27 @@ impl<J: 'static> BoundedParallel<J> {
 impl BoundedParallel<BoundedJob> {
     /// Submits a Rust function (see `submit_begin`); a started one runs in a new task named
     /// `bounded_parallel-worker`. A panic fails the function, not the group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::BoundedJob;
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let bp = s.bounded_parallel::<BoundedJob>(1, 0);
+    ///     let t = s.clone();
+    ///     bp.submit(&s, async move { t.sleep(Duration::from_millis(6)).await; Ok(()) }, None)
+    ///         .await
+    ///         .expect("started");
+    ///     bp.submit(&s, async { Ok(()) }, None).await.expect("started after the first");
+    ///     assert_eq!(s.now(), Duration::from_millis(6)); // no queue: waited for a slot
+    ///     bp.wait_all(None).await.expect("no timeout");
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn submit<F>(
         &self,
         spawner: &dyn Spawn,

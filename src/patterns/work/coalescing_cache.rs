@@ -43,6 +43,25 @@ const KIND: ResourceKind = ResourceKind::released_by_anyone("coalescing_cache");
 const JOIN: Blocking = Blocking::new("join", "block-join");
 
 /// Why a `get` gave no value.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{CacheError, CoalescingCache};
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let cache = CoalescingCache::<u32, String>::with_loader(
+///         s.runtime(), Duration::from_secs(60),
+///         |k| async move { if k == 0 { Err("no such user".to_string()) } else { Ok(format!("user{k}")) } },
+///         None,
+///     );
+///     assert_eq!(cache.get(0, None).await, Err(CacheError::Failed("no such user".into())));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CacheError {
     /// A joined caller's timeout passed first (the flight goes on).
@@ -63,6 +82,25 @@ impl std::fmt::Display for CacheError {
 impl std::error::Error for CacheError {}
 
 /// A cache's counters.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::CoalescingCache;
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let cache = CoalescingCache::<u8, u8>::with_loader(
+///         s.runtime(), Duration::from_secs(1), |k| async move { Ok(k * 2) }, None);
+///     cache.get(1, None).await.expect("loaded");
+///     cache.get(1, None).await.expect("cached");
+///     let st = cache.stats();
+///     assert_eq!((st.loads, st.hits, st.entries), (1, 1, 1));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
     /// Gets served from a fresh entry.
@@ -78,6 +116,24 @@ pub struct CacheStats {
 }
 
 /// What `begin` found for a key.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::{CoalescingCache, Lookup};
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let cache = CoalescingCache::<&str, u32>::new(s.runtime(), Duration::from_secs(1), None);
+///     let Lookup::Load(flight) = cache.begin("k") else { panic!("first caller loads") };
+///     assert!(matches!(cache.begin("k"), Lookup::Join(f) if f == flight)); // in flight
+///     assert_eq!(cache.finish(flight, Ok(7)), Ok(7));
+///     assert!(matches!(cache.begin("k"), Lookup::Hit(7)));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug)]
 pub enum Lookup<V> {
     /// A fresh entry's value.
@@ -117,6 +173,34 @@ struct Shared<K, V> {
 }
 
 /// A coalescing cache from `K` to `V`. Clones are the same cache.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::CoalescingCache;
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let (loads, t) = (s.atomic_int(0), s.clone());
+///     let l = loads.clone();
+///     let cache = CoalescingCache::<u32, u32>::with_loader(s.runtime(), Duration::from_secs(10),
+///         move |k| {
+///             let (l, t) = (l.clone(), t.clone());
+///             async move { l.add(1).await; t.sleep(Duration::from_millis(5)).await; Ok(k + 1) }
+///         }, None);
+///     let hs: Vec<_> = (0..3).map(|_| {
+///         let c = cache.clone();
+///         s.spawn("caller", async move { c.get(1, None).await })
+///     }).collect();
+///     for h in hs {
+///         assert_eq!(h.await.expect("no panic"), Ok(2));
+///     }
+///     assert_eq!(loads.peek(), 1); // three callers, one load
+/// });
+/// report.assert_pass();
+/// ```
 pub struct CoalescingCache<K, V> {
     shared: Rc<Shared<K, V>>,
 }
@@ -317,6 +401,28 @@ impl<K: Ord + Clone + Debug + 'static, V: Clone + 'static> CoalescingCache<K, V>
 
     /// Waits for `flight`'s result, at most `timeout` (`Some(0)`: only if already finished).
     /// An unknown flight fails (`Failed("no such flight")`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::{CoalescingCache, Lookup};
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let cache = CoalescingCache::<u8, u8>::new(s.runtime(), Duration::from_secs(1), None);
+    ///     let Lookup::Load(flight) = cache.begin(1) else { unreachable!() };
+    ///     let (c, t) = (cache.clone(), s.clone());
+    ///     s.spawn("loader", async move {
+    ///         t.sleep(Duration::from_millis(8)).await;
+    ///         c.finish(flight, Ok(10)).expect("loaded");
+    ///     });
+    ///     assert_eq!(cache.join(flight, None).await, Ok(10)); // waits for the flight
+    ///     assert_eq!(s.now(), Duration::from_millis(8));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn join(&self, flight: u64, timeout: Option<Duration>) -> Op<Result<V, CacheError>> {
         let c = self.clone();
@@ -369,6 +475,24 @@ impl<K: Ord + Clone + Debug + 'static, V: Clone + 'static> CoalescingCache<K, V>
 
     /// Gets `key`, loading it with `load` when this caller runs the flight; a joined caller
     /// waits at most `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::CoalescingCache;
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let cache = CoalescingCache::<u8, String>::new(s.runtime(), Duration::from_secs(1), None);
+    ///     let v = cache.get_with(3, None, |k| async move { Ok(format!("v{k}")) }).await;
+    ///     assert_eq!(v.as_deref(), Ok("v3"));
+    ///     let again = cache.get_with(3, None, |_| async { Err("not called".to_string()) }).await;
+    ///     assert_eq!(again.as_deref(), Ok("v3")); // a hit: the loader is not called
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn get_with<F, Fut>(
         &self,
         key: K,
@@ -400,6 +524,25 @@ impl<K: Ord + Clone + Debug + 'static, V: Clone + 'static> CoalescingCache<K, V>
     }
 
     /// Gets `key` with the cache's Rust loader. Panics if it was made without one (`new`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::CoalescingCache;
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let cache = CoalescingCache::<u8, u8>::with_loader(
+    ///         s.runtime(), Duration::from_millis(100), |k| async move { Ok(k) }, None);
+    ///     assert_eq!(cache.get(4, None).await, Ok(4));
+    ///     s.sleep(Duration::from_millis(150)).await; // past the ttl: loaded again
+    ///     assert_eq!(cache.get(4, None).await, Ok(4));
+    ///     assert_eq!(cache.stats().loads, 2);
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn get(&self, key: K, timeout: Option<Duration>) -> Result<V, CacheError> {
         let loader = self
             .shared

@@ -35,6 +35,27 @@ const KIND: ResourceKind = ResourceKind::released_by_anyone("priority_pool");
 const IDLE: Blocking = Blocking::new("wait", "block-wait");
 
 /// A priority pool's counters.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::PriorityPool;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let pool = PriorityPool::<u8>::start(s.runtime(), &s, 1, |n| async move {
+///         if n == 0 { Err("zero".to_string()) } else { Ok(()) }
+///     });
+///     pool.submit(0, 1).await.expect("open");
+///     pool.submit(1, 1).await.expect("open");
+///     pool.close();
+///     pool.wait(None).await.expect("no timeout");
+///     let st = pool.stats();
+///     assert_eq!((st.workers, st.completed, st.failed), (1, 1, 1));
+/// });
+/// report.assert_pass();
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PriorityPoolStats {
     /// Workers started.
@@ -69,6 +90,38 @@ struct Shared<J> {
 }
 
 /// A priority worker pool of tasks `J`. Clones are the same pool.
+///
+/// # Examples
+///
+/// ```
+/// use gosim::patterns::PriorityPool;
+/// use std::time::Duration;
+///
+/// let sim = gosim::Sim::with_seed(1);
+/// let s = sim.clone();
+/// let report = sim.run(async move {
+///     let (order, t) = (s.channel::<&str>(3), s.clone());
+///     let o = order.clone();
+///     let pool = PriorityPool::<&str>::start(s.runtime(), &s, 1, move |job| {
+///         let (o, t) = (o.clone(), t.clone());
+///         async move {
+///             t.sleep(Duration::from_millis(1)).await;
+///             o.send(job).await.map_err(|e| e.to_string())
+///         }
+///     });
+///     pool.submit("first", 0).await.expect("open");
+///     s.sleep(Duration::from_micros(10)).await; // the worker takes it and is busy
+///     pool.submit("low", 1).await.expect("open");
+///     pool.submit("high", 9).await.expect("open");
+///     pool.close();
+///     pool.wait(None).await.expect("no timeout");
+///     // Queued while the worker was busy: the larger priority first.
+///     assert_eq!(order.recv().await, Some("first"));
+///     assert_eq!(order.recv().await, Some("high"));
+///     assert_eq!(order.recv().await, Some("low"));
+/// });
+/// report.assert_pass();
+/// ```
 pub struct PriorityPool<J> {
     shared: Rc<Shared<J>>,
 }
@@ -178,6 +231,23 @@ impl<J: Debug + 'static> PriorityPool<J> {
 
     /// Queues `task` with priority `prio` (larger first, FIFO among equals). Never blocks (one
     /// scheduling point, the queue's send); `Err(Closed)` once closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::{PoolError, PriorityPool};
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let pool = PriorityPool::<u8>::start(s.runtime(), &s, 2, |_| async { Ok(()) });
+    ///     pool.submit(1, 0).await.expect("open");
+    ///     pool.close(); // queued tasks still run
+    ///     assert_eq!(pool.submit(2, 0).await, Err(PoolError::Closed));
+    ///     pool.wait(None).await.expect("no timeout");
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn submit(&self, task: J, prio: i64) -> Result<(), PoolError> {
         {
             let mut st = self.shared.state.borrow_mut();
@@ -198,6 +268,33 @@ impl<J: Debug + 'static> PriorityPool<J> {
 
     /// For a worker: the next task (counted running until `job_done`), waiting for one; `None`
     /// once the pool is closed and its queue drained.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::PriorityPool;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let pool = PriorityPool::<u32>::new(s.runtime(), 1, None);
+    ///     let (p, sum) = (pool.clone(), s.atomic_int(0));
+    ///     let acc = sum.clone();
+    ///     // The worker loop's steps, as a language binding writes it.
+    ///     s.spawn(&pool.worker_name(1), async move {
+    ///         while let Some(n) = p.next_job().await {
+    ///             acc.add(i64::from(n)).await;
+    ///             p.job_done(Ok(()));
+    ///         }
+    ///     });
+    ///     pool.submit(2, 0).await.expect("open");
+    ///     pool.submit(3, 5).await.expect("open");
+    ///     pool.close();
+    ///     pool.wait(None).await.expect("no timeout");
+    ///     assert_eq!(sum.peek(), 5);
+    /// });
+    /// report.assert_pass();
+    /// ```
     pub async fn next_job(&self) -> Option<J> {
         let task = self
             .shared
@@ -250,6 +347,30 @@ impl<J: Debug + 'static> PriorityPool<J> {
     }
 
     /// Waits until no task is queued and none runs, at most `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosim::patterns::PriorityPool;
+    /// use gosim::sync::Timeout;
+    /// use std::time::Duration;
+    ///
+    /// let sim = gosim::Sim::with_seed(1);
+    /// let s = sim.clone();
+    /// let report = sim.run(async move {
+    ///     let t = s.clone();
+    ///     let pool = PriorityPool::<u64>::start(s.runtime(), &s, 1, move |ms| {
+    ///         let t = t.clone();
+    ///         async move { t.sleep(Duration::from_millis(ms)).await; Ok(()) }
+    ///     });
+    ///     pool.submit(30, 0).await.expect("open");
+    ///     pool.close();
+    ///     assert_eq!(pool.wait(Some(Duration::from_millis(10))).await, Err(Timeout));
+    ///     pool.wait(None).await.expect("no timeout");
+    ///     assert_eq!(s.now(), Duration::from_millis(30));
+    /// });
+    /// report.assert_pass();
+    /// ```
     #[track_caller]
     pub fn wait(&self, timeout: Option<Duration>) -> Op<Result<(), Timeout>> {
         let p = self.clone();
