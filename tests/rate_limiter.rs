@@ -594,6 +594,30 @@ fn check_laws(rate: u64, per: u64, burst: u64, jobs: &[JobSpec], seed: u64) {
     assert!(queue.is_empty());
 }
 
+/// The case a sweep found (shrunk by proptest): a reservation cancelled while a later waiter is
+/// parked behind it gives back the tokens that waiter does not count on; a caller arriving next
+/// must still queue behind the parked waiter (waiters wake in call order).
+#[test]
+fn a_cancel_does_not_let_a_new_caller_pass_a_parked_waiter() {
+    let j = |start, n, kind| JobSpec { start, n, kind };
+    check_laws(
+        1,
+        7,
+        4,
+        &[
+            j(0, 0, Kind::Allow),
+            j(37, 2, Kind::Allow),
+            j(51, 2, Kind::Wait(None)),
+            j(37, 1, Kind::Wait(None)),
+            j(38, 2, Kind::Wait(None)),
+            j(0, 0, Kind::Allow),
+            j(39, 4, Kind::Reserve(Some(12))),
+            j(51, 1, Kind::Wait(None)),
+        ],
+        776414,
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
 

@@ -6,7 +6,8 @@
 //! - `reserve(n)` takes `n` tokens now, possibly into debt, and says when they may be used: later
 //!   callers queue behind earlier ones because the debt grows (FIFO by construction).
 //!   `Reservation::cancel` gives back only the tokens later reservations do not already count on,
-//!   as x/time/rate's `CancelAt`.
+//!   as x/time/rate's `CancelAt`; unlike x/time/rate, a caller after a cancel still acts no
+//!   earlier than the reservations before it, so waiters wake in call order (patterns.md's law).
 //! - `wait(n, timeout)` is a reservation slept through; one that could not finish within its
 //!   timeout fails at once and takes nothing; one that needs exactly its timeout succeeds.
 //! - `n > burst` can never succeed and fails at once; `rate = 0` lets the first `burst` tokens
@@ -282,9 +283,18 @@ impl RateLimiter {
             // admissions could be closer than the rate allows by a fraction of a nanosecond).
             tokens = tokens.min(-(w as i128 * st.rate as i128));
         }
+        // Callers queue in call order (patterns.md), including after a cancel: a cancelled
+        // reservation gives back the tokens later ones do not count on (x/time/rate's
+        // `CancelAt`), and without this a caller arriving next could use them and act before a
+        // waiter already parked. No earlier than the last reservation's instant, then.
         let act = wait
             .and_then(|w| now.checked_add(w))
-            .filter(|&a| a < Nanos::MAX);
+            .filter(|&a| a < Nanos::MAX)
+            .map(|a| a.max(st.last_event));
+        let wait = match (wait, act) {
+            (Some(_), Some(a)) => Some(a - now),
+            (w, _) => w,
+        };
         let (ok, why) = match (wait, act) {
             (Some(w), Some(_)) if max_wait.is_none_or(|m| w <= m) => (true, None),
             (Some(_), Some(_)) => (false, Some(WaitError::WouldExceedTimeout)),
