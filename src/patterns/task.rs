@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use super::Spawn;
 use super::spawn::panic_message;
-use crate::runtime::{Nanos, Runtime, TaskId};
+use crate::runtime::{Runtime, TaskId};
 use crate::sync::{Case, Channel, Timed, after_channel, select_deadline};
 
 /// Why a task gave no value.
@@ -383,6 +383,4 @@ pub async fn timeout<T: 'static>(
     h.wait_taken().await
 }
 
-pub(crate) fn to_nanos(d: Duration) -> Nanos {
-    d.as_nanos().min(u64::MAX as u128) as Nanos
-}
+pub(crate) use crate::runtime::duration_nanos as to_nanos;

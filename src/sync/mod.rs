@@ -60,10 +60,8 @@ pub(crate) fn here() -> Option<std::rc::Rc<str>> {
     Some(std::rc::Rc::from(format!("{}:{}", l.file(), l.line())))
 }
 
-/// A `Duration` as the runtime's nanoseconds, saturating.
-pub(crate) fn to_nanos(d: std::time::Duration) -> crate::runtime::Nanos {
-    d.as_nanos().min(u64::MAX as u128) as crate::runtime::Nanos
-}
+/// A `Duration` as the runtime's nanoseconds, saturating (the core's one conversion).
+pub(crate) use crate::runtime::duration_nanos as to_nanos;
 
 /// A misuse of a primitive (unlocking an unlocked mutex, a negative wait group...). The Lua layer
 /// turns it into a Lua error that names the function.

@@ -129,9 +129,7 @@ pub(crate) fn recv_until<T: Debug + 'static>(
     })
 }
 
-pub(crate) fn nanos(d: Duration) -> Nanos {
-    d.as_nanos().min(u64::MAX as u128) as Nanos
-}
+pub(crate) use crate::runtime::duration_nanos as nanos;
 
 /// Closes `out` (a scheduling point, as a Lua forwarder's `close`).
 pub(crate) async fn close<T: Debug + 'static>(rt: &Runtime, out: Channel<T>) {

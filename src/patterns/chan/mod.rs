@@ -26,5 +26,5 @@ use crate::runtime::Nanos;
 
 /// A timeout as the runtime counts it (saturating: a huge `Duration` waits "forever").
 pub(crate) fn nanos(d: Option<Duration>) -> Option<Nanos> {
-    d.map(|d| d.as_nanos().min(u64::MAX as u128) as Nanos)
+    d.map(crate::runtime::duration_nanos)
 }

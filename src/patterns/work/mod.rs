@@ -16,5 +16,5 @@ pub use priority_pool::{PriorityPool, PriorityPoolStats};
 
 /// A Rust API timeout in the runtime's nanoseconds (saturating).
 fn nanos(timeout: Option<std::time::Duration>) -> Option<crate::runtime::Nanos> {
-    timeout.map(|d| d.as_nanos().min(u64::MAX as u128) as crate::runtime::Nanos)
+    timeout.map(crate::runtime::duration_nanos)
 }
